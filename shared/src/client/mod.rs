@@ -1,0 +1,1 @@
+//! The MaxCompute service API and Tunnel client.

@@ -1,0 +1,1 @@
+//! MaxCompute request signing (v2, STS, v4) and credentials.
