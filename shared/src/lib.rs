@@ -1,10 +1,14 @@
-//! The core the functions share: MaxCompute types, the Tunnel record codec, request signing and
-//! the MaxCompute service/Tunnel client.
+//! The core the functions share: MaxCompute types, the Tunnel record codec, request signing,
+//! the MaxCompute service/Tunnel client, and the sink's pure pipeline (Kafka event decoding,
+//! partition routing, row building).
 //!
 //! Everything but [`client`] is pure: no I/O, no environment, no clock (callers pass "now" in).
 //! This crate knows nothing about Lambda; the function crates wire it to the runtime.
 
 pub mod client;
 pub mod codec;
+pub mod event;
+pub mod partition;
+pub mod rows;
 pub mod signing;
 pub mod types;
