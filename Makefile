@@ -1,0 +1,27 @@
+# One-line targets; the scripts they call hold the logic.
+.PHONY: build test lint fmt bench conformance emulate clean-venv
+
+build:
+	cargo build --workspace
+
+test:
+	cargo nextest run --workspace --no-fail-fast
+	cargo test --workspace --doc
+	bash scripts/conformance.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	bash scripts/venv.sh >/dev/null && .venv/bin/cfn-lint template.yaml
+
+fmt:
+	cargo fmt --all
+
+bench:
+	bash scripts/bench-encoder.sh
+
+conformance:
+	bash scripts/conformance.sh
+
+emulate:
+	cargo run --release -p emulator -- maxcompute
