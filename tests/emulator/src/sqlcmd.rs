@@ -88,7 +88,10 @@ impl Client {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        all.push(("Date".to_owned(), date));
+        // A caller may pin the Date (to test clock skew); otherwise it is now.
+        if !all.iter().any(|(k, _)| k.eq_ignore_ascii_case("date")) {
+            all.push(("Date".to_owned(), date));
+        }
         all.push(("x-odps-user-agent".to_owned(), "emulator-sql".to_owned()));
         let pairs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let prefix = if path.starts_with("/api/") {

@@ -1,0 +1,469 @@
+//! The emulator driven over loopback HTTP, in-process on 127.0.0.1:0 with a temporary data
+//! directory: authentication failures, refused corrupt blocks, commit semantics, restart
+//! durability and fault injection. Request bodies are the pinned bytes from the protocol
+//! reference (§7.3), not output of the codec under test.
+
+use std::time::{Duration, Instant};
+
+use emulator::auth::KeyStore;
+use emulator::server::{self, Config, RunningServer};
+use emulator::sqlcmd::Client;
+use reqwest::Method;
+
+const ID: &str = "test-id";
+const SECRET: &str = "test-secret";
+const PROJECT: &str = "p";
+/// One row `('maxcompute-test-input', 0, 0, '1', '1')`, 5-byte CRC varints (reference §7.3).
+const ROW_HEX: &str = "0a156d6178636f6d707574652d746573742d696e707574100018002201312a013180c0ff7fe6cab6d00df0ffff7f02f8ffff7feab6c1ca0d";
+const TABLE_PATH: &str = "/projects/p/tables/test_kafka";
+
+fn block() -> Vec<u8> {
+    (0..ROW_HEX.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&ROW_HEX[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+async fn start(dir: &std::path::Path, ttl: Duration) -> RunningServer {
+    let mut keys = KeyStore::default();
+    keys.add_access_key(ID, SECRET);
+    keys.add_sts_key("STS.tmp", "tmp-secret", "the-token");
+    server::start(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        keys,
+        session_ttl: ttl,
+    })
+    .await
+    .unwrap()
+}
+
+fn client(srv: &RunningServer) -> Client {
+    Client::new(&format!("http://{}", srv.addr), ID, SECRET)
+}
+
+async fn setup(c: &Client) {
+    c.run_sql(PROJECT, "CREATE TABLE test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED BY (pt STRING)")
+        .await
+        .unwrap();
+    c.run_sql(
+        PROJECT,
+        "ALTER TABLE p.`test_kafka` ADD IF NOT EXISTS  PARTITION (pt='11-17-2020 15');",
+    )
+    .await
+    .unwrap();
+}
+
+async fn json(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+const PT: (&str, &str) = ("partition", "pt=11-17-2020 15");
+
+async fn create_upload(c: &Client) -> String {
+    let r = c
+        .send(
+            Method::POST,
+            TABLE_PATH,
+            &[PT, ("uploads", "1")],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(status, 200, "{body}");
+    body["UploadID"].as_str().unwrap().to_owned()
+}
+
+async fn put_block(
+    c: &Client,
+    id: &str,
+    block_id: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let r = c
+        .send(
+            Method::PUT,
+            TABLE_PATH,
+            &[PT, ("uploadid", id), ("blockid", block_id)],
+            &[("Content-Type", "application/octet-stream")],
+            body,
+        )
+        .await
+        .unwrap();
+    json(r).await
+}
+
+async fn commit(c: &Client, id: &str) -> (u16, serde_json::Value) {
+    json(
+        c.send(
+            Method::POST,
+            TABLE_PATH,
+            &[PT, ("uploadid", id)],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap(),
+    )
+    .await
+}
+
+async fn record_count(c: &Client) -> i64 {
+    let r = c
+        .send(
+            Method::POST,
+            TABLE_PATH,
+            &[PT, ("downloads", "")],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(status, 200, "{body}");
+    body["RecordCount"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn unsigned_wrongly_signed_and_skewed_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let base = format!("http://{}", srv.addr);
+
+    let r = reqwest::get(format!("{base}/api/projects/p/tables/t"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.headers().get("x-odps-request-id").is_some());
+    let body = r.text().await.unwrap();
+    for element in [
+        "<Code>Unauthorized</Code>",
+        "<Message>",
+        "<RequestId>",
+        "<HostId>",
+    ] {
+        assert!(body.contains(element), "{element} missing from {body}");
+    }
+
+    let wrong = Client::new(&base, ID, "not-the-secret");
+    let r = wrong
+        .send(Method::GET, "/api/projects/p/tables/t", &[], &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("<Code>SignatureNotMatch</Code>")
+    );
+    // The tunnel answers in JSON.
+    let (status, body) = json(
+        wrong
+            .send(Method::POST, TABLE_PATH, &[("uploads", "1")], &[], vec![])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (401, Some("SignatureNotMatch"))
+    );
+
+    let old = shared::signing::http_date(chrono::Utc::now() - chrono::Duration::minutes(20));
+    let r = client(&srv)
+        .send(
+            Method::GET,
+            "/api/projects/p/tables/t",
+            &[],
+            &[("Date", &old)],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("<Code>RequestTimeTooSkewed</Code>")
+    );
+
+    // STS keys need their token.
+    let sts = Client::new(&base, "STS.tmp", "tmp-secret");
+    let r = sts
+        .send(Method::GET, "/api/projects/p/tables/t", &[], &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = sts
+        .send(
+            Method::GET,
+            "/api/projects/p/tables/t",
+            &[],
+            &[("authorization-sts-token", "the-token")],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        404,
+        "a signed STS request reaches the handler (no such table)"
+    );
+    assert!(r.text().await.unwrap().contains("<Code>NoSuchTable</Code>"));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn corrupt_blocks_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let id = create_upload(&c).await;
+
+    let mut bad_crc = block();
+    let crc_at = bad_crc.len() - 3;
+    bad_crc[crc_at] ^= 0x01;
+    let (status, body) = put_block(&c, &id, "0", bad_crc).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("MalformedDataStream")),
+        "{body}"
+    );
+
+    let truncated = block()[..20].to_vec();
+    let (status, body) = put_block(&c, &id, "0", truncated).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("MalformedDataStream")),
+        "{body}"
+    );
+
+    let (status, body) = put_block(&c, &id, "20000", block()).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("InvalidBlockID")),
+        "{body}"
+    );
+
+    let r = c
+        .send(
+            Method::GET,
+            TABLE_PATH,
+            &[PT, ("uploadid", &id)],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (_, status_body) = json(r).await;
+    assert_eq!(
+        status_body["UploadedBlockList"],
+        serde_json::json!([]),
+        "refused blocks are not kept"
+    );
+
+    let (status, _) = put_block(&c, &id, "7", block()).await;
+    assert_eq!(status, 200);
+    assert_eq!(record_count(&c).await, 0, "uncommitted data is invisible");
+    assert_eq!(commit(&c, &id).await.0, 200);
+    assert_eq!(record_count(&c).await, 1);
+    let (status, body) = commit(&c, &id).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (409, Some("StatusConflict")),
+        "{body}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn expired_sessions_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), Duration::from_millis(200)).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let id = create_upload(&c).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, body) = put_block(&c, &id, "0", block()).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (409, Some("StatusConflict")),
+        "{body}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn committed_rows_survive_a_restart_and_open_sessions_stay_invisible() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let committed = create_upload(&c).await;
+    put_block(&c, &committed, "0", block()).await;
+    put_block(&c, &committed, "1", block()).await;
+    assert_eq!(commit(&c, &committed).await.0, 200);
+    let pending = create_upload(&c).await;
+    put_block(&c, &pending, "0", block()).await;
+    srv.stop().await;
+
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    assert_eq!(record_count(&c).await, 2);
+    let (fmt, text) = c
+        .run_sql(
+            PROJECT,
+            "select * from test_kafka where pt = \"11-17-2020 15\"",
+        )
+        .await
+        .unwrap();
+    assert_eq!(fmt, "csv");
+    assert_eq!(
+        text,
+        "topic,partition,offset,key,value,pt\nmaxcompute-test-input,0,0,1,1,11-17-2020 15\nmaxcompute-test-input,0,0,1,1,11-17-2020 15\n"
+    );
+    // The session left open before the restart can still be committed, and only then counts.
+    assert_eq!(commit(&c, &pending).await.0, 200);
+    assert_eq!(record_count(&c).await, 3);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn faults_fail_hang_or_drop_the_next_matching_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let base = format!("http://{}", srv.addr);
+    let c = client(&srv);
+    setup(&c).await;
+    let admin = reqwest::Client::new();
+    let health = admin
+        .get(format!("{base}/_emulator/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status().as_u16(),
+        200,
+        "admin endpoints need no signature"
+    );
+
+    let add = |rule: serde_json::Value| {
+        let admin = admin.clone();
+        let url = format!("{base}/_emulator/faults");
+        async move {
+            let r = admin.post(url).body(rule.to_string()).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+        }
+    };
+
+    add(serde_json::json!({"kind": "commit", "count": 2, "action": "error", "status": 503, "code": "ServiceUnavailable"})).await;
+    let id = create_upload(&c).await;
+    assert_eq!(
+        put_block(&c, &id, "0", block()).await.0,
+        200,
+        "block uploads are not affected by a commit rule"
+    );
+    for _ in 0..2 {
+        let (status, body) = commit(&c, &id).await;
+        assert_eq!(
+            (status, body["Code"].as_str()),
+            (503, Some("ServiceUnavailable"))
+        );
+    }
+    assert_eq!(commit(&c, &id).await.0, 200, "the rule is used up");
+    assert_eq!(record_count(&c).await, 1);
+
+    add(serde_json::json!({"kind": "block_upload", "action": "hang", "millis": 300})).await;
+    let id = create_upload(&c).await;
+    let t0 = Instant::now();
+    assert_eq!(put_block(&c, &id, "0", block()).await.0, 200);
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+
+    add(serde_json::json!({"kind": "session_create", "action": "drop"})).await;
+    let r = c
+        .send(
+            Method::POST,
+            TABLE_PATH,
+            &[PT, ("uploads", "1")],
+            &[],
+            vec![],
+        )
+        .await;
+    let dropped = match r {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(dropped, "the connection should have been dropped");
+
+    add(serde_json::json!({"kind": "partition_create", "action": "error", "status": 500, "code": "InternalServerError"})).await;
+    let r = c
+        .run_sql(
+            PROJECT,
+            "ALTER TABLE test_kafka ADD IF NOT EXISTS PARTITION (pt='x');",
+        )
+        .await
+        .unwrap_err();
+    assert!(r.to_string().contains("InternalServerError"), "{r}");
+
+    let listed = admin
+        .get(format!("{base}/_emulator/faults"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(listed, r#"{"faults":[]}"#);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn sql_errors_are_failed_tasks_that_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let e = c
+        .run_sql(PROJECT, "UPDATE test_kafka SET key = 1")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("unsupported statement"), "{e}");
+    let e = c
+        .run_sql(PROJECT, "select * from missing_table")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("NoSuchTable"), "{e}");
+    let (_, text) = c
+        .run_sql(PROJECT, "show partitions test_kafka")
+        .await
+        .unwrap();
+    assert_eq!(text, "pt=11-17-2020 15\n");
+    let r = c
+        .send(
+            Method::GET,
+            "/api/projects/p/tables/test_kafka",
+            &[("partition", "pt='nope'")],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("<Code>NoSuchPartition</Code>")
+    );
+    srv.stop().await;
+}
