@@ -5,8 +5,11 @@ the tunnel is found with `GET /api/projects/{p}/tunnel?service`), retry and reco
 The tests form one scenario and run in file order: later reads check rows earlier tests wrote.
 """
 
+from decimal import Decimal
+
 import pytest
 from odps import ODPS, errors
+from odps.models import TableSchema
 from odps.accounts import StsAccount
 from odps.tunnel import CompressOption, TableTunnel
 
@@ -147,6 +150,19 @@ def test_select_columns_limit_and_count(o, table):
     inst = o.execute_sql("select count(*) from test_kafka where pt = 'blocks'")
     with inst.open_reader() as reader:
         assert [list(r.values) for r in reader] == [[9]]
+
+
+def test_pyodps_create_and_delete_table(o, table):
+    schema = TableSchema.from_lists(["a", "b"], ["string", "decimal(10,2)"], ["ds", "h"], ["string", "string"])
+    t = o.create_table("other_table", schema, if_not_exists=True, lifecycle=3)
+    assert [str(c.type).lower() for c in t.table_schema.simple_columns] == ["string", "decimal(10,2)"]
+    t.create_partition("ds='2020-11-17',h='15'")
+    assert t.exist_partition("ds='2020-11-17',h='15'")
+    o.write_table("other_table", [["x", Decimal("1.25")]], partition="ds='2020-11-17',h='15'")
+    with t.open_reader(partition="ds='2020-11-17',h='15'") as reader:
+        assert [list(r.values) for r in reader] == [["x", Decimal("1.25"), "2020-11-17", "15"]]
+    o.delete_table("other_table")
+    assert not o.exist_table("other_table")
 
 
 def test_unsupported_sql_fails_with_a_clear_message(o, table):

@@ -15,6 +15,9 @@ use crate::spec;
 use crate::store::{self, PartitionInfo, TableInfo};
 use crate::xml::{self, DECL, cdata, escape};
 
+/// Partitions per listing page when the client does not say (`maxitems`).
+pub const PARTITION_PAGE: usize = 1000;
+
 /// The owner every object reports.
 pub const OWNER: &str = "ALIYUN$emulator@local";
 
@@ -134,18 +137,40 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
             Some(raw) if !raw.is_empty() => spec::parse_pairs(raw)?,
             _ => Vec::new(),
         };
-        let mut body = format!("{DECL}<Partitions>");
-        for p in parts.iter().filter(|p| {
-            prefix.iter().all(|(k, v)| {
-                p.spec
-                    .pairs
-                    .iter()
-                    .any(|(pk, pv)| pk.eq_ignore_ascii_case(k) && pv == v)
+        let max_items = req
+            .query
+            .get("maxitems")
+            .and_then(|m| m.parse::<usize>().ok())
+            .filter(|m| *m > 0)
+            .unwrap_or(PARTITION_PAGE);
+        // The marker is the canonical spec of the last partition of the previous page.
+        let marker = req.query.get("marker").unwrap_or_default();
+        let matching: Vec<&PartitionInfo> = parts
+            .iter()
+            .filter(|p| {
+                prefix.iter().all(|(k, v)| {
+                    p.spec
+                        .pairs
+                        .iter()
+                        .any(|(pk, pv)| pk.eq_ignore_ascii_case(k) && pv == v)
+                })
             })
-        }) {
+            .filter(|p| marker.is_empty() || p.spec.canonical().as_str() > marker)
+            .collect();
+        let page: Vec<&PartitionInfo> = matching.iter().take(max_items).copied().collect();
+        let next_marker = if matching.len() > page.len() {
+            page.last().map(|p| p.spec.canonical()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut body = format!("{DECL}<Partitions>");
+        for p in page {
             body.push_str(&partition_xml(p));
         }
-        body.push_str("<Marker></Marker><MaxItems>1000</MaxItems></Partitions>");
+        body.push_str(&format!(
+            "<Marker>{}</Marker><MaxItems>{max_items}</MaxItems></Partitions>",
+            escape(&next_marker)
+        ));
         return Ok(xml_response(StatusCode::OK, body));
     }
     if let Some(raw) = req.query.get("partition") {

@@ -3,6 +3,13 @@
 //! durability and fault injection. Request bodies are the pinned bytes from the protocol
 //! reference (§7.3), not output of the codec under test.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::time::{Duration, Instant};
 
 use emulator::auth::KeyStore;
@@ -465,5 +472,38 @@ async fn sql_errors_are_failed_tasks_that_name_the_problem() {
             .unwrap()
             .contains("<Code>NoSuchPartition</Code>")
     );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn partition_listing_pages_with_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    c.run_sql(PROJECT, "alter table test_kafka add partition (pt='a') partition (pt='b')").await.unwrap();
+    let list = |marker: String| {
+        let c = c.clone();
+        async move {
+            let mut q = vec![("partitions", ""), ("expectmarker", "true"), ("maxitems", "2")];
+            if !marker.is_empty() {
+                q.push(("marker", marker.as_str()));
+            }
+            let r = c.send(Method::GET, "/api/projects/p/tables/test_kafka", &q, &[], vec![]).await.unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let first = list(String::new()).await;
+    assert_eq!(first.matches("<Partition>").count(), 2, "{first}");
+    assert!(first.contains(r#"<Column Name="pt" Value="11-17-2020 15"/>"#), "{first}");
+    let marker = first.split("<Marker>").nth(1).unwrap().split("</Marker>").next().unwrap().to_owned();
+    assert_eq!(marker, "pt=a");
+    let second = list(marker).await;
+    assert_eq!(second.matches("<Partition>").count(), 1, "{second}");
+    assert!(second.contains(r#"Value="b""#) && second.contains("<Marker></Marker>"), "{second}");
+    // Adding an existing partition without IF NOT EXISTS fails the task.
+    let e = c.run_sql(PROJECT, "alter table test_kafka add partition (pt='a')").await.unwrap_err();
+    assert!(e.to_string().contains("already exists"), "{e}");
     srv.stop().await;
 }
