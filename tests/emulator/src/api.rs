@@ -18,6 +18,9 @@ use crate::xml::{self, DECL, cdata, escape};
 /// Partitions per listing page when the client does not say (`maxitems`).
 pub const PARTITION_PAGE: usize = 1000;
 
+/// Instances (with their query results) kept in memory; older ones are forgotten.
+pub const MAX_INSTANCES: usize = 1000;
+
 /// The owner every object reports.
 pub const OWNER: &str = "ALIYUN$emulator@local";
 
@@ -291,7 +294,14 @@ fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<
         end: Utc::now(),
         tasks: done,
     };
-    state.instances().insert(id.clone(), instance);
+    {
+        // Instance ids start with their creation time, so the first key is the oldest.
+        let mut instances = state.instances();
+        instances.insert(id.clone(), instance);
+        while instances.len() > MAX_INSTANCES {
+            instances.pop_first();
+        }
+    }
     let location = format!(
         "http://{}/api/projects/{}/instances/{}",
         state.endpoint, project, id

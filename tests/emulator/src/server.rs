@@ -3,7 +3,7 @@
 //! (except admin calls, which must come from loopback), passes fault injection, and is routed
 //! to `api.rs` or `tunnel.rs`; errors are rendered here, XML on `/api` and JSON on the tunnel.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -49,7 +49,7 @@ pub struct AppState {
     store: Mutex<Store>,
     pub keys: KeyStore,
     pub faults: Faults,
-    pub instances: Mutex<HashMap<String, Instance>>,
+    pub instances: Mutex<BTreeMap<String, Instance>>,
     /// `host:port` this server answers on; tunnel discovery and stream slots point here.
     pub endpoint: String,
     session_ttl: std::time::Duration,
@@ -65,7 +65,7 @@ impl AppState {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn instances(&self) -> MutexGuard<'_, HashMap<String, Instance>> {
+    pub fn instances(&self) -> MutexGuard<'_, BTreeMap<String, Instance>> {
         self.instances.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -125,7 +125,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store: Mutex::new(store),
         keys: config.keys,
         faults: Faults::default(),
-        instances: Mutex::new(HashMap::new()),
+        instances: Mutex::new(BTreeMap::new()),
         endpoint: addr.to_string(),
         session_ttl: config.session_ttl,
     });
@@ -192,7 +192,7 @@ async fn dispatch(
 }
 
 async fn handle(
-    state: &AppState,
+    state: &Arc<AppState>,
     peer: SocketAddr,
     path_and_query: &str,
     req: Request,
@@ -241,10 +241,14 @@ async fn handle(
         }
     }
 
-    match req.surface {
-        Surface::Api => api::handle(state, &req),
-        _ => tunnel::handle(state, &req),
-    }
+    // Handlers do SQLite I/O and decode whole blocks: run them off the async workers.
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || match req.surface {
+        Surface::Api => api::handle(&state, &req),
+        _ => tunnel::handle(&state, &req),
+    })
+    .await
+    .map_err(|e| EmuError::Internal(format!("request handler failed: {e}")))?
 }
 
 /// Which kind of call a request is, for fault injection.

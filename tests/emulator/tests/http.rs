@@ -481,29 +481,249 @@ async fn partition_listing_pages_with_markers() {
     let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
     let c = client(&srv);
     setup(&c).await;
-    c.run_sql(PROJECT, "alter table test_kafka add partition (pt='a') partition (pt='b')").await.unwrap();
+    c.run_sql(
+        PROJECT,
+        "alter table test_kafka add partition (pt='a') partition (pt='b')",
+    )
+    .await
+    .unwrap();
     let list = |marker: String| {
         let c = c.clone();
         async move {
-            let mut q = vec![("partitions", ""), ("expectmarker", "true"), ("maxitems", "2")];
+            let mut q = vec![
+                ("partitions", ""),
+                ("expectmarker", "true"),
+                ("maxitems", "2"),
+            ];
             if !marker.is_empty() {
                 q.push(("marker", marker.as_str()));
             }
-            let r = c.send(Method::GET, "/api/projects/p/tables/test_kafka", &q, &[], vec![]).await.unwrap();
+            let r = c
+                .send(
+                    Method::GET,
+                    "/api/projects/p/tables/test_kafka",
+                    &q,
+                    &[],
+                    vec![],
+                )
+                .await
+                .unwrap();
             assert_eq!(r.status().as_u16(), 200);
             r.text().await.unwrap()
         }
     };
     let first = list(String::new()).await;
     assert_eq!(first.matches("<Partition>").count(), 2, "{first}");
-    assert!(first.contains(r#"<Column Name="pt" Value="11-17-2020 15"/>"#), "{first}");
-    let marker = first.split("<Marker>").nth(1).unwrap().split("</Marker>").next().unwrap().to_owned();
+    assert!(
+        first.contains(r#"<Column Name="pt" Value="11-17-2020 15"/>"#),
+        "{first}"
+    );
+    let marker = first
+        .split("<Marker>")
+        .nth(1)
+        .unwrap()
+        .split("</Marker>")
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(marker, "pt=a");
     let second = list(marker).await;
     assert_eq!(second.matches("<Partition>").count(), 1, "{second}");
-    assert!(second.contains(r#"Value="b""#) && second.contains("<Marker></Marker>"), "{second}");
+    assert!(
+        second.contains(r#"Value="b""#) && second.contains("<Marker></Marker>"),
+        "{second}"
+    );
     // Adding an existing partition without IF NOT EXISTS fails the task.
-    let e = c.run_sql(PROJECT, "alter table test_kafka add partition (pt='a')").await.unwrap_err();
+    let e = c
+        .run_sql(PROJECT, "alter table test_kafka add partition (pt='a')")
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("already exists"), "{e}");
+    srv.stop().await;
+}
+
+/// The same row as written by pyodps' C writer: both CRCs as 10-byte sign-extended varints.
+fn block_c_writer() -> Vec<u8> {
+    let hex = ROW_HEX
+        .replace("e6cab6d00d", "e6cab6d0fdffffffff01")
+        .replace("eab6c1ca0d", "eab6c1cafdffffffff01");
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn downloads_re_encode_pinned_bytes_and_accept_both_crc_widths() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let id = create_upload(&c).await;
+    assert_eq!(put_block(&c, &id, "0", block_c_writer()).await.0, 200);
+    assert_eq!(commit(&c, &id).await.0, 200);
+
+    let r = c
+        .send(
+            Method::POST,
+            TABLE_PATH,
+            &[PT, ("downloads", "")],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (_, session) = json(r).await;
+    let dl = session["DownloadID"].as_str().unwrap().to_owned();
+    let r = c
+        .send(
+            Method::GET,
+            TABLE_PATH,
+            &[PT, ("data", ""), ("downloadid", &dl), ("rowrange", "(0,1)")],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        block(),
+        "downloads use 5-byte CRC varints"
+    );
+
+    // A column subset renumbers fields from 1: `value` alone is field 1 = "1".
+    let r = c
+        .send(
+            Method::GET,
+            TABLE_PATH,
+            &[
+                PT,
+                ("data", ""),
+                ("downloadid", &dl),
+                ("rowrange", "(0,1)"),
+                ("columns", "value"),
+            ],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let body = r.bytes().await.unwrap().to_vec();
+    assert_eq!(&body[..3], &[0x0a, 0x01, b'1'], "{body:02x?}");
+
+    let r = c
+        .send(
+            Method::GET,
+            TABLE_PATH,
+            &[PT, ("data", ""), ("downloadid", &dl), ("rowrange", "(0,1)")],
+            &[("Accept-Encoding", "deflate")],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.headers().get("content-encoding").unwrap(), "deflate");
+    let compressed = r.bytes().await.unwrap().to_vec();
+    let mut inflated = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::ZlibDecoder::new(&compressed[..]),
+        &mut inflated,
+    )
+    .unwrap();
+    assert_eq!(inflated, block());
+
+    let r = c
+        .send(
+            Method::GET,
+            TABLE_PATH,
+            &[PT, ("data", ""), ("downloadid", &dl), ("rowrange", "(0,2)")],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("InvalidRowRange"))
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn stream_packs_are_visible_at_once_and_carry_routing_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let streams = format!("{TABLE_PATH}/streams");
+    let spec = ("partition", "pt=new-partition");
+    let r = c
+        .send(
+            Method::POST,
+            &streams,
+            &[spec, ("check_latest_schema", "false")],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (404, Some("NoSuchPartition"))
+    );
+    let r = c
+        .send(
+            Method::POST,
+            &streams,
+            &[
+                spec,
+                ("create_partition", ""),
+                ("check_latest_schema", "false"),
+            ],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (status, session) = json(r).await;
+    assert_eq!(status, 200, "{session}");
+    let sid = session["session_name"].as_str().unwrap().to_owned();
+    assert_eq!(session["slots"].as_array().unwrap().len(), 2);
+
+    let r = c
+        .send(
+            Method::PUT,
+            &streams,
+            &[("uploadid", &sid), ("slotid", "1"), spec],
+            &[("Content-Encoding", "deflate")],
+            {
+                let mut e =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                std::io::Write::write_all(&mut e, &block()).unwrap();
+                e.finish().unwrap()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()
+            .get("odps-tunnel-routed-server")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        srv.addr.to_string()
+    );
+    assert_eq!(r.headers().get("odps-tunnel-slot-num").unwrap(), "2");
+    let (_, text) = c
+        .run_sql(
+            PROJECT,
+            "select count(*) from test_kafka where pt='new-partition'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(text, "_c0\n1\n");
     srv.stop().await;
 }
