@@ -277,8 +277,11 @@ impl Client {
         if let Some(body) = &call.body {
             request = request.body(body.bytes.clone());
         } else if call.method != Method::GET {
-            // Bodiless POST/PUT carry Content-Length: 0, as the tunnel expects.
-            request = request.body(Bytes::new());
+            // Bodiless POST/PUT carry Content-Length: 0, as the tunnel expects; hyper leaves
+            // the header out for an empty body unless told.
+            request = request
+                .header(reqwest::header::CONTENT_LENGTH, "0")
+                .body(Bytes::new());
         }
 
         let started = std::time::Instant::now();
