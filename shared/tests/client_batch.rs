@@ -3,6 +3,14 @@
 //! partition creation on `NoSuchPartition`, deflated blocks, block-list verification and tunnel
 //! JSON errors.
 
+// Test helpers outside #[test] functions fail loudly by design.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 #[path = "client_support.rs"]
 mod support;
 

@@ -2,6 +2,14 @@
 //! every signature: schema lookup, partition existence, partition creation through a SQL
 //! instance, tunnel discovery, XML error bodies and STS credentials.
 
+// Test helpers outside #[test] functions fail loudly by design.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 #[path = "client_support.rs"]
 mod support;
 

@@ -2,6 +2,14 @@
 //! every signature: slot round-robin with the routing headers, a slot moved by the
 //! routed-server response header, session reloads on 308, on 502 and on a changed slot count.
 
+// Test helpers outside #[test] functions fail loudly by design.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 #[path = "client_support.rs"]
 mod support;
 

@@ -76,6 +76,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// How long the server waits before answering.
+    pub delay: Option<Duration>,
 }
 
 impl Reply {
@@ -84,7 +86,13 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: body.into(),
+            delay: None,
         }
+    }
+
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
     }
 
     pub fn ok(body: impl Into<Vec<u8>>) -> Self {
@@ -392,6 +400,9 @@ async fn handle(
         problems,
     });
 
+    if let Some(delay) = reply.delay {
+        tokio::time::sleep(delay).await;
+    }
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
     for (k, v) in reply.headers {
         response.headers_mut().insert(
