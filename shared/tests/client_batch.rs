@@ -339,3 +339,80 @@ async fn json_errors_without_request_id_take_it_from_the_header() {
     assert_eq!(svc.request_id.as_deref(), Some("hdr-9"));
     assert!(!err.is_transient());
 }
+
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_is_recognised_as_done() {
+    let server = TestServer::start(vec![
+        step(
+            "POST",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
+        ),
+        step(
+            "GET",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[0])),
+        ),
+        // The first commit lands but its answer is a 503; the retry then conflicts.
+        step(
+            "POST",
+            TABLE,
+            Reply::json_error(503, "ServiceUnavailable", "x", "a"),
+        ),
+        step(
+            "POST",
+            TABLE,
+            Reply::json_error(409, "StatusConflict", "session is closed", "b"),
+        ),
+        step(
+            "GET",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "closed", &[0])),
+        ),
+    ])
+    .await;
+    let mut session = server
+        .client()
+        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+        .await
+        .unwrap();
+    session.commit(&[0], deadline(5.0)).await.unwrap();
+    assert_eq!(session.info().status, "closed");
+    server.assert_clean();
+}
+
+#[tokio::test]
+async fn a_conflict_on_a_session_that_is_not_closed_stays_an_error() {
+    let server = TestServer::start(vec![
+        step(
+            "POST",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
+        ),
+        step(
+            "GET",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[0])),
+        ),
+        step(
+            "POST",
+            TABLE,
+            Reply::json_error(409, "StatusConflict", "session expired", "b"),
+        ),
+        step(
+            "GET",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "expired", &[0])),
+        ),
+    ])
+    .await;
+    let mut session = server
+        .client()
+        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+        .await
+        .unwrap();
+    let err = session.commit(&[0], deadline(5.0)).await.unwrap_err();
+    assert_eq!(err.code(), Some("StatusConflict"));
+    assert!(!err.is_transient());
+    server.assert_clean();
+}

@@ -328,3 +328,63 @@ async fn names_are_validated_before_any_request() {
     );
     assert!(server.requests().is_empty());
 }
+
+/// A provider that cannot deliver, as an STS renewal that failed would.
+#[derive(Debug)]
+struct FailingProvider {
+    transient: bool,
+}
+
+impl shared::client::CredentialsProvider for FailingProvider {
+    fn credentials(&self) -> shared::client::CredentialsFuture<'_> {
+        let transient = self.transient;
+        Box::pin(async move {
+            Err(shared::client::CredentialsError {
+                message: "AssumeRole denied".to_owned(),
+                transient,
+                source: None,
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn credential_failures_are_classified_by_the_provider_and_send_nothing() {
+    let server = TestServer::start(vec![]).await;
+    for transient in [false, true] {
+        let mut config = shared::client::ClientConfig::new(server.service_endpoint(), PROJECT);
+        config.retry.max_attempts = 2;
+        config.retry.initial_backoff = std::time::Duration::from_millis(1);
+        let client = shared::client::Client::with_jitter(
+            config,
+            std::sync::Arc::new(FailingProvider { transient }),
+            std::sync::Arc::new(shared::client::FixedJitter(0.0)),
+        )
+        .unwrap();
+        let err = client
+            .table_schema("test_kafka", deadline(5.0))
+            .await
+            .unwrap_err();
+        assert_eq!(err.is_transient(), transient, "{err:?}");
+        assert!(err.to_string().contains("AssumeRole denied"), "{err}");
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused_with_the_setting_named() {
+    let provider = std::sync::Arc::new(shared::client::StaticCredentials::new(
+        Credentials::access_key("id", "s"),
+    ));
+    for (endpoint, project, what) in [
+        ("ftp://host/api", "p", "endpoint"),
+        ("http://host/api", "bad-name", "project"),
+        ("http://host/api", "", "project"),
+    ] {
+        let config = shared::client::ClientConfig::new(endpoint, project);
+        match shared::client::Client::new(config, provider.clone()) {
+            Err(Error::Config { what: got, .. }) => assert_eq!(got, what),
+            other => panic!("{endpoint} {project}: {other:?}"),
+        }
+    }
+}

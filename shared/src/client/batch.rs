@@ -170,7 +170,28 @@ impl UploadSession {
             });
         }
         let call = self.call("commit_upload", Method::POST);
-        let reply = self.client.send(&call, deadline).await?;
+        let reply = match self.client.send(&call, deadline).await {
+            Ok(reply) => reply,
+            // A commit retried after a lost answer finds the session already committed. The
+            // server's word decides: if the session is closed with our blocks, the data is in.
+            Err(e) if e.code() == Some("StatusConflict") => match self.status(deadline).await {
+                Ok(now)
+                    if now.status.eq_ignore_ascii_case("closed")
+                        && now
+                            .uploaded_blocks
+                            .iter()
+                            .copied()
+                            .collect::<BTreeSet<u32>>()
+                            == expected =>
+                {
+                    info!(upload_id = %self.info.upload_id, "commit had already succeeded");
+                    self.info = now;
+                    return Ok(());
+                }
+                _ => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         // The answer normally repeats the session; an empty body is accepted too.
         self.info = if reply.body.iter().all(u8::is_ascii_whitespace) {
             status

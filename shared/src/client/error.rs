@@ -112,7 +112,7 @@ pub enum Error {
     Service(ServiceError),
 
     /// Connecting, sending or reading failed (including timeouts).
-    #[error("transport error talking to MaxCompute")]
+    #[error("transport error talking to MaxCompute ({})", transport_kind(.0))]
     Transport(#[source] reqwest::Error),
 
     #[error(transparent)]
@@ -167,6 +167,21 @@ pub enum Error {
     /// The retry policy's attempt limit was reached on transient errors.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted { attempts: u32, last: Box<Error> },
+}
+
+/// What went wrong in transport, for one-line logs that do not print the source chain.
+fn transport_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "broken response body"
+    } else if e.is_builder() {
+        "cannot build the request"
+    } else {
+        "request failed"
+    }
 }
 
 fn last_suffix(last: &Option<Box<Error>>) -> String {

@@ -87,7 +87,7 @@ pub struct ClientStats {
     pub requests: u64,
     /// Retries after transient errors.
     pub retries: u64,
-    /// Request body bytes sent (after compression).
+    /// Request body bytes sent (after compression, retries included).
     pub bytes_sent: u64,
     /// Stream session reloads.
     pub session_reloads: u64,
