@@ -174,7 +174,9 @@ async fn endless_503s_give_up_before_the_deadline_with_a_transient_error() {
             c.retry.max_attempts = 1000;
         },
     );
-    let budget = Duration::from_millis(800);
+    // Attempts start near 0, 50, 149, 347, 545 and 743 ms; the next wait would end past 900 ms,
+    // so the call gives up around 745 ms, well clear of the deadline.
+    let budget = Duration::from_millis(900);
     let started = Instant::now();
     let err = client
         .table_schema("test_kafka", tokio::time::Instant::now() + budget)
@@ -186,7 +188,7 @@ async fn endless_503s_give_up_before_the_deadline_with_a_transient_error() {
     assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
     let attempts = err.attempts().unwrap();
     assert_eq!(attempts as usize, server.requests().len());
-    assert!(attempts >= 3, "{attempts} attempts");
+    assert!((3..=6).contains(&attempts), "{attempts} attempts");
     assert_eq!(err.service_error().unwrap().code, "ServiceUnavailable");
     assert!(err.to_string().contains("gave up at the deadline"), "{err}");
 }
@@ -236,7 +238,9 @@ async fn connection_refused_is_transient_and_bounded_by_the_deadline() {
         )
         .await
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_millis(300));
+    // An attempt started just before the deadline may end just after it; no wait does.
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(400), "{elapsed:?}");
     assert!(err.is_transient());
     match &err {
         Error::DeadlineExceeded {
@@ -286,7 +290,7 @@ async fn a_request_in_flight_is_cut_at_the_deadline() {
         .unwrap_err();
     let elapsed = started.elapsed();
     // The attempt's timeout is the time left, so the call ends at the deadline, not 5 s later.
-    assert!(elapsed < Duration::from_millis(450), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
     assert!(err.is_transient(), "{err:?}");
     match &err {
         Error::DeadlineExceeded {

@@ -234,7 +234,13 @@ async fn instance_polling_stops_at_the_deadline() {
         .create_partition("test_kafka", &pt(), deadline(0.3))
         .await
         .unwrap_err();
-    assert!(started.elapsed() < std::time::Duration::from_millis(300));
+    // A poll in flight at the deadline is cut at it, so allow scheduling slack past 300 ms;
+    // without the bound the instance would be polled forever.
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_millis(600),
+        "{elapsed:?}"
+    );
     assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
     assert!(err.is_transient());
     server.assert_clean();

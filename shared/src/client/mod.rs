@@ -9,6 +9,11 @@
 //! `crate::codec`) and at most deflate them. It does not read the environment; configuration and
 //! credentials come in through [`ClientConfig`] and a [`CredentialsProvider`]. It never logs
 //! secrets or payloads; per-request events are at debug level.
+//!
+//! Every call takes a deadline (`tokio::time::Instant`); a Lambda handler derives it from the
+//! invocation deadline minus a safety margin. No call, retries and waits included, runs past it:
+//! each attempt's timeout is the time left, and a backoff that would end at the deadline is not
+//! started. Errors say once whether they are transient ([`Error::is_transient`]).
 
 mod batch;
 mod credentials;
@@ -32,8 +37,9 @@ pub use credentials::{
 };
 pub use error::{Error, ServiceError};
 pub use request::Endpoint;
-pub use retry::needs_session_reload;
-pub use retry::{Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy};
+pub use retry::{
+    Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, needs_session_reload,
+};
 pub use spec::{MAX_KEY_BYTES, MAX_LEVELS, MAX_VALUE_BYTES, PartitionSpec, SpecError};
 pub use stream::{Slot, StreamSession};
 
