@@ -394,3 +394,28 @@ async fn bad_configuration_is_refused_with_the_setting_named() {
         }
     }
 }
+
+#[tokio::test]
+async fn with_a_region_the_service_api_signs_v4_and_the_tunnel_stays_v2() {
+    let server = TestServer::start(vec![
+        step("GET", TABLE, Reply::ok(table_xml())),
+        step(
+            "POST",
+            "/projects/my_proj/tables/test_kafka",
+            Reply::ok(support::upload_session_json("U1", "normal", &[])),
+        ),
+    ])
+    .await;
+    let client = server.client_with(|c| c.region = Some("cn-hangzhou".to_owned()));
+    client
+        .table_schema("test_kafka", deadline(5.0))
+        .await
+        .unwrap();
+    client
+        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+        .await
+        .unwrap();
+    server.assert_clean();
+    let regions: Vec<_> = server.requests().into_iter().map(|r| r.v4_region).collect();
+    assert_eq!(regions, vec![Some("cn-hangzhou".to_owned()), None]);
+}

@@ -1,5 +1,5 @@
 //! A scripted MaxCompute stand-in for the client tests: a real axum HTTP server on loopback
-//! that verifies every request's v2 signature with `shared::signing` (recomputed from what it
+//! that verifies every request's v2 (or service-API v4) signature with `shared::signing` (recomputed from what it
 //! actually received), checks the common headers, inflates deflated bodies, records each
 //! request and answers from a script of expected (method, path) steps.
 //!
@@ -48,6 +48,8 @@ pub struct Recorded {
     pub body: Vec<u8>,
     pub wire_body_len: usize,
     pub deflated: bool,
+    /// The region of a v4 signature; `None` for v2.
+    pub v4_region: Option<String>,
     /// Everything the server found wrong with the request.
     pub problems: Vec<String>,
 }
@@ -299,14 +301,31 @@ async fn handle(
     );
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let mut signature_ok = false;
+    let mut v4_region = None;
     match header("authorization").map(signing::parse_authorization) {
         None => problems.push("no Authorization header".to_owned()),
         Some(Err(e)) => problems.push(format!("bad Authorization: {e}")),
         Some(Ok(auth)) => {
             if auth.access_key_id != state.access_id {
                 problems.push(format!("access id {}", auth.access_key_id));
-            } else if auth.v4_scope.is_some() {
-                problems.push("v4 signature where v2 was expected".to_owned());
+            } else if let Some(scope) = &auth.v4_scope {
+                v4_region = Some(scope.region.clone());
+                let today = signing::v4_date8(chrono::Utc::now());
+                if !is_service {
+                    problems.push("v4 signature on the tunnel".to_owned());
+                } else if scope.date8 != today {
+                    problems.push(format!("v4 scope date {} is not today", scope.date8));
+                } else if !signing::verify_v4(
+                    &state.secret,
+                    &scope.date8,
+                    &scope.region,
+                    &string_to_sign,
+                    &auth.signature,
+                ) {
+                    problems.push(format!("v4 signature mismatch over {string_to_sign:?}"));
+                } else {
+                    signature_ok = true;
+                }
             } else if !signing::verify_v2(&state.secret, &string_to_sign, &auth.signature) {
                 problems.push(format!("signature mismatch over {string_to_sign:?}"));
             } else {
@@ -397,6 +416,7 @@ async fn handle(
         body,
         wire_body_len,
         deflated,
+        v4_region,
         problems,
     });
 

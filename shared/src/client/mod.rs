@@ -55,6 +55,9 @@ pub struct ClientConfig {
     /// The tunnel endpoint (no path); discovered through the service API when `None`.
     pub tunnel_endpoint: Option<String>,
     pub project: String,
+    /// The region (e.g. `cn-hangzhou`). When set, service API requests are signed with v4;
+    /// tunnel requests always use v2, as both SDKs do.
+    pub region: Option<String>,
     /// Sent as `User-Agent` and (signed) `x-odps-user-agent`.
     pub user_agent: String,
     pub connect_timeout: Duration,
@@ -75,6 +78,7 @@ impl ClientConfig {
             endpoint: endpoint.into(),
             tunnel_endpoint: None,
             project: project.into(),
+            region: None,
             user_agent: concat!("maxcompute-kafka-sink/", env!("CARGO_PKG_VERSION")).to_owned(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(120),

@@ -1,7 +1,7 @@
 //! Building, signing and sending one HTTP request, and the retry loop around it.
 //!
 //! Every request gets `Date`, `User-Agent`, the signed `x-odps-user-agent`, `curr_project`, the
-//! v2 `Authorization` (plus `authorization-sts-token` for STS credentials); tunnel requests also
+//! `Authorization` (v2; v4 for the service API when a region is configured; plus `authorization-sts-token` for STS credentials); tunnel requests also
 //! get `x-odps-tunnel-version: 6` and the unsigned retry trace headers. Query values are
 //! percent-encoded on the wire and signed decoded. Non-2xx answers become [`Error::Service`].
 //! This module knows no MaxCompute resource; `service`, `batch` and `stream` build the calls.
@@ -226,8 +226,9 @@ impl Client {
         let mut query = call.query.clone();
         query.push(("curr_project".to_owned(), config.project.clone()));
 
+        let now = chrono::Utc::now();
         let mut headers: Vec<(&str, String)> = vec![
-            ("Date", signing::http_date(chrono::Utc::now())),
+            ("Date", signing::http_date(now)),
             ("User-Agent", config.user_agent.clone()),
             ("x-odps-user-agent", config.user_agent.clone()),
         ];
@@ -254,8 +255,18 @@ impl Client {
             .collect();
         let string_to_sign =
             signing::canonical_string(call.method.as_str(), &header_refs, &call.path, &query_refs);
-        let signature = signing::sign_v2(&credentials.secret, &string_to_sign);
-        let authorization = signing::authorization_v2(&credentials.access_key_id, &signature);
+        let authorization = match (&config.region, call.api) {
+            (Some(region), Api::Service) => {
+                let date8 = signing::v4_date8(now);
+                let signature =
+                    signing::sign_v4(&credentials.secret, &date8, region, &string_to_sign);
+                signing::authorization_v4(&credentials.access_key_id, &date8, region, &signature)
+            }
+            _ => {
+                let signature = signing::sign_v2(&credentials.secret, &string_to_sign);
+                signing::authorization_v2(&credentials.access_key_id, &signature)
+            }
+        };
 
         let url = build_url(endpoint, &call.path, &query);
         let timeout = deadline
