@@ -199,12 +199,7 @@ impl Client {
             inner.jitter.as_ref(),
             deadline,
             call.what,
-            || {
-                inner
-                    .counters
-                    .retries
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            },
+            || self.count_retry(),
             |attempt| self.send_once(call, endpoint, attempt, &trace_id, deadline),
         )
         .await
