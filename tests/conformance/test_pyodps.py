@@ -188,6 +188,15 @@ def test_sts_credentials_are_accepted(emulator, table):
         wrong_token.get_table(TABLE).reload()
 
 
+def test_v4_signed_service_calls_are_verified(emulator, table):
+    # With a region pyodps signs service API calls with v4 (the tunnel stays v2).
+    v4 = ODPS(ACCESS_ID, ACCESS_SECRET, PROJECT, endpoint=emulator.endpoint, region_name="cn-test")
+    assert v4.exist_table(TABLE)
+    bad = ODPS(ACCESS_ID, "wrong", PROJECT, endpoint=emulator.endpoint, region_name="cn-test", logview_host="http://x")
+    with pytest.raises(errors.ODPSError):
+        bad.get_table(TABLE).reload()
+
+
 def test_missing_partition(o, table):
     assert not table.exist_partition("pt='nope'")
     with pytest.raises(errors.NoSuchPartition):

@@ -190,6 +190,41 @@ mod tests {
     }
 
     #[test]
+    fn v4_signatures_are_verified_with_their_scope() {
+        let now = Utc::now();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "date",
+            HeaderValue::from_str(&signing::http_date(now)).unwrap(),
+        );
+        let target = "/api/projects/p?curr_project=p";
+        let pairs: Vec<(&str, &str)> = h
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        let sts = signing::canonical_string_for_request("GET", &pairs, target, "/api");
+        let date8 = signing::v4_date8(now);
+        let sig = signing::sign_v4(&Secret::new("secret"), &date8, "cn-test", &sts);
+        let mut good = h.clone();
+        good.insert(
+            "authorization",
+            HeaderValue::from_str(&signing::authorization_v4("id", &date8, "cn-test", &sig))
+                .unwrap(),
+        );
+        keys().verify("GET", &good, target, "/api", now).unwrap();
+        let mut other_region = h;
+        other_region.insert(
+            "authorization",
+            HeaderValue::from_str(&signing::authorization_v4("id", &date8, "cn-other", &sig))
+                .unwrap(),
+        );
+        let e = keys()
+            .verify("GET", &other_region, target, "/api", now)
+            .unwrap_err();
+        assert_eq!(e.code(), "SignatureNotMatch");
+    }
+
+    #[test]
     fn skewed_date_is_refused() {
         let now = Utc::now();
         let date = signing::http_date(now - chrono::Duration::minutes(16));

@@ -727,3 +727,99 @@ async fn stream_packs_are_visible_at_once_and_carry_routing_headers() {
     assert_eq!(text, "_c0\n1\n");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn blocks_for_another_schema_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    c.run_sql(
+        PROJECT,
+        "create table narrow(topic string, partition bigint, offset bigint)",
+    )
+    .await
+    .unwrap();
+    let path = "/projects/p/tables/narrow";
+    let r = c
+        .send(Method::POST, path, &[("uploads", "1")], &[], vec![])
+        .await
+        .unwrap();
+    let (_, session) = json(r).await;
+    let id = session["UploadID"].as_str().unwrap().to_owned();
+    // The pinned row has five fields; field 4 does not exist in a three-column table.
+    let r = c
+        .send(
+            Method::PUT,
+            path,
+            &[("uploadid", &id), ("blockid", "0")],
+            &[],
+            block(),
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("MalformedDataStream")),
+        "{body}"
+    );
+    // A partition spec on a non-partitioned table is refused too.
+    let r = c
+        .send(
+            Method::POST,
+            path,
+            &[("uploads", "1"), ("partition", "pt=x")],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("InvalidPartitionSpec")),
+        "{body}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn the_sql_command_prints_the_seed_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let id = create_upload(&c).await;
+    put_block(&c, &id, "0", block()).await;
+    assert_eq!(commit(&c, &id).await.0, 200);
+    let run = |statement: &str| {
+        let args = emulator::cli::SqlArgs {
+            endpoint: format!("http://{}/api", srv.addr),
+            project: PROJECT.to_owned(),
+            access_id: ID.to_owned(),
+            access_secret: SECRET.to_owned(),
+            statement: statement.to_owned(),
+        };
+        async move { emulator::sqlcmd::run(&args).await }
+    };
+    assert_eq!(
+        run("show partitions test_kafka;").await.unwrap(),
+        "pt=11-17-2020 15\n"
+    );
+    let table = run("select * from test_kafka where pt =\"11-17-2020 15\";")
+        .await
+        .unwrap();
+    assert_eq!(
+        table,
+        "\
++-----------------------+-----------+--------+-----+-------+---------------+
+| topic                 | partition | offset | key | value | pt            |
++-----------------------+-----------+--------+-----+-------+---------------+
+| maxcompute-test-input | 0         | 0      | 1   | 1     | 11-17-2020 15 |
++-----------------------+-----------+--------+-----+-------+---------------+
+"
+    );
+    let e = run("select * from nope").await.unwrap_err();
+    assert!(e.to_string().contains("NoSuchTable"), "{e}");
+    srv.stop().await;
+}
