@@ -193,6 +193,30 @@ fn init_tracing() {
         .try_init();
 }
 
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub async fn main(args: Vec<String>) -> ExitCode {
     let Some((command, rest)) = args.split_first() else {
@@ -226,12 +250,12 @@ pub async fn main(args: Vec<String>) -> ExitCode {
                     "  access key:       {DEFAULT_ACCESS_ID} / {DEFAULT_ACCESS_SECRET} (default; pass --access-key ID:SECRET to change)"
                 );
             }
-            tokio::select! {
-                r = running.wait() => match r {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => { eprintln!("error: server stopped: {e}"); ExitCode::FAILURE }
-                },
-                _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+            match running.run_until(shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: server stopped: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
         "sql" => {

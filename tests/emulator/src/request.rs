@@ -13,16 +13,10 @@ pub struct Query {
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
-        let pairs = raw
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
-                Some((k, v)) => (decode_form(k), decode_form(v)),
-                None => (decode_form(p), String::new()),
-            })
-            .collect();
-        Self { pairs }
+        // The same decoding the signature check uses, so handlers see what was signed.
+        Self {
+            pairs: shared::signing::decode_query(raw.unwrap_or("")),
+        }
     }
 
     /// The value of the last parameter with this name, as pyodps lets the last one win.
@@ -47,13 +41,6 @@ impl Query {
     pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs
     }
-}
-
-/// Decodes one form-encoded component; invalid UTF-8 is replaced rather than refused, so that the
-/// signature check (not the parser) is what rejects a mangled request.
-pub fn decode_form(s: &str) -> String {
-    let spaced = s.replace('+', " ");
-    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 /// Percent-decodes a path (a `+` in a path is a literal plus).

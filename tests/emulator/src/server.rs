@@ -99,11 +99,21 @@ impl RunningServer {
         let _ = (&mut self.task).await;
     }
 
-    /// Runs until the server task ends (or Ctrl-C).
-    pub async fn wait(self) -> std::io::Result<()> {
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e)),
+    /// Serves until `signal` completes (then shuts down gracefully) or the server fails.
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        tokio::select! {
+            r = &mut self.task => match r {
+                Ok(r) => r,
+                Err(e) => Err(std::io::Error::other(e)),
+            },
+            () = signal => {
+                tracing::info!("shutting down");
+                self.stop().await;
+                Ok(())
+            }
         }
     }
 }
@@ -126,7 +136,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         keys: config.keys,
         faults: Faults::default(),
         instances: Mutex::new(BTreeMap::new()),
-        endpoint: addr.to_string(),
+        endpoint: advertised(addr),
         session_ttl: config.session_ttl,
     });
     let app = Router::new()
@@ -150,6 +160,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown: Some(tx),
         task,
     })
+}
+
+/// The `host:port` clients are sent to (tunnel discovery, stream slots): the bound address, or
+/// loopback when bound to all interfaces.
+fn advertised(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port()).to_string()
+    } else {
+        addr.to_string()
+    }
 }
 
 fn new_request_id() -> String {
