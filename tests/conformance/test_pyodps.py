@@ -5,6 +5,7 @@ the tunnel is found with `GET /api/projects/{p}/tunnel?service`), retry and reco
 The tests form one scenario and run in file order: later reads check rows earlier tests wrote.
 """
 
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -163,6 +164,29 @@ def test_pyodps_create_and_delete_table(o, table):
         assert [list(r.values) for r in reader] == [["x", Decimal("1.25"), "2020-11-17", "15"]]
     o.delete_table("other_table")
     assert not o.exist_table("other_table")
+
+
+def test_all_column_types_round_trip(o, table):
+    o.execute_sql(
+        "create table if not exists typed(b boolean, i int, bi bigint, d double, s string, vc varchar(10), "
+        "bin binary, dec decimal(10,2), dt datetime, da date, arr array<bigint>, "
+        "m map<string,bigint>, st struct<x:bigint,y:string>)"
+    )
+    row = [
+        True, -7, 2**62, 1.5, "héllo", "short", b"\x00\xff", Decimal("12.34"),
+        datetime(2020, 11, 17, 15, 4, 5), date(2020, 11, 17),
+        [1, None, 3], {"a": 1}, (5, "y"),
+    ]
+    o.write_table("typed", [row, [None] * len(row)])
+    with o.get_table("typed").open_reader() as reader:
+        got = [list(r.values) for r in reader]
+    assert got[1] == [None] * len(row)
+    first = got[0]
+    assert first[:12] == row[:12]
+    assert tuple(first[12]) == (5, "y")
+    inst = o.execute_sql("select count(*) from typed")
+    with inst.open_reader() as reader:
+        assert [list(r.values) for r in reader] == [[2]]
 
 
 def test_unsupported_sql_fails_with_a_clear_message(o, table):
