@@ -823,3 +823,56 @@ async fn the_sql_command_prints_the_seed_checks() {
     assert!(e.to_string().contains("NoSuchTable"), "{e}");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn overwrite_sessions_replace_the_partition_and_block_ids_replace_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let id = create_upload(&c).await;
+    for b in ["0", "1", "2"] {
+        put_block(&c, &id, b, block()).await;
+    }
+    // Re-uploading block 1 replaces it rather than adding a block.
+    put_block(&c, &id, "1", block_c_writer()).await;
+    let r = c
+        .send(
+            Method::GET,
+            TABLE_PATH,
+            &[PT, ("uploadid", &id)],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (_, status) = json(r).await;
+    assert_eq!(
+        status["UploadedBlockList"],
+        serde_json::json!([{"BlockID": 0}, {"BlockID": 1}, {"BlockID": 2}])
+    );
+    assert_eq!(commit(&c, &id).await.0, 200);
+    assert_eq!(record_count(&c).await, 3);
+
+    let r = c
+        .send(
+            Method::POST,
+            TABLE_PATH,
+            &[PT, ("uploads", "1"), ("overwrite", "true")],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (_, session) = json(r).await;
+    let id = session["UploadID"].as_str().unwrap().to_owned();
+    put_block(&c, &id, "0", block()).await;
+    assert_eq!(
+        record_count(&c).await,
+        3,
+        "the old data stays until the overwrite commits"
+    );
+    assert_eq!(commit(&c, &id).await.0, 200);
+    assert_eq!(record_count(&c).await, 1);
+    srv.stop().await;
+}
