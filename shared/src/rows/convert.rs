@@ -45,13 +45,11 @@ pub(crate) fn text_cell(text: &str, ty: &OdpsType) -> Result<Value, CellError> {
                 )));
             }
         }
-        OdpsType::Json => {
-            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
-                return Err(CellError {
-                    class: RejectClass::InvalidJson,
-                    detail: format!("`{}` is not JSON", excerpt(text)),
-                });
-            }
+        OdpsType::Json if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() => {
+            return Err(CellError {
+                class: RejectClass::InvalidJson,
+                detail: format!("`{}` is not JSON", excerpt(text)),
+            });
         }
         _ => {}
     }

@@ -152,6 +152,14 @@ pub enum RowConfigError {
     NoColumns,
 }
 
+/// Why one record cannot become a row; [`build_rows`] turns it into a [`Reject`] with the record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{class}: {message}")]
+pub struct RowError {
+    pub class: RejectClass,
+    pub message: String,
+}
+
 /// A row with the coordinates of the record it came from, so the caller can tell which offsets
 /// were written.
 #[derive(Debug, Clone, PartialEq)]
@@ -432,9 +440,9 @@ impl RowBuilder {
         self.format
     }
 
-    /// One record's row values (in the table's column order), or the reject it becomes.
-    pub fn row(&self, record: &KafkaRecord) -> Result<Vec<Value>, Reject> {
-        let reject = |class, message: String| Reject::from_record(record, class, message);
+    /// One record's row values (in the table's column order), or why it must be rejected.
+    pub fn row(&self, record: &KafkaRecord) -> Result<Vec<Value>, RowError> {
+        let reject = |class, message: String| RowError { class, message };
         let values = match &self.plan {
             Plan::Columns(sources) => {
                 let mut values = Vec::with_capacity(sources.len());
@@ -650,7 +658,9 @@ pub fn build_rows(
                 offset: record.offset,
                 values,
             }),
-            Err(reject) => out.rejects.push(reject),
+            Err(e) => out
+                .rejects
+                .push(Reject::from_record(record, e.class, e.message)),
         }
     }
     out
