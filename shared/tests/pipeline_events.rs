@@ -264,7 +264,7 @@ fn not_json_and_wrong_top_level_shapes_say_what_and_where() {
         (
             r#"{"records":{"t-0":{"topic":"t"}}}"#,
             "the Kafka trigger event does not have the expected shape: invalid type: map, \
-             expected `records[\"t-0\"]` to be an array of records at line 1 column 19",
+             expected `records[\"t-0\"]` to be an array of records at line 1 column 18",
         ),
     ];
     for (input, message) in cases {
