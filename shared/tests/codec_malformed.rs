@@ -634,3 +634,28 @@ fn inflated_bodies_decode_and_zip_bombs_are_refused() {
         "{err:?}"
     );
 }
+
+#[test]
+fn every_single_bit_flip_in_the_record_is_an_error() {
+    // Within the record (tags, lengths, payloads, END_RECORD and the significant bits of its
+    // CRC), no one-bit change yields a body that decodes.
+    let types = kafka_types();
+    let good = kafka_row();
+    for at in 0..AT_META_COUNT {
+        for bit in 0..8 {
+            let mut bytes = good.clone();
+            bytes[at] ^= 1 << bit;
+            // The 5th CRC byte carries only 4 significant bits: the rest is above 2^32 and is
+            // ignored by the modulo-2^32 rule that makes pyodps' 10-byte form readable.
+            if at == AT_RECORD_CRC + 4 && (4..7).contains(&bit) {
+                assert!(decode_block(&types, &bytes).is_ok());
+                continue;
+            }
+            let result = decode_block(&types, &bytes);
+            assert!(
+                result.is_err(),
+                "flip of bit {bit} at byte {at:#x} decoded: {result:?}"
+            );
+        }
+    }
+}
