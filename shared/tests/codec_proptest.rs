@@ -215,7 +215,7 @@ fn damage() -> impl Strategy<Value = Vec<Damage>> {
 
 proptest! {
     // Integration tests have no lib.rs for the default persistence to find; keep failures
-    // beside this file in proptest-regressions/.
+    // beside this file, in codec_proptest.proptest-regressions.
     #![proptest_config(ProptestConfig {
         cases: 512,
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
