@@ -53,7 +53,9 @@ pub enum PartitionConfigError {
          at most 128 bytes"
     )]
     Column(String),
-    #[error("the table's partition keys ({table}) do not match the configured partition columns ({configured})")]
+    #[error(
+        "the table's partition keys ({table}) do not match the configured partition columns ({configured})"
+    )]
     KeysMismatch { table: String, configured: String },
     #[error(
         "partition key `{column}` has type {ty}: expected STRING, VARCHAR or CHAR (or an integer \
@@ -121,7 +123,10 @@ impl Zone {
     /// earlier instant is taken; a time skipped when clocks go forward does not exist (`None`).
     pub fn instant(&self, local: &NaiveDateTime) -> Option<DateTime<Utc>> {
         match self {
-            Self::Fixed(off) => off.from_local_datetime(local).earliest().map(|d| d.to_utc()),
+            Self::Fixed(off) => off
+                .from_local_datetime(local)
+                .earliest()
+                .map(|d| d.to_utc()),
             Self::Named(tz) => tz.from_local_datetime(local).earliest().map(|d| d.to_utc()),
         }
     }
@@ -166,7 +171,10 @@ impl FromStr for Zone {
         };
         match offset_text {
             Some(text) => parse_offset(&text).map(Self::Fixed).ok_or_else(err),
-            None => t.parse::<chrono_tz::Tz>().map(Self::Named).map_err(|_| err()),
+            None => t
+                .parse::<chrono_tz::Tz>()
+                .map(Self::Named)
+                .map_err(|_| err()),
         }
     }
 }
@@ -457,7 +465,11 @@ impl PartitionRouter {
                 .zip(&self.levels)
                 .all(|(k, l)| k.name.eq_ignore_ascii_case(&l.column));
         if !names_match {
-            let table: Vec<&str> = schema.partition_keys.iter().map(|k| k.name.as_str()).collect();
+            let table: Vec<&str> = schema
+                .partition_keys
+                .iter()
+                .map(|k| k.name.as_str())
+                .collect();
             let configured: Vec<&str> = self.columns().collect();
             return Err(PartitionConfigError::KeysMismatch {
                 table: table.join(", "),
@@ -465,10 +477,7 @@ impl PartitionRouter {
             });
         }
         for (key, level) in schema.partition_keys.iter().zip(&self.levels) {
-            let digits_only = level
-                .items
-                .iter()
-                .all(|i| !matches!(i, Item::Literal(_)));
+            let digits_only = level.items.iter().all(|i| !matches!(i, Item::Literal(_)));
             let ok = match &key.ty {
                 OdpsType::String | OdpsType::Varchar(_) | OdpsType::Char(_) => true,
                 t if t.integer_range().is_some() => digits_only,
@@ -629,7 +638,15 @@ mod tests {
     #[test]
     fn bad_offsets_are_refused() {
         for text in [
-            "GMT+19", "GMT+08:60", "+8:0", "+123", "GMT+", "+", "GMT*8", "Asia/Nowhere", "",
+            "GMT+19",
+            "GMT+08:60",
+            "+8:0",
+            "+123",
+            "GMT+",
+            "+",
+            "GMT*8",
+            "Asia/Nowhere",
+            "",
         ] {
             assert_eq!(
                 text.parse::<Zone>(),
@@ -641,7 +658,10 @@ mod tests {
 
     #[test]
     fn zone_displays_canonically() {
-        assert_eq!("GMT 08:00".parse::<Zone>().unwrap().to_string(), "GMT+08:00");
+        assert_eq!(
+            "GMT 08:00".parse::<Zone>().unwrap().to_string(),
+            "GMT+08:00"
+        );
         assert_eq!("-03:30".parse::<Zone>().unwrap().to_string(), "GMT-03:30");
         assert_eq!(
             "Asia/Shanghai".parse::<Zone>().unwrap().to_string(),
@@ -653,7 +673,10 @@ mod tests {
     fn year_fields_pad_and_keep_the_sign() {
         let r = router(Granularity::Day, "UTC", "%Y|%y");
         // Pattern literal `|` is allowed; year 1 BCE is astronomical year 0.
-        assert_eq!(r.route(-62_167_219_200_000).unwrap().to_string(), "pt=0000|00");
+        assert_eq!(
+            r.route(-62_167_219_200_000).unwrap().to_string(),
+            "pt=0000|00"
+        );
         let spec = r.route(-62_198_755_200_000).unwrap();
         assert_eq!(spec.to_string(), "pt=-0001|99");
     }

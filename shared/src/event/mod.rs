@@ -18,8 +18,8 @@
 mod reject;
 mod wire;
 
-pub use reject::{Reject, RejectClass};
 pub(crate) use reject::excerpt;
+pub use reject::{Reject, RejectClass};
 
 /// Where the event came from, from its `eventSource` field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,8 @@ impl KafkaRecord {
     /// The record's own time, or `None` when Kafka says it has none (so that event-time
     /// routing can fall back to processing time instead of filing it under 1969).
     pub fn event_time_ms(&self) -> Option<i64> {
-        if self.timestamp_type == TimestampType::NoTimestampType || self.timestamp_ms == NO_TIMESTAMP
+        if self.timestamp_type == TimestampType::NoTimestampType
+            || self.timestamp_ms == NO_TIMESTAMP
         {
             None
         } else {

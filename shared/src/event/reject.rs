@@ -97,7 +97,11 @@ pub struct Reject {
 
 impl Reject {
     /// A reject for a record that decoded, keeping all of it.
-    pub fn from_record(record: &KafkaRecord, class: RejectClass, message: impl Into<String>) -> Self {
+    pub fn from_record(
+        record: &KafkaRecord,
+        class: RejectClass,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             class,
             message: message.into(),

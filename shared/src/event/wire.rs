@@ -53,7 +53,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for RecordLists<'a> {
         impl<'de> Visitor<'de> for ListsVisitor {
             type Value = RecordLists<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("`records` to be an object mapping \"topic-partition\" to arrays of records")
+                f.write_str(
+                    "`records` to be an object mapping \"topic-partition\" to arrays of records",
+                )
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut lists = Vec::new();
@@ -199,7 +201,10 @@ impl<'de> Deserialize<'de> for Headers {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Headers, A::Error> {
                 let mut out = Vec::new();
-                while seq.next_element_seed(HeaderObject { out: &mut out })?.is_some() {}
+                while seq
+                    .next_element_seed(HeaderObject { out: &mut out })?
+                    .is_some()
+                {}
                 Ok(Headers(out))
             }
             // Tolerated: a single object holding several headers.
