@@ -156,7 +156,7 @@ pub fn decode_event(input: &[u8]) -> Result<DecodedBatch, EventError> {
 
 /// Decodes a trigger event from its JSON text.
 pub fn decode_event_str(input: &str) -> Result<DecodedBatch, EventError> {
-    let envelope: wire::Envelope<'_> = serde_json::from_str(input).map_err(|e| {
+    let wire::TopLevel(envelope) = serde_json::from_str(input).map_err(|e| {
         if e.is_data() {
             EventError::Shape(e)
         } else {

@@ -37,6 +37,26 @@ pub(super) struct Envelope<'a> {
     pub records: RecordLists<'a>,
 }
 
+/// The event as a whole: only a JSON object is accepted (serde's derive would also take an
+/// array of fields, and then explain the failure in confusing terms).
+pub(super) struct TopLevel<'a>(pub Envelope<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for TopLevel<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TopVisitor;
+        impl<'de> Visitor<'de> for TopVisitor {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a Kafka trigger event object with a `records` object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Envelope::deserialize(de::value::MapAccessDeserializer::new(map)).map(TopLevel)
+            }
+        }
+        d.deserialize_map(TopVisitor)
+    }
+}
+
 /// `records`: "topic-partition" → array of raw records, in event order. A list rather than a map
 /// so that a key repeated in the JSON cannot silently drop the records of its first occurrence.
 pub(super) struct RecordLists<'a>(Vec<(String, Vec<&'a RawValue>)>);
