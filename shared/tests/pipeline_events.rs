@@ -1,5 +1,13 @@
 //! Kafka trigger event decoding, against the `events/` corpus and inline edge cases.
 
+// Test helpers are not `#[test]` functions, so clippy.toml's allow-*-in-tests does not reach them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use shared::event::{
     DecodedBatch, EventError, EventSource, KafkaRecord, RejectClass, TimestampType, decode_event,
     decode_event_str,
@@ -85,7 +93,10 @@ fn several_partitions_come_out_sorted_with_exact_timestamps() {
     );
     // Offset 101 has no `headers` field and a broker timestamp.
     assert_eq!(batch.records[1].headers, vec![]);
-    assert_eq!(batch.records[1].timestamp_type, TimestampType::LogAppendTime);
+    assert_eq!(
+        batch.records[1].timestamp_type,
+        TimestampType::LogAppendTime
+    );
     assert_eq!(batch.records[3].key.as_deref(), Some(&b"order-42"[..]));
     assert_eq!(
         batch.records[3].value.as_deref(),
@@ -153,8 +164,8 @@ fn tombstones_and_missing_keys_are_none() {
         kv,
         vec![
             (5, Some(&b"user-1"[..]), Some(&b"alice"[..])),
-            (6, Some(&b"user-1"[..]), None), // "value": null
-            (7, Some(&b"user-2"[..]), None), // no "value" field
+            (6, Some(&b"user-1"[..]), None),  // "value": null
+            (7, Some(&b"user-2"[..]), None),  // no "value" field
             (8, None, Some(&b"keyless"[..])), // "key": null
         ]
     );
@@ -336,17 +347,19 @@ fn coordinates_out_of_range_are_malformed() {
     let messages: Vec<_> = batch
         .rejects
         .iter()
-        .map(|r| (r.topic.as_deref(), r.partition, r.offset, r.message.as_str()))
+        .map(|r| {
+            (
+                r.topic.as_deref(),
+                r.partition,
+                r.offset,
+                r.message.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         messages,
         vec![
-            (
-                Some("t"),
-                Some(0),
-                Some(-5),
-                "`offset` -5 is negative"
-            ),
+            (Some("t"), Some(0), Some(-5), "`offset` -5 is negative"),
             (
                 Some("t"),
                 Some(0),

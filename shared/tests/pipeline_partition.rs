@@ -1,5 +1,13 @@
 //! Partition routing: configuration parsing, boundaries, zones and the cold-start table check.
 
+// Test helpers are not `#[test]` functions, so clippy.toml's allow-*-in-tests does not reach them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use shared::event::decode_event;
 use shared::partition::{
     Granularity, PartitionConfig, PartitionConfigError, PartitionRouter, PartitionValueError,
@@ -44,7 +52,10 @@ fn defaults_are_the_seeds() {
 
 #[test]
 fn hour_boundary_in_gmt_plus_8_from_the_corpus() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/hour-boundary-gmt8.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/hour-boundary-gmt8.json"
+    );
     let batch = decode_event(&std::fs::read(path).unwrap()).unwrap();
     // Every spelling of the seed's zone routes alike.
     for zone in ["GMT+08:00", "GMT 08:00", "+08:00", "Asia/Shanghai"] {
@@ -66,8 +77,14 @@ fn hour_boundary_in_gmt_plus_8_from_the_corpus() {
         );
     }
     let r = router("HOUR", "GMT+08:00", "legacy");
-    assert_eq!(route(&r, utc("2020-11-17 06:59:59.999")), "pt=11-17-2020 14");
-    assert_eq!(route(&r, utc("2020-11-17 07:00:00.000")), "pt=11-17-2020 15");
+    assert_eq!(
+        route(&r, utc("2020-11-17 06:59:59.999")),
+        "pt=11-17-2020 14"
+    );
+    assert_eq!(
+        route(&r, utc("2020-11-17 07:00:00.000")),
+        "pt=11-17-2020 15"
+    );
 }
 
 #[test]
@@ -85,7 +102,11 @@ fn every_granularity_and_format() {
         ("HOUR", "%Y%m%d%H%M", "pt=202011171500"),
         ("DAY", "%y/%m", "ERR"),
         ("HOUR", "ds=%Y%m%d/hh=%H", "ds=20201117/hh=15"),
-        ("MINUTE", "y=%Y/m=%m/d=%d/h=%H/mi=%M", "y=2020/m=11/d=17/h=15/mi=04"),
+        (
+            "MINUTE",
+            "y=%Y/m=%m/d=%d/h=%H/mi=%M",
+            "y=2020/m=11/d=17/h=15/mi=04",
+        ),
         ("HOUR", "dt=%Y-%m-%d %H", "dt=2020-11-17 15"),
     ];
     for (granularity, format, want) in cases {
@@ -120,29 +141,65 @@ fn multi_level_spec_in_order_and_as_the_tunnel_wants_it() {
 #[test]
 fn negative_offsets_shift_back_across_midnight() {
     let r = router("HOUR", "GMT-03:30", "legacy");
-    assert_eq!(route(&r, utc("2020-11-17 03:29:59.999")), "pt=11-16-2020 23");
-    assert_eq!(route(&r, utc("2020-11-17 03:30:00.000")), "pt=11-17-2020 00");
+    assert_eq!(
+        route(&r, utc("2020-11-17 03:29:59.999")),
+        "pt=11-16-2020 23"
+    );
+    assert_eq!(
+        route(&r, utc("2020-11-17 03:30:00.000")),
+        "pt=11-17-2020 00"
+    );
     let r = router("MINUTE", "-03:30", "iso");
-    assert_eq!(route(&r, utc("2020-11-17 03:30:00.000")), "pt=2020-11-17 00:00");
+    assert_eq!(
+        route(&r, utc("2020-11-17 03:30:00.000")),
+        "pt=2020-11-17 00:00"
+    );
 }
 
 #[test]
 fn dst_transitions_in_an_iana_zone() {
     let r = router("HOUR", "America/New_York", "iso");
     // Spring forward 2021-03-14: 01:59:59.999 EST is followed by 03:00 EDT; no 02 partition.
-    assert_eq!(route(&r, utc("2021-03-14 06:59:59.999")), "pt=2021-03-14 01");
-    assert_eq!(route(&r, utc("2021-03-14 07:00:00.000")), "pt=2021-03-14 03");
+    assert_eq!(
+        route(&r, utc("2021-03-14 06:59:59.999")),
+        "pt=2021-03-14 01"
+    );
+    assert_eq!(
+        route(&r, utc("2021-03-14 07:00:00.000")),
+        "pt=2021-03-14 03"
+    );
     // Fall back 2021-11-07: 01:30 EDT and 01:30 EST, an hour apart, share the 01 partition.
-    assert_eq!(route(&r, utc("2021-11-07 05:30:00.000")), "pt=2021-11-07 01");
-    assert_eq!(route(&r, utc("2021-11-07 06:30:00.000")), "pt=2021-11-07 01");
-    assert_eq!(route(&r, utc("2021-11-07 07:00:00.000")), "pt=2021-11-07 02");
+    assert_eq!(
+        route(&r, utc("2021-11-07 05:30:00.000")),
+        "pt=2021-11-07 01"
+    );
+    assert_eq!(
+        route(&r, utc("2021-11-07 06:30:00.000")),
+        "pt=2021-11-07 01"
+    );
+    assert_eq!(
+        route(&r, utc("2021-11-07 07:00:00.000")),
+        "pt=2021-11-07 02"
+    );
     // Summer and winter offsets differ: noon UTC is 08 in July, 07 in January.
-    assert_eq!(route(&r, utc("2021-07-01 12:00:00.000")), "pt=2021-07-01 08");
-    assert_eq!(route(&r, utc("2021-01-01 12:00:00.000")), "pt=2021-01-01 07");
+    assert_eq!(
+        route(&r, utc("2021-07-01 12:00:00.000")),
+        "pt=2021-07-01 08"
+    );
+    assert_eq!(
+        route(&r, utc("2021-01-01 12:00:00.000")),
+        "pt=2021-01-01 07"
+    );
     // A zone with a half-hour DST shift (Lord Howe: +10:30 / +11:00).
     let r = router("MINUTE", "Australia/Lord_Howe", "iso");
-    assert_eq!(route(&r, utc("2021-01-01 00:00:00.000")), "pt=2021-01-01 11:00");
-    assert_eq!(route(&r, utc("2021-07-01 00:00:00.000")), "pt=2021-07-01 10:30");
+    assert_eq!(
+        route(&r, utc("2021-01-01 00:00:00.000")),
+        "pt=2021-01-01 11:00"
+    );
+    assert_eq!(
+        route(&r, utc("2021-07-01 00:00:00.000")),
+        "pt=2021-07-01 10:30"
+    );
 }
 
 #[test]
@@ -152,7 +209,10 @@ fn pre_1970_timestamps() {
     assert_eq!(route(&r, -86_400_001), "pt=1969-12-30 23:59");
     let r = router("HOUR", "GMT+08:00", "legacy");
     assert_eq!(route(&r, -1), "pt=01-01-1970 07");
-    assert_eq!(route(&r, utc("1900-01-01 00:00:00.000")), "pt=01-01-1900 08");
+    assert_eq!(
+        route(&r, utc("1900-01-01 00:00:00.000")),
+        "pt=01-01-1900 08"
+    );
 }
 
 #[test]
@@ -164,7 +224,10 @@ fn times_outside_the_calendar_are_errors_not_panics() {
     );
     assert_eq!(
         r.route(i64::MIN).unwrap_err().to_string(),
-        format!("time {} ms since the epoch is outside the calendar's range", i64::MIN)
+        format!(
+            "time {} ms since the epoch is outside the calendar's range",
+            i64::MIN
+        )
     );
 }
 
@@ -219,8 +282,14 @@ fn configuration_errors_say_what_was_given_and_what_is_accepted() {
     };
     assert_eq!(reason(&new("%Y%Q", "pt")), "unknown field %Q");
     assert_eq!(reason(&new("%Y%", "pt")), "a lone % at the end");
-    assert_eq!(reason(&new("ds=%Y/%H", "pt")), "level `%H` needs a column, as in hh=%H");
-    assert_eq!(reason(&new("ds=%Y/DS=%m", "pt")), "column `DS` appears twice");
+    assert_eq!(
+        reason(&new("ds=%Y/%H", "pt")),
+        "level `%H` needs a column, as in hh=%H"
+    );
+    assert_eq!(
+        reason(&new("ds=%Y/DS=%m", "pt")),
+        "column `DS` appears twice"
+    );
     assert_eq!(reason(&new("ds=static", "pt")), "a level has no time field");
     assert_eq!(
         reason(&new("%Y+%m", "pt")),
@@ -248,7 +317,9 @@ fn partition_values_follow_maxcompute_rules() {
         ("tab\there", "it contains a control character"),
     ] {
         match validate_value(value) {
-            Err(PartitionValueError::Invalid { reason: r, .. }) => assert_eq!(r, reason, "{value:?}"),
+            Err(PartitionValueError::Invalid { reason: r, .. }) => {
+                assert_eq!(r, reason, "{value:?}")
+            }
             other => panic!("{value:?}: {other:?}"),
         }
     }
@@ -281,14 +352,22 @@ fn cold_start_check_against_the_table_partition_keys() {
         "the table's partition keys () do not match the configured partition columns (pt)"
     );
     let two = router("HOUR", "UTC", "ds=%Y%m%d/hh=%H");
-    assert!(two.check_table(&table(&[("ds", "string"), ("hh", "string")])).is_ok());
-    assert!(two.check_table(&table(&[("hh", "string"), ("ds", "string")])).is_err());
+    assert!(
+        two.check_table(&table(&[("ds", "string"), ("hh", "string")]))
+            .is_ok()
+    );
+    assert!(
+        two.check_table(&table(&[("hh", "string"), ("ds", "string")]))
+            .is_err()
+    );
     assert!(two.check_table(&table(&[("ds", "string")])).is_err());
     // Integer keys are fine when the pattern yields only digits.
-    assert!(two.check_table(&table(&[("ds", "bigint"), ("hh", "int")])).is_ok());
+    assert!(
+        two.check_table(&table(&[("ds", "bigint"), ("hh", "int")]))
+            .is_ok()
+    );
     assert_eq!(
-        seed.check_table(&table(&[("pt", "bigint")]))
-            .unwrap_err(),
+        seed.check_table(&table(&[("pt", "bigint")])).unwrap_err(),
         PartitionConfigError::KeyType {
             column: "pt".to_owned(),
             ty: "bigint".to_owned()

@@ -1,5 +1,13 @@
 //! Row building over the `events/` corpus: modes, formats, metadata columns, rejects.
 
+// Test helpers are not `#[test]` functions, so clippy.toml's allow-*-in-tests does not reach them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use shared::event::{DecodedBatch, KafkaRecord, RejectClass, TimestampType, decode_event};
 use shared::partition::{PartitionConfig, PartitionRouter, TimeSource};
 use shared::rows::{
@@ -86,7 +94,10 @@ fn seed_verification_message_lands_in_its_hour() {
         )]
     );
     let row = &built.partitions.values().next().unwrap()[0];
-    assert_eq!((row.topic.as_str(), row.partition, row.offset), ("maxcompute-test-input", 0, 0));
+    assert_eq!(
+        (row.topic.as_str(), row.partition, row.offset),
+        ("maxcompute-test-input", 0, 0)
+    );
 }
 
 #[test]
@@ -116,7 +127,10 @@ fn metadata_columns_and_partitions_across_an_hour() {
         ("headers", "string"),
         ("note", "string"),
     ];
-    let built = build(&batch.records, &builder(Mode::Default, Format::Text, &columns));
+    let built = build(
+        &batch.records,
+        &builder(Mode::Default, Format::Text, &columns),
+    );
     assert!(built.rejects.is_empty(), "{:?}", built.rejects);
     let specs: Vec<(String, usize)> = built
         .partitions
@@ -156,7 +170,11 @@ fn timestamp_columns_of_every_accepted_type() {
     let batch = decode_file("self-managed-several-partitions.json");
     let rec = &batch.records[3];
     let value_of = |ty: &str| {
-        let b = builder(Mode::Value, Format::Text, &[("value", "string"), ("timestamp", ty)]);
+        let b = builder(
+            Mode::Value,
+            Format::Text,
+            &[("value", "string"), ("timestamp", ty)],
+        );
         b.row(rec).unwrap()[1].clone()
     };
     assert_eq!(value_of("datetime"), Value::DateTime(1_750_237_198_120));
@@ -172,7 +190,11 @@ fn timestamp_columns_of_every_accepted_type() {
     let mut none = rec.clone();
     none.timestamp_ms = -1;
     none.timestamp_type = TimestampType::NoTimestampType;
-    let b = builder(Mode::Value, Format::Text, &[("value", "string"), ("timestamp", "datetime")]);
+    let b = builder(
+        Mode::Value,
+        Format::Text,
+        &[("value", "string"), ("timestamp", "datetime")],
+    );
     assert_eq!(b.row(&none).unwrap()[1], Value::Null);
 }
 
@@ -203,7 +225,12 @@ fn processing_time_puts_everything_in_now() {
     })
     .unwrap();
     let now = 1_750_237_198_120; // 2025-06-18 16:59:58.120 at GMT+8
-    let built = build_rows(&batch.records, &builder(Mode::Value, Format::Text, SEED), &router, now);
+    let built = build_rows(
+        &batch.records,
+        &builder(Mode::Value, Format::Text, SEED),
+        &router,
+        now,
+    );
     let specs: Vec<String> = built.partitions.keys().map(|s| s.to_string()).collect();
     assert_eq!(specs, vec!["pt=06-18-2025 16"]);
     assert_eq!(built.row_count(), 4);
@@ -227,9 +254,18 @@ fn tombstones_write_null() {
             (8, Value::Null, t("keyless")),
         ]
     );
-    let built = build(&batch.records, &builder(Mode::Default, Format::Binary, SEED));
-    let keys: Vec<Value> = flat(&built).into_iter().map(|(_, _, v)| v[3].clone()).collect();
-    assert_eq!(keys, vec![t("user-1"), t("user-1"), t("user-2"), Value::Null]);
+    let built = build(
+        &batch.records,
+        &builder(Mode::Default, Format::Binary, SEED),
+    );
+    let keys: Vec<Value> = flat(&built)
+        .into_iter()
+        .map(|(_, _, v)| v[3].clone())
+        .collect();
+    assert_eq!(
+        keys,
+        vec![t("user-1"), t("user-1"), t("user-2"), Value::Null]
+    );
     // CSV cannot make a row out of nothing: the tombstones go to the error topic.
     let built = build(
         &batch.records,
@@ -239,8 +275,16 @@ fn tombstones_write_null() {
     assert_eq!(
         reject_summary(&built),
         vec![
-            (Some(6), "missing_payload", "the record has no value to read".to_owned()),
-            (Some(7), "missing_payload", "the record has no value to read".to_owned()),
+            (
+                Some(6),
+                "missing_payload",
+                "the record has no value to read".to_owned()
+            ),
+            (
+                Some(7),
+                "missing_payload",
+                "the record has no value to read".to_owned()
+            ),
         ]
     );
 }
@@ -249,7 +293,11 @@ fn tombstones_write_null() {
 fn headers_as_json_text_or_maps() {
     let batch = decode_file("headers-non-ascii.json");
     let rec = &batch.records[0];
-    let b = builder(Mode::Value, Format::Text, &[("value", "string"), ("headers", "string")]);
+    let b = builder(
+        Mode::Value,
+        Format::Text,
+        &[("value", "string"), ("headers", "string")],
+    );
     assert_eq!(
         b.row(rec).unwrap()[1],
         t(concat!(
@@ -310,7 +358,11 @@ fn text_rejects_invalid_utf8_and_binary_keeps_the_bytes() {
 
     let binary = build(
         &batch.records,
-        &builder(Mode::Value, Format::Binary, &[("value", "binary"), ("offset", "bigint")]),
+        &builder(
+            Mode::Value,
+            Format::Binary,
+            &[("value", "binary"), ("offset", "bigint")],
+        ),
     );
     assert!(binary.rejects.is_empty());
     let rows = flat(&binary);
@@ -373,11 +425,19 @@ fn csv_values_convert_by_column_index() {
 #[test]
 fn csv_rejects_one_class_each() {
     let batch = decode_file("bad-records.json");
-    let b = builder(Mode::Value, Format::Csv, &[("id", "bigint"), ("name", "string")]);
+    let b = builder(
+        Mode::Value,
+        Format::Csv,
+        &[("id", "bigint"), ("name", "string")],
+    );
     let built = build(&batch.records, &b);
     assert_eq!(
         flat(&built),
-        vec![("pt=11-17-2020 15".to_owned(), 1, vec![Value::Integer(1), t("good")])]
+        vec![(
+            "pt=11-17-2020 15".to_owned(),
+            1,
+            vec![Value::Integer(1), t("good")]
+        )]
     );
     assert_eq!(
         reject_summary(&built),
@@ -410,12 +470,16 @@ fn csv_rejects_one_class_each() {
         ]
     );
     // KEY mode reads the keys instead: "ok" is one cell for a two-column table.
-    let key_built = build(&batch.records, &RowBuilder::new(
-        Mode::Key,
-        Format::Csv,
-        "UTC".parse().unwrap(),
-        &schema(&[("k", "string")]),
-    ).unwrap());
+    let key_built = build(
+        &batch.records,
+        &RowBuilder::new(
+            Mode::Key,
+            Format::Csv,
+            "UTC".parse().unwrap(),
+            &schema(&[("k", "string")]),
+        )
+        .unwrap(),
+    );
     assert_eq!(key_built.row_count(), 6);
 }
 
@@ -432,7 +496,10 @@ fn json_values_fill_columns_by_name() {
         ("offset", "bigint"),
         ("timestamp", "datetime"),
     ];
-    let built = build(&batch.records, &builder(Mode::Value, Format::Json, &columns));
+    let built = build(
+        &batch.records,
+        &builder(Mode::Value, Format::Json, &columns),
+    );
     let rows: Vec<(i64, Vec<Value>)> = flat(&built).into_iter().map(|(_, o, v)| (o, v)).collect();
     assert_eq!(
         rows,
@@ -443,7 +510,10 @@ fn json_values_fill_columns_by_name() {
                     Value::Integer(1),
                     t("alice"),
                     Value::Array(vec![t("a"), t("b")]),
-                    Value::Map(vec![(t("x"), Value::Integer(1)), (t("y"), Value::Integer(-2))]),
+                    Value::Map(vec![
+                        (t("x"), Value::Integer(1)),
+                        (t("y"), Value::Integer(-2))
+                    ]),
                     t(r#"{"nested":true}"#),
                     t("json-input"),
                     Value::Integer(200),
@@ -469,7 +539,11 @@ fn json_values_fill_columns_by_name() {
     assert_eq!(
         reject_summary(&built),
         vec![
-            (Some(202), "invalid_json", "value is JSON but not an object".to_owned()),
+            (
+                Some(202),
+                "invalid_json",
+                "value is JSON but not an object".to_owned()
+            ),
             (
                 Some(203),
                 "invalid_json",
@@ -509,7 +583,10 @@ fn cells_over_8_mib_are_rejected() {
     );
     let built = build(&[record(vec![b'a'; MAX_CELL_BYTES + 1])], &b);
     assert_eq!(built.rejects[0].class.as_str(), "cell_too_large");
-    assert_eq!(built.rejects[0].value.as_ref().map(Vec::len), Some(MAX_CELL_BYTES + 1));
+    assert_eq!(
+        built.rejects[0].value.as_ref().map(Vec::len),
+        Some(MAX_CELL_BYTES + 1)
+    );
 }
 
 #[test]
@@ -519,10 +596,16 @@ fn text_length_and_json_column_checks() {
     let err = b.row(&record(b"abcd".to_vec())).unwrap_err();
     assert_eq!(
         (err.class, err.message.as_str()),
-        (RejectClass::TypeConversion, "column `value`: 4 characters do not fit varchar(3)")
+        (
+            RejectClass::TypeConversion,
+            "column `value`: 4 characters do not fit varchar(3)"
+        )
     );
     let b = builder(Mode::Value, Format::Text, &[("value", "json")]);
-    assert_eq!(b.row(&record(b"{\"a\":1}".to_vec())).unwrap(), vec![t("{\"a\":1}")]);
+    assert_eq!(
+        b.row(&record(b"{\"a\":1}".to_vec())).unwrap(),
+        vec![t("{\"a\":1}")]
+    );
     assert_eq!(
         b.row(&record(b"{oops".to_vec())).unwrap_err().class,
         RejectClass::InvalidJson
@@ -579,7 +662,11 @@ fn configuration_errors_are_caught_at_cold_start() {
         "mode VALUE writes the record value to a column named `value`, and the table has none"
     );
     assert_eq!(
-        err(Mode::Default, Format::Text, &[("key", "bigint"), ("value", "string")]),
+        err(
+            Mode::Default,
+            Format::Text,
+            &[("key", "bigint"), ("value", "string")]
+        ),
         "column `key` has type bigint: format TEXT writes text: expected STRING, VARCHAR, CHAR, JSON or BINARY"
     );
     assert_eq!(
@@ -587,19 +674,25 @@ fn configuration_errors_are_caught_at_cold_start() {
         "column `value` has type varchar(10): format BINARY writes bytes unchanged: expected BINARY or STRING"
     );
     assert_eq!(
-        err(Mode::Value, Format::Text, &[("value", "string"), ("offset", "string")]),
+        err(
+            Mode::Value,
+            Format::Text,
+            &[("value", "string"), ("offset", "string")]
+        ),
         "column `offset` has type string: the offset is a 64-bit number: expected BIGINT"
     );
     assert_eq!(
         err(Mode::Value, Format::Csv, &[("a", "array<bigint>")]),
         "column `a` has type array<bigint>: CSV cells are scalars: use format JSON for ARRAY, MAP and STRUCT columns"
     );
-    assert_eq!(err(Mode::Value, Format::Text, &[]), "the table has no data columns");
+    assert_eq!(
+        err(Mode::Value, Format::Text, &[]),
+        "the table has no data columns"
+    );
     let mut not_null = schema(&[("value", "string"), ("extra", "string")]);
     not_null.columns[1].nullable = false;
     assert_eq!(
-        RowBuilder::new(Mode::Value, Format::Text, "UTC".parse().unwrap(), &not_null)
-            .unwrap_err(),
+        RowBuilder::new(Mode::Value, Format::Text, "UTC".parse().unwrap(), &not_null).unwrap_err(),
         RowConfigError::NotNull {
             column: "extra".to_owned(),
             mode: Mode::Value,
