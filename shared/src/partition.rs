@@ -299,6 +299,10 @@ struct Level {
     items: Vec<Item>,
 }
 
+/// A local wall-clock time truncated to the partition granularity (see [`PartitionRouter::bucket`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeBucket(NaiveDateTime);
+
 /// An ordered partition spec: (column, value) per partition level.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PartitionSpec(Vec<(String, String)>);
@@ -424,8 +428,15 @@ impl PartitionRouter {
         }
     }
 
-    /// The partition for a time in epoch milliseconds.
+    /// The partition for a time in epoch milliseconds: [`Self::spec_for`] of [`Self::bucket`].
     pub fn route(&self, ms: i64) -> Result<PartitionSpec, PartitionValueError> {
+        self.spec_for(self.bucket(ms)?)
+    }
+
+    /// The local wall-clock time of an instant truncated to the granularity. Two instants share
+    /// a partition exactly when they share a bucket, so callers routing many records can spell
+    /// each bucket once.
+    pub fn bucket(&self, ms: i64) -> Result<TimeBucket, PartitionValueError> {
         let local = self
             .zone
             .local(ms)
@@ -435,6 +446,16 @@ impl PartitionRouter {
             Granularity::Hour => (local.hour(), 0),
             Granularity::Minute => (local.hour(), local.minute()),
         };
+        local
+            .date()
+            .and_hms_opt(hour, minute, 0)
+            .map(TimeBucket)
+            .ok_or(PartitionValueError::OutOfRange { ms })
+    }
+
+    /// Spells the partition of a bucket.
+    pub fn spec_for(&self, bucket: TimeBucket) -> Result<PartitionSpec, PartitionValueError> {
+        let local = bucket.0;
         let mut levels = Vec::with_capacity(self.levels.len());
         for level in &self.levels {
             let mut value = String::with_capacity(16);
@@ -445,8 +466,8 @@ impl PartitionRouter {
                     Item::Year2 => push2(&mut value, local.year().rem_euclid(100).unsigned_abs()),
                     Item::Month => push2(&mut value, local.month()),
                     Item::Day => push2(&mut value, local.day()),
-                    Item::Hour => push2(&mut value, hour),
-                    Item::Minute => push2(&mut value, minute),
+                    Item::Hour => push2(&mut value, local.hour()),
+                    Item::Minute => push2(&mut value, local.minute()),
                 }
             }
             validate_value(&value)?;

@@ -302,7 +302,7 @@ fn headers_as_json_text_or_maps() {
         b.row(rec).unwrap()[1],
         t(concat!(
             r#"[{"key":"trace-id","value":"abc"},{"key":"ünïcode-key","value":"é"},"#,
-            r#"{"key":"trace-id","value":"def"},{"base64":"/wB/gA==","key":"bin"},"#,
+            r#"{"key":"trace-id","value":"def"},{"key":"bin","base64":"/wB/gA=="},"#,
             r#"{"key":"unsigned","value":"é"},{"key":"empty","value":""}]"#
         ))
     );
@@ -735,4 +735,26 @@ fn every_file_in_events_is_used_by_a_pipeline_test() {
             "events/{name} is not used by any pipeline test"
         );
     }
+}
+
+#[test]
+fn a_pattern_coarser_than_the_granularity_groups_into_one_partition() {
+    let batch = decode_file("hour-boundary-gmt8.json");
+    let router = PartitionRouter::new(&PartitionConfig {
+        format: "%Y%m%d".parse().unwrap(),
+        ..PartitionConfig::default()
+    })
+    .unwrap();
+    let built = build_rows(
+        &batch.records,
+        &builder(Mode::Value, Format::Text, SEED),
+        &router,
+        0,
+    );
+    let got: Vec<(String, usize)> = built
+        .partitions
+        .iter()
+        .map(|(s, rows)| (s.to_string(), rows.len()))
+        .collect();
+    assert_eq!(got, vec![("pt=20201117".to_owned(), 4)]);
 }

@@ -40,12 +40,12 @@
 mod convert;
 pub mod csv;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
 use crate::event::{KafkaRecord, Reject, RejectClass, excerpt};
-use crate::partition::{PartitionRouter, PartitionSpec, Zone};
+use crate::partition::{PartitionRouter, PartitionSpec, PartitionValueError, TimeBucket, Zone};
 use crate::types::{OdpsType, TableSchema, Value};
 
 use convert::CellError;
@@ -601,22 +601,31 @@ fn cell(source: &Source, record: &KafkaRecord) -> Result<Value, CellError> {
 /// `{"key":"k","base64":"..."}` for a value that is not UTF-8.
 fn headers_json(headers: &[(String, Vec<u8>)]) -> String {
     use base64::Engine;
-    let items: Vec<serde_json::Value> = headers
+    #[derive(serde::Serialize)]
+    struct Header<'a> {
+        key: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        base64: Option<String>,
+    }
+    let items: Vec<Header<'_>> = headers
         .iter()
-        .map(|(k, v)| {
-            let mut obj = serde_json::Map::new();
-            obj.insert("key".to_owned(), serde_json::Value::String(k.clone()));
-            match std::str::from_utf8(v) {
-                Ok(s) => obj.insert("value".to_owned(), serde_json::Value::String(s.to_owned())),
-                Err(_) => obj.insert(
-                    "base64".to_owned(),
-                    serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(v)),
-                ),
-            };
-            serde_json::Value::Object(obj)
+        .map(|(k, v)| match std::str::from_utf8(v) {
+            Ok(text) => Header {
+                key: k,
+                value: Some(text),
+                base64: None,
+            },
+            Err(_) => Header {
+                key: k,
+                value: None,
+                base64: Some(base64::engine::general_purpose::STANDARD.encode(v)),
+            },
         })
         .collect();
-    serde_json::Value::Array(items).to_string()
+    // Serializing strings into a String cannot fail.
+    serde_json::to_string(&items).unwrap_or_default()
 }
 
 /// Builds the rows of a batch and routes each to its partition.
@@ -637,30 +646,48 @@ pub fn build_rows(
     if !ordered.is_sorted_by(|a, b| key(a) <= key(b)) {
         ordered.sort_by(|a, b| key(a).cmp(&key(b)));
     }
+    // Partition specs are spelled once per time bucket, not once per record: most batches span
+    // one or two hours.
+    let mut specs: HashMap<TimeBucket, Result<PartitionSpec, PartitionValueError>> = HashMap::new();
     let mut out = BuiltRows::default();
     for record in ordered {
         let time = router.time_of(record.event_time_ms(), now_ms);
-        let spec = match router.route(time) {
+        let spec = router
+            .bucket(time)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                let spec = specs.entry(b).or_insert_with(|| router.spec_for(b));
+                spec.as_ref().map_err(ToString::to_string)
+            });
+        let spec = match spec {
             Ok(spec) => spec,
-            Err(e) => {
+            Err(message) => {
                 out.rejects.push(Reject::from_record(
                     record,
                     RejectClass::PartitionValue,
-                    e.to_string(),
+                    message,
                 ));
                 continue;
             }
         };
-        match builder.row(record) {
-            Ok(values) => out.partitions.entry(spec).or_default().push(Row {
+        let row = match builder.row(record) {
+            Ok(values) => Row {
                 topic: record.topic.clone(),
                 partition: record.partition,
                 offset: record.offset,
                 values,
-            }),
-            Err(e) => out
-                .rejects
-                .push(Reject::from_record(record, e.class, e.message)),
+            },
+            Err(e) => {
+                out.rejects
+                    .push(Reject::from_record(record, e.class, e.message));
+                continue;
+            }
+        };
+        match out.partitions.get_mut(spec) {
+            Some(rows) => rows.push(row),
+            None => {
+                out.partitions.insert(spec.clone(), vec![row]);
+            }
         }
     }
     out
