@@ -159,9 +159,11 @@ impl FromStr for Zone {
             .strip_prefix("GMT")
             .or_else(|| upper.strip_prefix("UTC"))
         {
-            // The seed's console writes `GMT 08:00`: a plus sign lost to URL decoding.
+            // The seed's console writes `GMT 08:00`: a plus sign lost to URL decoding. An
+            // unsigned `GMT0800` means the same.
             match rest.strip_prefix(' ') {
                 Some(r) => Some(format!("+{}", r.trim_start())),
+                None if rest.starts_with(|c: char| c.is_ascii_digit()) => Some(format!("+{rest}")),
                 None => Some(rest.to_owned()),
             }
         } else if t.starts_with(['+', '-']) {
@@ -640,6 +642,8 @@ mod tests {
         for (text, secs) in [
             ("GMT+08:00", 8 * 3600),
             ("GMT 08:00", 8 * 3600),
+            ("GMT  8:00", 8 * 3600),
+            ("GMT08:00", 8 * 3600),
             ("gmt+8", 8 * 3600),
             ("UTC+0530", 5 * 3600 + 1800),
             ("GMT-03:30", -(3 * 3600 + 1800)),

@@ -758,3 +758,32 @@ fn a_pattern_coarser_than_the_granularity_groups_into_one_partition() {
         .collect();
     assert_eq!(got, vec![("pt=20201117".to_owned(), 4)]);
 }
+
+#[test]
+fn nested_text_counts_toward_the_cell_limit() {
+    let half = "a".repeat(MAX_CELL_BYTES / 2);
+    let value = format!(r#"{{"tags":["{half}","{half}","x"]}}"#).into_bytes();
+    let b = builder(Mode::Value, Format::Json, &[("tags", "array<string>")]);
+    let err = b.row(&record(value)).unwrap_err();
+    assert_eq!(err.class, RejectClass::CellTooLarge);
+    assert_eq!(
+        err.message,
+        "column `tags` would hold 8388609 bytes, over MaxCompute's 8388608-byte cell limit"
+    );
+}
+
+#[test]
+fn json_in_key_mode_reads_the_key() {
+    let mut r = record(b"not json at all".to_vec());
+    r.key = Some(br#"{"user":"u-1","n":3}"#.to_vec());
+    let b = builder(
+        Mode::Key,
+        Format::Json,
+        &[("user", "string"), ("n", "int"), ("partition", "int")],
+    );
+    assert_eq!(
+        b.row(&r).unwrap(),
+        vec![t("u-1"), Value::Integer(3), Value::Integer(0)]
+    );
+    assert_eq!(r.topic_partition(), "t-0");
+}

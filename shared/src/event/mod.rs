@@ -110,6 +110,11 @@ pub struct KafkaRecord {
 }
 
 impl KafkaRecord {
+    /// The trigger's "topic-partition" identifier, as `batchItemFailures` must quote it.
+    pub fn topic_partition(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+
     /// The record's own time, or `None` when Kafka says it has none (so that event-time
     /// routing can fall back to processing time instead of filing it under 1969).
     pub fn event_time_ms(&self) -> Option<i64> {

@@ -510,19 +510,31 @@ impl RowBuilder {
             }
         };
         for (v, name) in values.iter().zip(&self.names) {
-            if let Value::Bytes(b) = v
-                && b.len() > MAX_CELL_BYTES
-            {
+            let size = cell_bytes(v);
+            if size > MAX_CELL_BYTES {
                 return Err(reject(
                     RejectClass::CellTooLarge,
                     format!(
-                        "column `{name}` would hold {} bytes, over MaxCompute's {MAX_CELL_BYTES}-byte cell limit",
-                        b.len()
+                        "column `{name}` would hold {size} bytes, over MaxCompute's {MAX_CELL_BYTES}-byte cell limit"
                     ),
                 ));
             }
         }
         Ok(values)
+    }
+}
+
+/// The bytes of text and binary data in a cell, nested values included (an ARRAY of strings
+/// counts them all), which is what the 8 MiB limit is checked against.
+fn cell_bytes(v: &Value) -> usize {
+    match v {
+        Value::Bytes(b) => b.len(),
+        Value::Array(items) | Value::Struct(items) => items.iter().map(cell_bytes).sum(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| cell_bytes(k) + cell_bytes(v))
+            .sum(),
+        _ => 0,
     }
 }
 
