@@ -787,3 +787,22 @@ fn json_in_key_mode_reads_the_key() {
     );
     assert_eq!(r.topic_partition(), "t-0");
 }
+
+#[test]
+fn null_for_a_not_null_column_is_a_reject() {
+    let mut table = schema(&[("id", "bigint"), ("name", "string")]);
+    table.columns[0].nullable = false;
+    let b = RowBuilder::new(Mode::Value, Format::Csv, "UTC".parse().unwrap(), &table).unwrap();
+    assert_eq!(
+        b.row(&record(b"7,x".to_vec())).unwrap(),
+        vec![Value::Integer(7), t("x")]
+    );
+    let err = b.row(&record(b"\\N,x".to_vec())).unwrap_err();
+    assert_eq!(
+        (err.class, err.message.as_str()),
+        (
+            RejectClass::TypeConversion,
+            "column `id` is NOT NULL and the record gives it no value"
+        )
+    );
+}

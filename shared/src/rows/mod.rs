@@ -32,6 +32,7 @@
 //! above accepts), else NULL. Fields with no column are ignored.
 //!
 //! A tombstone (no value) writes NULL to the value column in TEXT/BINARY; likewise a missing key.
+//! Any NULL bound for a NOT NULL column makes the record a `type_conversion` reject.
 //! CSV and JSON cannot make a row from nothing, so there a missing payload is a reject
 //! (`missing_payload`) and the record goes to the error topic.
 //!
@@ -305,6 +306,7 @@ pub struct RowBuilder {
     format: Format,
     zone: Zone,
     names: Vec<String>,
+    nullable: Vec<bool>,
     plan: Plan,
 }
 
@@ -320,10 +322,11 @@ impl RowBuilder {
         if schema.columns.is_empty() {
             return Err(RowConfigError::NoColumns);
         }
+        // The one payload KEY and VALUE modes write; DEFAULT writes both and never reads this
+        // (CSV and JSON refuse DEFAULT below).
         let field = match mode {
             Mode::Key => Field::Key,
-            Mode::Value => Field::Value,
-            Mode::Default => Field::Value,
+            Mode::Value | Mode::Default => Field::Value,
         };
         let col_err =
             |column: &str, ty: &OdpsType, expected: &'static str| RowConfigError::ColumnType {
@@ -428,6 +431,7 @@ impl RowBuilder {
             format,
             zone,
             names: schema.columns.iter().map(|c| c.name.clone()).collect(),
+            nullable: schema.columns.iter().map(|c| c.nullable).collect(),
             plan,
         })
     }
@@ -509,7 +513,13 @@ impl RowBuilder {
                 values
             }
         };
-        for (v, name) in values.iter().zip(&self.names) {
+        for ((v, name), nullable) in values.iter().zip(&self.names).zip(&self.nullable) {
+            if v.is_null() && !nullable {
+                return Err(reject(
+                    RejectClass::TypeConversion,
+                    format!("column `{name}` is NOT NULL and the record gives it no value"),
+                ));
+            }
             let size = cell_bytes(v);
             if size > MAX_CELL_BYTES {
                 return Err(reject(
