@@ -11,6 +11,14 @@
 //!   range) becomes a [`Reject`] that keeps the record's raw JSON and whatever coordinates can be
 //!   recovered, and the rest of the batch goes on.
 //!
+//! Tolerated, because real emitters do it: `partition`, `offset` and `timestamp` as decimal
+//! strings (what a re-serialized `aws_lambda_events` record carries) or integral floats; base64
+//! without padding or with `\/` escapes; header bytes signed (-128..=127) or unsigned (0..=255);
+//! no `headers` field, or a header object with several entries; null key, value or header value;
+//! a repeated "topic-partition" key; unknown fields anywhere. A missing `timestamp` is Kafka's
+//! [`NO_TIMESTAMP`]. Topic and partition come from the record, never from the list key (topics
+//! may contain `-`), except to fill in a reject's coordinates.
+//!
 //! Decoding is pure and fast: each record is parsed straight from the event text, borrowing the
 //! base64 strings, and decoded into its output buffer with no intermediate `serde_json::Value`.
 //! This module does not interpret payloads (see `rows`) nor pick partitions (see `partition`).
