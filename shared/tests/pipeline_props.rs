@@ -11,9 +11,10 @@
 
 use proptest::prelude::*;
 use serde_json::Value as Json;
-use shared::event::{decode_event, decode_event_str};
+use shared::event::{KafkaRecord, RejectClass, TimestampType, decode_event, decode_event_str};
 use shared::partition::{PartitionConfig, PartitionRouter};
-use shared::rows::csv;
+use shared::rows::{Format, Mode, RowBuilder, csv};
+use shared::types::{Column, TableSchema};
 
 const CORPUS: &[&str] = &[
     "seed-test-message.json",
@@ -60,6 +61,62 @@ fn granularity() -> impl Strategy<Value = &'static str> {
 }
 
 proptest! {
+    #[test]
+    fn records_round_trip_exactly_through_the_trigger_json(records in prop::collection::vec(arb_record(), 0..12)) {
+        let mut lists = serde_json::Map::new();
+        for r in &records {
+            let list = lists
+                .entry(format!("{}-{}", r.topic, r.partition))
+                .or_insert_with(|| Json::Array(vec![]));
+            if let Json::Array(items) = list {
+                items.push(to_trigger_json(r));
+            }
+        }
+        let event = serde_json::json!({ "eventSource": "SelfManagedKafka", "records": lists });
+        let batch = decode_event_str(&event.to_string()).unwrap();
+        prop_assert!(batch.rejects.is_empty());
+        let mut want = records;
+        want.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+        prop_assert_eq!(batch.records, want);
+    }
+
+    #[test]
+    fn any_payload_becomes_a_row_or_a_classified_reject(
+        value in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            "[0-9a-z,\"\\\\N .:-]{0,40}".prop_map(String::into_bytes),
+            arb_json().prop_map(|j| j.to_string().into_bytes()),
+        ],
+        format in prop::sample::select(vec![Format::Text, Format::Binary, Format::Csv, Format::Json]),
+    ) {
+        let types = [
+            "bigint", "tinyint", "double", "float", "boolean", "decimal(10,2)", "date",
+            "datetime", "timestamp", "string", "varchar(4)",
+        ];
+        let mut columns: Vec<Column> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Column::new(format!("c{i}"), t.parse().unwrap()))
+            .collect();
+        columns.push(Column::new("value", if format == Format::Binary { "binary" } else { "string" }.parse().unwrap()));
+        let table = TableSchema { columns, partition_keys: vec![] };
+        let b = RowBuilder::new(Mode::Value, format, "Asia/Shanghai".parse().unwrap(), &table).unwrap();
+        let record = KafkaRecord {
+            topic: "t".to_owned(),
+            partition: 0,
+            offset: 0,
+            timestamp_ms: 0,
+            timestamp_type: TimestampType::CreateTime,
+            key: None,
+            value: Some(value),
+            headers: vec![],
+        };
+        match b.row(&record) {
+            Ok(values) => prop_assert_eq!(values.len(), table.columns.len()),
+            Err(e) => prop_assert!(RejectClass::ALL.contains(&e.class) && !e.message.is_empty()),
+        }
+    }
+
     #[test]
     fn routing_is_deterministic_and_monotone_in_fixed_zones(
         zone in fixed_zone(),
@@ -146,6 +203,53 @@ proptest! {
             prop_assert!(sorted);
         }
     }
+}
+
+fn arb_record() -> impl Strategy<Value = KafkaRecord> {
+    (
+        "[a-z][a-z.-]{0,8}",
+        0i32..1000,
+        0i64..=i64::MAX,
+        any::<i64>(),
+        prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+        prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+        prop::collection::vec(
+            ("[a-zé-]{0,6}", prop::collection::vec(any::<u8>(), 0..6)),
+            0..4,
+        ),
+    )
+        .prop_map(
+            |(topic, partition, offset, timestamp_ms, key, value, headers)| KafkaRecord {
+                topic,
+                partition,
+                offset,
+                timestamp_ms,
+                timestamp_type: TimestampType::CreateTime,
+                key,
+                value,
+                headers,
+            },
+        )
+}
+
+/// The record as the trigger writes it: base64 payloads, headers as Java signed bytes.
+fn to_trigger_json(r: &KafkaRecord) -> Json {
+    use base64::Engine;
+    let b64 = |b: &Vec<u8>| Json::String(base64::engine::general_purpose::STANDARD.encode(b));
+    let headers: Vec<Json> = r
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let signed: Vec<Json> = v.iter().map(|b| Json::from(*b as i8)).collect();
+            serde_json::json!({ k.clone(): signed })
+        })
+        .collect();
+    serde_json::json!({
+        "topic": r.topic, "partition": r.partition, "offset": r.offset,
+        "timestamp": r.timestamp_ms, "timestampType": "CREATE_TIME",
+        "key": r.key.as_ref().map(b64), "value": r.value.as_ref().map(b64),
+        "headers": headers,
+    })
 }
 
 fn arb_json() -> impl Strategy<Value = Json> {
