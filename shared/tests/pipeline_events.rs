@@ -377,3 +377,19 @@ fn coordinates_out_of_range_are_malformed() {
         ]
     );
 }
+
+#[test]
+fn reject_messages_are_capped() {
+    let huge = "é".repeat(5000);
+    let input = format!(r#"{{"records":{{"t-0":["{huge}"]}}}}"#);
+    let batch = decode_event_str(&input).unwrap();
+    let message = &batch.rejects[0].message;
+    assert_eq!(message.len(), shared::event::MAX_MESSAGE_BYTES - 1);
+    assert!(message.ends_with('…'));
+    assert!(message.starts_with("the record does not decode: invalid type: string \"éé"));
+    // The raw record is still whole.
+    assert_eq!(
+        batch.rejects[0].raw_json.as_deref(),
+        Some(format!("\"{huge}\"").as_str())
+    );
+}

@@ -26,8 +26,8 @@
 mod reject;
 mod wire;
 
-pub(crate) use reject::excerpt;
-pub use reject::{Reject, RejectClass};
+pub use reject::{MAX_MESSAGE_BYTES, Reject, RejectClass};
+pub(crate) use reject::{cap_message, excerpt};
 
 /// Where the event came from, from its `eventSource` field.
 #[derive(Debug, Clone, PartialEq, Eq)]

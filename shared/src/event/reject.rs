@@ -104,7 +104,7 @@ impl Reject {
     ) -> Self {
         Self {
             class,
-            message: message.into(),
+            message: cap_message(message.into()),
             topic: Some(record.topic.clone()),
             partition: Some(record.partition),
             offset: Some(record.offset),
@@ -120,6 +120,23 @@ impl Reject {
     pub fn sort_key(&self) -> (Option<&str>, Option<i32>, Option<i64>) {
         (self.topic.as_deref(), self.partition, self.offset)
     }
+}
+
+/// The longest message a reject carries, in bytes: it travels in an error-topic header.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// Cuts a message to [`MAX_MESSAGE_BYTES`] on a character boundary. Messages quote excerpts, but
+/// serde's own (an unexpected string in a record) may quote a whole field.
+pub(crate) fn cap_message(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES - '…'.len_utf8();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
 }
 
 /// Shortens text quoted in a message so a huge cell never lands in a log line or a header.

@@ -368,7 +368,7 @@ pub(super) fn salvage(raw: &str, list_key: &str, message: String) -> Reject {
     };
     Reject {
         class: RejectClass::MalformedRecord,
-        message,
+        message: super::cap_message(message),
         topic: field("topic")
             .and_then(serde_json::Value::as_str)
             .or(key_topic)
