@@ -94,6 +94,16 @@ impl FromStr for Granularity {
     }
 }
 
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Day => "DAY",
+            Self::Hour => "HOUR",
+            Self::Minute => "MINUTE",
+        })
+    }
+}
+
 /// The time zone partition values (and CSV/JSON local date-times) are read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Zone {
@@ -228,6 +238,15 @@ impl FromStr for TimeSource {
     }
 }
 
+impl fmt::Display for TimeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::EventTime => "EVENT_TIME",
+            Self::ProcessingTime => "PROCESSING_TIME",
+        })
+    }
+}
+
 /// How partition values are spelled.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ValueFormat {
@@ -256,6 +275,16 @@ impl FromStr for ValueFormat {
                 given: s.to_owned(),
                 reason: "neither a known name nor a pattern with % fields".to_owned(),
             })
+        }
+    }
+}
+
+impl fmt::Display for ValueFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Legacy => f.write_str("legacy"),
+            Self::Iso => f.write_str("iso"),
+            Self::Custom(p) => f.write_str(p),
         }
     }
 }

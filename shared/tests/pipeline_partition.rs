@@ -375,3 +375,16 @@ fn cold_start_check_against_the_table_partition_keys() {
     );
     assert!(seed.check_table(&table(&[("pt", "double")])).is_err());
 }
+
+#[test]
+fn settings_print_as_they_parse() {
+    for g in ["DAY", "HOUR", "MINUTE"] {
+        assert_eq!(g.parse::<Granularity>().unwrap().to_string(), g);
+    }
+    for t in ["EVENT_TIME", "PROCESSING_TIME"] {
+        assert_eq!(t.parse::<TimeSource>().unwrap().to_string(), t);
+    }
+    for f in ["legacy", "iso", "ds=%Y%m%d/hh=%H"] {
+        assert_eq!(f.parse::<ValueFormat>().unwrap().to_string(), f);
+    }
+}
