@@ -279,9 +279,11 @@ pub(crate) fn from_json(v: &Json, ty: &OdpsType, zone: &Zone) -> Result<Value, C
         }
         (Json::Number(n), OdpsType::Float) => {
             // The nearest f32 is what a float column holds; serde_json gives no exact form.
-            n.as_f64()
-                .map(|f| Value::Float(f as f32))
-                .ok_or_else(|| mismatch(v, ty))
+            // JSON numbers are finite, so an infinite f32 means the number overflowed.
+            match n.as_f64().map(|f| f as f32) {
+                Some(f) if f.is_finite() => Ok(Value::Float(f)),
+                _ => Err(CellError::conversion(format!("{n} overflows float"))),
+            }
         }
         (Json::Number(n), OdpsType::Decimal { precision, scale }) => {
             decimal(&n.to_string(), *precision, *scale).map(Value::Decimal)
@@ -503,6 +505,11 @@ mod tests {
         assert_eq!(
             j("12.5", "decimal(5,1)"),
             Ok(Value::Decimal("12.5".to_owned()))
+        );
+        assert_eq!(j("0.5", "float"), Ok(Value::Float(0.5)));
+        assert_eq!(
+            j("1e39", "float").unwrap_err().detail,
+            "1e+39 overflows float"
         );
         assert!(j("{}", "bigint").is_err());
     }
