@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""The encoder benchmark's rows written by pyodps' own record writer, for comparison.
+
+Uses pyodps 0.13.2's default BaseRecordWriter (the compiled C writer in
+odps.tunnel.io.writer) writing into an in-memory buffer, once uncompressed and once through
+pyodps' DeflateOutputStream (zlib). The rows are byte-identical to shared/benches/encode.rs.
+The zlib level is 6 to match flate2's default used by the Rust side (pyodps itself defaults
+to level 1).
+
+Environment: ENCODE_BENCH_ROWS (default 100000), ENCODE_BENCH_RUNS (default 7),
+ENCODE_BENCH_TSV=1 for tab-separated lines: case, rows, rows/s, MB/s encoded, output bytes;
+ENCODE_BENCH_DUMP=<file> only writes the uncompressed body there (for the Rust side to check).
+"""
+
+import io
+import os
+import sys
+import time
+
+from odps import types as odps_types
+from odps.models import Record
+from odps.tunnel.io import writer as tunnel_writer
+from odps.tunnel.io.stream import DeflateOutputStream
+
+VALUE_LEN = 1024
+WORDS = [
+    "kafka", "maxcompute", "event", "user", "click", "view", "order", "payment", "session",
+    "region", "alpha", "beta", "gamma", "delta", "cart", "item",
+]
+MASK = (1 << 64) - 1
+ZLIB_LEVEL = 6
+
+
+def value(i):
+    """Mirror of value() in shared/benches/encode.rs."""
+    s = '{"offset":%d,"body":"' % i
+    parts = [s]
+    length = len(s)
+    x = ((i * 0x9E3779B97F4A7C15) & MASK) | 1
+    while length < VALUE_LEN:
+        x ^= (x << 13) & MASK
+        x ^= x >> 7
+        x ^= (x << 17) & MASK
+        w = WORDS[x % 16] + " "
+        parts.append(w)
+        length += len(w)
+    return ("".join(parts)[: VALUE_LEN - 2] + '"}')
+
+
+def build(n):
+    schema = odps_types.OdpsSchema(
+        columns=[
+            odps_types.Column("topic", "string"),
+            odps_types.Column("partition", "bigint"),
+            odps_types.Column("offset", "bigint"),
+            odps_types.Column("key", "string"),
+            odps_types.Column("value", "string"),
+        ]
+    )
+    records = []
+    for i in range(n):
+        offset = 1_000_000 + i
+        records.append(
+            Record(schema=schema, values=["orders", i % 16, offset, "key-%d" % offset, value(offset)])
+        )
+    return schema, records
+
+
+def encode(schema, records, compress):
+    buf = io.BytesIO()
+    out = DeflateOutputStream(buf, level=ZLIB_LEVEL) if compress else buf
+    w = tunnel_writer.BaseRecordWriter(schema, out)
+    for r in records:
+        w.write(r)
+    w.close()
+    return buf.getvalue()
+
+
+def best(runs, f):
+    best_t, size = float("inf"), 0
+    for _ in range(runs):
+        t = time.perf_counter()
+        size = len(f())
+        best_t = min(best_t, time.perf_counter() - t)
+    return best_t, size
+
+
+def main():
+    n = int(os.environ.get("ENCODE_BENCH_ROWS", "100000"))
+    runs = int(os.environ.get("ENCODE_BENCH_RUNS", "7"))
+    tsv = "ENCODE_BENCH_TSV" in os.environ
+    writer_mod = tunnel_writer.BaseRecordWriter.__module__
+    if not writer_mod.endswith("writer_c"):
+        sys.exit("pyodps' compiled writer is not in use (got %s)" % writer_mod)
+    schema, records = build(n)
+    dump = os.environ.get("ENCODE_BENCH_DUMP")
+    if dump:
+        with open(dump, "wb") as f:
+            f.write(encode(schema, records, False))
+        return
+    encoded_len = len(encode(schema, records, False))
+    cases = [
+        ("encode",) + best(runs, lambda: encode(schema, records, False)),
+        ("encode+deflate",) + best(runs, lambda: encode(schema, records, True)),
+    ]
+    if tsv:
+        for name, t, size in cases:
+            print("%s\t%d\t%.0f\t%.1f\t%d" % (name, n, n / t, encoded_len / t / 1e6, size))
+        return
+    print("pyodps 0.13.2 C writer (%s), %d Kafka rows (1 KiB values), best of %d runs" % (writer_mod, n, runs))
+    print("%-16s %12s %14s %14s" % ("case", "rows/s", "MB/s encoded", "output bytes"))
+    for name, t, size in cases:
+        print("%-16s %12.0f %14.1f %14d" % (name, n / t, encoded_len / t / 1e6, size))
+
+
+if __name__ == "__main__":
+    main()
