@@ -216,7 +216,7 @@ fn put_block(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
         })?;
     let bytes = wire::decode_body(req.header("content-encoding"), &req.body)?;
     let rows = wire::decode_rows(&info.schema.column_types(), &bytes)?;
-    check_not_null(&info.schema, &rows)?;
+    check_rows(&info.schema, &rows)?;
     state
         .store()
         .put_upload_block(&up.id, block_id, rows.len() as i64, &bytes)?;
@@ -224,8 +224,26 @@ fn put_block(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
     Ok(StatusCode::OK.into_response())
 }
 
-/// Refuses NULL in a NOT NULL column, as the service's stream validation does.
-fn check_not_null(schema: &TableSchema, rows: &[Vec<Value>]) -> EmuResult<()> {
+/// What the codec does not check but the service does: NULL in a NOT NULL column, and string or
+/// binary cells over `MaxFieldSize`.
+fn check_rows(schema: &TableSchema, rows: &[Vec<Value>]) -> EmuResult<()> {
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Value::Bytes(b) = cell
+                && b.len() > MAX_FIELD_SIZE
+            {
+                let name = schema
+                    .columns
+                    .get(i)
+                    .map(|c| c.name.as_str())
+                    .unwrap_or("?");
+                return Err(EmuError::MalformedDataStream(format!(
+                    "a cell of column `{name}` has {} bytes, more than MaxFieldSize {MAX_FIELD_SIZE}",
+                    b.len()
+                )));
+            }
+        }
+    }
     for (i, col) in schema.columns.iter().enumerate() {
         if !col.nullable && rows.iter().any(|r| r.get(i).is_none_or(Value::is_null)) {
             return Err(EmuError::MalformedDataStream(format!(
@@ -305,7 +323,7 @@ fn stream_write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<
     }
     let bytes = wire::decode_body(req.header("content-encoding"), &req.body)?;
     let rows = wire::decode_rows(&info.schema.column_types(), &bytes)?;
-    check_not_null(&info.schema, &rows)?;
+    check_rows(&info.schema, &rows)?;
     if !rows.is_empty() {
         state
             .store()

@@ -876,3 +876,86 @@ async fn overwrite_sessions_replace_the_partition_and_block_ids_replace_blocks()
     assert_eq!(record_count(&c).await, 1);
     srv.stop().await;
 }
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A one-record block with one STRING cell, built by hand (the shared encoder refuses cells over
+/// 8 MiB, which is exactly what this block is for).
+fn single_string_block(cell: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x0a];
+    varint(cell.len() as u64, &mut out);
+    out.extend_from_slice(cell);
+    let mut crc_input = 1u32.to_le_bytes().to_vec();
+    crc_input.extend_from_slice(cell);
+    let record_crc = crc32c::crc32c(&crc_input);
+    out.extend_from_slice(&[0x80, 0xc0, 0xff, 0x7f]);
+    varint(u64::from(record_crc), &mut out);
+    out.extend_from_slice(&[0xf0, 0xff, 0xff, 0x7f, 0x02, 0xf8, 0xff, 0xff, 0x7f]);
+    varint(
+        u64::from(crc32c::crc32c(&record_crc.to_le_bytes())),
+        &mut out,
+    );
+    out
+}
+
+#[tokio::test]
+async fn cells_over_max_field_size_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    c.run_sql(PROJECT, "create table big(s string)")
+        .await
+        .unwrap();
+    let path = "/projects/p/tables/big";
+    let r = c
+        .send(Method::POST, path, &[("uploads", "1")], &[], vec![])
+        .await
+        .unwrap();
+    let (_, session) = json(r).await;
+    assert_eq!(session["MaxFieldSize"], 8 * 1024 * 1024);
+    let id = session["UploadID"].as_str().unwrap().to_owned();
+    let at_limit = vec![b'x'; 8 * 1024 * 1024];
+    let r = c
+        .send(
+            Method::PUT,
+            path,
+            &[("uploadid", &id), ("blockid", "0")],
+            &[],
+            single_string_block(&at_limit),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "a cell of exactly MaxFieldSize is fine"
+    );
+    let over = vec![b'x'; 8 * 1024 * 1024 + 1];
+    let r = c
+        .send(
+            Method::PUT,
+            path,
+            &[("uploadid", &id), ("blockid", "1")],
+            &[],
+            single_string_block(&over),
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("MalformedDataStream")),
+        "{body}"
+    );
+    assert!(
+        body["Message"].as_str().unwrap().contains("MaxFieldSize"),
+        "{body}"
+    );
+    srv.stop().await;
+}
