@@ -224,23 +224,39 @@ fn put_block(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
     Ok(StatusCode::OK.into_response())
 }
 
-/// What the codec does not check but the service does: NULL in a NOT NULL column, and string or
-/// binary cells over `MaxFieldSize`.
+/// What the codec does not check but the service does: NULL in a NOT NULL column, string or
+/// binary cells over `MaxFieldSize`, VARCHAR/CHAR over their length, integers out of their type's
+/// range.
 fn check_rows(schema: &TableSchema, rows: &[Vec<Value>]) -> EmuResult<()> {
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if let Value::Bytes(b) = cell
-                && b.len() > MAX_FIELD_SIZE
-            {
-                let name = schema
-                    .columns
-                    .get(i)
-                    .map(|c| c.name.as_str())
-                    .unwrap_or("?");
-                return Err(EmuError::MalformedDataStream(format!(
-                    "a cell of column `{name}` has {} bytes, more than MaxFieldSize {MAX_FIELD_SIZE}",
-                    b.len()
-                )));
+        for (cell, col) in row.iter().zip(&schema.columns) {
+            let refuse = |what: String| {
+                Err(EmuError::MalformedDataStream(format!(
+                    "column `{}` ({}): {what}",
+                    col.name, col.ty
+                )))
+            };
+            match (cell, &col.ty) {
+                (Value::Bytes(b), _) if b.len() > MAX_FIELD_SIZE => {
+                    return refuse(format!(
+                        "a cell has {} bytes, more than MaxFieldSize {MAX_FIELD_SIZE}",
+                        b.len()
+                    ));
+                }
+                (Value::Bytes(b), OdpsType::Varchar(n) | OdpsType::Char(n)) => {
+                    let chars = String::from_utf8_lossy(b).chars().count();
+                    if chars > *n as usize {
+                        return refuse(format!("a value of {chars} characters is longer than {n}"));
+                    }
+                }
+                (Value::Integer(v), ty) => {
+                    if let Some((lo, hi)) = ty.integer_range()
+                        && !(lo..=hi).contains(v)
+                    {
+                        return refuse(format!("{v} is out of range"));
+                    }
+                }
+                _ => {}
             }
         }
     }

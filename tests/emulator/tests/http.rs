@@ -959,3 +959,70 @@ async fn cells_over_max_field_size_are_refused() {
     );
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn values_outside_their_column_type_are_refused() {
+    use shared::types::{OdpsType, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    c.run_sql(PROJECT, "create table narrow_types(v varchar(3), i int)")
+        .await
+        .unwrap();
+    let path = "/projects/p/tables/narrow_types";
+    let r = c
+        .send(Method::POST, path, &[("uploads", "1")], &[], vec![])
+        .await
+        .unwrap();
+    let id = json(r).await.1["UploadID"].as_str().unwrap().to_owned();
+    // Encoded as a wider schema, so the shared encoder's own checks do not stop these rows.
+    let wide = [OdpsType::String, OdpsType::BigInt];
+    let cases = [
+        (
+            vec![Value::text("abcd"), Value::Integer(1)],
+            "longer than 3",
+        ),
+        (
+            vec![Value::text("abc"), Value::Integer(i64::from(i32::MAX) + 1)],
+            "out of range",
+        ),
+    ];
+    for (row, why) in cases {
+        let body = shared::codec::encode_block(&wide, &[row]).unwrap();
+        let r = c
+            .send(
+                Method::PUT,
+                path,
+                &[("uploadid", &id), ("blockid", "0")],
+                &[],
+                body,
+            )
+            .await
+            .unwrap();
+        let (status, body) = json(r).await;
+        assert_eq!(
+            (status, body["Code"].as_str()),
+            (400, Some("MalformedDataStream")),
+            "{body}"
+        );
+        assert!(body["Message"].as_str().unwrap().contains(why), "{body}");
+    }
+    let ok = shared::codec::encode_block(&wide, &[vec![Value::text("héé"), Value::Integer(-5)]])
+        .unwrap();
+    let r = c
+        .send(
+            Method::PUT,
+            path,
+            &[("uploadid", &id), ("blockid", "0")],
+            &[],
+            ok,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "three characters fit varchar(3) whatever their bytes"
+    );
+    srv.stop().await;
+}
