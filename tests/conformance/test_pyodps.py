@@ -142,6 +142,9 @@ def test_seed_select_where_double_quoted(o, table):
     with inst.open_reader() as reader:
         rows = [list(r.values) for r in reader]
     assert rows == [row + [SEED_PT] for row in ROWS]
+    # The result API (CSV with a result descriptor) gives the same typed rows.
+    with inst.open_reader(tunnel=False) as reader:
+        assert [list(r.values) for r in reader] == rows
 
 
 def test_select_columns_limit_and_count(o, table):

@@ -336,8 +336,30 @@ fn instance_get(state: &AppState, req: &Request, project: &str, id: &str) -> Emu
                 Outcome::Success { text, result: None } => ("text", text.as_str()),
                 Outcome::Failed { message } => ("text", message.as_str()),
             };
+            // A query's descriptor lets clients type the CSV columns.
+            let descriptor = match outcome {
+                Outcome::Success {
+                    result: Some(r), ..
+                } => {
+                    let columns: Vec<serde_json::Value> = r
+                        .columns
+                        .iter()
+                        .map(|c| serde_json::json!({"Name": c.name, "Type": c.ty.to_string()}))
+                        .collect();
+                    let json = serde_json::json!({
+                        "IsSelect": true,
+                        "SelectResultStatus": "FULL",
+                        "Schema": {"Columns": columns},
+                    });
+                    format!(
+                        "<ResultDescriptor>{}</ResultDescriptor>",
+                        cdata(&json.to_string())
+                    )
+                }
+                _ => String::new(),
+            };
             body.push_str(&format!(
-                "<Task Type=\"SQL\"><Name>{}</Name><Result Transform=\"false\" Format=\"{format}\">{}</Result></Task>",
+                "<Task Type=\"SQL\"><Name>{}</Name><Result Transform=\"false\" Format=\"{format}\">{}</Result>{descriptor}</Task>",
                 escape(&task.name),
                 cdata(text)
             ));
