@@ -165,6 +165,8 @@ def test_pyodps_create_and_delete_table(o, table):
     o.write_table("other_table", [["x", Decimal("1.25")]], partition="ds='2020-11-17',h='15'")
     with t.open_reader(partition="ds='2020-11-17',h='15'") as reader:
         assert [list(r.values) for r in reader] == [["x", Decimal("1.25"), "2020-11-17", "15"]]
+    t.delete_partition("ds='2020-11-17',h='15'")
+    assert not t.exist_partition("ds='2020-11-17',h='15'")
     o.delete_table("other_table")
     assert not o.exist_table("other_table")
 

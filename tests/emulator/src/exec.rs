@@ -199,6 +199,30 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             }
             Ok(ok())
         }
+        Statement::DropPartitions {
+            if_exists,
+            table,
+            specs,
+        } => {
+            let info = store.table(project_of(&table, project), &table.name)?;
+            let mut resolved = Vec::new();
+            for pairs in &specs {
+                resolved.push(spec::validate(&info.schema, pairs)?);
+            }
+            for spec in &resolved {
+                if store.partition(info.id, spec)?.is_none() && !if_exists {
+                    return Err(EmuError::NoSuchPartition(format!(
+                        "partition {} does not exist in table {}",
+                        spec.quoted(),
+                        info.name
+                    )));
+                }
+            }
+            for spec in &resolved {
+                store.drop_partition(info.id, spec)?;
+            }
+            Ok(ok())
+        }
         Statement::ShowPartitions { table } => {
             let info = store.table(project_of(&table, project), &table.name)?;
             if info.schema.partition_keys.is_empty() {

@@ -279,7 +279,8 @@ fn classify(req: &Request) -> CallKind {
     match (req.surface, &req.method) {
         (Surface::Api, &Method::POST) if req.segments.last().is_some_and(|s| s == "instances") => {
             let body = String::from_utf8_lossy(&req.body).to_ascii_lowercase();
-            if body.contains("alter table") && body.contains("partition") {
+            if body.contains("alter table") && body.contains(" add ") && body.contains("partition")
+            {
                 CallKind::PartitionCreate
             } else {
                 CallKind::Metadata

@@ -1,7 +1,8 @@
 //! The SQL subset the emulator understands, parsed into [`Statement`]s.
 //!
 //! Supported: `CREATE TABLE [IF NOT EXISTS]`, `DROP TABLE [IF EXISTS]`,
-//! `ALTER TABLE .. ADD [IF NOT EXISTS] PARTITION (..) [PARTITION (..)]`, `SHOW PARTITIONS`,
+//! `ALTER TABLE .. ADD [IF NOT EXISTS] | DROP [IF EXISTS] PARTITION (..) [PARTITION (..)]`,
+//! `SHOW PARTITIONS`,
 //! `SELECT * | cols | COUNT(*) FROM t [WHERE col = 'v' [AND ..]] [LIMIT n]`. Keywords are
 //! case-insensitive, names may be backquoted and project-qualified, string literals may use single
 //! or double quotes. Anything else is a [`SqlError`] that names what is unsupported. This module
@@ -47,6 +48,11 @@ pub enum Statement {
     },
     AddPartitions {
         if_not_exists: bool,
+        table: TableRef,
+        specs: Vec<Vec<(String, String)>>,
+    },
+    DropPartitions {
+        if_exists: bool,
         table: TableRef,
         specs: Vec<Vec<(String, String)>>,
     },
@@ -409,33 +415,52 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
     } else if p.eat_kw("alter") {
         p.expect_kw("table")?;
         let table = p.table_ref()?;
-        if !p.eat_kw("add") {
+        let add = if p.eat_kw("add") {
+            true
+        } else if p.eat_kw("drop") {
+            false
+        } else {
             return err(format!(
-                "unsupported ALTER TABLE: only ADD PARTITION is supported {}",
+                "unsupported ALTER TABLE: only ADD PARTITION and DROP PARTITION are supported {}",
                 p.here()
             ));
-        }
-        let if_not_exists = if p.eat_kw("if") {
-            p.expect_kw("not")?;
+        };
+        let if_clause = if p.eat_kw("if") {
+            if add {
+                p.expect_kw("not")?;
+            }
             p.expect_kw("exists")?;
             true
         } else {
             false
         };
         let mut specs = Vec::new();
-        while p.eat_kw("partition") {
+        loop {
+            if !p.eat_kw("partition") {
+                break;
+            }
             specs.push(p.partition_spec()?);
+            // DROP separates partitions with commas; ADD with spaces.
+            p.eat_sym(',');
         }
         if specs.is_empty() {
             return err(format!(
-                "unsupported ALTER TABLE: only ADD PARTITION is supported {}",
+                "unsupported ALTER TABLE: only ADD PARTITION and DROP PARTITION are supported {}",
                 p.here()
             ));
         }
-        Statement::AddPartitions {
-            if_not_exists,
-            table,
-            specs,
+        if add {
+            Statement::AddPartitions {
+                if_not_exists: if_clause,
+                table,
+                specs,
+            }
+        } else {
+            Statement::DropPartitions {
+                if_exists: if_clause,
+                table,
+                specs,
+            }
         }
     } else if p.eat_kw("show") {
         p.expect_kw("partitions").map_err(|_| {
@@ -564,6 +589,26 @@ mod tests {
     }
 
     #[test]
+    fn drop_partition_parses_with_commas_between_specs() {
+        let s = parse("ALTER TABLE p.`t` DROP IF EXISTS PARTITION (pt='a'), PARTITION (pt='b');")
+            .unwrap();
+        assert_eq!(
+            s,
+            Statement::DropPartitions {
+                if_exists: true,
+                table: TableRef {
+                    project: Some("p".into()),
+                    name: "t".into()
+                },
+                specs: vec![
+                    vec![("pt".into(), "a".into())],
+                    vec![("pt".into(), "b".into())]
+                ],
+            }
+        );
+    }
+
+    #[test]
     fn seed_select_with_double_quotes_parses() {
         let s = parse("select * from test_kafka where pt =\"11-17-2020 14\";").unwrap();
         assert_eq!(
@@ -604,10 +649,10 @@ mod tests {
                 .contains("unsupported WHERE")
         );
         assert!(
-            parse("alter table t drop partition (a='1')")
+            parse("alter table t rename to u")
                 .unwrap_err()
                 .0
-                .contains("only ADD PARTITION")
+                .contains("only ADD PARTITION and DROP PARTITION")
         );
         assert!(
             parse("create table t(a notatype)")

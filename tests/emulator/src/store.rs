@@ -310,6 +310,36 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Drops a partition and its data in one transaction; returns whether it existed.
+    pub fn drop_partition(&mut self, table_id: i64, spec: &PartSpec) -> EmuResult<bool> {
+        let canonical = spec.canonical();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM blocks WHERE table_id = ?1 AND spec = ?2",
+            params![table_id, canonical],
+        )?;
+        let n = tx.execute(
+            "DELETE FROM partitions WHERE table_id = ?1 AND spec = ?2",
+            params![table_id, canonical],
+        )?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// Whether data may land in `spec` (stored canonical form): the table is not partitioned
+    /// (`""`) or the partition exists.
+    fn partition_present(conn: &Connection, table_id: i64, spec: &str) -> EmuResult<bool> {
+        if spec.is_empty() {
+            return Ok(true);
+        }
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM partitions WHERE table_id = ?1 AND spec = ?2",
+            params![table_id, spec],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
     /// Checks that data may be written to `spec` of `table`: the partition exists, or the table is
     /// not partitioned.
     pub fn require_partition(&self, table: &TableInfo, spec: &PartSpec) -> EmuResult<()> {
@@ -410,6 +440,11 @@ impl Store {
                 "upload session `{id}` is {status}; it can be committed only once"
             )));
         }
+        if !Self::partition_present(&tx, table_id, &spec)? {
+            return Err(EmuError::NoSuchPartition(format!(
+                "the session's partition `{spec}` no longer exists"
+            )));
+        }
         if overwrite {
             tx.execute(
                 "DELETE FROM blocks WHERE table_id = ?1 AND spec = ?2",
@@ -451,6 +486,11 @@ impl Store {
         data: &[u8],
     ) -> EmuResult<()> {
         let tx = self.conn.transaction()?;
+        if !Self::partition_present(&tx, table_id, spec)? {
+            return Err(EmuError::NoSuchPartition(format!(
+                "the stream's partition `{spec}` no longer exists"
+            )));
+        }
         tx.execute(
             "INSERT INTO blocks(table_id, spec, row_count, data) VALUES (?1, ?2, ?3, ?4)",
             params![table_id, spec, row_count, data],

@@ -1026,3 +1026,49 @@ async fn values_outside_their_column_type_are_refused() {
     );
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn dropping_a_partition_removes_its_data_and_fails_its_open_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let first = create_upload(&c).await;
+    put_block(&c, &first, "0", block()).await;
+    assert_eq!(commit(&c, &first).await.0, 200);
+    let open = create_upload(&c).await;
+    put_block(&c, &open, "0", block()).await;
+
+    c.run_sql(
+        PROJECT,
+        "ALTER TABLE test_kafka DROP IF EXISTS PARTITION (pt='11-17-2020 15')",
+    )
+    .await
+    .unwrap();
+    let (status, body) = commit(&c, &open).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (404, Some("NoSuchPartition")),
+        "{body}"
+    );
+    let e = c
+        .run_sql(
+            PROJECT,
+            "ALTER TABLE test_kafka DROP PARTITION (pt='11-17-2020 15')",
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("NoSuchPartition"), "{e}");
+    c.run_sql(
+        PROJECT,
+        "ALTER TABLE test_kafka ADD PARTITION (pt='11-17-2020 15')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        record_count(&c).await,
+        0,
+        "a re-created partition starts empty"
+    );
+    srv.stop().await;
+}
