@@ -9,12 +9,17 @@ import urllib.request
 
 import pytest
 
-ACCESS_ID = "conformance-id"
-ACCESS_SECRET = "conformance-secret"
+# The same suite can run against the real service: set MAXCOMPUTE_CONFORMANCE_ENDPOINT (the
+# service API, e.g. https://service.cn-hangzhou.maxcompute.aliyun.com/api) with
+# MAXCOMPUTE_CONFORMANCE_ACCESS_ID, _ACCESS_SECRET and _PROJECT. Tests that need the emulator
+# (restart, configured STS keys) are then skipped. It creates tables in that project.
+REMOTE_ENDPOINT = os.environ.get("MAXCOMPUTE_CONFORMANCE_ENDPOINT")
+ACCESS_ID = os.environ.get("MAXCOMPUTE_CONFORMANCE_ACCESS_ID", "conformance-id")
+ACCESS_SECRET = os.environ.get("MAXCOMPUTE_CONFORMANCE_ACCESS_SECRET", "conformance-secret")
+PROJECT = os.environ.get("MAXCOMPUTE_CONFORMANCE_PROJECT", "conformance_proj")
 STS_ID = "STS.conformance"
 STS_SECRET = "sts-secret"
 STS_TOKEN = "sts-token-123"
-PROJECT = "conformance_proj"
 
 
 def _free_port():
@@ -24,6 +29,8 @@ def _free_port():
 
 
 class Emulator:
+    is_emulator = True
+
     def __init__(self, binary, data_dir):
         self.binary = binary
         self.data_dir = data_dir
@@ -74,8 +81,23 @@ class Emulator:
         self.start()
 
 
+class RemoteService:
+    """The real service, when the suite is pointed at it."""
+
+    is_emulator = False
+
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+
+    def restart(self):
+        pytest.skip("the real service cannot be restarted")
+
+
 @pytest.fixture(scope="session")
 def emulator():
+    if REMOTE_ENDPOINT:
+        yield RemoteService(REMOTE_ENDPOINT)
+        return
     binary = os.environ.get("EMULATOR_BIN")
     if not binary or not os.path.exists(binary):
         pytest.fail("EMULATOR_BIN is not set to a built emulator binary: run scripts/conformance.sh")
