@@ -220,6 +220,8 @@ def test_sts_credentials_are_accepted(emulator, table):
 
 
 def test_v4_signed_service_calls_are_verified(emulator, table):
+    if not emulator.is_emulator:
+        pytest.skip("uses a made-up region")
     # With a region pyodps signs service API calls with v4 (the tunnel stays v2).
     v4 = ODPS(ACCESS_ID, ACCESS_SECRET, PROJECT, endpoint=emulator.endpoint, region_name="cn-test")
     assert v4.exist_table(TABLE)
