@@ -306,6 +306,7 @@ fn select(
     let mut specs = store.data_specs(info.id)?;
     specs.sort();
     let mut rows = Vec::new();
+    let mut counted: u64 = 0;
     let cap = limit.map(|l| l as usize).unwrap_or(usize::MAX);
     'specs: for canonical in specs {
         let part = PartSpec::from_canonical(&canonical);
@@ -341,27 +342,36 @@ fn select(
         if !prunable {
             continue;
         }
-        for (_, data) in store.blocks(info.id, &canonical, None)? {
+        let counting = matches!(projection, Projection::CountStar);
+        let data_conditions = conditions.iter().any(|(i, _)| *i < n_data);
+        for (n, data) in store.blocks(info.id, &canonical, None)? {
+            if counting && !data_conditions {
+                // Only partition filters: the stored row counts answer COUNT(*) without decoding.
+                counted += n.max(0) as u64;
+                continue;
+            }
             for mut row in wire::decode_rows(&types, &data)? {
                 row.extend(part_values.iter().cloned());
                 let keep = conditions.iter().all(|(i, v)| {
                     row.get(*i)
                         .is_some_and(|cell| !cell.is_null() && render(cell) == *v)
                 });
-                if keep {
-                    rows.push(row);
-                    if matches!(projection, Projection::CountStar) {
-                        continue;
-                    }
-                    if rows.len() >= cap {
-                        break 'specs;
-                    }
+                if !keep {
+                    continue;
+                }
+                if counting {
+                    counted += 1;
+                    continue;
+                }
+                rows.push(row);
+                if rows.len() >= cap {
+                    break 'specs;
                 }
             }
         }
     }
     if matches!(projection, Projection::CountStar) {
-        let count = rows.len() as i64;
+        let count = i64::try_from(counted).unwrap_or(i64::MAX);
         let rows = if cap == 0 {
             Vec::new()
         } else {

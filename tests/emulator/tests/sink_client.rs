@@ -149,5 +149,23 @@ async fn the_sink_client_writes_through_batch_and_stream_sessions() {
         .await
         .unwrap();
     assert_eq!(text, "offset,value\n100,value-100\n101,value-101\n");
+    for (sql, expected) in [
+        ("select count(*) from test_kafka", "_c0\n9\n"),
+        (
+            "select count(*) from test_kafka where value = 'value-101'",
+            "_c0\n1\n",
+        ),
+        (
+            "select count(*) from test_kafka where pt = '11-17-2020 15' and value = 'value-101'",
+            "_c0\n0\n",
+        ),
+        (
+            "select count(*) from test_kafka where pt = 'none'",
+            "_c0\n0\n",
+        ),
+    ] {
+        let (_, text) = helper.run_sql("sink_proj", sql).await.unwrap();
+        assert_eq!(text, expected, "{sql}");
+    }
     srv.stop().await;
 }
