@@ -21,7 +21,6 @@ mod error;
 mod request;
 mod retry;
 mod service;
-mod spec;
 mod stream;
 mod xml;
 
@@ -31,6 +30,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+pub use crate::spec::{PartitionSpec, SpecError};
 pub use batch::{MAX_BLOCKS, UploadSession, UploadSessionInfo};
 pub use credentials::{
     CredentialsError, CredentialsFuture, CredentialsProvider, StaticCredentials,
@@ -40,7 +40,6 @@ pub use request::Endpoint;
 pub use retry::{
     Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, needs_session_reload,
 };
-pub use spec::{MAX_KEY_BYTES, MAX_LEVELS, MAX_VALUE_BYTES, PartitionSpec, SpecError};
 pub use stream::{Slot, StreamSession};
 
 /// The tunnel protocol version every tunnel request announces.
