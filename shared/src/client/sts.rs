@@ -429,7 +429,7 @@ impl StsAssumeRoleProvider {
         let now = self.clock.now();
         let cached = self.cached();
         if let Some(c) = &cached {
-            if !c.due(now) {
+            if c.usable(now) && !c.due(now) {
                 return Ok(c.credentials.clone());
             }
             if c.usable(now) {
