@@ -680,6 +680,7 @@ async fn a_failed_first_fetch_is_an_error_classified_once() {
     let e = provider.credentials().await.unwrap_err();
     assert!(e.transient, "{e:?}");
     assert!(matches!(sts_error_of(&e), StsError::Transport(_)), "{e:?}");
+    assert!(e.to_string().contains("cannot connect"), "{e}");
 }
 
 #[tokio::test]

@@ -85,7 +85,8 @@ pub struct AssumeRoleConfig {
     /// seconds are sent.
     pub duration: Duration,
     pub connect_timeout: Duration,
-    /// The longest one `AssumeRole` call may take.
+    /// The longest one `AssumeRole` call may take. Providers do not see the caller's deadline,
+    /// so keep this well below the time a Lambda invocation has left.
     pub request_timeout: Duration,
 }
 
@@ -259,7 +260,7 @@ pub enum StsError {
     #[error("STS answered {0}")]
     Service(StsServiceError),
 
-    #[error("transport error talking to STS")]
+    #[error("transport error talking to STS ({})", transport_kind(.0))]
     Transport(#[source] Arc<reqwest::Error>),
 
     /// The base credentials that sign the request could not be obtained.
@@ -269,6 +270,19 @@ pub enum StsError {
     /// A success answer that does not have the documented shape.
     #[error("unexpected AssumeRole answer: {0}")]
     Protocol(String),
+}
+
+/// What went wrong in transport, for one-line messages that do not print the source chain.
+fn transport_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "broken response body"
+    } else {
+        "request failed"
+    }
 }
 
 impl StsError {
