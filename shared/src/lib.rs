@@ -11,4 +11,5 @@ pub mod event;
 pub mod partition;
 pub mod rows;
 pub mod signing;
+pub mod spec;
 pub mod types;

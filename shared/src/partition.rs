@@ -19,16 +19,11 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 
+pub use crate::spec::PartitionSpec;
 use crate::types::{OdpsType, TableSchema};
-
-/// MaxCompute's limit on a partition value's length, in bytes.
-pub const MAX_PARTITION_VALUE_BYTES: usize = 128;
 
 /// The seed's default partition column.
 pub const DEFAULT_PARTITION_COLUMN: &str = "pt";
-
-/// Characters MaxCompute refuses in a partition value.
-const FORBIDDEN_VALUE_CHARS: &[char] = &[',', '=', '\'', '/', '&', '+', '%'];
 
 /// A configuration value that cannot be used. Messages say what was given and what is accepted;
 /// the caller prefixes the name of the setting it came from.
@@ -334,68 +329,12 @@ struct Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimeBucket(NaiveDateTime);
 
-/// An ordered partition spec: (column, value) per partition level.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PartitionSpec(Vec<(String, String)>);
-
-impl PartitionSpec {
-    /// Builds a spec from levels, validating each value.
-    pub fn new(levels: Vec<(String, String)>) -> Result<Self, PartitionValueError> {
-        for (_, value) in &levels {
-            validate_value(value)?;
-        }
-        Ok(Self(levels))
-    }
-
-    pub fn levels(&self) -> &[(String, String)] {
-        &self.0
-    }
-
-    /// The spelling the Tunnel API takes: `ds=20201117,hh=15` (unquoted, comma-separated).
-    pub fn to_tunnel_spec(&self) -> String {
-        self.join(",")
-    }
-
-    fn join(&self, sep: &str) -> String {
-        let mut out = String::new();
-        for (i, (col, val)) in self.0.iter().enumerate() {
-            if i > 0 {
-                out.push_str(sep);
-            }
-            out.push_str(col);
-            out.push('=');
-            out.push_str(val);
-        }
-        out
-    }
-}
-
-/// As `show partitions` prints it: `ds=20201117/hh=15`.
-impl fmt::Display for PartitionSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.join("/"))
-    }
-}
-
-/// Checks a partition value against MaxCompute's rules.
+/// Checks a partition value against MaxCompute's rules (see [`crate::spec::check_value`]).
 pub fn validate_value(value: &str) -> Result<(), PartitionValueError> {
-    let invalid = |reason| PartitionValueError::Invalid {
+    crate::spec::check_value(value).map_err(|reason| PartitionValueError::Invalid {
         value: crate::event::excerpt(value),
         reason,
-    };
-    if value.is_empty() {
-        return Err(invalid("it is empty"));
-    }
-    if value.len() > MAX_PARTITION_VALUE_BYTES {
-        return Err(invalid("it is longer than 128 bytes"));
-    }
-    if value.contains(FORBIDDEN_VALUE_CHARS) {
-        return Err(invalid("it contains one of , = ' / & + %"));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(invalid("it contains a control character"));
-    }
-    Ok(())
+    })
 }
 
 fn valid_column_name(name: &str) -> bool {
@@ -504,7 +443,12 @@ impl PartitionRouter {
             validate_value(&value)?;
             levels.push((level.column.clone(), value));
         }
-        Ok(PartitionSpec(levels))
+        // Columns were validated when the router was built and values just now, so the
+        // spec's own checks only repeat them; a failure would still be reported, not panic.
+        PartitionSpec::new(levels).map_err(|e| PartitionValueError::Invalid {
+            value: e.to_string(),
+            reason: "not a valid partition spec",
+        })
     }
 
     /// Checks the table's partition keys against the configured levels (names case-insensitive,
@@ -629,9 +573,9 @@ fn parse_pattern(pattern: &str, whole: &str) -> Result<Vec<Item>, PartitionConfi
         if let Item::Literal(s) = item {
             // The fields only ever produce digits (and a minus sign), so a literal that passes
             // here cannot make a value invalid except by length.
-            if s.contains(FORBIDDEN_VALUE_CHARS) || s.chars().any(char::is_control) {
+            if let Err(reason) = crate::spec::check_value(s) {
                 return Err(format_err(format!(
-                    "literal `{s}` contains a character partition values refuse (, = ' / & + % or a control character)"
+                    "literal `{s}` cannot be part of a partition value: {reason}"
                 )));
             }
         }

@@ -25,7 +25,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use shared::client::{Client, ClientConfig, FixedJitter, RetryPolicy, StaticCredentials};
+use shared::client::{
+    Client, ClientConfig, CredentialsProvider, FixedJitter, RetryPolicy, StaticCredentials,
+};
 use shared::signing::{self, Credentials, Secret};
 
 pub const ACCESS_ID: &str = "testAccessId";
@@ -243,6 +245,16 @@ impl TestServer {
         jitter: FixedJitter,
         tweak: impl FnOnce(&mut ClientConfig),
     ) -> Client {
+        self.client_with_provider(Arc::new(StaticCredentials::new(credentials)), jitter, tweak)
+    }
+
+    /// A client for this server whose credentials come from `provider` (e.g. STS AssumeRole).
+    pub fn client_with_provider(
+        &self,
+        provider: Arc<dyn CredentialsProvider>,
+        jitter: FixedJitter,
+        tweak: impl FnOnce(&mut ClientConfig),
+    ) -> Client {
         let mut config = ClientConfig::new(self.service_endpoint(), PROJECT);
         config.tunnel_endpoint = Some(self.tunnel_endpoint());
         config.user_agent = USER_AGENT.to_owned();
@@ -253,12 +265,7 @@ impl TestServer {
             max_attempts: 10,
         };
         tweak(&mut config);
-        Client::with_jitter(
-            config,
-            Arc::new(StaticCredentials::new(credentials)),
-            Arc::new(jitter),
-        )
-        .unwrap()
+        Client::with_jitter(config, provider, Arc::new(jitter)).unwrap()
     }
 }
 

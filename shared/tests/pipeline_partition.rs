@@ -134,7 +134,7 @@ fn multi_level_spec_in_order_and_as_the_tunnel_wants_it() {
             ("hh".to_owned(), "07".to_owned())
         ]
     );
-    assert_eq!(spec.to_tunnel_spec(), "ds=20201117,hh=07");
+    assert_eq!(spec.tunnel_form(), "ds=20201117,hh=07");
     assert_eq!(spec.to_string(), "ds=20201117/hh=07");
 }
 
@@ -293,7 +293,7 @@ fn configuration_errors_say_what_was_given_and_what_is_accepted() {
     assert_eq!(reason(&new("ds=static", "pt")), "a level has no time field");
     assert_eq!(
         reason(&new("%Y+%m", "pt")),
-        "literal `+` contains a character partition values refuse (, = ' / & + % or a control character)"
+        "literal `+` cannot be part of a partition value: the characters , = ' / & + % are not allowed"
     );
     assert_eq!(
         new("%Y", "1pt"),
@@ -306,15 +306,15 @@ fn partition_values_follow_maxcompute_rules() {
     assert_eq!(validate_value("11-17-2020 15"), Ok(()));
     assert_eq!(validate_value(&"x".repeat(128)), Ok(()));
     for (value, reason) in [
-        ("", "it is empty"),
-        ("a,b", "it contains one of , = ' / & + %"),
-        ("a=b", "it contains one of , = ' / & + %"),
-        ("it's", "it contains one of , = ' / & + %"),
-        ("a/b", "it contains one of , = ' / & + %"),
-        ("a&b", "it contains one of , = ' / & + %"),
-        ("a+b", "it contains one of , = ' / & + %"),
-        ("50%", "it contains one of , = ' / & + %"),
-        ("tab\there", "it contains a control character"),
+        ("", "empty"),
+        ("a,b", "the characters , = ' / & + % are not allowed"),
+        ("a=b", "the characters , = ' / & + % are not allowed"),
+        ("it's", "the characters , = ' / & + % are not allowed"),
+        ("a/b", "the characters , = ' / & + % are not allowed"),
+        ("a&b", "the characters , = ' / & + % are not allowed"),
+        ("a+b", "the characters , = ' / & + % are not allowed"),
+        ("50%", "the characters , = ' / & + % are not allowed"),
+        ("tab\there", "control characters are not allowed"),
     ] {
         match validate_value(value) {
             Err(PartitionValueError::Invalid { reason: r, .. }) => {

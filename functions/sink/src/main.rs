@@ -1,1 +1,57 @@
-fn main() {}
+//! Wiring only: read the configuration, build the sink once, run the Lambda runtime.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::value::RawValue;
+use sink::config::Config;
+use sink::handler::{NoErrorTopic, Response, Sink, SinkError};
+use tokio::time::Instant;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    tracing::info!(config = ?config, "configuration read");
+    let sink = Sink::start_static(
+        &config,
+        Box::new(NoErrorTopic),
+        Instant::now() + sink::START_TIMEOUT,
+    )
+    .await
+    .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let sink = Arc::new(sink);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        let sink = Arc::clone(&sink);
+        async move { invoke(&sink, event).await }
+    }))
+    .await
+}
+
+async fn invoke(sink: &Sink, event: LambdaEvent<Box<RawValue>>) -> Result<Response, SinkError> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let left_ms = u64::try_from(i64::try_from(event.context.deadline).unwrap_or(i64::MAX) - now_ms)
+        .unwrap_or(0);
+    let deadline = Instant::now()
+        + Duration::from_millis(left_ms).saturating_sub(sink::DEADLINE_MARGIN);
+    sink.handle(event.payload.get(), now_ms, deadline).await
+}
+
+/// JSON logs when Lambda asks for them (`LoggingConfig: LogFormat: JSON`), text otherwise.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time();
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

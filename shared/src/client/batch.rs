@@ -18,8 +18,8 @@ use tracing::{debug, info};
 use super::error::Error;
 use super::request::{Api, Call};
 use super::service::schema_from_json;
-use super::spec::PartitionSpec;
 use super::{Client, validate_name};
+use crate::spec::PartitionSpec;
 use crate::types::TableSchema;
 
 /// Block ids of a session are `0..MAX_BLOCKS`.
@@ -140,7 +140,7 @@ impl UploadSession {
             return Err(Error::InvalidBlockId(block_id));
         }
         let raw_len = records.len();
-        let body = self.client.data_body(records)?;
+        let body = self.client.data_body(records);
         let call = self
             .call("upload_block", Method::PUT)
             .query("blockid", block_id.to_string())

@@ -9,8 +9,8 @@
 use std::fmt;
 
 use super::credentials::CredentialsError;
-use super::spec::SpecError;
 use super::xml;
+use crate::spec::SpecError;
 
 /// The longest error-body excerpt kept when a body is neither XML nor JSON, so a proxy's HTML
 /// page cannot flood logs.
@@ -150,10 +150,6 @@ pub enum Error {
         server: Vec<u32>,
     },
 
-    /// Deflating a request body failed.
-    #[error("cannot deflate the request body")]
-    Compress(#[source] std::io::Error),
-
     #[error("block id {0} is outside the allowed range 0..{max}", max = super::batch::MAX_BLOCKS)]
     InvalidBlockId(u32),
 
@@ -208,7 +204,6 @@ impl Error {
             | Self::Protocol { .. }
             | Self::SqlFailed { .. }
             | Self::BlockListMismatch { .. }
-            | Self::Compress(_)
             | Self::InvalidBlockId(_) => false,
         }
     }
@@ -252,7 +247,6 @@ impl Error {
             Self::Protocol { .. } => "protocol",
             Self::SqlFailed { .. } => "sql_failed",
             Self::BlockListMismatch { .. } => "block_list_mismatch",
-            Self::Compress(_) => "compress",
             Self::InvalidBlockId(_) => "invalid_block_id",
             Self::DeadlineExceeded { .. } => "deadline_exceeded",
             Self::RetriesExhausted { .. } => "retries_exhausted",

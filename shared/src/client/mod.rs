@@ -3,7 +3,8 @@
 //! It signs every request (`crate::signing`), retries transient failures within a caller-given
 //! deadline (`retry`), and offers the calls the sink needs: table schema and partition metadata,
 //! partition creation through a SQL instance, tunnel discovery (`service`), batch upload sessions
-//! (`batch`) and stream upload sessions (`stream`).
+//! (`batch`) and stream upload sessions (`stream`). Its one other HTTP peer is STS: `sts` assumes
+//! a RAM role and keeps the temporary credentials fresh for the client's requests.
 //!
 //! It does not encode records: data calls take already-encoded record-stream bytes (from
 //! `crate::codec`) and at most deflate them. It does not read the environment; configuration and
@@ -21,8 +22,8 @@ mod error;
 mod request;
 mod retry;
 mod service;
-mod spec;
 mod stream;
+mod sts;
 mod xml;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+pub use crate::spec::{PartitionSpec, SpecError};
 pub use batch::{MAX_BLOCKS, UploadSession, UploadSessionInfo};
 pub use credentials::{
     CredentialsError, CredentialsFuture, CredentialsProvider, StaticCredentials,
@@ -40,8 +42,13 @@ pub use request::Endpoint;
 pub use retry::{
     Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, needs_session_reload,
 };
-pub use spec::{MAX_KEY_BYTES, MAX_LEVELS, MAX_VALUE_BYTES, PartitionSpec, SpecError};
 pub use stream::{Slot, StreamSession};
+pub use sts::{
+    AssumeRoleConfig, Clock, DEFAULT_DURATION, DEFAULT_STS_ENDPOINT, EXPIRY_SAFETY_MARGIN,
+    MAX_DURATION, MIN_DURATION, RENEW_LIFETIME_PERCENT, RENEW_MIN_REMAINING, RENEW_RETRY_INTERVAL,
+    STS_API_VERSION, StsAssumeRoleProvider, StsError, StsServiceError, SystemClock, renew_margin,
+    rpc_timestamp,
+};
 
 /// The tunnel protocol version every tunnel request announces.
 pub const TUNNEL_VERSION: &str = "6";

@@ -6,7 +6,6 @@
 //! percent-encoded on the wire and signed decoded. Non-2xx answers become [`Error::Service`].
 //! This module knows no MaxCompute resource; `service`, `batch` and `stream` build the calls.
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -345,25 +344,17 @@ impl Client {
     }
 
     /// Wraps record-stream bytes as a data body, deflated when the client is configured to.
-    pub(crate) fn data_body(&self, records: Bytes) -> Result<Body, Error> {
-        if !self.inner.config.compress {
-            return Ok(Body {
-                bytes: records,
-                content_type: "application/octet-stream",
-                deflated: false,
-            });
-        }
-        let mut encoder = flate2::write::ZlibEncoder::new(
-            Vec::with_capacity(records.len() / 2),
-            flate2::Compression::default(),
-        );
-        encoder.write_all(&records).map_err(Error::Compress)?;
-        let compressed = encoder.finish().map_err(Error::Compress)?;
-        Ok(Body {
-            bytes: Bytes::from(compressed),
+    pub(crate) fn data_body(&self, records: Bytes) -> Body {
+        let deflated = self.inner.config.compress;
+        Body {
+            bytes: if deflated {
+                Bytes::from(crate::codec::deflate(&records))
+            } else {
+                records
+            },
             content_type: "application/octet-stream",
-            deflated: true,
-        })
+            deflated,
+        }
     }
 
     pub(crate) fn count_reload(&self) {

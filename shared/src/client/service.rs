@@ -14,8 +14,8 @@ use tracing::{debug, info};
 
 use super::error::Error;
 use super::request::{Api, Body, Call, Endpoint};
-use super::spec::PartitionSpec;
 use super::{Client, validate_name, xml};
+use crate::spec::PartitionSpec;
 use crate::types::{Column, OdpsType, TableSchema};
 
 /// The name pyodps gives the task of a partition-creating SQL instance.

@@ -19,8 +19,8 @@ use super::error::Error;
 use super::request::{Api, Call};
 use super::retry::{Backoff, give_up, needs_session_reload};
 use super::service::schema_from_json;
-use super::spec::PartitionSpec;
 use super::{Client, validate_name};
+use crate::spec::PartitionSpec;
 use crate::types::TableSchema;
 
 const SLOT_NUM_HEADER: &str = "odps-tunnel-slot-num";
@@ -128,7 +128,7 @@ impl StreamSession {
             self.reload(deadline).await?;
         }
         let client = self.client.clone();
-        let body = client.data_body(records)?;
+        let body = client.data_body(records);
         let endpoint = client.endpoint_for(Api::Tunnel, deadline).await?.clone();
         let policy = client.inner.config.retry.clone();
         let jitter = client.inner.jitter.clone();

@@ -51,8 +51,8 @@ use crate::types::{OdpsType, TableSchema, Value};
 
 use convert::CellError;
 
-/// MaxCompute's limit on one cell, in bytes.
-pub const MAX_CELL_BYTES: usize = 8 * 1024 * 1024;
+/// MaxCompute's limit on one cell, in bytes (the codec enforces the same limit).
+pub use crate::codec::MAX_CELL_BYTES;
 
 /// Which of key and value are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,7 +5,9 @@
 //! Values are validated when a spec is built, refusing characters that break spec parsing or
 //! pyodps-style signing (`, = ' / & + %`), control characters, empty values and values over 128
 //! bytes, so a spec can be written into a URL or a SQL statement without escaping. This module
-//! does not check the keys against a table's partition columns (the service does).
+//! is pure; it does not check the keys against a table's partition columns (the service and
+//! `partition::PartitionRouter::check_table` do). The router, the client and the emulator all
+//! use this one type.
 
 use std::fmt;
 use std::str::FromStr;
@@ -111,9 +113,10 @@ impl PartitionSpec {
     }
 }
 
+/// As `SHOW PARTITIONS` prints it: `ds=20201117/hh=15`.
 impl fmt::Display for PartitionSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.tunnel_form())
+        f.write_str(&self.join("/", |k, v| format!("{k}={v}")))
     }
 }
 
@@ -155,25 +158,29 @@ fn validate_key(key: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// Checks one partition value against MaxCompute's rules; the error says why in a few words.
+pub fn check_value(value: &str) -> Result<(), &'static str> {
+    if value.is_empty() {
+        return Err("empty");
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err("longer than 128 bytes");
+    }
+    if value.chars().any(char::is_control) {
+        return Err("control characters are not allowed");
+    }
+    if value.contains(FORBIDDEN_IN_VALUE) {
+        return Err("the characters , = ' / & + % are not allowed");
+    }
+    Ok(())
+}
+
 fn validate_value(key: &str, value: &str) -> Result<(), SpecError> {
-    let err = |reason| SpecError::Value {
+    check_value(value).map_err(|reason| SpecError::Value {
         key: key.to_owned(),
         value: value.to_owned(),
         reason,
-    };
-    if value.is_empty() {
-        return Err(err("empty"));
-    }
-    if value.len() > MAX_VALUE_BYTES {
-        return Err(err("longer than 128 bytes"));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(err("control characters are not allowed"));
-    }
-    if value.contains(FORBIDDEN_IN_VALUE) {
-        return Err(err("the characters , = ' / & + % are not allowed"));
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -186,7 +193,7 @@ mod tests {
         assert_eq!(spec.tunnel_form(), "dt=11-17-2020 15,region=eu");
         assert_eq!(spec.quoted_form(), "dt='11-17-2020 15',region='eu'");
         assert_eq!(spec.sql_form(), "dt='11-17-2020 15', region='eu'");
-        assert_eq!(spec.to_string(), spec.tunnel_form());
+        assert_eq!(spec.to_string(), "dt=11-17-2020 15/region=eu");
     }
 
     #[test]

@@ -1,0 +1,349 @@
+//! One invocation: a Kafka trigger event in, rows in MaxCompute and rejects accounted for out.
+//!
+//! The order is fixed: decode the event, build rows per partition, encode them, make sure every
+//! reject has somewhere to go, write the partitions, then answer. A record that can never be
+//! written is a reject, never a failed batch; a failure to write rows is reported with the
+//! offsets that were not written (partial batch response) or as an error that makes the trigger
+//! retry the whole batch. Nothing is dropped silently.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use shared::client::{Client, ClientConfig, CredentialsProvider, Error as ClientError, StaticCredentials};
+use shared::event::{EventError, Reject, decode_event_str};
+use shared::partition::PartitionRouter;
+use shared::rows::{RowBuilder, build_rows};
+use shared::types::TableSchema;
+use tokio::time::Instant;
+use tracing::{error, info};
+
+use crate::config::Config;
+use crate::writer::{PartitionOutcome, TableWriter};
+
+/// The sink, built once per cold start.
+#[derive(Debug)]
+pub struct Sink {
+    writer: TableWriter,
+    schema: TableSchema,
+    builder: RowBuilder,
+    router: PartitionRouter,
+    partial_batch: bool,
+    rejects: Box<dyn RejectSink>,
+}
+
+/// Where rejects go. The error-topic writer implements it; without an error topic, rejects fail
+/// the batch.
+pub trait RejectSink: Send + Sync + fmt::Debug {
+    /// Delivers every reject or fails; `Ok` means all of them are durably elsewhere.
+    fn deliver<'a>(
+        &'a self,
+        rejects: &'a [Reject],
+        bootstrap_servers: &'a [String],
+        deadline: Instant,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SinkError>> + Send + 'a>>;
+}
+
+/// Used when `SINK_ERROR_TOPIC` is not set: any reject fails the batch, permanently.
+#[derive(Debug)]
+pub struct NoErrorTopic;
+
+impl RejectSink for NoErrorTopic {
+    fn deliver<'a>(
+        &'a self,
+        rejects: &'a [Reject],
+        _bootstrap_servers: &'a [String],
+        _deadline: Instant,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SinkError>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            Err(SinkError::NoErrorTopic {
+                count: rejects.len(),
+                first: rejects
+                    .first()
+                    .map(|r| format!("{}: {}", r.class, r.message))
+                    .unwrap_or_default(),
+            })
+        })
+    }
+}
+
+/// Why an invocation failed. Each error is transient (retrying may help) or permanent.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("malformed Kafka trigger event: {0}")]
+    MalformedEvent(#[from] EventError),
+    #[error(
+        "{count} record(s) cannot be written and SINK_ERROR_TOPIC is not set, so they would be lost; first: {first}"
+    )]
+    NoErrorTopic { count: usize, first: String },
+    #[error("writing rejected records to the error topic failed: {message}")]
+    ErrorTopic { message: String, transient: bool },
+    #[error("writing partition {partition} failed: {source}")]
+    Write {
+        partition: String,
+        #[source]
+        source: ClientError,
+    },
+}
+
+impl SinkError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::MalformedEvent(_) | Self::NoErrorTopic { .. } => false,
+            Self::ErrorTopic { transient, .. } => *transient,
+            Self::Write { source, .. } => source.is_transient(),
+        }
+    }
+
+    /// The `errorType` Lambda reports: the class of failure, prefixed by whether a retry may help.
+    pub fn error_type(&self) -> String {
+        let kind = match self {
+            Self::MalformedEvent(_) => "MalformedEvent",
+            Self::NoErrorTopic { .. } => "NoErrorTopic",
+            Self::ErrorTopic { .. } => "ErrorTopic",
+            Self::Write { .. } => "MaxComputeWrite",
+        };
+        let class = if self.is_transient() {
+            "Transient"
+        } else {
+            "Permanent"
+        };
+        format!("{class}.{kind}")
+    }
+}
+
+impl From<SinkError> for lambda_runtime::Diagnostic {
+    fn from(e: SinkError) -> Self {
+        Self {
+            error_type: e.error_type(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Why the sink could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot build the MaxCompute client: {0}")]
+    Client(#[source] ClientError),
+    #[error("cannot read the schema of table {table}: {source}")]
+    Schema {
+        table: String,
+        #[source]
+        source: ClientError,
+    },
+    #[error("table {table} does not fit the configuration: {reason}")]
+    Table { table: String, reason: String },
+}
+
+/// The answer to the trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    /// Present only with partial batch responses: the first unwritten offset of each failed
+    /// topic-partition. Empty means every record is written or accounted for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_item_failures: Option<Vec<BatchItemFailure>>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: ItemIdentifier,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemIdentifier {
+    #[serde(rename = "topic-partition")]
+    pub topic_partition: String,
+    pub offset: i64,
+}
+
+/// Counts for the invocation's log line and answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub records: usize,
+    pub rows_written: u64,
+    pub bytes_written: u64,
+    /// Rows written per partition, as `SHOW PARTITIONS` spells it.
+    pub partitions: BTreeMap<String, u64>,
+    pub rejects: BTreeMap<&'static str, usize>,
+    pub failed_partitions: usize,
+}
+
+impl Sink {
+    /// Builds the sink: the client, the table's schema (read once), the row builder and the
+    /// router, all checked against each other so a misfit stops the cold start.
+    pub async fn start(
+        config: &Config,
+        credentials: Arc<dyn CredentialsProvider>,
+        rejects: Box<dyn RejectSink>,
+        deadline: Instant,
+    ) -> Result<Self, StartError> {
+        let mut client_config = ClientConfig::new(&config.endpoint, &config.project);
+        client_config.tunnel_endpoint = config.tunnel_endpoint.clone();
+        client_config.compress = config.compress;
+        let client = Client::new(client_config, credentials).map_err(StartError::Client)?;
+        let schema = client
+            .table_schema(&config.table, deadline)
+            .await
+            .map_err(|source| StartError::Schema {
+                table: config.table.clone(),
+                source,
+            })?;
+        let table_error = |reason: String| StartError::Table {
+            table: config.table.clone(),
+            reason,
+        };
+        let router =
+            PartitionRouter::new(&config.partition).map_err(|e| table_error(e.to_string()))?;
+        router
+            .check_table(&schema)
+            .map_err(|e| table_error(e.to_string()))?;
+        let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema)
+            .map_err(|e| table_error(e.to_string()))?;
+        let writer = TableWriter::new(
+            client,
+            config.table.clone(),
+            schema.column_types(),
+            config.tunnel,
+        );
+        info!(
+            table = %config.table,
+            columns = schema.columns.len(),
+            mode = %config.mode,
+            format = %config.format,
+            "sink ready"
+        );
+        Ok(Self {
+            writer,
+            schema,
+            builder,
+            router,
+            partial_batch: config.partial_batch,
+            rejects,
+        })
+    }
+
+    /// A sink with static credentials, for tests and local runs.
+    pub async fn start_static(
+        config: &Config,
+        rejects: Box<dyn RejectSink>,
+        deadline: Instant,
+    ) -> Result<Self, StartError> {
+        let credentials = Arc::new(StaticCredentials::new(config.credentials.clone()));
+        Self::start(config, credentials, rejects, deadline).await
+    }
+
+    pub fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
+    pub fn client(&self) -> &Client {
+        self.writer.client()
+    }
+
+    /// Handles one trigger event. `now_ms` is the processing time; `deadline` bounds every
+    /// retry and wait.
+    pub async fn handle(
+        &self,
+        event: &str,
+        now_ms: i64,
+        deadline: Instant,
+    ) -> Result<Response, SinkError> {
+        let started = std::time::Instant::now();
+        let retries_before = self.client().stats().retries;
+        let batch = decode_event_str(event)?;
+        let built = build_rows(&batch.records, &self.builder, &self.router, now_ms);
+        let (encoded, encode_rejects) = self.writer.encode(&built.partitions, &batch.records);
+
+        let mut rejects = batch.rejects;
+        rejects.extend(built.rejects);
+        rejects.extend(encode_rejects);
+        let mut summary = Summary {
+            records: batch.records.len() + count_undecoded(&rejects),
+            ..Summary::default()
+        };
+        for r in &rejects {
+            *summary.rejects.entry(r.class.as_str()).or_default() += 1;
+        }
+
+        // Rejects first: if they cannot go anywhere, fail before writing rows that a retry
+        // would write again.
+        if !rejects.is_empty() {
+            self.rejects
+                .deliver(&rejects, &batch.bootstrap_servers, deadline)
+                .await?;
+        }
+
+        let mut outcomes: Vec<PartitionOutcome> = Vec::with_capacity(encoded.len());
+        for part in encoded {
+            outcomes.push(self.writer.write(part, deadline).await);
+        }
+        let mut first_error = None;
+        let mut unwritten: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for outcome in outcomes {
+            let spec = outcome.spec.to_string();
+            match outcome.result {
+                Ok(()) => {
+                    summary.rows_written += outcome.rows;
+                    summary.bytes_written += outcome.bytes;
+                    summary.partitions.insert(spec, outcome.rows);
+                }
+                Err(e) => {
+                    summary.failed_partitions += 1;
+                    error!(partition = %spec, error = %e, transient = e.is_transient(), "partition write failed");
+                    for (topic, partition, offset) in outcome.unwritten {
+                        let first = unwritten.entry((topic, partition)).or_insert(offset);
+                        *first = (*first).min(offset);
+                    }
+                    first_error.get_or_insert(SinkError::Write {
+                        partition: spec,
+                        source: e,
+                    });
+                }
+            }
+        }
+
+        let stats = self.client().stats();
+        info!(
+            records = summary.records,
+            rows = summary.rows_written,
+            bytes = summary.bytes_written,
+            partitions = ?summary.partitions,
+            rejects = ?summary.rejects,
+            failed_partitions = summary.failed_partitions,
+            retries = stats.retries - retries_before,
+            latency_ms = started.elapsed().as_millis() as u64,
+            "invocation done"
+        );
+
+        match first_error {
+            Some(e) if !self.partial_batch => Err(e),
+            _ => Ok(Response {
+                batch_item_failures: self.partial_batch.then(|| {
+                    unwritten
+                        .into_iter()
+                        .map(|((topic, partition), offset)| BatchItemFailure {
+                            item_identifier: ItemIdentifier {
+                                topic_partition: format!("{topic}-{partition}"),
+                                offset,
+                            },
+                        })
+                        .collect()
+                }),
+                summary,
+            }),
+        }
+    }
+}
+
+/// Records that did not decode are not in the batch's record list but were in the event.
+fn count_undecoded(rejects: &[Reject]) -> usize {
+    rejects.iter().filter(|r| r.raw_json.is_some()).count()
+}
