@@ -6,6 +6,7 @@
 //! This module owns the configured key table and the verdict; it does not build error bodies.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
@@ -21,12 +22,16 @@ pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(15);
 pub struct Key {
     pub secret: Secret,
     pub sts_token: Option<String>,
+    /// When a temporary key stops working (keys issued by `AssumeRole`).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// The keys the emulator accepts, by AccessKey id.
+/// The keys the emulator accepts, by AccessKey id: the configured ones, and those issued by the
+/// `AssumeRole` stand-in (shared between clones of the store).
 #[derive(Debug, Clone, Default)]
 pub struct KeyStore {
     keys: HashMap<String, Key>,
+    issued: Arc<RwLock<HashMap<String, Key>>>,
 }
 
 impl KeyStore {
@@ -36,6 +41,7 @@ impl KeyStore {
             Key {
                 secret: Secret::new(secret),
                 sts_token: None,
+                expires_at: None,
             },
         );
     }
@@ -46,8 +52,34 @@ impl KeyStore {
             Key {
                 secret: Secret::new(secret),
                 sts_token: Some(token.to_owned()),
+                expires_at: None,
             },
         );
+    }
+
+    /// Accepts a temporary key until `expires_at`.
+    pub fn issue(&self, id: &str, secret: &str, token: &str, expires_at: DateTime<Utc>) {
+        let key = Key {
+            secret: Secret::new(secret),
+            sts_token: Some(token.to_owned()),
+            expires_at: Some(expires_at),
+        };
+        self.issued
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), key);
+    }
+
+    /// The key with this id, configured or issued.
+    pub fn lookup(&self, id: &str) -> Option<Key> {
+        if let Some(k) = self.keys.get(id) {
+            return Some(k.clone());
+        }
+        self.issued
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,12 +106,18 @@ impl KeyStore {
             })?;
         let parsed = signing::parse_authorization(auth)
             .map_err(|e| EmuError::Unauthorized(format!("Invalid Authorization header: {e}")))?;
-        let key = self.keys.get(&parsed.access_key_id).ok_or_else(|| {
+        let key = self.lookup(&parsed.access_key_id).ok_or_else(|| {
             EmuError::Unauthorized(format!(
                 "The AccessKey id `{}` is not known to this server",
                 parsed.access_key_id
             ))
         })?;
+        if key.expires_at.is_some_and(|at| at <= now) {
+            return Err(EmuError::Unauthorized(format!(
+                "The security token of the temporary AccessKey `{}` has expired",
+                parsed.access_key_id
+            )));
+        }
 
         let date = headers
             .get("date")
@@ -222,6 +260,29 @@ mod tests {
             .verify("GET", &other_region, target, "/api", now)
             .unwrap_err();
         assert_eq!(e.code(), "SignatureNotMatch");
+    }
+
+    #[test]
+    fn issued_keys_need_their_token_and_stop_at_expiry() {
+        let now = Utc::now();
+        let date = signing::http_date(now);
+        let target = "/api/projects/p/tables/t?partition=dt%3Da+b";
+        let store = KeyStore::default();
+        store.issue("id", "secret", "tok", now + chrono::Duration::minutes(5));
+        let mut with_token = signed("secret", &date);
+        with_token.insert(signing::STS_TOKEN_HEADER, HeaderValue::from_static("tok"));
+        store
+            .verify("GET", &with_token, target, "/api", now)
+            .unwrap();
+        let e = store
+            .verify("GET", &signed("secret", &date), target, "/api", now)
+            .unwrap_err();
+        assert!(e.to_string().contains("security token"), "{e}");
+        let later = now + chrono::Duration::minutes(6);
+        let e = store
+            .verify("GET", &with_token, target, "/api", later)
+            .unwrap_err();
+        assert!(e.to_string().contains("expired"), "{e}");
     }
 
     #[test]

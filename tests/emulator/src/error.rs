@@ -47,6 +47,14 @@ pub enum EmuError {
     InstanceTypeNotSupported(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// An STS `AssumeRole` refusal; `code` is STS's own (`SignatureDoesNotMatch`,
+    /// `InvalidParameter.RoleArn`, ...).
+    #[error("{message}")]
+    Sts {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),
     #[error("{0}")]
@@ -83,7 +91,7 @@ impl EmuError {
             Self::StatusConflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Storage(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Injected { status, .. } => *status,
+            Self::Injected { status, .. } | Self::Sts { status, .. } => *status,
         }
     }
 
@@ -111,6 +119,7 @@ impl EmuError {
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
             Self::Storage(_) | Self::Internal(_) => "InternalServerError",
             Self::Injected { code, .. } => code,
+            Self::Sts { code, .. } => code,
         }
     }
 }

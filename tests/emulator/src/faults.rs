@@ -24,6 +24,8 @@ pub enum CallKind {
     SessionCreate,
     /// Download data GET.
     Download,
+    /// STS `AssumeRole` calls to the stand-in.
+    AssumeRole,
     /// Any other service API call (metadata, instances).
     Metadata,
     /// Every call.

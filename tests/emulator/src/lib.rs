@@ -8,7 +8,7 @@
 //!
 //! Codemap: `cli` (arguments) → `server` (routing, auth, faults, error rendering) → `api`
 //! (service API) / `tunnel` (data plane) / `admin` (health, faults) → `exec` + `sql` (SQL) and
-//! `store` (SQLite). `wire` wraps `shared::codec`; `spec` handles partition specs; `xml` the XML
+//! `store` (SQLite); `sts` is an `AssumeRole` stand-in. `wire` wraps `shared::codec`; `spec` handles partition specs; `xml` the XML
 //! bodies; `sqlcmd` is the `emulator sql` client.
 
 pub mod admin;
@@ -24,6 +24,7 @@ pub mod spec;
 pub mod sql;
 pub mod sqlcmd;
 pub mod store;
+pub mod sts;
 pub mod tunnel;
 pub mod wire;
 pub mod xml;

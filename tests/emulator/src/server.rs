@@ -121,6 +121,11 @@ impl RunningServer {
 /// Opens the store, binds the port and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let store = Store::open(&config.data_dir)?;
+    let now = chrono::Utc::now();
+    for (id, secret, token, expires_ms) in store.live_issued_keys(now.timestamp_millis())? {
+        let expires_at = chrono::DateTime::from_timestamp_millis(expires_ms).unwrap_or(now);
+        config.keys.issue(&id, &secret, &token, expires_at);
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -225,6 +230,16 @@ async fn handle(
         }
         return admin::handle(state, &req);
     }
+    if req.surface == Surface::Tunnel && crate::sts::is_sts_request(&req) {
+        if let Some(action) = state.faults.take(CallKind::AssumeRole) {
+            tracing::info!(?action, "injecting a fault");
+            if let Some(r) = apply_fault(action).await? {
+                return Ok(r);
+            }
+        }
+        let raw_query = path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
+        return crate::sts::handle(state, &req, raw_query, chrono::Utc::now());
+    }
     let prefix = if req.surface == Surface::Api {
         "/api"
     } else {
@@ -241,23 +256,8 @@ async fn handle(
     let kind = classify(&req);
     if let Some(action) = state.faults.take(kind) {
         tracing::info!(?kind, ?action, "injecting a fault");
-        match action {
-            FaultAction::Error {
-                status,
-                code,
-                message,
-            } => {
-                return Err(EmuError::Injected {
-                    status: StatusCode::from_u16(status)
-                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                    message: message.unwrap_or_else(|| format!("injected fault: {code}")),
-                    code,
-                });
-            }
-            FaultAction::Hang { millis } => {
-                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-            }
-            FaultAction::Drop => return Ok(dropped_connection()),
+        if let Some(r) = apply_fault(action).await? {
+            return Ok(r);
         }
     }
 
@@ -269,6 +269,27 @@ async fn handle(
     })
     .await
     .map_err(|e| EmuError::Internal(format!("request handler failed: {e}")))?
+}
+
+/// Carries out a fault: an error, a response that drops the connection, or (after a hang)
+/// nothing, so the request is handled normally.
+async fn apply_fault(action: FaultAction) -> EmuResult<Option<Response>> {
+    match action {
+        FaultAction::Error {
+            status,
+            code,
+            message,
+        } => Err(EmuError::Injected {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message: message.unwrap_or_else(|| format!("injected fault: {code}")),
+            code,
+        }),
+        FaultAction::Hang { millis } => {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            Ok(None)
+        }
+        FaultAction::Drop => Ok(Some(dropped_connection())),
+    }
 }
 
 /// Which kind of call a request is, for fault injection.
@@ -305,6 +326,11 @@ pub fn render_error(e: &EmuError, surface: Surface, request_id: &str, host: &str
         Surface::Api => (
             "application/xml",
             xml::error(e.code(), &message, request_id, host),
+        ),
+        _ if matches!(e, EmuError::Sts { .. }) => (
+            "application/json",
+            serde_json::json!({"RequestId": request_id, "HostId": host, "Code": e.code(), "Message": message})
+                .to_string(),
         ),
         Surface::Tunnel | Surface::Admin => (
             "application/json",

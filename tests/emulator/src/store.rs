@@ -93,6 +93,8 @@ CREATE TABLE IF NOT EXISTS upload_blocks(
 CREATE TABLE IF NOT EXISTS streams(
   id TEXT PRIMARY KEY, table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
   spec TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS issued_keys(
+  id TEXT PRIMARY KEY, secret TEXT NOT NULL, token TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS downloads(
   id TEXT PRIMARY KEY, table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
   spec TEXT NOT NULL, max_block INTEGER NOT NULL, record_count INTEGER NOT NULL,
@@ -169,6 +171,37 @@ impl Store {
             row.get(5)?,
             row.get(6)?,
         ))
+    }
+
+    /// Keeps a temporary key issued by the STS stand-in, so it outlives a restart.
+    pub fn save_issued_key(
+        &self,
+        id: &str,
+        secret: &str,
+        token: &str,
+        expires_ms: i64,
+    ) -> EmuResult<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO issued_keys(id, secret, token, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![id, secret, token, expires_ms],
+        )?;
+        Ok(())
+    }
+
+    /// The issued keys that have not expired at `now_ms`, as `(id, secret, token, expires_ms)`;
+    /// expired ones are deleted.
+    pub fn live_issued_keys(&self, now_ms: i64) -> EmuResult<Vec<(String, String, String, i64)>> {
+        self.conn.execute(
+            "DELETE FROM issued_keys WHERE expires_ms <= ?1",
+            params![now_ms],
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, secret, token, expires_ms FROM issued_keys")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     /// Looks a table up by name (case-insensitive, as MaxCompute names are).

@@ -169,3 +169,53 @@ async fn the_sink_client_writes_through_batch_and_stream_sessions() {
     }
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn assume_role_credentials_from_the_sts_stand_in_work_and_survive_a_restart() {
+    use shared::client::{AssumeRoleConfig, CredentialsProvider, StsAssumeRoleProvider, StsError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = Arc::new(StaticCredentials::new(Credentials::access_key(ID, SECRET)));
+    let mut sts_config = AssumeRoleConfig::new(
+        "acs:ram::1234567890:role/AliyunKafkaMaxComputeUser1",
+        "kafka-sink",
+    );
+    sts_config.endpoint = format!("http://{}", srv.addr);
+    let provider = StsAssumeRoleProvider::new(base, sts_config.clone()).unwrap();
+    let temporary = provider.credentials().await.unwrap();
+    assert!(temporary.access_key_id.starts_with("STS."), "{temporary:?}");
+    assert!(temporary.security_token.is_some());
+    assert!(provider.expiration().unwrap() > chrono::Utc::now() + chrono::Duration::minutes(50));
+
+    // The temporary key signs MaxCompute calls (v2 + authorization-sts-token).
+    let mut config = ClientConfig::new(format!("http://{}/api", srv.addr), "sink_proj");
+    config.instance_poll_interval = Duration::from_millis(50);
+    let client = Client::new(config.clone(), Arc::new(provider)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let e = client.table_schema("nope", deadline).await.unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some("NoSuchTable"),
+        "signed and accepted, then not found: {e}"
+    );
+
+    // A wrong base secret is refused by the stand-in with STS's own code.
+    let wrong = Arc::new(StaticCredentials::new(Credentials::access_key(ID, "wrong")));
+    let refused = StsAssumeRoleProvider::new(wrong, sts_config).unwrap();
+    let err = refused.credentials().await.unwrap_err();
+    let sts_err = StsError::of(&err).unwrap();
+    assert_eq!(sts_err.code(), Some("SignatureDoesNotMatch"), "{err}");
+
+    // Issued keys are stored: they still work after a restart.
+    srv.stop().await;
+    let srv = start(dir.path()).await;
+    config.endpoint = format!("http://{}/api", srv.addr);
+    let after = Client::new(config, Arc::new(StaticCredentials::new(temporary))).unwrap();
+    let e = after
+        .table_schema("nope", Instant::now() + Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("NoSuchTable"), "{e}");
+    srv.stop().await;
+}

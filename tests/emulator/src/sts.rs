@@ -1,0 +1,279 @@
+//! A stand-in for Alibaba Cloud STS `AssumeRole`, served at the root of the same port
+//! (`GET|POST /?Action=AssumeRole&...`), so the sink's "account + RAM role" credentials path runs
+//! locally. The RPC signature is verified with `shared::signing` against the configured keys;
+//! issued temporary keys are accepted by every other endpoint until they expire and survive a
+//! restart. Any well-formed role ARN is assumable: there are no RAM policies here.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use shared::signing::RpcQuery;
+
+use crate::error::{EmuError, EmuResult};
+use crate::request::Request;
+use crate::server::AppState;
+
+/// The API version STS answers.
+pub const API_VERSION: &str = "2015-04-01";
+/// Accepted `DurationSeconds`, as the service documents them.
+pub const MIN_DURATION_SECS: i64 = 900;
+pub const MAX_DURATION_SECS: i64 = 43_200;
+pub const DEFAULT_DURATION_SECS: i64 = 3_600;
+/// The largest accepted difference between `Timestamp` and the server clock.
+pub const MAX_TIMESTAMP_SKEW: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Whether a request addresses the STS stand-in rather than the Tunnel.
+pub fn is_sts_request(req: &Request) -> bool {
+    req.segments.is_empty() && req.query.has("Action")
+}
+
+fn refuse<T>(status: StatusCode, code: &'static str, message: impl Into<String>) -> EmuResult<T> {
+    Err(EmuError::Sts {
+        status,
+        code,
+        message: message.into(),
+    })
+}
+
+fn random_string(len: usize, alphabet: &[u8]) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .filter_map(|_| {
+            alphabet
+                .get(rng.random_range(0..alphabet.len()))
+                .map(|&b| char::from(b))
+        })
+        .collect()
+}
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `acs:ram::<account id>:role/<role name>`.
+fn valid_role_arn(arn: &str) -> bool {
+    let Some(rest) = arn.strip_prefix("acs:ram::") else {
+        return false;
+    };
+    let Some((account, role)) = rest.split_once(":role/") else {
+        return false;
+    };
+    !account.is_empty()
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !role.is_empty()
+        && role.len() <= 64
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn valid_session_name(name: &str) -> bool {
+    (2..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+}
+
+/// Handles one STS call. `raw_query` is the query string as received; a POST may carry the
+/// parameters as a form body instead.
+pub fn handle(
+    state: &AppState,
+    req: &Request,
+    raw_query: &str,
+    now: DateTime<Utc>,
+) -> EmuResult<Response> {
+    let raw = if raw_query.contains("Signature=") {
+        raw_query.to_owned()
+    } else {
+        String::from_utf8_lossy(&req.body).into_owned()
+    };
+    let q = RpcQuery::parse(&raw);
+    match q.get("Action") {
+        Some("AssumeRole") => {}
+        Some(other) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "InvalidAction.NotFound",
+                format!("the STS stand-in serves only AssumeRole, not `{other}`"),
+            );
+        }
+        None => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "MissingParameter",
+                "Action is missing",
+            );
+        }
+    }
+    for name in [
+        "AccessKeyId",
+        "SignatureMethod",
+        "SignatureNonce",
+        "Timestamp",
+        "RoleArn",
+        "RoleSessionName",
+    ] {
+        if q.get(name).is_none_or(str::is_empty) {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "MissingParameter",
+                format!("{name} is missing"),
+            );
+        }
+    }
+    if q.signature.is_none() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "IncompleteSignature",
+            "Signature is missing",
+        );
+    }
+    if q.get("SignatureMethod") != Some("HMAC-SHA1") {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter.SignatureMethod",
+            "only HMAC-SHA1 is supported",
+        );
+    }
+    let id = q.get("AccessKeyId").unwrap_or_default();
+    let Some(key) = state.keys.lookup(id) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "InvalidAccessKeyId.NotFound",
+            format!("Specified access key `{id}` is not found."),
+        );
+    };
+    if key.expires_at.is_some_and(|at| at <= now) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidSecurityToken.Expired",
+            "the calling key's security token has expired",
+        );
+    }
+    if let Some(token) = &key.sts_token
+        && q.get("SecurityToken") != Some(token.as_str())
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidSecurityToken.Mismatch",
+            "the SecurityToken does not match the temporary key",
+        );
+    }
+    let method = req.method.as_str();
+    if !q.verify(method, &key.secret) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "SignatureDoesNotMatch",
+            format!(
+                "Specified signature is not matched with our calculation. server string to sign is:{}",
+                q.string_to_sign(method)
+            ),
+        );
+    }
+    let ts = q.get("Timestamp").unwrap_or_default();
+    let at = DateTime::parse_from_rfc3339(ts)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "InvalidTimeStamp.Format",
+                format!("`{ts}` is not yyyy-MM-ddTHH:mm:ssZ"),
+            )
+        })?;
+    if (now - at).abs() > MAX_TIMESTAMP_SKEW {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidTimeStamp.Expired",
+            format!("Specified time stamp `{ts}` is expired"),
+        );
+    }
+    let role_arn = q.get("RoleArn").unwrap_or_default();
+    if !valid_role_arn(role_arn) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter.RoleArn",
+            format!("`{role_arn}` is not acs:ram::<account id>:role/<role name>"),
+        );
+    }
+    let session = q.get("RoleSessionName").unwrap_or_default();
+    if !valid_session_name(session) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter.RoleSessionName",
+            "RoleSessionName must be 2 to 64 characters of letters, digits, `-_.@`",
+        );
+    }
+    let duration = match q.get("DurationSeconds") {
+        None | Some("") => DEFAULT_DURATION_SECS,
+        Some(d) => match d.parse::<i64>() {
+            Ok(d) if (MIN_DURATION_SECS..=MAX_DURATION_SECS).contains(&d) => d,
+            _ => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidParameter.DurationSeconds",
+                    format!(
+                        "DurationSeconds must be {MIN_DURATION_SECS}..={MAX_DURATION_SECS}, got `{d}`"
+                    ),
+                );
+            }
+        },
+    };
+
+    let access_key_id = format!("STS.{}", random_string(24, ALNUM));
+    let secret = random_string(40, ALNUM);
+    let token = format!("CAIS{}", random_string(96, ALNUM));
+    // Whole seconds, as STS reports them.
+    let expires_at = DateTime::from_timestamp(now.timestamp() + duration, 0).unwrap_or(now);
+    state.store().save_issued_key(
+        &access_key_id,
+        &secret,
+        &token,
+        expires_at.timestamp_millis(),
+    )?;
+    state
+        .keys
+        .issue(&access_key_id, &secret, &token, expires_at);
+    tracing::info!(%role_arn, session, access_key_id, duration, "assumed role");
+    let account = role_arn
+        .trim_start_matches("acs:ram::")
+        .split(':')
+        .next()
+        .unwrap_or_default();
+    let body = serde_json::json!({
+        "RequestId": random_string(32, ALNUM),
+        "AssumedRoleUser": {
+            "Arn": format!("{role_arn}/{session}"),
+            "AssumedRoleId": format!("3{}:{session}", random_string(16, b"0123456789")),
+        },
+        "Credentials": {
+            "AccessKeyId": access_key_id,
+            "AccessKeySecret": secret,
+            "SecurityToken": token,
+            "Expiration": expires_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        },
+        "SourceIdentity": account,
+    });
+    Ok((
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns_and_session_names_are_checked() {
+        assert!(valid_role_arn(
+            "acs:ram::1234567890:role/AliyunKafkaMaxComputeUser1"
+        ));
+        assert!(!valid_role_arn("acs:ram::abc:role/x"));
+        assert!(!valid_role_arn("acs:ram::123:user/x"));
+        assert!(!valid_role_arn("arn:aws:iam::123:role/x"));
+        assert!(valid_session_name("kafka-sink@fn.1"));
+        assert!(!valid_session_name("x"));
+        assert!(!valid_session_name("has space"));
+    }
+}
