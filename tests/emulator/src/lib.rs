@@ -1,15 +1,18 @@
 //! A local MaxCompute for the sink's local flow and tests: the service API (metadata, SQL
 //! instances for a small SQL subset), the Tunnel (batch and stream upload, download, instance
-//! tunnel) on one port, request signatures verified like the real service, data kept durably in
-//! SQLite, and fault injection for resilience tests. Stock clients (pyodps) work unchanged.
+//! tunnel) and an STS `AssumeRole` stand-in on one port, request signatures verified like the
+//! real service, data kept durably in SQLite, and fault injection for resilience tests. Stock
+//! clients (pyodps) work unchanged.
 //!
-//! It is not a query engine (only the statements in `sql.rs`), not multi-tenant, and does not
-//! emulate quotas, ACLs or the v4-only/bearer-token authentication modes.
+//! It is not a query engine (only the statements in `sql.rs`), not multi-tenant, and has no
+//! quotas, RAM policies, bearer-token or app-account authentication. SQL instances live in
+//! memory only.
 //!
 //! Codemap: `cli` (arguments) → `server` (routing, auth, faults, error rendering) → `api`
-//! (service API) / `tunnel` (data plane) / `admin` (health, faults) → `exec` + `sql` (SQL) and
-//! `store` (SQLite); `sts` is an `AssumeRole` stand-in. `wire` wraps `shared::codec`; `spec` handles partition specs; `xml` the XML
-//! bodies; `sqlcmd` is the `emulator sql` client.
+//! (service API) / `tunnel` (data plane) / `sts` (`AssumeRole`) / `admin` (health, faults) →
+//! `exec` + `sql` (SQL) and `store` (SQLite). `auth` verifies signatures; `wire` wraps
+//! `shared::codec`; `spec` handles partition specs; `xml` the XML bodies; `request` parses
+//! requests; `sqlcmd` is the `emulator sql` client.
 
 pub mod admin;
 pub mod api;
