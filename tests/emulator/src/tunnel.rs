@@ -340,6 +340,14 @@ fn stream_write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<
     let bytes = wire::decode_body(req.header("content-encoding"), &req.body)?;
     let rows = wire::decode_rows(&info.schema.column_types(), &bytes)?;
     check_rows(&info.schema, &rows)?;
+    if let Some(declared) = req.query.get("record_count").filter(|c| !c.is_empty())
+        && declared.parse::<usize>().ok() != Some(rows.len())
+    {
+        return Err(EmuError::MalformedDataStream(format!(
+            "record_count is {declared} but the pack holds {} records",
+            rows.len()
+        )));
+    }
     if !rows.is_empty() {
         state
             .store()

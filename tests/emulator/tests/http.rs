@@ -717,6 +717,27 @@ async fn stream_packs_are_visible_at_once_and_carry_routing_headers() {
         srv.addr.to_string()
     );
     assert_eq!(r.headers().get("odps-tunnel-slot-num").unwrap(), "2");
+    let r = c
+        .send(
+            Method::PUT,
+            &streams,
+            &[
+                ("uploadid", &sid),
+                ("slotid", "2"),
+                spec,
+                ("record_count", "2"),
+            ],
+            &[],
+            block(),
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("MalformedDataStream")),
+        "{body}"
+    );
     let (_, text) = c
         .run_sql(
             PROJECT,
