@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Conformance of the MaxCompute emulator with the stock Python client: builds the emulator,
+# reuses/creates .venv with the pinned pyodps and pytest (scripts/requirements.txt), and runs
+# tests/conformance/test_pyodps.py. The tests start the emulator binary on a free loopback port
+# with a temporary data directory (and restart it once, to check durability), then stop it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/venv.sh >/dev/null
+cargo build --quiet -p emulator
+
+data_dir=$(mktemp -d "${TMPDIR:-/tmp}/emulator-conformance.XXXXXX")
+trap 'rm -rf "$data_dir"' EXIT
+
+export EMULATOR_BIN="$PWD/target/debug/emulator"
+export EMULATOR_DATA_DIR="$data_dir"
+exec_status=0
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/conformance/test_pyodps.py "$@" || exec_status=$?
+exit "$exec_status"

@@ -1,0 +1,415 @@
+//! The service API (`/api/...`): project and table metadata, partition lookup and listing,
+//! tunnel discovery, the logview host, and SQL instances (submit, status, task status, result,
+//! source). Statements run synchronously at submission; the instance is `Terminated` when the
+//! client first looks. Data-plane calls are in `tunnel.rs`.
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use crate::error::{EmuError, EmuResult};
+use crate::exec::{self, Outcome, ResultSet};
+use crate::request::Request;
+use crate::server::AppState;
+use crate::spec;
+use crate::store::{self, PartitionInfo, TableInfo};
+use crate::xml::{self, DECL, cdata, escape};
+
+/// Partitions per listing page when the client does not say (`maxitems`).
+pub const PARTITION_PAGE: usize = 1000;
+
+/// Instances (with their query results) kept in memory; older ones are forgotten.
+pub const MAX_INSTANCES: usize = 1000;
+
+/// The owner every object reports.
+pub const OWNER: &str = "ALIYUN$emulator@local";
+
+/// A submitted instance and what its tasks ended with.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    pub project: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub tasks: Vec<(crate::xml::SqlTask, Outcome)>,
+}
+
+impl Instance {
+    /// The result set of the instance's only query task, for the instance tunnel.
+    pub fn result_set(&self) -> Option<&ResultSet> {
+        match self.tasks.as_slice() {
+            [
+                (
+                    _,
+                    Outcome::Success {
+                        result: Some(r), ..
+                    },
+                ),
+            ] => Some(r),
+            _ => None,
+        }
+    }
+}
+
+fn xml_response(status: StatusCode, body: String) -> Response {
+    (status, [("content-type", "application/xml")], body).into_response()
+}
+
+fn text_response(body: String) -> Response {
+    (StatusCode::OK, [("content-type", "text/plain")], body).into_response()
+}
+
+pub fn handle(state: &AppState, req: &Request) -> EmuResult<Response> {
+    let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    match (&req.method, seg.as_slice()) {
+        (&Method::GET, ["logview", "host"]) => {
+            Ok(text_response("http://logview.emulator.invalid".to_owned()))
+        }
+        (_, ["tenants", ..]) => Err(EmuError::NoSuchObject(
+            "tenants are not emulated".to_owned(),
+        )),
+        (&Method::GET, ["projects", p]) => Ok(project_xml(p)),
+        (&Method::GET, ["projects", _p, "tunnel"]) => Ok(text_response(state.endpoint.clone())),
+        (&Method::GET, ["projects", p, "tables"]) => list_tables(state, p),
+        (&Method::GET, ["projects", p, "tables", t])
+        | (&Method::GET, ["projects", p, "schemas", _, "tables", t]) => table_get(state, req, p, t),
+        (&Method::POST, ["projects", p, "instances"]) => submit_instance(state, req, p),
+        (&Method::GET, ["projects", p, "instances", id]) => instance_get(state, req, p, id),
+        (&Method::PUT, ["projects", _p, "instances", _id]) => {
+            Ok(xml_response(StatusCode::OK, String::new()))
+        }
+        _ => Err(EmuError::NoSuchObject(format!(
+            "the emulator does not serve {} /api{}",
+            req.method, req.resource
+        ))),
+    }
+}
+
+fn project_xml(p: &str) -> Response {
+    let now = http_time(Utc::now());
+    xml_response(
+        StatusCode::OK,
+        format!(
+            "{DECL}<Project><Name>{}</Name><Type>managed</Type><Comment></Comment><Owner>{}</Owner><State>AVAILABLE</State><CreationTime>{now}</CreationTime><LastModifiedTime>{now}</LastModifiedTime><ProjectGroupName></ProjectGroupName><Properties></Properties></Project>",
+            escape(p),
+            escape(OWNER)
+        ),
+    )
+}
+
+fn http_time(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+fn ms_to_http(ms: i64) -> String {
+    http_time(DateTime::from_timestamp_millis(ms).unwrap_or_default())
+}
+
+fn table_schema_json(t: &TableInfo, size: i64) -> String {
+    let mut v = store::schema_json(&t.schema);
+    if let Some(cols) = v.get_mut("columns").and_then(|c| c.as_array_mut()) {
+        for c in cols {
+            if let Some(obj) = c.as_object_mut() {
+                let nullable = obj
+                    .remove("nullable")
+                    .unwrap_or(serde_json::Value::Bool(true));
+                obj.insert("isNullable".to_owned(), nullable);
+            }
+        }
+    }
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("tableName".into(), t.name.clone().into());
+        obj.insert("comment".into(), t.comment.clone().into());
+        obj.insert("owner".into(), OWNER.into());
+        obj.insert("createTime".into(), (t.created_ms / 1000).into());
+        obj.insert("lastDDLTime".into(), (t.created_ms / 1000).into());
+        obj.insert("lastModifiedTime".into(), (t.modified_ms / 1000).into());
+        obj.insert("isVirtualView".into(), false.into());
+        obj.insert("lifecycle".into(), (-1).into());
+        obj.insert("size".into(), size.into());
+    }
+    v.to_string()
+}
+
+fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> EmuResult<Response> {
+    let store = state.store();
+    let info = store.table(project, table)?;
+    if req.query.has("partitions") {
+        let parts = store.list_partitions(info.id)?;
+        let prefix = match req.query.get("partition") {
+            Some(raw) if !raw.is_empty() => spec::parse_pairs(raw)?,
+            _ => Vec::new(),
+        };
+        let max_items = req
+            .query
+            .get("maxitems")
+            .and_then(|m| m.parse::<usize>().ok())
+            .filter(|m| *m > 0)
+            .unwrap_or(PARTITION_PAGE);
+        // The marker is the canonical spec of the last partition of the previous page.
+        let marker = req.query.get("marker").unwrap_or_default();
+        let matching: Vec<&PartitionInfo> = parts
+            .iter()
+            .filter(|p| {
+                prefix.iter().all(|(k, v)| {
+                    p.spec
+                        .pairs
+                        .iter()
+                        .any(|(pk, pv)| pk.eq_ignore_ascii_case(k) && pv == v)
+                })
+            })
+            .filter(|p| marker.is_empty() || p.spec.canonical().as_str() > marker)
+            .collect();
+        let page: Vec<&PartitionInfo> = matching.iter().take(max_items).copied().collect();
+        let next_marker = if matching.len() > page.len() {
+            page.last().map(|p| p.spec.canonical()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut body = format!("{DECL}<Partitions>");
+        for p in page {
+            body.push_str(&partition_xml(p));
+        }
+        body.push_str(&format!(
+            "<Marker>{}</Marker><MaxItems>{max_items}</MaxItems></Partitions>",
+            escape(&next_marker)
+        ));
+        return Ok(xml_response(StatusCode::OK, body));
+    }
+    if let Some(raw) = req.query.get("partition") {
+        let spec = spec::resolve(&info.schema, Some(raw))?;
+        return match store.partition(info.id, &spec)? {
+            Some(p) => Ok(xml_response(
+                StatusCode::OK,
+                format!("{DECL}{}", partition_xml(&p)),
+            )),
+            None => Err(EmuError::NoSuchPartition(format!(
+                "The specified partition does not exist: {}",
+                spec.quoted()
+            ))),
+        };
+    }
+    let size: i64 = if info.schema.partition_keys.is_empty() {
+        store
+            .blocks(info.id, "", None)?
+            .iter()
+            .map(|(_, d)| d.len() as i64)
+            .sum()
+    } else {
+        store.list_partitions(info.id)?.iter().map(|p| p.size).sum()
+    };
+    let body = format!(
+        "{DECL}<Table><Name>{}</Name><TableId>{}</TableId><Owner>{}</Owner><Type>MANAGED_TABLE</Type><CreationTime>{}</CreationTime><LastModifiedTime>{}</LastModifiedTime><Schema>{}</Schema></Table>",
+        escape(&info.name),
+        info.id,
+        escape(OWNER),
+        ms_to_http(info.created_ms),
+        ms_to_http(info.modified_ms),
+        cdata(&table_schema_json(&info, size)),
+    );
+    Ok(xml_response(StatusCode::OK, body))
+}
+
+fn partition_xml(p: &PartitionInfo) -> String {
+    let mut out = String::from("<Partition>");
+    for (k, v) in &p.spec.pairs {
+        out.push_str(&format!(
+            "<Column Name=\"{}\" Value=\"{}\"/>",
+            escape(k),
+            escape(v)
+        ));
+    }
+    let meta = serde_json::json!({
+        "createTime": p.created_ms / 1000,
+        "lastDDLTime": p.created_ms / 1000,
+        "lastModifiedTime": p.modified_ms / 1000,
+        "partitionSize": p.size,
+        "partitionRecordNum": p.record_count,
+    });
+    out.push_str(&format!(
+        "<Schema>{}</Schema></Partition>",
+        cdata(&meta.to_string())
+    ));
+    out
+}
+
+fn list_tables(state: &AppState, project: &str) -> EmuResult<Response> {
+    let tables = state.store().list_tables(project)?;
+    let mut body = format!("{DECL}<Tables>");
+    for t in &tables {
+        body.push_str(&format!(
+            "<Table><Name>{}</Name><TableId>{}</TableId><Owner>{}</Owner><Type>MANAGED_TABLE</Type></Table>",
+            escape(&t.name),
+            t.id,
+            escape(OWNER)
+        ));
+    }
+    body.push_str("<Marker></Marker><MaxItems>1000</MaxItems></Tables>");
+    Ok(xml_response(StatusCode::OK, body))
+}
+
+fn new_instance_id() -> String {
+    use rand::RngExt;
+    let mut rng = rand::rng();
+    let suffix: String = (0..12)
+        .map(|_| format!("{:x}", rng.random::<u8>() & 0x0f))
+        .collect();
+    format!("{}{}", Utc::now().format("%Y%m%d%H%M%S%3f"), suffix)
+}
+
+fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<Response> {
+    let body = std::str::from_utf8(&req.body)
+        .map_err(|_| EmuError::InvalidArgument("the instance body is not UTF-8".to_owned()))?;
+    let (tasks, others) = xml::parse_instance_job(body).map_err(EmuError::InvalidArgument)?;
+    if let Some(other) = others.first() {
+        return Err(EmuError::InvalidArgument(format!(
+            "task type `{other}` is not supported by the emulator (only SQL tasks)"
+        )));
+    }
+    if tasks.is_empty() {
+        return Err(EmuError::InvalidArgument(
+            "the instance has no SQL task".to_owned(),
+        ));
+    }
+    let start = Utc::now();
+    let mut done = Vec::with_capacity(tasks.len());
+    {
+        let mut store = state.store();
+        for task in tasks {
+            let outcome = exec::run(&mut store, project, &task.query);
+            match &outcome {
+                Outcome::Success { .. } => tracing::info!(task = %task.name, "SQL task succeeded"),
+                Outcome::Failed { message } => {
+                    tracing::info!(task = %task.name, %message, "SQL task failed")
+                }
+            }
+            done.push((task, outcome));
+        }
+    }
+    let id = new_instance_id();
+    let instance = Instance {
+        id: id.clone(),
+        project: project.to_owned(),
+        start,
+        end: Utc::now(),
+        tasks: done,
+    };
+    {
+        // Instance ids start with their creation time, so the first key is the oldest.
+        let mut instances = state.instances();
+        instances.insert(id.clone(), instance);
+        while instances.len() > MAX_INSTANCES {
+            instances.pop_first();
+        }
+    }
+    let location = format!(
+        "http://{}/api/projects/{}/instances/{}",
+        state.endpoint, project, id
+    );
+    Ok((
+        StatusCode::CREATED,
+        [
+            ("location", location),
+            ("content-type", "application/xml".to_owned()),
+        ],
+        String::new(),
+    )
+        .into_response())
+}
+
+fn instance_get(state: &AppState, req: &Request, project: &str, id: &str) -> EmuResult<Response> {
+    let inst = state
+        .instances()
+        .get(id)
+        .cloned()
+        .filter(|i| i.project.eq_ignore_ascii_case(project))
+        .ok_or_else(|| EmuError::NoSuchObject(format!("instance `{id}` does not exist")))?;
+    let q = &req.query;
+    let body = if q.has("result") {
+        let mut body = format!("{DECL}<Instance><Tasks>");
+        for (task, outcome) in &inst.tasks {
+            let (format, text) = match outcome {
+                Outcome::Success {
+                    text,
+                    result: Some(_),
+                } => ("csv", text.as_str()),
+                Outcome::Success { text, result: None } => ("text", text.as_str()),
+                Outcome::Failed { message } => ("text", message.as_str()),
+            };
+            // A query's descriptor lets clients type the CSV columns.
+            let descriptor = match outcome {
+                Outcome::Success {
+                    result: Some(r), ..
+                } => {
+                    let columns: Vec<serde_json::Value> = r
+                        .columns
+                        .iter()
+                        .map(|c| serde_json::json!({"Name": c.name, "Type": c.ty.to_string()}))
+                        .collect();
+                    let json = serde_json::json!({
+                        "IsSelect": true,
+                        "SelectResultStatus": "FULL",
+                        "Schema": {"Columns": columns},
+                    });
+                    format!(
+                        "<ResultDescriptor>{}</ResultDescriptor>",
+                        cdata(&json.to_string())
+                    )
+                }
+                _ => String::new(),
+            };
+            body.push_str(&format!(
+                "<Task Type=\"SQL\"><Name>{}</Name><Result Transform=\"false\" Format=\"{format}\">{}</Result>{descriptor}</Task>",
+                escape(&task.name),
+                cdata(text)
+            ));
+        }
+        body.push_str("</Tasks></Instance>");
+        body
+    } else if q.has("source") {
+        let mut body = format!("{DECL}<Job><Priority>9</Priority><Tasks>");
+        for (task, _) in &inst.tasks {
+            body.push_str(&format!(
+                "<SQL><Name>{}</Name><Config></Config><Query>{}</Query></SQL>",
+                escape(&task.name),
+                cdata(&task.query)
+            ));
+        }
+        body.push_str("</Tasks><DAG><RunMode>Sequence</RunMode></DAG></Job>");
+        body
+    } else {
+        // Plain GET and `?taskstatus` both carry the task list.
+        let mut body = format!(
+            "{DECL}<Instance><Name>{}</Name><Owner>{}</Owner><StartTime>{}</StartTime><EndTime>{}</EndTime><Status>Terminated</Status><Tasks>",
+            escape(&inst.id),
+            escape(OWNER),
+            http_time(inst.start),
+            http_time(inst.end)
+        );
+        for (task, outcome) in &inst.tasks {
+            let status = match outcome {
+                Outcome::Success { .. } => "Success",
+                Outcome::Failed { .. } => "Failed",
+            };
+            body.push_str(&format!(
+                "<Task Type=\"SQL\"><Name>{}</Name><StartTime>{}</StartTime><EndTime>{}</EndTime><Status>{status}</Status><Histories></Histories></Task>",
+                escape(&task.name),
+                http_time(inst.start),
+                http_time(inst.end)
+            ));
+        }
+        body.push_str("</Tasks></Instance>");
+        body
+    };
+    let mut resp = xml_response(StatusCode::OK, body);
+    for (name, value) in [
+        ("x-odps-owner", OWNER.to_owned()),
+        ("x-odps-start-time", http_time(inst.start)),
+        ("x-odps-end-time", http_time(inst.end)),
+    ] {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    Ok(resp)
+}

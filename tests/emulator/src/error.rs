@@ -1,0 +1,118 @@
+//! The emulator's one error type and its mapping to MaxCompute error codes and HTTP statuses.
+//!
+//! Every failure a handler can report is a variant here; `status()` and `code()` are the only
+//! place where codes are chosen. Rendering (XML on `/api`, JSON on the tunnel) lives in
+//! `server.rs`. This module does no I/O.
+
+use axum::http::StatusCode;
+
+/// A request failure, named after the MaxCompute error code it becomes.
+#[derive(Debug, thiserror::Error)]
+pub enum EmuError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    SignatureNotMatch(String),
+    #[error("{0}")]
+    RequestTimeTooSkewed(String),
+    #[error("{0}")]
+    NoSuchTable(String),
+    #[error("{0}")]
+    NoSuchPartition(String),
+    #[error("{0}")]
+    NoSuchObject(String),
+    #[error("{0}")]
+    NoSuchUpload(String),
+    #[error("{0}")]
+    NoSuchDownload(String),
+    #[error("{0}")]
+    NoSuchInstance(String),
+    #[error("{0}")]
+    MissingPartitionSpec(String),
+    #[error("{0}")]
+    InvalidPartitionSpec(String),
+    #[error("{0}")]
+    InvalidBlockId(String),
+    #[error("{0}")]
+    MalformedDataStream(String),
+    #[error("{0}")]
+    InvalidRowRange(String),
+    #[error("{0}")]
+    InvalidColumnSpec(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    StatusConflict(String),
+    #[error("{0}")]
+    InstanceTypeNotSupported(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Internal(String),
+    /// An error requested through the fault-injection endpoint.
+    #[error("{message}")]
+    Injected {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
+}
+
+impl EmuError {
+    /// The HTTP status the real service uses (or the closest documented guess).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) | Self::SignatureNotMatch(_) => StatusCode::UNAUTHORIZED,
+            Self::RequestTimeTooSkewed(_) => StatusCode::FORBIDDEN,
+            Self::NoSuchTable(_)
+            | Self::NoSuchPartition(_)
+            | Self::NoSuchObject(_)
+            | Self::NoSuchUpload(_)
+            | Self::NoSuchDownload(_)
+            | Self::NoSuchInstance(_) => StatusCode::NOT_FOUND,
+            Self::MissingPartitionSpec(_)
+            | Self::InvalidPartitionSpec(_)
+            | Self::InvalidBlockId(_)
+            | Self::MalformedDataStream(_)
+            | Self::InvalidRowRange(_)
+            | Self::InvalidColumnSpec(_)
+            | Self::InvalidArgument(_)
+            | Self::InstanceTypeNotSupported(_) => StatusCode::BAD_REQUEST,
+            Self::StatusConflict(_) => StatusCode::CONFLICT,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Storage(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Injected { status, .. } => *status,
+        }
+    }
+
+    /// The MaxCompute error code clients map to exception classes.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Unauthorized(_) => "Unauthorized",
+            Self::SignatureNotMatch(_) => "SignatureNotMatch",
+            Self::RequestTimeTooSkewed(_) => "RequestTimeTooSkewed",
+            Self::NoSuchTable(_) => "NoSuchTable",
+            Self::NoSuchPartition(_) => "NoSuchPartition",
+            Self::NoSuchObject(_) => "NoSuchObject",
+            Self::NoSuchUpload(_) => "NoSuchUpload",
+            Self::NoSuchDownload(_) => "NoSuchDownload",
+            Self::NoSuchInstance(_) => "NoSuchInstance",
+            Self::MissingPartitionSpec(_) => "MissingPartitionSpec",
+            Self::InvalidPartitionSpec(_) => "InvalidPartitionSpec",
+            Self::InvalidBlockId(_) => "InvalidBlockID",
+            Self::MalformedDataStream(_) => "MalformedDataStream",
+            Self::InvalidRowRange(_) => "InvalidRowRange",
+            Self::InvalidColumnSpec(_) => "InvalidColumnSpec",
+            Self::InvalidArgument(_) => "InvalidArgument",
+            Self::StatusConflict(_) => "StatusConflict",
+            Self::InstanceTypeNotSupported(_) => "InstanceTypeNotSupported",
+            Self::MethodNotAllowed(_) => "MethodNotAllowed",
+            Self::Storage(_) | Self::Internal(_) => "InternalServerError",
+            Self::Injected { code, .. } => code,
+        }
+    }
+}
+
+pub type EmuResult<T> = Result<T, EmuError>;

@@ -1,0 +1,396 @@
+//! Runs parsed SQL statements against the store and produces what an instance reports: a task
+//! status, a result text (CSV for queries, as the service's result API returns it) and, for
+//! queries, a typed result set that the instance tunnel can stream. No HTTP here.
+
+use shared::types::{Column, OdpsType, TableSchema, Value};
+
+use crate::error::{EmuError, EmuResult};
+use crate::spec::{self, PartSpec};
+use crate::sql::{Projection, Statement, TableRef};
+use crate::store::Store;
+use crate::wire;
+
+/// Rows a query produced, with their column names and types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultSet {
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl ResultSet {
+    pub fn types(&self) -> Vec<OdpsType> {
+        self.columns.iter().map(|c| c.ty.clone()).collect()
+    }
+
+    /// The CSV text the service's `?result` call returns for a query: a header line, then one
+    /// line per row, `\N` for NULL.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::new();
+        let header: Vec<String> = self.columns.iter().map(|c| csv_field(&c.name)).collect();
+        out.push_str(&header.join(","));
+        out.push('\n');
+        for row in &self.rows {
+            let line: Vec<String> = row
+                .iter()
+                .map(|v| {
+                    if v.is_null() {
+                        "\\N".to_owned()
+                    } else {
+                        csv_field(&render(v))
+                    }
+                })
+                .collect();
+            out.push_str(&line.join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// A cell as text, the way the console prints it.
+pub fn render(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".to_owned(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Double(d) => d.to_string(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::Decimal(d) => d.clone(),
+        Value::Date(days) => chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+            .and_then(|d| d.checked_add_signed(chrono::Duration::days(*days)))
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| days.to_string()),
+        Value::DateTime(ms) => chrono::DateTime::from_timestamp_millis(*ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| ms.to_string()),
+        Value::Timestamp { seconds, nanos } => chrono::DateTime::from_timestamp(*seconds, *nanos)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.f").to_string())
+            .unwrap_or_else(|| seconds.to_string()),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(render).collect::<Vec<_>>().join(",")
+        ),
+        Value::Map(pairs) => format!(
+            "{{{}}}",
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{}:{}", render(k), render(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Value::Struct(fields) => format!(
+            "{{{}}}",
+            fields.iter().map(render).collect::<Vec<_>>().join(",")
+        ),
+    }
+}
+
+/// What one SQL task ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Success {
+        text: String,
+        result: Option<ResultSet>,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+/// Parses and runs one statement; every failure becomes a `Failed` outcome with a message that
+/// names the problem, as MaxCompute reports failed tasks.
+pub fn run(store: &mut Store, default_project: &str, sql: &str) -> Outcome {
+    let stmt = match crate::sql::parse(sql) {
+        Ok(s) => s,
+        Err(e) => {
+            return Outcome::Failed {
+                message: format!("ODPS-0130161:[1,1] Parse exception - {e}"),
+            };
+        }
+    };
+    match execute(store, default_project, stmt) {
+        Ok(o) => o,
+        Err(e) => Outcome::Failed {
+            message: format!("{}: {e}", e.code()),
+        },
+    }
+}
+
+fn project_of<'a>(t: &'a TableRef, default: &'a str) -> &'a str {
+    t.project.as_deref().unwrap_or(default)
+}
+
+fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outcome> {
+    let ok = || Outcome::Success {
+        text: "OK".to_owned(),
+        result: None,
+    };
+    match stmt {
+        Statement::CreateTable {
+            if_not_exists,
+            table,
+            columns,
+            partition_keys,
+            comment,
+        } => {
+            let mut seen = std::collections::HashSet::new();
+            for c in columns.iter().chain(&partition_keys) {
+                if !seen.insert(c.name.to_ascii_lowercase()) {
+                    return Err(EmuError::InvalidArgument(format!(
+                        "column `{}` is defined twice",
+                        c.name
+                    )));
+                }
+            }
+            for k in &partition_keys {
+                let allowed = k.ty.is_text() || k.ty.integer_range().is_some();
+                if !allowed {
+                    return Err(EmuError::InvalidArgument(format!(
+                        "partition key `{}` has type {}; partition keys must be STRING, VARCHAR, CHAR or an integer type",
+                        k.name, k.ty
+                    )));
+                }
+            }
+            let schema = TableSchema {
+                columns,
+                partition_keys,
+            };
+            store.create_table(
+                project_of(&table, project),
+                &table.name,
+                &schema,
+                &comment,
+                if_not_exists,
+            )?;
+            Ok(ok())
+        }
+        Statement::DropTable { if_exists, table } => {
+            store.drop_table(project_of(&table, project), &table.name, if_exists)?;
+            Ok(ok())
+        }
+        Statement::AddPartitions {
+            if_not_exists,
+            table,
+            specs,
+        } => {
+            let info = store.table(project_of(&table, project), &table.name)?;
+            let mut resolved = Vec::new();
+            for pairs in &specs {
+                resolved.push(spec::validate(&info.schema, pairs)?);
+            }
+            for spec in &resolved {
+                let created = store.add_partition(info.id, spec)?;
+                if !created && !if_not_exists {
+                    return Err(EmuError::InvalidArgument(format!(
+                        "partition {} already exists in table {}",
+                        spec.quoted(),
+                        info.name
+                    )));
+                }
+            }
+            Ok(ok())
+        }
+        Statement::DropPartitions {
+            if_exists,
+            table,
+            specs,
+        } => {
+            let info = store.table(project_of(&table, project), &table.name)?;
+            let mut resolved = Vec::new();
+            for pairs in &specs {
+                resolved.push(spec::validate(&info.schema, pairs)?);
+            }
+            for spec in &resolved {
+                if store.partition(info.id, spec)?.is_none() && !if_exists {
+                    return Err(EmuError::NoSuchPartition(format!(
+                        "partition {} does not exist in table {}",
+                        spec.quoted(),
+                        info.name
+                    )));
+                }
+            }
+            for spec in &resolved {
+                store.drop_partition(info.id, spec)?;
+            }
+            Ok(ok())
+        }
+        Statement::ShowPartitions { table } => {
+            let info = store.table(project_of(&table, project), &table.name)?;
+            if info.schema.partition_keys.is_empty() {
+                return Err(EmuError::InvalidArgument(format!(
+                    "table {} is not partitioned",
+                    info.name
+                )));
+            }
+            let mut text = String::new();
+            for p in store.list_partitions(info.id)? {
+                text.push_str(&p.spec.show());
+                text.push('\n');
+            }
+            Ok(Outcome::Success { text, result: None })
+        }
+        Statement::Select {
+            table,
+            projection,
+            filter,
+            limit,
+        } => {
+            let result = select(
+                store,
+                project_of(&table, project),
+                &table.name,
+                &projection,
+                &filter,
+                limit,
+            )?;
+            Ok(Outcome::Success {
+                text: result.to_csv(),
+                result: Some(result),
+            })
+        }
+    }
+}
+
+fn select(
+    store: &Store,
+    project: &str,
+    name: &str,
+    projection: &Projection,
+    filter: &[(String, String)],
+    limit: Option<u64>,
+) -> EmuResult<ResultSet> {
+    let info = store.table(project, name)?;
+    let schema = &info.schema;
+    let all: Vec<Column> = schema
+        .columns
+        .iter()
+        .chain(&schema.partition_keys)
+        .cloned()
+        .collect();
+    let index_of = |col: &str| all.iter().position(|c| c.name.eq_ignore_ascii_case(col));
+    let mut conditions = Vec::new();
+    for (col, value) in filter {
+        let i = index_of(col).ok_or_else(|| {
+            EmuError::InvalidArgument(format!(
+                "column `{col}` cannot be resolved in table {}",
+                info.name
+            ))
+        })?;
+        conditions.push((i, value.as_str()));
+    }
+    let picked: Vec<usize> = match projection {
+        Projection::Star | Projection::CountStar => (0..all.len()).collect(),
+        Projection::Columns(cols) => cols
+            .iter()
+            .map(|c| {
+                index_of(c).ok_or_else(|| {
+                    EmuError::InvalidArgument(format!(
+                        "column `{c}` cannot be resolved in table {}",
+                        info.name
+                    ))
+                })
+            })
+            .collect::<EmuResult<_>>()?,
+    };
+
+    let types = schema.column_types();
+    let mut specs = store.data_specs(info.id)?;
+    specs.sort();
+    let mut rows = Vec::new();
+    let mut counted: u64 = 0;
+    let cap = limit.map(|l| l as usize).unwrap_or(usize::MAX);
+    'specs: for canonical in specs {
+        let part = PartSpec::from_canonical(&canonical);
+        let part_values: Vec<Value> = schema
+            .partition_keys
+            .iter()
+            .map(|k| {
+                let raw = part
+                    .pairs
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(&k.name))
+                    .map(|(_, v)| v.as_str());
+                match (raw, k.ty.integer_range()) {
+                    (None, _) => Value::Null,
+                    (Some(v), Some(_)) => v
+                        .parse::<i64>()
+                        .map(Value::Integer)
+                        .unwrap_or_else(|_| Value::text(v)),
+                    (Some(v), None) => Value::text(v),
+                }
+            })
+            .collect();
+        // Partition pruning: skip partitions whose key values cannot match.
+        let n_data = schema.columns.len();
+        let prunable = conditions
+            .iter()
+            .filter(|(i, _)| *i >= n_data)
+            .all(|(i, v)| {
+                part_values
+                    .get(i - n_data)
+                    .is_some_and(|pv| !pv.is_null() && render(pv) == *v)
+            });
+        if !prunable {
+            continue;
+        }
+        let counting = matches!(projection, Projection::CountStar);
+        let data_conditions = conditions.iter().any(|(i, _)| *i < n_data);
+        for (n, data) in store.blocks(info.id, &canonical, None)? {
+            if counting && !data_conditions {
+                // Only partition filters: the stored row counts answer COUNT(*) without decoding.
+                counted += n.max(0) as u64;
+                continue;
+            }
+            for mut row in wire::decode_rows(&types, &data)? {
+                row.extend(part_values.iter().cloned());
+                let keep = conditions.iter().all(|(i, v)| {
+                    row.get(*i)
+                        .is_some_and(|cell| !cell.is_null() && render(cell) == *v)
+                });
+                if !keep {
+                    continue;
+                }
+                if counting {
+                    counted += 1;
+                    continue;
+                }
+                rows.push(row);
+                if rows.len() >= cap {
+                    break 'specs;
+                }
+            }
+        }
+    }
+    if matches!(projection, Projection::CountStar) {
+        let count = i64::try_from(counted).unwrap_or(i64::MAX);
+        let rows = if cap == 0 {
+            Vec::new()
+        } else {
+            vec![vec![Value::Integer(count)]]
+        };
+        return Ok(ResultSet {
+            columns: vec![Column::new("_c0", OdpsType::BigInt)],
+            rows,
+        });
+    }
+    let columns = picked.iter().filter_map(|i| all.get(*i).cloned()).collect();
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            picked
+                .iter()
+                .map(|i| r.get(*i).cloned().unwrap_or(Value::Null))
+                .collect()
+        })
+        .collect();
+    Ok(ResultSet { columns, rows })
+}

@@ -1,0 +1,143 @@
+//! Fault injection: rules that make the next N matching requests fail with a chosen status and
+//! error code, hang for a while, or lose their connection. Rules are set through the unsigned,
+//! loopback-only `/_emulator/faults` endpoint (see `admin.rs`); `server.rs` consults them after
+//! authentication. This module only keeps and matches rules.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of call a rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallKind {
+    /// Batch upload block PUT.
+    BlockUpload,
+    /// Batch upload commit POST.
+    Commit,
+    /// Stream upload pack PUT.
+    StreamWrite,
+    /// Partition creation: SQL `ALTER TABLE .. ADD PARTITION` instances.
+    PartitionCreate,
+    /// Creation of an upload, stream or download session.
+    SessionCreate,
+    /// Download data GET.
+    Download,
+    /// Any other service API call (metadata, instances).
+    Metadata,
+    /// Every call.
+    Any,
+}
+
+/// What happens to a matching request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum FaultAction {
+    /// Answer with this status and error code (in the surface's error format).
+    Error {
+        status: u16,
+        code: String,
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// Sleep this long, then handle the request normally.
+    Hang { millis: u64 },
+    /// Close the connection without a complete response.
+    Drop,
+}
+
+/// One rule as posted to `/_emulator/faults`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRule {
+    pub kind: CallKind,
+    /// How many matching requests this rule still affects.
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(flatten)]
+    pub action: FaultAction,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl FaultAction {
+    pub fn hang_duration(&self) -> Option<Duration> {
+        match self {
+            Self::Hang { millis } => Some(Duration::from_millis(*millis)),
+            _ => None,
+        }
+    }
+}
+
+/// The active rules, oldest first.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Mutex<Vec<FaultRule>>,
+}
+
+impl Faults {
+    pub fn add(&self, rule: FaultRule) {
+        if rule.count > 0 {
+            self.lock().push(rule);
+        }
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    pub fn list(&self) -> Vec<FaultRule> {
+        self.lock().clone()
+    }
+
+    /// Consumes one use of the first rule matching `kind`, if any.
+    pub fn take(&self, kind: CallKind) -> Option<FaultAction> {
+        let mut rules = self.lock();
+        let pos = rules
+            .iter()
+            .position(|r| r.kind == kind || r.kind == CallKind::Any)?;
+        let rule = rules.get_mut(pos)?;
+        rule.count = rule.count.saturating_sub(1);
+        let action = rule.action.clone();
+        if rule.count == 0 {
+            rules.remove(pos);
+        }
+        Some(action)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<FaultRule>> {
+        // A panic elsewhere must not disable fault injection; the rule list stays consistent.
+        self.rules.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_from_json_and_count_down() {
+        let faults = Faults::default();
+        let rule: FaultRule =
+            serde_json::from_str(r#"{"kind":"commit","count":2,"action":"error","status":503,"code":"ServiceUnavailable"}"#)
+                .unwrap();
+        faults.add(rule);
+        assert_eq!(faults.take(CallKind::BlockUpload), None);
+        assert!(matches!(
+            faults.take(CallKind::Commit),
+            Some(FaultAction::Error { status: 503, .. })
+        ));
+        assert!(faults.take(CallKind::Commit).is_some());
+        assert_eq!(faults.take(CallKind::Commit), None);
+        let rule: FaultRule =
+            serde_json::from_str(r#"{"kind":"any","action":"hang","millis":10}"#).unwrap();
+        faults.add(rule);
+        assert_eq!(
+            faults.take(CallKind::Download),
+            Some(FaultAction::Hang { millis: 10 })
+        );
+        assert!(faults.list().is_empty());
+    }
+}

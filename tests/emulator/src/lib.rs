@@ -1,0 +1,29 @@
+//! A local MaxCompute for the sink's local flow and tests: the service API (metadata, SQL
+//! instances for a small SQL subset), the Tunnel (batch and stream upload, download, instance
+//! tunnel) on one port, request signatures verified like the real service, data kept durably in
+//! SQLite, and fault injection for resilience tests. Stock clients (pyodps) work unchanged.
+//!
+//! It is not a query engine (only the statements in `sql.rs`), not multi-tenant, and does not
+//! emulate quotas, ACLs or the v4-only/bearer-token authentication modes.
+//!
+//! Codemap: `cli` (arguments) → `server` (routing, auth, faults, error rendering) → `api`
+//! (service API) / `tunnel` (data plane) / `admin` (health, faults) → `exec` + `sql` (SQL) and
+//! `store` (SQLite). `wire` wraps `shared::codec`; `spec` handles partition specs; `xml` the XML
+//! bodies; `sqlcmd` is the `emulator sql` client.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod exec;
+pub mod faults;
+pub mod request;
+pub mod server;
+pub mod spec;
+pub mod sql;
+pub mod sqlcmd;
+pub mod store;
+pub mod tunnel;
+pub mod wire;
+pub mod xml;

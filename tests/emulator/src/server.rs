@@ -1,0 +1,339 @@
+//! The HTTP server: one port serving the service API under `/api`, the Tunnel at the root and
+//! the admin endpoints under `/_emulator`. Every request gets a request id, is authenticated
+//! (except admin calls, which must come from loopback), passes fault injection, and is routed
+//! to `api.rs` or `tunnel.rs`; errors are rendered here, XML on `/api` and JSON on the tunnel.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rand::RngExt;
+use tokio::sync::oneshot;
+
+use crate::api::{self, Instance};
+use crate::auth::KeyStore;
+use crate::error::{EmuError, EmuResult};
+use crate::faults::{CallKind, FaultAction, Faults};
+use crate::request::{Request, Surface};
+use crate::store::Store;
+use crate::{admin, tunnel, xml};
+
+/// The largest request body accepted (a block may be large; the real limit is far higher).
+pub const MAX_BODY_BYTES: usize = 512 * 1024 * 1024;
+
+/// How the server is started.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub keys: KeyStore,
+    /// How long a batch upload session stays usable (24 h on the service).
+    pub session_ttl: std::time::Duration,
+}
+
+/// The real service's upload-session lifetime.
+pub const DEFAULT_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Shared state of all handlers.
+#[derive(Debug)]
+pub struct AppState {
+    store: Mutex<Store>,
+    pub keys: KeyStore,
+    pub faults: Faults,
+    pub instances: Mutex<BTreeMap<String, Instance>>,
+    /// `host:port` this server answers on; tunnel discovery and stream slots point here.
+    pub endpoint: String,
+    session_ttl: std::time::Duration,
+}
+
+impl AppState {
+    pub fn session_ttl_ms(&self) -> i64 {
+        i64::try_from(self.session_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        // SQLite transactions roll back on their own if a holder panicked; the handle stays usable.
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn instances(&self) -> MutexGuard<'_, BTreeMap<String, Instance>> {
+        self.instances.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the data directory: {0}")]
+    Store(#[from] EmuError),
+}
+
+/// A server running on a tokio task.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Serves until `signal` completes (then shuts down gracefully) or the server fails.
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        tokio::select! {
+            r = &mut self.task => match r {
+                Ok(r) => r,
+                Err(e) => Err(std::io::Error::other(e)),
+            },
+            () = signal => {
+                tracing::info!("shutting down");
+                self.stop().await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Opens the store, binds the port and starts serving.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let store = Store::open(&config.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let state = Arc::new(AppState {
+        store: Mutex::new(store),
+        keys: config.keys,
+        faults: Faults::default(),
+        instances: Mutex::new(BTreeMap::new()),
+        endpoint: advertised(addr),
+        session_ttl: config.session_ttl,
+    });
+    let app = Router::new()
+        .fallback(dispatch)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await
+    });
+    tracing::info!(%addr, "MaxCompute emulator listening");
+    Ok(RunningServer {
+        addr,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// The `host:port` clients are sent to (tunnel discovery, stream slots): the bound address, or
+/// loopback when bound to all interfaces.
+fn advertised(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port()).to_string()
+    } else {
+        addr.to_string()
+    }
+}
+
+fn new_request_id() -> String {
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
+
+async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = new_request_id();
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| uri.path().to_owned());
+    let req = Request::new(method.clone(), uri.path(), uri.query(), headers, body);
+    let surface = req.surface;
+    let result = handle(&state, peer, &path_and_query, req).await;
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => render_error(&e, surface, &request_id, &state.endpoint),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-odps-request-id", v);
+    }
+    let status = response.status();
+    if status.is_server_error() || status.is_client_error() {
+        tracing::info!(%method, path = %uri.path(), status = status.as_u16(), request_id, "request failed");
+    } else {
+        tracing::debug!(%method, path = %uri.path(), status = status.as_u16(), request_id, "request served");
+    }
+    response
+}
+
+async fn handle(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    path_and_query: &str,
+    req: Request,
+) -> EmuResult<Response> {
+    if req.surface == Surface::Admin {
+        if !peer.ip().is_loopback() {
+            return Err(EmuError::Unauthorized(
+                "the admin endpoints answer loopback clients only".into(),
+            ));
+        }
+        return admin::handle(state, &req);
+    }
+    let prefix = if req.surface == Surface::Api {
+        "/api"
+    } else {
+        ""
+    };
+    state.keys.verify(
+        req.method.as_str(),
+        &req.headers,
+        path_and_query,
+        prefix,
+        chrono::Utc::now(),
+    )?;
+
+    let kind = classify(&req);
+    if let Some(action) = state.faults.take(kind) {
+        tracing::info!(?kind, ?action, "injecting a fault");
+        match action {
+            FaultAction::Error {
+                status,
+                code,
+                message,
+            } => {
+                return Err(EmuError::Injected {
+                    status: StatusCode::from_u16(status)
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    message: message.unwrap_or_else(|| format!("injected fault: {code}")),
+                    code,
+                });
+            }
+            FaultAction::Hang { millis } => {
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            }
+            FaultAction::Drop => return Ok(dropped_connection()),
+        }
+    }
+
+    // Handlers do SQLite I/O and decode whole blocks: run them off the async workers.
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || match req.surface {
+        Surface::Api => api::handle(&state, &req),
+        _ => tunnel::handle(&state, &req),
+    })
+    .await
+    .map_err(|e| EmuError::Internal(format!("request handler failed: {e}")))?
+}
+
+/// Which kind of call a request is, for fault injection.
+fn classify(req: &Request) -> CallKind {
+    let q = &req.query;
+    let is_table = req.segments.iter().any(|s| s == "tables");
+    let is_stream = req.segments.last().is_some_and(|s| s == "streams");
+    match (req.surface, &req.method) {
+        (Surface::Api, &Method::POST) if req.segments.last().is_some_and(|s| s == "instances") => {
+            let body = String::from_utf8_lossy(&req.body).to_ascii_lowercase();
+            if body.contains("alter table") && body.contains(" add ") && body.contains("partition")
+            {
+                CallKind::PartitionCreate
+            } else {
+                CallKind::Metadata
+            }
+        }
+        (Surface::Api, _) => CallKind::Metadata,
+        (_, &Method::PUT) if is_stream => CallKind::StreamWrite,
+        (_, &Method::PUT) => CallKind::BlockUpload,
+        (_, &Method::POST) if is_stream && !q.has("uploadid") => CallKind::SessionCreate,
+        (_, &Method::POST) if q.has("uploads") || q.has("downloads") => CallKind::SessionCreate,
+        (_, &Method::POST) if is_table && q.has("uploadid") => CallKind::Commit,
+        (_, &Method::GET) if q.has("data") => CallKind::Download,
+        _ => CallKind::Metadata,
+    }
+}
+
+/// Renders an error in the surface's format with the request id.
+pub fn render_error(e: &EmuError, surface: Surface, request_id: &str, host: &str) -> Response {
+    let status = e.status();
+    let message = e.to_string();
+    let (content_type, body) = match surface {
+        Surface::Api => (
+            "application/xml",
+            xml::error(e.code(), &message, request_id, host),
+        ),
+        Surface::Tunnel | Surface::Admin => (
+            "application/json",
+            serde_json::json!({"Code": e.code(), "Message": message, "RequestId": request_id})
+                .to_string(),
+        ),
+    };
+    (status, [("content-type", content_type)], body).into_response()
+}
+
+/// A response whose body fails at once, so the connection is closed without a complete answer.
+fn dropped_connection() -> Response {
+    Response::new(Body::new(BrokenBody))
+}
+
+#[derive(Debug)]
+struct BrokenBody;
+
+impl http_body::Body for BrokenBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "fault injection: connection dropped",
+        ))))
+    }
+}

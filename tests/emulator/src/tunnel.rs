@@ -1,0 +1,582 @@
+//! The Tunnel (root path): batch upload sessions (create, block PUT, status, commit), stream
+//! upload sessions (create, pack PUT visible at once, reload, abort), table download sessions and
+//! the instance tunnel that streams a query's result. Bodies are validated with the shared codec
+//! before anything is stored; a refused block changes nothing. Metadata calls are in `api.rs`.
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use shared::types::{OdpsType, TableSchema, Value};
+
+use crate::error::{EmuError, EmuResult};
+use crate::request::Request;
+use crate::server::AppState;
+use crate::spec::{self, PartSpec};
+use crate::store::{self, TableInfo, UploadInfo};
+use crate::wire;
+
+/// Block ids a batch session accepts: `[0, MAX_BLOCK_ID)`.
+pub const MAX_BLOCK_ID: i64 = 20_000;
+/// The per-cell limit reported to clients.
+pub const MAX_FIELD_SIZE: usize = 8 * 1024 * 1024;
+/// Slots a stream session reports.
+pub const STREAM_SLOTS: usize = 2;
+
+fn json_response(v: serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+fn new_id() -> String {
+    use rand::RngExt;
+    let mut rng = rand::rng();
+    let suffix: String = (0..16)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect();
+    format!("{}{}", chrono::Utc::now().format("%Y%m%d%H%M%S"), suffix)
+}
+
+pub fn handle(state: &AppState, req: &Request) -> EmuResult<Response> {
+    let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    // Three-tier paths (`/projects/p/schemas/s/tables/t`) address the same tables.
+    let seg: Vec<&str> = match seg.as_slice() {
+        ["projects", p, "schemas", _, rest @ ..] => ["projects", *p]
+            .into_iter()
+            .chain(rest.iter().copied())
+            .collect(),
+        _ => seg,
+    };
+    let q = &req.query;
+    match (&req.method, seg.as_slice()) {
+        (&Method::POST, ["projects", p, "tables", t]) if q.has("uploads") => {
+            create_upload(state, req, p, t)
+        }
+        (&Method::POST, ["projects", p, "tables", t]) if q.has("downloads") => {
+            create_download(state, req, p, t)
+        }
+        (&Method::POST, ["projects", p, "tables", t]) if q.has("uploadid") => {
+            commit(state, req, p, t)
+        }
+        (&Method::PUT, ["projects", p, "tables", t]) if q.has("uploadid") => {
+            put_block(state, req, p, t)
+        }
+        (&Method::GET, ["projects", p, "tables", t]) if q.has("data") => {
+            read_table_data(state, req, p, t)
+        }
+        (&Method::GET, ["projects", p, "tables", t]) if q.has("uploadid") => {
+            upload_status(state, req, p, t)
+        }
+        (&Method::GET, ["projects", p, "tables", t]) if q.has("downloadid") => {
+            download_status(state, req, p, t)
+        }
+        (&Method::POST, ["projects", p, "tables", t, "streams"]) if !q.has("uploadid") => {
+            create_stream(state, req, p, t)
+        }
+        (&Method::PUT, ["projects", p, "tables", t, "streams"]) => stream_write(state, req, p, t),
+        (&Method::GET, ["projects", p, "tables", t, "streams"]) => stream_reload(state, req, p, t),
+        (&Method::POST, ["projects", p, "tables", t, "streams"]) => {
+            stream_reload(state, req, p, t)?;
+            Ok(StatusCode::OK.into_response())
+        }
+        (&Method::POST, ["projects", p, "instances", id]) if q.has("downloads") => {
+            instance_download(state, p, id)
+        }
+        (&Method::GET, ["projects", p, "instances", id]) if q.has("data") => {
+            instance_data(state, req, p, id)
+        }
+        (&Method::GET, ["projects", p, "instances", id]) => instance_download(state, p, id),
+        _ => Err(EmuError::NoSuchObject(format!(
+            "the emulator's tunnel does not serve {} {}",
+            req.method, req.resource
+        ))),
+    }
+}
+
+fn upload_json(
+    state: &AppState,
+    up: &UploadInfo,
+    schema: &TableSchema,
+    status: &str,
+) -> EmuResult<serde_json::Value> {
+    let blocks = state.store().uploaded_blocks(&up.id)?;
+    Ok(json!({
+        "UploadID": up.id,
+        "Status": status,
+        "UploadedBlockList": blocks.iter().map(|b| json!({"BlockID": b})).collect::<Vec<_>>(),
+        "Schema": store::schema_json(schema),
+        "MaxFieldSize": MAX_FIELD_SIZE,
+        "QuotaName": "",
+    }))
+}
+
+/// Looks the table up and resolves the request's `partition` against it.
+fn table_and_spec(
+    state: &AppState,
+    req: &Request,
+    p: &str,
+    t: &str,
+) -> EmuResult<(TableInfo, PartSpec)> {
+    let info = state.store().table(p, t)?;
+    let spec = spec::resolve(
+        &info.schema,
+        req.query.get("partition").filter(|s| !s.is_empty()),
+    )?;
+    Ok((info, spec))
+}
+
+/// Creates the partition when asked to, otherwise requires it to exist.
+fn ensure_partition(
+    state: &AppState,
+    info: &TableInfo,
+    spec: &PartSpec,
+    create: bool,
+) -> EmuResult<()> {
+    let store = state.store();
+    if create && !info.schema.partition_keys.is_empty() {
+        store.add_partition(info.id, spec)?;
+        Ok(())
+    } else {
+        store.require_partition(info, spec)
+    }
+}
+
+fn create_upload(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let (info, spec) = table_and_spec(state, req, p, t)?;
+    ensure_partition(state, &info, &spec, req.query.flag("create_partition"))?;
+    let id = new_id();
+    let overwrite = req
+        .query
+        .get("overwrite")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    state
+        .store()
+        .create_upload(&id, info.id, &spec, overwrite)?;
+    let up = state.store().upload(&id)?;
+    tracing::info!(table = %info.name, partition = %spec.canonical(), upload_id = %id, "upload session created");
+    Ok(json_response(upload_json(
+        state,
+        &up,
+        &info.schema,
+        "normal",
+    )?))
+}
+
+/// The session, checked against the addressed table and against expiry.
+fn live_upload(state: &AppState, req: &Request, info: &TableInfo) -> EmuResult<UploadInfo> {
+    let id = req.query.get("uploadid").unwrap_or_default();
+    let up = state.store().upload(id)?;
+    if up.table_id != info.id {
+        return Err(EmuError::NoSuchUpload(format!(
+            "upload session `{id}` does not belong to table {}",
+            info.name
+        )));
+    }
+    let age = chrono::Utc::now().timestamp_millis() - up.created_ms;
+    if up.status == "normal" && age > state.session_ttl_ms() {
+        state.store().set_upload_status(id, "expired")?;
+        return Ok(UploadInfo {
+            status: "expired".to_owned(),
+            ..up
+        });
+    }
+    Ok(up)
+}
+
+fn upload_status(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let info = state.store().table(p, t)?;
+    let up = live_upload(state, req, &info)?;
+    Ok(json_response(upload_json(
+        state,
+        &up,
+        &info.schema,
+        &up.status,
+    )?))
+}
+
+fn put_block(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let info = state.store().table(p, t)?;
+    let up = live_upload(state, req, &info)?;
+    if up.status != "normal" {
+        return Err(EmuError::StatusConflict(format!(
+            "upload session `{}` is {}",
+            up.id, up.status
+        )));
+    }
+    let raw = req.query.get("blockid").unwrap_or_default();
+    let block_id: i64 = raw
+        .parse()
+        .ok()
+        .filter(|b| (0..MAX_BLOCK_ID).contains(b))
+        .ok_or_else(|| {
+            EmuError::InvalidBlockId(format!("block id `{raw}` is not in [0, {MAX_BLOCK_ID})"))
+        })?;
+    let bytes = wire::decode_body(req.header("content-encoding"), &req.body)?;
+    let rows = wire::decode_rows(&info.schema.column_types(), &bytes)?;
+    check_rows(&info.schema, &rows)?;
+    state
+        .store()
+        .put_upload_block(&up.id, block_id, rows.len() as i64, &bytes)?;
+    tracing::debug!(upload_id = %up.id, block_id, n_rows = rows.len(), "block stored");
+    Ok(StatusCode::OK.into_response())
+}
+
+/// What the codec does not check but the service does: NULL in a NOT NULL column, string or
+/// binary cells over `MaxFieldSize`, VARCHAR/CHAR over their length, integers out of their type's
+/// range.
+fn check_rows(schema: &TableSchema, rows: &[Vec<Value>]) -> EmuResult<()> {
+    for row in rows {
+        for (cell, col) in row.iter().zip(&schema.columns) {
+            let refuse = |what: String| {
+                Err(EmuError::MalformedDataStream(format!(
+                    "column `{}` ({}): {what}",
+                    col.name, col.ty
+                )))
+            };
+            match (cell, &col.ty) {
+                (Value::Bytes(b), _) if b.len() > MAX_FIELD_SIZE => {
+                    return refuse(format!(
+                        "a cell has {} bytes, more than MaxFieldSize {MAX_FIELD_SIZE}",
+                        b.len()
+                    ));
+                }
+                (Value::Bytes(b), OdpsType::Varchar(n) | OdpsType::Char(n)) => {
+                    let chars = String::from_utf8_lossy(b).chars().count();
+                    if chars > *n as usize {
+                        return refuse(format!("a value of {chars} characters is longer than {n}"));
+                    }
+                }
+                (Value::Integer(v), ty) => {
+                    if let Some((lo, hi)) = ty.integer_range()
+                        && !(lo..=hi).contains(v)
+                    {
+                        return refuse(format!("{v} is out of range"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (i, col) in schema.columns.iter().enumerate() {
+        if !col.nullable && rows.iter().any(|r| r.get(i).is_none_or(Value::is_null)) {
+            return Err(EmuError::MalformedDataStream(format!(
+                "column `{}` is NOT NULL but a record has NULL",
+                col.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let info = state.store().table(p, t)?;
+    let up = live_upload(state, req, &info)?;
+    if up.status != "normal" {
+        return Err(EmuError::StatusConflict(format!(
+            "upload session `{}` is {}; it can be committed only once",
+            up.id, up.status
+        )));
+    }
+    state.store().commit_upload(&up.id)?;
+    tracing::info!(table = %info.name, upload_id = %up.id, "upload session committed");
+    Ok(json_response(upload_json(
+        state,
+        &up,
+        &info.schema,
+        "closed",
+    )?))
+}
+
+fn stream_json(state: &AppState, id: &str, schema: &TableSchema) -> serde_json::Value {
+    let slots: Vec<serde_json::Value> = (1..=STREAM_SLOTS)
+        .map(|i| json!([i.to_string(), state.endpoint.clone()]))
+        .collect();
+    json!({
+        "session_name": id,
+        "status": "normal",
+        "schema": store::schema_json(schema),
+        "schema_version": "0",
+        "slots": slots,
+        "quota_name": "",
+        "QuotaName": "",
+    })
+}
+
+fn create_stream(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let (info, spec) = table_and_spec(state, req, p, t)?;
+    ensure_partition(state, &info, &spec, req.query.has("create_partition"))?;
+    let id = new_id();
+    state.store().create_stream(&id, info.id, &spec)?;
+    tracing::info!(table = %info.name, partition = %spec.canonical(), stream_id = %id, "stream session created");
+    Ok(json_response(stream_json(state, &id, &info.schema)))
+}
+
+fn stream_reload(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let info = state.store().table(p, t)?;
+    let id = req.query.get("uploadid").unwrap_or_default();
+    let stream = state.store().stream(id)?;
+    if stream.table_id != info.id {
+        return Err(EmuError::NoSuchUpload(format!(
+            "stream session `{id}` does not belong to table {}",
+            info.name
+        )));
+    }
+    Ok(json_response(stream_json(state, &stream.id, &info.schema)))
+}
+
+fn stream_write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let info = state.store().table(p, t)?;
+    let id = req.query.get("uploadid").unwrap_or_default();
+    let stream = state.store().stream(id)?;
+    if stream.table_id != info.id {
+        return Err(EmuError::NoSuchUpload(format!(
+            "stream session `{id}` does not belong to table {}",
+            info.name
+        )));
+    }
+    let bytes = wire::decode_body(req.header("content-encoding"), &req.body)?;
+    let rows = wire::decode_rows(&info.schema.column_types(), &bytes)?;
+    check_rows(&info.schema, &rows)?;
+    if !rows.is_empty() {
+        state
+            .store()
+            .append_block(info.id, &stream.spec, rows.len() as i64, &bytes)?;
+    }
+    tracing::debug!(stream_id = %id, n_rows = rows.len(), "stream pack stored");
+    let slots = STREAM_SLOTS.to_string();
+    Ok((
+        StatusCode::OK,
+        [
+            ("odps-tunnel-routed-server", state.endpoint.as_str()),
+            ("odps-tunnel-slot-num", slots.as_str()),
+        ],
+        "",
+    )
+        .into_response())
+}
+
+fn create_download(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let (info, spec) = table_and_spec(state, req, p, t)?;
+    state.store().require_partition(&info, &spec)?;
+    let id = new_id();
+    let dl = state.store().create_download(&id, info.id, &spec)?;
+    Ok(json_response(json!({
+        "DownloadID": dl.id,
+        "Status": "normal",
+        "RecordCount": dl.record_count,
+        "Schema": store::schema_json(&info.schema),
+        "QuotaName": "",
+        "SupportReadByRawSize": false,
+    })))
+}
+
+fn download_status(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let info = state.store().table(p, t)?;
+    let dl = state
+        .store()
+        .download(req.query.get("downloadid").unwrap_or_default())?;
+    Ok(json_response(json!({
+        "DownloadID": dl.id,
+        "Status": "normal",
+        "RecordCount": dl.record_count,
+        "Schema": store::schema_json(&info.schema),
+        "QuotaName": "",
+        "SupportReadByRawSize": false,
+    })))
+}
+
+/// Parses `(start,count)`.
+fn row_range(raw: Option<&str>, total: i64) -> EmuResult<(usize, usize)> {
+    let raw = raw.unwrap_or_default();
+    let bad = || {
+        EmuError::InvalidRowRange(format!(
+            "row range `{raw}` is not `(start,count)` within {total} records"
+        ))
+    };
+    let inner = raw
+        .trim()
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(bad)?;
+    let (s, n) = inner.split_once(',').ok_or_else(bad)?;
+    let start: i64 = s.trim().parse().map_err(|_| bad())?;
+    let count: i64 = n.trim().parse().map_err(|_| bad())?;
+    if start < 0 || count < 0 || start.saturating_add(count) > total {
+        return Err(bad());
+    }
+    Ok((start as usize, count as usize))
+}
+
+/// Resolves `columns=a,b` to indices into `names`; absent means all.
+fn column_subset(raw: Option<&str>, names: &[String]) -> EmuResult<Vec<usize>> {
+    match raw.filter(|r| !r.is_empty()) {
+        None => Ok((0..names.len()).collect()),
+        Some(raw) => raw
+            .split(',')
+            .map(|c| {
+                let c = c.trim();
+                names
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(c))
+                    .ok_or_else(|| {
+                        EmuError::InvalidColumnSpec(format!("column `{c}` does not exist"))
+                    })
+            })
+            .collect(),
+    }
+}
+
+/// Encodes the chosen columns of `rows` (fields renumbered 1..k) and deflates when accepted.
+fn data_response(
+    req: &Request,
+    types: &[OdpsType],
+    picked: &[usize],
+    rows: Vec<Vec<Value>>,
+) -> EmuResult<Response> {
+    let sub_types: Vec<OdpsType> = picked
+        .iter()
+        .filter_map(|i| types.get(*i).cloned())
+        .collect();
+    let projected: Vec<Vec<Value>> = rows
+        .into_iter()
+        .map(|r| {
+            picked
+                .iter()
+                .map(|i| r.get(*i).cloned().unwrap_or(Value::Null))
+                .collect()
+        })
+        .collect();
+    let body = wire::encode_rows(&sub_types, &projected)?;
+    let deflate = req.header("accept-encoding").is_some_and(|a| {
+        a.split(',')
+            .any(|e| e.trim().eq_ignore_ascii_case("deflate"))
+    });
+    if deflate {
+        Ok((
+            StatusCode::OK,
+            [
+                ("content-type", "application/octet-stream"),
+                ("content-encoding", "deflate"),
+            ],
+            wire::deflate(&body),
+        )
+            .into_response())
+    } else {
+        Ok((
+            StatusCode::OK,
+            [("content-type", "application/octet-stream")],
+            body,
+        )
+            .into_response())
+    }
+}
+
+fn read_table_data(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let info = state.store().table(p, t)?;
+    let dl = state
+        .store()
+        .download(req.query.get("downloadid").unwrap_or_default())?;
+    if dl.table_id != info.id {
+        return Err(EmuError::NoSuchDownload(format!(
+            "download session `{}` does not belong to table {}",
+            dl.id, info.name
+        )));
+    }
+    let (start, count) = row_range(req.query.get("rowrange"), dl.record_count)?;
+    let names: Vec<String> = info.schema.columns.iter().map(|c| c.name.clone()).collect();
+    let picked = column_subset(req.query.get("columns"), &names)?;
+    let types = info.schema.column_types();
+    let blocks = state
+        .store()
+        .blocks(info.id, &dl.spec, Some(dl.max_block))?;
+    let mut rows = Vec::with_capacity(count);
+    let mut skipped = 0usize;
+    for (n, data) in blocks {
+        if rows.len() >= count {
+            break;
+        }
+        let n = n as usize;
+        if skipped + n <= start {
+            skipped += n;
+            continue;
+        }
+        for row in wire::decode_rows(&types, &data)? {
+            if skipped < start {
+                skipped += 1;
+                continue;
+            }
+            if rows.len() >= count {
+                break;
+            }
+            rows.push(row);
+        }
+    }
+    data_response(req, &types, &picked, rows)
+}
+
+fn instance_result(state: &AppState, p: &str, id: &str) -> EmuResult<crate::exec::ResultSet> {
+    let instances = state.instances();
+    let inst = instances
+        .get(id)
+        .filter(|i| i.project.eq_ignore_ascii_case(p))
+        .ok_or_else(|| EmuError::NoSuchObject(format!("instance `{id}` does not exist")))?;
+    inst.result_set().cloned().ok_or_else(|| {
+        EmuError::InstanceTypeNotSupported(format!(
+            "instance `{id}` has no query result to download"
+        ))
+    })
+}
+
+fn instance_download(state: &AppState, p: &str, id: &str) -> EmuResult<Response> {
+    let result = instance_result(state, p, id)?;
+    let schema = TableSchema {
+        columns: result.columns.clone(),
+        partition_keys: Vec::new(),
+    };
+    Ok(json_response(json!({
+        "DownloadID": id,
+        "Status": "normal",
+        "RecordCount": result.rows.len(),
+        "Schema": store::schema_json(&schema),
+        "QuotaName": "",
+        "SupportReadByRawSize": false,
+    })))
+}
+
+fn instance_data(state: &AppState, req: &Request, p: &str, id: &str) -> EmuResult<Response> {
+    let result = instance_result(state, p, id)?;
+    let (start, count) = row_range(req.query.get("rowrange"), result.rows.len() as i64)?;
+    let names: Vec<String> = result.columns.iter().map(|c| c.name.clone()).collect();
+    let picked = column_subset(req.query.get("columns"), &names)?;
+    let types = result.types();
+    let rows = result.rows.into_iter().skip(start).take(count).collect();
+    data_response(req, &types, &picked, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_ranges_are_checked() {
+        assert_eq!(row_range(Some("(1,2)"), 4).unwrap(), (1, 2));
+        assert_eq!(row_range(Some("(0,0)"), 0).unwrap(), (0, 0));
+        assert!(row_range(Some("(3,2)"), 4).is_err());
+        assert!(row_range(Some("1,2"), 4).is_err());
+        assert!(row_range(None, 4).is_err());
+    }
+
+    #[test]
+    fn column_subsets_keep_request_order() {
+        let names = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        assert_eq!(column_subset(Some("c,A"), &names).unwrap(), vec![2, 0]);
+        assert_eq!(column_subset(None, &names).unwrap(), vec![0, 1, 2]);
+        assert!(matches!(
+            column_subset(Some("z"), &names),
+            Err(EmuError::InvalidColumnSpec(_))
+        ));
+    }
+}
