@@ -54,7 +54,11 @@ impl Flow {
             ("ALIBABA_CLOUD_ACCESS_KEY_ID".into(), ID.into()),
             ("ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(), SECRET.into()),
         ];
-        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        vars.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         Config::from_lookup(|name| {
             vars.iter()
                 .rev()
@@ -114,7 +118,7 @@ async fn the_seed_message_lands_in_its_hour_partition() {
     );
     assert_eq!(
         flow.query("show partitions test_kafka").await,
-        vec![vec!["partition".to_owned()], vec!["pt=11-17-2020 15".to_owned()]]
+        vec![vec!["pt=11-17-2020 15".to_owned()]]
     );
     let rows = flow
         .query(r#"select * from test_kafka where pt = "11-17-2020 15""#)
@@ -147,7 +151,11 @@ async fn an_hour_boundary_fans_out_to_two_partitions_in_both_tunnels() {
                     "select count(*) from test_kafka where pt = '{value}'"
                 ))
                 .await;
-            assert_eq!(counted.get(1), Some(&vec![rows.to_string()]), "{tunnel} {spec}");
+            assert_eq!(
+                counted.get(1),
+                Some(&vec![rows.to_string()]),
+                "{tunnel} {spec}"
+            );
             total += rows;
         }
         assert_eq!(total, response.summary.rows_written, "{tunnel}");
@@ -165,10 +173,7 @@ async fn rejects_without_an_error_topic_fail_the_batch_before_any_write() {
     assert!(matches!(err, SinkError::NoErrorTopic { .. }), "{err}");
     assert!(!err.is_transient());
     assert_eq!(err.error_type(), "Permanent.NoErrorTopic");
-    assert_eq!(
-        flow.query("show partitions test_kafka").await,
-        vec![vec!["partition".to_owned()]]
-    );
+    assert!(flow.query("show partitions test_kafka").await.is_empty());
 }
 
 #[tokio::test]
@@ -222,7 +227,6 @@ async fn a_permanent_write_failure_reports_the_first_unwritten_offsets() {
     assert_eq!(
         failures,
         serde_json::json!([
-            {"itemIdentifier": {"topic-partition": "clicks-3", "offset": 10}},
             {"itemIdentifier": {"topic-partition": "orders-eu-0", "offset": 100}},
             {"itemIdentifier": {"topic-partition": "orders-eu-1", "offset": 7}},
             {"itemIdentifier": {"topic-partition": "orders-eu-2", "offset": 42}},
