@@ -1,6 +1,13 @@
 //! The sink handler end to end against the MaxCompute emulator over loopback: sample events in,
 //! rows out in the right partitions, through both tunnels, with faults injected by the emulator.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::time::Duration;
 
 use emulator::auth::KeyStore;
