@@ -6,12 +6,10 @@
 
 use std::fmt;
 
+use shared::client::AssumeRoleConfig;
 use shared::partition::{Granularity, PartitionConfig, TimeSource, ValueFormat, Zone};
 use shared::rows::{Format, Mode};
 use shared::signing::{Credentials, Secret};
-
-/// The default STS endpoint for the RAM-role path.
-pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.aliyuncs.com";
 
 /// Which Tunnel API writes the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,23 +21,16 @@ pub enum TunnelKind {
     Batch,
 }
 
-/// The RAM-role path: base credentials assume this role through STS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssumeRole {
-    pub role_arn: String,
-    pub sts_endpoint: String,
-    pub session_name: String,
-}
-
 /// Everything the sink reads from its environment.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Config {
     pub endpoint: String,
     pub tunnel_endpoint: Option<String>,
     pub project: String,
     pub table: String,
     pub credentials: Credentials,
-    pub assume_role: Option<AssumeRole>,
+    /// The seed's account + RAM role path: the credentials above assume this role.
+    pub assume_role: Option<AssumeRoleConfig>,
     pub mode: Mode,
     pub format: Format,
     pub partition: PartitionConfig,
@@ -152,23 +143,29 @@ impl Config {
         let assume_role = match get(vars::ROLE_ARN) {
             None => None,
             Some(role_arn) => {
-                if !role_arn.starts_with("acs:ram::") {
-                    return Err(invalid(
-                        vars::ROLE_ARN,
-                        &role_arn,
-                        "expected a RAM role ARN such as acs:ram::<account id>:role/<role name>",
-                    ));
-                }
-                let sts_endpoint =
-                    get(vars::STS_ENDPOINT).unwrap_or_else(|| DEFAULT_STS_ENDPOINT.to_owned());
-                check_url(vars::STS_ENDPOINT, &sts_endpoint)?;
                 let session_name = get(vars::ROLE_SESSION_NAME)
                     .unwrap_or_else(|| "kafka-maxcompute-sink".to_owned());
-                Some(AssumeRole {
-                    role_arn,
-                    sts_endpoint,
-                    session_name,
-                })
+                let mut role = AssumeRoleConfig::new(role_arn.clone(), session_name.clone());
+                if let Some(endpoint) = get(vars::STS_ENDPOINT) {
+                    check_url(vars::STS_ENDPOINT, &endpoint)?;
+                    role.endpoint = endpoint;
+                }
+                if let Err(e) = role.validate() {
+                    // Name the variable that holds the field the error is about.
+                    let (variable, value) = match &e {
+                        shared::client::Error::Config {
+                            what: "role_session_name",
+                            ..
+                        } => (vars::ROLE_SESSION_NAME, session_name),
+                        shared::client::Error::Config {
+                            what: "sts endpoint",
+                            ..
+                        } => (vars::STS_ENDPOINT, role.endpoint.clone()),
+                        _ => (vars::ROLE_ARN, role_arn),
+                    };
+                    return Err(invalid(variable, &value, e));
+                }
+                Some(role)
             }
         };
 
@@ -188,9 +185,9 @@ impl Config {
                 .map_err(|e: shared::partition::PartitionConfigError| {
                     invalid(vars::TIME_ZONE, &v, e)
                 })?,
-            None => "GMT+08:00".parse().map_err(|e| {
-                invalid(vars::TIME_ZONE, "GMT+08:00", e)
-            })?,
+            None => "GMT+08:00"
+                .parse()
+                .map_err(|e| invalid(vars::TIME_ZONE, "GMT+08:00", e))?,
         };
         let time_source = match get(vars::PARTITION_TIME) {
             None => TimeSource::default(),
@@ -317,7 +314,9 @@ fn check_url(variable: &'static str, value: &str) -> Result<(), ConfigError> {
 fn check_name(variable: &'static str, value: &str) -> Result<(), ConfigError> {
     let ok = value.len() <= 128
         && value.starts_with(|c: char| c.is_ascii_alphabetic())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(())
     } else {

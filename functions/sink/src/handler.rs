@@ -11,7 +11,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::client::{Client, ClientConfig, CredentialsProvider, Error as ClientError, StaticCredentials};
+use shared::client::{
+    Client, ClientConfig, CredentialsProvider, Error as ClientError, StaticCredentials,
+    StsAssumeRoleProvider,
+};
 use shared::event::{EventError, Reject, decode_event_str};
 use shared::partition::PartitionRouter;
 use shared::rows::{RowBuilder, build_rows};
@@ -230,13 +233,21 @@ impl Sink {
         })
     }
 
-    /// A sink with static credentials, for tests and local runs.
-    pub async fn start_static(
+    /// A sink with the configured credentials: the AccessKey (or STS token) from the
+    /// environment, or, with a role ARN, temporary credentials that role gets from STS.
+    pub async fn start_from_config(
         config: &Config,
         rejects: Box<dyn RejectSink>,
         deadline: Instant,
     ) -> Result<Self, StartError> {
-        let credentials = Arc::new(StaticCredentials::new(config.credentials.clone()));
+        let base: Arc<dyn CredentialsProvider> =
+            Arc::new(StaticCredentials::new(config.credentials.clone()));
+        let credentials: Arc<dyn CredentialsProvider> = match &config.assume_role {
+            None => base,
+            Some(role) => Arc::new(
+                StsAssumeRoleProvider::new(base, role.clone()).map_err(StartError::Client)?,
+            ),
+        };
         Self::start(config, credentials, rejects, deadline).await
     }
 

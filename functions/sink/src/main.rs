@@ -12,9 +12,10 @@ use tokio::time::Instant;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     tracing::info!(config = ?config, "configuration read");
-    let sink = Sink::start_static(
+    let sink = Sink::start_from_config(
         &config,
         Box::new(NoErrorTopic),
         Instant::now() + sink::START_TIMEOUT,
@@ -35,8 +36,8 @@ async fn invoke(sink: &Sink, event: LambdaEvent<Box<RawValue>>) -> Result<Respon
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let left_ms = u64::try_from(i64::try_from(event.context.deadline).unwrap_or(i64::MAX) - now_ms)
         .unwrap_or(0);
-    let deadline = Instant::now()
-        + Duration::from_millis(left_ms).saturating_sub(sink::DEADLINE_MARGIN);
+    let deadline =
+        Instant::now() + Duration::from_millis(left_ms).saturating_sub(sink::DEADLINE_MARGIN);
     sink.handle(event.payload.get(), now_ms, deadline).await
 }
 

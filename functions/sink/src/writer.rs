@@ -85,7 +85,11 @@ impl TableWriter {
                     Ok(()) => pack_rows.push((row.topic.clone(), row.partition, row.offset)),
                     Err(e) => {
                         if let Some(record) = find(records, row) {
-                            rejects.push(Reject::from_record(record, reject_class(&e), e.to_string()));
+                            rejects.push(Reject::from_record(
+                                record,
+                                reject_class(&e),
+                                e.to_string(),
+                            ));
                         }
                         continue;
                     }
@@ -167,7 +171,10 @@ impl TableWriter {
                     streams.entry(part.spec.clone()).or_insert(s)
                 }
             };
-            match session.write(pack.bytes.clone(), pack.count, deadline).await {
+            match session
+                .write(pack.bytes.clone(), pack.count, deadline)
+                .await
+            {
                 Ok(()) => written += 1,
                 Err(e) if !fresh && !e.is_transient() => {
                     // A session kept from an earlier invocation may have expired or been
@@ -215,7 +222,10 @@ impl TableWriter {
                 .map_err(|e| (0, e))?;
             blocks.push(id);
         }
-        session.commit(&blocks, deadline).await.map_err(|e| (0, e))?;
+        session
+            .commit(&blocks, deadline)
+            .await
+            .map_err(|e| (0, e))?;
         info!(partition = %part.spec, blocks = blocks.len(), "committed upload session");
         Ok(part.packs.len())
     }
