@@ -169,6 +169,7 @@ pub struct ItemIdentifier {
 
 /// Counts for the invocation's log line and answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub records: usize,
     pub rows_written: u64,

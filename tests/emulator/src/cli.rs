@@ -4,6 +4,7 @@
 //! emulator maxcompute [--listen ADDR] [--data-dir DIR] [--access-key ID:SECRET]...
 //!                     [--sts-key ID:SECRET:TOKEN]... [--session-ttl-secs N]
 //! emulator sql [--endpoint URL] [--project NAME] [--access-key ID:SECRET] "STATEMENT"
+//! emulator invoke --function PATH [--name NAME] [--timeout SECS] [--env K=V]... EVENT_FILE...
 //! ```
 //!
 //! Defaults: listen `127.0.0.1:8110`, data dir `.emulator/data`, project `emulator`, and the key
@@ -32,7 +33,11 @@ const USAGE: &str = "usage:
       (defaults: 127.0.0.1:8110, .emulator/data, key emulator-access-id:emulator-access-secret).
   emulator sql [--endpoint URL] [--project NAME] [--access-key ID:SECRET] \"STATEMENT\"
       Runs one statement through the service API and prints the result as a table
-      (defaults: http://127.0.0.1:8110/api, project emulator, the default key).";
+      (defaults: http://127.0.0.1:8110/api, project emulator, the default key).
+  emulator invoke --function PATH [--name NAME] [--timeout SECS] [--env K=V]... EVENT_FILE...
+      Runs the function binary behind a local Lambda runtime API and invokes it once per event
+      file, in order, in one warm process; prints each answer. The function inherits this
+      environment plus --env (defaults: name = the binary's file name, timeout 120 s).";
 
 /// A command-line mistake.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +49,13 @@ pub struct CliError(String);
 pub struct ServeArgs {
     pub config: Config,
     pub default_key_used: bool,
+}
+
+/// Parsed `invoke` arguments.
+#[derive(Debug)]
+pub struct InvokeArgs {
+    pub function: crate::lambda::FunctionSpec,
+    pub events: Vec<PathBuf>,
 }
 
 /// Parsed `sql` arguments.
@@ -183,6 +195,100 @@ pub fn parse_sql(args: &[String]) -> Result<SqlArgs, CliError> {
     })
 }
 
+pub fn parse_invoke(args: &[String]) -> Result<InvokeArgs, CliError> {
+    let mut binary: Option<PathBuf> = None;
+    let mut name: Option<String> = None;
+    let mut timeout = std::time::Duration::from_secs(120);
+    let mut env = Vec::new();
+    let mut events = Vec::new();
+    let mut it = args.iter().cloned();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--function" => binary = Some(PathBuf::from(value(&mut it, "--function")?)),
+            "--name" => name = Some(value(&mut it, "--name")?),
+            "--timeout" => {
+                let v = value(&mut it, "--timeout")?;
+                let secs: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=900).contains(s))
+                    .ok_or_else(|| {
+                        CliError(format!("--timeout expects 1..=900 seconds, got `{v}`"))
+                    })?;
+                timeout = std::time::Duration::from_secs(secs);
+            }
+            "--env" => {
+                let v = value(&mut it, "--env")?;
+                let (k, val) = v
+                    .split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| CliError(format!("--env expects NAME=VALUE, got `{v}`")))?;
+                env.push((k.to_owned(), val.to_owned()));
+            }
+            s if s.starts_with("--") => return Err(CliError(format!("unknown argument `{s}`"))),
+            s => events.push(PathBuf::from(s)),
+        }
+    }
+    let binary = binary.ok_or_else(|| CliError("--function PATH is required".to_owned()))?;
+    if events.is_empty() {
+        return Err(CliError("give at least one event file".to_owned()));
+    }
+    let name = name.unwrap_or_else(|| {
+        binary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "function".to_owned())
+    });
+    Ok(InvokeArgs {
+        function: crate::lambda::FunctionSpec {
+            name,
+            binary,
+            env,
+            timeout,
+            memory_mb: 128,
+        },
+        events,
+    })
+}
+
+/// Invokes the function once per event; fails unless every invocation answered normally.
+async fn run_invoke(args: InvokeArgs) -> ExitCode {
+    let mut function = match crate::lambda::Function::new(args.function).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut ok = true;
+    for path in &args.events {
+        let event = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        match function.invoke(event.into()).await {
+            Ok(crate::lambda::Outcome::Response(body)) => println!("{}: {body}", path.display()),
+            Ok(other) => {
+                ok = false;
+                println!("{}: {other:?}", path.display());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    function.stop().await;
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -255,6 +361,16 @@ pub async fn main(args: Vec<String>) -> ExitCode {
                 Err(e) => {
                     eprintln!("error: server stopped: {e}");
                     ExitCode::FAILURE
+                }
+            }
+        }
+        "invoke" => {
+            init_tracing();
+            match parse_invoke(rest) {
+                Ok(parsed) => run_invoke(parsed).await,
+                Err(e) => {
+                    eprintln!("error: {e}\n{USAGE}");
+                    ExitCode::from(2)
                 }
             }
         }

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod error;
 pub mod exec;
 pub mod faults;
+pub mod lambda;
 pub mod request;
 pub mod server;
 pub mod spec;
