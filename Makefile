@@ -1,5 +1,5 @@
 # One-line targets; the scripts they call hold the logic.
-.PHONY: build test lint fmt bench conformance emulate clean-venv
+.PHONY: build test lint fmt bench conformance demo emulate
 
 build:
 	cargo build --workspace
@@ -22,6 +22,9 @@ bench:
 
 conformance:
 	bash scripts/conformance.sh
+
+demo:
+	bash scripts/demo.sh
 
 emulate:
 	cargo run --release -p emulator -- maxcompute

@@ -12,7 +12,7 @@ cargo build --quiet -p emulator
 data_dir=$(mktemp -d "${TMPDIR:-/tmp}/emulator-conformance.XXXXXX")
 trap 'rm -rf "$data_dir"' EXIT
 
-export EMULATOR_BIN="$PWD/target/debug/emulator"
+export EMULATOR_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/emulator"
 export EMULATOR_DATA_DIR="$data_dir"
 exec_status=0
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/conformance/test_pyodps.py "$@" || exec_status=$?
