@@ -8,7 +8,12 @@
 //! With `ENCODE_BENCH_VERIFY=<file>` it only decodes that body (pyodps' output for the same
 //! rows) and checks it holds exactly these rows, so the comparison is known to be like for like.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -18,8 +23,22 @@ use shared::types::{OdpsType, Value};
 
 const VALUE_LEN: usize = 1024;
 const WORDS: [&str; 16] = [
-    "kafka", "maxcompute", "event", "user", "click", "view", "order", "payment", "session",
-    "region", "alpha", "beta", "gamma", "delta", "cart", "item",
+    "kafka",
+    "maxcompute",
+    "event",
+    "user",
+    "click",
+    "view",
+    "order",
+    "payment",
+    "session",
+    "region",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "cart",
+    "item",
 ];
 
 /// The record value of offset `i`: a JSON-ish text of pseudo-random words, exactly 1 KiB, so
@@ -98,7 +117,10 @@ fn main() {
     if let Some(path) = std::env::var_os("ENCODE_BENCH_VERIFY") {
         let body = std::fs::read(&path).unwrap();
         let decoded = decode_block(&types, &body).unwrap();
-        assert!(decoded == rows, "{path:?} does not hold the benchmark's {n} rows");
+        assert!(
+            decoded == rows,
+            "{path:?} does not hold the benchmark's {n} rows"
+        );
         println!("{} holds the same {n} rows", path.to_string_lossy());
         return;
     }
