@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Encoder benchmark: shared::codec against pyodps 0.13.2's compiled C record writer, on the
-# same 100k Kafka-shaped rows (1 KiB values), uncompressed and with zlib. Prints both tables and
+# same 100k Kafka-shaped rows (1 KiB values): one body, one body per 4000 rows, and one body
+# through zlib (level 6 on both sides). Prints both tables and
 # one side-by-side table with the Rust/pyodps ratio.
 #
 # Creates .venv at the project root with pyodps==0.13.2 if it is missing.
@@ -39,6 +40,7 @@ python="$(ENCODE_BENCH_TSV=1 "$py" scripts/bench_pyodps.py)"
 echo
 
 echo "side by side, $ENCODE_BENCH_ROWS rows, best of $ENCODE_BENCH_RUNS runs (MB/s of uncompressed record bytes)"
+# join needs both inputs sorted on the case name.
 join -t $'\t' <(sort <<<"$rust") <(sort <<<"$python") |
     awk -F '\t' '
         BEGIN { printf "%-16s %14s %14s %11s %11s %12s\n", "case", "rust rows/s", "pyodps rows/s", "rust MB/s", "pyodps MB/s", "rust/pyodps" }

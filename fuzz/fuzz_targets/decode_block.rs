@@ -17,7 +17,10 @@ const SCHEMAS: [&str; 4] = [
 ];
 
 fn types(selector: u8) -> Vec<OdpsType> {
-    let spec = SCHEMAS.get(usize::from(selector / 2) % SCHEMAS.len()).copied().unwrap_or("");
+    let spec = SCHEMAS
+        .get(usize::from(selector / 2) % SCHEMAS.len())
+        .copied()
+        .unwrap_or("");
     let mut out = Vec::new();
     // Split on top-level commas only.
     let (mut depth, mut start) = (0i32, 0usize);
