@@ -1076,6 +1076,67 @@ mod tests {
         );
     }
 
+    /// A self-signed CA certificate, made once with `openssl req -x509` for these tests.
+    const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBlDCCATmgAwIBAgIUHZ94FcsCDH+wx2VuC2ss0xCoDXowCgYIKoZIzj0EAwIw\n\
+HjEcMBoGA1UEAwwTZXJyb3ItdG9waWMtdGVzdC1jYTAgFw0yNjExMjUyMTQ3MDBa\n\
+GA8yMTI2MTEwMTIxNDcwMFowHjEcMBoGA1UEAwwTZXJyb3ItdG9waWMtdGVzdC1j\n\
+YTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABEy+Nil74y01hddS4Oe8EERl+dO0\n\
+gSc8aJB1DHloy8+XhvMmprE8IuPlwUJfvd2La5/sv2I30J76gcKPeadLNi2jUzBR\n\
+MB0GA1UdDgQWBBSqR9MzQd1MN03rnIGA9oVRr1JEpDAfBgNVHSMEGDAWgBSqR9Mz\n\
+Qd1MN03rnIGA9oVRr1JEpDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kA\n\
+MEYCIQCR7IxRo/OCsEhFLQWv1XM894uQqEV+sw62qp7wwcj4fAIhANNhMptauoPO\n\
+5lJJ03xAEVPU4hjVFruAdqP5+Z8WmW83\n\
+-----END CERTIFICATE-----";
+
+    #[test]
+    fn tls_ca_options_are_checked_up_front() {
+        let with_ca = |pem: &str| {
+            tls_connector(&TlsOptions {
+                ca_pem: Some(pem.as_bytes().to_vec()),
+            })
+        };
+        assert!(with_ca(TEST_CA_PEM).is_ok());
+        let err = with_ca("not a certificate").err().unwrap();
+        assert!(matches!(&err, ErrorTopicError::TlsConfig(m) if m.contains("no certificate")));
+        assert_eq!(err.retry(), Retry::Permanent);
+        let broken = TEST_CA_PEM.replace("M", "!");
+        assert_eq!(with_ca(&broken).err().unwrap().retry(), Retry::Permanent);
+    }
+
+    #[tokio::test]
+    async fn a_tls_handshake_that_never_completes_is_cut_at_the_deadline() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let holder = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let security = KafkaSecurity::Tls(TlsOptions {
+            ca_pem: Some(TEST_CA_PEM.as_bytes().to_vec()),
+        });
+        let tls = tls_connector(security.tls().unwrap()).unwrap();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let err = open(&address, &security, Some(&tls), deadline)
+            .await
+            .err()
+            .unwrap();
+        holder.abort();
+        assert!(
+            matches!(
+                err,
+                ErrorTopicError::Timeout {
+                    stage: "the TLS handshake",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.is_transient());
+    }
+
     #[test]
     fn protocol_errors_are_classified() {
         let broker = |error| ErrorTopicError::Broker {
