@@ -42,7 +42,7 @@
 //!
 //! [rskafka]: https://docs.rs/rskafka
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -455,7 +455,8 @@ impl ErrorTopicWriter {
 
     /// Sends the messages and returns once all of them are acknowledged by all in-sync
     /// replicas, or with the error that stopped it; transient failures are retried until
-    /// `deadline`. Messages keep their order within each error-topic partition.
+    /// `deadline`. Messages keep their order within each error-topic partition. Concurrent
+    /// calls on one writer take turns, so that retries never interleave batches of one partition.
     pub async fn send(
         &self,
         messages: Vec<ErrorMessage>,
@@ -513,7 +514,7 @@ impl ErrorTopicWriter {
     async fn produce_pending(
         &self,
         state: &mut State,
-        pending: &mut BTreeMap<i32, Vec<Vec<ErrorMessage>>>,
+        pending: &mut BTreeMap<i32, VecDeque<Vec<ErrorMessage>>>,
         deadline: Instant,
     ) -> Result<(), ErrorTopicError> {
         while let Some(mut entry) = pending.first_entry() {
@@ -521,7 +522,7 @@ impl ErrorTopicWriter {
             let conn = self.leader_connection(state, partition, deadline).await?;
             let (broker, conn) = conn;
             let batches = entry.get_mut();
-            while let Some(batch) = batches.first() {
+            while let Some(batch) = batches.front() {
                 let request = produce_request(&self.topic, partition, batch, deadline)?;
                 let response = timeout_at(deadline, conn.request(request))
                     .await
@@ -560,7 +561,7 @@ impl ErrorTopicWriter {
                     n_messages = batch.len(),
                     "error batch acknowledged"
                 );
-                batches.remove(0);
+                batches.pop_front();
             }
             entry.remove();
         }
@@ -894,7 +895,10 @@ pub fn pick_partition(origin_partition: Option<i32>, partitions: &[i32]) -> Opti
 }
 
 /// Groups messages by error-topic partition, in arrival order, cut into record batches.
-fn route(messages: Vec<ErrorMessage>, partitions: &[i32]) -> BTreeMap<i32, Vec<Vec<ErrorMessage>>> {
+fn route(
+    messages: Vec<ErrorMessage>,
+    partitions: &[i32],
+) -> BTreeMap<i32, VecDeque<Vec<ErrorMessage>>> {
     let mut by_partition: BTreeMap<i32, Vec<ErrorMessage>> = BTreeMap::new();
     for message in messages {
         let partition = pick_partition(message.origin_partition(), partitions).unwrap_or(0);
@@ -902,7 +906,7 @@ fn route(messages: Vec<ErrorMessage>, partitions: &[i32]) -> BTreeMap<i32, Vec<V
     }
     by_partition
         .into_iter()
-        .map(|(partition, messages)| (partition, split_batches(messages)))
+        .map(|(partition, messages)| (partition, split_batches(messages).into()))
         .collect()
 }
 
