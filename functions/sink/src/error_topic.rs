@@ -62,7 +62,7 @@ use rskafka::protocol::record::{
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use shared::client::{Backoff, Jitter, RandomJitter, RetryPolicy};
+use shared::client::{Backoff, GiveUp, Jitter, RandomJitter, RetryPolicy};
 use shared::error_record::ErrorMessage;
 use tokio::io::{AsyncRead, AsyncWrite, BufStream};
 use tokio::net::TcpStream;
@@ -232,9 +232,11 @@ pub enum ErrorTopicError {
     )]
     TimestampRange { first: i64, other: i64 },
     #[error(
-        "the error topic was not written before the deadline ({attempts} attempts); last error: {last}"
+        "gave up on the error topic after {attempts} attempts ({}); last error: {last}",
+        give_up_reason(*reason)
     )]
-    DeadlineExceeded {
+    GaveUp {
+        reason: GiveUp,
         attempts: u32,
         #[source]
         last: Box<ErrorTopicError>,
@@ -254,7 +256,7 @@ impl ErrorTopicError {
             | Self::Timeout { .. }
             | Self::Request { .. }
             | Self::Metadata { .. }
-            | Self::DeadlineExceeded { .. } => Transient,
+            | Self::GaveUp { .. } => Transient,
             // A handshake that rustls refused (bad certificate, no common version) will be
             // refused again; anything else is the network.
             Self::TlsHandshake { source, .. } => {
@@ -288,6 +290,13 @@ impl ErrorTopicError {
     /// Shorthand for `retry() == Retry::Transient`.
     pub fn is_transient(&self) -> bool {
         self.retry() == Retry::Transient
+    }
+}
+
+fn give_up_reason(reason: GiveUp) -> &'static str {
+    match reason {
+        GiveUp::Deadline => "the deadline leaves no time for another",
+        GiveUp::Attempts => "the retry policy's attempt limit",
     }
 }
 
@@ -620,7 +629,8 @@ async fn wait_or_give_up(
             tokio::time::sleep(delay).await;
             Ok(())
         }
-        Err(_) => Err(ErrorTopicError::DeadlineExceeded {
+        Err(reason) => Err(ErrorTopicError::GaveUp {
+            reason,
             attempts: backoff.attempts(),
             last: Box::new(err),
         }),

@@ -25,7 +25,7 @@ use rskafka::protocol::messages::{
 };
 use rskafka::protocol::primitives::{Int32, Int64, String_};
 use rskafka::protocol::record::ControlBatchOrRecords;
-use shared::client::{FixedJitter, RetryPolicy};
+use shared::client::{FixedJitter, GiveUp, RetryPolicy};
 use shared::error_record::{ErrorContext, ErrorMessage, OriginalPayload};
 use shared::event::{Reject, RejectClass, decode_event_str};
 use sink::error_topic::{ErrorTopicError, ErrorTopicWriter, KafkaSecurity, Retry};
@@ -449,8 +449,13 @@ async fn an_unreachable_broker_is_transient_and_stops_at_the_deadline() {
     .unwrap_err();
     let elapsed = started.elapsed();
     assert_eq!(err.retry(), Retry::Transient, "{err:?}");
-    let ErrorTopicError::DeadlineExceeded { attempts, last } = &err else {
-        panic!("expected DeadlineExceeded, got {err:?}");
+    let ErrorTopicError::GaveUp {
+        reason: GiveUp::Deadline,
+        attempts,
+        last,
+    } = &err
+    else {
+        panic!("expected GaveUp at the deadline, got {err:?}");
     };
     assert!(*attempts > 1, "{attempts}");
     assert!(
@@ -487,8 +492,13 @@ async fn a_broker_that_never_answers_is_cut_at_the_deadline() {
     let elapsed = started.elapsed();
     holder.abort();
     assert!(err.is_transient(), "{err:?}");
-    let ErrorTopicError::DeadlineExceeded { last, .. } = &err else {
-        panic!("expected DeadlineExceeded, got {err:?}");
+    let ErrorTopicError::GaveUp {
+        reason: GiveUp::Deadline,
+        last,
+        ..
+    } = &err
+    else {
+        panic!("expected GaveUp at the deadline, got {err:?}");
     };
     assert!(
         matches!(**last, ErrorTopicError::Timeout { .. }),
@@ -513,4 +523,39 @@ async fn no_bootstrap_server_is_a_permanent_error() {
         "{err:?}"
     );
     assert_eq!(err.retry(), Retry::Permanent);
+}
+
+#[tokio::test]
+async fn the_attempt_limit_stops_retries_before_a_distant_deadline() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        ..quick_retries()
+    };
+    let started = Instant::now();
+    let err = ErrorTopicWriter::connect_with_retry(
+        &[address],
+        "errors",
+        KafkaSecurity::Plaintext,
+        policy,
+        Arc::new(FixedJitter(0.0)),
+        in_secs(60),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ErrorTopicError::GaveUp {
+                reason: GiveUp::Attempts,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
