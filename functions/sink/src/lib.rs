@@ -1,5 +1,6 @@
-//! The sink function: decodes Kafka trigger batches, writes rows to MaxCompute and sends records
-//! that can never be written to the error topic. This crate holds the I/O side; the pure pipeline
-//! lives in `shared`.
+//! The sink function's library: the code that talks to the outside world on the sink's behalf,
+//! today the error-topic producer ([`error_topic`]). The pure pipeline it drives (event decoding,
+//! rows, partitions, error-topic message format) lives in `shared`; `main.rs` only wires the
+//! Lambda runtime. Nothing here reads the environment at import time or panics on input.
 
 pub mod error_topic;
