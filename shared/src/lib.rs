@@ -1,12 +1,13 @@
 //! The core the functions share: MaxCompute types, the Tunnel record codec, request signing,
 //! the MaxCompute service/Tunnel client, and the sink's pure pipeline (Kafka event decoding,
-//! partition routing, row building).
+//! partition routing, row building) and the error-topic message format.
 //!
 //! Everything but [`client`] is pure: no I/O, no environment, no clock (callers pass "now" in).
 //! This crate knows nothing about Lambda; the function crates wire it to the runtime.
 
 pub mod client;
 pub mod codec;
+pub mod error_record;
 pub mod event;
 pub mod partition;
 pub mod rows;
