@@ -7,6 +7,8 @@
 use std::fmt;
 
 use shared::client::AssumeRoleConfig;
+
+use crate::error_topic::{KafkaSecurity, SaslMechanism, TlsOptions};
 use shared::partition::{Granularity, PartitionConfig, TimeSource, ValueFormat, Zone};
 use shared::rows::{Format, Mode};
 use shared::signing::{Credentials, Secret};
@@ -39,7 +41,11 @@ pub struct Config {
     pub error_topic: Option<String>,
     /// Bootstrap servers of the error topic's cluster; `None` means the event's own.
     pub error_bootstrap_servers: Option<Vec<String>>,
+    /// How to reach the error topic's cluster.
+    pub error_security: KafkaSecurity,
     pub partial_batch: bool,
+    /// The function's name, written into error-topic headers.
+    pub function_name: String,
 }
 
 impl fmt::Debug for Config {
@@ -59,7 +65,9 @@ impl fmt::Debug for Config {
             .field("compress", &self.compress)
             .field("error_topic", &self.error_topic)
             .field("error_bootstrap_servers", &self.error_bootstrap_servers)
+            .field("error_security", &self.error_security)
             .field("partial_batch", &self.partial_batch)
+            .field("function_name", &self.function_name)
             .finish()
     }
 }
@@ -104,7 +112,14 @@ pub mod vars {
     pub const COMPRESS: &str = "SINK_COMPRESS";
     pub const ERROR_TOPIC: &str = "SINK_ERROR_TOPIC";
     pub const ERROR_BOOTSTRAP_SERVERS: &str = "SINK_ERROR_BOOTSTRAP_SERVERS";
+    pub const ERROR_SECURITY_PROTOCOL: &str = "SINK_ERROR_SECURITY_PROTOCOL";
+    pub const ERROR_SASL_MECHANISM: &str = "SINK_ERROR_SASL_MECHANISM";
+    pub const ERROR_SASL_USERNAME: &str = "SINK_ERROR_SASL_USERNAME";
+    pub const ERROR_SASL_PASSWORD: &str = "SINK_ERROR_SASL_PASSWORD";
+    pub const ERROR_TLS_CA_FILE: &str = "SINK_ERROR_TLS_CA_FILE";
     pub const PARTIAL_BATCH: &str = "SINK_PARTIAL_BATCH";
+    /// Set by Lambda.
+    pub const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 }
 
 impl Config {
@@ -230,7 +245,10 @@ impl Config {
                 .map(str::to_owned)
                 .collect()
         });
+        let error_security = error_security(&get)?;
         let partial_batch = parse_bool(&get, vars::PARTIAL_BATCH, false)?;
+        let function_name =
+            get(vars::FUNCTION_NAME).unwrap_or_else(|| "kafka-maxcompute-sink".to_owned());
 
         Ok(Self {
             endpoint,
@@ -246,8 +264,71 @@ impl Config {
             compress,
             error_topic,
             error_bootstrap_servers,
+            error_security,
             partial_batch,
+            function_name,
         })
+    }
+}
+
+/// The error topic's security settings, named as Kafka clients name them.
+fn error_security(get: &impl Fn(&str) -> Option<String>) -> Result<KafkaSecurity, ConfigError> {
+    let tls = || -> Result<TlsOptions, ConfigError> {
+        let ca_pem = match get(vars::ERROR_TLS_CA_FILE) {
+            None => None,
+            Some(path) => Some(std::fs::read(&path).map_err(|e| {
+                invalid(
+                    vars::ERROR_TLS_CA_FILE,
+                    &path,
+                    format!("cannot read it: {e}"),
+                )
+            })?),
+        };
+        Ok(TlsOptions { ca_pem })
+    };
+    let protocol = get(vars::ERROR_SECURITY_PROTOCOL)
+        .unwrap_or_else(|| "PLAINTEXT".to_owned())
+        .to_ascii_uppercase();
+    match protocol.as_str() {
+        "PLAINTEXT" => Ok(KafkaSecurity::Plaintext),
+        "SSL" => Ok(KafkaSecurity::Tls(tls()?)),
+        "SASL_SSL" => {
+            let mechanism = match get(vars::ERROR_SASL_MECHANISM)
+                .unwrap_or_else(|| "SCRAM-SHA-512".to_owned())
+                .to_ascii_uppercase()
+                .as_str()
+            {
+                "PLAIN" => SaslMechanism::Plain,
+                "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
+                "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
+                other => {
+                    return Err(invalid(
+                        vars::ERROR_SASL_MECHANISM,
+                        other,
+                        "expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                    ));
+                }
+            };
+            let username = get(vars::ERROR_SASL_USERNAME).ok_or(ConfigError::Missing {
+                variable: vars::ERROR_SASL_USERNAME,
+                accepted: "the SASL user name, with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL",
+            })?;
+            let password = get(vars::ERROR_SASL_PASSWORD).ok_or(ConfigError::Missing {
+                variable: vars::ERROR_SASL_PASSWORD,
+                accepted: "the SASL password, with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL",
+            })?;
+            Ok(KafkaSecurity::SaslTls {
+                mechanism,
+                username,
+                password,
+                tls: tls()?,
+            })
+        }
+        other => Err(invalid(
+            vars::ERROR_SECURITY_PROTOCOL,
+            other,
+            "expected PLAINTEXT, SSL or SASL_SSL",
+        )),
     }
 }
 

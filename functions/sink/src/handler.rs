@@ -7,7 +7,6 @@
 //! retry the whole batch. Nothing is dropped silently.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -23,6 +22,7 @@ use tokio::time::Instant;
 use tracing::{error, info};
 
 use crate::config::Config;
+use crate::rejects::RejectSink;
 use crate::writer::{PartitionOutcome, TableWriter};
 
 /// The sink, built once per cold start.
@@ -34,42 +34,6 @@ pub struct Sink {
     router: PartitionRouter,
     partial_batch: bool,
     rejects: Box<dyn RejectSink>,
-}
-
-/// Where rejects go. The error-topic writer implements it; without an error topic, rejects fail
-/// the batch.
-pub trait RejectSink: Send + Sync + fmt::Debug {
-    /// Delivers every reject or fails; `Ok` means all of them are durably elsewhere.
-    fn deliver<'a>(
-        &'a self,
-        rejects: &'a [Reject],
-        bootstrap_servers: &'a [String],
-        deadline: Instant,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SinkError>> + Send + 'a>>;
-}
-
-/// Used when `SINK_ERROR_TOPIC` is not set: any reject fails the batch, permanently.
-#[derive(Debug)]
-pub struct NoErrorTopic;
-
-impl RejectSink for NoErrorTopic {
-    fn deliver<'a>(
-        &'a self,
-        rejects: &'a [Reject],
-        _bootstrap_servers: &'a [String],
-        _deadline: Instant,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SinkError>> + Send + 'a>>
-    {
-        Box::pin(async move {
-            Err(SinkError::NoErrorTopic {
-                count: rejects.len(),
-                first: rejects
-                    .first()
-                    .map(|r| format!("{}: {}", r.class, r.message))
-                    .unwrap_or_default(),
-            })
-        })
-    }
 }
 
 /// Why an invocation failed. Each error is transient (retrying may help) or permanent.
@@ -289,7 +253,7 @@ impl Sink {
         // would write again.
         if !rejects.is_empty() {
             self.rejects
-                .deliver(&rejects, &batch.bootstrap_servers, deadline)
+                .deliver(&rejects, &batch.bootstrap_servers, now_ms, deadline)
                 .await?;
         }
 

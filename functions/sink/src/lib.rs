@@ -1,14 +1,15 @@
 //! The sink function: Kafka trigger batches into rows of a MaxCompute table.
 //!
 //! [`config`] reads and validates the environment once; [`handler::Sink`] handles invocations;
-//! [`writer`] writes encoded rows through the Tunnel; [`error_topic`] produces rejected records
-//! to the error topic. `main.rs` only wires them to the Lambda runtime. The pure pipeline (event
+//! [`writer`] writes encoded rows through the Tunnel; [`rejects`] sends rejected records to the
+//! error topic through [`error_topic`]. `main.rs` only wires them to the Lambda runtime. The pure pipeline (event
 //! decoding, rows, partitions, wire codec, error-topic message format) and the MaxCompute client
 //! live in `shared`. Nothing here reads the environment at import time or panics on input.
 
 pub mod config;
 pub mod error_topic;
 pub mod handler;
+pub mod rejects;
 pub mod writer;
 
 /// Time kept back from the invocation deadline so the function can still answer (and log)

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 use sink::config::Config;
-use sink::handler::{NoErrorTopic, Response, Sink, SinkError};
+use sink::handler::{Response, Sink, SinkError};
+use sink::rejects::{ErrorTopicSink, NoErrorTopic, RejectSink};
 use tokio::time::Instant;
 
 #[tokio::main]
@@ -15,13 +16,18 @@ async fn main() -> Result<(), Error> {
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     tracing::info!(config = ?config, "configuration read");
-    let sink = Sink::start_from_config(
-        &config,
-        Box::new(NoErrorTopic),
-        Instant::now() + sink::START_TIMEOUT,
-    )
-    .await
-    .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let rejects: Box<dyn RejectSink> = match &config.error_topic {
+        Some(topic) => Box::new(ErrorTopicSink::new(
+            topic.clone(),
+            config.error_bootstrap_servers.clone(),
+            config.error_security.clone(),
+            config.function_name.clone(),
+        )),
+        None => Box::new(NoErrorTopic),
+    };
+    let sink = Sink::start_from_config(&config, rejects, Instant::now() + sink::START_TIMEOUT)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let sink = Arc::new(sink);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let sink = Arc::clone(&sink);

@@ -8,104 +8,10 @@
     clippy::panic
 )]
 
-use std::time::Duration;
+mod support;
 
-use emulator::auth::KeyStore;
-use emulator::server::{self, RunningServer};
-use emulator::sqlcmd;
-use sink::config::Config;
-use sink::handler::{NoErrorTopic, Sink, SinkError};
-use tokio::time::Instant;
-
-const ID: &str = "sink-id";
-const SECRET: &str = "sink-secret";
-const PROJECT: &str = "connector_test";
-const SEED_DDL: &str = "CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);";
-/// Processing time for the handler: only used for records without a timestamp.
-const NOW_MS: i64 = 1_605_596_645_123;
-
-struct Flow {
-    _dir: tempfile::TempDir,
-    server: RunningServer,
-    sql: sqlcmd::Client,
-}
-
-impl Flow {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut keys = KeyStore::default();
-        keys.add_access_key(ID, SECRET);
-        let server = server::start(server::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            keys,
-            session_ttl: server::DEFAULT_SESSION_TTL,
-        })
-        .await
-        .unwrap();
-        let sql = sqlcmd::Client::new(&format!("http://{}", server.addr), ID, SECRET);
-        sql.run_sql(PROJECT, SEED_DDL).await.unwrap();
-        Self {
-            _dir: dir,
-            server,
-            sql,
-        }
-    }
-
-    fn config(&self, extra: &[(&str, &str)]) -> Config {
-        let endpoint = format!("http://{}/api", self.server.addr);
-        let mut vars: Vec<(String, String)> = vec![
-            ("MAXCOMPUTE_ENDPOINT".into(), endpoint),
-            ("MAXCOMPUTE_PROJECT".into(), PROJECT.into()),
-            ("MAXCOMPUTE_TABLE".into(), "test_kafka".into()),
-            ("ALIBABA_CLOUD_ACCESS_KEY_ID".into(), ID.into()),
-            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(), SECRET.into()),
-        ];
-        vars.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        Config::from_lookup(|name| {
-            vars.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
-        .unwrap()
-    }
-
-    async fn sink(&self, extra: &[(&str, &str)]) -> Sink {
-        Sink::start_from_config(&self.config(extra), Box::new(NoErrorTopic), deadline())
-            .await
-            .unwrap()
-    }
-
-    async fn query(&self, statement: &str) -> Vec<Vec<String>> {
-        let (_, text) = self.sql.run_sql(PROJECT, statement).await.unwrap();
-        sqlcmd::parse_csv(&text)
-    }
-
-    /// Makes the next `count` calls of `kind` fail as the emulator's admin API is told to.
-    async fn fault(&self, rule: serde_json::Value) {
-        let resp = reqwest::Client::new()
-            .post(format!("http://{}/_emulator/faults", self.server.addr))
-            .json(&rule)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{:?}", resp.text().await);
-    }
-}
-
-fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(30)
-}
-
-fn event(name: &str) -> String {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use sink::handler::SinkError;
+use support::flow::{Flow, NOW_MS, deadline, event};
 
 #[tokio::test]
 async fn the_seed_message_lands_in_its_hour_partition() {
@@ -248,4 +154,69 @@ async fn a_permanent_write_failure_reports_the_first_unwritten_offsets() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Permanent.MaxComputeWrite", "{err}");
+}
+
+#[tokio::test]
+async fn rejects_go_to_the_error_topic_with_their_bytes_and_good_rows_are_written() {
+    use shared::error_record::{OriginalPayload, PAYLOAD, PAYLOAD_RAW_EVENT_JSON};
+    use sink::error_topic::KafkaSecurity;
+    use sink::rejects::ErrorTopicSink;
+    use support::kafka::{create_topic, fetch, require_broker, unique_topic};
+
+    let address = require_broker().await;
+    let topic = unique_topic("sink-flow");
+    create_topic(&address, &topic, 1).await;
+    let flow = Flow::start().await;
+    let sink = flow
+        .sink_with(
+            &[],
+            Box::new(ErrorTopicSink::new(
+                topic.clone(),
+                Some(vec![address.clone()]),
+                KafkaSecurity::Plaintext,
+                "sink-under-test".to_owned(),
+            )),
+        )
+        .await;
+    let response = sink
+        .handle(&event("bad-records.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(response.summary.rows_written, 5);
+    assert_eq!(
+        response.summary.rejects,
+        [("invalid_utf8", 1), ("malformed_record", 5)].into()
+    );
+    let value = flow.query("select count(*) from test_kafka").await;
+    assert_eq!(value.get(1), Some(&vec!["5".to_owned()]));
+
+    let stored = fetch(&address, &topic, 0, 6).await;
+    let parsed: Vec<_> = stored
+        .iter()
+        .map(|s| s.as_message().parse().unwrap())
+        .collect();
+    let utf8: Vec<_> = parsed
+        .iter()
+        .filter(|p| p.error.class == "invalid_utf8")
+        .collect();
+    assert_eq!(utf8.len(), 1);
+    let original = &utf8[0].original;
+    assert_eq!(original.key.as_deref(), Some(&b"utf8"[..]));
+    assert_eq!(
+        original.payload,
+        OriginalPayload::Value(Some(b"\xff\xfe,bad".to_vec()))
+    );
+    assert_eq!(original.offset, Some(2));
+    assert_eq!(original.timestamp_ms, Some(1_605_596_645_002));
+    assert_eq!(utf8[0].error.function, "sink-under-test");
+    assert_eq!(utf8[0].error.failed_at_ms, NOW_MS);
+    let raw = stored
+        .iter()
+        .filter(|s| {
+            s.headers
+                .iter()
+                .any(|(k, v)| k == PAYLOAD && v == PAYLOAD_RAW_EVENT_JSON.as_bytes())
+        })
+        .count();
+    assert_eq!(raw, 5);
 }

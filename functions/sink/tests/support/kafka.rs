@@ -1,0 +1,147 @@
+//! Kafka helpers for the integration tests: the broker's address, unique topics, and a
+//! protocol-level fetch that keeps headers as the list Kafka carries.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rskafka::client::ClientBuilder;
+use rskafka::messenger::Messenger;
+use rskafka::protocol::messages::{
+    FetchRequest, FetchRequestPartition, FetchRequestTopic, IsolationLevel, NORMAL_CONSUMER,
+};
+use rskafka::protocol::primitives::{Int32, Int64, String_};
+use rskafka::protocol::record::ControlBatchOrRecords;
+use shared::error_record::ErrorMessage;
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:19092".to_owned())
+}
+
+/// Fails the test, saying how to start the broker, when there is none.
+pub async fn require_broker() -> String {
+    let address = bootstrap();
+    match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&address)).await {
+        Ok(Ok(_)) => address,
+        Ok(Err(e)) => {
+            panic!("no Kafka broker at {address} ({e}); run: bash scripts/broker.sh start")
+        }
+        Err(_) => panic!(
+            "no Kafka broker at {address} (connect timed out); run: bash scripts/broker.sh start"
+        ),
+    }
+}
+
+pub fn unique_topic(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("errors-{name}-{}-{nanos}", std::process::id())
+}
+
+pub async fn create_topic(address: &str, topic: &str, partitions: i32) {
+    let client = ClientBuilder::new(vec![address.to_owned()])
+        .build()
+        .await
+        .unwrap();
+    client
+        .controller_client()
+        .unwrap()
+        .create_topic(topic, partitions, 1, 5_000)
+        .await
+        .unwrap();
+}
+
+pub fn in_secs(secs: u64) -> Instant {
+    Instant::now() + Duration::from_secs(secs)
+}
+
+/// A record as it is stored in the broker, headers as the wire list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub offset: i64,
+    pub timestamp_ms: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Stored {
+    pub fn as_message(&self) -> ErrorMessage {
+        ErrorMessage {
+            key: self.key.clone(),
+            value: self.value.clone(),
+            headers: self.headers.clone(),
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
+/// Reads `expected` records of one partition from offset 0, at the protocol level. Polls
+/// rather than trusting the high watermark, which tansu may report late.
+pub async fn fetch(address: &str, topic: &str, partition: i32, expected: usize) -> Vec<Stored> {
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let mut messenger =
+        Messenger::new(BufStream::new(tcp), 64 << 20, Arc::from("error-topic-test"));
+    messenger.sync_versions().await.unwrap();
+    let give_up = in_secs(10);
+    let mut stored: Vec<Stored> = Vec::new();
+    while stored.len() < expected {
+        assert!(
+            Instant::now() < give_up,
+            "only {} of {expected} records in {topic}/{partition}: {stored:?}",
+            stored.len()
+        );
+        let next = stored.last().map_or(0, |s| s.offset + 1);
+        let response = messenger
+            .request(FetchRequest {
+                replica_id: NORMAL_CONSUMER,
+                max_wait_ms: Int32(200),
+                min_bytes: Int32(1),
+                max_bytes: Some(Int32(32 << 20)),
+                isolation_level: Some(IsolationLevel::ReadCommitted),
+                topics: vec![FetchRequestTopic {
+                    topic: String_(topic.to_owned()),
+                    partitions: vec![FetchRequestPartition {
+                        partition: Int32(partition),
+                        fetch_offset: Int64(next),
+                        partition_max_bytes: Int32(32 << 20),
+                    }],
+                }],
+            })
+            .await
+            .unwrap();
+        for t in response.responses {
+            for p in t.partitions {
+                assert_eq!(p.error_code, None, "fetch {topic}/{partition}");
+                for batch in p.records.0 {
+                    let ControlBatchOrRecords::Records(records) = batch.records else {
+                        continue;
+                    };
+                    for r in records {
+                        let offset = batch.base_offset + i64::from(r.offset_delta);
+                        if offset < next {
+                            continue;
+                        }
+                        stored.push(Stored {
+                            offset,
+                            timestamp_ms: batch.first_timestamp + r.timestamp_delta,
+                            key: r.key,
+                            value: r.value,
+                            headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        stored.len(),
+        expected,
+        "more records than sent in {topic}/{partition}"
+    );
+    stored
+}
