@@ -5,9 +5,7 @@ build:
 	cargo build --workspace
 
 test:
-	cargo nextest run --workspace --no-fail-fast
-	cargo test --workspace --doc
-	bash scripts/conformance.sh
+	bash scripts/test.sh
 
 lint:
 	cargo fmt --all -- --check
