@@ -61,17 +61,31 @@ impl ServiceError {
 
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let code = if self.code.is_empty() {
-            "(no code)"
-        } else {
-            &self.code
-        };
-        write!(f, "HTTP {} {}: {}", self.status, code, self.message)?;
-        if let Some(id) = &self.request_id {
-            write!(f, " (request id {id})")?;
-        }
-        Ok(())
+        write_service_error(
+            f,
+            self.status,
+            &self.code,
+            &self.message,
+            self.request_id.as_deref(),
+        )
     }
+}
+
+/// `HTTP 404 NoSuchPartition: message (request id ...)`, the one spelling of a service's error
+/// answer (MaxCompute's and STS's) in messages and logs.
+pub(crate) fn write_service_error(
+    f: &mut fmt::Formatter<'_>,
+    status: u16,
+    code: &str,
+    message: &str,
+    request_id: Option<&str>,
+) -> fmt::Result {
+    let code = if code.is_empty() { "(no code)" } else { code };
+    write!(f, "HTTP {status} {code}: {message}")?;
+    if let Some(id) = request_id {
+        write!(f, " (request id {id})")?;
+    }
+    Ok(())
 }
 
 fn parse_json(text: &str) -> Option<(String, String, Option<String>)> {

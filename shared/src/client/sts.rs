@@ -240,16 +240,13 @@ impl StsServiceError {
 
 impl fmt::Display for StsServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let code = if self.code.is_empty() {
-            "(no code)"
-        } else {
-            &self.code
-        };
-        write!(f, "HTTP {} {}: {}", self.status, code, self.message)?;
-        if let Some(id) = &self.request_id {
-            write!(f, " (request id {id})")?;
-        }
-        Ok(())
+        super::error::write_service_error(
+            f,
+            self.status,
+            &self.code,
+            &self.message,
+            self.request_id.as_deref(),
+        )
     }
 }
 
