@@ -149,11 +149,14 @@ where
     Fut: Future<Output = Result<T, Error>>,
 {
     let mut backoff = Backoff::new(policy, jitter);
+    // The error of the previous attempt, so that a wait the timer ends a little late (after
+    // the deadline) still reports why the call was retrying.
+    let mut last: Option<Error> = None;
     loop {
         if Instant::now() >= deadline {
             return Err(Error::DeadlineExceeded {
                 attempts: backoff.attempts(),
-                last: None,
+                last: last.map(Box::new),
             });
         }
         let attempt = backoff.start_attempt();
@@ -172,6 +175,7 @@ where
                     "retrying after a transient error"
                 );
                 on_retry();
+                last = Some(error);
                 tokio::time::sleep(delay).await;
             }
             Err(reason) => return Err(give_up(reason, backoff.attempts(), error)),
