@@ -236,8 +236,7 @@ impl Pipeline {
         let schema = seed_schema();
         let router = PartitionRouter::new(&config.partition).unwrap();
         router.check_table(&schema).unwrap();
-        let builder =
-            RowBuilder::new(config.mode, config.format, router.zone(), &schema).unwrap();
+        let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema).unwrap();
         let credentials =
             Credentials::access_key("bench".to_owned(), Secret::new("bench".to_owned()));
         let client = Client::new(
@@ -568,7 +567,7 @@ fn main() {
 
     println!();
     println!(
-        "{:<32} {:>9} {:>9} {:>9} {:>10} {:>11}  {:<12} {}",
+        "{:<32} {:>9} {:>9} {:>9} {:>10} {:>11}  {:<12} result",
         "stage (event JSON in MB/s)",
         "best ms",
         "median ms",
@@ -576,7 +575,6 @@ fn main() {
         "best MB/s",
         "median MB/s",
         "target",
-        "result"
     );
     for (name, t, pass) in &rows {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -599,8 +597,8 @@ fn main() {
     }
     println!();
     println!(
-        "{:<32} {:>10} {:>9}  {:<12} {}",
-        "peak RSS (VmHWM, own process)", "before MiB", "peak MiB", "target", "result"
+        "{:<32} {:>10} {:>9}  {:<12} result",
+        "peak RSS (VmHWM, own process)", "before MiB", "peak MiB", "target",
     );
     for (name, m) in &rss {
         match m {
