@@ -17,6 +17,7 @@ fmt:
 
 bench:
 	bash scripts/bench-encoder.sh
+	bash scripts/bench-sink.sh
 
 conformance:
 	bash scripts/conformance.sh

@@ -1,0 +1,425 @@
+"""Checks of template.yaml that the linters cannot make: the Kafka triggers' property names and
+values, the consumer group and starting position conventions of the seed, the connector name
+pattern, and agreement between the template's parameters and environment and what the sink
+reads in functions/sink/src/config.rs.
+
+Also runs cfn-lint (pinned in scripts/requirements.txt) and, when aws-sam-cli is installed,
+`sam validate --lint`. Run through scripts/template-check.sh.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = Path(os.environ.get("TEMPLATE_FILE", ROOT / "template.yaml"))
+CONFIG_RS = ROOT / "functions/sink/src/config.rs"
+ROWS_RS = ROOT / "shared/src/rows/mod.rs"
+PARTITION_RS = ROOT / "shared/src/partition.rs"
+BIN = Path(sys.executable).parent
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short intrinsic tags turned into their long forms."""
+
+
+def _intrinsic(loader, tag_suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        return {"Fn::GetAtt": value.split(".", 1)}
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+@pytest.fixture(scope="module")
+def template():
+    with open(TEMPLATE, encoding="utf-8") as f:
+        return yaml.load(f, Loader=_CfnLoader)
+
+
+@pytest.fixture(scope="module")
+def config_rs():
+    return CONFIG_RS.read_text(encoding="utf-8")
+
+
+def resources_of_type(template, type_name):
+    return {
+        name: r for name, r in template["Resources"].items() if r["Type"] == type_name
+    }
+
+
+def kafka_triggers(template):
+    triggers = resources_of_type(template, "AWS::Lambda::EventSourceMapping")
+    assert triggers, "the template has no event source mapping"
+    return triggers
+
+
+def sink_environment(template):
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assert "SinkFunction" in functions, "no SinkFunction in the template"
+    return functions["SinkFunction"]["Properties"]["Environment"]["Variables"]
+
+
+def sink_variables(config_rs):
+    """The `vars` module of config.rs: constant name -> environment variable."""
+    module = re.search(r"pub mod vars \{(.*?)\n\}", config_rs, re.S)
+    assert module, "no `pub mod vars` in config.rs"
+    found = dict(re.findall(r'pub const (\w+): &str = "([A-Z0-9_]+)";', module.group(1)))
+    assert found, "no constants in config.rs's vars module"
+    return found
+
+
+def match_arm_literals(source, header):
+    """The string literals before `=>` in the first match after `header` (a FromStr impl or a
+    function), up to the end of that item."""
+    start = source.index(header)
+    end = source.index("\n}\n", start)
+    body = source[start:end]
+    literals = set()
+    for line in body.splitlines():
+        if "=>" in line and not line.strip().startswith("_"):
+            literals.update(re.findall(r'"([^"]*)"', line.split("=>", 1)[0]))
+    return literals
+
+
+def validate_function(config_rs, function):
+    """Literals compared with `v == "..."` in the match over `vars::<function>`."""
+    start = config_rs.index(f"get(vars::{function})")
+    end = config_rs.index(";\n", start)
+    return set(re.findall(r'v == "([^"]*)"', config_rs[start:end]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Linters
+
+
+def _tool(name):
+    path = BIN / name
+    return str(path) if path.exists() else shutil.which(name)
+
+
+def test_cfn_lint_passes():
+    cfn_lint = _tool("cfn-lint")
+    assert cfn_lint, "cfn-lint is not installed: bash scripts/venv.sh installs the pinned version"
+    result = subprocess.run(
+        [cfn_lint, str(TEMPLATE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes():
+    sam = _tool("sam")
+    if not sam:
+        pytest.skip("aws-sam-cli is not installed (pip install aws-sam-cli==1.170.0 to run this)")
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION="us-east-1")
+    result = subprocess.run(
+        [sam, "validate", "--lint", "--template", str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The Kafka triggers
+
+# The properties of AWS::Lambda::EventSourceMapping this project sets for a Kafka source, per
+# kind of cluster. Nested mappings list their own allowed keys. cfn-lint knows the resource's
+# schema but not which properties belong to which kind of source (a self-managed block on an
+# MSK trigger passes it), nor the values the project relies on.
+COMMON_PROPERTIES = {
+    "FunctionName": None,
+    "Topics": None,
+    "StartingPosition": None,
+    "BatchSize": None,
+    "MaximumBatchingWindowInSeconds": None,
+    # Provisioned mode, and the partial batch response it makes possible.
+    "ProvisionedPollerConfig": {"MinimumPollers": None, "MaximumPollers": None},
+    "FunctionResponseTypes": None,
+}
+MSK_PROPERTIES = dict(
+    COMMON_PROPERTIES,
+    EventSourceArn=None,
+    AmazonManagedKafkaEventSourceConfig={"ConsumerGroupId": None},
+)
+SELF_MANAGED_PROPERTIES = dict(
+    COMMON_PROPERTIES,
+    SelfManagedEventSource={"Endpoints": {"KafkaBootstrapServers": None}},
+    SelfManagedKafkaEventSourceConfig={"ConsumerGroupId": None},
+    SourceAccessConfigurations=[{"Type": None, "URI": None}],
+)
+SOURCE_ACCESS_TYPES = {
+    "SASL_SCRAM_256_AUTH",
+    "SASL_SCRAM_512_AUTH",
+    "BASIC_AUTH",
+    "CLIENT_CERTIFICATE_TLS_AUTH",
+    "SERVER_ROOT_CA_CERTIFICATE",
+    "VPC_SUBNET",
+    "VPC_SECURITY_GROUP",
+}
+
+
+def unknown_keys(value, allowed, path):
+    """Every key in `value` (following Fn::If branches) that `allowed` does not list."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        _, yes, no = value["Fn::If"]
+        return unknown_keys(yes, allowed, path) + unknown_keys(no, allowed, path)
+    if allowed is None or value == {"Ref": "AWS::NoValue"}:
+        return []
+    if isinstance(allowed, list):
+        assert isinstance(value, list), f"{path} should be a list"
+        return [k for i, item in enumerate(value) for k in unknown_keys(item, allowed[0], f"{path}[{i}]")]
+    assert isinstance(value, dict), f"{path} should be a mapping"
+    found = []
+    for key, inner in value.items():
+        if key not in allowed:
+            found.append(f"{path}.{key}")
+        else:
+            found.extend(unknown_keys(inner, allowed[key], f"{path}.{key}"))
+    return found
+
+
+def trigger_kind(props):
+    if "SelfManagedEventSource" in props:
+        return "self-managed", SELF_MANAGED_PROPERTIES
+    return "MSK", MSK_PROPERTIES
+
+
+def test_kafka_triggers_use_only_known_property_names(template):
+    for name, resource in kafka_triggers(template).items():
+        kind, allowed = trigger_kind(resource["Properties"])
+        bad = unknown_keys(resource["Properties"], allowed, name)
+        assert not bad, f"{kind} trigger {name} has properties that are misspelt or belong elsewhere: {bad}"
+
+
+def test_there_is_one_trigger_per_kind_of_cluster(template):
+    triggers = kafka_triggers(template)
+    conditions = {r.get("Condition") for r in triggers.values()}
+    assert conditions == {"IsMsk", "IsSelfManaged"}
+    for resource in triggers.values():
+        props = resource["Properties"]
+        assert props["FunctionName"] == {"Ref": "SinkFunction"}
+        assert props["Topics"] == [{"Ref": "SourceTopic"}], "the trigger reads exactly one topic"
+        assert props["BatchSize"] == {"Ref": "BatchSize"}
+        assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "MaximumBatchingWindowInSeconds"}
+        kind, _ = trigger_kind(props)
+        if kind == "MSK":
+            assert props["EventSourceArn"] == {"Ref": "MskClusterArn"}
+        else:
+            assert props["SelfManagedEventSource"]["Endpoints"]["KafkaBootstrapServers"] == {
+                "Ref": "KafkaBootstrapServers"
+            }
+            for access in props["SourceAccessConfigurations"]:
+                assert access["Type"] in SOURCE_ACCESS_TYPES
+
+
+def test_consumer_group_is_connect_dash_connector_name(template):
+    for name, resource in kafka_triggers(template).items():
+        props = resource["Properties"]
+        block = props.get("AmazonManagedKafkaEventSourceConfig") or props.get(
+            "SelfManagedKafkaEventSourceConfig"
+        )
+        assert block, f"{name} sets no consumer group"
+        assert block["ConsumerGroupId"] == {"Fn::Sub": "connect-${ConnectorName}"}, name
+
+
+def test_consumer_offset_maps_to_starting_position(template):
+    offset = template["Parameters"]["ConsumerOffset"]
+    assert offset["AllowedValues"] == ["latest", "earliest"]
+    assert offset["Default"] == "latest"
+    mapping = template["Mappings"]["StartingPositions"]
+    assert {k: v["Position"] for k, v in mapping.items()} == {
+        "latest": "LATEST",
+        "earliest": "TRIM_HORIZON",
+    }
+    for name, resource in kafka_triggers(template).items():
+        assert resource["Properties"]["StartingPosition"] == {
+            "Fn::FindInMap": ["StartingPositions", {"Ref": "ConsumerOffset"}, "Position"]
+        }, name
+
+
+def test_batching_limits_are_the_triggers(template):
+    params = template["Parameters"]
+    assert (params["BatchSize"]["MinValue"], params["BatchSize"]["MaxValue"]) == (1, 10000)
+    window = params["MaximumBatchingWindowInSeconds"]
+    assert (window["MinValue"], window["MaxValue"]) == (0, 300)
+
+
+def test_partial_batch_response_only_in_provisioned_mode(template):
+    params = template["Parameters"]
+    assert params["PartialBatchResponse"]["AllowedValues"] == ["false", "true"]
+    assert params["PartialBatchResponse"]["Default"] == "false", "off by default: on-demand mode ignores it"
+    assert params["MinimumPollers"]["Default"] == 0, "on-demand mode by default"
+    conditions = template["Conditions"]
+    assert conditions["IsProvisioned"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "MinimumPollers"}, "0"]}]
+    }
+    assert conditions["ReportsBatchItemFailures"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "PartialBatchResponse"}, "true"]},
+            {"Condition": "IsProvisioned"},
+        ]
+    }
+    # The sink answers with batchItemFailures exactly when the trigger reads them.
+    assert sink_environment(template)["SINK_PARTIAL_BATCH"] == {
+        "Fn::If": ["ReportsBatchItemFailures", "true", "false"]
+    }
+    for name, resource in kafka_triggers(template).items():
+        props = resource["Properties"]
+        assert props["FunctionResponseTypes"] == {
+            "Fn::If": [
+                "ReportsBatchItemFailures",
+                ["ReportBatchItemFailures"],
+                {"Ref": "AWS::NoValue"},
+            ]
+        }, name
+        assert props["ProvisionedPollerConfig"]["Fn::If"][0] == "IsProvisioned", name
+    rule = template["Rules"]["PartialBatchNeedsProvisionedMode"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "PartialBatchResponse"}, "true"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# The connector name
+
+
+def cfn_pattern_accepts(pattern, value):
+    # CloudFormation matches AllowedPattern against the whole value.
+    return re.fullmatch(pattern, value) is not None
+
+
+@pytest.mark.parametrize(
+    "value, accepted",
+    [
+        ("kafka-maxcompute-sink", True),
+        ("a", True),
+        ("k" * 48, True),
+        ("-x", False),
+        ("k" * 49, False),
+        ("Upper", False),
+        ("", False),
+        ("under_score", False),
+    ],
+)
+def test_connector_name_pattern(template, value, accepted):
+    param = template["Parameters"]["ConnectorName"]
+    assert cfn_pattern_accepts(param["AllowedPattern"], value) is accepted
+    assert cfn_pattern_accepts(param["AllowedPattern"], param["Default"])
+
+
+def test_names_derived_from_the_connector_name_fit(template):
+    # FunctionName takes at most 64 characters; the consumer group at most 200.
+    longest = "k" * 48
+    props = template["Resources"]["SinkFunction"]["Properties"]
+    assert len(props["FunctionName"]["Fn::Sub"].replace("${ConnectorName}", longest)) <= 64
+    assert len("connect-" + longest) <= 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters and environment against the sink's configuration
+
+# What the sink accepts for each setting the template offers as a choice, in the template's
+# spelling. config.rs also takes aliases (case-insensitive names; `event`, `event_time`,
+# `processing_time` for the partition time; `1`/`0` for booleans); the template offers one
+# spelling per choice. Each value is also checked against the Rust source below, so a change on
+# either side fails here.
+ACCEPTED = {
+    # parameter: (environment variable, values)
+    "Mode": ("SINK_MODE", ["DEFAULT", "KEY", "VALUE"]),
+    "Format": ("SINK_FORMAT", ["TEXT", "BINARY", "CSV", "JSON"]),
+    "Partition": ("SINK_PARTITION", ["HOUR", "DAY", "MINUTE"]),
+    "PartitionTime": ("SINK_PARTITION_TIME", ["record", "processing"]),
+    "Tunnel": ("SINK_TUNNEL", ["stream", "batch"]),
+}
+
+
+def rust_accepted(config_rs):
+    """What the Rust source accepts, upper-cased where it compares case-insensitively."""
+    rows = ROWS_RS.read_text(encoding="utf-8")
+    partition = PARTITION_RS.read_text(encoding="utf-8")
+    return {
+        "Mode": match_arm_literals(rows, "impl FromStr for Mode"),
+        "Format": match_arm_literals(rows, "impl FromStr for Format"),
+        "Partition": match_arm_literals(partition, "impl FromStr for Granularity"),
+        # parse_time_source lower-cases the value first.
+        "PartitionTime": match_arm_literals(config_rs, "fn parse_time_source"),
+        # The tunnel match lower-cases the value first.
+        "Tunnel": validate_function(config_rs, "TUNNEL"),
+    }
+
+
+@pytest.mark.parametrize("parameter", sorted(ACCEPTED))
+def test_choices_equal_what_the_sink_accepts(template, config_rs, parameter):
+    variable, values = ACCEPTED[parameter]
+    param = template["Parameters"][parameter]
+    assert sorted(param["AllowedValues"]) == sorted(values)
+    assert param["Default"] in values
+    assert sink_environment(template)[variable] == {"Ref": parameter}
+    source = rust_accepted(config_rs)[parameter]
+    assert source, f"found nothing the sink accepts for {parameter}"
+    for v in values:
+        assert v in source or v.upper() in source or v.lower() in source, (
+            f"{parameter}={v} is offered by the template but not accepted by the sink ({sorted(source)})"
+        )
+    # Every canonical spelling the sink has is offered (aliases aside).
+    canonical = {s.upper() for s in source} - {"EVENT", "EVENT_TIME", "PROCESSING_TIME"}
+    assert canonical == {v.upper() for v in values}, parameter
+
+
+def test_every_variable_set_is_read_by_the_sink(template, config_rs):
+    known = set(sink_variables(config_rs).values())
+    unknown = set(sink_environment(template)) - known
+    assert not unknown, f"the template sets variables the sink never reads: {sorted(unknown)}"
+
+
+def test_every_required_variable_is_set(template, config_rs):
+    consts = sink_variables(config_rs)
+    required = {consts[c] for c in re.findall(r"required\(\s*vars::(\w+)", config_rs)}
+    assert {"MAXCOMPUTE_ENDPOINT", "MAXCOMPUTE_TABLE"} <= required, "config.rs changed shape"
+    env = sink_environment(template)
+    missing = required - set(env)
+    assert not missing, f"the sink needs these and the template does not set them: {sorted(missing)}"
+    for name in required:
+        assert isinstance(env[name], dict) and "Ref" in env[name], f"{name} should come from a parameter"
+
+
+def test_environment_refers_to_declared_parameters(template):
+    params = set(template["Parameters"])
+
+    def refs(value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k == "Ref" and isinstance(v, str) and not v.startswith("AWS::"):
+                    yield v
+                else:
+                    yield from refs(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from refs(v)
+
+    undeclared = set(refs(sink_environment(template))) - params
+    assert not undeclared, sorted(undeclared)
+
+
+def test_secrets_are_noecho(template):
+    params = template["Parameters"]
+    for name in ("AccessKeyId", "AccessKeySecret"):
+        assert params[name].get("NoEcho") is True, name
