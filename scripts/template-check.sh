@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Template checks: cfn-lint, `sam validate --lint` when aws-sam-cli is installed, and the content
+# Template checks: cfn-lint, `sam validate --lint`, and the content
 # checks of tests/template/test_template.py (Kafka trigger properties, consumer group, starting
 # position, connector name pattern, parameters and environment against the sink's config.rs).
 # Reuses/creates .venv with the pinned packages of scripts/requirements.txt.

@@ -3,8 +3,7 @@ values, the consumer group and starting position conventions of the seed, the co
 pattern, and agreement between the template's parameters and environment and what the sink
 reads in functions/sink/src/config.rs.
 
-Also runs cfn-lint (pinned in scripts/requirements.txt) and, when aws-sam-cli is installed,
-`sam validate --lint`. Run through scripts/template-check.sh.
+Also runs cfn-lint and `sam validate --lint` (both pinned in scripts/requirements.txt). Run through scripts/template-check.sh.
 """
 
 import os
@@ -126,8 +125,7 @@ def test_cfn_lint_passes():
 
 def test_sam_validate_lint_passes():
     sam = _tool("sam")
-    if not sam:
-        pytest.skip("aws-sam-cli is not installed (pip install aws-sam-cli==1.170.0 to run this)")
+    assert sam, "aws-sam-cli is not installed: run bash scripts/venv.sh (it pins aws-sam-cli)"
     env = dict(os.environ, SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION="us-east-1")
     result = subprocess.run(
         [sam, "validate", "--lint", "--template", str(TEMPLATE)],

@@ -16,7 +16,7 @@ use shared::client::{
 };
 use shared::event::{EventError, Reject, decode_event_str};
 use shared::partition::PartitionRouter;
-use shared::rows::{RowBuilder, build_rows};
+use shared::rows::{BuiltRows, RowBuilder, build_rows};
 use shared::types::TableSchema;
 use tokio::time::Instant;
 use tracing::{error, info};
@@ -235,14 +235,22 @@ impl Sink {
         let started = std::time::Instant::now();
         let retries_before = self.client().stats().retries;
         let batch = decode_event_str(event)?;
-        let built = build_rows(&batch.records, &self.builder, &self.router, now_ms);
-        let (encoded, encode_rejects) = self.writer.encode(&built.partitions, &batch.records);
+        let BuiltRows {
+            partitions,
+            rejects: row_rejects,
+        } = build_rows(&batch.records, &self.builder, &self.router, now_ms);
+        let (encoded, encode_rejects) = self.writer.encode(&partitions, &batch.records);
+        let decoded = batch.records.len();
+        // The packs hold every row now: free the decoded records and the row values before the
+        // writes, so that a full 6 MB event never has three copies alive at once.
+        drop(partitions);
+        drop(batch.records);
 
         let mut rejects = batch.rejects;
-        rejects.extend(built.rejects);
+        rejects.extend(row_rejects);
         rejects.extend(encode_rejects);
         let mut summary = Summary {
-            records: batch.records.len() + count_undecoded(&rejects),
+            records: decoded + count_undecoded(&rejects),
             ..Summary::default()
         };
         for r in &rejects {
