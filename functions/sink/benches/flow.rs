@@ -43,7 +43,8 @@ use shared::rows::{RowBuilder, build_rows};
 use shared::signing::{Credentials, Secret};
 use shared::types::{Column, OdpsType, TableSchema};
 use sink::config::{Config, vars};
-use sink::handler::{NoErrorTopic, Sink};
+use sink::handler::Sink;
+use sink::rejects::NoErrorTopic;
 use sink::writer::TableWriter;
 
 const RECORDS: usize = 10_000;
