@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn tokens_and_roles_are_read_like_the_sink_reads_them() {
         let c = config(&[
-            (vars::SECURITY_TOKEN, "tok"),
+            (vars::SECURITY_TOKEN, "sts-token-value"),
             (vars::ROLE_ARN, "acs:ram::123:role/sink"),
             (vars::STS_ENDPOINT, "http://127.0.0.1:8110"),
             (vars::ERRORS_TABLE, "my_errors"),
@@ -327,7 +327,7 @@ mod tests {
         assert_eq!(c.table, "my_errors");
         let role = c.assume_role.unwrap();
         assert_eq!(role.endpoint, "http://127.0.0.1:8110");
-        assert!(!format!("{:?}", c.credentials).contains("tok"));
+        assert!(!format!("{:?}", c.credentials).contains("sts-token-value"));
         let err = config(&[
             (vars::ROLE_ARN, "acs:ram::123:role/sink"),
             (vars::STS_ENDPOINT, "sts"),

@@ -85,7 +85,12 @@ impl Flow {
     }
 
     /// Every row of one partition, exactly as stored, through a Tunnel download.
-    pub async fn download(&self, table: &str, partition: &str, types: &[OdpsType]) -> Vec<Vec<Value>> {
+    pub async fn download(
+        &self,
+        table: &str,
+        partition: &str,
+        types: &[OdpsType],
+    ) -> Vec<Vec<Value>> {
         let path = format!("/projects/{PROJECT}/tables/{table}");
         let resp = self
             .sql
