@@ -33,7 +33,8 @@ pub enum Field {
     ErrorOffset,
 }
 
-/// The columns of the DDL, in its order: name, type, field, comment.
+/// The columns of the DDL, in its order: name, type, field, comment (comments hold no quote, so
+/// they go into the DDL as they are).
 pub const COLUMNS: [(&str, &str, Field, &str); 15] = [
     (
         "error_class",
@@ -51,25 +52,25 @@ pub const COLUMNS: [(&str, &str, Field, &str); 15] = [
         "origin_topic",
         "STRING",
         Field::OriginTopic,
-        "the original record's topic",
+        "topic of the original record",
     ),
     (
         "origin_partition",
         "BIGINT",
         Field::OriginPartition,
-        "the original record's partition",
+        "partition of the original record",
     ),
     (
         "origin_offset",
         "BIGINT",
         Field::OriginOffset,
-        "the original record's offset",
+        "offset of the original record",
     ),
     (
         "origin_timestamp",
         "DATETIME",
         Field::OriginTimestamp,
-        "the original record's timestamp",
+        "timestamp of the original record",
     ),
     (
         "record_key",
@@ -111,19 +112,19 @@ pub const COLUMNS: [(&str, &str, Field, &str); 15] = [
         "error_topic",
         "STRING",
         Field::ErrorTopic,
-        "the error-topic record's topic",
+        "topic of the error-topic record",
     ),
     (
         "error_partition",
         "BIGINT",
         Field::ErrorPartition,
-        "the error-topic record's partition",
+        "partition of the error-topic record",
     ),
     (
         "error_offset",
         "BIGINT",
         Field::ErrorOffset,
-        "the error-topic record's offset",
+        "offset of the error-topic record",
     ),
 ];
 

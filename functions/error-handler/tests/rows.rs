@@ -286,8 +286,12 @@ fn the_ddl_names_every_column_and_the_partition_levels() {
         "{ddl}"
     );
     assert!(ddl.ends_with("PARTITIONED BY (`pt` STRING);"), "{ddl}");
-    for (name, ty, ..) in COLUMNS {
-        assert!(ddl.contains(&format!("`{name}` {ty} ")), "{name}");
+    for (name, ty, _, comment) in COLUMNS {
+        assert!(
+            ddl.contains(&format!("`{name}` {ty} COMMENT '{comment}'")),
+            "{name}"
+        );
+        assert!(!comment.contains(['\'', '\\']), "{name}: {comment}");
     }
     let multi = PartitionRouter::new(&PartitionConfig {
         format: "ds=%Y%m%d/hh=%H".parse().unwrap(),
