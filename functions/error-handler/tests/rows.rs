@@ -352,3 +352,35 @@ fn columns_are_matched_by_name_and_checked() {
         TableError::NoKnownColumn
     );
 }
+
+#[test]
+fn a_row_the_encoder_refuses_is_written_without_its_payload_not_dropped() {
+    let all: Vec<(&str, OdpsType, bool)> = COLUMNS
+        .iter()
+        .map(|(n, t, ..)| (*n, t.parse().unwrap(), true))
+        .collect();
+    let map = ColumnMap::new(&schema(&all)).unwrap();
+    let mut big = reject();
+    big.value = Some(vec![b'x'; shared::codec::MAX_CELL_BYTES + 1]);
+    let m = ErrorMessage::from_reject(
+        &big,
+        ErrorContext {
+            function: "f",
+            now_ms: 7,
+        },
+    );
+    let rows = rows_from_record(&error_topic_record(0, &m), NOW);
+    let spec = shared::partition::PartitionSpec::single("pt", "x").unwrap();
+    let parts = error_handler::writer::encode(&map, &[(spec, rows)].into_iter().collect());
+    assert_eq!((parts[0].rows, parts[0].degraded), (1, 1));
+    let decoded = shared::codec::decode_block(map.types(), &parts[0].packs[0].0).unwrap();
+    let message = &decoded[0][1];
+    let Value::Bytes(text) = message else {
+        panic!("{message:?}")
+    };
+    assert!(
+        String::from_utf8_lossy(text).contains("key, value and headers not stored"),
+        "{message:?}"
+    );
+    assert_eq!(decoded[0][7], Value::Null);
+}
