@@ -32,7 +32,7 @@ pub struct Config {
     pub assume_role: Option<AssumeRoleConfig>,
     /// Routes each row by its time of failure; the time source is always that time.
     pub partition: PartitionConfig,
-    /// Written into rows whose failure names no function (unparseable records).
+    /// This function's own name (for logs; rows name the function that gave up on a record).
     pub function_name: String,
 }
 
