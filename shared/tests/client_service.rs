@@ -184,6 +184,47 @@ async fn creates_a_partition_through_a_sql_instance() {
 }
 
 #[tokio::test]
+async fn runs_any_statement_as_an_anonymous_sql_task_and_returns_the_instance_id() {
+    let server = TestServer::start(vec![
+        step("POST", INSTANCES, created()),
+        step("GET", INSTANCE, instance_status("Running")),
+        step("GET", INSTANCE, instance_status("Terminated")),
+        step("GET", INSTANCE, task_status("Success")),
+    ])
+    .await;
+    let ddl = "CREATE TABLE IF NOT EXISTS kafka_sink_errors(error_class STRING) PARTITIONED BY (pt STRING);";
+    let instance_id = server.client().run_sql(ddl, deadline(5.0)).await.unwrap();
+    assert_eq!(instance_id, "20261125abc");
+    server.assert_clean();
+    let requests = server.requests();
+    let body = String::from_utf8(requests[0].body.clone()).unwrap();
+    assert!(body.contains(&format!("<![CDATA[{ddl}]]>")), "{body}");
+    assert!(body.contains("<Name>AnonymousSQLTask</Name>"), "{body}");
+    assert_eq!(requests.last().unwrap().q("taskstatus"), Some(""));
+}
+
+#[tokio::test]
+async fn a_statement_that_cannot_travel_in_cdata_is_refused_before_any_request() {
+    let server = TestServer::start(vec![]).await;
+    let client = server.client();
+    for bad in ["", "  ", "SELECT ']]>' FROM t;"] {
+        let err = client.run_sql(bad, deadline(5.0)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Config {
+                    what: "sql statement",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(!err.is_transient());
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
 async fn a_failed_sql_task_returns_its_result_text() {
     let server = TestServer::start(vec![
         step("POST", INSTANCES, created()),

@@ -721,6 +721,9 @@ fn every_file_in_events_is_used_by_a_pipeline_test() {
         include_str!("pipeline_partition.rs"),
         include_str!("pipeline_rows.rs"),
         include_str!("pipeline_props.rs"),
+        // The error topic's sample events are the error handler's pipeline input.
+        include_str!("../../functions/error-handler/tests/sample_events.rs"),
+        include_str!("../../functions/error-handler/tests/emulator_flow.rs"),
     ]
     .concat();
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -2,7 +2,7 @@
 //!
 //! It signs every request (`crate::signing`), retries transient failures within a caller-given
 //! deadline (`retry`), and offers the calls the sink needs: table schema and partition metadata,
-//! partition creation through a SQL instance, tunnel discovery (`service`), batch upload sessions
+//! SQL instances for DDL and partition creation, tunnel discovery (`service`), batch upload sessions
 //! (`batch`) and stream upload sessions (`stream`). Its one other HTTP peer is STS: `sts` assumes
 //! a RAM role and keeps the temporary credentials fresh for the client's requests.
 //!

@@ -1,9 +1,11 @@
 //! Service API calls (the `/api` control plane): table schema lookup, partition existence,
-//! partition creation through a SQL instance, and tunnel endpoint discovery.
+//! SQL instances, partition creation through one, and tunnel endpoint discovery.
 //!
-//! Partition creation submits `ALTER TABLE ... ADD IF NOT EXISTS PARTITION (...)`, polls the
-//! instance until it terminates (bounded by the deadline) and turns a failed task's result text
-//! into [`Error::SqlFailed`]. This module runs no other SQL and reads no data.
+//! [`Client::run_sql`] submits one statement as a SQL instance, polls the instance until it
+//! terminates (bounded by the deadline) and turns a failed task's result text into
+//! [`Error::SqlFailed`]; partition creation is `ALTER TABLE ... ADD IF NOT EXISTS PARTITION (...)`
+//! through the same flow. This module reads no data and does not fetch query results: it is for
+//! statements whose effect, not whose output, the caller wants (DDL).
 
 use std::collections::BTreeSet;
 
@@ -20,6 +22,8 @@ use crate::types::{Column, OdpsType, TableSchema};
 
 /// The name pyodps gives the task of a partition-creating SQL instance.
 const ADD_PARTITION_TASK: &str = "SQLAddPartitionTask";
+/// The name pyodps gives the task of any other statement (`execute_sql`).
+const ANONYMOUS_SQL_TASK: &str = "AnonymousSQLTask";
 
 impl Client {
     /// The schema of a table, from `GET /projects/{p}/tables/{t}` (XML with a CDATA JSON schema).
@@ -77,15 +81,49 @@ impl Client {
             "ALTER TABLE {project}.`{table}` ADD IF NOT EXISTS PARTITION ({});",
             partition.sql_form()
         );
-        let instance_id = self.submit_sql(&sql, deadline).await?;
+        let instance_id = self
+            .run_sql_task(&sql, ADD_PARTITION_TASK, deadline)
+            .await?;
         info!(
             table,
             partition = %partition,
             instance_id = %instance_id,
-            "submitted partition creation"
+            "created partition"
         );
+        Ok(())
+    }
+
+    /// Runs one SQL statement as a SQL instance and waits until it has ended successfully;
+    /// returns the instance id. A task that ends in any other state is [`Error::SqlFailed`]
+    /// with the task's result text; running past `deadline` is [`Error::DeadlineExceeded`].
+    ///
+    /// A transient failure of the submission itself is retried like any request, so a
+    /// statement may run twice: pass statements that are idempotent (`CREATE TABLE IF NOT
+    /// EXISTS`, `ALTER TABLE ... ADD IF NOT EXISTS PARTITION`). The statement travels in a CDATA
+    /// section, so it must not contain `]]>`.
+    pub async fn run_sql(&self, statement: &str, deadline: Instant) -> Result<String, Error> {
+        self.run_sql_task(statement, ANONYMOUS_SQL_TASK, deadline)
+            .await
+    }
+
+    async fn run_sql_task(
+        &self,
+        statement: &str,
+        task: &str,
+        deadline: Instant,
+    ) -> Result<String, Error> {
+        if statement.trim().is_empty() || statement.contains("]]>") {
+            return Err(Error::Config {
+                what: "sql statement",
+                reason: "empty, or contains `]]>`, which cannot travel in the job's CDATA section"
+                    .to_owned(),
+            });
+        }
+        let instance_id = self.submit_sql(statement, task, deadline).await?;
+        debug!(instance_id = %instance_id, task, "submitted SQL instance");
         self.wait_for_instance(&instance_id, deadline).await?;
-        self.check_task_status(&instance_id, deadline).await
+        self.check_task_status(&instance_id, deadline).await?;
+        Ok(instance_id)
     }
 
     /// The tunnel endpoint: the configured one, or the one discovered through
@@ -128,7 +166,7 @@ impl Client {
         format!("/projects/{}/tables/{table}", self.project())
     }
 
-    async fn submit_sql(&self, sql: &str, deadline: Instant) -> Result<String, Error> {
+    async fn submit_sql(&self, sql: &str, task: &str, deadline: Instant) -> Result<String, Error> {
         let uuid = format!("{:032x}", rand::random::<u128>());
         let job = format!(
             concat!(
@@ -139,7 +177,7 @@ impl Client {
                 "<Query><![CDATA[{sql}]]></Query>",
                 "</SQL></Tasks><DAG><RunMode>Sequence</RunMode></DAG></Job></Instance>"
             ),
-            task = ADD_PARTITION_TASK,
+            task = task,
             uuid = uuid,
             sql = sql,
         );
@@ -154,7 +192,7 @@ impl Client {
             content_type: "application/xml",
             deflated: false,
         });
-        // Retrying the submission is safe: the statement is idempotent (IF NOT EXISTS).
+        // Retrying the submission is safe only for idempotent statements; `run_sql` says so.
         let reply = self.send(&call, deadline).await?;
         let location = reply
             .header("Location")
