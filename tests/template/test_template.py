@@ -1,7 +1,7 @@
 """Checks of template.yaml that the linters cannot make: the Kafka triggers' property names and
 values, the consumer group and starting position conventions of the seed, the connector name
-pattern, and agreement between the template's parameters and environment and what the sink
-reads in functions/sink/src/config.rs.
+pattern, and agreement between the template's parameters and environment and what each
+function reads (functions/sink/src/config.rs, functions/error-handler/src/config.rs).
 
 Also runs cfn-lint and `sam validate --lint` (both pinned in scripts/requirements.txt). Run through scripts/template-check.sh.
 """
@@ -19,6 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(os.environ.get("TEMPLATE_FILE", ROOT / "template.yaml"))
 CONFIG_RS = ROOT / "functions/sink/src/config.rs"
+ERROR_HANDLER_CONFIG_RS = ROOT / "functions/error-handler/src/config.rs"
 ROWS_RS = ROOT / "shared/src/rows/mod.rs"
 PARTITION_RS = ROOT / "shared/src/partition.rs"
 BIN = Path(sys.executable).parent
@@ -58,22 +59,42 @@ def config_rs():
     return CONFIG_RS.read_text(encoding="utf-8")
 
 
+@pytest.fixture(scope="module")
+def error_handler_config_rs():
+    return ERROR_HANDLER_CONFIG_RS.read_text(encoding="utf-8")
+
+
 def resources_of_type(template, type_name):
     return {
         name: r for name, r in template["Resources"].items() if r["Type"] == type_name
     }
 
 
-def kafka_triggers(template):
+def all_kafka_triggers(template):
     triggers = resources_of_type(template, "AWS::Lambda::EventSourceMapping")
     assert triggers, "the template has no event source mapping"
     return triggers
 
 
-def sink_environment(template):
+def kafka_triggers(template, function="SinkFunction"):
+    """The event source mappings that feed one function."""
+    triggers = {
+        name: r
+        for name, r in all_kafka_triggers(template).items()
+        if r["Properties"]["FunctionName"] == {"Ref": function}
+    }
+    assert triggers, f"no event source mapping feeds {function}"
+    return triggers
+
+
+def function_environment(template, function):
     functions = resources_of_type(template, "AWS::Serverless::Function")
-    assert "SinkFunction" in functions, "no SinkFunction in the template"
-    return functions["SinkFunction"]["Properties"]["Environment"]["Variables"]
+    assert function in functions, f"no {function} in the template"
+    return functions[function]["Properties"]["Environment"]["Variables"]
+
+
+def sink_environment(template):
+    return function_environment(template, "SinkFunction")
 
 
 def sink_variables(config_rs):
@@ -203,10 +224,34 @@ def trigger_kind(props):
 
 
 def test_kafka_triggers_use_only_known_property_names(template):
-    for name, resource in kafka_triggers(template).items():
+    for name, resource in all_kafka_triggers(template).items():
         kind, allowed = trigger_kind(resource["Properties"])
         bad = unknown_keys(resource["Properties"], allowed, name)
         assert not bad, f"{kind} trigger {name} has properties that are misspelt or belong elsewhere: {bad}"
+
+
+def test_every_trigger_feeds_a_function_of_the_template(template):
+    functions = set(resources_of_type(template, "AWS::Serverless::Function"))
+    assert functions == {"SinkFunction", "ErrorHandlerFunction"}
+    for name, resource in all_kafka_triggers(template).items():
+        target = resource["Properties"]["FunctionName"]
+        assert target in [{"Ref": f} for f in functions], name
+
+
+def test_the_error_handler_reads_the_error_topic_from_the_start(template):
+    triggers = kafka_triggers(template, "ErrorHandlerFunction")
+    assert {r.get("Condition") for r in triggers.values()} == {"IsMsk", "IsSelfManaged"}
+    for name, resource in triggers.items():
+        props = resource["Properties"]
+        assert props["Topics"] == [{"Ref": "ErrorTopic"}], name
+        assert props["StartingPosition"] == "TRIM_HORIZON", name
+        block = props.get("AmazonManagedKafkaEventSourceConfig") or props.get(
+            "SelfManagedKafkaEventSourceConfig"
+        )
+        assert block["ConsumerGroupId"] == {"Fn::Sub": "connect-${ConnectorName}-errors"}, name
+        # An on-failure destination here would send the error handler's failures back to the
+        # topic it reads.
+        assert "DestinationConfig" not in props, name
 
 
 def test_there_is_one_trigger_per_kind_of_cluster(template):
@@ -399,6 +444,20 @@ def test_every_required_variable_is_set(template, config_rs):
         assert isinstance(env[name], dict) and "Ref" in env[name], f"{name} should come from a parameter"
 
 
+def test_every_variable_set_is_read_by_the_error_handler(template, error_handler_config_rs):
+    known = set(sink_variables(error_handler_config_rs).values())
+    unknown = set(function_environment(template, "ErrorHandlerFunction")) - known
+    assert not unknown, f"the template sets variables the error handler never reads: {sorted(unknown)}"
+
+
+def test_every_variable_the_error_handler_requires_is_set(template, error_handler_config_rs):
+    consts = sink_variables(error_handler_config_rs)
+    required = {consts[c] for c in re.findall(r"required\(\s*vars::(\w+)", error_handler_config_rs)}
+    assert "MAXCOMPUTE_ENDPOINT" in required, "the error handler's config.rs changed shape"
+    missing = required - set(function_environment(template, "ErrorHandlerFunction"))
+    assert not missing, f"the error handler needs these and the template does not set them: {sorted(missing)}"
+
+
 def test_environment_refers_to_declared_parameters(template):
     params = set(template["Parameters"])
 
@@ -413,8 +472,9 @@ def test_environment_refers_to_declared_parameters(template):
             for v in value:
                 yield from refs(v)
 
-    undeclared = set(refs(sink_environment(template))) - params
-    assert not undeclared, sorted(undeclared)
+    for function in ("SinkFunction", "ErrorHandlerFunction"):
+        undeclared = set(refs(function_environment(template, function))) - params
+        assert not undeclared, (function, sorted(undeclared))
 
 
 def test_secrets_are_noecho(template):
