@@ -220,3 +220,50 @@ async fn rejects_go_to_the_error_topic_with_their_bytes_and_good_rows_are_writte
         .count();
     assert_eq!(raw, 5);
 }
+
+#[tokio::test]
+async fn the_ram_role_path_assumes_the_role_through_sts_and_writes_with_temporary_keys() {
+    let flow = Flow::start().await;
+    // The emulator answers STS AssumeRole on its root, verifying the RPC signature made with
+    // the base AccessKey, and issues temporary STS keys that its MaxCompute side accepts.
+    let sts = format!("http://{}", flow.server.addr);
+    let sink = flow
+        .sink(&[
+            (
+                "ALIBABA_CLOUD_ROLE_ARN",
+                "acs:ram::1234567890123456:role/aliyunkafkamaxcomputeuser1",
+            ),
+            ("ALIBABA_CLOUD_STS_ENDPOINT", &sts),
+        ])
+        .await;
+    let response = sink
+        .handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(response.summary.rows_written, 1);
+    assert_eq!(
+        flow.query("select count(*) from test_kafka").await.get(1),
+        Some(&vec!["1".to_owned()])
+    );
+
+    // With a base secret STS refuses, the cold start fails and says why.
+    let mut config = flow.config(&[
+        (
+            "ALIBABA_CLOUD_ROLE_ARN",
+            "acs:ram::1234567890123456:role/aliyunkafkamaxcomputeuser1",
+        ),
+        ("ALIBABA_CLOUD_STS_ENDPOINT", &sts),
+    ]);
+    config.credentials = shared::signing::Credentials::access_key(
+        support::flow::ID,
+        shared::signing::Secret::new("not-the-secret"),
+    );
+    let err = sink::handler::Sink::start_from_config(
+        &config,
+        Box::new(sink::rejects::NoErrorTopic),
+        deadline(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
+}
