@@ -1,7 +1,7 @@
 //! Wiring only: read the configuration, build the sink once, run the Lambda runtime.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
@@ -40,10 +40,7 @@ async fn invoke(sink: &Sink, event: LambdaEvent<Box<RawValue>>) -> Result<Respon
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let left_ms = u64::try_from(i64::try_from(event.context.deadline).unwrap_or(i64::MAX) - now_ms)
-        .unwrap_or(0);
-    let deadline =
-        Instant::now() + Duration::from_millis(left_ms).saturating_sub(sink::DEADLINE_MARGIN);
+    let deadline = Instant::now() + sink::time_left(event.context.deadline, now_ms);
     sink.handle(event.payload.get(), now_ms, deadline).await
 }
 
