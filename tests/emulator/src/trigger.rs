@@ -270,6 +270,12 @@ pub async fn start(settings: Settings) -> Result<Running, TriggerError> {
             settings.limits.batch_size
         )));
     }
+    if !settings.function.binary.is_file() {
+        return Err(TriggerError::Settings(format!(
+            "the function binary {} does not exist (build it first)",
+            settings.function.binary.display()
+        )));
+    }
     let consumer = consumer(&settings.bootstrap, &settings.group)?;
     let ids = partitions(&consumer, &settings.topic, &settings.bootstrap)?;
     let committed = committed_for(&consumer, &settings.topic, &ids)?;

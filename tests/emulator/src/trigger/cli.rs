@@ -8,8 +8,8 @@
 //!                  [--report-batch-item-failures] [--env K=V]... [--stop-after N] [--max-wait SECS]
 //! emulator trigger produce [--bootstrap B] --topic T [--partition N] [--key K]
 //!                  [--value V | --value-hex HEX] [--header K=V]...
-//! emulator trigger read [--bootstrap B] --topic T [--partition N] [--from OFFSET] [--count N]
-//!                  [--timeout SECS]
+//! emulator trigger read [--bootstrap B] --topic T [--partition N] [--from OFFSET]
+//!                  [--count N | --all] [--timeout SECS]
 //! emulator trigger committed [--bootstrap B] --topic T --group G
 //! ```
 //!
@@ -41,9 +41,11 @@ pub const USAGE: &str =
   emulator trigger produce [--bootstrap B] --topic T [--partition N] [--key K]
                    [--value V | --value-hex HEX] [--header K=V]...
       Produces one record and prints its offset.
-  emulator trigger read [--bootstrap B] --topic T [--partition N] [--from OFFSET] [--count N]
-                   [--timeout SECS]
-      Prints records of one partition with their headers (values shown escaped).
+  emulator trigger read [--bootstrap B] --topic T [--partition N] [--from OFFSET]
+                   [--count N | --all] [--timeout SECS]
+      Prints N records (default 1) of one partition with their headers (bytes shown escaped);
+      fails when fewer arrive within the timeout (default 5 s). --all prints every record
+      until none arrives for the timeout.
   emulator trigger committed [--bootstrap B] --topic T --group G
       Prints the consumer group's committed offset per partition.";
 
@@ -366,6 +368,7 @@ async fn tool_inner(tool: &str, args: &[String]) -> Result<(), ToolError> {
     let mut from = 0i64;
     let mut count = 1usize;
     let mut timeout = Duration::from_secs(5);
+    let mut all = false;
     let mut it = args.iter().cloned();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -387,6 +390,7 @@ async fn tool_inner(tool: &str, args: &[String]) -> Result<(), ToolError> {
                 })?;
                 record.headers.push((k.to_owned(), val.as_bytes().to_vec()));
             }
+            "--all" if tool == "read" => all = true,
             "--from" if tool == "read" => from = number(&value(&mut it, &arg)?, &arg, "an offset")?,
             "--count" if tool == "read" => {
                 count = number(&value(&mut it, &arg)?, &arg, "a number")?
@@ -412,11 +416,15 @@ async fn tool_inner(tool: &str, args: &[String]) -> Result<(), ToolError> {
             }
         }
         "read" => {
-            let records = tools::read(&bootstrap, &topic, record.partition, from, count, timeout)?;
+            let records = if all {
+                tools::read_all(&bootstrap, &topic, record.partition, from, timeout)?
+            } else {
+                tools::read(&bootstrap, &topic, record.partition, from, count, timeout)?
+            };
             for r in &records {
                 println!("{}", describe(r));
             }
-            if records.len() < count {
+            if !all && records.len() < count {
                 return Err(super::TriggerError::Settings(format!(
                     "only {} of {count} records in {topic}-{} within {} s",
                     records.len(),

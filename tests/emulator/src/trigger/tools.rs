@@ -101,3 +101,22 @@ pub fn read(
     }
     Ok(out)
 }
+
+/// Reads every record of one partition from `from` until none arrives for `idle`.
+pub fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    idle: Duration,
+) -> Result<Vec<SourceRecord>, TriggerError> {
+    let mut out: Vec<SourceRecord> = Vec::new();
+    loop {
+        let next = out.last().map_or(from, |r| r.offset + 1);
+        let more = read(bootstrap, topic, partition, next, 1000, idle)?;
+        if more.is_empty() {
+            return Ok(out);
+        }
+        out.extend(more);
+    }
+}
