@@ -334,3 +334,78 @@ async fn a_partial_batch_response_resumes_from_the_reported_offset() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_cannot_start_is_restarted_cold_until_it_can() {
+    let bootstrap = require_broker().await;
+    let topic = unique("cold");
+    create_topic(&bootstrap, &topic, 1).await;
+    let flow = Flow::start().await;
+    // The table does not exist yet: every cold start fails (Runtime.InitError) and the process
+    // is thrown away, as Lambda does, until the table is created.
+    let s = settings(
+        &flow,
+        &bootstrap,
+        &topic,
+        &[("MAXCOMPUTE_TABLE", "late_table")],
+    );
+    let group = s.group.clone();
+    produce(&bootstrap, &topic, &[record(0, "1", "1", T15)])
+        .await
+        .unwrap();
+    let mut running = trigger::start(s).await.unwrap();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    while running.stats().failed_invocations < 2 {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{:?}",
+            running.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        trigger::committed_offsets(&bootstrap, &group, &topic).unwrap(),
+        BTreeMap::new()
+    );
+    flow.query(&support::flow::SEED_DDL.replace("test_kafka", "late_table"))
+        .await;
+    let stats = running.wait_committed(1, Duration::from_secs(60)).await;
+    running.stop().await.unwrap();
+    assert_eq!(stats.committed_records, 1, "{stats:?}");
+    let table = flow.query("select key, value, pt from late_table").await;
+    assert_eq!(table[1], vec!["1", "1", "11-17-2020 15"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_records_are_split_so_that_no_event_is_over_6_mb() {
+    let bootstrap = require_broker().await;
+    let topic = unique("large");
+    create_topic(&bootstrap, &topic, 1).await;
+    let flow = Flow::start().await;
+    let mut s = settings(&flow, &bootstrap, &topic, &[]);
+    s.limits.window = Duration::from_secs(3);
+    s.function.timeout = Duration::from_secs(60);
+    // 900 000 bytes are 1 200 000 in base64: five fit in a 6 MB event, seven do not.
+    let big = vec![b'x'; 900_000];
+    let records: Vec<NewRecord> = (0..7)
+        .map(|i| NewRecord {
+            partition: 0,
+            key: Some(i.to_string().into_bytes()),
+            value: Some(big.clone()),
+            headers: vec![],
+            timestamp_ms: Some(T15),
+        })
+        .collect();
+    produce(&bootstrap, &topic, &records).await.unwrap();
+    let mut running = trigger::start(s).await.unwrap();
+    let stats = running.wait_committed(7, Duration::from_secs(90)).await;
+    running.stop().await.unwrap();
+    assert_eq!(stats.committed_records, 7, "{stats:?}");
+    assert_eq!(stats.invocations, 2, "{stats:?}");
+    let count = flow
+        .query(&format!(
+            "select count(*) from test_kafka where topic = '{topic}'"
+        ))
+        .await;
+    assert_eq!(count[1], vec!["7"]);
+}
