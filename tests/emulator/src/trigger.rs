@@ -323,7 +323,7 @@ async fn run(
     settings: Settings,
     consumer: StreamConsumer,
     starts: BTreeMap<i32, i64>,
-    mut function: Function,
+    function: Function,
     stats_tx: watch::Sender<Stats>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<Stats, TriggerError> {
@@ -332,7 +332,7 @@ async fn run(
         event_source_arn: settings.event_source_arn.clone(),
         bootstrap_servers: settings.bootstrap.clone(),
     };
-    let mut parts: BTreeMap<i32, PartitionState> = starts
+    let parts: BTreeMap<i32, PartitionState> = starts
         .iter()
         .map(|(id, start)| {
             (
@@ -345,38 +345,34 @@ async fn run(
             )
         })
         .collect();
-    let mut stats = Stats::default();
+    let mut state = Loop {
+        settings,
+        meta,
+        consumer,
+        function,
+        parts,
+        stats: Stats::default(),
+    };
     // Round-robin start, so that one busy partition does not starve the others.
     let mut turn: usize = 0;
     loop {
         let now = Instant::now();
-        let due = pick_due(&mut parts, &settings.limits, now, &mut turn);
+        let due = pick_due(&mut state.parts, &state.settings.limits, now, &mut turn);
         if let Some((id, batch, attempt)) = due {
-            handle(
-                &settings,
-                &meta,
-                &consumer,
-                &mut function,
-                &mut parts,
-                &mut stats,
-                id,
-                batch,
-                attempt,
-            )
-            .await;
-            stats_tx.send_replace(stats.clone());
+            state.handle(id, batch, attempt).await;
+            stats_tx.send_replace(state.stats.clone());
             if stop.try_recv().is_ok() {
                 break;
             }
             continue;
         }
-        let wake = next_wake(&parts, &settings.limits).unwrap_or(now + IDLE_POLL);
+        let wake = next_wake(&state.parts, &state.settings.limits).unwrap_or(now + IDLE_POLL);
         tokio::select! {
             _ = &mut stop => break,
-            message = consumer.recv() => match message {
+            message = state.consumer.recv() => match message {
                 Ok(m) => {
                     let record = source_record(&m);
-                    if let Some(part) = parts.get_mut(&record.partition)
+                    if let Some(part) = state.parts.get_mut(&record.partition)
                         && record.offset >= part.next
                     {
                         part.next = record.offset + 1;
@@ -394,8 +390,8 @@ async fn run(
             () = tokio::time::sleep_until(wake.min(now + IDLE_POLL)) => {}
         }
     }
-    function.stop().await;
-    Ok(stats)
+    state.function.stop().await;
+    Ok(state.stats)
 }
 
 /// The next batch to send: a retry whose wait is over, or a buffer that is ready; partitions
@@ -450,105 +446,116 @@ fn backoff(settings: &Settings, attempt: u32) -> Duration {
         .min(settings.retry_backoff_max)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn handle(
-    settings: &Settings,
-    meta: &EventMeta,
-    consumer: &StreamConsumer,
-    function: &mut Function,
-    parts: &mut BTreeMap<i32, PartitionState>,
-    stats: &mut Stats,
-    id: i32,
-    batch: Batch,
-    attempt: u32,
-) {
-    let event = batch.event(meta);
-    let tp = batch.topic_partition();
-    let first = batch.first_offset().unwrap_or(-1);
-    let last = batch.last_offset().unwrap_or(-1);
-    let records = batch.records.len();
-    if event.len() > settings.limits.max_event_bytes {
-        warn!(topic_partition = %tp, offset = first, bytes = event.len(), "one record makes an event over the 6 MB Lambda payload limit: AWS could not deliver it; sent anyway");
-    }
-    let started = std::time::Instant::now();
-    stats.invocations += 1;
-    let outcome = match function.invoke(event.clone().into()).await {
-        Ok(o) => o,
-        Err(e) => crate::lambda::Outcome::Exited(e.to_string()),
-    };
-    let latency_ms = started.elapsed().as_millis() as u64;
-    let label = outcome_label(&outcome);
-    let (verdict, ignored) = judge(&batch, &outcome, settings.report_batch_item_failures);
-    if ignored {
-        error!(topic_partition = %tp, first_offset = first, last_offset = last, "the function reported batchItemFailures but the mapping does not have FunctionResponseTypes: [ReportBatchItemFailures]; as in AWS, the whole batch counts as processed");
-    }
-    let commit_to = match &verdict {
-        Verdict::Success => Some(last + 1),
-        Verdict::Partial { resume_at } => Some(*resume_at),
-        Verdict::Retry { .. } => None,
-    };
-    let mut committed_ok = true;
-    if let Some(to) = commit_to
-        && to > first
-    {
-        committed_ok = commit(consumer, &settings.topic, id, to).is_ok();
-    }
-    let Some(part) = parts.get_mut(&id) else {
-        return;
-    };
-    match (&verdict, committed_ok) {
-        (Verdict::Success, true) => {
-            info!(topic_partition = %tp, first_offset = first, last_offset = last, records, bytes = event.len(), attempt, outcome = %label, latency_ms, committed = last + 1, "batch done");
-            stats.committed_records += records as u64;
-            stats.committed.insert(id, last + 1);
+/// The loop's state: what it reads from, what it invokes, and the partitions' progress.
+struct Loop {
+    settings: Settings,
+    meta: EventMeta,
+    consumer: StreamConsumer,
+    function: Function,
+    parts: BTreeMap<i32, PartitionState>,
+    stats: Stats,
+}
+
+impl Loop {
+    /// Invokes the function with one batch and commits, retries or resumes as its outcome says.
+    async fn handle(&mut self, id: i32, batch: Batch, attempt: u32) {
+        let Loop {
+            settings,
+            meta,
+            consumer,
+            function,
+            parts,
+            stats,
+        } = self;
+        let event = batch.event(meta);
+        let tp = batch.topic_partition();
+        let first = batch.first_offset().unwrap_or(-1);
+        let last = batch.last_offset().unwrap_or(-1);
+        let records = batch.records.len();
+        if event.len() > settings.limits.max_event_bytes {
+            warn!(topic_partition = %tp, offset = first, bytes = event.len(), "one record makes an event over the 6 MB Lambda payload limit: AWS could not deliver it; sent anyway");
         }
-        (Verdict::Partial { resume_at }, true) => {
-            let done = batch
-                .records
-                .iter()
-                .filter(|r| r.offset < *resume_at)
-                .count();
-            warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, resume_at, "batch partly done: resuming from the reported offset");
-            stats.failed_invocations += 1;
-            stats.committed_records += done as u64;
-            if *resume_at > first {
-                stats.committed.insert(id, *resume_at);
+        let started = std::time::Instant::now();
+        stats.invocations += 1;
+        let event_bytes = event.len();
+        let outcome = match function.invoke(event.into()).await {
+            Ok(o) => o,
+            Err(e) => crate::lambda::Outcome::Exited(e.to_string()),
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let label = outcome_label(&outcome);
+        let (verdict, ignored) = judge(&batch, &outcome, settings.report_batch_item_failures);
+        if ignored {
+            error!(topic_partition = %tp, first_offset = first, last_offset = last, "the function reported batchItemFailures but the mapping does not have FunctionResponseTypes: [ReportBatchItemFailures]; as in AWS, the whole batch counts as processed");
+        }
+        let commit_to = match &verdict {
+            Verdict::Success => Some(last + 1),
+            Verdict::Partial { resume_at } => Some(*resume_at),
+            Verdict::Retry { .. } => None,
+        };
+        let mut committed_ok = true;
+        if let Some(to) = commit_to
+            && to > first
+        {
+            committed_ok = commit(consumer, &settings.topic, id, to).is_ok();
+        }
+        let Some(part) = parts.get_mut(&id) else {
+            return;
+        };
+        match (&verdict, committed_ok) {
+            (Verdict::Success, true) => {
+                info!(topic_partition = %tp, first_offset = first, last_offset = last, records, bytes = event_bytes, attempt, outcome = %label, latency_ms, committed = last + 1, "batch done");
+                stats.committed_records += records as u64;
+                stats.committed.insert(id, last + 1);
             }
-            let again: Vec<Pending> = batch
-                .records
-                .into_iter()
-                .filter(|r| r.offset >= *resume_at)
-                .collect();
-            // A partial failure at the batch's first record is a failed attempt at the same
-            // records; further in, the next batch is a first attempt at new ones.
-            let next_attempt = if *resume_at == first { attempt + 1 } else { 1 };
-            let wait = backoff(settings, next_attempt.saturating_sub(1).max(1));
-            part.buffer.put_back(again, batch.first_seen);
-            let no_window = Limits {
-                window: Duration::ZERO,
-                ..settings.limits
-            };
-            if let Some(b) = part.buffer.take(&no_window) {
+            (Verdict::Partial { resume_at }, true) => {
+                let done = batch
+                    .records
+                    .iter()
+                    .filter(|r| r.offset < *resume_at)
+                    .count();
+                warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, resume_at, "batch partly done: resuming from the reported offset");
+                stats.failed_invocations += 1;
+                stats.committed_records += done as u64;
+                if *resume_at > first {
+                    stats.committed.insert(id, *resume_at);
+                }
+                let again: Vec<Pending> = batch
+                    .records
+                    .into_iter()
+                    .filter(|r| r.offset >= *resume_at)
+                    .collect();
+                // A partial failure at the batch's first record is a failed attempt at the same
+                // records; further in, the next batch is a first attempt at new ones.
+                let next_attempt = if *resume_at == first { attempt + 1 } else { 1 };
+                let wait = backoff(settings, next_attempt.saturating_sub(1).max(1));
+                part.buffer.put_back(again, batch.first_seen);
+                let no_window = Limits {
+                    window: Duration::ZERO,
+                    ..settings.limits
+                };
+                if let Some(b) = part.buffer.take(&no_window) {
+                    part.retrying = Some(Retrying {
+                        batch: b,
+                        attempt: next_attempt,
+                        at: Instant::now() + wait,
+                    });
+                }
+            }
+            (verdict, _) => {
+                let reason = match verdict {
+                    Verdict::Retry { reason } => reason.clone(),
+                    _ => "committing the offsets failed".to_owned(),
+                };
+                let wait = backoff(settings, attempt);
+                warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, retry_in_ms = wait.as_millis() as u64, reason = %shorten(&reason), "batch failed: retrying the whole batch");
+                stats.failed_invocations += 1;
                 part.retrying = Some(Retrying {
-                    batch: b,
-                    attempt: next_attempt,
+                    batch,
+                    attempt: attempt + 1,
                     at: Instant::now() + wait,
                 });
             }
-        }
-        (verdict, _) => {
-            let reason = match verdict {
-                Verdict::Retry { reason } => reason.clone(),
-                _ => "committing the offsets failed".to_owned(),
-            };
-            let wait = backoff(settings, attempt);
-            warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, retry_in_ms = wait.as_millis() as u64, reason = %shorten(&reason), "batch failed: retrying the whole batch");
-            stats.failed_invocations += 1;
-            part.retrying = Some(Retrying {
-                batch,
-                attempt: attempt + 1,
-                at: Instant::now() + wait,
-            });
         }
     }
 }
