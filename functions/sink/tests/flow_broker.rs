@@ -409,3 +409,41 @@ async fn large_records_are_split_so_that_no_event_is_over_6_mb() {
         .await;
     assert_eq!(count[1], vec!["7"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_skips_what_was_there_before_the_start_and_delivers_the_rest() {
+    let bootstrap = require_broker().await;
+    let topic = unique("latest");
+    create_topic(&bootstrap, &topic, 1).await;
+    let flow = Flow::start().await;
+    produce(&bootstrap, &topic, &[record(0, "old", "old", T15)])
+        .await
+        .unwrap();
+    let mut s = settings(&flow, &bootstrap, &topic, &[]);
+    s.starting_position = StartingPosition::Latest;
+    let mut running = trigger::start(s).await.unwrap();
+    produce(&bootstrap, &topic, &[record(0, "new", "new", T15)])
+        .await
+        .unwrap();
+    let stats = running.wait_committed(1, Duration::from_secs(30)).await;
+    running.stop().await.unwrap();
+    assert_eq!(stats.committed, BTreeMap::from([(0, 2)]), "{stats:?}");
+    assert_eq!(
+        rows(&flow, &topic, "11-17-2020 15").await,
+        vec![row(0, 1, "new", "new")]
+    );
+}
+
+#[tokio::test]
+async fn a_missing_topic_is_a_clear_error() {
+    let bootstrap = require_broker().await;
+    let flow = Flow::start().await;
+    let err = trigger::start(settings(&flow, &bootstrap, &unique("missing"), &[]))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("create it first") || message.contains("broker.sh"),
+        "{message}"
+    );
+}

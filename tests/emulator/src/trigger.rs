@@ -100,6 +100,15 @@ pub struct Stats {
 pub enum TriggerError {
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(
+        "cannot read the metadata of {topic} from {bootstrap}: {source} (for the local broker, run: bash scripts/broker.sh start)"
+    )]
+    Unreachable {
+        topic: String,
+        bootstrap: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
     #[error("topic {topic} has no partitions on {bootstrap} (create it first)")]
     NoTopic { topic: String, bootstrap: String },
     #[error(transparent)]
@@ -171,7 +180,13 @@ pub fn partitions(
     topic: &str,
     bootstrap: &str,
 ) -> Result<Vec<i32>, TriggerError> {
-    let metadata = consumer.fetch_metadata(Some(topic), BROKER_TIMEOUT)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), BROKER_TIMEOUT)
+        .map_err(|source| TriggerError::Unreachable {
+            topic: topic.to_owned(),
+            bootstrap: bootstrap.to_owned(),
+            source,
+        })?;
     let mut ids: Vec<i32> = metadata
         .topics()
         .iter()
