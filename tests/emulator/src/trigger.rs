@@ -101,11 +101,11 @@ pub enum TriggerError {
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(
-        "cannot read the metadata of {topic} from {bootstrap}: {source} (for the local broker, run: bash scripts/broker.sh start)"
+        "cannot read the metadata of {what}: {source} (for the local broker, run: bash scripts/broker.sh start)"
     )]
     Unreachable {
-        topic: String,
-        bootstrap: String,
+        /// `<topic> from <bootstrap>`, one string to keep the error small.
+        what: String,
         #[source]
         source: rdkafka::error::KafkaError,
     },
@@ -183,8 +183,7 @@ pub fn partitions(
     let metadata = consumer
         .fetch_metadata(Some(topic), BROKER_TIMEOUT)
         .map_err(|source| TriggerError::Unreachable {
-            topic: topic.to_owned(),
-            bootstrap: bootstrap.to_owned(),
+            what: format!("{topic} from {bootstrap}"),
             source,
         })?;
     let mut ids: Vec<i32> = metadata
