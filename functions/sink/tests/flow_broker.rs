@@ -447,3 +447,62 @@ async fn a_missing_topic_is_a_clear_error() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_record_reaches_the_error_topic_byte_for_byte_through_the_trigger() {
+    use shared::error_record::OriginalPayload;
+    use support::kafka::fetch;
+
+    let bootstrap = require_broker().await;
+    let topic = unique("bad");
+    let errors = unique("bad-errors");
+    create_topic(&bootstrap, &topic, 1).await;
+    create_topic(&bootstrap, &errors, 1).await;
+    let flow = Flow::start().await;
+    // No SINK_ERROR_BOOTSTRAP_SERVERS: the sink finds the cluster in the event's
+    // bootstrapServers, which the trigger fills in.
+    let s = settings(&flow, &bootstrap, &topic, &[("SINK_ERROR_TOPIC", &errors)]);
+    let headers = vec![
+        ("h".to_owned(), vec![0x00, 0xff, 0x80, 0x7f]),
+        ("h".to_owned(), b"again".to_vec()),
+        ("empty".to_owned(), vec![]),
+    ];
+    produce(
+        &bootstrap,
+        &topic,
+        &[
+            record(0, "good", "fine", T15),
+            NewRecord {
+                partition: 0,
+                key: Some(b"bad".to_vec()),
+                value: Some(vec![0xff, 0xfe, b'!']),
+                headers: headers.clone(),
+                timestamp_ms: Some(T15 + 7),
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    let mut running = trigger::start(s).await.unwrap();
+    let stats = running.wait_committed(2, Duration::from_secs(60)).await;
+    running.stop().await.unwrap();
+    assert_eq!(stats.committed_records, 2, "{stats:?}");
+    assert_eq!(stats.failed_invocations, 0, "{stats:?}");
+    assert_eq!(
+        rows(&flow, &topic, "11-17-2020 15").await,
+        vec![row(0, 0, "good", "fine")]
+    );
+
+    let stored = fetch(&bootstrap, &errors, 0, 1).await;
+    let parsed = stored[0].as_message().parse().unwrap();
+    assert_eq!(parsed.error.class, "invalid_utf8");
+    assert_eq!(parsed.original.topic.as_deref(), Some(topic.as_str()));
+    assert_eq!(parsed.original.offset, Some(1));
+    assert_eq!(parsed.original.timestamp_ms, Some(T15 + 7));
+    assert_eq!(parsed.original.key.as_deref(), Some(&b"bad"[..]));
+    assert_eq!(
+        parsed.original.payload,
+        OriginalPayload::Value(Some(vec![0xff, 0xfe, b'!']))
+    );
+    assert_eq!(parsed.original.headers, headers);
+}
