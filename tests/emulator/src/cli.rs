@@ -5,6 +5,7 @@
 //!                     [--sts-key ID:SECRET:TOKEN]... [--session-ttl-secs N]
 //! emulator sql [--endpoint URL] [--project NAME] [--access-key ID:SECRET] "STATEMENT"
 //! emulator invoke --function PATH [--name NAME] [--timeout SECS] [--env K=V]... EVENT_FILE...
+//! emulator trigger ...   (see `trigger::cli`)
 //! ```
 //!
 //! Defaults: listen `127.0.0.1:8110`, data dir `.emulator/data`, project `emulator`, and the key
@@ -37,12 +38,23 @@ const USAGE: &str = "usage:
   emulator invoke --function PATH [--name NAME] [--timeout SECS] [--env K=V]... EVENT_FILE...
       Runs the function binary behind a local Lambda runtime API and invokes it once per event
       file, in order, in one warm process; prints each answer. The function inherits this
-      environment plus --env (defaults: name = the binary's file name, timeout 120 s).";
+      environment plus --env (defaults: name = the binary's file name, timeout 120 s).
+";
+
+fn usage() -> String {
+    format!("{USAGE}{}", crate::trigger::cli::USAGE)
+}
 
 /// A command-line mistake.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CliError(String);
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
 
 /// Parsed `maxcompute` arguments.
 #[derive(Debug)]
@@ -326,7 +338,7 @@ async fn shutdown_signal() {
 /// Runs the command line; returns the process exit code.
 pub async fn main(args: Vec<String>) -> ExitCode {
     let Some((command, rest)) = args.split_first() else {
-        eprintln!("{USAGE}");
+        eprintln!("{}", usage());
         return ExitCode::from(2);
     };
     match command.as_str() {
@@ -374,6 +386,21 @@ pub async fn main(args: Vec<String>) -> ExitCode {
                 }
             }
         }
+        "trigger" => {
+            init_tracing();
+            match rest.first().map(String::as_str) {
+                Some(tool @ ("produce" | "read" | "committed")) => {
+                    crate::trigger::cli::run_tool(tool, rest.get(1..).unwrap_or_default()).await
+                }
+                _ => match crate::trigger::cli::parse_trigger(rest) {
+                    Ok(parsed) => crate::trigger::cli::run_trigger(parsed, shutdown_signal()).await,
+                    Err(e) => {
+                        eprintln!("error: {e}\n{}", usage());
+                        ExitCode::from(2)
+                    }
+                },
+            }
+        }
         "sql" => {
             let parsed = match parse_sql(rest) {
                 Ok(p) => p,
@@ -394,11 +421,11 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             }
         }
         "-h" | "--help" | "help" => {
-            println!("{USAGE}");
+            println!("{}", usage());
             ExitCode::SUCCESS
         }
         other => {
-            eprintln!("error: unknown command `{other}`\n{USAGE}");
+            eprintln!("error: unknown command `{other}`\n{}", usage());
             ExitCode::from(2)
         }
     }

@@ -12,7 +12,8 @@
 //! (service API) / `tunnel` (data plane) / `sts` (`AssumeRole`) / `admin` (health, faults) →
 //! `exec` + `sql` (SQL) and `store` (SQLite). `auth` verifies signatures; `wire` wraps
 //! `shared::codec`; `spec` handles partition specs; `xml` the XML bodies; `request` parses
-//! requests; `sqlcmd` is the `emulator sql` client.
+//! requests; `sqlcmd` is the `emulator sql` client. `lambda` runs a function binary behind a
+//! local Lambda runtime API, and `trigger` feeds it from Kafka like the Lambda Kafka trigger.
 
 pub mod admin;
 pub mod api;
@@ -29,6 +30,7 @@ pub mod sql;
 pub mod sqlcmd;
 pub mod store;
 pub mod sts;
+pub mod trigger;
 pub mod tunnel;
 pub mod wire;
 pub mod xml;

@@ -1,0 +1,401 @@
+//! The trigger settings that `template.yaml` also holds, read from it so that the local trigger
+//! runs with what gets deployed: BatchSize, MaximumBatchingWindowInSeconds, StartingPosition,
+//! the consumer group, the source topic, FunctionResponseTypes, and the function's Timeout,
+//! MemorySize and name.
+//!
+//! CloudFormation is not evaluated in general: parameters take their `Default`, and only the
+//! intrinsics these settings use are resolved (`Ref`, `Sub`, `FindInMap`, and `Equals`/`Not`
+//! in `Condition`s to pick the mapping that a default deployment creates), in short (`!Ref`)
+//! and long (`Fn::Sub`) form. Anything else leaves the setting unset, and the caller's default
+//! applies. This module reads no environment and does no I/O besides reading the file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_yaml_ng::Value;
+
+/// What the template says; `None` where it says nothing this module can read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateSettings {
+    /// The logical id of the function the mapping feeds, e.g. `SinkFunction`.
+    pub function_id: String,
+    pub function_name: Option<String>,
+    pub timeout: Option<Duration>,
+    pub memory_mb: Option<u32>,
+    pub topic: Option<String>,
+    pub batch_size: Option<usize>,
+    pub window: Option<Duration>,
+    /// `LATEST`, `TRIM_HORIZON` or `AT_TIMESTAMP`.
+    pub starting_position: Option<String>,
+    pub consumer_group: Option<String>,
+    /// `aws:kafka` or `SelfManagedKafka`, from the mapping's kind.
+    pub event_source: Option<String>,
+    pub event_source_arn: Option<String>,
+    pub report_batch_item_failures: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not YAML: {source}")]
+    Yaml {
+        path: String,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    #[error("{path} has no Kafka event source mapping for {function}")]
+    NoMapping { path: String, function: String },
+}
+
+/// Reads the settings of the Kafka trigger of `function_id` (a logical id) from a SAM template.
+pub fn read(path: &Path, function_id: &str) -> Result<TemplateSettings, TemplateError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text, function_id).map_err(|e| match e {
+        TemplateError::Yaml { source, .. } => TemplateError::Yaml {
+            path: path.display().to_string(),
+            source,
+        },
+        TemplateError::NoMapping { function, .. } => TemplateError::NoMapping {
+            path: path.display().to_string(),
+            function,
+        },
+        other => other,
+    })
+}
+
+/// [`read`] on the template's text.
+pub fn parse(text: &str, function_id: &str) -> Result<TemplateSettings, TemplateError> {
+    let doc: Value = serde_yaml_ng::from_str(text).map_err(|source| TemplateError::Yaml {
+        path: String::new(),
+        source,
+    })?;
+    let ctx = Ctx::new(&doc);
+    let resources = doc.get("Resources").and_then(Value::as_mapping);
+    let function = resources
+        .and_then(|r| r.get(function_id))
+        .and_then(|f| f.get("Properties"));
+    let globals = doc.get("Globals").and_then(|g| g.get("Function"));
+    let function_prop = |name: &str| {
+        function
+            .and_then(|p| p.get(name))
+            .or_else(|| globals.and_then(|g| g.get(name)))
+            .and_then(|v| ctx.eval(v))
+    };
+
+    let mut settings = TemplateSettings {
+        function_id: function_id.to_owned(),
+        function_name: function_prop("FunctionName").and_then(|v| scalar(&v)),
+        timeout: function_prop("Timeout")
+            .and_then(|v| number(&v))
+            .map(|s| Duration::from_secs_f64(s.clamp(1.0, 900.0))),
+        memory_mb: function_prop("MemorySize")
+            .and_then(|v| number(&v))
+            .map(|m| m.clamp(128.0, 10_240.0) as u32),
+        ..TemplateSettings::default()
+    };
+
+    // The mapping: an AWS::Lambda::EventSourceMapping whose FunctionName refers to the function,
+    // or a Kafka entry in the function's own Events, whichever a default deployment creates.
+    let mut mapping: Option<(&Value, Option<String>)> = None;
+    for (_, resource) in resources.into_iter().flatten() {
+        let is_esm =
+            resource.get("Type").and_then(Value::as_str) == Some("AWS::Lambda::EventSourceMapping");
+        let props = resource.get("Properties");
+        let refers = props
+            .and_then(|p| p.get("FunctionName"))
+            .and_then(ref_target)
+            .is_some_and(|t| t == function_id);
+        let active = resource
+            .get("Condition")
+            .and_then(Value::as_str)
+            .is_none_or(|c| ctx.condition(c));
+        if is_esm && refers && active && mapping.is_none() {
+            let kind = props.and_then(|p| {
+                if p.get("SelfManagedEventSource").is_some() {
+                    Some("SelfManagedKafka".to_owned())
+                } else if p.get("EventSourceArn").is_some() {
+                    Some("aws:kafka".to_owned())
+                } else {
+                    None
+                }
+            });
+            mapping = props.map(|p| (p, kind));
+        }
+    }
+    if mapping.is_none()
+        && let Some(events) = resources
+            .and_then(|r| r.get(function_id))
+            .and_then(|f| f.get("Properties"))
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_mapping)
+    {
+        for (_, event) in events {
+            let kind = match event.get("Type").and_then(Value::as_str) {
+                Some("MSK") => "aws:kafka",
+                Some("SelfManagedKafka") => "SelfManagedKafka",
+                _ => continue,
+            };
+            if let Some(p) = event.get("Properties") {
+                mapping = Some((p, Some(kind.to_owned())));
+                break;
+            }
+        }
+    }
+    let Some((props, kind)) = mapping else {
+        return Err(TemplateError::NoMapping {
+            path: String::new(),
+            function: function_id.to_owned(),
+        });
+    };
+    let prop = |name: &str| props.get(name).and_then(|v| ctx.eval(v));
+    settings.event_source = kind;
+    if settings.event_source.as_deref() == Some("aws:kafka") {
+        settings.event_source_arn = prop("EventSourceArn")
+            .or_else(|| prop("Stream"))
+            .and_then(|v| scalar(&v));
+    }
+    settings.topic = prop("Topics").and_then(|v| match v {
+        Value::Sequence(items) => items.first().and_then(scalar),
+        other => scalar(&other),
+    });
+    settings.batch_size = prop("BatchSize")
+        .and_then(|v| number(&v))
+        .map(|n| n as usize);
+    settings.window = prop("MaximumBatchingWindowInSeconds")
+        .and_then(|v| number(&v))
+        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 300.0)));
+    settings.starting_position = prop("StartingPosition").and_then(|v| scalar(&v));
+    settings.consumer_group = [
+        "AmazonManagedKafkaEventSourceConfig",
+        "SelfManagedKafkaEventSourceConfig",
+    ]
+    .iter()
+    .find_map(|c| props.get(*c))
+    .and_then(|c| c.get("ConsumerGroupId"))
+    .or_else(|| props.get("ConsumerGroupId"))
+    .and_then(|v| ctx.eval(v))
+    .and_then(|v| scalar(&v));
+    settings.report_batch_item_failures = prop("FunctionResponseTypes").is_some_and(|v| {
+        v.as_sequence().is_some_and(|items| {
+            items
+                .iter()
+                .any(|i| i.as_str() == Some("ReportBatchItemFailures"))
+        })
+    });
+    Ok(settings)
+}
+
+/// A scalar as text (strings, numbers, booleans).
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The intrinsic function of a value, short (`!Ref x`) or long (`{Ref: x}`, `{Fn::Sub: ..}`).
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, arg) = m.iter().next()?;
+            let k = k.as_str()?;
+            let name = k.strip_prefix("Fn::").unwrap_or(k);
+            (k == "Ref" || k.starts_with("Fn::")).then(|| (name.to_owned(), arg))
+        }
+        _ => None,
+    }
+}
+
+/// The logical id a `Ref` names.
+fn ref_target(v: &Value) -> Option<String> {
+    match intrinsic(v)? {
+        (name, arg) if name == "Ref" => arg.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+struct Ctx<'a> {
+    params: BTreeMap<String, Value>,
+    doc: &'a Value,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(doc: &'a Value) -> Self {
+        let mut params = BTreeMap::new();
+        if let Some(p) = doc.get("Parameters").and_then(Value::as_mapping) {
+            for (name, spec) in p {
+                if let (Some(name), Some(default)) = (name.as_str(), spec.get("Default")) {
+                    params.insert(name.to_owned(), default.clone());
+                }
+            }
+        }
+        Self { params, doc }
+    }
+
+    /// The value with the intrinsics it uses resolved; `None` when one cannot be.
+    fn eval(&self, v: &Value) -> Option<Value> {
+        let Some((name, arg)) = intrinsic(v) else {
+            return match v {
+                Value::Sequence(items) => items
+                    .iter()
+                    .map(|i| self.eval(i))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Value::Sequence),
+                other => Some(other.clone()),
+            };
+        };
+        match name.as_str() {
+            "Ref" => self.params.get(arg.as_str()?).cloned(),
+            "Sub" => {
+                let template = arg.as_str()?;
+                let mut out = String::new();
+                let mut rest = template;
+                while let Some(start) = rest.find("${") {
+                    out.push_str(rest.get(..start)?);
+                    let after = rest.get(start + 2..)?;
+                    let end = after.find('}')?;
+                    let var = after.get(..end)?;
+                    out.push_str(&scalar(self.params.get(var)?)?);
+                    rest = after.get(end + 1..)?;
+                }
+                out.push_str(rest);
+                Some(Value::String(out))
+            }
+            "FindInMap" => {
+                let args = arg.as_sequence()?;
+                let keys: Vec<String> = args
+                    .iter()
+                    .map(|a| self.eval(a).and_then(|v| scalar(&v)))
+                    .collect::<Option<_>>()?;
+                let [map, top, second] = keys.as_slice() else {
+                    return None;
+                };
+                self.doc
+                    .get("Mappings")?
+                    .get(map.as_str())?
+                    .get(top.as_str())?
+                    .get(second.as_str())
+                    .cloned()
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a named condition holds with the parameters' defaults; unknown forms hold.
+    fn condition(&self, name: &str) -> bool {
+        let Some(c) = self.doc.get("Conditions").and_then(|c| c.get(name)) else {
+            return true;
+        };
+        self.truth(c).unwrap_or(true)
+    }
+
+    fn truth(&self, v: &Value) -> Option<bool> {
+        let (name, arg) = intrinsic(v)?;
+        match name.as_str() {
+            "Equals" => {
+                let args = arg.as_sequence()?;
+                let [a, b] = args.as_slice() else {
+                    return None;
+                };
+                Some(scalar(&self.eval(a)?)? == scalar(&self.eval(b)?)?)
+            }
+            "Not" => {
+                let args = arg.as_sequence()?;
+                Some(!self.truth(args.first()?)?)
+            }
+            "Condition" => Some(self.condition(arg.as_str()?)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_project_template_gives_the_deployed_settings() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let s = read(&path, "SinkFunction").unwrap();
+        assert_eq!(
+            s.function_name.as_deref(),
+            Some("kafka-maxcompute-sink-sink")
+        );
+        assert_eq!(s.timeout, Some(Duration::from_secs(120)));
+        assert_eq!(s.memory_mb, Some(256));
+        assert_eq!(s.topic.as_deref(), Some("maxcompute-test-input"));
+        assert_eq!(s.batch_size, Some(500));
+        assert_eq!(s.window, Some(Duration::from_secs(1)));
+        assert_eq!(s.starting_position.as_deref(), Some("LATEST"));
+        assert_eq!(
+            s.consumer_group.as_deref(),
+            Some("connect-kafka-maxcompute-sink")
+        );
+        assert_eq!(s.event_source.as_deref(), Some("aws:kafka"));
+        assert!(s.event_source_arn.is_some());
+        assert!(!s.report_batch_item_failures);
+    }
+
+    #[test]
+    fn long_forms_sam_events_and_response_types_are_read() {
+        let text = r#"
+Parameters:
+  Offset: {Type: String, Default: earliest}
+  Name: {Type: String, Default: demo}
+Mappings:
+  P: {earliest: {Position: TRIM_HORIZON}}
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Timeout: 30
+      Events:
+        K:
+          Type: SelfManagedKafka
+          Properties:
+            Topics: [t]
+            BatchSize: 7
+            MaximumBatchingWindowInSeconds: 0.25
+            StartingPosition: {"Fn::FindInMap": [P, {Ref: Offset}, Position]}
+            ConsumerGroupId: {"Fn::Sub": "connect-${Name}"}
+            FunctionResponseTypes: [ReportBatchItemFailures]
+"#;
+        let s = parse(text, "F").unwrap();
+        assert_eq!(s.batch_size, Some(7));
+        assert_eq!(s.window, Some(Duration::from_millis(250)));
+        assert_eq!(s.starting_position.as_deref(), Some("TRIM_HORIZON"));
+        assert_eq!(s.consumer_group.as_deref(), Some("connect-demo"));
+        assert_eq!(s.event_source.as_deref(), Some("SelfManagedKafka"));
+        assert_eq!(s.timeout, Some(Duration::from_secs(30)));
+        assert!(s.report_batch_item_failures);
+        assert!(matches!(
+            parse(text, "Other"),
+            Err(TemplateError::NoMapping { .. })
+        ));
+    }
+}
