@@ -5,7 +5,9 @@
 # local Lambda runtime API) from the source topic with the settings of template.yaml. It sends
 # the seed's test message (partition 0, key 1, value 1) and a record that cannot be written
 # (invalid UTF-8), waits until the trigger has committed both, then prints `show partitions`,
-# `select * ... where pt = "..."` like the seed's console, and what landed in the error topic.
+# `select * ... where pt = "..."` like the seed's console, what landed in the error topic, and
+# the row the error-handler function (fed by a second trigger on the error topic) wrote into the
+# errors table.
 # Everything started here is stopped on exit (the broker only if this script started it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +27,8 @@ source_topic="maxcompute-test-input"
 error_topic="connect-error-kafka-maxcompute-sink"
 group="connect-kafka-maxcompute-sink"
 
-step "building the emulator and the sink function"
-cargo build --quiet -p emulator -p sink || fail "the build failed"
+step "building the emulator and the two functions"
+cargo build --quiet -p emulator -p sink -p error-handler || fail "the build failed"
 
 data_dir=$(mktemp -d "${TMPDIR:-/tmp}/sink-demo.XXXXXX")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -135,11 +137,20 @@ step "the error topic $error_topic: the bad record, its bytes kept, with the err
 kafka read --topic "$error_topic" --from "$error_start" --count 1 --timeout 10 \
   || fail "the bad record did not reach the error topic"
 
-# Hook for the errors table: the error-handler function (functions/error-handler) reads the
-# error topic into an errors table. When it exists, run it here the same way as the sink:
-# "$emulator" trigger --function "$target_dir/debug/error-handler" --function-id ErrorHandlerFunction
-# --template template.yaml --topic "$error_topic" ... --stop-after 1, then query its table.
-error_handler_step() { :; }
-error_handler_step
+step "starting the trigger: $error_topic -> error-handler function (ErrorHandlerFunction of template.yaml)"
+"$emulator" trigger --function "$target_dir/debug/error-handler" --function-id ErrorHandlerFunction \
+  --template template.yaml --bootstrap "$bootstrap" \
+  --env "MAXCOMPUTE_ENDPOINT=$endpoint" --env "MAXCOMPUTE_PROJECT=$project" \
+  --env "ERRORS_TABLE=kafka_sink_errors" \
+  --env "ALIBABA_CLOUD_ACCESS_KEY_ID=${access_key%%:*}" \
+  --env "ALIBABA_CLOUD_ACCESS_KEY_SECRET=${access_key#*:}" \
+  --stop-after 1 --max-wait 120 >"$data_dir/errors-trigger.out" 2>"$data_dir/errors-trigger.log" \
+  || { cat "$data_dir/errors-trigger.log" >&2; fail "the error handler did not write the bad record"; }
+tail -n 1 "$data_dir/errors-trigger.out"
 
-step "done: the seed's message is a row of test_kafka in partition pt=$pt, the bad record is in $error_topic"
+step "the errors table: the bad record, partitioned like test_kafka by the time of failure"
+sql "show partitions kafka_sink_errors" || fail "show partitions of the errors table failed"
+sql "select error_class, error_message, origin_topic, origin_partition, origin_offset, payload_kind, function_name from kafka_sink_errors;" \
+  || fail "the errors table query failed"
+
+step "done: the seed's message is a row of test_kafka in partition pt=$pt; the bad record went through $error_topic into kafka_sink_errors"
