@@ -2,13 +2,15 @@
 //! the MaxCompute service/Tunnel client, and the sink's pure pipeline (Kafka event decoding,
 //! partition routing, row building) and the error-topic message format.
 //!
-//! Everything but [`client`] is pure: no I/O, no environment, no clock (callers pass "now" in).
+//! Everything but [`client`] and [`function`] (logging set-up and deadlines for the function
+//! binaries) is pure: no I/O, no environment, no clock (callers pass "now" in).
 //! This crate knows nothing about Lambda; the function crates wire it to the runtime.
 
 pub mod client;
 pub mod codec;
 pub mod error_record;
 pub mod event;
+pub mod function;
 pub mod partition;
 pub mod rows;
 pub mod signing;

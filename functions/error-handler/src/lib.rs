@@ -14,9 +14,5 @@ pub mod row;
 pub mod table;
 pub mod writer;
 
-/// Time kept back from the invocation deadline so the function can still answer (and log)
-/// after the last retry gives up.
-pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
-
 /// How long the cold start may take to create the table and read its schema.
 pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -1,7 +1,7 @@
 //! Wiring only: read the configuration, build the error handler once, run the Lambda runtime.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use error_handler::config::Config;
 use error_handler::handler::{ErrorHandler, HandlerError, Response};
@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing();
+    shared::function::init_tracing();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     tracing::info!(config = ?config, "configuration read");
@@ -34,27 +34,6 @@ async fn invoke(
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let left_ms = u64::try_from(i64::try_from(event.context.deadline).unwrap_or(i64::MAX) - now_ms)
-        .unwrap_or(0);
-    let deadline = Instant::now()
-        + Duration::from_millis(left_ms).saturating_sub(error_handler::DEADLINE_MARGIN);
+    let deadline = Instant::now() + shared::function::time_left(event.context.deadline, now_ms);
     handler.handle(event.payload.get(), now_ms, deadline).await
-}
-
-/// JSON logs when Lambda asks for them (`LoggingConfig: LogFormat: JSON`), text otherwise.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // CloudWatch stamps each line itself and shows escape codes verbatim.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .without_time();
-    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing();
+    shared::function::init_tracing();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     tracing::info!(config = ?config, "configuration read");
@@ -40,24 +40,6 @@ async fn invoke(sink: &Sink, event: LambdaEvent<Box<RawValue>>) -> Result<Respon
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let deadline = Instant::now() + sink::time_left(event.context.deadline, now_ms);
+    let deadline = Instant::now() + shared::function::time_left(event.context.deadline, now_ms);
     sink.handle(event.payload.get(), now_ms, deadline).await
-}
-
-/// JSON logs when Lambda asks for them (`LoggingConfig: LogFormat: JSON`), text otherwise.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // CloudWatch stamps each line itself and shows escape codes verbatim.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .without_time();
-    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
