@@ -13,6 +13,7 @@ pub mod event;
 pub mod function;
 pub mod partition;
 pub mod rows;
+pub mod settings;
 pub mod signing;
 pub mod spec;
 pub mod types;

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(os.environ.get("TEMPLATE_FILE", ROOT / "template.yaml"))
 CONFIG_RS = ROOT / "functions/sink/src/config.rs"
 ERROR_HANDLER_CONFIG_RS = ROOT / "functions/error-handler/src/config.rs"
+# The variables both functions read (connection, credentials, partitions) live here.
+SETTINGS_RS = ROOT / "shared/src/settings.rs"
 ROWS_RS = ROOT / "shared/src/rows/mod.rs"
 PARTITION_RS = ROOT / "shared/src/partition.rs"
 BIN = Path(sys.executable).parent
@@ -54,14 +56,19 @@ def template():
         return yaml.load(f, Loader=_CfnLoader)
 
 
+def _function_config(path):
+    """A function's config.rs with the shared settings it reads through `shared::settings`."""
+    return SETTINGS_RS.read_text(encoding="utf-8") + "\n" + path.read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def config_rs():
-    return CONFIG_RS.read_text(encoding="utf-8")
+    return _function_config(CONFIG_RS)
 
 
 @pytest.fixture(scope="module")
 def error_handler_config_rs():
-    return ERROR_HANDLER_CONFIG_RS.read_text(encoding="utf-8")
+    return _function_config(ERROR_HANDLER_CONFIG_RS)
 
 
 def resources_of_type(template, type_name):
@@ -98,11 +105,13 @@ def sink_environment(template):
 
 
 def sink_variables(config_rs):
-    """The `vars` module of config.rs: constant name -> environment variable."""
-    module = re.search(r"pub mod vars \{(.*?)\n\}", config_rs, re.S)
-    assert module, "no `pub mod vars` in config.rs"
-    found = dict(re.findall(r'pub const (\w+): &str = "([A-Z0-9_]+)";', module.group(1)))
-    assert found, "no constants in config.rs's vars module"
+    """The `vars` modules (shared and the function's own): constant name -> environment variable."""
+    modules = re.findall(r"pub mod vars \{(.*?)\n\}", config_rs, re.S)
+    assert len(modules) == 2, "expected the shared and the function's own `pub mod vars`"
+    found = {}
+    for module in modules:
+        found.update(re.findall(r'pub const (\w+): &str = "([A-Z0-9_]+)";', module))
+    assert found, "no constants in the vars modules"
     return found
 
 
