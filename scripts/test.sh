@@ -30,5 +30,5 @@ cargo test --workspace --doc --quiet
 step "pyodps conformance against the emulator"
 bash scripts/conformance.sh
 
-step "template.yaml checks (cfn-lint, sam when installed, content the linters cannot see)"
+step "template.yaml checks (cfn-lint, sam validate --lint, content the linters cannot see)"
 bash scripts/template-check.sh
