@@ -1,10 +1,12 @@
-//! Small Kafka tools around the trigger, for the local flow and its tests: produce records to a
-//! chosen partition, and read records back with their headers. They are conveniences, not a
+//! Small Kafka tools around the trigger, for the local flow and its tests: create a topic,
+//! produce records to a chosen partition, and read records back with their headers. They are conveniences, not a
 //! Kafka client API: one request at a time, plaintext only.
 
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -22,6 +24,27 @@ pub struct NewRecord {
     pub headers: Vec<(String, Vec<u8>)>,
     /// Epoch milliseconds; `None` lets the client stamp the current time.
     pub timestamp_ms: Option<i64>,
+}
+
+/// Creates a topic (the local broker does not create topics on first use).
+pub async fn create_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), TriggerError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await?;
+    for result in results {
+        result.map_err(|(_, code)| rdkafka::error::KafkaError::AdminOp(code))?;
+    }
+    Ok(())
 }
 
 /// Produces `records` in order and returns the offset each got.
