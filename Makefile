@@ -26,4 +26,4 @@ demo:
 	bash scripts/demo.sh
 
 emulate:
-	cargo run --release -p emulator -- maxcompute
+	cargo run -p emulator -- maxcompute
