@@ -7,13 +7,12 @@
 //! its message, so the failure itself stays on record. Retries of transient failures happen in the
 //! client, bounded by the deadline; this module stops at the first partition that fails.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use shared::client::{Client, Error as ClientError, StreamSession};
+use shared::client::{Client, Error as ClientError, StreamSessions};
 use shared::codec::RecordWriter;
 use shared::partition::PartitionSpec;
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::warn;
 
@@ -85,22 +84,18 @@ pub fn encode(
 /// The Tunnel side; one per warm function.
 #[derive(Debug)]
 pub struct StreamWriter {
-    client: Client,
-    table: String,
-    streams: Mutex<HashMap<PartitionSpec, StreamSession>>,
+    streams: StreamSessions,
 }
 
 impl StreamWriter {
     pub fn new(client: Client, table: String) -> Self {
         Self {
-            client,
-            table,
-            streams: Mutex::new(HashMap::new()),
+            streams: StreamSessions::new(client, table),
         }
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        self.streams.client()
     }
 
     /// Writes one partition's packs.
@@ -109,41 +104,10 @@ impl StreamWriter {
         part: &EncodedPartition,
         deadline: Instant,
     ) -> Result<(), ClientError> {
-        let mut streams = self.streams.lock().await;
         for (bytes, count) in &part.packs {
-            let mut fresh = false;
-            let session = match streams.get_mut(&part.spec) {
-                Some(s) => s,
-                None => {
-                    let s = self
-                        .client
-                        .create_stream_session(&self.table, Some(&part.spec), deadline)
-                        .await?;
-                    fresh = true;
-                    streams.entry(part.spec.clone()).or_insert(s)
-                }
-            };
-            match session.write(bytes.clone(), *count, deadline).await {
-                Ok(()) => {}
-                Err(e) if !fresh && !e.is_transient() => {
-                    // A session kept from an earlier invocation may have expired: open a new
-                    // one once before giving up.
-                    warn!(partition = %part.spec, error = %e, "stream session refused a write, reopening it");
-                    streams.remove(&part.spec);
-                    let mut s = self
-                        .client
-                        .create_stream_session(&self.table, Some(&part.spec), deadline)
-                        .await?;
-                    s.write(bytes.clone(), *count, deadline).await?;
-                    streams.insert(part.spec.clone(), s);
-                }
-                Err(e) => {
-                    if !e.is_transient() {
-                        streams.remove(&part.spec);
-                    }
-                    return Err(e);
-                }
-            }
+            self.streams
+                .write(&part.spec, bytes.clone(), *count, deadline)
+                .await?;
         }
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! Rows arrive grouped by partition ([`shared::rows::BuiltRows`]). Each group is encoded into
 //! record packs of at most [`PACK_BYTES`] and written with the configured tunnel:
 //! - **stream** (default): one stream session per partition, kept across invocations of a warm
-//!   function; the server creates missing partitions; each pack is visible once written.
+//!   function ([`StreamSessions`]); the server creates missing partitions; each pack is visible
+//!   once written.
 //! - **batch**: one upload session per partition and invocation, one block per pack, then a
 //!   commit; a missing partition is created through SQL by the client.
 //!
@@ -11,18 +12,17 @@
 //! encoder is the last word on what MaxCompute accepts). Retries of transient failures happen in
 //! the client, bounded by the deadline; this module only reports what was not written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use shared::client::{Client, Error as ClientError, StreamSession};
+use shared::client::{Client, Error as ClientError, StreamSessions};
 use shared::codec::{CellError, EncodeError, RecordWriter};
 use shared::event::{KafkaRecord, Reject, RejectClass};
 use shared::partition::PartitionSpec;
 use shared::rows::Row;
 use shared::types::OdpsType;
-use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::config::TunnelKind;
 
@@ -45,26 +45,23 @@ pub struct PartitionOutcome {
 /// The Tunnel side of the sink; one per warm function.
 #[derive(Debug)]
 pub struct TableWriter {
-    client: Client,
-    table: String,
+    /// The client and table, and the stream sessions kept across warm invocations.
+    streams: StreamSessions,
     types: Vec<OdpsType>,
     tunnel: TunnelKind,
-    streams: Mutex<HashMap<PartitionSpec, StreamSession>>,
 }
 
 impl TableWriter {
     pub fn new(client: Client, table: String, types: Vec<OdpsType>, tunnel: TunnelKind) -> Self {
         Self {
-            client,
-            table,
+            streams: StreamSessions::new(client, table),
             types,
             tunnel,
-            streams: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        self.streams.client()
     }
 
     /// Encodes every partition's rows, returning the packs per partition and the rows the
@@ -155,52 +152,13 @@ impl TableWriter {
         part: &EncodedPartition,
         deadline: Instant,
     ) -> Result<usize, (usize, ClientError)> {
-        let mut streams = self.streams.lock().await;
-        let mut written = 0;
-        for pack in &part.packs {
-            let mut fresh = false;
-            let session = match streams.get_mut(&part.spec) {
-                Some(s) => s,
-                None => {
-                    let s = self
-                        .client
-                        .create_stream_session(&self.table, Some(&part.spec), deadline)
-                        .await
-                        .map_err(|e| (written, e))?;
-                    fresh = true;
-                    streams.entry(part.spec.clone()).or_insert(s)
-                }
-            };
-            match session
-                .write(pack.bytes.clone(), pack.count, deadline)
+        for (written, pack) in part.packs.iter().enumerate() {
+            self.streams
+                .write(&part.spec, pack.bytes.clone(), pack.count, deadline)
                 .await
-            {
-                Ok(()) => written += 1,
-                Err(e) if !fresh && !e.is_transient() => {
-                    // A session kept from an earlier invocation may have expired or been
-                    // dropped by the server: open a new one once before giving up.
-                    warn!(partition = %part.spec, error = %e, "stream session refused a write, reopening it");
-                    streams.remove(&part.spec);
-                    let mut s = self
-                        .client
-                        .create_stream_session(&self.table, Some(&part.spec), deadline)
-                        .await
-                        .map_err(|e| (written, e))?;
-                    s.write(pack.bytes.clone(), pack.count, deadline)
-                        .await
-                        .map_err(|e| (written, e))?;
-                    streams.insert(part.spec.clone(), s);
-                    written += 1;
-                }
-                Err(e) => {
-                    if !e.is_transient() {
-                        streams.remove(&part.spec);
-                    }
-                    return Err((written, e));
-                }
-            }
+                .map_err(|e| (written, e))?;
         }
-        Ok(written)
+        Ok(part.packs.len())
     }
 
     /// A batch session is all or nothing: until the commit succeeds no pack counts as written.
@@ -210,8 +168,8 @@ impl TableWriter {
         deadline: Instant,
     ) -> Result<usize, (usize, ClientError)> {
         let mut session = self
-            .client
-            .create_upload_session(&self.table, Some(&part.spec), deadline)
+            .client()
+            .create_upload_session(self.streams.table(), Some(&part.spec), deadline)
             .await
             .map_err(|e| (0, e))?;
         let mut blocks = Vec::with_capacity(part.packs.len());

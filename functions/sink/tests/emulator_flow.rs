@@ -267,3 +267,28 @@ async fn the_ram_role_path_assumes_the_role_through_sts_and_writes_with_temporar
     .unwrap_err();
     assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
 }
+
+#[tokio::test]
+async fn a_kept_stream_session_the_server_refuses_is_reopened_once() {
+    let flow = Flow::start().await;
+    let sink = flow.sink(&[]).await;
+    sink.handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    // The session kept from the first invocation is refused once, permanently, as an expired
+    // session would be: the sink opens a new one and the write goes through.
+    flow.fault(serde_json::json!({
+        "kind": "stream_write", "count": 1, "action": "error",
+        "status": 404, "code": "NoSuchUploadID"
+    }))
+    .await;
+    let response = sink
+        .handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(response.summary.rows_written, 1);
+    assert_eq!(
+        flow.query("select count(*) from test_kafka").await.get(1),
+        Some(&vec!["2".to_owned()])
+    );
+}

@@ -22,6 +22,7 @@ mod error;
 mod request;
 mod retry;
 mod service;
+mod sessions;
 mod stream;
 mod sts;
 mod xml;
@@ -42,6 +43,7 @@ pub use request::Endpoint;
 pub use retry::{
     Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, needs_session_reload,
 };
+pub use sessions::StreamSessions;
 pub use stream::{Slot, StreamSession};
 pub use sts::{
     AssumeRoleConfig, Clock, DEFAULT_DURATION, DEFAULT_STS_ENDPOINT, EXPIRY_SAFETY_MARGIN,
