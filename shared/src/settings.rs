@@ -9,7 +9,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::client::AssumeRoleConfig;
+use std::sync::Arc;
+
+use crate::client::{
+    AssumeRoleConfig, CredentialsProvider, StaticCredentials, StsAssumeRoleProvider,
+};
 use crate::partition::{
     DEFAULT_PARTITION_COLUMN, Granularity, PartitionConfig, PartitionConfigError, PartitionRouter,
     TimeSource, ValueFormat, Zone,
@@ -191,6 +195,19 @@ impl Connection {
             assume_role: assume_role(env)?,
         })
     }
+}
+
+/// The credentials to sign with: the AccessKey (or STS token) itself, or, with a role to
+/// assume, the temporary credentials that role gets from STS (renewed before they expire).
+pub fn credentials_provider(
+    credentials: &Credentials,
+    assume_role: Option<&AssumeRoleConfig>,
+) -> Result<Arc<dyn CredentialsProvider>, crate::client::Error> {
+    let base: Arc<dyn CredentialsProvider> = Arc::new(StaticCredentials::new(credentials.clone()));
+    Ok(match assume_role {
+        None => base,
+        Some(role) => Arc::new(StsAssumeRoleProvider::new(base, role.clone())?),
+    })
 }
 
 fn assume_role<F: Fn(&str) -> Option<String>>(

@@ -15,10 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::client::{
-    Client, ClientConfig, CredentialsProvider, Error as ClientError, StaticCredentials,
-    StsAssumeRoleProvider,
-};
+use shared::client::{Client, ClientConfig, CredentialsProvider, Error as ClientError};
 use shared::event::{EventError, decode_event_str};
 use shared::partition::{PartitionRouter, PartitionSpec, PartitionValueError};
 use tokio::time::Instant;
@@ -186,14 +183,11 @@ impl ErrorHandler {
     /// A handler with the configured credentials: the AccessKey (or STS token), or, with a role
     /// ARN, temporary credentials that role gets from STS.
     pub async fn start_from_config(config: &Config, deadline: Instant) -> Result<Self, StartError> {
-        let base: Arc<dyn CredentialsProvider> =
-            Arc::new(StaticCredentials::new(config.credentials.clone()));
-        let credentials: Arc<dyn CredentialsProvider> = match &config.assume_role {
-            None => base,
-            Some(role) => Arc::new(
-                StsAssumeRoleProvider::new(base, role.clone()).map_err(StartError::Client)?,
-            ),
-        };
+        let credentials = shared::settings::credentials_provider(
+            &config.credentials,
+            config.assume_role.as_ref(),
+        )
+        .map_err(StartError::Client)?;
         Self::start(config, credentials, deadline).await
     }
 

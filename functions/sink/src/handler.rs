@@ -10,10 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::client::{
-    Client, ClientConfig, CredentialsProvider, Error as ClientError, StaticCredentials,
-    StsAssumeRoleProvider,
-};
+use shared::client::{Client, ClientConfig, CredentialsProvider, Error as ClientError};
 use shared::event::{EventError, Reject, decode_event_str};
 use shared::partition::PartitionRouter;
 use shared::rows::{BuiltRows, RowBuilder, build_rows};
@@ -205,14 +202,11 @@ impl Sink {
         rejects: Box<dyn RejectSink>,
         deadline: Instant,
     ) -> Result<Self, StartError> {
-        let base: Arc<dyn CredentialsProvider> =
-            Arc::new(StaticCredentials::new(config.credentials.clone()));
-        let credentials: Arc<dyn CredentialsProvider> = match &config.assume_role {
-            None => base,
-            Some(role) => Arc::new(
-                StsAssumeRoleProvider::new(base, role.clone()).map_err(StartError::Client)?,
-            ),
-        };
+        let credentials = shared::settings::credentials_provider(
+            &config.credentials,
+            config.assume_role.as_ref(),
+        )
+        .map_err(StartError::Client)?;
         Self::start(config, credentials, rejects, deadline).await
     }
 
