@@ -112,7 +112,7 @@ impl<'a> TypeParser<'a> {
         }
     }
 
-    fn expect(&mut self, c: char, reason: &'static str) -> Result<(), &'static str> {
+    fn require(&mut self, c: char, reason: &'static str) -> Result<(), &'static str> {
         if self.eat(c) { Ok(()) } else { Err(reason) }
     }
 
@@ -151,9 +151,9 @@ impl<'a> TypeParser<'a> {
             "timestamp" => OdpsType::Timestamp,
             "timestamp_ntz" => OdpsType::TimestampNtz,
             "varchar" | "char" => {
-                self.expect('(', "varchar and char need a length, as in varchar(20)")?;
+                self.require('(', "varchar and char need a length, as in varchar(20)")?;
                 let n = self.number()?;
-                self.expect(')', "expected `)` after the length")?;
+                self.require(')', "expected `)` after the length")?;
                 if name == "varchar" {
                     OdpsType::Varchar(n)
                 } else {
@@ -164,7 +164,7 @@ impl<'a> TypeParser<'a> {
                 if self.eat('(') {
                     let precision = self.number()?;
                     let scale = if self.eat(',') { self.number()? } else { 0 };
-                    self.expect(')', "expected `)` after the decimal parameters")?;
+                    self.require(')', "expected `)` after the decimal parameters")?;
                     if !(1..=54).contains(&precision) || scale > 18 || scale > precision {
                         return Err(
                             "decimal precision must be 1..=54 and scale 0..=18, at most the precision",
@@ -182,21 +182,21 @@ impl<'a> TypeParser<'a> {
                 }
             }
             "array" => {
-                self.expect('<', "expected `<` after array")?;
+                self.require('<', "expected `<` after array")?;
                 let elem = self.parse_type()?;
-                self.expect('>', "expected `>` to close array<...>")?;
+                self.require('>', "expected `>` to close array<...>")?;
                 OdpsType::Array(Box::new(elem))
             }
             "map" => {
-                self.expect('<', "expected `<` after map")?;
+                self.require('<', "expected `<` after map")?;
                 let key = self.parse_type()?;
-                self.expect(',', "expected `,` between the map's key and value types")?;
+                self.require(',', "expected `,` between the map's key and value types")?;
                 let value = self.parse_type()?;
-                self.expect('>', "expected `>` to close map<...>")?;
+                self.require('>', "expected `>` to close map<...>")?;
                 OdpsType::Map(Box::new(key), Box::new(value))
             }
             "struct" => {
-                self.expect('<', "expected `<` after struct")?;
+                self.require('<', "expected `<` after struct")?;
                 let mut fields = Vec::new();
                 loop {
                     let field_name = self.ident();
@@ -204,7 +204,7 @@ impl<'a> TypeParser<'a> {
                         return Err("expected a struct field name");
                     }
                     let field_name = field_name.to_owned();
-                    self.expect(':', "expected `:` after a struct field name")?;
+                    self.require(':', "expected `:` after a struct field name")?;
                     let ty = self.parse_type()?;
                     fields.push(StructField {
                         name: field_name,
@@ -214,7 +214,7 @@ impl<'a> TypeParser<'a> {
                         break;
                     }
                 }
-                self.expect('>', "expected `>` to close struct<...>")?;
+                self.require('>', "expected `>` to close struct<...>")?;
                 OdpsType::Struct(fields)
             }
             "" => return Err("expected a type name"),
