@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::client::{
-    AssumeRoleConfig, CredentialsProvider, StaticCredentials, StsAssumeRoleProvider,
+    AssumeRoleConfig, ClientConfig, CredentialsProvider, StaticCredentials, StsAssumeRoleProvider,
 };
 use crate::partition::{
     DEFAULT_PARTITION_COLUMN, Granularity, PartitionConfig, PartitionConfigError, PartitionRouter,
@@ -195,19 +195,26 @@ impl Connection {
             assume_role: assume_role(env)?,
         })
     }
-}
 
-/// The credentials to sign with: the AccessKey (or STS token) itself, or, with a role to
-/// assume, the temporary credentials that role gets from STS (renewed before they expire).
-pub fn credentials_provider(
-    credentials: &Credentials,
-    assume_role: Option<&AssumeRoleConfig>,
-) -> Result<Arc<dyn CredentialsProvider>, crate::client::Error> {
-    let base: Arc<dyn CredentialsProvider> = Arc::new(StaticCredentials::new(credentials.clone()));
-    Ok(match assume_role {
-        None => base,
-        Some(role) => Arc::new(StsAssumeRoleProvider::new(base, role.clone())?),
-    })
+    /// The client settings for this endpoint and project, defaults elsewhere.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new(&self.endpoint, &self.project);
+        config.tunnel_endpoint = self.tunnel_endpoint.clone();
+        config
+    }
+
+    /// The credentials to sign with: the AccessKey (or STS token) itself, or, with a role to
+    /// assume, the temporary credentials that role gets from STS (renewed before they expire).
+    pub fn credentials_provider(
+        &self,
+    ) -> Result<Arc<dyn CredentialsProvider>, crate::client::Error> {
+        let base: Arc<dyn CredentialsProvider> =
+            Arc::new(StaticCredentials::new(self.credentials.clone()));
+        Ok(match &self.assume_role {
+            None => base,
+            Some(role) => Arc::new(StsAssumeRoleProvider::new(base, role.clone())?),
+        })
+    }
 }
 
 fn assume_role<F: Fn(&str) -> Option<String>>(

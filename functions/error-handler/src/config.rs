@@ -7,47 +7,24 @@
 //! and what is accepted. Reading goes through a lookup function so tests never touch the process
 //! environment; secrets are kept in [`Secret`]s and never printed.
 
-use std::fmt;
-
-use shared::client::AssumeRoleConfig;
 use shared::partition::{PartitionConfig, TimeSource};
 use shared::settings::{self, Connection, Env, SettingError, check_name};
-use shared::signing::Credentials;
 
 /// The errors table's name when `ERRORS_TABLE` is not set.
 pub const DEFAULT_ERRORS_TABLE: &str = "kafka_sink_errors";
 
 /// Everything the error handler reads from its environment.
-#[derive(Clone)]
+/// `Debug` shows no secret: [`Connection`] prints only the access key id.
+#[derive(Clone, Debug)]
 pub struct Config {
-    pub endpoint: String,
-    pub tunnel_endpoint: Option<String>,
-    pub project: String,
+    /// Endpoints, project and credentials (with the role to assume, if any).
+    pub connection: Connection,
     /// The errors table; created at cold start when missing.
     pub table: String,
-    pub credentials: Credentials,
-    /// The seed's account + RAM role path: the credentials above assume this role.
-    pub assume_role: Option<AssumeRoleConfig>,
     /// Routes each row by its time of failure; the time source is always that time.
     pub partition: PartitionConfig,
     /// This function's own name (for logs; rows name the function that gave up on a record).
     pub function_name: String,
-}
-
-impl fmt::Debug for Config {
-    // Written out so that the credentials' redaction is visible here too.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("endpoint", &self.endpoint)
-            .field("tunnel_endpoint", &self.tunnel_endpoint)
-            .field("project", &self.project)
-            .field("table", &self.table)
-            .field("access_key_id", &self.credentials.access_key_id)
-            .field("assume_role", &self.assume_role)
-            .field("partition", &self.partition)
-            .field("function_name", &self.function_name)
-            .finish()
-    }
 }
 
 /// A configuration variable that is missing or holds a value the handler cannot use.
@@ -71,13 +48,7 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(lookup);
         let get = |name: &str| env.get(name);
-        let Connection {
-            endpoint,
-            tunnel_endpoint,
-            project,
-            credentials,
-            assume_role,
-        } = Connection::read(&env)?;
+        let connection = Connection::read(&env)?;
         let table = get(vars::ERRORS_TABLE).unwrap_or_else(|| DEFAULT_ERRORS_TABLE.to_owned());
         check_name(vars::ERRORS_TABLE, &table)?;
         // The failure time is passed in as the only time: see `row::ErrorRow::failed_at_ms`.
@@ -86,12 +57,8 @@ impl Config {
             get(vars::FUNCTION_NAME).unwrap_or_else(|| "kafka-maxcompute-error-handler".to_owned());
 
         Ok(Self {
-            endpoint,
-            tunnel_endpoint,
-            project,
+            connection,
             table,
-            credentials,
-            assume_role,
             partition,
             function_name,
         })
@@ -130,7 +97,7 @@ mod tests {
         assert_eq!(c.partition.zone.to_string(), "GMT+08:00");
         assert_eq!(c.partition.format, ValueFormat::Legacy);
         assert_eq!(c.partition.column, "pt");
-        assert!(c.assume_role.is_none());
+        assert!(c.connection.assume_role.is_none());
         assert!(!format!("{c:?}").contains("very-secret"));
     }
 
@@ -182,9 +149,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.table, "my_errors");
-        let role = c.assume_role.unwrap();
+        let role = c.connection.assume_role.unwrap();
         assert_eq!(role.endpoint, "http://127.0.0.1:8110");
-        assert!(!format!("{:?}", c.credentials).contains("sts-token-value"));
+        assert!(!format!("{:?}", c.connection.credentials).contains("sts-token-value"));
         let err = config(&[
             (vars::ROLE_ARN, "acs:ram::123:role/sink"),
             (vars::STS_ENDPOINT, "sts"),

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::client::{Client, ClientConfig, CredentialsProvider, Error as ClientError};
+use shared::client::{Client, CredentialsProvider, Error as ClientError};
 use shared::event::{EventError, decode_event_str};
 use shared::partition::{PartitionRouter, PartitionSpec, PartitionValueError};
 use tokio::time::Instant;
@@ -138,12 +138,11 @@ impl ErrorHandler {
         credentials: Arc<dyn CredentialsProvider>,
         deadline: Instant,
     ) -> Result<Self, StartError> {
-        let mut client_config = ClientConfig::new(&config.endpoint, &config.project);
-        client_config.tunnel_endpoint = config.tunnel_endpoint.clone();
+        let client_config = config.connection.client_config();
         let client = Client::new(client_config, credentials).map_err(StartError::Client)?;
         let router = PartitionRouter::new(&config.partition)
             .map_err(|e| StartError::Partition(e.to_string()))?;
-        let ddl = create_table_sql(&config.project, &config.table, &router);
+        let ddl = create_table_sql(&config.connection.project, &config.table, &router);
         let instance_id =
             client
                 .run_sql(&ddl, deadline)
@@ -183,11 +182,10 @@ impl ErrorHandler {
     /// A handler with the configured credentials: the AccessKey (or STS token), or, with a role
     /// ARN, temporary credentials that role gets from STS.
     pub async fn start_from_config(config: &Config, deadline: Instant) -> Result<Self, StartError> {
-        let credentials = shared::settings::credentials_provider(
-            &config.credentials,
-            config.assume_role.as_ref(),
-        )
-        .map_err(StartError::Client)?;
+        let credentials = config
+            .connection
+            .credentials_provider()
+            .map_err(StartError::Client)?;
         Self::start(config, credentials, deadline).await
     }
 

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::value::RawValue;
-use shared::client::{Client, ClientConfig, StaticCredentials};
+use shared::client::{Client, StaticCredentials};
 use shared::codec::deflate;
 use shared::event::decode_event_str;
 use shared::partition::PartitionRouter;
@@ -241,7 +241,7 @@ impl Pipeline {
         let credentials =
             Credentials::access_key("bench".to_owned(), Secret::new("bench".to_owned()));
         let client = Client::new(
-            ClientConfig::new(&config.endpoint, &config.project),
+            config.connection.client_config(),
             Arc::new(StaticCredentials::new(credentials)),
         )
         .unwrap();
@@ -323,7 +323,12 @@ fn measure_handle(rt: &tokio::runtime::Runtime, tunnel: &str, event: &str, runs:
     rt.block_on(async {
         let sink = Sink::start_from_config(&config, Box::new(NoErrorTopic), deadline())
             .await
-            .unwrap_or_else(|e| panic!("starting the sink against {}: {e}", config.endpoint));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "starting the sink against {}: {e}",
+                    config.connection.endpoint
+                )
+            });
         let mut timings = Vec::with_capacity(runs);
         let mut cpu = Duration::ZERO;
         for run in 0..=runs {

@@ -4,15 +4,11 @@
 //! and what is accepted. Reading goes through a lookup function so tests never touch the
 //! process environment. Secrets are kept in [`Secret`]s and never printed.
 
-use std::fmt;
-
-use shared::client::AssumeRoleConfig;
 use shared::settings::{self, Connection, Env, SettingError, check_name, invalid};
 
 use crate::error_topic::{KafkaSecurity, SaslMechanism, TlsOptions};
 use shared::partition::{PartitionConfig, TimeSource};
 use shared::rows::{Format, Mode};
-use shared::signing::Credentials;
 
 /// Which Tunnel API writes the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,15 +21,12 @@ pub enum TunnelKind {
 }
 
 /// Everything the sink reads from its environment.
-#[derive(Clone)]
+/// `Debug` shows no secret: [`Connection`] prints only the access key id.
+#[derive(Clone, Debug)]
 pub struct Config {
-    pub endpoint: String,
-    pub tunnel_endpoint: Option<String>,
-    pub project: String,
+    /// Endpoints, project and credentials (with the role to assume, if any).
+    pub connection: Connection,
     pub table: String,
-    pub credentials: Credentials,
-    /// The seed's account + RAM role path: the credentials above assume this role.
-    pub assume_role: Option<AssumeRoleConfig>,
     pub mode: Mode,
     pub format: Format,
     pub partition: PartitionConfig,
@@ -47,30 +40,6 @@ pub struct Config {
     pub partial_batch: bool,
     /// The function's name, written into error-topic headers.
     pub function_name: String,
-}
-
-impl fmt::Debug for Config {
-    // Written out so that the credentials' redaction is visible here too.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("endpoint", &self.endpoint)
-            .field("tunnel_endpoint", &self.tunnel_endpoint)
-            .field("project", &self.project)
-            .field("table", &self.table)
-            .field("access_key_id", &self.credentials.access_key_id)
-            .field("assume_role", &self.assume_role)
-            .field("mode", &self.mode)
-            .field("format", &self.format)
-            .field("partition", &self.partition)
-            .field("tunnel", &self.tunnel)
-            .field("compress", &self.compress)
-            .field("error_topic", &self.error_topic)
-            .field("error_bootstrap_servers", &self.error_bootstrap_servers)
-            .field("error_security", &self.error_security)
-            .field("partial_batch", &self.partial_batch)
-            .field("function_name", &self.function_name)
-            .finish()
-    }
 }
 
 /// A configuration variable that is missing or holds a value the sink cannot use.
@@ -107,13 +76,7 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(lookup);
         let get = |name: &str| env.get(name);
-        let Connection {
-            endpoint,
-            tunnel_endpoint,
-            project,
-            credentials,
-            assume_role,
-        } = Connection::read(&env)?;
+        let connection = Connection::read(&env)?;
         let table = env.required(vars::TABLE, "the destination table name")?;
         check_name(vars::TABLE, &table)?;
 
@@ -156,12 +119,8 @@ impl Config {
             get(vars::FUNCTION_NAME).unwrap_or_else(|| "kafka-maxcompute-sink".to_owned());
 
         Ok(Self {
-            endpoint,
-            tunnel_endpoint,
-            project,
+            connection,
             table,
-            credentials,
-            assume_role,
             mode,
             format,
             partition,

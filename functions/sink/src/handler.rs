@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::client::{Client, ClientConfig, CredentialsProvider, Error as ClientError};
+use shared::client::{Client, CredentialsProvider, Error as ClientError};
 use shared::event::{EventError, Reject, decode_event_str};
 use shared::partition::PartitionRouter;
 use shared::rows::{BuiltRows, RowBuilder, build_rows};
@@ -150,8 +150,7 @@ impl Sink {
         rejects: Box<dyn RejectSink>,
         deadline: Instant,
     ) -> Result<Self, StartError> {
-        let mut client_config = ClientConfig::new(&config.endpoint, &config.project);
-        client_config.tunnel_endpoint = config.tunnel_endpoint.clone();
+        let mut client_config = config.connection.client_config();
         client_config.compress = config.compress;
         let client = Client::new(client_config, credentials).map_err(StartError::Client)?;
         let schema = client
@@ -202,11 +201,10 @@ impl Sink {
         rejects: Box<dyn RejectSink>,
         deadline: Instant,
     ) -> Result<Self, StartError> {
-        let credentials = shared::settings::credentials_provider(
-            &config.credentials,
-            config.assume_role.as_ref(),
-        )
-        .map_err(StartError::Client)?;
+        let credentials = config
+            .connection
+            .credentials_provider()
+            .map_err(StartError::Client)?;
         Self::start(config, credentials, rejects, deadline).await
     }
 

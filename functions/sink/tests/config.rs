@@ -47,8 +47,8 @@ fn defaults_match_the_seed() {
     assert!(!c.partial_batch);
     assert!(!c.compress);
     assert_eq!(c.error_topic, None);
-    assert!(c.assume_role.is_none());
-    assert!(c.credentials.security_token.is_none());
+    assert!(c.connection.assume_role.is_none());
+    assert!(c.connection.credentials.security_token.is_none());
 }
 
 #[test]
@@ -83,8 +83,8 @@ fn settings_are_read() {
         c.error_bootstrap_servers,
         Some(vec!["a:9092".to_owned(), "b:9092".to_owned()])
     );
-    assert!(c.credentials.security_token.is_some());
-    let role = c.assume_role.unwrap();
+    assert!(c.connection.credentials.security_token.is_some());
+    let role = c.connection.assume_role.unwrap();
     assert_eq!(role.endpoint, "http://127.0.0.1:9999");
     assert_eq!(
         role.role_arn,

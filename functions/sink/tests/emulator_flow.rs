@@ -254,7 +254,7 @@ async fn the_ram_role_path_assumes_the_role_through_sts_and_writes_with_temporar
         ),
         ("ALIBABA_CLOUD_STS_ENDPOINT", &sts),
     ]);
-    config.credentials = shared::signing::Credentials::access_key(
+    config.connection.credentials = shared::signing::Credentials::access_key(
         support::flow::ID,
         shared::signing::Secret::new("not-the-secret"),
     );
