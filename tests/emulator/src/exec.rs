@@ -383,14 +383,6 @@ fn select(
         });
     }
     let columns = picked.iter().filter_map(|i| all.get(*i).cloned()).collect();
-    let rows = rows
-        .into_iter()
-        .map(|r| {
-            picked
-                .iter()
-                .map(|i| r.get(*i).cloned().unwrap_or(Value::Null))
-                .collect()
-        })
-        .collect();
+    let rows = crate::wire::project(rows, &picked);
     Ok(ResultSet { columns, rows })
 }

@@ -448,15 +448,7 @@ fn data_response(
         .iter()
         .filter_map(|i| types.get(*i).cloned())
         .collect();
-    let projected: Vec<Vec<Value>> = rows
-        .into_iter()
-        .map(|r| {
-            picked
-                .iter()
-                .map(|i| r.get(*i).cloned().unwrap_or(Value::Null))
-                .collect()
-        })
-        .collect();
+    let projected = wire::project(rows, picked);
     let body = wire::encode_rows(&sub_types, &projected)?;
     let deflate = req.header("accept-encoding").is_some_and(|a| {
         a.split(',')

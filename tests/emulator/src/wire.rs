@@ -39,3 +39,16 @@ pub fn encode_rows(types: &[OdpsType], rows: &[Vec<Value>]) -> EmuResult<Vec<u8>
 pub fn deflate(bytes: &[u8]) -> Vec<u8> {
     codec::deflate(bytes)
 }
+
+/// The cells at `picked` of each row, in that order (a missing cell reads as NULL): the column
+/// subset of a download and of a `SELECT`.
+pub fn project(rows: Vec<Vec<Value>>, picked: &[usize]) -> Vec<Vec<Value>> {
+    rows.into_iter()
+        .map(|r| {
+            picked
+                .iter()
+                .map(|i| r.get(*i).cloned().unwrap_or(Value::Null))
+                .collect()
+        })
+        .collect()
+}
