@@ -11,16 +11,13 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use shared::client::{Client, Error as ClientError, StreamSessions};
-use shared::codec::RecordWriter;
+use shared::codec::{PACK_BYTES, RecordWriter};
 use shared::partition::PartitionSpec;
 use tokio::time::Instant;
 use tracing::warn;
 
 use crate::row::ErrorRow;
 use crate::table::ColumnMap;
-
-/// The most encoded bytes in one record pack.
-pub const PACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// One partition's encoded packs: (bytes, record count).
 #[derive(Debug)]

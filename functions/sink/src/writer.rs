@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use shared::client::{Client, Error as ClientError, StreamSessions};
-use shared::codec::{CellError, EncodeError, RecordWriter};
+use shared::codec::{CellError, EncodeError, PACK_BYTES, RecordWriter};
 use shared::event::{KafkaRecord, Reject, RejectClass};
 use shared::partition::PartitionSpec;
 use shared::rows::Row;
@@ -25,10 +25,6 @@ use tokio::time::Instant;
 use tracing::info;
 
 use crate::config::TunnelKind;
-
-/// The most encoded bytes in one record pack or block. Well under what one Tunnel request
-/// takes, and small enough that a 128 MB function holds a pack and its compressed copy.
-pub const PACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// What happened to one partition's rows.
 #[derive(Debug)]

@@ -30,6 +30,11 @@ use crate::types::OdpsType;
 /// MaxCompute's limit on one cell (STRING/BINARY value, or a whole nested value), in bytes.
 pub const MAX_CELL_BYTES: usize = 8 * 1024 * 1024;
 
+/// The encoded bytes at which the functions close a record pack (stream) or block (batch): well
+/// under what one Tunnel request takes, and small enough that a 128 MB function holds a pack and
+/// its compressed copy. A pack may pass it by the one record that filled it.
+pub const PACK_BYTES: usize = 8 * 1024 * 1024;
+
 /// Field number of the tag that closes a record.
 pub const END_RECORD: u64 = 33_553_408;
 /// Field number of the trailer's record count.
