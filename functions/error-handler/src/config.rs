@@ -5,7 +5,7 @@
 //! set of settings serves both functions and the errors table is partitioned like the main
 //! table. A wrong value stops the cold start with a [`ConfigError`] naming the variable, the value
 //! and what is accepted. Reading goes through a lookup function so tests never touch the process
-//! environment; secrets are kept in [`Secret`]s and never printed.
+//! environment; secrets are kept in [`shared::signing::Secret`]s and never printed.
 
 use shared::partition::{PartitionConfig, TimeSource};
 use shared::settings::{self, Connection, Env, SettingError, check_name};
