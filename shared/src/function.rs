@@ -5,6 +5,48 @@
 //! global subscriber and reads `AWS_LAMBDA_LOG_FORMAT`/`AWS_LAMBDA_LOG_LEVEL`); the functions'
 //! `main.rs` call it once. It knows nothing about `lambda_runtime`.
 
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use crate::event::EventError;
+
+/// An invocation's body as the runtime hands it to the handler: its JSON text, or why it is not
+/// JSON at all.
+///
+/// `lambda_runtime` deserializes every body into the handler's payload type before the handler
+/// runs, and answers a failure itself, with the `errorType`
+/// `&lambda_runtime::deserializer::DeserializeError` and nothing of ours. This type never fails
+/// to deserialize: an empty or non-JSON body becomes [`EventBody::Unreadable`], and the handler
+/// answers it with its own `Permanent.MalformedEvent`.
+#[derive(Debug)]
+pub enum EventBody {
+    /// A body that is one JSON value (whether it is a trigger event is the decoder's question).
+    Json(Box<RawValue>),
+    /// The JSON parser's reason for refusing the body.
+    Unreadable(String),
+}
+
+impl EventBody {
+    /// The body's JSON text, or the event error that says why there is none.
+    pub fn json(&self) -> Result<&str, EventError> {
+        match self {
+            Self::Json(raw) => Ok(raw.get()),
+            Self::Unreadable(reason) => Err(EventError::Unreadable(reason.clone())),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The parser's error is kept as the value rather than returned, so that the runtime
+        // never sees a failure it would answer in its own words.
+        Ok(match Box::<RawValue>::deserialize(deserializer) {
+            Ok(raw) => Self::Json(raw),
+            Err(e) => Self::Unreadable(e.to_string()),
+        })
+    }
+}
+
 /// Time kept back from the invocation deadline so the function can still answer (and log)
 /// after the last retry gives up.
 pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
@@ -67,6 +109,31 @@ mod tests {
         );
         // Less left than the margin: nothing to spend, the writes give up at once.
         assert_eq!(time_left(1_795_645_197_663 + 1_000, now), Duration::ZERO);
+    }
+
+    #[test]
+    fn any_body_deserializes_and_only_json_reads_as_an_event() {
+        // As lambda_runtime reads a body: one value from a slice, with no check of what follows.
+        let body = |text: &[u8]| {
+            EventBody::deserialize(&mut serde_json::Deserializer::from_slice(text)).unwrap()
+        };
+        assert_eq!(
+            body(br#" {"records": {}} "#).json().unwrap(),
+            r#"{"records": {}}"#
+        );
+        for unreadable in [&b""[..], b"   ", b"not json", b"{\"records\":", b"\xff\xfe"] {
+            let err = body(unreadable).json().unwrap_err();
+            assert!(matches!(err, EventError::Unreadable(_)), "{err:?}");
+            assert!(
+                err.to_string()
+                    .starts_with("the Kafka trigger event is not JSON: "),
+                "{err}"
+            );
+        }
+        assert!(
+            body(b"").json().unwrap_err().to_string().contains("EOF"),
+            "an empty body is named as such by the parser"
+        );
     }
 
     #[test]

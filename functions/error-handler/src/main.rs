@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use error_handler::config::Config;
 use error_handler::handler::{ErrorHandler, HandlerError, Response};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::value::RawValue;
+use shared::function::EventBody;
 use tokio::time::Instant;
 
 #[tokio::main]
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
             .await
             .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let handler = Arc::new(handler);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBody>| {
         let handler = Arc::clone(&handler);
         async move { invoke(&handler, event).await }
     }))
@@ -29,11 +29,13 @@ async fn main() -> Result<(), Error> {
 
 async fn invoke(
     handler: &ErrorHandler,
-    event: LambdaEvent<Box<RawValue>>,
+    event: LambdaEvent<EventBody>,
 ) -> Result<Response, HandlerError> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let deadline = Instant::now() + shared::function::time_left(event.context.deadline, now_ms);
-    handler.handle(event.payload.get(), now_ms, deadline).await
+    // An empty or non-JSON body is answered here, as the handler's own malformed-event error.
+    let event_json = event.payload.json()?;
+    handler.handle(event_json, now_ms, deadline).await
 }

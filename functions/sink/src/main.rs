@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::value::RawValue;
+use shared::function::EventBody;
 use sink::config::Config;
 use sink::handler::{Response, Sink, SinkError};
 use sink::rejects::{ErrorTopicSink, NoErrorTopic, RejectSink};
@@ -29,17 +29,19 @@ async fn main() -> Result<(), Error> {
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let sink = Arc::new(sink);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBody>| {
         let sink = Arc::clone(&sink);
         async move { invoke(&sink, event).await }
     }))
     .await
 }
 
-async fn invoke(sink: &Sink, event: LambdaEvent<Box<RawValue>>) -> Result<Response, SinkError> {
+async fn invoke(sink: &Sink, event: LambdaEvent<EventBody>) -> Result<Response, SinkError> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let deadline = Instant::now() + shared::function::time_left(event.context.deadline, now_ms);
-    sink.handle(event.payload.get(), now_ms, deadline).await
+    // An empty or non-JSON body is answered here, as the handler's own malformed-event error.
+    let event_json = event.payload.json()?;
+    sink.handle(event_json, now_ms, deadline).await
 }

@@ -159,6 +159,11 @@ pub enum EventError {
     Syntax(#[source] serde_json::Error),
     #[error("the Kafka trigger event does not have the expected shape: {0}")]
     Shape(#[source] serde_json::Error),
+    /// The invocation body was not JSON at all (empty, cut short, not text), as found by the
+    /// runtime's deserializer before any of our code saw the bytes; it hands over only its
+    /// message, hence a `String`.
+    #[error("the Kafka trigger event is not JSON: {0}")]
+    Unreadable(String),
 }
 
 /// Decodes a trigger event from its JSON bytes.
