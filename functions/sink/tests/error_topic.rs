@@ -265,7 +265,6 @@ async fn an_empty_send_writes_nothing_and_succeeds() {
 async fn an_unknown_topic_is_a_clear_permanent_error() {
     let address = require_broker().await;
     let topic = unique_topic("missing");
-    let started = Instant::now();
     let err = ErrorTopicWriter::connect(&[address], &topic, KafkaSecurity::Plaintext, in_secs(10))
         .await
         .unwrap_err();
@@ -273,12 +272,10 @@ async fn an_unknown_topic_is_a_clear_permanent_error() {
         matches!(&err, ErrorTopicError::UnknownTopic { topic: t } if *t == topic),
         "{err:?}"
     );
+    // Returned as itself, not wrapped in `GaveUp`: the permanent error was not retried. (A
+    // wall-clock bound would say the same thing less surely on a loaded machine.)
     assert_eq!(err.retry(), Retry::Permanent);
     assert!(err.to_string().contains(&topic), "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "permanent errors are not retried"
-    );
     // Asking about the topic must not have created it (brokers auto-create on metadata requests
     // unless told not to).
     let client = ClientBuilder::new(vec![bootstrap()]).build().await.unwrap();
@@ -296,6 +293,11 @@ fn quick_retries() -> RetryPolicy {
         max_attempts: 1_000,
     }
 }
+
+/// How far past its deadline a call may return before a test calls it a bug. Generous on
+/// purpose: it separates "stopped at the deadline, then waited for a busy CPU" from "ignored the
+/// deadline" (1,000 attempts with 200 ms waits, over three minutes), and nothing finer.
+const SCHEDULING_SLACK: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn an_unreachable_broker_is_transient_and_stops_at_the_deadline() {
@@ -316,7 +318,7 @@ async fn an_unreachable_broker_is_transient_and_stops_at_the_deadline() {
     )
     .await
     .unwrap_err();
-    let elapsed = started.elapsed();
+    let ended = Instant::now();
     assert_eq!(err.retry(), Retry::Transient, "{err:?}");
     let ErrorTopicError::GaveUp {
         reason: GiveUp::Deadline,
@@ -327,12 +329,24 @@ async fn an_unreachable_broker_is_transient_and_stops_at_the_deadline() {
         panic!("expected GaveUp at the deadline, got {err:?}");
     };
     assert!(*attempts > 1, "{attempts}");
-    assert!(
-        matches!(**last, ErrorTopicError::Connect { .. }),
-        "{last:?}"
-    );
+    // The last attempt is refused like the others, unless the scheduler started it so close to
+    // the deadline that the deadline cut its TCP connect first; then, and only then, it is a
+    // timeout. Which one happens is up to the scheduler, so both are right, each with its own
+    // evidence. (That a refusal is a `Connect` error is pinned without a deadline race by
+    // `the_attempt_limit_stops_retries_before_a_distant_deadline`.)
+    match &**last {
+        ErrorTopicError::Connect { broker, .. } => assert_eq!(*broker, address),
+        ErrorTopicError::Timeout {
+            broker,
+            stage: "the TCP connection",
+        } => {
+            assert_eq!(*broker, address);
+            assert!(ended >= deadline, "a timeout before the deadline");
+        }
+        other => panic!("expected a refused or deadline-cut connection, got {other:?}"),
+    }
     assert!(err.to_string().contains(&address), "{err}");
-    assert!(elapsed <= Duration::from_millis(1_700), "{elapsed:?}");
+    assert!(ended < deadline + SCHEDULING_SLACK, "{:?}", ended - started);
 }
 
 #[tokio::test]
@@ -348,17 +362,18 @@ async fn a_broker_that_never_answers_is_cut_at_the_deadline() {
     });
 
     let started = Instant::now();
+    let deadline = started + Duration::from_millis(800);
     let err = ErrorTopicWriter::connect_with_retry(
         &[address],
         "errors",
         KafkaSecurity::Plaintext,
         quick_retries(),
         Arc::new(FixedJitter(0.5)),
-        started + Duration::from_millis(800),
+        deadline,
     )
     .await
     .unwrap_err();
-    let elapsed = started.elapsed();
+    let ended = Instant::now();
     holder.abort();
     assert!(err.is_transient(), "{err:?}");
     let ErrorTopicError::GaveUp {
@@ -373,8 +388,10 @@ async fn a_broker_that_never_answers_is_cut_at_the_deadline() {
         matches!(**last, ErrorTopicError::Timeout { .. }),
         "{last:?}"
     );
-    assert!(elapsed >= Duration::from_millis(790), "{elapsed:?}");
-    assert!(elapsed <= Duration::from_millis(1_100), "{elapsed:?}");
+    // Timers never fire early, so the cut cannot come before the deadline; how late after it
+    // is the scheduler's business, bounded only against "never".
+    assert!(ended >= deadline, "{:?}", ended - started);
+    assert!(ended < deadline + SCHEDULING_SLACK, "{:?}", ended - started);
 }
 
 #[tokio::test]
@@ -403,7 +420,6 @@ async fn the_attempt_limit_stops_retries_before_a_distant_deadline() {
         max_attempts: 3,
         ..quick_retries()
     };
-    let started = Instant::now();
     let err = ErrorTopicWriter::connect_with_retry(
         &[address],
         "errors",
@@ -414,17 +430,20 @@ async fn the_attempt_limit_stops_retries_before_a_distant_deadline() {
     )
     .await
     .unwrap_err();
+    // The deadline is a minute away, so every attempt ends on its own: a refused connection is
+    // a `Connect` error, and a transient one (it was retried up to the limit).
+    let ErrorTopicError::GaveUp {
+        reason: GiveUp::Attempts,
+        attempts: 3,
+        last,
+    } = &err
+    else {
+        panic!("expected GaveUp after 3 attempts, got {err:?}");
+    };
     assert!(
-        matches!(
-            err,
-            ErrorTopicError::GaveUp {
-                reason: GiveUp::Attempts,
-                attempts: 3,
-                ..
-            }
-        ),
-        "{err:?}"
+        matches!(**last, ErrorTopicError::Connect { .. }),
+        "{last:?}"
     );
+    assert!(last.is_transient());
     assert!(err.is_transient());
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
