@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod decimal;
 pub mod error_record;
 pub mod event;
 pub mod function;

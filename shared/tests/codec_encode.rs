@@ -158,12 +158,37 @@ fn utf8_is_required_for_text_types_but_not_string() {
 fn decimals() {
     accept("decimal(10,2)", Value::Decimal("-12345678.9".into()));
     accept("decimal(10,2)", Value::Decimal("0.10".into()));
-    accept("decimal(4,2)", Value::Decimal("0099.990".into()));
+    accept("decimal(4,2)", Value::Decimal("99.99".into()));
+    // The decoder gives the plain value at the column's scale, as the service stores it.
+    for (sent, stored) in [
+        ("0099.990", "99.99"),
+        ("6.73261E-12", "0.00"),
+        ("1E+5", "100000"),
+        ("-0.005", "-0.01"),
+        ("+1.5", "1.5"),
+    ] {
+        let types = [ty("decimal(10,2)")];
+        let body = encode_block(&types, &[vec![Value::Decimal(sent.into())]]).unwrap();
+        assert_eq!(
+            decode_block(&types, &body).unwrap(),
+            vec![vec![Value::Decimal(stored.into())]],
+            "{sent}"
+        );
+    }
     accept(
         "decimal",
         Value::Decimal("123456789012345678901234567890123456.5".into()),
     );
-    for bad in ["", "1e5", ".5", "1.", "NaN", "1,5", " 1"] {
+    // Exponent forms are what `str(Decimal)` and `BigDecimal.toString` print; they go out as
+    // written, and extra fraction digits are left for the service to round.
+    for fine in ["1e5", "6.73261E-12", "0E-9", ".5", "1.", "1.234", "-0.005"] {
+        assert_eq!(
+            encode_block(&[ty("decimal(10,2)")], &[vec![Value::Decimal(fine.into())]]).map(|_| ()),
+            Ok(()),
+            "{fine}"
+        );
+    }
+    for bad in ["", "NaN", "Infinity", "1,5", " 1", "1e", "e5", "0x10"] {
         assert_eq!(
             refuse("decimal(10,2)", Value::Decimal(bad.into())),
             cell(CellError::InvalidDecimal { value: bad.into() })
@@ -175,16 +200,23 @@ fn decimals() {
             ty: ty("decimal(4,2)"),
             value: "123.4".into(),
             integer_digits: 3,
-            fraction_digits: 1
+        })
+    );
+    // 99.995 rounds to 100.00 at scale 2: three integer digits.
+    assert_eq!(
+        refuse("decimal(4,2)", Value::Decimal("99.995".into())),
+        cell(CellError::DecimalOverflow {
+            ty: ty("decimal(4,2)"),
+            value: "99.995".into(),
+            integer_digits: 3,
         })
     );
     assert_eq!(
-        refuse("decimal(10,2)", Value::Decimal("1.234".into())),
+        refuse("decimal(10,0)", Value::Decimal("1E+10".into())),
         cell(CellError::DecimalOverflow {
-            ty: ty("decimal(10,2)"),
-            value: "1.234".into(),
-            integer_digits: 1,
-            fraction_digits: 3
+            ty: ty("decimal(10,0)"),
+            value: "1E+10".into(),
+            integer_digits: 11,
         })
     );
 }

@@ -544,14 +544,23 @@ fn invalid_values_on_a_valid_wire() {
         ),
         "{err:?}"
     );
-    // A decimal that is not a plain number.
-    let dec = string_field(1, b"1e5");
+    // A decimal that is not a number, and one too large for its type.
     let ty = OdpsType::Decimal {
         precision: 10,
         scale: 2,
     };
-    let err = decode_block(std::slice::from_ref(&ty), &body(&[vec![dec]])).unwrap_err();
-    assert!(matches!(err, DecodeError::InvalidValue { .. }), "{err:?}");
+    for (text, reason) in [
+        (&b"1e"[..], "not a decimal number"),
+        (b"NaN", "not a decimal number"),
+        (b"1E+8", "more integer digits than the decimal type allows"),
+    ] {
+        let dec = string_field(1, text);
+        let err = decode_block(std::slice::from_ref(&ty), &body(&[vec![dec]])).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::InvalidValue { reason: r, .. } if r == reason),
+            "{err:?}"
+        );
+    }
     // An array null flag of 2.
     let arr = Field {
         number: 1,

@@ -552,7 +552,7 @@ fn json_values_fill_columns_by_name() {
             (
                 Some(204),
                 "type_conversion",
-                "column `id` (bigint): 5.5 is not an integer in range for bigint".to_owned()
+                "column `id` (bigint): `5.5` is not an integer in range for bigint".to_owned()
             ),
         ]
     );

@@ -58,19 +58,16 @@ pub enum CellError {
     /// Text for a VARCHAR, CHAR or JSON column that is not UTF-8.
     #[error("{ty} value is not valid UTF-8 (valid up to byte {valid_up_to})")]
     InvalidUtf8 { ty: OdpsType, valid_up_to: usize },
-    /// A DECIMAL string that is not a plain decimal number.
-    #[error("{value:?} is not a plain decimal number such as -12.34")]
+    /// A DECIMAL string that is not a decimal number.
+    #[error("{value:?} is not a decimal number such as -12.34 or 6.7E-12")]
     InvalidDecimal { value: String },
-    /// A DECIMAL with more integer or fraction digits than the type allows. No rounding is done:
-    /// a caller that wants SQL-style rounding rounds before writing.
-    #[error(
-        "{value} does not fit in {ty} ({integer_digits} integer and {fraction_digits} fraction digits)"
-    )]
+    /// A DECIMAL with more integer digits than the type allows once rounded to its scale.
+    /// Extra fraction digits are not an error: the service rounds them half-up to the scale.
+    #[error("{value} does not fit in {ty} ({integer_digits} integer digits)")]
     DecimalOverflow {
         ty: OdpsType,
         value: String,
-        integer_digits: usize,
-        fraction_digits: usize,
+        integer_digits: u64,
     },
     /// A TIMESTAMP whose nanosecond part is not below one second.
     #[error("timestamp nanos {nanos} must be below 1000000000")]

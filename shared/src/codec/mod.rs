@@ -14,7 +14,6 @@
 
 mod compress;
 mod crc;
-mod decimal;
 mod error;
 mod reader;
 mod varint;

@@ -8,12 +8,12 @@
 //! inflate (see [`super::inflate`]) and never panics on any input.
 
 use super::crc::RecordCrc;
-use super::decimal::significant_digits;
 use super::varint::{unzigzag32, unzigzag64};
 use super::{
     DecodeError, END_METRICS, END_RECORD, META_CHECKSUM, META_COUNT, WIRE_LENGTH_DELIMITED,
     WIRE_VARINT, wire_type,
 };
+use crate::decimal::{Decimal, FitError};
 use crate::types::{OdpsType, Value};
 
 /// Decodes a whole block body into rows of `types.len()` cells (NULL where a field is absent).
@@ -264,7 +264,7 @@ fn read_value(
             crc.update(bytes);
             Value::Bytes(bytes.to_vec())
         }
-        OdpsType::Decimal { .. } => {
+        OdpsType::Decimal { precision, scale } => {
             let bytes = cur.length_delimited()?;
             let Ok(text) = std::str::from_utf8(bytes) else {
                 return Err(DecodeError::InvalidUtf8 {
@@ -273,11 +273,19 @@ fn read_value(
                     ty: ty.clone(),
                 });
             };
-            if significant_digits(bytes).is_none() {
-                return Err(invalid("not a plain decimal number"));
-            }
+            // Clients send exponent forms (`str(Decimal)` gives `6.73261E-12`); the column holds
+            // the plain value at its scale, as MaxCompute stores it.
+            let plain = Decimal::parse(text)
+                .ok_or_else(|| invalid("not a decimal number"))?
+                .fit(*precision, *scale)
+                .map_err(|e| match e {
+                    FitError::Syntax => invalid("not a decimal number"),
+                    FitError::Overflow { .. } => {
+                        invalid("more integer digits than the decimal type allows")
+                    }
+                })?;
             crc.update(bytes);
-            Value::Decimal(text.to_owned())
+            Value::Decimal(plain)
         }
         OdpsType::Date => Value::Date(read_long(cur, crc)?),
         OdpsType::DateTime => Value::DateTime(read_long(cur, crc)?),

@@ -6,12 +6,12 @@
 //! full by watching [`RecordWriter::buffered_bytes`].
 
 use super::crc::RecordCrc;
-use super::decimal::significant_digits;
 use super::varint::{put_varint, zigzag32, zigzag64};
 use super::{
     CellError, EncodeError, MAX_CELL_BYTES, TAG_END_RECORD, TAG_META_CHECKSUM, TAG_META_COUNT,
     wire_type,
 };
+use crate::decimal::{Decimal, FitError};
 use crate::types::{OdpsType, Value};
 
 /// Streams records into one block body.
@@ -205,17 +205,16 @@ fn write_value(
             write_bytes(buf, crc, b)?;
         }
         (OdpsType::Decimal { precision, scale }, Value::Decimal(s)) => {
-            let Some((integer_digits, fraction_digits)) = significant_digits(s.as_bytes()) else {
-                return Err(CellError::InvalidDecimal { value: s.clone() });
-            };
-            if fraction_digits > usize::from(*scale)
-                || integer_digits > usize::from(precision.saturating_sub(*scale))
-            {
+            // The text goes out as given (exponent forms included, as pyodps sends them); the
+            // service rounds extra fraction digits to the scale, so only an integer part that
+            // does not fit even after that rounding is refused here.
+            let parsed =
+                Decimal::parse(s).ok_or_else(|| CellError::InvalidDecimal { value: s.clone() })?;
+            if let Err(FitError::Overflow { integer_digits }) = parsed.fit(*precision, *scale) {
                 return Err(CellError::DecimalOverflow {
                     ty: ty.clone(),
                     value: s.clone(),
                     integer_digits,
-                    fraction_digits,
                 });
             }
             write_bytes(buf, crc, s.as_bytes())?;

@@ -1,13 +1,17 @@
 //! Converting one cell (CSV text or a JSON value) to a MaxCompute [`Value`] of a column's type.
 //!
 //! Text conversions are strict about content and lenient about surrounding ASCII whitespace for
-//! non-text types (`" 42"` is 42). Nothing is rounded or truncated: a value that does not fit its
-//! type exactly (an integer out of range, a decimal with too many places, a DATETIME with
-//! sub-millisecond digits) is an error, never a silent change.
+//! non-text types (`" 42"` is 42). A JSON number is converted from its text, never through
+//! `f64`: a DECIMAL keeps its digits, a DOUBLE or FLOAT is the correctly rounded nearest value,
+//! an integer column takes only integral values. Nothing is truncated: a value that does not fit
+//! its type (an integer out of range, a decimal with too many integer digits, a DATETIME with
+//! sub-millisecond digits) is an error, never a silent change. The one rounding is MaxCompute's
+//! own: a decimal with more fraction digits than its column's scale is rounded half-up to it.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
-use serde_json::Value as Json;
 
+use super::json::{Json, Kind};
+use crate::decimal::{Decimal, FitError};
 use crate::event::{RejectClass, excerpt};
 use crate::partition::Zone;
 use crate::types::{OdpsType, Value};
@@ -141,7 +145,7 @@ pub(crate) fn from_text(text: &str, ty: &OdpsType, zone: &Zone) -> Result<Value,
             })
         }
         OdpsType::Array(_) | OdpsType::Map(..) | OdpsType::Struct(_) => {
-            let json: Json = serde_json::from_str(t).map_err(|_| CellError {
+            let json = Json::parse(t).map_err(|_| CellError {
                 class: RejectClass::InvalidJson,
                 detail: format!("`{}` is not JSON for a {ty} column", excerpt(t)),
             })?;
@@ -185,123 +189,99 @@ fn resolve(
     })
 }
 
-/// Validates a plain decimal against `decimal(precision, scale)` and normalises it (no `+`, no
-/// superfluous leading zeros, `.5` → `0.5`). More places than the scale are accepted only when
-/// the extra digits are zeros, so nothing is rounded.
+/// Fits a decimal (plain or exponent form) to `decimal(precision, scale)`: the plain text the
+/// column holds, rounded half-up where the scale requires it (see [`crate::decimal`]).
 pub(crate) fn decimal(t: &str, precision: u8, scale: u8) -> Result<String, CellError> {
-    let bad = || not_a(t, "a decimal number");
-    let (negative, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, t.get(1..).ok_or_else(bad)?),
-        Some(b'+') => (false, t.get(1..).ok_or_else(bad)?),
-        _ => (false, t),
-    };
-    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (int_part.is_empty() && frac_part.is_empty())
-        || !all_digits(int_part)
-        || !all_digits(frac_part)
-    {
-        return Err(bad());
-    }
-    let int_part = int_part.trim_start_matches('0');
-    let frac_part = if frac_part.len() > usize::from(scale) {
-        let (kept, extra) = frac_part.split_at(usize::from(scale));
-        if extra.bytes().any(|b| b != b'0') {
-            return Err(CellError::conversion(format!(
-                "`{}` has more than {scale} decimal places for decimal({precision},{scale})",
-                excerpt(t)
-            )));
-        }
-        kept
-    } else {
-        frac_part
-    };
-    if int_part.len() > usize::from(precision - scale.min(precision)) {
-        return Err(CellError::conversion(format!(
-            "`{}` has too many integer digits for decimal({precision},{scale})",
+    let parsed = Decimal::parse(t).ok_or_else(|| not_a(t, "a decimal number"))?;
+    parsed.fit(precision, scale).map_err(|e| match e {
+        FitError::Syntax => not_a(t, "a decimal number"),
+        FitError::Overflow { integer_digits } => CellError::conversion(format!(
+            "`{}` has {integer_digits} integer digits, more than decimal({precision},{scale}) holds",
             excerpt(t)
-        )));
-    }
-    let mut out = String::with_capacity(t.len() + 1);
-    let is_zero = int_part.is_empty() && frac_part.bytes().all(|b| b == b'0');
-    if negative && !is_zero {
-        out.push('-');
-    }
-    out.push_str(if int_part.is_empty() { "0" } else { int_part });
-    if !frac_part.is_empty() {
-        out.push('.');
-        out.push_str(frac_part);
-    }
-    Ok(out)
+        )),
+    })
 }
 
-fn json_kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
+/// A JSON number bound for an integer-like column: integral (`1.0` and `1e3` are) and an `i64`.
+fn json_integer(n: &str) -> Option<i64> {
+    n.parse().ok().or_else(|| Decimal::parse(n)?.to_i64())
+}
+
+fn json_kind(v: &Json<'_>) -> &'static str {
+    match v.kind {
+        Kind::Null => "null",
+        Kind::Bool(_) => "a boolean",
+        Kind::Number(_) => "a number",
+        Kind::String(_) => "a string",
+        Kind::Array(_) => "an array",
+        Kind::Object(_) => "an object",
     }
 }
 
-fn mismatch(v: &Json, ty: &OdpsType) -> CellError {
+fn mismatch(v: &Json<'_>, ty: &OdpsType) -> CellError {
     CellError::conversion(format!(
         "{} cannot be written to a {ty} column",
         json_kind(v)
     ))
 }
 
-/// Converts a JSON value to `ty`. Strings go through [`from_text`]; numbers are exact (an
-/// integer column takes only integral numbers); objects and arrays become JSON text in a text
-/// column, or ARRAY/MAP/STRUCT values when the column is one.
-pub(crate) fn from_json(v: &Json, ty: &OdpsType, zone: &Zone) -> Result<Value, CellError> {
+/// Converts a JSON value to `ty`. Strings go through [`from_text`]; numbers are converted from
+/// their text (an integer column takes only integral numbers); objects and arrays become their
+/// JSON text as written in a text column, or ARRAY/MAP/STRUCT values when the column is one.
+pub(crate) fn from_json(v: &Json<'_>, ty: &OdpsType, zone: &Zone) -> Result<Value, CellError> {
     if v.is_null() {
         return Ok(Value::Null);
     }
     if let OdpsType::Json = ty {
-        // A JSON column holds the value itself, whatever its kind.
-        return Ok(Value::Bytes(serde_json::to_vec(v).unwrap_or_default()));
+        // A JSON column holds the value itself, whatever its kind, as written (compacted).
+        return Ok(Value::Bytes(v.compact().into_owned().into_bytes()));
     }
-    match (v, ty) {
-        (Json::String(s), _) => from_text(s, ty, zone),
-        (Json::Bool(b), OdpsType::Boolean) => Ok(Value::Boolean(*b)),
-        (Json::Bool(b), t) if t.is_text() => text_cell(if *b { "true" } else { "false" }, t),
-        (Json::Number(n), t) if t.integer_range().is_some() => {
-            let i = n.as_i64().ok_or_else(|| {
-                CellError::conversion(format!("{n} is not an integer in range for {t}"))
+    match (&v.kind, ty) {
+        (Kind::String(s), _) => from_text(s, ty, zone),
+        (Kind::Bool(b), OdpsType::Boolean) => Ok(Value::Boolean(*b)),
+        (Kind::Bool(_), t) if t.is_text() => text_cell(v.raw, t),
+        (Kind::Number(n), t) if t.integer_range().is_some() => {
+            let i = json_integer(n).ok_or_else(|| {
+                CellError::conversion(format!(
+                    "`{}` is not an integer in range for {t}",
+                    excerpt(n)
+                ))
             })?;
             integer(i, t)
         }
-        (Json::Number(n), OdpsType::Double) => {
-            n.as_f64().map(Value::Double).ok_or_else(|| mismatch(v, ty))
+        (Kind::Number(n), OdpsType::Double) => match n.parse::<f64>() {
+            // Rust's float parsing is correctly rounded; JSON has no infinities, so an
+            // infinite result means the number overflowed.
+            Ok(f) if f.is_finite() => Ok(Value::Double(f)),
+            _ => Err(CellError::conversion(format!(
+                "`{}` overflows double",
+                excerpt(n)
+            ))),
+        },
+        (Kind::Number(n), OdpsType::Float) => match n.parse::<f32>() {
+            // Parsed straight to f32: rounding through f64 first could round twice.
+            Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+            _ => Err(CellError::conversion(format!(
+                "`{}` overflows float",
+                excerpt(n)
+            ))),
+        },
+        (Kind::Number(n), OdpsType::Decimal { precision, scale }) => {
+            decimal(n, *precision, *scale).map(Value::Decimal)
         }
-        (Json::Number(n), OdpsType::Float) => {
-            // The nearest f32 is what a float column holds; serde_json gives no exact form.
-            // JSON numbers are finite, so an infinite f32 means the number overflowed.
-            match n.as_f64().map(|f| f as f32) {
-                Some(f) if f.is_finite() => Ok(Value::Float(f)),
-                _ => Err(CellError::conversion(format!("{n} overflows float"))),
-            }
-        }
-        (Json::Number(n), OdpsType::Decimal { precision, scale }) => {
-            decimal(&n.to_string(), *precision, *scale).map(Value::Decimal)
-        }
-        (Json::Number(n), OdpsType::DateTime) => n
-            .as_i64()
+        (Kind::Number(n), OdpsType::DateTime) => json_integer(n)
             .map(Value::DateTime)
-            .ok_or_else(|| CellError::conversion(format!("{n} is not epoch milliseconds"))),
-        (Json::Number(n), OdpsType::Timestamp | OdpsType::TimestampNtz) => n
-            .as_i64()
+            .ok_or_else(|| not_a(n, "epoch milliseconds")),
+        (Kind::Number(n), OdpsType::Timestamp | OdpsType::TimestampNtz) => json_integer(n)
             .map(|ms| Value::Timestamp {
                 seconds: ms.div_euclid(1000),
                 nanos: (ms.rem_euclid(1000) * 1_000_000) as u32,
             })
-            .ok_or_else(|| CellError::conversion(format!("{n} is not epoch milliseconds"))),
-        (Json::Number(n), t) if t.is_text() => text_cell(&n.to_string(), t),
-        (Json::Number(n), OdpsType::Binary) => Ok(Value::Bytes(n.to_string().into_bytes())),
-        (Json::Array(items), OdpsType::Array(elem)) => items
+            .ok_or_else(|| not_a(n, "epoch milliseconds")),
+        // A number's text as written: `1.50` stays `1.50`, `1e3` stays `1e3`.
+        (Kind::Number(n), t) if t.is_text() => text_cell(n, t),
+        (Kind::Number(n), OdpsType::Binary) => Ok(Value::Bytes(n.as_bytes().to_vec())),
+        (Kind::Array(items), OdpsType::Array(elem)) => items
             .iter()
             .enumerate()
             .map(|(i, item)| {
@@ -312,7 +292,7 @@ pub(crate) fn from_json(v: &Json, ty: &OdpsType, zone: &Zone) -> Result<Value, C
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
-        (Json::Object(obj), OdpsType::Map(key_ty, value_ty)) => obj
+        (Kind::Object(fields), OdpsType::Map(key_ty, value_ty)) => fields
             .iter()
             .map(|(k, item)| {
                 let key = from_text(k, key_ty, zone)?;
@@ -324,32 +304,24 @@ pub(crate) fn from_json(v: &Json, ty: &OdpsType, zone: &Zone) -> Result<Value, C
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Map),
-        (Json::Object(obj), OdpsType::Struct(fields)) => fields
+        (Kind::Object(fields), OdpsType::Struct(struct_fields)) => struct_fields
             .iter()
             .map(|field| {
-                let item = lookup(obj, &field.name).unwrap_or(&Json::Null);
-                from_json(item, &field.ty, zone).map_err(|e| CellError {
+                let item = Json::field(fields, &field.name);
+                match item {
+                    Some(item) => from_json(item, &field.ty, zone),
+                    None => Ok(Value::Null),
+                }
+                .map_err(|e| CellError {
                     class: e.class,
                     detail: format!("field `{}`: {}", field.name, e.detail),
                 })
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Struct),
-        (Json::Array(_) | Json::Object(_), t) if t.is_text() => {
-            text_cell(&serde_json::to_string(v).unwrap_or_default(), t)
-        }
+        (Kind::Array(_) | Kind::Object(_), t) if t.is_text() => text_cell(&v.compact(), t),
         _ => Err(mismatch(v, ty)),
     }
-}
-
-/// A field looked up by name, exactly first, then ignoring ASCII case (as MaxCompute matches
-/// column names).
-pub(crate) fn lookup<'j>(obj: &'j serde_json::Map<String, Json>, name: &str) -> Option<&'j Json> {
-    obj.get(name).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
 }
 
 #[cfg(test)]
@@ -411,11 +383,51 @@ mod tests {
         assert_eq!(d("1.2300"), Ok("1.23".to_owned()));
         assert_eq!(d("-0.00"), Ok("0.00".to_owned()));
         assert_eq!(d("12345678.9"), Ok("12345678.9".to_owned()));
-        assert!(d("123456789").is_err());
-        assert!(d("1.234").is_err());
-        for bad in ["", ".", "-", "1e5", "1.2.3", "abc", "1,5"] {
-            assert!(d(bad).is_err(), "{bad}");
+        assert_eq!(
+            d("123456789").unwrap_err().detail,
+            "`123456789` has 9 integer digits, more than decimal(10,2) holds"
+        );
+        // Extra places are rounded half-up, as MaxCompute rounds to the scale.
+        assert_eq!(d("1.234"), Ok("1.23".to_owned()));
+        assert_eq!(d("1.235"), Ok("1.24".to_owned()));
+        assert_eq!(d("-1.235"), Ok("-1.24".to_owned()));
+        assert_eq!(d("1e5"), Ok("100000".to_owned()));
+        assert_eq!(d("2.5E-1"), Ok("0.25".to_owned()));
+        for bad in ["", ".", "-", "1e", "1.2.3", "abc", "1,5", "NaN", "Infinity"] {
+            assert_eq!(
+                d(bad).unwrap_err().detail,
+                format!("`{bad}` is not a decimal number"),
+                "{bad}"
+            );
         }
+    }
+
+    /// The values that used to lose digits through `f64`, as JSON numbers.
+    #[test]
+    fn json_decimals_keep_every_digit() {
+        let z: Zone = "UTC".parse().unwrap();
+        let ty = ty("decimal(38,9)");
+        let d = |s: &str| from_json(&Json::parse(s).unwrap(), &ty, &z);
+        for exact in [
+            "123456789012.123456789",
+            "12345678.123456789",
+            "12345678901234567890.123456789",
+            "0.000000001",
+            "-99999999999999999999999999999.999999999",
+        ] {
+            assert_eq!(d(exact), Ok(Value::Decimal(exact.to_owned())), "{exact}");
+        }
+        assert_eq!(d("1e-9"), Ok(Value::Decimal("0.000000001".to_owned())));
+        // 6.73261E-12 has 17 places; decimal(38,9) holds 9, so it rounds to zero.
+        assert_eq!(
+            d("6.73261E-12"),
+            Ok(Value::Decimal("0.000000000".to_owned()))
+        );
+        assert_eq!(d("5E-10"), Ok(Value::Decimal("0.000000001".to_owned())));
+        assert_eq!(
+            d("1e29").unwrap_err().detail,
+            "`1e29` has 30 integer digits, more than decimal(38,9) holds"
+        );
     }
 
     #[test]
@@ -461,15 +473,51 @@ mod tests {
     #[test]
     fn json_values_convert_by_type() {
         let z: Zone = "UTC".parse().unwrap();
-        let j = |s: &str, t: &str| from_json(&serde_json::from_str(s).unwrap(), &ty(t), &z);
+        let j = |s: &str, t: &str| from_json(&Json::parse(s).unwrap(), &ty(t), &z);
         assert_eq!(j("42", "int"), Ok(Value::Integer(42)));
-        assert!(j("4.5", "int").is_err());
+        assert_eq!(
+            j("4.5", "int").unwrap_err().detail,
+            "`4.5` is not an integer in range for int"
+        );
+        assert_eq!(j("4.0", "int"), Ok(Value::Integer(4)));
+        assert_eq!(j("1e3", "smallint"), Ok(Value::Integer(1000)));
+        assert_eq!(
+            j("9223372036854775807", "bigint"),
+            Ok(Value::Integer(i64::MAX))
+        );
+        assert!(j("9223372036854775808", "bigint").is_err());
+        assert!(j("1e19", "bigint").is_err());
+        assert_eq!(
+            j("128", "tinyint").unwrap_err().detail,
+            "128 is out of range for tinyint (-128..=127)"
+        );
+        // Correctly rounded: a parse through serde_json's default float path can be one unit
+        // off in the last place for this value.
+        assert_eq!(
+            j("1077442837911.414", "double"),
+            Ok(Value::Double(1077442837911.414))
+        );
+        assert_eq!(j("0.1", "float"), Ok(Value::Float(0.1_f32)));
+        // Just above the midpoint of 1.0 and 1.0000001: rounding to f64 first lands on the
+        // midpoint, and then to f32 gives 1.0 (double rounding).
+        assert_eq!(
+            j("1.00000005960464477550", "float"),
+            Ok(Value::Float(1.000_000_1_f32))
+        );
+        assert_eq!(
+            j("1e400", "double").unwrap_err().detail,
+            "`1e400` overflows double"
+        );
         assert_eq!(j("\"42\"", "bigint"), Ok(Value::Integer(42)));
         assert_eq!(j("true", "string"), Ok(Value::text("true")));
+        // Objects, arrays and numbers reach a text column as written, whitespace left out.
         assert_eq!(
-            j("{\"b\":1,\"a\":[2]}", "string"),
-            Ok(Value::text("{\"a\":[2],\"b\":1}"))
+            j("{\"b\":1.50, \"a\":[2]}", "string"),
+            Ok(Value::text("{\"b\":1.50,\"a\":[2]}"))
         );
+        assert_eq!(j("1.50", "string"), Ok(Value::text("1.50")));
+        assert_eq!(j("-1E+3", "string"), Ok(Value::text("-1E+3")));
+        assert_eq!(j("12.0", "json"), Ok(Value::text("12.0")));
         assert_eq!(j("\"x\"", "json"), Ok(Value::text("\"x\"")));
         assert_eq!(
             j("[1,null,3]", "array<bigint>"),
@@ -509,7 +557,7 @@ mod tests {
         assert_eq!(j("0.5", "float"), Ok(Value::Float(0.5)));
         assert_eq!(
             j("1e39", "float").unwrap_err().detail,
-            "1e+39 overflows float"
+            "`1e39` overflows float"
         );
         assert!(j("{}", "bigint").is_err());
     }

@@ -40,6 +40,7 @@
 
 mod convert;
 pub mod csv;
+mod json;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -487,13 +488,13 @@ impl RowBuilder {
             }
             Plan::Json { field, columns } => {
                 let text = payload_text(*field, record).map_err(|(c, m)| reject(c, m))?;
-                let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                let json = json::Json::parse(text).map_err(|e| {
                     reject(
                         RejectClass::InvalidJson,
                         format!("{} is not JSON: {e}", field.name()),
                     )
                 })?;
-                let serde_json::Value::Object(obj) = &json else {
+                let json::Kind::Object(obj) = &json.kind else {
                     return Err(reject(
                         RejectClass::InvalidJson,
                         format!("{} is JSON but not an object", field.name()),
@@ -501,7 +502,7 @@ impl RowBuilder {
                 };
                 let mut values = Vec::with_capacity(columns.len());
                 for (name, ty, fallback) in columns {
-                    let v = match convert::lookup(obj, name) {
+                    let v = match json::Json::field(obj, name) {
                         Some(item) => convert::from_json(item, ty, &self.zone),
                         None => cell(fallback, record),
                     }
