@@ -22,6 +22,7 @@ const CORPUS: &[&str] = &[
     "hour-boundary-gmt8.json",
     "csv-values.json",
     "json-values.json",
+    "json-exact-numbers.json",
     "bad-records.json",
     "tombstone.json",
     "headers-non-ascii.json",

@@ -809,3 +809,97 @@ fn null_for_a_not_null_column_is_a_reject() {
         )
     );
 }
+
+/// JSON numbers reach their columns from their text, never through `f64`
+/// (`events/json-exact-numbers.json`).
+#[test]
+fn json_numbers_keep_their_digits() {
+    let batch = decode_file("json-exact-numbers.json");
+    let columns = [
+        ("id", "bigint"),
+        ("amount", "decimal(38,9)"),
+        ("ratio", "double"),
+        ("small", "float"),
+        ("text", "string"),
+    ];
+    let built = build(
+        &batch.records,
+        &builder(Mode::Value, Format::Json, &columns),
+    );
+    let rows: Vec<(i64, Vec<Value>)> = flat(&built).into_iter().map(|(_, o, v)| (o, v)).collect();
+    let dec = |s: &str| Value::Decimal(s.to_owned());
+    assert_eq!(
+        rows,
+        vec![
+            (
+                0,
+                vec![
+                    Value::Integer(1),
+                    dec("123456789012.123456789"),
+                    Value::Double(1_077_442_837_911.414),
+                    Value::Float(0.1),
+                    t("12345678.123456789"),
+                ]
+            ),
+            (
+                1,
+                vec![
+                    Value::Integer(2),
+                    dec("12345678901234567890.123456789"),
+                    Value::Double(-0.0),
+                    Value::Float(f32::MAX),
+                    t("1E+3"),
+                ]
+            ),
+            (
+                2,
+                vec![
+                    Value::Integer(3),
+                    dec("0.000000001"),
+                    Value::Double(5e-324),
+                    // Correctly rounded straight to f32 (through f64 it would be 1.0).
+                    Value::Float(1.000_000_1),
+                    t("0.000000001"),
+                ]
+            ),
+            (
+                3,
+                vec![
+                    Value::Integer(4),
+                    // 17 places rounded half-up to the column's 9, as MaxCompute stores it.
+                    dec("0.000000000"),
+                    Value::Double(1e308),
+                    Value::Float(-1e-45),
+                    t("-7"),
+                ]
+            ),
+        ]
+    );
+    // -0.0 must stay negative zero: `==` alone cannot tell.
+    let Value::Double(z) = rows[1].1[2] else {
+        panic!()
+    };
+    assert!(z.is_sign_negative());
+    assert_eq!(
+        reject_summary(&built),
+        vec![
+            (
+                Some(4),
+                "type_conversion",
+                "column `amount` (decimal(38,9)): `1e29` has 30 integer digits, more than \
+                 decimal(38,9) holds"
+                    .to_owned()
+            ),
+            (
+                Some(5),
+                "type_conversion",
+                "column `id` (bigint): `6.5` is not an integer in range for bigint".to_owned()
+            ),
+            (
+                Some(6),
+                "type_conversion",
+                "column `ratio` (double): `1e400` overflows double".to_owned()
+            ),
+        ]
+    );
+}
