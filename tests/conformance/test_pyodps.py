@@ -5,8 +5,14 @@ the tunnel is found with `GET /api/projects/{p}/tunnel?service`), retry and reco
 The tests form one scenario and run in file order: later reads check rows earlier tests wrote.
 """
 
+import json
+import math
+import os
+import struct
+import subprocess
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from odps import ODPS, errors
@@ -16,6 +22,7 @@ from odps.tunnel import CompressOption, TableTunnel
 
 from conftest import ACCESS_ID, ACCESS_SECRET, PROJECT, STS_ID, STS_SECRET, STS_TOKEN
 
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "test_kafka"
 SEED_DDL = (
     "CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,"
@@ -255,3 +262,72 @@ def test_rows_survive_a_restart(emulator, o, table):
     inst = fresh.execute_sql("select count(*) from test_kafka where pt = 'blocks'")
     with inst.open_reader() as reader:
         assert [list(r.values) for r in reader] == [[9]]
+
+
+def test_exponent_form_decimals_are_stored_at_the_column_scale(o, table):
+    # str(Decimal) prints small values in exponent form, and pyodps sends that text as is.
+    o.execute_sql("create table if not exists decimals(id bigint, d18 decimal(38,18), d9 decimal(38,9))")
+    rows = [
+        [1, Decimal("6.73261E-12"), Decimal("6.73261E-12")],
+        [2, Decimal("1E+5"), Decimal("0E-9")],
+        [3, Decimal("-1.0000000005"), Decimal("-1.0000000005")],
+    ]
+    o.write_table("decimals", rows)
+    with o.get_table("decimals").open_reader() as reader:
+        got = sorted((list(r.values) for r in reader), key=lambda r: r[0])
+    # Extra places are rounded half-up to the scale; the rest keeps every digit.
+    assert got == [
+        [1, Decimal("0.00000000000673261"), Decimal("0E-9")],
+        [2, Decimal("100000"), Decimal("0")],
+        [3, Decimal("-1.0000000005"), Decimal("-1.000000001")],
+    ]
+
+
+def test_the_sink_keeps_every_digit_of_json_numbers(emulator, o, table, tmp_path):
+    """The sink binary, behind the emulator's Lambda runtime API, writes JSON numbers that
+    pyodps reads back exactly: DECIMAL digits as written, doubles correctly rounded."""
+    if not emulator.is_emulator:
+        pytest.skip("the sink is invoked through the emulator's runtime API")
+    sink = os.environ.get("SINK_BIN")
+    if not sink or not os.path.exists(sink):
+        pytest.fail("SINK_BIN is not set to a built sink binary: run scripts/conformance.sh")
+    o.execute_sql(
+        "create table if not exists json_numbers(id bigint, amount decimal(38,9), ratio double, "
+        "small float, text string) partitioned by (pt string)"
+    )
+    event = json.loads((EVENTS / "json-exact-numbers.json").read_text())
+    # Only the records that fit: without an error topic a reject fails the whole batch.
+    for key, records in event["records"].items():
+        event["records"][key] = [r for r in records if r["offset"] <= 3]
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event))
+    env = {
+        "MAXCOMPUTE_ENDPOINT": emulator.endpoint,
+        "MAXCOMPUTE_PROJECT": PROJECT,
+        "MAXCOMPUTE_TABLE": "json_numbers",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": ACCESS_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ACCESS_SECRET,
+        "SINK_MODE": "VALUE",
+        "SINK_FORMAT": "JSON",
+    }
+    args = [emulator.binary, "invoke", "--function", sink]
+    for k, v in env.items():
+        args += ["--env", f"{k}={v}"]
+    done = subprocess.run(args + [str(event_file)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "errorType" not in done.stdout, done.stdout
+    with o.get_table("json_numbers").open_reader(partition="pt='11-17-2020 15'") as reader:
+        got = sorted((list(r.values)[:5] for r in reader), key=lambda r: r[0])
+    assert [r[1] for r in got] == [
+        Decimal("123456789012.123456789"),
+        Decimal("12345678901234567890.123456789"),
+        Decimal("0.000000001"),
+        Decimal("0E-9"),  # 6.73261E-12 rounded to the column's 9 places
+    ]
+    assert [r[2] for r in got] == [1077442837911.414, -0.0, 5e-324, 1e308]
+    assert math.copysign(1.0, got[1][2]) == -1.0
+    assert [r[4] for r in got] == ["12345678.123456789", "1E+3", "0.000000001", "-7"]
+    # FLOAT: pyodps widens the stored f32 to a Python float.
+    assert [struct.pack("<f", r[3]) for r in got] == [
+        struct.pack("<f", v) for v in (0.1, 3.4028235e38, 1.00000011920928955078125, -1.401298464324817e-45)
+    ]
