@@ -62,8 +62,21 @@ pub enum PartitionConfigError {
 /// No valid partition value can be made for one record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PartitionValueError {
-    #[error("time {ms} ms since the epoch is outside the calendar's range")]
+    #[error(
+        "time {ms} ms since the epoch is outside MaxCompute's range \
+         (0001-01-01 00:00:00.000 to 9999-12-31 23:59:59.999 UTC)"
+    )]
     OutOfRange { ms: i64 },
+    /// In range as an instant, but its wall-clock time in the partition zone is not (the first
+    /// hours of year 1 west of UTC, the last ones of 9999 east of it).
+    #[error(
+        "time {ms} ms since the epoch is {local} in {zone}, outside MaxCompute's years 0001 to 9999"
+    )]
+    OutOfRangeInZone {
+        ms: i64,
+        zone: String,
+        local: String,
+    },
     #[error("partition value `{value}` is not allowed: {reason}")]
     Invalid { value: String, reason: &'static str },
 }
@@ -406,11 +419,24 @@ impl PartitionRouter {
     /// The local wall-clock time of an instant truncated to the granularity. Two instants share
     /// a partition exactly when they share a bucket, so callers routing many records can spell
     /// each bucket once.
+    ///
+    /// Both the instant and its wall-clock time must lie in years 0001 to 9999, MaxCompute's
+    /// range: a partition spelled from year 0 or 10000 would be written, and be wrong.
     pub fn bucket(&self, ms: i64) -> Result<TimeBucket, PartitionValueError> {
+        if !crate::event::MAXCOMPUTE_TIME_RANGE_MS.contains(&ms) {
+            return Err(PartitionValueError::OutOfRange { ms });
+        }
         let local = self
             .zone
             .local(ms)
             .ok_or(PartitionValueError::OutOfRange { ms })?;
+        if !(1..=9999).contains(&local.year()) {
+            return Err(PartitionValueError::OutOfRangeInZone {
+                ms,
+                zone: self.zone.to_string(),
+                local: local.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            });
+        }
         let (hour, minute) = match self.granularity {
             Granularity::Day => (0, 0),
             Granularity::Hour => (local.hour(), 0),
@@ -668,15 +694,59 @@ mod tests {
     }
 
     #[test]
-    fn year_fields_pad_and_keep_the_sign() {
+    fn year_fields_pad_at_both_ends_of_the_range() {
         let r = router(Granularity::Day, "UTC", "%Y|%y");
-        // Pattern literal `|` is allowed; year 1 BCE is astronomical year 0.
+        // Pattern literal `|` is allowed.
         assert_eq!(
-            r.route(-62_167_219_200_000).unwrap().to_string(),
-            "pt=0000|00"
+            r.route(-62_135_596_800_000).unwrap().to_string(),
+            "pt=0001|01"
         );
-        let spec = r.route(-62_198_755_200_000).unwrap();
-        assert_eq!(spec.to_string(), "pt=-0001|99");
+        assert_eq!(
+            r.route(253_402_300_799_999).unwrap().to_string(),
+            "pt=9999|99"
+        );
+    }
+
+    #[test]
+    fn instants_outside_years_1_to_9999_have_no_partition() {
+        let r = router(Granularity::Hour, "GMT+08:00", "legacy");
+        for ms in [-62_135_596_800_001, 253_402_300_800_000, i64::MIN, i64::MAX] {
+            assert_eq!(r.route(ms), Err(PartitionValueError::OutOfRange { ms }));
+        }
+        // Year 0 and year -1 used to be spelled (`0000`, `-0001`); MaxCompute has neither.
+        let r = router(Granularity::Day, "UTC", "%Y");
+        assert!(r.route(-62_167_219_200_000).is_err());
+        assert!(r.route(-62_198_755_200_000).is_err());
+    }
+
+    #[test]
+    fn wall_clock_times_outside_years_1_to_9999_have_no_partition() {
+        // The last millisecond of 9999 UTC is already 10000 east of UTC ...
+        let east = router(Granularity::Hour, "GMT+08:00", "legacy");
+        assert_eq!(
+            east.route(253_402_300_799_999),
+            Err(PartitionValueError::OutOfRangeInZone {
+                ms: 253_402_300_799_999,
+                zone: "GMT+08:00".to_owned(),
+                local: "+10000-01-01 07:59:59.999".to_owned(),
+            })
+        );
+        assert_eq!(
+            east.route(253_402_271_999_999).unwrap().to_string(),
+            "pt=12-31-9999 23"
+        );
+        // ... and the first of year 1 UTC is still year 0 west of it.
+        let west = router(Granularity::Minute, "America/New_York", "iso");
+        let err = west.route(-62_135_596_800_000).unwrap_err();
+        assert!(
+            matches!(&err, PartitionValueError::OutOfRangeInZone { local, .. } if local.starts_with("0000-12-31 ")),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("in America/New_York, outside MaxCompute's years 0001 to 9999"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -225,10 +225,104 @@ fn times_outside_the_calendar_are_errors_not_panics() {
     assert_eq!(
         r.route(i64::MIN).unwrap_err().to_string(),
         format!(
-            "time {} ms since the epoch is outside the calendar's range",
+            "time {} ms since the epoch is outside MaxCompute's range \
+             (0001-01-01 00:00:00.000 to 9999-12-31 23:59:59.999 UTC)",
             i64::MIN
         )
     );
+}
+
+/// A trigger event with one record per timestamp, offsets 0, 1, ... in order.
+fn event_with_timestamps(timestamps: &[i64]) -> String {
+    let records: Vec<String> = timestamps
+        .iter()
+        .enumerate()
+        .map(|(offset, ts)| {
+            format!(
+                r#"{{"topic":"orders","partition":0,"offset":{offset},"timestamp":{ts},"timestampType":"CREATE_TIME","key":"MQ==","value":"MQ==","headers":[]}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"records":{{"orders-0":[{}]}}}}"#, records.join(","))
+}
+
+#[test]
+fn record_times_outside_maxcompute_range_are_rejects_for_the_error_topic() {
+    use shared::error_record::{
+        ERROR_CLASS, ERROR_MESSAGE, ErrorContext, ErrorMessage, ORIGIN_TIMESTAMP,
+    };
+    use shared::event::{MAXCOMPUTE_TIME_RANGE_MS, RejectClass, decode_event_str};
+    use shared::rows::{Format, Mode, RowBuilder, build_rows};
+
+    let first = *MAXCOMPUTE_TIME_RANGE_MS.start();
+    let last = *MAXCOMPUTE_TIME_RANGE_MS.end();
+    // In GMT+08:00 (the default zone): one before the range (once spelled `pt=01-01-0001 07`),
+    // the first instant in it, one after it, and the last instant of 9999 UTC, which is already
+    // year 10000 in the zone.
+    let timestamps = [first - 1, first, last + 1, last, 1_605_596_645_123];
+    let batch = decode_event_str(&event_with_timestamps(&timestamps)).unwrap();
+    assert!(batch.rejects.is_empty(), "decoding keeps every timestamp");
+    let schema = TableSchema {
+        columns: vec![Column::new("value", OdpsType::String)],
+        partition_keys: vec![Column::new("pt", OdpsType::String)],
+    };
+    let builder = RowBuilder::new(Mode::Value, Format::Text, Zone::default(), &schema).unwrap();
+    let router = PartitionRouter::new(&PartitionConfig::default()).unwrap();
+    let built = build_rows(&batch.records, &builder, &router, 1_764_000_000_000);
+
+    let specs: Vec<String> = built.partitions.keys().map(ToString::to_string).collect();
+    assert_eq!(specs, vec!["pt=01-01-0001 08", "pt=11-17-2020 15"]);
+    let rejected: Vec<(Option<i64>, RejectClass, &str)> = built
+        .rejects
+        .iter()
+        .map(|r| (r.offset, r.class, r.message.as_str()))
+        .collect();
+    let out = |ms: i64| {
+        format!(
+            "time {ms} ms since the epoch is outside MaxCompute's range \
+             (0001-01-01 00:00:00.000 to 9999-12-31 23:59:59.999 UTC)"
+        )
+    };
+    let in_zone = format!(
+        "time {last} ms since the epoch is +10000-01-01 07:59:59.999 in GMT+08:00, \
+         outside MaxCompute's years 0001 to 9999"
+    );
+    assert_eq!(
+        rejected,
+        vec![
+            (
+                Some(0),
+                RejectClass::PartitionValue,
+                out(first - 1).as_str()
+            ),
+            (Some(2), RejectClass::PartitionValue, out(last + 1).as_str()),
+            (Some(3), RejectClass::PartitionValue, in_zone.as_str()),
+        ]
+    );
+
+    // What the error topic receives says the same: the class and the reason, the time kept.
+    let ctx = ErrorContext {
+        function: "sink-test",
+        now_ms: 1_764_000_000_000,
+    };
+    let message = ErrorMessage::from_reject(&built.rejects[0], ctx);
+    let header = |name: &str| {
+        message
+            .headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8(v.clone()).unwrap())
+    };
+    assert_eq!(header(ERROR_CLASS).as_deref(), Some("partition_value"));
+    assert_eq!(header(ERROR_MESSAGE), Some(out(first - 1)));
+    assert_eq!(
+        header(ORIGIN_TIMESTAMP),
+        Some((first - 1).to_string()),
+        "the original time, exactly"
+    );
+    // Kafka takes no negative timestamp, so the message itself carries the rejection time.
+    assert_eq!(message.timestamp_ms, ctx.now_ms);
 }
 
 #[test]

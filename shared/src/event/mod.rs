@@ -100,6 +100,13 @@ impl TimestampType {
 /// has no `timestamp` for a record.
 pub const NO_TIMESTAMP: i64 = -1;
 
+/// The instants MaxCompute's DATETIME and TIMESTAMP can hold, in epoch milliseconds:
+/// 0001-01-01 00:00:00.000 to 9999-12-31 23:59:59.999 UTC. A record time outside it can neither
+/// name a partition nor fill a time column; decoding keeps it exactly, and the stage that would
+/// use it rejects the record.
+pub const MAXCOMPUTE_TIME_RANGE_MS: std::ops::RangeInclusive<i64> =
+    -62_135_596_800_000..=253_402_300_799_999;
+
 /// One decoded Kafka record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaRecord {

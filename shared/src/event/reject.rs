@@ -31,8 +31,8 @@ pub enum RejectClass {
     InvalidJson,
     /// CSV or JSON format and the record has no key (KEY mode) or no value (VALUE mode).
     MissingPayload,
-    /// No valid partition value can be made for the record's time (out of the calendar's range,
-    /// or a value MaxCompute refuses).
+    /// No valid partition value can be made for the record's time (outside MaxCompute's years
+    /// 0001 to 9999, as an instant or in the partition zone; or a value MaxCompute refuses).
     PartitionValue,
 }
 
