@@ -87,6 +87,10 @@ impl<'a> Decimal<'a> {
 
     /// Digits before the decimal point, leading zeros not counted.
     fn integer_digits(&self) -> u64 {
+        if self.is_zero() {
+            // `0E+5` is zero, not a six-digit number.
+            return 0;
+        }
         let len = i64::try_from(self.digits.len()).unwrap_or(i64::MAX);
         u64::try_from(len.saturating_add(self.exponent)).unwrap_or(0)
     }
@@ -300,6 +304,8 @@ mod tests {
             Err(FitError::Overflow { .. })
         ));
         assert_eq!(fit("0.0001", 1, 1).unwrap(), "0.0");
+        assert_eq!(fit("0E+400", 5, 5).unwrap(), "0");
+        assert_eq!(fit("-0e19", 1, 0).unwrap(), "0");
     }
 
     #[test]
