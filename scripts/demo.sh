@@ -19,6 +19,8 @@ target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 emulator="$target_dir/debug/emulator"
 sink="$target_dir/debug/sink"
 access_key="demo-access-id:demo-access-secret"
+# The emulator's default project (DEFAULT_PROJECT in tests/emulator/src/cli.rs, whose tests keep the
+# two equal), as in sink.env and the README, so `emulator sql` needs no --project for it.
 project="connector_test"
 kafka_port="${KAFKA_PORT:-19092}"
 bootstrap="${KAFKA_BOOTSTRAP:-127.0.0.1:$kafka_port}"

@@ -8,7 +8,8 @@
 //! emulator trigger ...   (see `trigger::cli`)
 //! ```
 //!
-//! Defaults: listen `127.0.0.1:8110`, data dir `.emulator/data`, project `emulator`, and the key
+//! Defaults: listen `127.0.0.1:8110`, data dir `.emulator/data`, project `connector_test` (the
+//! project of `make demo`, `sink.env` and the README's examples), and the key
 //! pair `emulator-access-id:emulator-access-secret`, which is accepted only when no
 //! `--access-key`/`--sts-key` is given, and printed at start-up. Environment variables
 //! `EMULATOR_LISTEN`, `EMULATOR_DATA_DIR`, `EMULATOR_ENDPOINT`, `EMULATOR_PROJECT` and
@@ -23,7 +24,7 @@ use crate::server::{self, Config, DEFAULT_SESSION_TTL};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8110";
 pub const DEFAULT_DATA_DIR: &str = ".emulator/data";
-pub const DEFAULT_PROJECT: &str = "emulator";
+pub const DEFAULT_PROJECT: &str = "connector_test";
 pub const DEFAULT_ACCESS_ID: &str = "emulator-access-id";
 pub const DEFAULT_ACCESS_SECRET: &str = "emulator-access-secret";
 
@@ -34,7 +35,7 @@ const USAGE: &str = "usage:
       (defaults: 127.0.0.1:8110, .emulator/data, key emulator-access-id:emulator-access-secret).
   emulator sql [--endpoint URL] [--project NAME] [--access-key ID:SECRET] \"STATEMENT\"
       Runs one statement through the service API and prints the result as a table
-      (defaults: http://127.0.0.1:8110/api, project emulator, the default key).
+      (defaults: http://127.0.0.1:8110/api, project connector_test, the default key).
   emulator invoke --function PATH [--name NAME] [--timeout SECS] [--env K=V]... EVENT_FILE...
       Runs the function binary behind a local Lambda runtime API and invokes it once per event
       file, in order, in one warm process; prints each answer. The function inherits this
@@ -457,6 +458,19 @@ mod tests {
         assert!(parse_serve(&s(&["--access-key", "nocolon"])).is_err());
         assert!(parse_serve(&s(&["--listen", "localhost"])).is_err());
         assert!(parse_serve(&s(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn the_default_project_is_the_demos() {
+        // `make demo` and the README name the project; `emulator sql` without `--project` must
+        // find the tables they create.
+        let demo = include_str!("../../../scripts/demo.sh");
+        assert!(
+            demo.lines()
+                .any(|l| l == format!("project=\"{DEFAULT_PROJECT}\"")),
+            "scripts/demo.sh does not set project=\"{DEFAULT_PROJECT}\""
+        );
+        assert!(USAGE.contains(&format!("project {DEFAULT_PROJECT},")));
     }
 
     #[test]
