@@ -307,7 +307,7 @@ def rand_decimal(r, p, s):
         roll = r.random()
         sign = r.choice(["", "-"])
         if roll < 0.15:
-            text = r.choice(["0", "-0", "0E-9", "0E+3", "0.000", "-0E-2", "1E+%d" % max(int_digits - 1, 0),
+            text = r.choice(["0", "-0", "0E-9", "0E+3", "0.000", "-0E-2", "1E+5", "1E+%d" % max(int_digits - 1, 0),
                              "6.73261E-12", "1E-%d" % (s + 1), "5E-%d" % (s + 1), "-5E-%d" % (s + 1),
                              "9" * max(int_digits, 1), "1.5E-7"])
         elif roll < 0.35:
@@ -451,9 +451,12 @@ def make_batches(seed, rows):
     n_batches = r.randint(10, 14)
     cuts = sorted(r.randint(0, rows) for _ in range(n_batches - 1))
     sizes = [b - a for a, b in zip([0] + cuts, cuts + [rows])]
+    # An empty block (trailer only) somewhere in every run.
+    sizes.insert(r.randint(0, len(sizes)), 0)
     batches = []
     for size in sizes:
-        ncols = r.randint(1, 10)
+        # Wide rows sometimes: from column 16 on, a field's tag takes two bytes.
+        ncols = r.randint(1, 10) if r.random() < 0.75 else r.randint(15, 40)
         types_ = [rand_type(r, 0) for _ in range(ncols)]
         null_ps = [r.choice([0.0, 0.05, 0.2, 0.6]) for _ in types_]
         values, notes = [], []
