@@ -85,7 +85,12 @@ impl<'a> Json<'a> {
         let kind = match raw.as_bytes().first() {
             Some(b'{') => Kind::Object(serde_json::from_str::<Fields<'a>>(raw)?.0),
             Some(b'[') => Kind::Array(serde_json::from_str(raw)?),
-            Some(b'"') => Kind::String(serde_json::from_str::<Text<'a>>(raw)?.0),
+            // Without escapes the text between the quotes is the string: `RawValue` has checked
+            // it, so it need not be parsed again.
+            Some(b'"') => match raw.get(1..raw.len() - 1) {
+                Some(inner) if !inner.contains('\\') => Kind::String(Cow::Borrowed(inner)),
+                _ => Kind::String(serde_json::from_str::<Text<'a>>(raw)?.0),
+            },
             Some(b't') => Kind::Bool(true),
             Some(b'f') => Kind::Bool(false),
             Some(b'n') => Kind::Null,
