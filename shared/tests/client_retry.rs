@@ -13,7 +13,7 @@
 #[path = "client_support.rs"]
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use shared::client::{Error, FixedJitter, PartitionSpec};
@@ -160,8 +160,13 @@ async fn malformed_data_stream_400_is_not_retried() {
     server.assert_clean();
 }
 
+/// How far past its deadline a call may return before a test calls it a bug. Generous on
+/// purpose: it separates "stopped at the deadline, then waited for a busy CPU" from "ignored the
+/// deadline" (each test below would then run for minutes), and nothing finer.
+const SCHEDULING_SLACK: Duration = Duration::from_secs(10);
+
 #[tokio::test]
-async fn endless_503s_give_up_before_the_deadline_with_a_transient_error() {
+async fn endless_503s_give_up_at_the_deadline_with_a_transient_error() {
     let server = TestServer::start(vec![]).await;
     server.set_fallback(unavailable());
     // Jitter near 1 makes every wait close to its ceiling: 50, 100, 200, 200, ... ms.
@@ -174,23 +179,82 @@ async fn endless_503s_give_up_before_the_deadline_with_a_transient_error() {
             c.retry.max_attempts = 1000;
         },
     );
-    // Attempts start near 0, 50, 149, 347, 545 and 743 ms; the next wait would end past 900 ms,
-    // so the call gives up around 745 ms, well clear of the deadline.
-    let budget = Duration::from_millis(900);
-    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(900);
     let err = client
-        .table_schema("test_kafka", tokio::time::Instant::now() + budget)
+        .table_schema("test_kafka", deadline)
         .await
         .unwrap_err();
-    let elapsed = started.elapsed();
-    assert!(elapsed < budget, "ran {elapsed:?}, past the deadline");
+    let ended = tokio::time::Instant::now();
     assert!(err.is_transient(), "{err:?}");
-    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-    let attempts = err.attempts().unwrap();
-    assert_eq!(attempts as usize, server.requests().len());
-    assert!((3..=6).contains(&attempts), "{attempts} attempts");
-    assert_eq!(err.service_error().unwrap().code, "ServiceUnavailable");
     assert!(err.to_string().contains("gave up at the deadline"), "{err}");
+    let Error::DeadlineExceeded {
+        attempts,
+        last: Some(last),
+    } = &err
+    else {
+        panic!("unexpected {err:?}");
+    };
+    // About six attempts fit on an idle machine; a busy one fits fewer, never more.
+    assert!((2..=6).contains(attempts), "{attempts} attempts");
+    let requests = server.requests().len();
+    // Usually the last attempt got its 503 and the next wait would not fit. But the scheduler
+    // may start an attempt just before the deadline, which then cuts it: the last error is then
+    // the transport's timeout, and the request may or may not have reached the server. Both
+    // are right; which one happens is the scheduler's choice, so each is checked on its own.
+    match last.service_error() {
+        Some(service) => {
+            assert_eq!(service.code, "ServiceUnavailable");
+            assert_eq!(*attempts as usize, requests);
+        }
+        None => {
+            assert_eq!(last.kind(), "transport", "{last:?}");
+            assert!(ended >= deadline, "a cut before the deadline: {last:?}");
+            assert!(
+                requests == *attempts as usize || requests + 1 == *attempts as usize,
+                "{requests} requests for {attempts} attempts"
+            );
+        }
+    }
+    assert!(ended < deadline + SCHEDULING_SLACK);
+}
+
+#[tokio::test]
+async fn a_wait_that_would_end_past_the_deadline_is_not_started() {
+    let server = TestServer::start(vec![]).await;
+    server.set_fallback(unavailable());
+    // The first wait (about a minute) cannot fit in the 30 s left: the call gives up after the
+    // first 503 instead of sleeping until the deadline. The margin is the whole budget, so no
+    // scheduling delay short of 30 s can change the outcome.
+    let client = server.client_full(
+        Credentials::access_key(support::ACCESS_ID, support::SECRET),
+        FixedJitter(0.99),
+        |c| {
+            c.retry.initial_backoff = Duration::from_secs(60);
+            c.retry.max_backoff = Duration::from_secs(60);
+            c.retry.max_attempts = 1000;
+        },
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let err = client
+        .table_schema("test_kafka", deadline)
+        .await
+        .unwrap_err();
+    assert!(
+        tokio::time::Instant::now() < deadline,
+        "slept into the deadline"
+    );
+    match &err {
+        Error::DeadlineExceeded {
+            attempts: 1,
+            last: Some(last),
+        } => assert_eq!(
+            last.service_error().map(|e| e.code.as_str()),
+            Some("ServiceUnavailable")
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.is_transient());
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[tokio::test]
@@ -230,19 +294,11 @@ async fn connection_refused_is_transient_and_bounded_by_the_deadline() {
         std::sync::Arc::new(FixedJitter(0.5)),
     )
     .unwrap();
-    let started = Instant::now();
-    let err = client
-        .table_schema(
-            "t",
-            tokio::time::Instant::now() + Duration::from_millis(300),
-        )
-        .await
-        .unwrap_err();
-    // An attempt started just before the deadline may end just after it; no wait does. The
-    // bound leaves room for a loaded CI machine: without the deadline, 1000 attempts with
-    // 40 ms waits would take 40 s.
-    let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    let err = client.table_schema("t", deadline).await.unwrap_err();
+    // An attempt started just before the deadline may end just after it; no wait does. Without
+    // the deadline, 1000 attempts with 40 ms waits would take 40 s.
+    assert!(tokio::time::Instant::now() < deadline + SCHEDULING_SLACK);
     assert!(err.is_transient());
     match &err {
         Error::DeadlineExceeded {
@@ -250,6 +306,8 @@ async fn connection_refused_is_transient_and_bounded_by_the_deadline() {
             last: Some(last),
         } => {
             assert!(*attempts > 1);
+            // Refused, or (an attempt started just before the deadline) cut by it: both are
+            // the transport's.
             assert_eq!(last.kind(), "transport");
         }
         other => panic!("unexpected {other:?}"),
@@ -280,19 +338,18 @@ async fn an_expired_deadline_sends_nothing() {
 #[tokio::test]
 async fn a_request_in_flight_is_cut_at_the_deadline() {
     let server = TestServer::start(vec![]).await;
-    server.set_fallback(Reply::ok(table_xml()).delayed(Duration::from_secs(5)));
+    server.set_fallback(Reply::ok(table_xml()).delayed(Duration::from_secs(60)));
     let client = server.client();
-    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
     let err = client
-        .table_schema(
-            "test_kafka",
-            tokio::time::Instant::now() + Duration::from_millis(300),
-        )
+        .table_schema("test_kafka", deadline)
         .await
         .unwrap_err();
-    let elapsed = started.elapsed();
-    // The attempt's timeout is the time left, so the call ends at the deadline, not 5 s later.
-    assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
+    // The attempt's timeout is the time left, so the call ends at the deadline (timers never
+    // fire early), not when the answer would come a minute later.
+    let ended = tokio::time::Instant::now();
+    assert!(ended >= deadline);
+    assert!(ended < deadline + SCHEDULING_SLACK);
     assert!(err.is_transient(), "{err:?}");
     match &err {
         Error::DeadlineExceeded {

