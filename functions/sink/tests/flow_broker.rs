@@ -260,10 +260,11 @@ async fn a_timed_out_invocation_restarts_the_function_and_is_retried() {
     create_topic(&bootstrap, &topic, 1).await;
     let flow = Flow::start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[]);
-    s.function.timeout = Duration::from_secs(2);
-    // The first write hangs past the function's timeout.
+    // The first write hangs far past the function's timeout. The timeout itself leaves a cold
+    // start and a write on a loaded machine seconds to spare, so that only the hang times out.
+    s.function.timeout = Duration::from_secs(5);
     flow.fault(serde_json::json!({
-        "kind": "stream_write", "count": 1, "action": "hang", "millis": 4000
+        "kind": "stream_write", "count": 1, "action": "hang", "millis": 15000
     }))
     .await;
     produce(&bootstrap, &topic, &[record(0, "1", "1", T15)])
