@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Writes the Kafka-schema vectors of reference/vectors/records.json into the fuzz corpus, each
+# Writes the Kafka-schema vectors of tests/vectors/records.json into the fuzz corpus, each
 # prefixed with the selector byte 00 (the Kafka schema in fuzz_targets/decode_block.rs).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-vectors="${MAXCOMPUTE_VECTORS_DIR:-$here/../../shared/reference/vectors}/records.json"
+vectors="$here/../tests/vectors/records.json"
 out="$here/corpus/decode_block"
 mkdir -p "$out"
 python3 - "$vectors" "$out" <<'PY'
