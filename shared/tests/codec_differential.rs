@@ -89,8 +89,8 @@ fn rows() -> u64 {
     }
 }
 
-/// Runs `records.py` with the given arguments; returns stdout, or panics with its stderr.
-fn records_py(replay: &str, args: &[&str]) -> Result<Vec<u8>, String> {
+/// Runs `records.py` with the given arguments; returns stdout, or its exit status and stderr.
+fn records_py(args: &[&str]) -> Result<Vec<u8>, String> {
     let script = workspace_root().join("tests/differential/records.py");
     let out = Command::new(python())
         .arg(&script)
@@ -99,15 +99,16 @@ fn records_py(replay: &str, args: &[&str]) -> Result<Vec<u8>, String> {
         .output()
         .unwrap_or_else(|e| {
             panic!(
-                "cannot run {} ({e}); run `bash scripts/venv.sh`; {replay}",
+                "cannot run {} ({e}); run `bash scripts/venv.sh`",
                 script.display()
             )
         });
     if out.status.success() {
         Ok(out.stdout)
     } else {
+        // An ImportError here means the venv lacks pyodps: `bash scripts/venv.sh` installs it.
         Err(format!(
-            "records.py {} exited with {}:\n{}",
+            "records.py {} exited with {} (without pyodps 0.13.2, run `bash scripts/venv.sh`):\n{}",
             args.first().copied().unwrap_or_default(),
             out.status,
             String::from_utf8_lossy(&out.stderr)
@@ -117,9 +118,14 @@ fn records_py(replay: &str, args: &[&str]) -> Result<Vec<u8>, String> {
 
 fn unhex(s: &str) -> Vec<u8> {
     assert!(s.len().is_multiple_of(2), "odd hex length");
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => panic!("{:?} is not a lower-case hex digit", char::from(c)),
+    };
     s.as_bytes()
         .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).expect("hex digit"))
+        .map(|pair| (nibble(pair[0]) << 4) | nibble(pair[1]))
         .collect()
 }
 
@@ -519,17 +525,27 @@ fn codec_matches_pyodps_on_random_batches() {
     let rows = rows();
     let replay = format!("replay with DIFFERENTIAL_SEED={seed}");
     eprintln!("codec_differential: seed {seed}, {rows} rows; {replay}");
+    // Any panic on the way (a malformed generator answer included) carries the seed too.
+    let report = std::panic::catch_unwind(|| differential_run(seed, rows)).unwrap_or_else(|p| {
+        let message = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        panic!("{message}\n{replay}")
+    });
+    assert!(report.is_empty(), "{report}{replay}");
+}
 
+/// One whole run; returns the differences found, empty when there are none.
+fn differential_run(seed: u64, rows: u64) -> String {
     let (seed_arg, rows_arg) = (seed.to_string(), rows.to_string());
-    let generated = records_py(&replay, &["gen", "--seed", &seed_arg, "--rows", &rows_arg])
-        .unwrap_or_else(|e| panic!("{e}\n{replay}"));
+    let generated = records_py(&["gen", "--seed", &seed_arg, "--rows", &rows_arg])
+        .unwrap_or_else(|e| panic!("{e}"));
     let doc: Json = serde_json::from_slice(&generated).expect("records.py gen prints JSON");
     let batches = batches(&doc);
     let total_rows: usize = batches.iter().map(|b| b.rows.len()).sum();
-    assert_eq!(
-        total_rows as u64, rows,
-        "the generator made every row; {replay}"
-    );
+    assert_eq!(total_rows as u64, rows, "the generator made every row");
 
     let mut encoder = Findings::default();
     let mut decoder = Findings::default();
@@ -621,12 +637,9 @@ fn codec_matches_pyodps_on_random_batches() {
     ));
     std::fs::write(&file, serde_json::to_vec(&rust_bodies).unwrap()).unwrap();
     let file_arg = file.to_string_lossy().into_owned();
-    let readback = records_py(
-        &replay,
-        &[
-            "check", "--seed", &seed_arg, "--rows", &rows_arg, "--file", &file_arg,
-        ],
-    );
+    let readback = records_py(&[
+        "check", "--seed", &seed_arg, "--rows", &rows_arg, "--file", &file_arg,
+    ]);
     let _ = std::fs::remove_file(&file);
 
     eprintln!(
@@ -652,7 +665,7 @@ fn codec_matches_pyodps_on_random_batches() {
         Ok(out) => eprint!("codec_differential: {}", String::from_utf8_lossy(&out)),
         Err(e) => writeln!(report, "(3) pyodps reading the Rust bodies: {e}").unwrap(),
     }
-    assert!(report.is_empty(), "{report}{replay}");
+    report
 }
 
 fn schema_text(types: &[OdpsType]) -> String {

@@ -164,7 +164,8 @@ SCALARS = [
 INT_BITS = {"tinyint": 8, "smallint": 16, "int": 32, "bigint": 64}
 DECIMAL_SHAPES = [(1, 0), (5, 2), (10, 2), (10, 0), (18, 9), (18, 18), (20, 4), (38, 18), (38, 0),
                   (38, 10), (54, 18), (12, 6)]
-MAP_KEYS = ["string", "bigint", "int", "tinyint", "boolean", "date", "varchar", "binary"]
+MAP_KEYS = ["string", "bigint", "int", "tinyint", "boolean", "date", "varchar", "binary",
+            "double", "float", "decimal", "datetime", "timestamp", "smallint"]
 
 
 def rand_type(r, depth):
@@ -176,7 +177,7 @@ def rand_type(r, depth):
             return ("array", rand_type(r, depth + 1))
         if kind == "map":
             key = r.choice(MAP_KEYS)
-            key_t = ("varchar", r.choice([1, 8, 300])) if key == "varchar" else (key,)
+            key_t = {"varchar": ("varchar", r.choice([1, 8, 300])), "decimal": ("decimal", 10, 2)}.get(key, (key,))
             return ("map", key_t, rand_type(r, depth + 1))
         n = r.randint(1, 4)
         names = r.sample(["a", "b", "c", "x1", "y_2", "zz", "val", "k"], n)
@@ -223,16 +224,32 @@ CHARS = ["a", "Z", "0", " ", "\x00", "\x01", "\x7f", "\n", "\"", "\\", "é", "ü
          "\U00010000", "\U0010ffff"]
 
 
+# Cells over 64 KiB per batch: enough to cover 3-byte lengths, few enough to keep a run fast.
+HUGE_PER_BATCH = 3
+_huge_left = [HUGE_PER_BATCH]
+
+
+def take_huge():
+    if _huge_left[0] <= 0:
+        return False
+    _huge_left[0] -= 1
+    return True
+
+
 def rand_text(r, max_chars=None):
     roll = r.random()
     if roll < 0.1:
         n = 0
     elif roll < 0.75:
         n = r.randint(1, 12)
+    elif roll < 0.97:
+        n = r.randint(13, 100)
     elif roll < 0.995:
-        n = r.randint(13, 400)
-    else:
+        n = r.randint(101, 1000)
+    elif take_huge():
         n = r.randint(16_400, 22_000)
+    else:
+        n = r.randint(13, 100)
     if max_chars is not None:
         n = min(n, max_chars)
     if n <= 1000:
@@ -250,7 +267,7 @@ def rand_binary(r):
     roll = r.random()
     if roll < 0.1:
         return b""
-    if roll < 0.995:
+    if roll < 0.995 or not take_huge():
         n = r.randint(1, 40)
     else:
         n = r.randint(65_537, 70_000)
@@ -425,13 +442,15 @@ def rand_value(r, t, null_p):
         items = [rand_value(r, t[1], inner_null) for _ in range(r.choice([0, 1, 2, 3, 5, 9]))]
         return [v for v, _ in items], [n for _, n in items]
     if k == "map":
-        pairs, seen = [], set()
+        pairs, seen, keys = [], set(), {}
         for _ in range(r.choice([0, 1, 2, 4])):
             kv, kn = rand_value(r, t[1], 0.0)
             key = json.dumps(kn)
-            if key in seen:
+            # Keys equal in Python (0.0 and -0.0, Decimal 0 and 0E-9) would merge in the dict.
+            if key in seen or kv in keys:
                 continue
             seen.add(key)
+            keys[kv] = None
             vv, vn = rand_value(r, t[2], inner_null)
             pairs.append((kv, kn, vv, vn))
         return {kv: vv for kv, _, vv, _ in pairs}, [[kn, vn] for _, kn, _, vn in pairs]
@@ -455,6 +474,7 @@ def make_batches(seed, rows):
     sizes.insert(r.randint(0, len(sizes)), 0)
     batches = []
     for size in sizes:
+        _huge_left[0] = HUGE_PER_BATCH
         # Wide rows sometimes: from column 16 on, a field's tag takes two bytes.
         ncols = r.randint(1, 10) if r.random() < 0.75 else r.randint(15, 40)
         types_ = [rand_type(r, 0) for _ in range(ncols)]
