@@ -207,8 +207,8 @@ fn json_integer(n: &str) -> Option<i64> {
     n.parse().ok().or_else(|| Decimal::parse(n)?.to_i64())
 }
 
-fn json_kind(v: &Json<'_>) -> &'static str {
-    match v.kind {
+fn json_kind(kind: &Kind<'_>) -> &'static str {
+    match kind {
         Kind::Null => "null",
         Kind::Bool(_) => "a boolean",
         Kind::Number(_) => "a number",
@@ -218,10 +218,10 @@ fn json_kind(v: &Json<'_>) -> &'static str {
     }
 }
 
-fn mismatch(v: &Json<'_>, ty: &OdpsType) -> CellError {
+fn mismatch(kind: &Kind<'_>, ty: &OdpsType) -> CellError {
     CellError::conversion(format!(
         "{} cannot be written to a {ty} column",
-        json_kind(v)
+        json_kind(kind)
     ))
 }
 
@@ -236,7 +236,11 @@ pub(crate) fn from_json(v: &Json<'_>, ty: &OdpsType, zone: &Zone) -> Result<Valu
         // A JSON column holds the value itself, whatever its kind, as written (compacted).
         return Ok(Value::Bytes(v.compact().into_owned().into_bytes()));
     }
-    match (&v.kind, ty) {
+    let kind = v.kind().map_err(|e| CellError {
+        class: RejectClass::InvalidJson,
+        detail: format!("`{}` is not JSON: {e}", excerpt(v.raw)),
+    })?;
+    match (&kind, ty) {
         (Kind::String(s), _) => from_text(s, ty, zone),
         (Kind::Bool(b), OdpsType::Boolean) => Ok(Value::Boolean(*b)),
         (Kind::Bool(_), t) if t.is_text() => text_cell(v.raw, t),
@@ -320,7 +324,7 @@ pub(crate) fn from_json(v: &Json<'_>, ty: &OdpsType, zone: &Zone) -> Result<Valu
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Struct),
         (Kind::Array(_) | Kind::Object(_), t) if t.is_text() => text_cell(&v.compact(), t),
-        _ => Err(mismatch(v, ty)),
+        _ => Err(mismatch(&kind, ty)),
     }
 }
 

@@ -50,12 +50,13 @@ fn nesting(text: &str) -> usize {
     deepest
 }
 
-/// One JSON value and the text it was parsed from.
-#[derive(Debug, Clone, PartialEq)]
+/// One JSON value, kept as its text and read one level at a time ([`Json::kind`]): a field no
+/// column asks for is never parsed beyond the first pass, and an object bound for a text column
+/// is never taken apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Json<'a> {
     /// The value's text in the record, exactly as written.
     pub raw: &'a str,
-    pub kind: Kind<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,9 +72,9 @@ pub(crate) enum Kind<'a> {
 }
 
 impl<'a> Json<'a> {
-    /// Parses one JSON document.
+    /// Checks one JSON document whole (syntax, nesting) and keeps its text.
     pub fn parse(text: &'a str) -> Result<Self, JsonError> {
-        // Each level is parsed by a fresh serde_json deserializer, whose own depth limit then
+        // Each level is read by a fresh serde_json deserializer, whose own depth limit then
         // never trips: bound the nesting first so that no input can exhaust the stack.
         if nesting(text) > MAX_DEPTH {
             return Err(JsonError::TooDeep);
@@ -81,23 +82,32 @@ impl<'a> Json<'a> {
         serde_json::from_str(text).map_err(JsonError::Syntax)
     }
 
-    fn from_raw(raw: &'a str) -> Result<Self, serde_json::Error> {
-        let kind = match raw.as_bytes().first() {
-            Some(b'{') => Kind::Object(serde_json::from_str::<Fields<'a>>(raw)?.0),
-            Some(b'[') => Kind::Array(serde_json::from_str(raw)?),
+    /// What the value is, its children still as text.
+    pub fn kind(&self) -> Result<Kind<'a>, JsonError> {
+        let raw = self.raw;
+        Ok(match raw.as_bytes().first() {
+            Some(b'{') => Kind::Object(
+                serde_json::from_str::<Fields<'a>>(raw)
+                    .map_err(JsonError::Syntax)?
+                    .0,
+            ),
+            Some(b'[') => Kind::Array(serde_json::from_str(raw).map_err(JsonError::Syntax)?),
             // Without escapes the text between the quotes is the string: `RawValue` has checked
             // it, so it need not be parsed again.
             Some(b'"') => match raw.get(1..raw.len() - 1) {
                 Some(inner) if !inner.contains('\\') => Kind::String(Cow::Borrowed(inner)),
-                _ => Kind::String(serde_json::from_str::<Text<'a>>(raw)?.0),
+                _ => Kind::String(
+                    serde_json::from_str::<Text<'a>>(raw)
+                        .map_err(JsonError::Syntax)?
+                        .0,
+                ),
             },
             Some(b't') => Kind::Bool(true),
             Some(b'f') => Kind::Bool(false),
             Some(b'n') => Kind::Null,
             // `RawValue` checked the syntax: anything else is a number.
             _ => Kind::Number(raw),
-        };
-        Ok(Self { raw, kind })
+        })
     }
 
     /// The value's text without the whitespace between tokens: key order, escapes and every
@@ -128,7 +138,7 @@ impl<'a> Json<'a> {
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(self.kind, Kind::Null)
+        self.raw == "null"
     }
 
     /// A field looked up by name, exactly first, then ignoring ASCII case (as MaxCompute matches
@@ -144,9 +154,9 @@ impl<'a> Json<'a> {
 
 impl<'de> Deserialize<'de> for Json<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // The raw text first, then its parts: each value is read as written, never through f64.
+        // The text only: its parts are read when asked for, as written, never through f64.
         let raw = <&'de RawValue>::deserialize(d)?;
-        Json::from_raw(raw.get()).map_err(de::Error::custom)
+        Ok(Json { raw: raw.get() })
     }
 }
 
@@ -209,20 +219,20 @@ mod tests {
     fn numbers_keep_their_text() {
         let j = Json::parse(r#"{"a": 123456789012.123456789, "b": [1e-9, -0.0], "c": 1E+400}"#)
             .unwrap();
-        let Kind::Object(fields) = &j.kind else {
+        let Kind::Object(fields) = j.kind().unwrap() else {
             panic!("{j:?}")
         };
         assert_eq!(
-            Json::field(fields, "a").unwrap().kind,
+            Json::field(&fields, "a").unwrap().kind().unwrap(),
             Kind::Number("123456789012.123456789")
         );
-        let Kind::Array(items) = &Json::field(fields, "b").unwrap().kind else {
+        let Kind::Array(items) = Json::field(&fields, "b").unwrap().kind().unwrap() else {
             panic!()
         };
-        assert_eq!(items[0].kind, Kind::Number("1e-9"));
-        assert_eq!(items[1].kind, Kind::Number("-0.0"));
+        assert_eq!(items[0].kind().unwrap(), Kind::Number("1e-9"));
+        assert_eq!(items[1].kind().unwrap(), Kind::Number("-0.0"));
         assert_eq!(
-            Json::field(fields, "C").unwrap().kind,
+            Json::field(&fields, "C").unwrap().kind().unwrap(),
             Kind::Number("1E+400")
         );
     }
@@ -231,16 +241,19 @@ mod tests {
     fn strings_objects_and_duplicates() {
         let text = r#" {"s": "plain", "e": "tab\there", "o": {"x": null, "y": true}, "s": false} "#;
         let j = Json::parse(text).unwrap();
-        let Kind::Object(fields) = &j.kind else {
+        let Kind::Object(fields) = j.kind().unwrap() else {
             panic!()
         };
         assert_eq!(fields.len(), 3, "a repeated key keeps one entry");
-        assert_eq!(Json::field(fields, "s").unwrap().kind, Kind::Bool(false));
+        assert_eq!(
+            Json::field(&fields, "s").unwrap().kind().unwrap(),
+            Kind::Bool(false)
+        );
         assert!(matches!(
-            &Json::field(fields, "e").unwrap().kind,
+            &Json::field(&fields, "e").unwrap().kind().unwrap(),
             Kind::String(Cow::Owned(s)) if s == "tab\there"
         ));
-        let o = Json::field(fields, "o").unwrap();
+        let o = Json::field(&fields, "o").unwrap();
         assert_eq!(o.raw, r#"{"x": null, "y": true}"#);
         assert_eq!(o.compact(), r#"{"x":null,"y":true}"#);
         let spaced = Json::parse("[ \"a b\\\" c\" ,\n 1.50 ]").unwrap();

@@ -494,7 +494,7 @@ impl RowBuilder {
                         format!("{} is not JSON: {e}", field.name()),
                     )
                 })?;
-                let json::Kind::Object(obj) = &json.kind else {
+                let Ok(json::Kind::Object(obj)) = json.kind() else {
                     return Err(reject(
                         RejectClass::InvalidJson,
                         format!("{} is JSON but not an object", field.name()),
@@ -502,7 +502,7 @@ impl RowBuilder {
                 };
                 let mut values = Vec::with_capacity(columns.len());
                 for (name, ty, fallback) in columns {
-                    let v = match json::Json::field(obj, name) {
+                    let v = match json::Json::field(&obj, name) {
                         Some(item) => convert::from_json(item, ty, &self.zone),
                         None => cell(fallback, record),
                     }
