@@ -48,7 +48,7 @@ fn committed_vectors_are_what_pyodps_produces() {
     );
     // A check that silently compared nothing would also exit 0.
     assert!(
-        stdout.contains("vectors up to date: records.json, signatures.json"),
+        stdout.contains("vectors up to date: records.json, signatures.json, upsert-hash.json"),
         "unexpected output of {} --check:\n{stdout}\n{stderr}",
         script.display()
     );

@@ -1,12 +1,14 @@
 """Regenerates the pyodps test vectors in this directory from pyodps 0.13.2 itself.
 
-    .venv/bin/python tests/vectors/generate.py           # rewrite records.json, signatures.json
+    .venv/bin/python tests/vectors/generate.py           # rewrite the three files
     .venv/bin/python tests/vectors/generate.py --check   # exit 1 with a unified diff if stale
 
 records.json: Tunnel record-stream blocks written by pyodps' compiled BaseRecordWriter and by its
 pure-Python one, read back by its compiled reader, and walked by an independent decoder below.
 signatures.json: StringToSign and Authorization from pyodps' CloudAccount/StsAccount.sign_request
 on requests.PreparedRequest objects.
+upsert-hash.json: upsert bucket hashes from pyodps' compiled RecordHasher, cross-checked against
+its pure-Python hasher and against the bucket its Upsert writer picks for a parsed session.
 
 Everything that depends on the host is pinned here: the time zone (UTC), the user agent (a fixed
 string in the x-odps-user-agent header, not pyodps' platform probe), the Date header and the v4
@@ -28,6 +30,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 
 # Before pyodps is imported: its converters read the local zone once.
@@ -562,6 +565,169 @@ def signatures_document():
 
 
 # ---------------------------------------------------------------------------------------------
+# Upsert bucket-hash vectors
+
+from odps.tunnel import hasher as py_hasher  # noqa: E402
+from odps.tunnel import hasher_c  # noqa: E402
+from odps.tunnel.io.writer import Upsert  # noqa: E402
+from odps.tunnel.tabletunnel import TableUpsertSession  # noqa: E402
+
+UPSERT_ABOUT = {
+    "source": "pyodps 0.13.2 (PyPI wheel), run with no server",
+    "function": "odps.tunnel.hasher_c.RecordHasher(schema, hasher, hash_key).hash_record(record) % bucket_count  (odps/tunnel/io/writer.py Upsert._write)",
+    "cross_checks": [
+        "odps.tunnel.hasher.RecordHasher (pure Python) gives the same record_hash",
+        "column_hashes: odps.tunnel.hasher.hash_value(hasher, type, value) == odps.tunnel.hasher_c.hash_value(hasher, type, value)",
+        "record_hash == s ^ (s >> 8) with s = int32 wrap of sum(column_hashes), arithmetic shift",
+        "bucket also obtained by driving odps.tunnel.io.writer.Upsert.upsert() with a session parsed from a session JSON body (TableUpsertSession.parse), no network",
+    ],
+    "fields": {
+        "hasher": "value of the session JSON field 'hasher' ('default' or 'legacy')",
+        "hash_key": "session JSON field 'hash_key': key column names (primary key order)",
+        "column_hashes": "signed int32 per key column, in hash_key order",
+        "sum_int32": "sum of column_hashes wrapped to signed int32",
+        "record_hash": "sum_int32 ^ (sum_int32 >> 8); always >= 0",
+        "buckets": "bucket id for a session with that many buckets (keys '1', '16', '100')",
+    },
+    # The text of the original file, which names the tool that first made it.
+    "notes": "Strings hash their UTF-8 bytes, each taken as a signed byte. Values that are NULL add 0. Integers are exact JSON integers (int64 range). Made by tools/pyodps-kit/gen_upsert_hash.py.",
+}
+
+KAFKA_TABLE = [["topic", "string"], ["partition", "bigint"], ["offset", "bigint"], ["key", "string"], ["value", "string"]]
+I64_MIN, I64_MAX, I32_MIN, I32_MAX = -(2**63), 2**63 - 1, -(2**31), 2**31 - 1
+
+# (group, table columns, hash key, rows); each row is hashed with both hashers.
+UPSERT_GROUPS = [
+    (
+        "string_pk", [["id", "string"], ["v", "string"]], ["id"],
+        [[v, "x"] for v in ["", "1", "a", "hello", "maxcompute-test-input", "a1b()2c3", "阿里巴巴云计算", "  1  ", "😀 emoji", "\u00ff\u0080"]],
+    ),
+    (
+        "bigint_pk", [["id", "bigint"], ["v", "string"]], ["id"],
+        [[v, "x"] for v in [0, 1, -1, 10, -10, 42, I32_MAX, I32_MIN, 2**32, 1234567890123, I64_MAX, I64_MIN]],
+    ),
+    (
+        "int_pk", [["id", "int"], ["v", "string"]], ["id"],
+        [[v, "x"] for v in [0, 1, -1, 127, -128, 123456, I32_MAX, I32_MIN]],
+    ),
+    (
+        "string_bigint_pk", [["name", "string"], ["id", "bigint"], ["v", "string"]], ["name", "id"],
+        [["a", 1, "x"], ["a", 2, "x"], ["b", 1, "x"], ["", 0, "x"], ["user-7", -5, "x"]],
+    ),
+    (
+        "bigint_int_pk_reversed_order", [["a", "int"], ["b", "bigint"], ["v", "string"]], ["b", "a"],
+        [[1, 1, "x"], [-1, 7, "x"], [I32_MAX, I64_MIN, "x"]],
+    ),
+    (
+        "kafka_pk", KAFKA_TABLE, ["topic", "partition", "offset"],
+        [
+            ["maxcompute-test-input", 0, 0, "1", "1"],
+            ["maxcompute-test-input", 0, 1, "1", "1"],
+            ["maxcompute-test-input", 0, 2, None, None],
+            ["maxcompute-test-input", 1, 0, "k", "v"],
+            ["maxcompute-test-input", 2, 12345, "k", "v"],
+            ["orders", 11, 9876543210, "k", "v"],
+            ["orders", 0, I64_MAX, "k", "v"],
+            ["t", 5, 1000000, "other", "payload"],
+            ["", 0, 0, "", ""],
+            ["事件", 3, 77, "k", "v"],
+        ],
+    ),
+]
+BUCKET_COUNTS = [1, 16, 100]
+
+
+def to_int32(value):
+    return (value + 2**31) % 2**32 - 2**31
+
+
+def upsert_session(columns, hash_key, hasher, buckets):
+    """A TableUpsertSession parsed from the JSON body the tunnel answers with, without a server."""
+    body = {
+        "id": "upsert-vectors",
+        "status": "normal",
+        "hash_key": hash_key,
+        "hasher": hasher,
+        "slots": [{"slot_id": "1", "worker_addr": "127.0.0.1:1", "buckets": list(range(buckets))}],
+        "schema": {
+            "columns": [{"name": n, "type": t, "comment": "", "nullable": True} for n, t in columns],
+            "partitionKeys": [],
+        },
+    }
+    session = TableUpsertSession.__new__(TableUpsertSession)
+    super(TableUpsertSession, session).__init__()
+    session._buckets_lock = threading.RLock()
+    TableUpsertSession.parse(json.dumps(body), obj=session)
+    session._patch_schema()
+    return session
+
+
+def bucket_by_upsert(columns, hash_key, hasher, buckets, row):
+    """The bucket pyodps' Upsert writes the row to."""
+    session = upsert_session(columns, hash_key, hasher, buckets)
+    stream = Upsert(session.schema, None, session)
+    before = {b: w.n_bytes for b, w in stream._bucket_writers.items()}
+    stream.upsert(Record(schema=session.schema, values=list(row) + [None] * TableUpsertSession.UPSERT_EXTRA_COL_NUM))
+    written = [b for b, w in stream._bucket_writers.items() if w.n_bytes != before[b]]
+    if len(written) != 1:
+        raise SystemExit("Upsert wrote one row to buckets %r" % written)
+    return written[0]
+
+
+def upsert_document():
+    cases = []
+    for group, columns, hash_key, rows in UPSERT_GROUPS:
+        schema = TableSchema.from_lists([n for n, _ in columns], [t for _, t in columns])
+        types_by_name = dict((n, t) for n, t in columns)
+        for i, row in enumerate(rows):
+            for hasher in ("default", "legacy"):
+                name = "%s/%d/%s" % (group, i, hasher)
+                key_types = [types_by_name[k] for k in hash_key]
+                key_values = [row[[n for n, _ in columns].index(k)] for k in hash_key]
+                column_hashes = []
+                for t, v in zip(key_types, key_values):
+                    h = hasher_c.hash_value(hasher, t, v)
+                    if h != py_hasher.hash_value(hasher, t, v):
+                        raise SystemExit("%s: compiled and pure-Python hash_value differ" % name)
+                    column_hashes.append(h)
+                total = to_int32(sum(column_hashes))
+                record = Record(schema=schema, values=list(row))
+                record_hash = hasher_c.RecordHasher(schema, hasher, hash_key).hash_record(record)
+                if record_hash != py_hasher.RecordHasher(schema, hasher, hash_key).hash_record(record):
+                    raise SystemExit("%s: compiled and pure-Python RecordHasher differ" % name)
+                if record_hash != total ^ (total >> 8):
+                    raise SystemExit("%s: record hash is not s ^ (s >> 8)" % name)
+                buckets = {}
+                for n in BUCKET_COUNTS:
+                    buckets[str(n)] = record_hash % n
+                    if bucket_by_upsert(columns, hash_key, hasher, n, row) != buckets[str(n)]:
+                        raise SystemExit("%s: Upsert chose another bucket of %d" % (name, n))
+                cases.append(
+                    {
+                        "name": name,
+                        "hasher": hasher,
+                        "table_columns": columns,
+                        "hash_key": hash_key,
+                        "key_types": key_types,
+                        "key_values": key_values,
+                        "row": row,
+                        "column_hashes": column_hashes,
+                        "sum_int32": total,
+                        "record_hash": record_hash,
+                        "buckets": buckets,
+                    }
+                )
+    return cases
+
+
+def render_upsert(cases):
+    # The layout of the original file: the description indented, one line per case, final newline.
+    about = json.dumps(UPSERT_ABOUT, indent=1, ensure_ascii=False).replace("\n", "\n ")
+    lines = ",\n".join("  " + json.dumps(c, ensure_ascii=False) for c in cases)
+    return '{\n "_about": %s,\n "cases": [\n%s\n ]\n}\n' % (about, lines)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def render(document):
@@ -573,6 +739,7 @@ def documents():
     return {
         "records.json": render(records_document()),
         "signatures.json": render(signatures_document()),
+        "upsert-hash.json": render_upsert(upsert_document()),
     }
 
 
