@@ -26,9 +26,12 @@ pandas: pyodps carries TIMESTAMP values as pandas Timestamps, but its writers on
 `to_pydatetime(warn=False)`, `.microsecond` and `.nanosecond`, and its compiled reader only builds
 `Timestamp(datetime) + Timedelta(nanoseconds=n)`. The project venv has no pandas, so when it is
 missing a minimal stand-in with exactly that surface is installed as the `pandas` module (after
-pyodps is imported, so only its readers' lazy look-ups see it); with
-real pandas installed the real types are used. Records are filled without pyodps' Record
-validation (which needs pandas for timestamps); the generator only makes valid values.
+pyodps is imported, so only the reader's lazy look-up sees it); with real pandas installed the
+real types are used. Records are filled without pyodps' Record validation (which needs pandas
+for timestamps); the generator only makes valid values.
+
+Only the compiled reader reads back: pyodps' pure-Python reader stores each cell through Record
+validation, which decodes BINARY inside nested values as UTF-8 and fails on other bytes.
 """
 
 import argparse
