@@ -198,8 +198,9 @@ fn build_canonical_string(
 /// A query of empty parts only (`?&`) leaves a bare `?` on the resource, as pyodps writes it.
 ///
 /// Each part is decoded once, after the target is split, which is how a server reads a request
-/// and how the Java SDK signs. pyodps reads some targets differently; see
-/// [`canonical_string_pyodps`].
+/// and how the Java SDK signs. (pyodps decodes the whole target before splitting it, so an
+/// escaped `&`, `?`, `;` or `+` in a name reads differently there; `signature_differential`
+/// models that in the test.)
 pub fn canonical_string_for_request(
     method: &str,
     headers: &[(&str, &str)],
@@ -216,94 +217,6 @@ pub fn canonical_string_for_request(
         .collect();
     build_canonical_string(method, headers, &resource, &pairs, !query.is_empty())
 }
-
-/// The v2 StringToSign exactly as pyodps 0.13.2 builds it for a raw request target, quirks
-/// included, so a server can also accept what pyodps signs.
-///
-/// pyodps does not split the target before decoding it: it percent-decodes the whole target
-/// (`urllib.parse.unquote`), parses the result as a URL (`urlparse`: tab, CR and LF vanish, a
-/// leading `//` starts a host, the first `?` starts the query, a `;` after the last `/` ends the
-/// path) and form-decodes the query a second time (`parse_qsl`). So an escaped `&`, `=`, `?`,
-/// `;`, `+`, `%XX`, tab or newline in a path, name or value reads differently than in
-/// [`canonical_string_for_request`]; for targets without those (every request the client and
-/// the MaxCompute SDKs make for legal names and partition values) the two agree.
-///
-/// `path_prefix` is the endpoint's own path; pyodps cuts the endpoint off the URL as a string, so
-/// the prefix is removed as a string too (no segment check).
-pub fn canonical_string_pyodps(
-    method: &str,
-    headers: &[(&str, &str)],
-    path_and_query: &str,
-    path_prefix: &str,
-) -> String {
-    let prefix = path_prefix.trim_end_matches('/');
-    let relative = path_and_query
-        .strip_prefix(prefix)
-        .unwrap_or(path_and_query);
-    let decoded = percent_decode_str(relative).decode_utf8_lossy();
-    let (path, query) = pyodps_urlparse(&decoded);
-    let params = query.as_deref().map(decode_query).unwrap_or_default();
-    let pairs: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    build_canonical_string(
-        method,
-        headers,
-        &path,
-        &pairs,
-        query.is_some_and(|q| !q.is_empty()),
-    )
-}
-
-/// The path and query of Python 3.11's `urllib.parse.urlparse(url, allow_fragments=False)`, as
-/// pyodps applies it to an already percent-decoded target.
-fn pyodps_urlparse(url: &str) -> (String, Option<String>) {
-    // urlsplit strips leading C0 controls and spaces, and removes tab, CR and LF everywhere.
-    let cleaned: String = url
-        .trim_start_matches(|c: char| c <= ' ')
-        .chars()
-        .filter(|c| !matches!(c, '\t' | '\r' | '\n'))
-        .collect();
-    let mut rest = cleaned.as_str();
-    let mut scheme = String::new();
-    if let Some((candidate, after)) = rest.split_once(':')
-        && candidate.starts_with(|c: char| c.is_ascii_alphabetic())
-        && candidate
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    {
-        scheme = candidate.to_ascii_lowercase();
-        rest = after;
-    }
-    if let Some(after) = rest.strip_prefix("//") {
-        // The "host" runs to the first `/`, `?` or `#`; pyodps signs only what follows it.
-        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-        rest = after.get(end..).unwrap_or_default();
-    }
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_owned())),
-        None => (rest, None),
-    };
-    // urlparse's `_splitparams`: for the schemes that have parameters (the empty one among
-    // them), `;params` after the last `/` are cut off the path.
-    let path = if URLPARSE_USES_PARAMS.contains(&scheme.as_str()) {
-        let from = path.rfind('/').unwrap_or(0);
-        match path.get(from..).and_then(|tail| tail.find(';')) {
-            Some(i) => path.get(..from + i).unwrap_or(path),
-            None => path,
-        }
-    } else {
-        path
-    };
-    (path.to_owned(), query)
-}
-
-/// `urllib.parse.uses_params`: the schemes whose last path segment may carry `;params`.
-const URLPARSE_USES_PARAMS: [&str; 16] = [
-    "", "ftp", "hdl", "prospero", "http", "imap", "https", "shttp", "rtsp", "rtsps", "rtspu",
-    "sip", "sips", "mms", "sftp", "tel",
-];
 
 /// Splits a request target into its path and its (possibly empty) raw query.
 pub fn split_target(path_and_query: &str) -> (&str, &str) {

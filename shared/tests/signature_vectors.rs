@@ -102,18 +102,6 @@ fn every_vector_signs_exactly_like_pyodps() {
             from_raw, expected,
             "{name}: canonical string from raw target"
         );
-        // pyodps' own reading of the target agrees on every request it really sends.
-        assert_eq!(
-            signing::canonical_string_pyodps(
-                method,
-                &headers,
-                str_field(v, "request_path_and_query"),
-                prefix
-            ),
-            expected,
-            "{name}: canonical string as pyodps reads the raw target"
-        );
-
         let access_id = str_field(v, "access_id");
         let secret = Secret::new(str_field(v, "access_key_secret"));
         let authorization = match kind {
