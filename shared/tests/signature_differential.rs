@@ -8,7 +8,8 @@
 //! test checks that:
 //!
 //! * `canonical_string_pyodps` (below: pyodps's own reading of a target) rebuilds pyodps'
-//!   StringToSign, and the `Authorization` signed from it is pyodps' byte for byte (and verifies after parsing);
+//!   StringToSign, and the `Authorization` signed from it is pyodps' byte for byte (and
+//!   verifies after parsing);
 //! * [`canonical_string_for_request`] (the server's reading: split, then decode each part once)
 //!   equals pyodps' own builder fed that reading;
 //! * [`canonical_string`] on the decoded parts, with the headers as the caller gave them
