@@ -903,3 +903,66 @@ fn json_numbers_keep_their_digits() {
         ]
     );
 }
+
+/// With processing-time partitions the record's own time does not name the partition, but a
+/// DATETIME or TIMESTAMP column still cannot hold a time outside the years 0001 to 9999.
+#[test]
+fn a_record_time_out_of_range_is_a_reject_for_time_columns() {
+    let router = PartitionRouter::new(&PartitionConfig {
+        time_source: TimeSource::ProcessingTime,
+        ..PartitionConfig::default()
+    })
+    .unwrap();
+    let record = |offset: i64, timestamp_ms: i64| KafkaRecord {
+        topic: "t".into(),
+        partition: 0,
+        offset,
+        timestamp_ms,
+        timestamp_type: TimestampType::CreateTime,
+        key: None,
+        value: Some(b"v".to_vec()),
+        headers: vec![],
+    };
+    let records = [
+        record(0, 253_402_300_799_999),
+        record(1, 253_402_300_800_000),
+        record(2, -62_135_596_800_000),
+        record(3, -62_135_596_800_001),
+    ];
+    for ty in ["datetime", "timestamp"] {
+        let b = builder(
+            Mode::Value,
+            Format::Text,
+            &[("value", "string"), ("timestamp", ty)],
+        );
+        let built = build_rows(&records, &b, &router, 1_750_237_198_120);
+        let offsets: Vec<i64> = flat(&built).into_iter().map(|(_, o, _)| o).collect();
+        assert_eq!(offsets, vec![0, 2], "{ty}");
+        assert_eq!(
+            reject_summary(&built),
+            [1, 3]
+                .into_iter()
+                .zip([253_402_300_800_000_i64, -62_135_596_800_001])
+                .map(|(o, ms)| (
+                    Some(o),
+                    "type_conversion",
+                    format!(
+                        "column `timestamp`: the record timestamp {ms} is outside the years 0001 \
+                         to 9999 that DATETIME and TIMESTAMP hold"
+                    )
+                ))
+                .collect::<Vec<_>>(),
+            "{ty}"
+        );
+    }
+    // A BIGINT column holds the milliseconds whatever they are.
+    let b = builder(
+        Mode::Value,
+        Format::Text,
+        &[("value", "string"), ("timestamp", "bigint")],
+    );
+    assert_eq!(
+        build_rows(&records, &b, &router, 1_750_237_198_120).row_count(),
+        4
+    );
+}

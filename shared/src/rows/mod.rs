@@ -565,21 +565,34 @@ fn payload_text(field: Field, record: &KafkaRecord) -> Result<&str, (RejectClass
     })
 }
 
+/// The record's time for a DATETIME or TIMESTAMP column: a time outside the years those types
+/// hold is a reject (it can arrive with processing-time partitions, which do not look at it).
+fn time_cell(record: &KafkaRecord) -> Result<Option<i64>, CellError> {
+    match record.event_time_ms() {
+        Some(ms) if !crate::event::MAXCOMPUTE_TIME_RANGE_MS.contains(&ms) => Err(CellError {
+            class: RejectClass::TypeConversion,
+            detail: format!(
+                "the record timestamp {ms} is outside the years 0001 to 9999 that DATETIME and \
+                 TIMESTAMP hold"
+            ),
+        }),
+        other => Ok(other),
+    }
+}
+
 fn cell(source: &Source, record: &KafkaRecord) -> Result<Value, CellError> {
     Ok(match source {
         Source::Null => Value::Null,
         Source::Topic => Value::Bytes(record.topic.as_bytes().to_vec()),
         Source::Partition => Value::Integer(i64::from(record.partition)),
         Source::Offset => Value::Integer(record.offset),
-        Source::TimestampDateTime => record.event_time_ms().map_or(Value::Null, Value::DateTime),
+        Source::TimestampDateTime => time_cell(record)?.map_or(Value::Null, Value::DateTime),
         Source::TimestampTimestamp => {
-            record
-                .event_time_ms()
-                .map_or(Value::Null, |ms| Value::Timestamp {
-                    seconds: ms.div_euclid(1000),
-                    // In 0..1e9 by construction (rem_euclid of 1000, times 1e6).
-                    nanos: (ms.rem_euclid(1000) * 1_000_000) as u32,
-                })
+            time_cell(record)?.map_or(Value::Null, |ms| Value::Timestamp {
+                seconds: ms.div_euclid(1000),
+                // In 0..1e9 by construction (rem_euclid of 1000, times 1e6).
+                nanos: (ms.rem_euclid(1000) * 1_000_000) as u32,
+            })
         }
         Source::TimestampMillis => record.event_time_ms().map_or(Value::Null, Value::Integer),
         Source::TimestampType => match record.timestamp_type.as_str() {
