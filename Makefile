@@ -17,6 +17,7 @@ fmt:
 
 bench:
 	bash scripts/bench-encoder.sh
+	cargo bench -q -p shared --bench pipeline
 	bash scripts/bench-sink.sh
 
 conformance:
