@@ -12,8 +12,7 @@ its pure-Python hasher and against the bucket its Upsert writer picks for a pars
 
 Everything that depends on the host is pinned here: the time zone (UTC), the user agent (a fixed
 string in the x-odps-user-agent header, not pyodps' platform probe), the Date header and the v4
-credential date (pyodps' clock is replaced by a frozen one). The files were first produced beside
-the checkout (shared/reference/vectors/); this script reproduces them byte for byte.
+credential date (pyodps' clock is replaced by a frozen one), so every run writes the same bytes.
 
 pandas is not part of the project's venv. pyodps only needs pandas.Timestamp/Timedelta for
 TIMESTAMP columns; when pandas is missing a small stand-in with the attributes pyodps touches

@@ -4,7 +4,7 @@
 //! The envelope is one JSON object per failed record, roughly
 //! `{requestContext{requestId, functionArn, condition, approximateInvokeCount}, responseContext,
 //! version, timestamp, KafkaBatchInfo{...}, payload{a Kafka trigger event with one record}}`
-//! (`shared/reference/kafka-trigger.md` §4). AWS documents the condition both as
+//! (the Lambda developer guide, "Capturing discarded batches for a Kafka event source"). AWS documents the condition both as
 //! `RetryAttemptsExhausted` and as `RetriesExhausted`; both are accepted, and so is any other
 //! condition (a record-age expiry, say), which is kept verbatim in the row's message.
 //!
