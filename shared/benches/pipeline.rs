@@ -169,12 +169,16 @@ fn main() {
     measure("build_rows VALUE JSON (fields by name)", bytes, || {
         black_box(build_rows(&batch.records, &builder, &router, 0));
     });
-    measure("  reference: serde_json::Value of each value", bytes, || {
-        for r in &batch.records {
-            let v = r.value.as_deref().unwrap_or_default();
-            black_box(serde_json::from_slice::<serde_json::Value>(black_box(v)).unwrap());
-        }
-    });
+    measure(
+        "  reference: serde_json::Value of each value",
+        bytes,
+        || {
+            for r in &batch.records {
+                let v = r.value.as_deref().unwrap_or_default();
+                black_box(serde_json::from_slice::<serde_json::Value>(black_box(v)).unwrap());
+            }
+        },
+    );
 
     let seed = TableSchema {
         columns: schema().columns.into_iter().take(5).collect(),

@@ -4,9 +4,10 @@
 //! The envelope is one JSON object per failed record, roughly
 //! `{requestContext{requestId, functionArn, condition, approximateInvokeCount}, responseContext,
 //! version, timestamp, KafkaBatchInfo{...}, payload{a Kafka trigger event with one record}}`
-//! (the Lambda developer guide, "Capturing discarded batches for a Kafka event source"). AWS documents the condition both as
-//! `RetryAttemptsExhausted` and as `RetriesExhausted`; both are accepted, and so is any other
-//! condition (a record-age expiry, say), which is kept verbatim in the row's message.
+//! (the Lambda developer guide, "Capturing discarded batches for a Kafka event source"). AWS
+//! documents the condition both as `RetryAttemptsExhausted` and as `RetriesExhausted`; both are
+//! accepted, and so is any other condition (a record-age expiry, say), which is kept verbatim in
+//! the row's message.
 //!
 //! Recognition is deliberately narrow: a JSON object with `requestContext` and
 //! `KafkaBatchInfo` objects and a `payload` that decodes as a trigger event (an object, or that
