@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::error::Error;
 use super::request::{Api, Call};
-use super::retry::{Backoff, give_up, needs_session_reload};
+use super::retry::{Backoff, Retryable};
 use super::service::schema_from_json;
 use super::{Client, validate_name};
 use crate::spec::PartitionSpec;
@@ -185,7 +185,7 @@ impl StreamSession {
             let reload = needs_session_reload(&error);
             let delay = match backoff.next_delay(Instant::now(), deadline) {
                 Ok(d) => d,
-                Err(reason) => return Err(give_up(reason, backoff.attempts(), error)),
+                Err(reason) => return Err(Error::give_up(reason, backoff.attempts(), error)),
             };
             debug!(
                 session = %self.id,
@@ -339,4 +339,13 @@ fn parse_stream_session(what: &'static str, body: &[u8]) -> Result<ParsedSession
         schema_version: scalar_text(&parsed.schema_version),
         slots,
     })
+}
+
+/// What the stream writer must do before retrying an error, beyond waiting.
+pub fn needs_session_reload(error: &Error) -> bool {
+    // 308 means the slot moved; 502/504 mean the routed server is gone. Both SDKs reload the
+    // stream session's slot table before trying again.
+    error
+        .service_error()
+        .is_some_and(|e| matches!(e.status, 308 | 502 | 504))
 }

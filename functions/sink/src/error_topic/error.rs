@@ -3,16 +3,7 @@
 use rskafka::SaslError;
 use rskafka::messenger::{RequestError, SyncVersionsError};
 use rskafka::protocol::error::Error as ProtocolError;
-use shared::client::GiveUp;
-
-/// Whether retrying can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
-    /// A later attempt may succeed (the broker, the network or the leader may recover).
-    Transient,
-    /// Retrying cannot help (configuration, authorisation, a message the broker refuses).
-    Permanent,
-}
+use shared::client::{GiveUp, Retryable};
 
 /// A failure to reach or write the error topic. The caller fails the batch on any of them.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +61,9 @@ pub enum ErrorTopicError {
         "error messages to one record batch have timestamps too far apart ({first} and {other})"
     )]
     TimestampRange { first: i64, other: i64 },
+    /// The deadline had passed before the first attempt could start.
+    #[error("the deadline passed before the error topic could be tried")]
+    DeadlinePassed,
     #[error(
         "gave up on the error topic after {attempts} attempts ({}); last error: {last}",
         give_up_reason(*reason)
@@ -83,52 +77,48 @@ pub enum ErrorTopicError {
 }
 
 impl ErrorTopicError {
-    /// The one classification of error-topic failures.
-    pub fn retry(&self) -> Retry {
-        use Retry::{Permanent, Transient};
+    /// The one classification of error-topic failures: `true` when a later attempt may succeed
+    /// (the broker, the network or the leader may recover), `false` when retrying cannot help
+    /// (configuration, authorisation, a message the broker refuses).
+    pub fn is_transient(&self) -> bool {
         match self {
             Self::NoBootstrapServers
             | Self::TlsConfig(_)
             | Self::UnknownTopic { .. }
-            | Self::TimestampRange { .. } => Permanent,
+            | Self::TimestampRange { .. } => false,
             Self::Connect { .. }
             | Self::Timeout { .. }
             | Self::Request { .. }
             | Self::Metadata { .. }
-            | Self::GaveUp { .. } => Transient,
+            | Self::DeadlinePassed
+            | Self::GaveUp { .. } => true,
             // A handshake that rustls refused (bad certificate, no common version) will be
             // refused again; anything else is the network.
-            Self::TlsHandshake { source, .. } => {
-                if source
-                    .get_ref()
-                    .is_some_and(|inner| inner.is::<rustls::Error>())
-                {
-                    Permanent
-                } else {
-                    Transient
-                }
-            }
-            Self::Versions { source, .. } => match source {
-                SyncVersionsError::RequestError(_) => Transient,
-                _ => Permanent,
-            },
-            Self::Sasl { source, .. } => match source {
-                SaslError::RequestError(_) => Transient,
-                _ => Permanent,
-            },
-            Self::Broker { error, .. } => {
-                if is_transient_protocol_error(*error) {
-                    Transient
-                } else {
-                    Permanent
-                }
-            }
+            Self::TlsHandshake { source, .. } => !source
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>()),
+            Self::Versions { source, .. } => matches!(source, SyncVersionsError::RequestError(_)),
+            Self::Sasl { source, .. } => matches!(source, SaslError::RequestError(_)),
+            Self::Broker { error, .. } => is_transient_protocol_error(*error),
+        }
+    }
+}
+
+impl Retryable for ErrorTopicError {
+    fn is_transient(&self) -> bool {
+        ErrorTopicError::is_transient(self)
+    }
+
+    fn give_up(reason: GiveUp, attempts: u32, last: Self) -> Self {
+        Self::GaveUp {
+            reason,
+            attempts,
+            last: Box::new(last),
         }
     }
 
-    /// Shorthand for `retry() == Retry::Transient`.
-    pub fn is_transient(&self) -> bool {
-        self.retry() == Retry::Transient
+    fn deadline_passed() -> Self {
+        Self::DeadlinePassed
     }
 }
 

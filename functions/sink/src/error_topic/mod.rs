@@ -19,8 +19,9 @@
 //!
 //! What this module adds on top: opening connections (TCP, then TLS through `tokio-rustls` with
 //! the system's roots plus an optional CA, then SASL through the messenger), reading the topic's
-//! partitions and leaders from a metadata request, routing, and one retry loop. The TLS set-up is
-//! ours rather than rskafka's `transport-tls` feature because that code sits behind rskafka's
+//! partitions and leaders from a metadata request, and routing. Retries are not its own: they go
+//! through the workspace's one retry runner (`shared::client::run_with_retries`). The TLS set-up
+//! is ours rather than rskafka's `transport-tls` feature because that code sits behind rskafka's
 //! private connection layer, which the messenger path does not go through.
 //!
 //! # Routing
@@ -47,7 +48,8 @@
 //! `mod.rs` holds the public API ([`ErrorTopicWriter`]) and the send loop; `security.rs` the
 //! connection settings, `tls.rs` the TLS set-up, `connection.rs` opening a broker connection,
 //! `metadata.rs` the topic's layout, `produce.rs` routing, batching and the produce request,
-//! `error.rs` the error type and its classification. Only `mod.rs` retries.
+//! `error.rs` the error type and its one transient/permanent classification. Only `mod.rs`
+//! retries, and only through `shared::client::run_with_retries`.
 //!
 //! It does not build the messages (`shared::error_record` does), read configuration
 //! (`crate::config`), create topics, consume, or compress.
@@ -64,7 +66,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use rskafka::protocol::error::Error as ProtocolError;
-use shared::client::{Backoff, Jitter, RandomJitter, RetryPolicy};
+use shared::client::{Jitter, RandomJitter, RetryPolicy, run_with_retries};
 use shared::error_record::ErrorMessage;
 use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout_at};
@@ -72,7 +74,7 @@ use tokio_rustls::TlsConnector;
 use tracing::{debug, info, warn};
 
 use connection::{Connection, connect_any, open};
-pub use error::{ErrorTopicError, Retry};
+pub use error::ErrorTopicError;
 use metadata::{Layout, read_layout};
 use produce::{produce_request, route};
 pub use security::{KafkaSecurity, SaslMechanism};
@@ -164,29 +166,26 @@ impl ErrorTopicWriter {
                 leaders: HashMap::new(),
             }),
         };
-        let state = writer.state.get_mut();
-        let mut backoff = Backoff::new(&writer.retry, &*writer.jitter);
-        loop {
-            backoff.start_attempt();
-            let err = match refresh(
-                &writer.topic,
-                &writer.bootstrap,
-                &writer.security,
-                writer.tls.as_ref(),
-                state,
-                deadline,
-            )
-            .await
-            {
-                Ok(()) => break,
-                Err(err) if !err.is_transient() => return Err(err),
-                Err(err) => err,
-            };
-            wait_or_give_up(&backoff, err, "connect", deadline).await?;
-        }
+        let attempts = run_with_retries(
+            &writer.retry,
+            &*writer.jitter,
+            deadline,
+            "error topic connect",
+            |err| warn!(stage = "connect", error = %err, "error topic: retrying"),
+            |attempt| {
+                let writer = &writer;
+                async move {
+                    let mut state = writer.state.lock().await;
+                    writer.refresh(&mut state, deadline).await?;
+                    Ok(attempt + 1)
+                }
+            },
+        )
+        .await?;
         info!(
             topic = %writer.topic,
-            partitions = state.layout.partitions.len(),
+            partitions = writer.state.get_mut().layout.partitions.len(),
+            attempts,
             "error topic connected"
         );
         Ok(writer)
@@ -216,44 +215,53 @@ impl ErrorTopicWriter {
         }
         let n_messages = messages.len();
         let mut state = self.state.lock().await;
-        let mut pending = route(messages, &state.layout.partitions);
+        let pending = route(messages, &state.layout.partitions);
         let n_partitions = pending.len();
-        let mut backoff = Backoff::new(&self.retry, &*self.jitter);
-        loop {
-            backoff.start_attempt();
-            let err = match self
-                .produce_pending(&mut state, &mut pending, deadline)
-                .await
-            {
-                Ok(()) => break,
-                Err(err) if !err.is_transient() => return Err(err),
-                Err(err) => err,
-            };
-            // Whatever failed, the next attempt starts from fresh connections and metadata.
-            state.leaders.clear();
-            state.metadata_conn = None;
-            wait_or_give_up(&backoff, err, "send", deadline).await?;
-            let refreshed = refresh(
-                &self.topic,
-                &self.bootstrap,
-                &self.security,
-                self.tls.as_ref(),
-                &mut state,
-                deadline,
-            )
-            .await;
-            match refreshed {
-                Ok(()) => {}
-                Err(err) if !err.is_transient() => return Err(err),
-                // The produce attempt below will fail the same way and be counted.
-                Err(err) => debug!(topic = %self.topic, error = %err, "metadata refresh failed"),
-            }
-        }
+        // The state stays locked across all attempts (concurrent sends take turns); the local
+        // lock only lends it, with the pending batches, to one attempt at a time.
+        let work = Mutex::new((&mut *state, pending));
+        let attempts = run_with_retries(
+            &self.retry,
+            &*self.jitter,
+            deadline,
+            "error topic send",
+            |err| warn!(stage = "send", error = %err, "error topic: retrying"),
+            |attempt| {
+                let work = &work;
+                async move {
+                    let mut guard = work.lock().await;
+                    let (state, pending) = &mut *guard;
+                    if attempt > 0 {
+                        // The previous attempt failed: this one starts from fresh metadata.
+                        match self.refresh(state, deadline).await {
+                            Ok(()) => {}
+                            Err(err) if !err.is_transient() => return Err(err),
+                            // The produce attempt below will fail the same way and be counted.
+                            Err(err) => {
+                                debug!(topic = %self.topic, error = %err, "metadata refresh failed");
+                            }
+                        }
+                    }
+                    match self.produce_pending(state, pending, deadline).await {
+                        Ok(()) => Ok(attempt + 1),
+                        Err(err) => {
+                            if err.is_transient() {
+                                // Whatever failed, the next attempt starts from fresh connections.
+                                state.leaders.clear();
+                                state.metadata_conn = None;
+                            }
+                            Err(err)
+                        }
+                    }
+                }
+            },
+        )
+        .await?;
         info!(
             topic = %self.topic,
             n_messages,
             n_partitions,
-            attempts = backoff.attempts(),
+            attempts,
             "error messages written"
         );
         Ok(())
@@ -317,6 +325,20 @@ impl ErrorTopicWriter {
         Ok(())
     }
 
+    /// Re-reads the topic's layout, on the current metadata connection or a new one.
+    async fn refresh(&self, state: &mut State, deadline: Instant) -> Result<(), ErrorTopicError> {
+        let (address, conn) = match state.metadata_conn.take() {
+            Some(current) => current,
+            None => {
+                connect_any(&self.bootstrap, &self.security, self.tls.as_ref(), deadline).await?
+            }
+        };
+        let layout = read_layout(&self.topic, &address, &conn, deadline).await?;
+        state.layout = layout;
+        state.metadata_conn = Some((address, conn));
+        Ok(())
+    }
+
     /// The connection to the partition's leader, opened on first use.
     async fn leader_connection(
         &self,
@@ -354,44 +376,4 @@ impl ErrorTopicWriter {
         state.leaders.insert(leader, Arc::clone(&conn));
         Ok((address, conn))
     }
-}
-
-/// Waits before the next attempt, or turns `err` into the final error when no attempt is left.
-async fn wait_or_give_up(
-    backoff: &Backoff<'_>,
-    err: ErrorTopicError,
-    stage: &'static str,
-    deadline: Instant,
-) -> Result<(), ErrorTopicError> {
-    match backoff.next_delay(Instant::now(), deadline) {
-        Ok(delay) => {
-            warn!(stage, attempt = backoff.attempts(), error = %err, ?delay, "error topic: retrying");
-            tokio::time::sleep(delay).await;
-            Ok(())
-        }
-        Err(reason) => Err(ErrorTopicError::GaveUp {
-            reason,
-            attempts: backoff.attempts(),
-            last: Box::new(err),
-        }),
-    }
-}
-
-/// Re-reads the topic's layout, on the current metadata connection or a new one.
-async fn refresh(
-    topic: &str,
-    bootstrap: &[String],
-    security: &KafkaSecurity,
-    tls: Option<&TlsConnector>,
-    state: &mut State,
-    deadline: Instant,
-) -> Result<(), ErrorTopicError> {
-    let (address, conn) = match state.metadata_conn.take() {
-        Some(current) => current,
-        None => connect_any(bootstrap, security, tls, deadline).await?,
-    };
-    let layout = read_layout(topic, &address, &conn, deadline).await?;
-    state.layout = layout;
-    state.metadata_conn = Some((address, conn));
-    Ok(())
 }
