@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::credentials::CredentialsError;
+use super::retry::{GiveUp, Retryable};
 use super::xml;
 use crate::spec::SpecError;
 
@@ -271,6 +272,32 @@ impl Error {
         Self::Protocol {
             what,
             detail: detail.into(),
+        }
+    }
+}
+
+impl Retryable for Error {
+    fn is_transient(&self) -> bool {
+        Error::is_transient(self)
+    }
+
+    fn give_up(reason: GiveUp, attempts: u32, last: Self) -> Self {
+        match reason {
+            GiveUp::Deadline => Self::DeadlineExceeded {
+                attempts,
+                last: Some(Box::new(last)),
+            },
+            GiveUp::Attempts => Self::RetriesExhausted {
+                attempts,
+                last: Box::new(last),
+            },
+        }
+    }
+
+    fn deadline_passed() -> Self {
+        Self::DeadlineExceeded {
+            attempts: 0,
+            last: None,
         }
     }
 }

@@ -41,10 +41,10 @@ pub use credentials::{
 pub use error::{Error, ServiceError};
 pub use request::Endpoint;
 pub use retry::{
-    Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, needs_session_reload,
+    Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, Retryable, run_with_retries,
 };
 pub use sessions::StreamSessions;
-pub use stream::{Slot, StreamSession};
+pub use stream::{Slot, StreamSession, needs_session_reload};
 pub use sts::{
     AssumeRoleConfig, Clock, DEFAULT_DURATION, DEFAULT_STS_ENDPOINT, EXPIRY_SAFETY_MARGIN,
     MAX_DURATION, MIN_DURATION, RENEW_LIFETIME_PERCENT, RENEW_MIN_REMAINING, RENEW_RETRY_INTERVAL,

@@ -193,12 +193,12 @@ impl Client {
     ) -> Result<Reply, Error> {
         let trace_id = format!("{:016x}", rand::random::<u64>());
         let inner = &self.inner;
-        retry::run(
+        retry::run_with_retries(
             &inner.config.retry,
             inner.jitter.as_ref(),
             deadline,
             call.what,
-            || self.count_retry(),
+            |_| self.count_retry(),
             |attempt| self.send_once(call, endpoint, attempt, &trace_id, deadline),
         )
         .await

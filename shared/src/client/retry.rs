@@ -1,11 +1,15 @@
-//! The client's one retry policy: which failures are retried, how long to wait, and when to
-//! stop.
+//! The one retry policy of every remote call: which failures are retried, how long to wait, and
+//! when to stop.
 //!
-//! Transient errors (as classified by [`Error::is_transient`]: 429, 5xx, 308, 408, network and
-//! timeout errors) are retried with exponential backoff and full jitter; everything else fails at
-//! once. Retrying stops at the caller's deadline: a wait that would end at or past the deadline
-//! is never started, and the call returns [`Error::DeadlineExceeded`] carrying the last error.
-//! The jitter source is injectable so tests are deterministic. This module sends nothing itself.
+//! [`run_with_retries`] works with any error type that implements [`Retryable`]: the MaxCompute
+//! client's `Error` (429, 5xx, 308, 408, network and timeout errors are transient; STS failures
+//! reach it as credential errors that say whether they are transient) and the sink's error-topic
+//! producer. Transient errors are retried with exponential backoff and full jitter; everything
+//! else fails at once. Retrying stops at the caller's deadline: a wait that would end at or past
+//! the deadline is never started, and the call ends with the error type's own "gave up" error
+//! carrying the last error. The jitter source is injectable so tests are deterministic. This
+//! module sends nothing itself, and it does not classify errors: each error type does that once,
+//! in its own module.
 
 use std::fmt;
 use std::future::Future;
@@ -14,7 +18,19 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::error::Error;
+/// What the retry runner needs from an error type. Each implementation is the one place where
+/// that type's failures are classified and where its "gave up" errors are built.
+pub trait Retryable: Sized + fmt::Display {
+    /// Whether the same call may succeed later.
+    fn is_transient(&self) -> bool;
+
+    /// The error a call ends with when retrying stops (`reason`) after `attempts` attempts,
+    /// the last of which failed with the transient error `last`.
+    fn give_up(reason: GiveUp, attempts: u32, last: Self) -> Self;
+
+    /// The error a call ends with when its deadline has passed before the first attempt.
+    fn deadline_passed() -> Self;
+}
 
 /// How retries are spaced and bounded. The deadline is given per call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,38 +141,31 @@ impl<'a> Backoff<'a> {
     }
 }
 
-/// What the stream writer must do before retrying an error, beyond waiting.
-pub fn needs_session_reload(error: &Error) -> bool {
-    // 308 means the slot moved; 502/504 mean the routed server is gone. Both SDKs reload the
-    // stream session's slot table before trying again.
-    error
-        .service_error()
-        .is_some_and(|e| matches!(e.status, 308 | 502 | 504))
-}
-
 /// Runs `op` (given the 0-based attempt index) until it succeeds, fails permanently, or the
-/// policy or the deadline says stop. Each retry is reported through `on_retry`.
-pub(crate) async fn run<T, F, Fut>(
+/// policy or the deadline says stop. Each retry is reported to `on_retry` with the error that
+/// caused it, before the wait.
+pub async fn run_with_retries<T, E, F, Fut>(
     policy: &RetryPolicy,
     jitter: &dyn Jitter,
     deadline: Instant,
     what: &'static str,
-    mut on_retry: impl FnMut(),
+    mut on_retry: impl FnMut(&E),
     mut op: F,
-) -> Result<T, Error>
+) -> Result<T, E>
 where
+    E: Retryable,
     F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut backoff = Backoff::new(policy, jitter);
     // The error of the previous attempt, so that a wait the timer ends a little late (after
     // the deadline) still reports why the call was retrying.
-    let mut last: Option<Error> = None;
+    let mut last: Option<E> = None;
     loop {
         if Instant::now() >= deadline {
-            return Err(Error::DeadlineExceeded {
-                attempts: backoff.attempts(),
-                last: last.map(Box::new),
+            return Err(match last {
+                Some(last) => E::give_up(GiveUp::Deadline, backoff.attempts(), last),
+                None => E::deadline_passed(),
             });
         }
         let attempt = backoff.start_attempt();
@@ -174,25 +183,12 @@ where
                     error = %error,
                     "retrying after a transient error"
                 );
-                on_retry();
+                on_retry(&error);
                 last = Some(error);
                 tokio::time::sleep(delay).await;
             }
-            Err(reason) => return Err(give_up(reason, backoff.attempts(), error)),
+            Err(reason) => return Err(E::give_up(reason, backoff.attempts(), error)),
         }
-    }
-}
-
-pub(crate) fn give_up(reason: GiveUp, attempts: u32, last: Error) -> Error {
-    match reason {
-        GiveUp::Deadline => Error::DeadlineExceeded {
-            attempts,
-            last: Some(Box::new(last)),
-        },
-        GiveUp::Attempts => Error::RetriesExhausted {
-            attempts,
-            last: Box::new(last),
-        },
     }
 }
 
@@ -237,5 +233,106 @@ mod tests {
             Err(GiveUp::Deadline)
         );
         assert!(b.next_delay(now, now + Duration::from_millis(101)).is_ok());
+    }
+
+    /// An error type of its own, to show the runner needs nothing but [`Retryable`].
+    #[derive(Debug, PartialEq)]
+    enum TestError {
+        Busy(u32),
+        Refused,
+        GaveUp(GiveUp, u32, Box<TestError>),
+        TooLate,
+    }
+
+    impl fmt::Display for TestError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{self:?}")
+        }
+    }
+
+    impl Retryable for TestError {
+        fn is_transient(&self) -> bool {
+            matches!(self, Self::Busy(_))
+        }
+
+        fn give_up(reason: GiveUp, attempts: u32, last: Self) -> Self {
+            Self::GaveUp(reason, attempts, Box::new(last))
+        }
+
+        fn deadline_passed() -> Self {
+            Self::TooLate
+        }
+    }
+
+    #[tokio::test]
+    async fn any_retryable_error_goes_through_the_same_runner() {
+        let p = policy();
+        let j = FixedJitter(0.0);
+        let far = Instant::now() + Duration::from_secs(60);
+        let mut retries = Vec::new();
+        let exhausted = run_with_retries(
+            &p,
+            &j,
+            far,
+            "test",
+            |e: &TestError| retries.push(format!("{e}")),
+            |attempt| async move { Err::<(), _>(TestError::Busy(attempt)) },
+        )
+        .await;
+        assert_eq!(
+            exhausted,
+            Err(TestError::GaveUp(
+                GiveUp::Attempts,
+                5,
+                Box::new(TestError::Busy(4))
+            ))
+        );
+        assert_eq!(retries, ["Busy(0)", "Busy(1)", "Busy(2)", "Busy(3)"]);
+
+        let permanent = run_with_retries(
+            &p,
+            &j,
+            far,
+            "test",
+            |_| {},
+            |attempt| async move {
+                if attempt == 0 {
+                    Err(TestError::Busy(0))
+                } else {
+                    Err::<(), _>(TestError::Refused)
+                }
+            },
+        )
+        .await;
+        assert_eq!(permanent, Err(TestError::Refused));
+
+        let succeeded = run_with_retries(
+            &p,
+            &j,
+            far,
+            "test",
+            |_| {},
+            |attempt| async move {
+                if attempt < 2 {
+                    Err(TestError::Busy(attempt))
+                } else {
+                    Ok(attempt)
+                }
+            },
+        )
+        .await;
+        assert_eq!(succeeded, Ok(2));
+
+        let past = Instant::now();
+        let late = run_with_retries(
+            &p,
+            &j,
+            past,
+            "test",
+            |_| {},
+            |_| async { Ok::<(), TestError>(()) },
+        )
+        .await;
+        assert_eq!(late, Err(TestError::TooLate));
     }
 }

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::error::Error;
-use super::request::{Api, Call};
-use super::retry::{Backoff, give_up, needs_session_reload};
+use super::request::{Api, Body, Call, Endpoint};
+use super::retry::{GiveUp, Retryable, run_with_retries};
 use super::service::schema_from_json;
 use super::{Client, validate_name};
 use crate::spec::PartitionSpec;
@@ -132,74 +132,106 @@ impl StreamSession {
         let endpoint = client.endpoint_for(Api::Tunnel, deadline).await?.clone();
         let policy = client.inner.config.retry.clone();
         let jitter = client.inner.jitter.clone();
-        let mut backoff = Backoff::new(&policy, jitter.as_ref());
         let trace_id = format!("{:016x}", rand::random::<u64>());
-        loop {
-            if Instant::now() >= deadline {
-                return Err(Error::DeadlineExceeded {
-                    attempts: backoff.attempts(),
-                    last: None,
-                });
-            }
-            let (index, slot) = self.next_slot()?;
-            let mut call = Call::new(
-                "write_stream",
-                Method::PUT,
-                Api::Tunnel,
-                stream_path(&client, &self.table),
-            )
-            .query("uploadid", self.id.clone())
-            .query("slotid", slot.id.clone());
-            if let Some(p) = &self.partition {
-                call = call.query("partition", p.tunnel_form());
-            }
-            if let Some(v) = &self.schema_version {
-                call = call.query("schema_version", v.clone());
-            }
-            call = call
-                .query("record_count", record_count.to_string())
-                .query("check_latest_schema", "false")
-                .header(SLOT_NUM_HEADER, self.slots.len().to_string())
-                .header(ROUTED_SERVER_HEADER, slot.server.clone())
-                .body(body.clone());
+        // The session and "reload before the next attempt", lent to one attempt at a time.
+        let work = tokio::sync::Mutex::new((&mut *self, false));
+        run_with_retries(
+            &policy,
+            jitter.as_ref(),
+            deadline,
+            "write_stream",
+            |_| client.count_retry(),
+            |attempt| {
+                let (work, client, endpoint, body, trace_id) =
+                    (&work, &client, &endpoint, &body, &trace_id);
+                async move {
+                    let mut guard = work.lock().await;
+                    let (session, reload) = &mut *guard;
+                    if std::mem::take(reload) {
+                        session.reload(deadline).await.map_err(Attempt::Stop)?;
+                    }
+                    session
+                        .write_once(
+                            client,
+                            endpoint,
+                            body,
+                            record_count,
+                            attempt,
+                            trace_id,
+                            reload,
+                            deadline,
+                        )
+                        .await
+                }
+            },
+        )
+        .await
+        .map_err(Attempt::into_error)
+    }
 
-            let attempt = backoff.start_attempt();
-            let error = match client
-                .send_once(&call, &endpoint, attempt, &trace_id, deadline)
-                .await
-            {
-                Ok(reply) => {
-                    self.follow_routing(index, &reply.headers, deadline).await;
+    /// One PUT of a record pack to the next slot. A transient failure that calls for a reload
+    /// sets `reload`.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_once(
+        &mut self,
+        client: &Client,
+        endpoint: &Endpoint,
+        body: &Body,
+        record_count: u64,
+        attempt: u32,
+        trace_id: &str,
+        reload: &mut bool,
+        deadline: Instant,
+    ) -> Result<(), Attempt> {
+        let (index, slot) = self.next_slot().map_err(Attempt::Stop)?;
+        let mut call = Call::new(
+            "write_stream",
+            Method::PUT,
+            Api::Tunnel,
+            stream_path(client, &self.table),
+        )
+        .query("uploadid", self.id.clone())
+        .query("slotid", slot.id.clone());
+        if let Some(p) = &self.partition {
+            call = call.query("partition", p.tunnel_form());
+        }
+        if let Some(v) = &self.schema_version {
+            call = call.query("schema_version", v.clone());
+        }
+        call = call
+            .query("record_count", record_count.to_string())
+            .query("check_latest_schema", "false")
+            .header(SLOT_NUM_HEADER, self.slots.len().to_string())
+            .header(ROUTED_SERVER_HEADER, slot.server.clone())
+            .body(body.clone());
+        match client
+            .send_once(&call, endpoint, attempt, trace_id, deadline)
+            .await
+        {
+            Ok(reply) => {
+                self.follow_routing(index, &reply.headers, deadline).await;
+                debug!(
+                    session = %self.id,
+                    slot = %slot.id,
+                    record_count,
+                    attempt,
+                    "wrote record pack"
+                );
+                Ok(())
+            }
+            Err(error) => {
+                if error.is_transient() {
+                    *reload = needs_session_reload(&error);
                     debug!(
                         session = %self.id,
                         slot = %slot.id,
-                        record_count,
                         attempt,
-                        "wrote record pack"
+                        reload = *reload,
+                        error = %error,
+                        "record pack failed"
                     );
-                    return Ok(());
                 }
-                Err(e) if !e.is_transient() => return Err(e),
-                Err(e) => e,
-            };
-            let reload = needs_session_reload(&error);
-            let delay = match backoff.next_delay(Instant::now(), deadline) {
-                Ok(d) => d,
-                Err(reason) => return Err(give_up(reason, backoff.attempts(), error)),
-            };
-            debug!(
-                session = %self.id,
-                slot = %slot.id,
-                attempt,
-                reload,
-                delay_ms = delay.as_millis() as u64,
-                error = %error,
-                "retrying record pack"
-            );
-            client.count_retry();
-            tokio::time::sleep(delay).await;
-            if reload {
-                self.reload(deadline).await?;
+                Err(Attempt::Retry(error))
             }
         }
     }
@@ -339,4 +371,54 @@ fn parse_stream_session(what: &'static str, body: &[u8]) -> Result<ParsedSession
         schema_version: scalar_text(&parsed.schema_version),
         slots,
     })
+}
+
+/// What the stream writer must do before retrying an error, beyond waiting.
+pub fn needs_session_reload(error: &Error) -> bool {
+    // 308 means the slot moved; 502/504 mean the routed server is gone. Both SDKs reload the
+    // stream session's slot table before trying again.
+    error
+        .service_error()
+        .is_some_and(|e| matches!(e.status, 308 | 502 | 504))
+}
+
+/// How one stream-write attempt failed: `Retry` goes through the retry policy; `Stop` ends the
+/// write at once (a session without slots, or a reload that already had its own retries).
+#[derive(Debug)]
+enum Attempt {
+    Retry(Error),
+    Stop(Error),
+}
+
+impl Attempt {
+    fn into_error(self) -> Error {
+        match self {
+            Self::Retry(e) | Self::Stop(e) => e,
+        }
+    }
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Retry(e) | Self::Stop(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Retryable for Attempt {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Retry(e) => e.is_transient(),
+            Self::Stop(_) => false,
+        }
+    }
+
+    fn give_up(reason: GiveUp, attempts: u32, last: Self) -> Self {
+        Self::Stop(Error::give_up(reason, attempts, last.into_error()))
+    }
+
+    fn deadline_passed() -> Self {
+        Self::Stop(Error::deadline_passed())
+    }
 }
