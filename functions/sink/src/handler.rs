@@ -87,6 +87,20 @@ impl From<SinkError> for lambda_runtime::Diagnostic {
     }
 }
 
+impl shared::function::Handler for Sink {
+    type Response = Response;
+    type Error = SinkError;
+
+    fn handle(
+        &self,
+        event: &str,
+        now_ms: i64,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Response, SinkError>> + Send {
+        Sink::handle(self, event, now_ms, deadline)
+    }
+}
+
 /// Why the sink could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
