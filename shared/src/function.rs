@@ -1,14 +1,86 @@
 //! What both function binaries do around their handler: set up logging the way Lambda wants it,
-//! and turn the runtime's deadline into the time an invocation may spend.
+//! start the handler once, and run it under the Lambda runtime with the invocation budget taken
+//! from the runtime's deadline.
 //!
-//! This is the one module of `shared` with a process-wide effect ([`init_tracing`] installs the
-//! global subscriber and reads `AWS_LAMBDA_LOG_FORMAT`/`AWS_LAMBDA_LOG_LEVEL`); the functions'
-//! `main.rs` call it once. It knows nothing about `lambda_runtime`.
+//! [`run`] is the whole of each function's `main`: init tracing, read the configuration, start
+//! the [`Handler`] before a start timeout, then for each invocation take "now", the deadline and
+//! the [`EventBody`] and call [`Handler::handle`]. It is the one module of `shared` that knows
+//! `lambda_runtime` and has a process-wide effect ([`init_tracing`] installs the global
+//! subscriber); nothing else in `shared` depends on it.
 
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Serialize;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use tokio::time::Instant;
+
 use crate::event::EventError;
+
+/// A function's handler, started once per cold start and shared by its invocations.
+pub trait Handler: Send + Sync + 'static {
+    /// The answer to one invocation.
+    type Response: Serialize + Send;
+    /// Why an invocation failed; a body that is not JSON becomes one through `From<EventError>`.
+    type Error: From<EventError> + Into<Diagnostic> + fmt::Debug + Send;
+
+    /// Handles one trigger event. `now_ms` is the processing time (epoch milliseconds);
+    /// `deadline` bounds every retry and wait.
+    fn handle(
+        &self,
+        event: &str,
+        now_ms: i64,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Self::Response, Self::Error>> + Send;
+}
+
+/// Runs a function: logging, configuration (read once and logged, secrets redacted by its
+/// `Debug`), the handler started within `start_timeout`, then the Lambda runtime until it stops.
+/// A configuration or start failure is logged and ends the process with that error.
+pub async fn run<C, CE, H, SE, Fut>(
+    read_config: impl FnOnce() -> Result<C, CE>,
+    start: impl FnOnce(C, Instant) -> Fut,
+    start_timeout: Duration,
+) -> Result<(), lambda_runtime::Error>
+where
+    C: fmt::Debug,
+    CE: std::error::Error + Send + Sync + 'static,
+    H: Handler,
+    Fut: Future<Output = Result<H, SE>>,
+    SE: std::error::Error + Send + Sync + 'static,
+{
+    init_tracing();
+    let config = read_config().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    tracing::info!(config = ?config, "configuration read");
+    let handler = start(config, Instant::now() + start_timeout)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let handler = Arc::new(handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBody>| {
+        let handler = Arc::clone(&handler);
+        async move { invoke(&*handler, event).await }
+    }))
+    .await
+}
+
+/// One invocation: "now", the deadline from the runtime's, the body, the handler.
+async fn invoke<H: Handler>(
+    handler: &H,
+    event: LambdaEvent<EventBody>,
+) -> Result<H::Response, H::Error> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let deadline = Instant::now() + time_left(event.context.deadline, now_ms);
+    // An empty or non-JSON body is answered here, as the handler's own malformed-event error.
+    let event_json = event.payload.json()?;
+    handler.handle(event_json, now_ms, deadline).await
+}
 
 /// An invocation's body as the runtime hands it to the handler: its JSON text, or why it is not
 /// JSON at all.
@@ -77,6 +149,11 @@ pub fn time_left(deadline_ms: u64, now_ms: i64) -> std::time::Duration {
 
 /// JSON logs when Lambda asks for them (`LoggingConfig: LogFormat: JSON`), text otherwise; the
 /// level from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, else `info`.
+///
+/// `lambda_runtime::tracing::init_default_subscriber` reads the same variables, but it leaves
+/// ANSI colours on whatever the output is, and CloudWatch shows escape codes verbatim; it also
+/// reads `AWS_LAMBDA_LOG_LEVEL` as a bare level only. Hence this one, which colours a terminal
+/// only and takes filter directives (`sink=debug,shared=info`) from either variable.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())

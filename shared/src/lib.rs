@@ -2,9 +2,9 @@
 //! the MaxCompute service/Tunnel client, and the sink's pure pipeline (Kafka event decoding,
 //! partition routing, row building) and the error-topic message format.
 //!
-//! Everything but [`client`] and [`function`] (logging set-up and deadlines for the function
-//! binaries) is pure: no I/O, no environment, no clock (callers pass "now" in).
-//! This crate knows nothing about Lambda; the function crates wire it to the runtime.
+//! Everything but [`client`] and [`function`] (the runtime loop of the function binaries:
+//! logging set-up, start, deadlines) is pure: no I/O, no environment, no clock (callers pass
+//! "now" in). Only [`function`] knows Lambda; the function crates hand it their handler.
 
 pub mod client;
 pub mod codec;

@@ -70,7 +70,8 @@ fn convert(text: &str, ty: &OdpsType) -> Option<Value> {
         value: Some(format!(r#"{{"v": {text}}}"#).into_bytes()),
         headers: vec![],
     };
-    let built = build_rows(&[record], &builder, &router, 0);
+    let records = [record];
+    let built = build_rows(&records, &builder, &router, 0);
     let row = built
         .partitions
         .values()

@@ -46,7 +46,7 @@ fn seed_router() -> PartitionRouter {
     PartitionRouter::new(&PartitionConfig::default()).unwrap()
 }
 
-fn build(records: &[KafkaRecord], b: &RowBuilder) -> BuiltRows {
+fn build<'a>(records: &'a [KafkaRecord], b: &RowBuilder) -> BuiltRows<'a> {
     build_rows(records, b, &seed_router(), 0)
 }
 
@@ -55,18 +55,18 @@ fn t(s: &str) -> Value {
 }
 
 /// (partition spec, offset, values) for every row, in order.
-fn flat(built: &BuiltRows) -> Vec<(String, i64, Vec<Value>)> {
+fn flat(built: &BuiltRows<'_>) -> Vec<(String, i64, Vec<Value>)> {
     built
         .partitions
         .iter()
         .flat_map(|(spec, rows)| {
             rows.iter()
-                .map(move |r| (spec.to_string(), r.offset, r.values.clone()))
+                .map(move |r| (spec.to_string(), r.record.offset, r.values.clone()))
         })
         .collect()
 }
 
-fn reject_summary(built: &BuiltRows) -> Vec<(Option<i64>, &'static str, String)> {
+fn reject_summary(built: &BuiltRows<'_>) -> Vec<(Option<i64>, &'static str, String)> {
     built
         .rejects
         .iter()
@@ -95,7 +95,11 @@ fn seed_verification_message_lands_in_its_hour() {
     );
     let row = &built.partitions.values().next().unwrap()[0];
     assert_eq!(
-        (row.topic.as_str(), row.partition, row.offset),
+        (
+            row.record.topic.as_str(),
+            row.record.partition,
+            row.record.offset
+        ),
         ("maxcompute-test-input", 0, 0)
     );
 }
@@ -205,7 +209,12 @@ fn hour_boundary_splits_the_batch_in_two_partitions() {
     let got: Vec<(String, Vec<i64>)> = built
         .partitions
         .iter()
-        .map(|(s, rows)| (s.to_string(), rows.iter().map(|r| r.offset).collect()))
+        .map(|(s, rows)| {
+            (
+                s.to_string(),
+                rows.iter().map(|r| r.record.offset).collect(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -581,7 +590,8 @@ fn cells_over_8_mib_are_rejected() {
         err.message,
         "column `value` would hold 8388609 bytes, over MaxCompute's 8388608-byte cell limit"
     );
-    let built = build(&[record(vec![b'a'; MAX_CELL_BYTES + 1])], &b);
+    let records = [record(vec![b'a'; MAX_CELL_BYTES + 1])];
+    let built = build(&records, &b);
     assert_eq!(built.rejects[0].class.as_str(), "cell_too_large");
     assert_eq!(
         built.rejects[0].value.as_ref().map(Vec::len),
@@ -616,7 +626,8 @@ fn text_length_and_json_column_checks() {
 fn out_of_calendar_timestamps_are_partition_rejects() {
     let mut r = record(b"x".to_vec());
     r.timestamp_ms = i64::MAX;
-    let built = build(&[r], &builder(Mode::Value, Format::Text, SEED));
+    let records = [r];
+    let built = build(&records, &builder(Mode::Value, Format::Text, SEED));
     assert_eq!(built.row_count(), 0);
     assert_eq!(built.rejects[0].class, RejectClass::PartitionValue);
 }
@@ -637,7 +648,7 @@ fn unsorted_input_comes_out_sorted() {
         .partitions
         .values()
         .flatten()
-        .map(|r| (r.partition, r.offset))
+        .map(|r| (r.record.partition, r.record.offset))
         .collect();
     assert_eq!(order, vec![(0, 6), (0, 8), (0, 10), (1, 7), (1, 9)]);
 }

@@ -82,6 +82,20 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     }
 }
 
+impl shared::function::Handler for ErrorHandler {
+    type Response = Response;
+    type Error = HandlerError;
+
+    fn handle(
+        &self,
+        event: &str,
+        now_ms: i64,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Response, HandlerError>> + Send {
+        ErrorHandler::handle(self, event, now_ms, deadline)
+    }
+}
+
 /// Why the error handler could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -262,7 +262,7 @@ impl Pipeline {
     fn run(&self, event: &str) -> usize {
         let batch = decode_event_str(event).unwrap();
         let built = build_rows(&batch.records, &self.builder, &self.router, NOW_MS);
-        let (encoded, rejects) = self.writer.encode(&built.partitions, &batch.records);
+        let (encoded, rejects) = self.writer.encode(&built.partitions);
         assert!(rejects.is_empty());
         encoded
             .iter()
@@ -466,7 +466,7 @@ fn main() {
         .map(|r| r.value.as_ref().map_or(0, Vec::len))
         .sum();
     let built = build_rows(&batch.records, &pipeline.builder, &pipeline.router, NOW_MS);
-    let (encoded, _) = pipeline.writer.encode(&built.partitions, &batch.records);
+    let (encoded, _) = pipeline.writer.encode(&built.partitions);
     let packs: Vec<&[u8]> = encoded
         .iter()
         .flat_map(|p| &p.packs)
@@ -519,7 +519,7 @@ fn main() {
     rows.push((
         "encode (TableWriter::encode)".into(),
         measure(PURE_TIME, MIN_RUNS, || {
-            black_box(pipeline.writer.encode(&built.partitions, &batch.records));
+            black_box(pipeline.writer.encode(&built.partitions));
         }),
         None,
     ));

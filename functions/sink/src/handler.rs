@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use shared::client::{Client, CredentialsProvider, Error as ClientError};
-use shared::event::{EventError, Reject, decode_event_str};
+use shared::event::{EventError, RecordId, Reject, decode_event_str};
 use shared::partition::PartitionRouter;
 use shared::rows::{BuiltRows, RowBuilder, build_rows};
 use shared::types::TableSchema;
@@ -84,6 +84,20 @@ impl From<SinkError> for lambda_runtime::Diagnostic {
             error_type: e.error_type(),
             error_message: e.to_string(),
         }
+    }
+}
+
+impl shared::function::Handler for Sink {
+    type Response = Response;
+    type Error = SinkError;
+
+    fn handle(
+        &self,
+        event: &str,
+        now_ms: i64,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Response, SinkError>> + Send {
+        Sink::handle(self, event, now_ms, deadline)
     }
 }
 
@@ -231,7 +245,7 @@ impl Sink {
             partitions,
             rejects: row_rejects,
         } = build_rows(&batch.records, &self.builder, &self.router, now_ms);
-        let (encoded, encode_rejects) = self.writer.encode(&partitions, &batch.records);
+        let (encoded, encode_rejects) = self.writer.encode(&partitions);
         let decoded = batch.records.len();
         // The packs hold every row now: free the decoded records and the row values before the
         // writes, so that a full 6 MB event never has three copies alive at once.
@@ -274,7 +288,12 @@ impl Sink {
                 Err(e) => {
                     summary.failed_partitions += 1;
                     error!(partition = %spec, error = %e, transient = e.is_transient(), "partition write failed");
-                    for (topic, partition, offset) in outcome.unwritten {
+                    for RecordId {
+                        topic,
+                        partition,
+                        offset,
+                    } in outcome.unwritten
+                    {
                         let first = unwritten.entry((topic, partition)).or_insert(offset);
                         *first = (*first).min(offset);
                     }

@@ -124,16 +124,28 @@ impl ErrorTopicSink {
             .map(|r| ErrorMessage::from_reject(r, ctx))
             .collect();
         let mut slot = self.writer.lock().await;
-        if slot.as_ref().is_none_or(|(s, _)| *s != servers) {
-            let writer =
-                ErrorTopicWriter::connect(&servers, &self.topic, self.security.clone(), deadline)
-                    .await
-                    .map_err(to_sink_error)?;
-            *slot = Some((servers, writer));
-        }
-        let Some((_, writer)) = slot.as_ref() else {
-            return Ok(());
+        // The warm writer if it is connected to these servers, else a new one; a failed connect
+        // leaves the old writer in place.
+        let writer = match slot.take() {
+            Some((connected, writer)) if connected == servers => writer,
+            old => {
+                match ErrorTopicWriter::connect(
+                    &servers,
+                    &self.topic,
+                    self.security.clone(),
+                    deadline,
+                )
+                .await
+                {
+                    Ok(writer) => writer,
+                    Err(e) => {
+                        *slot = old;
+                        return Err(to_sink_error(e));
+                    }
+                }
+            }
         };
+        let (_, writer) = slot.insert((servers, writer));
         let count = messages.len();
         writer
             .send(messages, deadline)

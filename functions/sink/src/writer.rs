@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use shared::client::{Client, Error as ClientError, StreamSessions};
 use shared::codec::{CellError, EncodeError, PACK_BYTES, RecordWriter};
-use shared::event::{KafkaRecord, Reject, RejectClass};
+use shared::event::{RecordId, Reject, RejectClass};
 use shared::partition::PartitionSpec;
 use shared::rows::Row;
 use shared::types::OdpsType;
@@ -34,8 +34,8 @@ pub struct PartitionOutcome {
     pub bytes: u64,
     /// `Err` when the rows were not (all) written; which rows is in `unwritten`.
     pub result: Result<(), ClientError>,
-    /// (topic, partition, offset) of every row that is not known to be written.
-    pub unwritten: Vec<(String, i32, i64)>,
+    /// The record of every row that is not known to be written.
+    pub unwritten: Vec<RecordId>,
 }
 
 /// The Tunnel side of the sink; one per warm function.
@@ -61,54 +61,12 @@ impl TableWriter {
     }
 
     /// Encodes every partition's rows, returning the packs per partition and the rows the
-    /// encoder refused as rejects. `records` is sorted by (topic, partition, offset).
+    /// encoder refused as rejects (each row carries its record, so every refusal is one).
     pub fn encode(
         &self,
-        partitions: &BTreeMap<PartitionSpec, Vec<Row>>,
-        records: &[KafkaRecord],
+        partitions: &BTreeMap<PartitionSpec, Vec<Row<'_>>>,
     ) -> (Vec<EncodedPartition>, Vec<Reject>) {
-        let mut out = Vec::with_capacity(partitions.len());
-        let mut rejects = Vec::new();
-        for (spec, rows) in partitions {
-            let mut packs = Vec::new();
-            let mut writer = self.new_pack(rows.len());
-            let mut pack_rows = Vec::new();
-            for row in rows {
-                match writer.write(&row.values) {
-                    Ok(()) => pack_rows.push((row.topic.clone(), row.partition, row.offset)),
-                    Err(e) => {
-                        if let Some(record) = find(records, row) {
-                            rejects.push(Reject::from_record(
-                                record,
-                                reject_class(&e),
-                                e.to_string(),
-                            ));
-                        }
-                        continue;
-                    }
-                }
-                if writer.buffered_bytes() >= PACK_BYTES {
-                    let full = std::mem::replace(&mut writer, self.new_pack(rows.len()));
-                    packs.push(Pack::finish(full, std::mem::take(&mut pack_rows)));
-                }
-            }
-            if writer.record_count() > 0 {
-                packs.push(Pack::finish(writer, pack_rows));
-            }
-            if !packs.is_empty() {
-                out.push(EncodedPartition {
-                    spec: spec.clone(),
-                    packs,
-                });
-            }
-        }
-        (out, rejects)
-    }
-
-    fn new_pack(&self, rows: usize) -> RecordWriter {
-        // A Kafka-shaped row is a few hundred bytes to a few KiB; start near the likely size.
-        let guess = rows.saturating_mul(512).min(PACK_BYTES);
-        RecordWriter::with_capacity(self.types.clone(), guess)
+        encode(&self.types, partitions)
     }
 
     /// Writes one partition's packs; never panics, reports what was not written.
@@ -192,16 +150,16 @@ pub struct EncodedPartition {
     pub packs: Vec<Pack>,
 }
 
-/// A complete record stream and the coordinates of the rows in it.
+/// A complete record stream and the records of the rows in it.
 #[derive(Debug)]
 pub struct Pack {
     pub bytes: Bytes,
     pub count: u64,
-    pub rows: Vec<(String, i32, i64)>,
+    pub rows: Vec<RecordId>,
 }
 
 impl Pack {
-    fn finish(writer: RecordWriter, rows: Vec<(String, i32, i64)>) -> Self {
+    fn finish(writer: RecordWriter, rows: Vec<RecordId>) -> Self {
         let count = writer.record_count();
         Self {
             bytes: Bytes::from(writer.finish()),
@@ -211,12 +169,53 @@ impl Pack {
     }
 }
 
-fn find<'a>(records: &'a [KafkaRecord], row: &Row) -> Option<&'a KafkaRecord> {
-    let key = (row.topic.as_str(), row.partition, row.offset);
-    records
-        .binary_search_by(|r| (r.topic.as_str(), r.partition, r.offset).cmp(&key))
-        .ok()
-        .and_then(|i| records.get(i))
+/// Encodes every partition's rows for a table of column `types`: the packs per partition, and
+/// a reject for each row the encoder refuses (each row carries its record, so every refusal is
+/// one).
+fn encode(
+    types: &[OdpsType],
+    partitions: &BTreeMap<PartitionSpec, Vec<Row<'_>>>,
+) -> (Vec<EncodedPartition>, Vec<Reject>) {
+    let mut out = Vec::with_capacity(partitions.len());
+    let mut rejects = Vec::new();
+    for (spec, rows) in partitions {
+        let mut packs = Vec::new();
+        let mut writer = new_pack(types, rows.len());
+        let mut pack_rows = Vec::new();
+        for row in rows {
+            match writer.write(&row.values) {
+                Ok(()) => pack_rows.push(row.record.id()),
+                Err(e) => {
+                    rejects.push(Reject::from_record(
+                        row.record,
+                        reject_class(&e),
+                        e.to_string(),
+                    ));
+                    continue;
+                }
+            }
+            if writer.buffered_bytes() >= PACK_BYTES {
+                let full = std::mem::replace(&mut writer, new_pack(types, rows.len()));
+                packs.push(Pack::finish(full, std::mem::take(&mut pack_rows)));
+            }
+        }
+        if writer.record_count() > 0 {
+            packs.push(Pack::finish(writer, pack_rows));
+        }
+        if !packs.is_empty() {
+            out.push(EncodedPartition {
+                spec: spec.clone(),
+                packs,
+            });
+        }
+    }
+    (out, rejects)
+}
+
+fn new_pack(types: &[OdpsType], rows: usize) -> RecordWriter {
+    // A Kafka-shaped row is a few hundred bytes to a few KiB; start near the likely size.
+    let guess = rows.saturating_mul(512).min(PACK_BYTES);
+    RecordWriter::with_capacity(types.to_vec(), guess)
 }
 
 fn reject_class(error: &EncodeError) -> RejectClass {
@@ -230,5 +229,64 @@ fn reject_class(error: &EncodeError) -> RejectClass {
             ..
         } => RejectClass::InvalidUtf8,
         _ => RejectClass::TypeConversion,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::event::{KafkaRecord, TimestampType};
+    use shared::types::Value;
+
+    use super::*;
+
+    fn record(offset: i64, value: &[u8]) -> KafkaRecord {
+        KafkaRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp_ms: 1_605_596_645_000,
+            timestamp_type: TimestampType::CreateTime,
+            key: None,
+            value: Some(value.to_vec()),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn a_refused_row_is_a_reject_of_its_own_record_even_among_duplicates() {
+        // A redelivered duplicate has the same coordinates as the original: the reject must
+        // carry the bytes of the record whose row was refused, not of another with its id.
+        let records = [record(5, b"good"), record(5, b"bad"), record(6, b"next")];
+        let spec = PartitionSpec::single("pt", "1").unwrap();
+        let rows = vec![
+            Row {
+                record: &records[0],
+                values: vec![Value::Integer(1)],
+            },
+            Row {
+                record: &records[1],
+                values: vec![],
+            },
+            Row {
+                record: &records[2],
+                values: vec![Value::Integer(2)],
+            },
+        ];
+        let partitions = BTreeMap::from([(spec.clone(), rows)]);
+        let (encoded, rejects) = encode(&[OdpsType::BigInt], &partitions);
+
+        assert_eq!(rejects.len(), 1);
+        assert_eq!(rejects[0].offset, Some(5));
+        assert_eq!(rejects[0].value.as_deref(), Some(&b"bad"[..]));
+        assert_eq!(rejects[0].class, RejectClass::TypeConversion);
+        assert_eq!(encoded.len(), 1);
+        assert_eq!(encoded[0].spec, spec);
+        let ids: Vec<RecordId> = encoded[0]
+            .packs
+            .iter()
+            .flat_map(|p| p.rows.iter().cloned())
+            .collect();
+        assert_eq!(ids, vec![records[0].id(), records[2].id()]);
+        assert_eq!(encoded[0].packs.iter().map(|p| p.count).sum::<u64>(), 2);
     }
 }

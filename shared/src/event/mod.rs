@@ -107,6 +107,15 @@ pub const NO_TIMESTAMP: i64 = -1;
 pub const MAXCOMPUTE_TIME_RANGE_MS: std::ops::RangeInclusive<i64> =
     -62_135_596_800_000..=253_402_300_799_999;
 
+/// Where a record is in Kafka: its topic, partition and offset. Ordered that way, which is the
+/// order a batch is processed in; a redelivered duplicate has the same id as the original.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordId {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
 /// One decoded Kafka record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaRecord {
@@ -125,6 +134,15 @@ pub struct KafkaRecord {
 }
 
 impl KafkaRecord {
+    /// The record's place in Kafka.
+    pub fn id(&self) -> RecordId {
+        RecordId {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+        }
+    }
+
     /// The trigger's "topic-partition" identifier, as `batchItemFailures` must quote it.
     pub fn topic_partition(&self) -> String {
         format!("{}-{}", self.topic, self.partition)

@@ -162,25 +162,24 @@ pub struct RowError {
     pub message: String,
 }
 
-/// A row with the coordinates of the record it came from, so the caller can tell which offsets
-/// were written.
+/// A row with the record it came from, so that a later stage can tell which offsets were
+/// written ([`KafkaRecord::id`]) or reject the record ([`Reject::from_record`]) without looking
+/// it up again.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
+pub struct Row<'a> {
+    pub record: &'a KafkaRecord,
     /// One value per data column, in the table's order.
     pub values: Vec<Value>,
 }
 
 /// Rows per partition (in record order within each) and the records that became rejects.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct BuiltRows {
-    pub partitions: BTreeMap<PartitionSpec, Vec<Row>>,
+pub struct BuiltRows<'a> {
+    pub partitions: BTreeMap<PartitionSpec, Vec<Row<'a>>>,
     pub rejects: Vec<Reject>,
 }
 
-impl BuiltRows {
+impl BuiltRows<'_> {
     /// The number of rows across partitions.
     pub fn row_count(&self) -> usize {
         self.partitions.values().map(Vec::len).sum()
@@ -669,16 +668,16 @@ fn headers_json(headers: &[(String, Vec<u8>)]) -> String {
 /// `now_ms` is the processing time, used under processing-time routing and for records without a
 /// timestamp. Records are processed in (topic, partition, offset) order whatever order they come
 /// in, so rows within a partition and rejects are in that order too.
-pub fn build_rows(
-    records: &[KafkaRecord],
+pub fn build_rows<'a>(
+    records: &'a [KafkaRecord],
     builder: &RowBuilder,
     router: &PartitionRouter,
     now_ms: i64,
-) -> BuiltRows {
+) -> BuiltRows<'a> {
     fn key(r: &KafkaRecord) -> (&str, i32, i64) {
         (r.topic.as_str(), r.partition, r.offset)
     }
-    let mut ordered: Vec<&KafkaRecord> = records.iter().collect();
+    let mut ordered: Vec<&'a KafkaRecord> = records.iter().collect();
     if !ordered.is_sorted_by(|a, b| key(a) <= key(b)) {
         ordered.sort_by(|a, b| key(a).cmp(&key(b)));
     }
@@ -707,12 +706,7 @@ pub fn build_rows(
             }
         };
         let row = match builder.row(record) {
-            Ok(values) => Row {
-                topic: record.topic.clone(),
-                partition: record.partition,
-                offset: record.offset,
-                values,
-            },
+            Ok(values) => Row { record, values },
             Err(e) => {
                 out.rejects
                     .push(Reject::from_record(record, e.class, e.message));
