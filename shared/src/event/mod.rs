@@ -26,6 +26,8 @@
 mod reject;
 mod wire;
 
+pub(crate) use wire::Text;
+
 pub use reject::{MAX_MESSAGE_BYTES, Reject, RejectClass};
 pub(crate) use reject::{cap_message, excerpt};
 

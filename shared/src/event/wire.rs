@@ -140,8 +140,8 @@ struct WireRecord<'a> {
 }
 
 /// A string that borrows from the event text unless it holds JSON escapes (such as `\/`, which
-/// some emitters write inside base64).
-struct Text<'a>(Cow<'a, str>);
+/// some emitters write inside base64). Record values read as JSON use it too.
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
