@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tracing::{error, info};
 
 use crate::config::Config;
+use crate::error_topic::ErrorTopicError;
 use crate::rejects::RejectSink;
 use crate::writer::{PartitionOutcome, TableWriter};
 
@@ -42,8 +43,8 @@ pub enum SinkError {
         "{count} record(s) cannot be written and SINK_ERROR_TOPIC is not set, so they would be lost; first: {first}"
     )]
     NoErrorTopic { count: usize, first: String },
-    #[error("writing rejected records to the error topic failed: {message}")]
-    ErrorTopic { message: String, transient: bool },
+    #[error("writing rejected records to the error topic failed: {0}")]
+    ErrorTopic(#[from] ErrorTopicError),
     #[error("writing partition {partition} failed: {source}")]
     Write {
         partition: String,
@@ -56,7 +57,7 @@ impl SinkError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::MalformedEvent(_) | Self::NoErrorTopic { .. } => false,
-            Self::ErrorTopic { transient, .. } => *transient,
+            Self::ErrorTopic(source) => source.is_transient(),
             Self::Write { source, .. } => source.is_transient(),
         }
     }
@@ -66,7 +67,7 @@ impl SinkError {
         let kind = match self {
             Self::MalformedEvent(_) => "MalformedEvent",
             Self::NoErrorTopic { .. } => "NoErrorTopic",
-            Self::ErrorTopic { .. } => "ErrorTopic",
+            Self::ErrorTopic(_) => "ErrorTopic",
             Self::Write { .. } => "MaxComputeWrite",
         };
         let class = if self.is_transient() {

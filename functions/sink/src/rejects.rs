@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::info;
 
-use crate::error_topic::{ErrorTopicWriter, KafkaSecurity};
+use crate::error_topic::{ErrorTopicError, ErrorTopicWriter, KafkaSecurity};
 use crate::handler::SinkError;
 
 /// The future [`RejectSink::deliver`] returns.
@@ -109,11 +109,7 @@ impl ErrorTopicSink {
             .unwrap_or(event_servers)
             .to_vec();
         if servers.is_empty() {
-            return Err(SinkError::ErrorTopic {
-                message: "the event names no bootstrap servers; set SINK_ERROR_BOOTSTRAP_SERVERS"
-                    .to_owned(),
-                transient: false,
-            });
+            return Err(ErrorTopicError::NoEventBootstrapServers.into());
         }
         let ctx = ErrorContext {
             function: &self.function,
@@ -140,17 +136,14 @@ impl ErrorTopicSink {
                     Ok(writer) => writer,
                     Err(e) => {
                         *slot = old;
-                        return Err(to_sink_error(e));
+                        return Err(e.into());
                     }
                 }
             }
         };
         let (_, writer) = slot.insert((servers, writer));
         let count = messages.len();
-        writer
-            .send(messages, deadline)
-            .await
-            .map_err(to_sink_error)?;
+        writer.send(messages, deadline).await?;
         info!(topic = %self.topic, count, "rejects sent to the error topic");
         Ok(())
     }
@@ -165,12 +158,5 @@ impl RejectSink for ErrorTopicSink {
         deadline: Instant,
     ) -> DeliverFuture<'a> {
         Box::pin(self.send(rejects, bootstrap_servers, now_ms, deadline))
-    }
-}
-
-fn to_sink_error(e: crate::error_topic::ErrorTopicError) -> SinkError {
-    SinkError::ErrorTopic {
-        transient: e.is_transient(),
-        message: e.to_string(),
     }
 }

@@ -16,14 +16,12 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::error::Error;
+use super::limits::MAX_BLOCKS;
 use super::request::{Api, Call};
 use super::service::schema_from_json;
 use super::{Client, validate_name};
 use crate::spec::PartitionSpec;
 use crate::types::TableSchema;
-
-/// Block ids of a session are `0..MAX_BLOCKS`.
-pub const MAX_BLOCKS: u32 = 20_000;
 
 /// What the server says about an upload session.
 #[derive(Debug, Clone, PartialEq)]

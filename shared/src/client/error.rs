@@ -9,13 +9,11 @@
 use std::fmt;
 
 use super::credentials::CredentialsError;
+use super::error_text::{excerpt, transport_kind, write_service_error};
+use super::limits::MAX_BLOCKS;
 use super::retry::{GiveUp, Retryable};
 use super::xml;
 use crate::spec::SpecError;
-
-/// The longest error-body excerpt kept when a body is neither XML nor JSON, so a proxy's HTML
-/// page cannot flood logs.
-const MAX_RAW_MESSAGE: usize = 512;
 
 /// An error answer from MaxCompute (any non-2xx status).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +39,7 @@ impl ServiceError {
             None
         };
         let (code, message, request_id) =
-            parsed.unwrap_or_else(|| (String::new(), truncate(trimmed, MAX_RAW_MESSAGE), None));
+            parsed.unwrap_or_else(|| (String::new(), excerpt(trimmed), None));
         let request_id = request_id
             .filter(|r| !r.is_empty())
             .or_else(|| request_id_header.map(str::to_owned));
@@ -72,23 +70,6 @@ impl fmt::Display for ServiceError {
     }
 }
 
-/// `HTTP 404 NoSuchPartition: message (request id ...)`, the one spelling of a service's error
-/// answer (MaxCompute's and STS's) in messages and logs.
-pub(crate) fn write_service_error(
-    f: &mut fmt::Formatter<'_>,
-    status: u16,
-    code: &str,
-    message: &str,
-    request_id: Option<&str>,
-) -> fmt::Result {
-    let code = if code.is_empty() { "(no code)" } else { code };
-    write!(f, "HTTP {status} {code}: {message}")?;
-    if let Some(id) = request_id {
-        write!(f, " (request id {id})")?;
-    }
-    Ok(())
-}
-
 fn parse_json(text: &str) -> Option<(String, String, Option<String>)> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_owned);
@@ -107,17 +88,6 @@ fn parse_xml(text: &str) -> Option<(String, String, Option<String>)> {
         xml::text_at(text, &["Error", "Message"]).unwrap_or_default(),
         xml::text_at(text, &["Error", "RequestId"]),
     ))
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
 }
 
 /// Why a request or a flow failed.
@@ -165,7 +135,7 @@ pub enum Error {
         server: Vec<u32>,
     },
 
-    #[error("block id {0} is outside the allowed range 0..{max}", max = super::batch::MAX_BLOCKS)]
+    #[error("block id {0} is outside the allowed range 0..{max}", max = MAX_BLOCKS)]
     InvalidBlockId(u32),
 
     /// The deadline came before the call could succeed; `last` is the last transient error seen.
@@ -178,21 +148,6 @@ pub enum Error {
     /// The retry policy's attempt limit was reached on transient errors.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted { attempts: u32, last: Box<Error> },
-}
-
-/// What went wrong in transport, for one-line logs that do not print the source chain.
-fn transport_kind(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() || e.is_decode() {
-        "broken response body"
-    } else if e.is_builder() {
-        "cannot build the request"
-    } else {
-        "request failed"
-    }
 }
 
 fn last_suffix(last: &Option<Box<Error>>) -> String {
@@ -304,6 +259,7 @@ impl Retryable for Error {
 
 #[cfg(test)]
 mod tests {
+    use super::super::error_text::MAX_RAW_MESSAGE;
     use super::*;
 
     #[test]

@@ -19,6 +19,8 @@
 mod batch;
 mod credentials;
 mod error;
+mod error_text;
+mod limits;
 mod request;
 mod retry;
 mod service;
@@ -33,27 +35,24 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
-pub use crate::spec::{PartitionSpec, SpecError};
-pub use batch::{MAX_BLOCKS, UploadSession, UploadSessionInfo};
+pub use crate::spec::PartitionSpec;
+pub use batch::{UploadSession, UploadSessionInfo};
 pub use credentials::{
-    CredentialsError, CredentialsFuture, CredentialsProvider, StaticCredentials,
+    CredentialsError, CredentialsFuture, CredentialsProvider, StaticCredentials, StsError,
+    StsServiceError,
 };
 pub use error::{Error, ServiceError};
+pub use limits::MAX_BLOCKS;
 pub use request::Endpoint;
 pub use retry::{
     Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, Retryable, run_with_retries,
 };
 pub use sessions::StreamSessions;
-pub use stream::{Slot, StreamSession, needs_session_reload};
-pub use sts::{
-    AssumeRoleConfig, Clock, DEFAULT_DURATION, DEFAULT_STS_ENDPOINT, EXPIRY_SAFETY_MARGIN,
-    MAX_DURATION, MIN_DURATION, RENEW_LIFETIME_PERCENT, RENEW_MIN_REMAINING, RENEW_RETRY_INTERVAL,
-    STS_API_VERSION, StsAssumeRoleProvider, StsError, StsServiceError, SystemClock, renew_margin,
-    rpc_timestamp,
-};
+pub use stream::{Slot, StreamSession};
+pub use sts::{AssumeRoleConfig, Clock, StsAssumeRoleProvider, SystemClock};
 
 /// The tunnel protocol version every tunnel request announces.
-pub const TUNNEL_VERSION: &str = "6";
+pub(crate) const TUNNEL_VERSION: &str = "6";
 
 /// Settings of a [`Client`], read once at start-up.
 #[derive(Debug, Clone)]

@@ -22,7 +22,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tracing::{debug, info, warn};
 
-use super::credentials::{CredentialsError, CredentialsFuture, CredentialsProvider};
+use super::credentials::{
+    CredentialsError, CredentialsFuture, CredentialsProvider, StsError, StsServiceError,
+};
 use super::error::Error;
 use crate::signing::{self, Credentials, Secret};
 
@@ -53,9 +55,6 @@ pub const EXPIRY_SAFETY_MARGIN: Duration = Duration::from_secs(60);
 /// before this much time has passed, so an STS outage does not add a slow failing call to every
 /// request.
 pub const RENEW_RETRY_INTERVAL: Duration = Duration::from_secs(30);
-
-/// The most bytes of a non-JSON error body kept in an error message.
-const MAX_RAW_MESSAGE: usize = 512;
 
 /// The time source for expiry decisions and the request `Timestamp`; injectable for tests.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -183,136 +182,6 @@ fn endpoint_base(endpoint: &str) -> Result<String, Error> {
 pub fn renew_margin(lifetime: Duration) -> Duration {
     let share = lifetime * RENEW_LIFETIME_PERCENT / 100;
     share.max(RENEW_MIN_REMAINING).min(lifetime / 2)
-}
-
-/// An error answer from STS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StsServiceError {
-    pub status: u16,
-    /// Such as `SignatureDoesNotMatch`; empty when the body carried none.
-    pub code: String,
-    pub message: String,
-    pub request_id: Option<String>,
-}
-
-impl StsServiceError {
-    /// Parses an STS error body `{"RequestId", "HostId", "Code", "Message"}`; keeps a bounded
-    /// excerpt of anything else.
-    pub fn from_response(status: u16, body: &[u8]) -> Self {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Body {
-            code: Option<String>,
-            message: Option<String>,
-            request_id: Option<String>,
-        }
-        match serde_json::from_slice::<Body>(body) {
-            Ok(b) => Self {
-                status,
-                code: b.code.unwrap_or_default(),
-                message: b.message.unwrap_or_default(),
-                request_id: b.request_id,
-            },
-            Err(_) => Self {
-                status,
-                code: String::new(),
-                message: excerpt(body),
-                request_id: None,
-            },
-        }
-    }
-
-    /// The classification of STS answers: throttling, unavailability and server errors may go
-    /// away; bad keys, signatures, permissions, unknown roles and other client errors do not.
-    pub fn is_transient(&self) -> bool {
-        let code = self.code.as_str();
-        if code.starts_with("Throttling") || code == "ServiceUnavailable" {
-            return true;
-        }
-        // A reused nonce can only come from a duplicated request; the next attempt carries a
-        // fresh nonce.
-        if code == "SignatureNonceUsed" {
-            return true;
-        }
-        matches!(self.status, 408 | 429 | 500..=599)
-    }
-}
-
-impl fmt::Display for StsServiceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        super::error::write_service_error(
-            f,
-            self.status,
-            &self.code,
-            &self.message,
-            self.request_id.as_deref(),
-        )
-    }
-}
-
-/// Why an `AssumeRole` call failed. Cheap to clone, so callers that waited for one shared
-/// attempt each get its error.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StsError {
-    #[error("STS answered {0}")]
-    Service(StsServiceError),
-
-    #[error("transport error talking to STS ({})", transport_kind(.0))]
-    Transport(#[source] Arc<reqwest::Error>),
-
-    /// The base credentials that sign the request could not be obtained.
-    #[error("base credentials unavailable")]
-    BaseCredentials(#[source] Arc<CredentialsError>),
-
-    /// A success answer that does not have the documented shape.
-    #[error("unexpected AssumeRole answer: {0}")]
-    Protocol(String),
-}
-
-/// What went wrong in transport, for one-line messages that do not print the source chain.
-fn transport_kind(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() || e.is_decode() {
-        "broken response body"
-    } else {
-        "request failed"
-    }
-}
-
-impl StsError {
-    /// Whether asking again later may succeed.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Service(e) => e.is_transient(),
-            Self::Transport(e) => !e.is_builder(),
-            Self::BaseCredentials(e) => e.transient,
-            Self::Protocol(_) => false,
-        }
-    }
-
-    /// The STS error code, if STS answered with one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            Self::Service(e) if !e.code.is_empty() => Some(&e.code),
-            _ => None,
-        }
-    }
-
-    /// Finds the `StsError` behind a [`CredentialsError`] returned by this module.
-    pub fn of(error: &CredentialsError) -> Option<&StsError> {
-        error.source.as_deref()?.downcast_ref::<StsError>()
-    }
-
-    fn into_credentials_error(self, role_arn: &str) -> CredentialsError {
-        CredentialsError {
-            message: format!("STS AssumeRole of {role_arn} failed: {self}"),
-            transient: self.is_transient(),
-            source: Some(Box::new(self)),
-        }
-    }
 }
 
 /// Temporary credentials and what is known about their lifetime.
@@ -659,21 +528,9 @@ fn parse_assume_role(body: &[u8], received_at: DateTime<Utc>) -> Result<Cached, 
     })
 }
 
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.len() <= MAX_RAW_MESSAGE {
-        return text.to_owned();
-    }
-    let mut end = MAX_RAW_MESSAGE;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", text.get(..end).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::error_text::MAX_RAW_MESSAGE;
     use super::*;
 
     #[test]

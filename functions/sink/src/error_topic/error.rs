@@ -10,6 +10,9 @@ use shared::client::{GiveUp, Retryable};
 pub enum ErrorTopicError {
     #[error("no bootstrap server given for the error topic")]
     NoBootstrapServers,
+    /// No error-topic cluster is configured and the trigger event names none to fall back on.
+    #[error("the event names no bootstrap servers; set SINK_ERROR_BOOTSTRAP_SERVERS")]
+    NoEventBootstrapServers,
     #[error("the error topic's TLS settings are unusable: {0}")]
     TlsConfig(String),
     #[error("cannot connect to Kafka broker {broker}: {source}")]
@@ -83,6 +86,7 @@ impl ErrorTopicError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::NoBootstrapServers
+            | Self::NoEventBootstrapServers
             | Self::TlsConfig(_)
             | Self::UnknownTopic { .. }
             | Self::TimestampRange { .. } => false,
