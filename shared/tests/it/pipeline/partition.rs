@@ -1,13 +1,5 @@
 //! Partition routing: configuration parsing, boundaries, zones and the cold-start table check.
 
-// Test helpers are not `#[test]` functions, so clippy.toml's allow-*-in-tests does not reach them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use shared::event::decode_event;
 use shared::partition::{
     Granularity, PartitionConfig, PartitionConfigError, PartitionRouter, PartitionValueError,

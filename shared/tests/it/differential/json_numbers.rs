@@ -4,13 +4,6 @@
 //! `fractions` and Python's correctly rounded `float()`. The seed is printed; set
 //! `DIFFERENTIAL_SEED` to replay a failure.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -108,7 +101,7 @@ fn disagreement(text: &str, ty: &OdpsType, expect: &Json) -> Option<String> {
 #[test]
 fn json_numbers_match_python_exact_arithmetic() {
     let seed = seed();
-    eprintln!("json_numbers_differential: seed {seed} (replay with DIFFERENTIAL_SEED={seed})");
+    eprintln!("differential::json_numbers: seed {seed} (replay with DIFFERENTIAL_SEED={seed})");
     let script = workspace().join("tests/differential/json_numbers.py");
     let out = Command::new(python())
         .arg(&script)

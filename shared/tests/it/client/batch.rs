@@ -3,20 +3,9 @@
 //! partition creation on `NoSuchPartition`, deflated blocks, block-list verification and tunnel
 //! JSON errors.
 
-// Test helpers outside #[test] functions fail loudly by design.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-#[path = "client_support.rs"]
-mod support;
-
+use super::support::{Reply, TestServer, deadline, step, upload_session_json};
 use bytes::Bytes;
 use shared::client::{Error, MAX_BLOCKS, PartitionSpec};
-use support::{Reply, TestServer, deadline, step, upload_session_json};
 
 const TABLE: &str = "/projects/my_proj/tables/test_kafka";
 const UPLOAD_ID: &str = "20261125120000abcdef";

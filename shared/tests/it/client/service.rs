@@ -2,21 +2,10 @@
 //! every signature: schema lookup, partition existence, partition creation through a SQL
 //! instance, tunnel discovery, XML error bodies and STS credentials.
 
-// Test helpers outside #[test] functions fail loudly by design.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-#[path = "client_support.rs"]
-mod support;
-
+use super::support::{self, PROJECT, Reply, TestServer, deadline, step, table_xml};
 use shared::client::{Error, PartitionSpec};
 use shared::signing::Credentials;
 use shared::types::OdpsType;
-use support::{PROJECT, Reply, TestServer, deadline, step, table_xml};
 
 const TABLE: &str = "/api/projects/my_proj/tables/test_kafka";
 const INSTANCES: &str = "/api/projects/my_proj/instances";

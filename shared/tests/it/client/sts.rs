@@ -7,22 +7,12 @@
 //! credentials with a configurable lifetime. It and the provider share one test clock, so a test
 //! reaches the renewal window by advancing that clock instead of waiting.
 
-// Test helpers outside #[test] functions fail loudly by design.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-#[path = "client_support.rs"]
-mod support;
-
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::support::{self, Reply, TestServer, deadline, step, table_xml};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
@@ -33,7 +23,6 @@ use shared::client::{
     FixedJitter, StaticCredentials, StsAssumeRoleProvider, StsError,
 };
 use shared::signing::{Credentials, RpcQuery, Secret};
-use support::{Reply, TestServer, deadline, step, table_xml};
 
 const BASE_ID: &str = "LTAI-base-id";
 const BASE_SECRET: &str = "base-secret-value";

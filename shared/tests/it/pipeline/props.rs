@@ -1,14 +1,6 @@
 //! Property tests: routing is deterministic and follows time, CSV quoting round-trips, and event
 //! decoding never panics (nor loses a record) whatever the mutation.
 
-// Test helpers are not `#[test]` functions, so clippy.toml's allow-*-in-tests does not reach them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use proptest::prelude::*;
 use serde_json::Value as Json;
 use shared::event::{KafkaRecord, RejectClass, TimestampType, decode_event, decode_event_str};

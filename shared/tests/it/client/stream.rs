@@ -2,20 +2,9 @@
 //! every signature: slot round-robin with the routing headers, a slot moved by the
 //! routed-server response header, session reloads on 308, on 502 and on a changed slot count.
 
-// Test helpers outside #[test] functions fail loudly by design.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-#[path = "client_support.rs"]
-mod support;
-
+use super::support::{Recorded, Reply, TestServer, deadline, step, stream_session_json};
 use bytes::Bytes;
 use shared::client::{PartitionSpec, Slot};
-use support::{Recorded, Reply, TestServer, deadline, step, stream_session_json};
 
 const STREAMS: &str = "/projects/my_proj/tables/test_kafka/streams";
 const SESSION: &str = "stream-session-1";

@@ -18,14 +18,6 @@
 //! The seed is printed; `DIFFERENTIAL_SEED=<n>` replays a run. `PYODPS_PYTHON` names the Python
 //! with pyodps (default `<workspace>/.venv/bin/python`).
 
-// Test code: a panic is a test failure, and helpers outside `#[test]` fns are test code too.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};

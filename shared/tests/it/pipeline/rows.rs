@@ -1,13 +1,5 @@
 //! Row building over the `events/` corpus: modes, formats, metadata columns, rejects.
 
-// Test helpers are not `#[test]` functions, so clippy.toml's allow-*-in-tests does not reach them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use shared::event::{DecodedBatch, KafkaRecord, RejectClass, TimestampType, decode_event};
 use shared::partition::{PartitionConfig, PartitionRouter, TimeSource};
 use shared::rows::{
@@ -728,13 +720,13 @@ fn configuration_errors_are_caught_at_cold_start() {
 fn every_file_in_events_is_used_by_a_pipeline_test() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
     let sources = [
-        include_str!("pipeline_events.rs"),
-        include_str!("pipeline_partition.rs"),
-        include_str!("pipeline_rows.rs"),
-        include_str!("pipeline_props.rs"),
+        include_str!("events.rs"),
+        include_str!("partition.rs"),
+        include_str!("rows.rs"),
+        include_str!("props.rs"),
         // The error topic's sample events are the error handler's pipeline input.
-        include_str!("../../functions/error-handler/tests/sample_events.rs"),
-        include_str!("../../functions/error-handler/tests/emulator_flow.rs"),
+        include_str!("../../../../functions/error-handler/tests/sample_events.rs"),
+        include_str!("../../../../functions/error-handler/tests/emulator_flow.rs"),
     ]
     .concat();
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -1,13 +1,6 @@
 //! Exact errors from the decoder on malformed bodies. Bodies are built here by hand (with the
 //! `crc32c` crate for CRCs), not by the encoder under test, so each case has exactly one defect.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use shared::codec::{DecodeError, decode_block, deflate, inflate};
 use shared::types::{OdpsType, Value};
 

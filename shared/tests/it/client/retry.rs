@@ -2,23 +2,12 @@
 //! (503, 429, 500, connection refused) are retried with backoff, permanent ones (400) are not,
 //! attempts are bounded, and a call never runs past its deadline.
 
-// Test helpers outside #[test] functions fail loudly by design.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-#[path = "client_support.rs"]
-mod support;
-
 use std::time::Duration;
 
+use super::support::{self, Reply, TestServer, deadline, step, table_xml, upload_session_json};
 use bytes::Bytes;
 use shared::client::{Error, FixedJitter, PartitionSpec};
 use shared::signing::Credentials;
-use support::{Reply, TestServer, deadline, step, table_xml, upload_session_json};
 
 const API_TABLE: &str = "/api/projects/my_proj/tables/test_kafka";
 const TABLE: &str = "/projects/my_proj/tables/test_kafka";

@@ -3,9 +3,6 @@
 //! the decoded parts and once from the raw request target a server receives, and its
 //! `Authorization` header must match byte for byte.
 
-// Helpers outside #[test] functions fail loudly by design: a broken vector file is a test failure.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::indexing_slicing)]
-
 use std::path::PathBuf;
 
 use serde_json::Value;

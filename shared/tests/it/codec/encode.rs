@@ -1,13 +1,6 @@
 //! The encoder's validation: every way a row can be refused, with the exact error, and the
 //! guarantee that a refused row leaves the writer's buffer untouched.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use shared::codec::{
     CellError, EncodeError, MAX_CELL_BYTES, RecordWriter, decode_block, encode_block,
 };

@@ -4,9 +4,6 @@
 //!
 //! `PYODPS_PYTHON` names the Python with pyodps (default `<workspace>/.venv/bin/python`).
 
-// Test code: a panic is a test failure.
-#![allow(clippy::panic)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

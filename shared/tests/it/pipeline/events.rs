@@ -1,13 +1,5 @@
 //! Kafka trigger event decoding, against the `events/` corpus and inline edge cases.
 
-// Test helpers are not `#[test]` functions, so clippy.toml's allow-*-in-tests does not reach them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use shared::event::{
     DecodedBatch, EventError, EventSource, KafkaRecord, RejectClass, TimestampType, decode_event,
     decode_event_str,

@@ -3,16 +3,8 @@
 //! actually received), checks the common headers, inflates deflated bodies, records each
 //! request and answers from a script of expected (method, path) steps.
 //!
-//! The service API lives under `/api`, the tunnel at the root of the same server. Included by
-//! the `client_*` tests with `#[path]`; as a test target of its own it holds no tests.
-
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+//! The service API lives under `/api`, the tunnel at the root of the same server. Used by the
+//! sibling modules of `client`.
 
 use std::collections::VecDeque;
 use std::io::Read as _;
@@ -67,10 +59,6 @@ impl Recorded {
 
     pub fn h(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    pub fn is_tunnel(&self) -> bool {
-        !self.path.starts_with("/api/")
     }
 }
 

@@ -26,14 +26,6 @@
 //! failure); `DIFFERENTIAL_ROWS` raises the row count above the default 5,000 for longer runs;
 //! `PYODPS_PYTHON` names the Python with pyodps (default `<workspace>/.venv/bin/python`).
 
-// Test code: a panic is a test failure, and helpers outside `#[test]` fns are test code too.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
@@ -526,7 +518,7 @@ fn codec_matches_pyodps_on_random_batches() {
     let seed = seed();
     let rows = rows();
     let replay = format!("replay with DIFFERENTIAL_SEED={seed}");
-    eprintln!("codec_differential: seed {seed}, {rows} rows; {replay}");
+    eprintln!("differential::codec: seed {seed}, {rows} rows; {replay}");
     // Any panic on the way (a malformed generator answer included) carries the seed too.
     let report = std::panic::catch_unwind(|| differential_run(seed, rows)).unwrap_or_else(|p| {
         let message = p
@@ -645,7 +637,7 @@ fn differential_run(seed: u64, rows: u64) -> String {
     let _ = std::fs::remove_file(&file);
 
     eprintln!(
-        "codec_differential: {} batches, {total_rows} rows; the pure-Python writer's float \
+        "differential::codec: {} batches, {total_rows} rows; the pure-Python writer's float \
          truncation changes {} DATETIME and {} TIMESTAMP values",
         batches.len(),
         truncated.datetime,
@@ -664,7 +656,7 @@ fn differential_run(seed: u64, rows: u64) -> String {
         }
     }
     match readback {
-        Ok(out) => eprint!("codec_differential: {}", String::from_utf8_lossy(&out)),
+        Ok(out) => eprint!("differential::codec: {}", String::from_utf8_lossy(&out)),
         Err(e) => writeln!(report, "(3) pyodps reading the Rust bodies: {e}").unwrap(),
     }
     report

@@ -2,13 +2,6 @@
 //! through the encoder and decoder bit for bit; the decoder and `inflate` never panic, on
 //! arbitrary bytes or on damaged valid blocks.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use shared::codec::{RecordWriter, decode_block, deflate, encode_block, inflate};
@@ -96,7 +89,7 @@ fn value(ty: &OdpsType) -> BoxedStrategy<Value> {
             let int_max = usize::from(precision - scale);
             let frac_max = usize::from(*scale);
             // The plain form the decoder gives back (no `+`, no leading zeros, no `-0`), so
-            // that the round trip compares equal; other spellings are pinned in codec_encode.
+            // that the round trip compares equal; other spellings are pinned in codec::encode.
             (
                 prop_oneof![Just(""), Just("-")],
                 (1..=int_max.max(1)).prop_flat_map(digits),
@@ -223,7 +216,7 @@ fn damage() -> impl Strategy<Value = Vec<Damage>> {
 
 proptest! {
     // Integration tests have no lib.rs for the default persistence to find; keep failures
-    // beside this file, in codec_proptest.proptest-regressions.
+    // beside this file, in props.proptest-regressions.
     #![proptest_config(ProptestConfig {
         cases: 512,
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
