@@ -2,13 +2,6 @@
 //! `lambda_runtime` talks to in AWS), configured through its environment, invoked with the
 //! sample events, writing into the MaxCompute emulator.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::time::Duration;
 
 use emulator::auth::KeyStore;

@@ -5,24 +5,15 @@
 //! success, failures lose nothing, and partial batch responses resume from the reported offset.
 //! Each test uses its own topic and consumer group.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::flow::{Flow, ID, PROJECT, SECRET};
+use crate::support::kafka::{create_topic, require_broker};
 use emulator::lambda::FunctionSpec;
 use emulator::trigger::batch::Limits;
 use emulator::trigger::tools::{NewRecord, produce};
 use emulator::trigger::{self, Settings, StartingPosition};
-use support::flow::{Flow, ID, PROJECT, SECRET};
-use support::kafka::{create_topic, require_broker};
 
 /// 2020-11-17T07:04:05.123Z: 15:04 in GMT+08:00, so partition `11-17-2020 15`.
 const T15: i64 = 1_605_596_645_123;
@@ -368,7 +359,7 @@ async fn a_function_that_cannot_start_is_restarted_cold_until_it_can() {
         trigger::committed_offsets(&bootstrap, &group, &topic).unwrap(),
         BTreeMap::new()
     );
-    flow.query(&support::flow::SEED_DDL.replace("test_kafka", "late_table"))
+    flow.query(&crate::support::flow::SEED_DDL.replace("test_kafka", "late_table"))
         .await;
     let stats = running.wait_committed(1, Duration::from_secs(60)).await;
     running.stop().await.unwrap();
@@ -451,8 +442,8 @@ async fn a_missing_topic_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_record_reaches_the_error_topic_byte_for_byte_through_the_trigger() {
+    use crate::support::kafka::fetch;
     use shared::error_record::OriginalPayload;
-    use support::kafka::fetch;
 
     let bootstrap = require_broker().await;
     let topic = unique("bad");

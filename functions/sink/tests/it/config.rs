@@ -1,13 +1,6 @@
 //! Configuration: defaults, and a message naming the variable, the value and what is accepted
 //! for every value the sink cannot use.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::collections::HashMap;
 
 use shared::partition::{Granularity, TimeSource};

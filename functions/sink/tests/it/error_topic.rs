@@ -6,20 +6,10 @@
 //! below shows it does), which would hide exactly the bug these tests look for. Each test uses
 //! its own topic, so tests can run in parallel and against a long-lived broker.
 
-// Test helpers outside `#[test]` functions may panic: a failed helper is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::kafka::{
+use crate::support::kafka::{
     Stored, bootstrap, create_topic, fetch, in_secs, require_broker, unique_topic,
 };
 

@@ -3,13 +3,6 @@
 //! `Permanent.MalformedEvent` and the parser's reason, not with lambda_runtime's
 //! `DeserializeError`, and the warm process goes on to handle the next event.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::time::Duration;
 
 use emulator::auth::KeyStore;

@@ -2,20 +2,13 @@
 //! against `make emulate`): every variable it sets, commented-out ones included, is one the sink
 //! reads, the settings parse, and they point at the emulator's defaults.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use emulator::cli::{DEFAULT_ACCESS_ID, DEFAULT_ACCESS_SECRET, DEFAULT_LISTEN, DEFAULT_PROJECT};
 use sink::config::Config;
 
-const SINK_ENV: &str = include_str!("../../../sink.env");
+const SINK_ENV: &str = include_str!("../../../../sink.env");
 
 /// `NAME=value` lines, in order; with `commented`, also `# NAME=value` lines (the optional
 /// settings the file offers). Other comments and blank lines are skipped; anything else fails.

@@ -1,17 +1,8 @@
 //! The sink handler end to end against the MaxCompute emulator over loopback: sample events in,
 //! rows out in the right partitions, through both tunnels, with faults injected by the emulator.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-mod support;
-
+use crate::support::flow::{Flow, NOW_MS, deadline, event};
 use sink::handler::SinkError;
-use support::flow::{Flow, NOW_MS, deadline, event};
 
 #[tokio::test]
 async fn the_seed_message_lands_in_its_hour_partition() {
@@ -158,10 +149,10 @@ async fn a_permanent_write_failure_reports_the_first_unwritten_offsets() {
 
 #[tokio::test]
 async fn rejects_go_to_the_error_topic_with_their_bytes_and_good_rows_are_written() {
+    use crate::support::kafka::{create_topic, fetch, require_broker, unique_topic};
     use shared::error_record::{OriginalPayload, PAYLOAD, PAYLOAD_RAW_EVENT_JSON};
     use sink::error_topic::KafkaSecurity;
     use sink::rejects::ErrorTopicSink;
-    use support::kafka::{create_topic, fetch, require_broker, unique_topic};
 
     let address = require_broker().await;
     let topic = unique_topic("sink-flow");
@@ -255,7 +246,7 @@ async fn the_ram_role_path_assumes_the_role_through_sts_and_writes_with_temporar
         ("ALIBABA_CLOUD_STS_ENDPOINT", &sts),
     ]);
     config.connection.credentials = shared::signing::Credentials::access_key(
-        support::flow::ID,
+        crate::support::flow::ID,
         shared::signing::Secret::new("not-the-secret"),
     );
     let err = sink::handler::Sink::start_from_config(
