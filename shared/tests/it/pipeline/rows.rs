@@ -725,8 +725,8 @@ fn every_file_in_events_is_used_by_a_pipeline_test() {
         include_str!("rows.rs"),
         include_str!("props.rs"),
         // The error topic's sample events are the error handler's pipeline input.
-        include_str!("../../../../functions/error-handler/tests/sample_events.rs"),
-        include_str!("../../../../functions/error-handler/tests/emulator_flow.rs"),
+        include_str!("../../../../functions/error-handler/tests/it/sample_events.rs"),
+        include_str!("../../../../functions/error-handler/tests/it/emulator_flow.rs"),
     ]
     .concat();
     let mut names: Vec<String> = std::fs::read_dir(dir)

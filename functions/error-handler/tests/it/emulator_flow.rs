@@ -3,23 +3,14 @@
 //! (original bytes compared in hex after a Tunnel download), partitions follow the settings, and
 //! MaxCompute failures fail the invocation with a typed error.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::events::{FAILED_AT_MS, SINK_FUNCTION, read_event, rejects_of};
+use crate::support::flow::{Flow, NOW_MS, deadline};
 use error_handler::table::COLUMNS;
 use shared::error_record::{ErrorContext, ErrorMessage};
 use shared::rows::Format;
 use shared::types::{OdpsType, Value};
-use support::events::{FAILED_AT_MS, SINK_FUNCTION, read_event, rejects_of};
-use support::flow::{Flow, NOW_MS, deadline};
 
 const TABLE: &str = "kafka_sink_errors";
 

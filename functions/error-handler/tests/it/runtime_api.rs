@@ -2,20 +2,11 @@
 //! configured through its environment, invoked with a sample event, writing into the MaxCompute
 //! emulator; and a bad setting stopping its cold start.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::events::read_event;
+use crate::support::flow::Flow;
 use emulator::lambda::{Function, FunctionSpec, Outcome};
-use support::events::read_event;
-use support::flow::Flow;
 
 fn spec(flow: &Flow, extra: &[(&str, &str)]) -> FunctionSpec {
     let mut env = flow.env();

@@ -4,25 +4,16 @@
 //! topic; a second trigger runs the error-handler binary on the error topic, which writes it into
 //! the errors table with its original bytes. Both functions run as their deployed binaries.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-mod support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::flow::{Flow, ID, PROJECT, SECRET};
 use emulator::lambda::FunctionSpec;
 use emulator::trigger::batch::Limits;
 use emulator::trigger::tools::{NewRecord, produce};
 use emulator::trigger::{self, Settings, StartingPosition};
 use error_handler::table::COLUMNS;
 use shared::types::{OdpsType, Value};
-use support::flow::{Flow, ID, PROJECT, SECRET};
 
 /// 2020-11-17T07:04:05.123Z: 15:04 in GMT+08:00.
 const T15: i64 = 1_605_596_645_123;

@@ -2,7 +2,7 @@
 //! `events/` file, its rejects become error-topic messages through
 //! `ErrorMessage::from_reject` (what the sink produces), and the messages are encoded as the
 //! trigger would deliver them from the error topic (base64 key and value, headers as Java signed
-//! bytes). `tests/sample_events.rs` regenerates the files and compares, so they cannot drift.
+//! bytes). `tests/it/sample_events.rs` regenerates the files and compares, so they cannot drift.
 
 use base64::Engine;
 use serde_json::{Value as Json, json};

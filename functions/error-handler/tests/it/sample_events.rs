@@ -2,18 +2,9 @@
 //! here from the sink's rejects of other sample events and compared byte for byte. Run with
 //! `UPDATE_EVENTS=1` to rewrite them after a deliberate change of the message format.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-mod support;
-
+use crate::support::events::{ERROR_TOPIC, events_dir, generated, read_event};
 use shared::error_record::ErrorMessage;
 use shared::event::decode_event_str;
-use support::events::{ERROR_TOPIC, events_dir, generated, read_event};
 
 #[test]
 fn error_topic_samples_match_what_the_sink_produces() {

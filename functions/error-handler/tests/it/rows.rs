@@ -2,15 +2,7 @@
 //! envelopes with each condition spelling, unparseable records, non-UTF-8 keys and headers,
 //! the DDL and the column matching.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-mod support;
-
+use crate::support::events::read_event;
 use base64::Engine;
 use error_handler::row::{
     ErrorRow, PayloadKind, TRIGGER_GAVE_UP, UNPARSEABLE, rows_from_batch, rows_from_record,
@@ -20,7 +12,6 @@ use shared::error_record::{ErrorContext, ErrorMessage};
 use shared::event::{KafkaRecord, Reject, RejectClass, TimestampType, decode_event_str};
 use shared::partition::{PartitionConfig, PartitionRouter};
 use shared::types::{Column, OdpsType, TableSchema, Value};
-use support::events::read_event;
 
 const NOW: i64 = 1_605_600_000_000;
 

@@ -3,20 +3,11 @@
 //! `Permanent.MalformedEvent` and the parser's reason, never crashes on it, and the warm process
 //! goes on to handle the next event.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::events::read_event;
+use crate::support::flow::Flow;
 use emulator::lambda::{Function, FunctionSpec, Outcome};
-use support::events::read_event;
-use support::flow::Flow;
 
 fn spec(flow: &Flow) -> FunctionSpec {
     FunctionSpec {
