@@ -3,13 +3,6 @@
 //! durability and fault injection. Request bodies are the pinned bytes from the protocol
 //! reference (§7.3), not output of the codec under test.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::time::{Duration, Instant};
 
 use emulator::auth::KeyStore;

@@ -2,13 +2,6 @@
 //! partition creation through SQL, batch and stream uploads with deflate, and a transient
 //! commit failure injected by the emulator that the client retries through.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::sync::Arc;
 use std::time::Duration;
 
