@@ -1,0 +1,173 @@
+//! Configuration: defaults, and a message naming the variable, the value and what is accepted
+//! for every value the sink cannot use.
+
+use std::collections::HashMap;
+
+use shared::partition::{Granularity, TimeSource};
+use shared::rows::{Format, Mode};
+use sink::config::{Config, ConfigError, TunnelKind};
+
+fn base() -> HashMap<&'static str, &'static str> {
+    HashMap::from([
+        ("MAXCOMPUTE_ENDPOINT", "http://127.0.0.1:8080/api"),
+        ("MAXCOMPUTE_PROJECT", "connector_test"),
+        ("MAXCOMPUTE_TABLE", "test_kafka"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "id"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "very-secret"),
+    ])
+}
+
+fn load(vars: &HashMap<&'static str, &'static str>) -> Result<Config, ConfigError> {
+    Config::from_lookup(|name| vars.get(name).map(|v| (*v).to_owned()))
+}
+
+fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+    let mut vars = base();
+    vars.extend(extra.iter().copied());
+    load(&vars)
+}
+
+#[test]
+fn defaults_match_the_seed() {
+    let c = load(&base()).unwrap();
+    assert_eq!(c.mode, Mode::Default);
+    assert_eq!(c.format, Format::Text);
+    assert_eq!(c.partition.granularity, Granularity::Hour);
+    assert_eq!(c.partition.zone.to_string(), "GMT+08:00");
+    assert_eq!(c.partition.column, "pt");
+    assert_eq!(c.partition.time_source, TimeSource::EventTime);
+    assert_eq!(c.tunnel, TunnelKind::Stream);
+    assert!(!c.partial_batch);
+    assert!(!c.compress);
+    assert_eq!(c.error_topic, None);
+    assert!(c.connection.assume_role.is_none());
+    assert!(c.connection.credentials.security_token.is_none());
+}
+
+#[test]
+fn settings_are_read() {
+    let c = with(&[
+        ("SINK_MODE", "value"),
+        ("SINK_FORMAT", "CSV"),
+        ("SINK_PARTITION", "MINUTE"),
+        ("SINK_TIME_ZONE", "Asia/Shanghai"),
+        ("SINK_PARTITION_TIME", "processing"),
+        ("SINK_TUNNEL", "batch"),
+        ("SINK_COMPRESS", "true"),
+        ("SINK_PARTIAL_BATCH", "true"),
+        ("SINK_ERROR_TOPIC", "connect-error-sink"),
+        ("SINK_ERROR_BOOTSTRAP_SERVERS", "a:9092, b:9092"),
+        ("ALIBABA_CLOUD_SECURITY_TOKEN", "token"),
+        (
+            "ALIBABA_CLOUD_ROLE_ARN",
+            "acs:ram::1234567890:role/aliyunkafkamaxcomputeuser1",
+        ),
+        ("ALIBABA_CLOUD_STS_ENDPOINT", "http://127.0.0.1:9999"),
+    ])
+    .unwrap();
+    assert_eq!(c.mode, Mode::Value);
+    assert_eq!(c.format, Format::Csv);
+    assert_eq!(c.partition.granularity, Granularity::Minute);
+    assert_eq!(c.partition.time_source, TimeSource::ProcessingTime);
+    assert_eq!(c.tunnel, TunnelKind::Batch);
+    assert!(c.compress && c.partial_batch);
+    assert_eq!(c.error_topic.as_deref(), Some("connect-error-sink"));
+    assert_eq!(
+        c.error_bootstrap_servers,
+        Some(vec!["a:9092".to_owned(), "b:9092".to_owned()])
+    );
+    assert!(c.connection.credentials.security_token.is_some());
+    let role = c.connection.assume_role.unwrap();
+    assert_eq!(role.endpoint, "http://127.0.0.1:9999");
+    assert_eq!(
+        role.role_arn,
+        "acs:ram::1234567890:role/aliyunkafkamaxcomputeuser1"
+    );
+}
+
+#[test]
+fn missing_variables_are_named() {
+    for name in [
+        "MAXCOMPUTE_ENDPOINT",
+        "MAXCOMPUTE_PROJECT",
+        "MAXCOMPUTE_TABLE",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    ] {
+        let mut vars = base();
+        vars.remove(name);
+        match load(&vars) {
+            Err(ConfigError::Missing { variable, .. }) => assert_eq!(variable, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_values_name_the_variable_the_value_and_what_is_accepted() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("SINK_MODE", "BOTH", "expected KEY, VALUE or DEFAULT"),
+        ("SINK_FORMAT", "XML", "expected TEXT, BINARY, CSV or JSON"),
+        ("SINK_PARTITION", "WEEK", "expected DAY, HOUR or MINUTE"),
+        ("SINK_TIME_ZONE", "Mars/Base", "Asia/Shanghai"),
+        ("SINK_PARTITION_TIME", "wallclock", "expected record"),
+        (
+            "SINK_PARTITION_FORMAT",
+            "ds=static",
+            "expected legacy, iso, or a pattern",
+        ),
+        ("SINK_TUNNEL", "kafka", "expected stream or batch"),
+        ("SINK_PARTIAL_BATCH", "yes", "expected true or false"),
+        ("SINK_ERROR_TOPIC", "bad topic!", "Kafka topic name"),
+        (
+            "MAXCOMPUTE_ENDPOINT",
+            "service.example.com/api",
+            "http:// or https://",
+        ),
+        (
+            "MAXCOMPUTE_TABLE",
+            "test-kafka",
+            "letters, digits or underscores",
+        ),
+        (
+            "ALIBABA_CLOUD_ROLE_ARN",
+            "arn:aws:iam::1:role/x",
+            "acs:ram::",
+        ),
+    ];
+    for (variable, value, accepted) in cases {
+        let err = with(&[(variable, value)]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("{variable}={value:?}")),
+            "{variable}: {text}"
+        );
+        assert!(text.contains(accepted), "{variable}: {text}");
+    }
+}
+
+#[test]
+fn csv_needs_key_or_value_mode() {
+    let err = with(&[("SINK_FORMAT", "csv")]).unwrap_err();
+    assert!(
+        err.to_string().contains("SINK_MODE=KEY or SINK_MODE=VALUE"),
+        "{err}"
+    );
+    assert!(with(&[("SINK_FORMAT", "csv"), ("SINK_MODE", "KEY")]).is_ok());
+}
+
+#[test]
+fn the_seed_console_spelling_of_time_zones_is_accepted() {
+    for zone in ["GMT 08:00", "GMT+08:00", "+08:00", "UTC", "Asia/Shanghai"] {
+        assert!(with(&[("SINK_TIME_ZONE", zone)]).is_ok(), "{zone}");
+    }
+}
+
+#[test]
+fn secrets_never_print() {
+    let c = with(&[("ALIBABA_CLOUD_SECURITY_TOKEN", "token-value")]).unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("very-secret"), "{debug}");
+    assert!(!debug.contains("token-value"), "{debug}");
+    assert!(debug.contains("\"id\""), "{debug}");
+}

@@ -1,0 +1,285 @@
+//! The sink handler end to end against the MaxCompute emulator over loopback: sample events in,
+//! rows out in the right partitions, through both tunnels, with faults injected by the emulator.
+
+use crate::support::flow::{Flow, NOW_MS, deadline, event};
+use sink::handler::SinkError;
+
+#[tokio::test]
+async fn the_seed_message_lands_in_its_hour_partition() {
+    let flow = Flow::start().await;
+    let sink = flow.sink(&[]).await;
+    let response = sink
+        .handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(response.summary.records, 1);
+    assert_eq!(response.summary.rows_written, 1);
+    assert!(response.batch_item_failures.is_none());
+    // 1605596645123 ms is 2020-11-17T07:04:05.123Z, 15:04 in GMT+08:00.
+    assert_eq!(
+        response.summary.partitions.keys().collect::<Vec<_>>(),
+        ["pt=11-17-2020 15"]
+    );
+    assert_eq!(
+        flow.query("show partitions test_kafka").await,
+        vec![vec!["pt=11-17-2020 15".to_owned()]]
+    );
+    let rows = flow
+        .query(r#"select * from test_kafka where pt = "11-17-2020 15""#)
+        .await;
+    assert_eq!(
+        rows,
+        vec![
+            vec!["topic", "partition", "offset", "key", "value", "pt"],
+            vec!["maxcompute-test-input", "0", "0", "1", "1", "11-17-2020 15"],
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_hour_boundary_fans_out_to_two_partitions_in_both_tunnels() {
+    for tunnel in ["stream", "batch"] {
+        let flow = Flow::start().await;
+        let sink = flow.sink(&[("SINK_TUNNEL", tunnel)]).await;
+        let response = sink
+            .handle(&event("hour-boundary-gmt8.json"), NOW_MS, deadline())
+            .await
+            .unwrap();
+        let partitions = response.summary.partitions.clone();
+        assert_eq!(partitions.len(), 2, "{tunnel}: {partitions:?}");
+        let mut total = 0;
+        for (spec, rows) in &partitions {
+            let value = spec.strip_prefix("pt=").unwrap();
+            let counted = flow
+                .query(&format!(
+                    "select count(*) from test_kafka where pt = '{value}'"
+                ))
+                .await;
+            assert_eq!(
+                counted.get(1),
+                Some(&vec![rows.to_string()]),
+                "{tunnel} {spec}"
+            );
+            total += rows;
+        }
+        assert_eq!(total, response.summary.rows_written, "{tunnel}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_without_an_error_topic_fail_the_batch_before_any_write() {
+    let flow = Flow::start().await;
+    let sink = flow.sink(&[]).await;
+    let err = sink
+        .handle(&event("bad-records.json"), NOW_MS, deadline())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SinkError::NoErrorTopic { .. }), "{err}");
+    assert!(!err.is_transient());
+    assert_eq!(err.error_type(), "Permanent.NoErrorTopic");
+    assert!(flow.query("show partitions test_kafka").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_rejected_with_the_reason() {
+    let flow = Flow::start().await;
+    let sink = flow.sink(&[]).await;
+    let err = sink
+        .handle(&event("malformed-event.json"), NOW_MS, deadline())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SinkError::MalformedEvent(_)), "{err}");
+    assert_eq!(err.error_type(), "Permanent.MalformedEvent");
+}
+
+#[tokio::test]
+async fn transient_tunnel_failures_are_retried_inside_the_invocation() {
+    let flow = Flow::start().await;
+    let sink = flow.sink(&[]).await;
+    flow.fault(serde_json::json!({
+        "kind": "stream_write", "count": 2, "action": "error",
+        "status": 503, "code": "ServiceUnavailable"
+    }))
+    .await;
+    let response = sink
+        .handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(response.summary.rows_written, 1);
+    assert!(sink.client().stats().retries >= 2);
+}
+
+#[tokio::test]
+async fn a_permanent_write_failure_reports_the_first_unwritten_offsets() {
+    let flow = Flow::start().await;
+    let sink = flow.sink(&[("SINK_PARTIAL_BATCH", "true")]).await;
+    // Every stream write fails permanently; session creation still works.
+    flow.fault(serde_json::json!({
+        "kind": "stream_write", "count": 100, "action": "error",
+        "status": 400, "code": "MalformedDataStream"
+    }))
+    .await;
+    let response = sink
+        .handle(
+            &event("self-managed-several-partitions.json"),
+            NOW_MS,
+            deadline(),
+        )
+        .await
+        .unwrap();
+    let failures = serde_json::to_value(response.batch_item_failures.unwrap()).unwrap();
+    assert_eq!(
+        failures,
+        serde_json::json!([
+            {"itemIdentifier": {"topic-partition": "orders-eu-0", "offset": 100}},
+            {"itemIdentifier": {"topic-partition": "orders-eu-1", "offset": 7}},
+            {"itemIdentifier": {"topic-partition": "orders-eu-2", "offset": 42}},
+        ])
+    );
+    assert_eq!(response.summary.rows_written, 0);
+
+    // Without partial batch responses the same failure fails the invocation, permanently.
+    let sink = flow.sink(&[]).await;
+    let err = sink
+        .handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Permanent.MaxComputeWrite", "{err}");
+}
+
+#[tokio::test]
+async fn rejects_go_to_the_error_topic_with_their_bytes_and_good_rows_are_written() {
+    use crate::support::kafka::{create_topic, fetch, require_broker, unique_topic};
+    use shared::error_record::{OriginalPayload, PAYLOAD, PAYLOAD_RAW_EVENT_JSON};
+    use sink::error_topic::KafkaSecurity;
+    use sink::rejects::ErrorTopicSink;
+
+    let address = require_broker().await;
+    let topic = unique_topic("sink-flow");
+    create_topic(&address, &topic, 1).await;
+    let flow = Flow::start().await;
+    let sink = flow
+        .sink_with(
+            &[],
+            Box::new(ErrorTopicSink::new(
+                topic.clone(),
+                Some(vec![address.clone()]),
+                KafkaSecurity::Plaintext,
+                "sink-under-test".to_owned(),
+            )),
+        )
+        .await;
+    let response = sink
+        .handle(&event("bad-records.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(response.summary.rows_written, 5);
+    assert_eq!(
+        response.summary.rejects,
+        [("invalid_utf8", 1), ("malformed_record", 5)].into()
+    );
+    let value = flow.query("select count(*) from test_kafka").await;
+    assert_eq!(value.get(1), Some(&vec!["5".to_owned()]));
+
+    let stored = fetch(&address, &topic, 0, 6).await;
+    let parsed: Vec<_> = stored
+        .iter()
+        .map(|s| s.as_message().parse().unwrap())
+        .collect();
+    let utf8: Vec<_> = parsed
+        .iter()
+        .filter(|p| p.error.class == "invalid_utf8")
+        .collect();
+    assert_eq!(utf8.len(), 1);
+    let original = &utf8[0].original;
+    assert_eq!(original.key.as_deref(), Some(&b"utf8"[..]));
+    assert_eq!(
+        original.payload,
+        OriginalPayload::Value(Some(b"\xff\xfe,bad".to_vec()))
+    );
+    assert_eq!(original.offset, Some(2));
+    assert_eq!(original.timestamp_ms, Some(1_605_596_645_002));
+    assert_eq!(utf8[0].error.function, "sink-under-test");
+    assert_eq!(utf8[0].error.failed_at_ms, NOW_MS);
+    let raw = stored
+        .iter()
+        .filter(|s| {
+            s.headers
+                .iter()
+                .any(|(k, v)| k == PAYLOAD && v == PAYLOAD_RAW_EVENT_JSON.as_bytes())
+        })
+        .count();
+    assert_eq!(raw, 5);
+}
+
+#[tokio::test]
+async fn the_ram_role_path_assumes_the_role_through_sts_and_writes_with_temporary_keys() {
+    let flow = Flow::start().await;
+    // The emulator answers STS AssumeRole on its root, verifying the RPC signature made with
+    // the base AccessKey, and issues temporary STS keys that its MaxCompute side accepts.
+    let sts = format!("http://{}", flow.server.addr);
+    let sink = flow
+        .sink(&[
+            (
+                "ALIBABA_CLOUD_ROLE_ARN",
+                "acs:ram::1234567890123456:role/aliyunkafkamaxcomputeuser1",
+            ),
+            ("ALIBABA_CLOUD_STS_ENDPOINT", &sts),
+        ])
+        .await;
+    let response = sink
+        .handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(response.summary.rows_written, 1);
+    assert_eq!(
+        flow.query("select count(*) from test_kafka").await.get(1),
+        Some(&vec!["1".to_owned()])
+    );
+
+    // With a base secret STS refuses, the cold start fails and says why.
+    let mut config = flow.config(&[
+        (
+            "ALIBABA_CLOUD_ROLE_ARN",
+            "acs:ram::1234567890123456:role/aliyunkafkamaxcomputeuser1",
+        ),
+        ("ALIBABA_CLOUD_STS_ENDPOINT", &sts),
+    ]);
+    config.connection.credentials = shared::signing::Credentials::access_key(
+        crate::support::flow::ID,
+        shared::signing::Secret::new("not-the-secret"),
+    );
+    let err = sink::handler::Sink::start_from_config(
+        &config,
+        Box::new(sink::rejects::NoErrorTopic),
+        deadline(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
+}
+
+#[tokio::test]
+async fn a_kept_stream_session_the_server_refuses_is_reopened_once() {
+    let flow = Flow::start().await;
+    let sink = flow.sink(&[]).await;
+    sink.handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    // The session kept from the first invocation is refused once, permanently, as an expired
+    // session would be: the sink opens a new one and the write goes through.
+    flow.fault(serde_json::json!({
+        "kind": "stream_write", "count": 1, "action": "error",
+        "status": 404, "code": "NoSuchUploadID"
+    }))
+    .await;
+    let response = sink
+        .handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(response.summary.rows_written, 1);
+    assert_eq!(
+        flow.query("select count(*) from test_kafka").await.get(1),
+        Some(&vec!["2".to_owned()])
+    );
+}
