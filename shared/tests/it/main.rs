@@ -18,4 +18,5 @@ mod client;
 mod codec;
 mod differential;
 mod pipeline;
+mod python;
 mod vectors;

@@ -27,10 +27,9 @@
 //! `PYODPS_PYTHON` names the Python with pyodps (default `<workspace>/.venv/bin/python`).
 
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, RandomState};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::python::{python, seed, workspace_root};
 use serde_json::Value as Json;
 use shared::codec::{decode_block, encode_block};
 use shared::types::{OdpsType, Value};
@@ -39,38 +38,6 @@ use shared::types::{OdpsType, Value};
 const DEFAULT_ROWS: u64 = 5_000;
 /// Differences listed per check before the rest are only counted.
 const SHOWN: usize = 8;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("shared/ has a parent")
-        .to_path_buf()
-}
-
-fn python() -> PathBuf {
-    let path = match std::env::var_os("PYODPS_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => workspace_root().join(".venv/bin/python"),
-    };
-    assert!(
-        path.exists(),
-        "no Python with pyodps at {}: run `bash scripts/venv.sh` (or set PYODPS_PYTHON)",
-        path.display()
-    );
-    path
-}
-
-fn seed() -> u64 {
-    match std::env::var("DIFFERENTIAL_SEED") {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("DIFFERENTIAL_SEED={s:?} is not an unsigned integer")),
-        // A fresh random seed per run (RandomState is seeded from the OS), kept below 2^53 so it
-        // reads the same everywhere it is printed.
-        Err(_) => RandomState::new().hash_one(std::process::id()) >> 11,
-    }
-}
 
 fn rows() -> u64 {
     match std::env::var("DIFFERENTIAL_ROWS") {

@@ -4,9 +4,9 @@
 //! `fractions` and Python's correctly rounded `float()`. The seed is printed; set
 //! `DIFFERENTIAL_SEED` to replay a failure.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::python::{python, seed, workspace_root};
 use serde_json::Value as Json;
 use shared::event::{KafkaRecord, TimestampType};
 use shared::partition::{PartitionConfig, PartitionRouter};
@@ -14,35 +14,6 @@ use shared::rows::{Format, Mode, RowBuilder, build_rows};
 use shared::types::{Column, OdpsType, TableSchema, Value};
 
 const CASES: usize = 5_000;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("PYODPS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "no Python at {}: run `bash scripts/venv.sh` (or set PYODPS_PYTHON)",
-        path.display()
-    );
-    path
-}
-
-fn seed() -> u64 {
-    match std::env::var("DIFFERENTIAL_SEED") {
-        Ok(s) => s.parse().expect("DIFFERENTIAL_SEED is an integer"),
-        Err(_) => {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                % 1_000_000_007
-        }
-    }
-}
 
 /// What the one column holds after row building, or `None` for a reject.
 fn convert(text: &str, ty: &OdpsType) -> Option<Value> {
@@ -102,7 +73,7 @@ fn disagreement(text: &str, ty: &OdpsType, expect: &Json) -> Option<String> {
 fn json_numbers_match_python_exact_arithmetic() {
     let seed = seed();
     eprintln!("differential::json_numbers: seed {seed} (replay with DIFFERENTIAL_SEED={seed})");
-    let script = workspace().join("tests/differential/json_numbers.py");
+    let script = workspace_root().join("tests/differential/json_numbers.py");
     let out = Command::new(python())
         .arg(&script)
         .args(["--seed", &seed.to_string(), "--count", &CASES.to_string()])

@@ -19,10 +19,9 @@
 //! with pyodps (default `<workspace>/.venv/bin/python`).
 
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, RandomState};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::python::{python, seed, workspace_root};
 use percent_encoding::percent_decode_str;
 use serde_json::Value as Json;
 use shared::signing::{
@@ -35,38 +34,6 @@ use shared::signing::{
 const COUNT: usize = 1_000;
 /// Differences listed in the failure message before the rest are only counted.
 const SHOWN: usize = 6;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the shared crate sits in the workspace")
-        .to_path_buf()
-}
-
-fn python() -> PathBuf {
-    let path = match std::env::var_os("PYODPS_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => workspace_root().join(".venv/bin/python"),
-    };
-    assert!(
-        path.exists(),
-        "no Python with pyodps at {}: run `bash scripts/venv.sh` (or set PYODPS_PYTHON)",
-        path.display()
-    );
-    path
-}
-
-fn seed() -> u64 {
-    match std::env::var("DIFFERENTIAL_SEED") {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("DIFFERENTIAL_SEED={s:?} is not an unsigned integer")),
-        // A fresh seed per run (RandomState is seeded from the OS), below 2^53 so that it reads
-        // the same in Rust, JSON and Python.
-        Err(_) => RandomState::new().hash_one(std::process::id()) >> 11,
-    }
-}
 
 fn pyodps_requests(seed: u64) -> Vec<Json> {
     let script = workspace_root().join("tests/differential/signatures.py");

@@ -4,28 +4,8 @@
 //!
 //! `PYODPS_PYTHON` names the Python with pyodps (default `<workspace>/.venv/bin/python`).
 
-use std::path::{Path, PathBuf};
+use crate::python::{python, workspace_root};
 use std::process::Command;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or_else(|| panic!("the shared crate has no parent directory"))
-        .to_path_buf()
-}
-
-fn python() -> PathBuf {
-    let path = match std::env::var_os("PYODPS_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => workspace_root().join(".venv/bin/python"),
-    };
-    assert!(
-        path.exists(),
-        "no Python with pyodps at {}: run `bash scripts/venv.sh` (or set PYODPS_PYTHON)",
-        path.display()
-    );
-    path
-}
 
 #[test]
 fn committed_vectors_are_what_pyodps_produces() {
