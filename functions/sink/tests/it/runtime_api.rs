@@ -9,11 +9,11 @@ use emulator::lambda::{Function, FunctionSpec, Outcome};
 use emulator::server::{self, RunningServer};
 use emulator::sqlcmd;
 
-const ID: &str = "sink-id";
-const SECRET: &str = "sink-secret";
-const PROJECT: &str = "connector_test";
+pub(crate) const ID: &str = "sink-id";
+pub(crate) const SECRET: &str = "sink-secret";
+pub(crate) const PROJECT: &str = "connector_test";
 
-async fn emulator(dir: &std::path::Path) -> RunningServer {
+pub(crate) async fn emulator(dir: &std::path::Path) -> RunningServer {
     let mut keys = KeyStore::default();
     keys.add_access_key(ID, SECRET);
     server::start(server::Config {
@@ -26,7 +26,7 @@ async fn emulator(dir: &std::path::Path) -> RunningServer {
     .unwrap()
 }
 
-fn spec(server: &RunningServer, extra: &[(&str, &str)]) -> FunctionSpec {
+pub(crate) fn spec(server: &RunningServer, extra: &[(&str, &str)]) -> FunctionSpec {
     let mut env: Vec<(String, String)> = [
         ("MAXCOMPUTE_ENDPOINT", format!("http://{}/api", server.addr)),
         ("MAXCOMPUTE_PROJECT", PROJECT.to_owned()),

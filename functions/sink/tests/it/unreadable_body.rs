@@ -3,49 +3,10 @@
 //! `Permanent.MalformedEvent` and the parser's reason, not with lambda_runtime's
 //! `DeserializeError`, and the warm process goes on to handle the next event.
 
-use std::time::Duration;
-
-use emulator::auth::KeyStore;
-use emulator::lambda::{Function, FunctionSpec, Outcome};
-use emulator::server::{self, RunningServer};
+use emulator::lambda::{Function, Outcome};
 use emulator::sqlcmd;
 
-const ID: &str = "sink-id";
-const SECRET: &str = "sink-secret";
-const PROJECT: &str = "connector_test";
-
-async fn emulator(dir: &std::path::Path) -> RunningServer {
-    let mut keys = KeyStore::default();
-    keys.add_access_key(ID, SECRET);
-    server::start(server::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        keys,
-        session_ttl: server::DEFAULT_SESSION_TTL,
-    })
-    .await
-    .unwrap()
-}
-
-fn spec(server: &RunningServer) -> FunctionSpec {
-    let env = [
-        ("MAXCOMPUTE_ENDPOINT", format!("http://{}/api", server.addr)),
-        ("MAXCOMPUTE_PROJECT", PROJECT.to_owned()),
-        ("MAXCOMPUTE_TABLE", "test_kafka".to_owned()),
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", ID.to_owned()),
-        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET.to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    FunctionSpec {
-        name: "kafka-maxcompute-sink".to_owned(),
-        binary: env!("CARGO_BIN_EXE_sink").into(),
-        env,
-        timeout: Duration::from_secs(30),
-        memory_mb: 128,
-    }
-}
+use crate::runtime_api::{ID, PROJECT, SECRET, emulator, spec};
 
 /// Bodies the runtime's JSON reader refuses, with a word the parser's reason must contain.
 const UNREADABLE: [(&str, &[u8], &str); 4] = [
@@ -66,7 +27,7 @@ async fn bodies_that_are_not_json_are_permanent_malformed_events_and_the_process
     )
     .await
     .unwrap();
-    let mut function = Function::new(spec(&server)).await.unwrap();
+    let mut function = Function::new(spec(&server, &[])).await.unwrap();
 
     for (what, body, reason) in UNREADABLE {
         match function
