@@ -13,7 +13,7 @@ use super::{
     DecodeError, END_METRICS, END_RECORD, META_CHECKSUM, META_COUNT, WIRE_LENGTH_DELIMITED,
     WIRE_VARINT, wire_type,
 };
-use crate::decimal::{Decimal, FitError};
+use crate::decimal::Decimal;
 use crate::types::{OdpsType, Value};
 
 /// Decodes a whole block body into rows of `types.len()` cells (NULL where a field is absent).
@@ -278,12 +278,7 @@ fn read_value(
             let plain = Decimal::parse(text)
                 .ok_or_else(|| invalid("not a decimal number"))?
                 .fit(*precision, *scale)
-                .map_err(|e| match e {
-                    FitError::Syntax => invalid("not a decimal number"),
-                    FitError::Overflow { .. } => {
-                        invalid("more integer digits than the decimal type allows")
-                    }
-                })?;
+                .map_err(|_| invalid("more integer digits than the decimal type allows"))?;
             crc.update(bytes);
             Value::Decimal(plain)
         }

@@ -11,7 +11,7 @@ use super::{
     CellError, EncodeError, MAX_CELL_BYTES, TAG_END_RECORD, TAG_META_CHECKSUM, TAG_META_COUNT,
     wire_type,
 };
-use crate::decimal::{Decimal, FitError};
+use crate::decimal::{Decimal, Overflow};
 use crate::types::{OdpsType, Value};
 
 /// Streams records into one block body.
@@ -210,7 +210,7 @@ fn write_value(
             // does not fit even after that rounding is refused here.
             let parsed =
                 Decimal::parse(s).ok_or_else(|| CellError::InvalidDecimal { value: s.clone() })?;
-            if let Err(FitError::Overflow { integer_digits }) = parsed.fit(*precision, *scale) {
+            if let Err(Overflow { integer_digits }) = parsed.fit(*precision, *scale) {
                 return Err(CellError::DecimalOverflow {
                     ty: ty.clone(),
                     value: s.clone(),

@@ -11,7 +11,7 @@
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
 use super::json::{Json, Kind};
-use crate::decimal::{Decimal, FitError};
+use crate::decimal::{Decimal, Overflow};
 use crate::event::{RejectClass, excerpt};
 use crate::partition::Zone;
 use crate::types::{OdpsType, Value};
@@ -202,13 +202,14 @@ fn resolve(
 /// column holds, rounded half-up where the scale requires it (see [`crate::decimal`]).
 pub(crate) fn decimal(t: &str, precision: u8, scale: u8) -> Result<String, CellError> {
     let parsed = Decimal::parse(t).ok_or_else(|| not_a(t, "a decimal number"))?;
-    parsed.fit(precision, scale).map_err(|e| match e {
-        FitError::Syntax => not_a(t, "a decimal number"),
-        FitError::Overflow { integer_digits } => CellError::conversion(format!(
-            "`{}` has {integer_digits} integer digits, more than decimal({precision},{scale}) holds",
-            excerpt(t)
-        )),
-    })
+    parsed
+        .fit(precision, scale)
+        .map_err(|Overflow { integer_digits }| {
+            CellError::conversion(format!(
+                "`{}` has {integer_digits} integer digits, more than decimal({precision},{scale}) holds",
+                excerpt(t)
+            ))
+        })
 }
 
 /// A JSON number bound for an integer-like column: integral (`1.0` and `1e3` are) and an `i64`.
