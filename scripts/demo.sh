@@ -19,7 +19,7 @@ target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 emulator="$target_dir/debug/emulator"
 sink="$target_dir/debug/sink"
 access_key="demo-access-id:demo-access-secret"
-# The emulator's default project (DEFAULT_PROJECT in tests/emulator/src/cli.rs, whose tests keep the
+# The emulator's default project (DEFAULT_PROJECT in tests/emulator/src/sql.rs, whose tests keep the
 # two equal), as in sink.env and the README, so `emulator sql` needs no --project for it.
 project="connector_test"
 kafka_port="${KAFKA_PORT:-19092}"

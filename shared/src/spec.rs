@@ -6,8 +6,9 @@
 //! pyodps-style signing (`, = ' / & + %`), control characters, empty values and values over 128
 //! bytes, so a spec can be written into a URL or a SQL statement without escaping. This module
 //! is pure; it does not check the keys against a table's partition columns (the service and
-//! `partition::PartitionRouter::check_table` do). The router, the client and the emulator all
-//! use this one type.
+//! `partition::PartitionRouter::check_table` do). The router and the client use this one type.
+//! The MaxCompute emulator parses specs as the service does, which accepts more than this type
+//! lets the sink write (`tests/maxcompute-emulator/src/partition.rs`).
 
 use std::fmt;
 use std::str::FromStr;

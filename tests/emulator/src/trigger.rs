@@ -1,598 +1,536 @@
-//! A local stand-in for the AWS Lambda Kafka event source mapping: it reads one topic from a
-//! Kafka broker, cuts per-partition batches (BatchSize, batching window, 6 MB event cap), hands
-//! each to the function as the event JSON the cloud sends, run as its real binary through
-//! [`crate::lambda::Function`], and commits the consumer group's offsets only after success.
-//! An error, a timeout or a crash retries the whole batch with backoff (the process restarts
-//! cold); `batchItemFailures` commits up to the lowest reported offset and resumes there.
+//! `emulator trigger`: the Kafka trigger on its own, and the commands around it (`produce`,
+//! `read`, `committed`).
 //!
-//! Kafka client: `rdkafka` (librdkafka). It has what the mapping needs and `rskafka` lacks:
-//! committed offsets of a consumer group (OffsetCommit/OffsetFetch). Partitions are assigned
-//! manually from the topic's metadata and the group (`connect-<connector name>`) is used only
-//! for its committed offsets: no group membership, so no rebalances and none of the slow group
-//! joins of the local broker. It is built without OpenSSL (the project uses rustls) and lives
-//! only here, never in a function binary (librdkafka does not cross-compile to arm64 Lambda).
-//!
-//! It does not do: more than one concurrent invocation (batches of different partitions take
-//! turns, order within a partition is kept), `MaximumRetryAttempts`, on-failure destinations,
-//! bisection, filters, `AT_TIMESTAMP`, authentication to the cluster, or partitions added
-//! while it runs. Records of partitions not being retried keep flowing while another
-//! partition's batch waits for its retry.
-//!
-//! Submodules: `batch` (event JSON, batching; pure), `answer` (what an outcome means; pure),
-//! `template` (settings from `template.yaml`), `tools` (produce and read records), `cli`
-//! (`emulator trigger`).
+//! The trigger's settings come from the template (`./template.yaml` when present, else
+//! `--template`; the event source mapping of `--function-id`), then the flags. This module only
+//! parses and prints; the trigger is `lambda_emulator::trigger`.
 
-pub mod answer;
-pub mod batch;
-pub mod cli;
-pub mod template;
-pub mod tools;
-
-use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
-use tokio::sync::watch;
-use tokio::time::Instant;
-use tracing::{error, info, warn};
+use clap::Subcommand;
+use lambda_emulator::runtime::FunctionSpec;
+use lambda_emulator::trigger::batch::{BATCH_SIZE_RANGE, Limits, MAX_EVENT_BYTES, SourceRecord};
+use lambda_emulator::trigger::template::{self, TemplateSettings};
+use lambda_emulator::trigger::tools::{self, NewRecord};
+use lambda_emulator::trigger::{self as kafka_trigger, Settings, StartingPosition};
 
-use crate::lambda::{Function, FunctionSpec};
-use answer::{Verdict, judge, outcome_label};
-use batch::{Batch, EventMeta, Limits, PartitionBuffer, Pending, SourceRecord, record_json};
+use crate::args::{Failure, HexBytes, env_pair, hex};
 
-/// Where reading starts when the consumer group has no committed offset for a partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartingPosition {
-    /// `TRIM_HORIZON` (the console's `earliest`): the oldest record.
-    TrimHorizon,
-    /// `LATEST` (`latest`): records produced after the trigger started.
-    Latest,
+const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:19092";
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    #[command(subcommand)]
+    tool: Option<Tool>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
-impl std::str::FromStr for StartingPosition {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "TRIM_HORIZON" | "earliest" => Ok(Self::TrimHorizon),
-            "LATEST" | "latest" => Ok(Self::Latest),
-            other => Err(format!(
-                "expected latest|earliest (LATEST|TRIM_HORIZON), got `{other}`"
-            )),
-        }
-    }
+/// The trigger itself: polls the topic, invokes the function per batch, commits after success.
+/// Runs until Ctrl-C, or until `--stop-after N` records are committed (exit 1 if `--max-wait`
+/// passes first).
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The function's executable, e.g. target/debug/sink.
+    #[arg(long, value_name = "PATH", required = true)]
+    function: Option<PathBuf>,
+    /// The SAM template to read settings from (default: ./template.yaml when present).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_template")]
+    template: Option<PathBuf>,
+    /// Reads no template: every setting from the flags.
+    #[arg(long)]
+    no_template: bool,
+    /// The function whose event source mapping the template gives the settings of.
+    #[arg(long, value_name = "ID", default_value = "SinkFunction")]
+    function_id: String,
+    #[command(flatten)]
+    broker: Broker,
+    /// The source topic (default: the template's).
+    #[arg(long)]
+    topic: Option<String>,
+    /// The consumer group (default: the template's, else connect-NAME).
+    #[arg(long)]
+    group: Option<String>,
+    /// Where a partition without a committed offset starts: latest or earliest
+    /// (LATEST or TRIM_HORIZON).
+    #[arg(long, value_name = "POSITION")]
+    starting_position: Option<StartingPosition>,
+    /// Records per batch, 1..=10000 (BatchSize).
+    #[arg(long, value_name = "N", value_parser = batch_size)]
+    batch_size: Option<usize>,
+    /// Batching window, 0..=300000 ms (MaximumBatchingWindowInSeconds).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=300_000))]
+    window_ms: Option<u64>,
+    /// Seconds an invocation may run, 1..=900 (default: the template's, else 3).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=900))]
+    timeout: Option<u64>,
+    /// The function's name (default: the template's, else the binary's file name).
+    #[arg(long)]
+    name: Option<String>,
+    /// The event's eventSource.
+    #[arg(long, value_parser = ["aws:kafka", "SelfManagedKafka"])]
+    event_source: Option<String>,
+    /// Honours batchItemFailures in the function's answer (ReportBatchItemFailures).
+    #[arg(long)]
+    report_batch_item_failures: bool,
+    /// An environment variable for the function; repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = env_pair)]
+    env: Vec<(String, String)>,
+    /// Stops after N records were committed.
+    #[arg(long, value_name = "N")]
+    stop_after: Option<u64>,
+    /// With --stop-after: fails when the records are not committed within SECS.
+    #[arg(long, value_name = "SECS")]
+    max_wait: Option<u64>,
 }
 
-/// Everything the trigger needs.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `host:port[,host:port]`, also the event's `bootstrapServers`.
-    pub bootstrap: String,
-    pub topic: String,
-    /// The consumer group whose committed offsets are the trigger's position.
-    pub group: String,
-    pub starting_position: StartingPosition,
-    pub limits: Limits,
-    /// `aws:kafka` (with an ARN) or `SelfManagedKafka`.
-    pub event_source: String,
-    pub event_source_arn: Option<String>,
-    /// Whether `batchItemFailures` in a response is honoured (`ReportBatchItemFailures`).
-    pub report_batch_item_failures: bool,
-    pub function: FunctionSpec,
-    /// The first wait before a retry; doubled each attempt up to `retry_backoff_max`.
-    pub retry_backoff: Duration,
-    pub retry_backoff_max: Duration,
+#[derive(Debug, clap::Args)]
+struct Broker {
+    /// The broker.
+    #[arg(long, value_name = "HOST:PORT", env = "KAFKA_BOOTSTRAP", default_value = DEFAULT_BOOTSTRAP)]
+    bootstrap: String,
 }
 
-/// Counts since the trigger started, published after every batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub invocations: u64,
-    pub failed_invocations: u64,
-    /// Records whose offsets were committed.
-    pub committed_records: u64,
-    /// The committed offset (next to read) per partition, as this trigger committed it.
-    pub committed: BTreeMap<i32, i64>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TriggerError {
-    #[error("Kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
-    #[error(
-        "cannot read the metadata of {what}: {source} (for the local broker, run: bash scripts/broker.sh start)"
-    )]
-    Unreachable {
-        /// `<topic> from <bootstrap>`, one string to keep the error small.
-        what: String,
-        #[source]
-        source: rdkafka::error::KafkaError,
+#[derive(Debug, Subcommand)]
+enum Tool {
+    /// Produces one record and prints its offset.
+    Produce {
+        #[command(flatten)]
+        broker: Broker,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 0)]
+        partition: i32,
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long, conflicts_with = "value_hex")]
+        value: Option<String>,
+        /// The value as hex digit pairs, for binary values.
+        #[arg(long, value_name = "HEX", value_parser = hex)]
+        value_hex: Option<HexBytes>,
+        /// A header; repeatable.
+        #[arg(long = "header", value_name = "NAME=VALUE", value_parser = header)]
+        headers: Vec<(String, Vec<u8>)>,
     },
-    #[error("topic {topic} has no partitions on {bootstrap} (create it first)")]
-    NoTopic { topic: String, bootstrap: String },
-    #[error(transparent)]
-    Lambda(#[from] crate::lambda::LambdaError),
-    #[error("{0}")]
-    Settings(String),
+    /// Prints records of one partition with their headers (bytes shown escaped); fails when
+    /// fewer than --count arrive within the timeout. --all prints every record until none
+    /// arrives for the timeout.
+    Read {
+        #[command(flatten)]
+        broker: Broker,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 0)]
+        partition: i32,
+        /// The first offset.
+        #[arg(long, default_value_t = 0)]
+        from: i64,
+        #[arg(long, default_value_t = 1, conflicts_with = "all")]
+        count: usize,
+        #[arg(long)]
+        all: bool,
+        /// Seconds to wait.
+        #[arg(long, value_name = "SECS", default_value_t = 5)]
+        timeout: u64,
+    },
+    /// Prints the consumer group's committed offset per partition.
+    Committed {
+        #[command(flatten)]
+        broker: Broker,
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        group: String,
+    },
 }
 
-/// How long a metadata or offset request to the broker may take.
-const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the loop waits for a record when nothing else is due.
-const IDLE_POLL: Duration = Duration::from_millis(200);
+fn batch_size(v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|n| BATCH_SIZE_RANGE.contains(n))
+        .ok_or_else(|| format!("expected 1..=10000, got `{v}`"))
+}
 
-/// A running trigger: its counters, and a way to stop it.
+/// `NAME=VALUE`; unlike an environment variable, a header's name may be empty.
+fn header(v: &str) -> Result<(String, Vec<u8>), String> {
+    v.split_once('=')
+        .map(|(k, val)| (k.to_owned(), val.as_bytes().to_vec()))
+        .ok_or_else(|| format!("expected NAME=VALUE, got `{v}`"))
+}
+
+pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<ExitCode, Failure> {
+    match args.tool {
+        Some(tool) => run_tool(tool).await,
+        None => run_trigger(args.run, shutdown).await,
+    }
+}
+
+/// The trigger's settings and where they came from.
 #[derive(Debug)]
-pub struct Running {
-    stats: watch::Receiver<Stats>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<Stats, TriggerError>>,
+struct Run {
+    settings: Settings,
+    template: Option<PathBuf>,
 }
 
-impl Running {
-    pub fn stats(&self) -> Stats {
-        self.stats.borrow().clone()
-    }
-
-    /// Waits until at least `records` records were committed, or `timeout` passes; returns
-    /// the counters either way (the caller checks them).
-    pub async fn wait_committed(&mut self, records: u64, timeout: Duration) -> Stats {
-        let _ = tokio::time::timeout(
-            timeout,
-            self.stats.wait_for(|s| s.committed_records >= records),
-        )
-        .await;
-        self.stats()
-    }
-
-    /// Stops after the batch in hand (if any) and returns the final counters.
-    pub async fn stop(mut self) -> Result<Stats, TriggerError> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+fn settings(args: RunArgs) -> Result<Run, Failure> {
+    let usage = |m: String| Failure::Usage(m);
+    let binary = args
+        .function
+        .ok_or_else(|| usage("--function PATH is required".to_owned()))?;
+    let template_path = match args.template {
+        Some(path) => Some(path),
+        None if !args.no_template && std::path::Path::new("template.yaml").is_file() => {
+            Some(PathBuf::from("template.yaml"))
         }
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => Err(TriggerError::Settings(format!(
-                "the trigger task failed: {e}"
-            ))),
-        }
-    }
-}
-
-/// A consumer for `settings`, for the trigger and for reading a group's committed offsets.
-pub fn consumer(bootstrap: &str, group: &str) -> Result<StreamConsumer, TriggerError> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        // Positions are always explicit (committed or resolved at start); this only covers an
-        // offset that went out of range while running.
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .create()?)
-}
-
-/// The partitions of `topic`, from the broker's metadata.
-pub fn partitions(
-    consumer: &StreamConsumer,
-    topic: &str,
-    bootstrap: &str,
-) -> Result<Vec<i32>, TriggerError> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), BROKER_TIMEOUT)
-        .map_err(|source| TriggerError::Unreachable {
-            what: format!("{topic} from {bootstrap}"),
-            source,
-        })?;
-    let mut ids: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    ids.sort_unstable();
-    if ids.is_empty() {
-        return Err(TriggerError::NoTopic {
-            topic: topic.to_owned(),
-            bootstrap: bootstrap.to_owned(),
-        });
-    }
-    Ok(ids)
-}
-
-/// The committed offset (next to read) of each partition of `topic` for `group`; partitions
-/// without one are absent.
-pub fn committed_offsets(
-    bootstrap: &str,
-    group: &str,
-    topic: &str,
-) -> Result<BTreeMap<i32, i64>, TriggerError> {
-    let consumer = consumer(bootstrap, group)?;
-    let ids = partitions(&consumer, topic, bootstrap)?;
-    committed_for(&consumer, topic, &ids)
-}
-
-fn committed_for(
-    consumer: &StreamConsumer,
-    topic: &str,
-    ids: &[i32],
-) -> Result<BTreeMap<i32, i64>, TriggerError> {
-    let mut tpl = TopicPartitionList::new();
-    for id in ids {
-        tpl.add_partition(topic, *id);
-    }
-    let committed = consumer.committed_offsets(tpl, BROKER_TIMEOUT)?;
-    Ok(committed
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect())
-}
-
-fn source_record(m: &impl Message) -> SourceRecord {
-    let (timestamp_ms, timestamp_type) = match m.timestamp() {
-        Timestamp::CreateTime(t) => (t, "CREATE_TIME"),
-        Timestamp::LogAppendTime(t) => (t, "LOG_APPEND_TIME"),
-        Timestamp::NotAvailable => (-1, "NO_TIMESTAMP_TYPE"),
+        None => None,
     };
-    SourceRecord {
-        topic: m.topic().to_owned(),
-        partition: m.partition(),
-        offset: m.offset(),
-        timestamp_ms,
-        timestamp_type,
-        key: m.key().map(<[u8]>::to_vec),
-        value: m.payload().map(<[u8]>::to_vec),
-        headers: m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-/// A batch that failed and waits for its next attempt.
-#[derive(Debug)]
-struct Retrying {
-    batch: Batch,
-    attempt: u32,
-    at: Instant,
-}
-
-struct PartitionState {
-    buffer: PartitionBuffer,
-    /// The next offset expected from the broker; records below it were already handled.
-    next: i64,
-    retrying: Option<Retrying>,
-}
-
-/// Connects, resolves where each partition starts, and runs the trigger in a task until it is
-/// stopped. Returns once the positions are fixed, so records produced afterwards are seen
-/// even with `LATEST`.
-pub async fn start(settings: Settings) -> Result<Running, TriggerError> {
-    if !batch::BATCH_SIZE_RANGE.contains(&settings.limits.batch_size) {
-        return Err(TriggerError::Settings(format!(
-            "BatchSize must be 1..=10000, got {}",
-            settings.limits.batch_size
-        )));
-    }
-    if !settings.function.binary.is_file() {
-        return Err(TriggerError::Settings(format!(
-            "the function binary {} does not exist (build it first)",
-            settings.function.binary.display()
-        )));
-    }
-    let consumer = consumer(&settings.bootstrap, &settings.group)?;
-    let ids = partitions(&consumer, &settings.topic, &settings.bootstrap)?;
-    let committed = committed_for(&consumer, &settings.topic, &ids)?;
-    let mut tpl = TopicPartitionList::new();
-    let mut starts = BTreeMap::new();
-    for id in &ids {
-        let start = match committed.get(id) {
-            Some(o) => *o,
-            None => {
-                let (low, high) =
-                    consumer.fetch_watermarks(&settings.topic, *id, BROKER_TIMEOUT)?;
-                // The high watermark may lag on the local broker: with LATEST that can only
-                // deliver a record produced just before the start, never skip one after it.
-                match settings.starting_position {
-                    StartingPosition::TrimHorizon => low.max(0),
-                    StartingPosition::Latest => high.max(0),
-                }
-            }
-        };
-        tpl.add_partition_offset(&settings.topic, *id, Offset::Offset(start))?;
-        starts.insert(*id, start);
-    }
-    consumer.assign(&tpl)?;
-    info!(
-        topic = %settings.topic,
-        group = %settings.group,
-        partitions = ids.len(),
-        starts = ?starts,
-        batch_size = settings.limits.batch_size,
-        window_ms = settings.limits.window.as_millis() as u64,
-        "trigger ready"
-    );
-    let function = Function::new(settings.function.clone()).await?;
-    let (stats_tx, stats_rx) = watch::channel(Stats::default());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(run(settings, consumer, starts, function, stats_tx, stop_rx));
-    Ok(Running {
-        stats: stats_rx,
-        stop: Some(stop_tx),
-        task,
+    let t: TemplateSettings = match &template_path {
+        Some(p) => template::read(p, &args.function_id).map_err(|e| usage(e.to_string()))?,
+        None => TemplateSettings::default(),
+    };
+    let template_position = match &t.starting_position {
+        Some(p) => Some(
+            p.parse::<StartingPosition>()
+                .map_err(|e| usage(format!("StartingPosition in the template: {e}")))?,
+        ),
+        None => None,
+    };
+    let topic = args
+        .topic
+        .or(t.topic.clone())
+        .ok_or_else(|| usage("--topic is required (the template has none)".to_owned()))?;
+    let name = args.name.or(t.function_name.clone()).unwrap_or_else(|| {
+        binary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "function".to_owned())
+    });
+    let group = args
+        .group
+        .or(t.consumer_group.clone())
+        .unwrap_or_else(|| format!("connect-{name}"));
+    let event_source = args
+        .event_source
+        .or(t.event_source.clone())
+        .unwrap_or_else(|| "SelfManagedKafka".to_owned());
+    let event_source_arn = (event_source == "aws:kafka").then(|| {
+        t.event_source_arn
+            .clone()
+            .unwrap_or_else(|| "arn:aws:kafka:local:000000000000:cluster/local/local".to_owned())
+    });
+    let defaults = Limits::default();
+    let settings = Settings {
+        bootstrap: args.broker.bootstrap,
+        topic,
+        group,
+        starting_position: args
+            .starting_position
+            .or(template_position)
+            .unwrap_or(StartingPosition::Latest),
+        limits: Limits {
+            batch_size: args
+                .batch_size
+                .or(t.batch_size)
+                .unwrap_or(defaults.batch_size),
+            window: args
+                .window_ms
+                .map(Duration::from_millis)
+                .or(t.window)
+                .unwrap_or(defaults.window),
+            max_event_bytes: MAX_EVENT_BYTES,
+        },
+        event_source,
+        event_source_arn,
+        report_batch_item_failures: args.report_batch_item_failures || t.report_batch_item_failures,
+        function: FunctionSpec {
+            name,
+            binary,
+            env: args.env,
+            timeout: args
+                .timeout
+                .map(Duration::from_secs)
+                .or(t.timeout)
+                .unwrap_or(Duration::from_secs(3)),
+            memory_mb: t.memory_mb.unwrap_or(128),
+        },
+        retry_backoff: Duration::from_millis(500),
+        retry_backoff_max: Duration::from_secs(10),
+    };
+    Ok(Run {
+        settings,
+        template: template_path,
     })
 }
 
-async fn run(
-    settings: Settings,
-    consumer: StreamConsumer,
-    starts: BTreeMap<i32, i64>,
-    function: Function,
-    stats_tx: watch::Sender<Stats>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) -> Result<Stats, TriggerError> {
-    let meta = EventMeta {
-        event_source: settings.event_source.clone(),
-        event_source_arn: settings.event_source_arn.clone(),
-        bootstrap_servers: settings.bootstrap.clone(),
-    };
-    let parts: BTreeMap<i32, PartitionState> = starts
-        .iter()
-        .map(|(id, start)| {
-            (
-                *id,
-                PartitionState {
-                    buffer: PartitionBuffer::new(&meta, &settings.topic, *id),
-                    next: *start,
-                    retrying: None,
-                },
-            )
-        })
-        .collect();
-    let mut state = Loop {
-        settings,
-        meta,
-        consumer,
-        function,
-        parts,
-        stats: Stats::default(),
-    };
-    // Round-robin start, so that one busy partition does not starve the others.
-    let mut turn: usize = 0;
-    loop {
-        let now = Instant::now();
-        let due = pick_due(&mut state.parts, &state.settings.limits, now, &mut turn);
-        if let Some((id, batch, attempt)) = due {
-            state.handle(id, batch, attempt).await;
-            stats_tx.send_replace(state.stats.clone());
-            if stop.try_recv().is_ok() {
-                break;
-            }
-            continue;
-        }
-        let wake = next_wake(&state.parts, &state.settings.limits).unwrap_or(now + IDLE_POLL);
-        tokio::select! {
-            _ = &mut stop => break,
-            message = state.consumer.recv() => match message {
-                Ok(m) => {
-                    let record = source_record(&m);
-                    if let Some(part) = state.parts.get_mut(&record.partition)
-                        && record.offset >= part.next
-                    {
-                        part.next = record.offset + 1;
-                        part.buffer.push(
-                            Pending { offset: record.offset, json: record_json(&record) },
-                            Instant::now().into_std(),
-                        );
+/// Runs the trigger until the shutdown signal (or `--stop-after`).
+async fn run_trigger(
+    args: RunArgs,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ExitCode, Failure> {
+    let stop_after = args.stop_after;
+    let max_wait = args.max_wait.map(Duration::from_secs);
+    let Run { settings, template } = settings(args)?;
+    let s = &settings;
+    println!(
+        "trigger: {} ({}) -> {} as {}; group {}, batch {} records / {} ms window, timeout {} s{}",
+        s.topic,
+        s.bootstrap,
+        s.function.binary.display(),
+        s.function.name,
+        s.group,
+        s.limits.batch_size,
+        s.limits.window.as_millis(),
+        s.function.timeout.as_secs(),
+        template
+            .as_ref()
+            .map(|p| format!(" (settings from {})", p.display()))
+            .unwrap_or_default()
+    );
+    let mut running = kafka_trigger::start(settings)
+        .await
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    println!("trigger: ready");
+    let mut code = ExitCode::SUCCESS;
+    match stop_after {
+        Some(n) => {
+            let wait = max_wait.unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
+            tokio::select! {
+                stats = running.wait_committed(n, wait) => {
+                    if stats.committed_records < n {
+                        eprintln!("error: {} of {n} records committed within {} s", stats.committed_records, wait.as_secs());
+                        code = ExitCode::FAILURE;
                     }
                 }
-                Err(e) => {
-                    warn!(error = %e, "Kafka consumer error");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            },
-            () = tokio::time::sleep_until(wake.min(now + IDLE_POLL)) => {}
-        }
-    }
-    state.function.stop().await;
-    Ok(state.stats)
-}
-
-/// The next batch to send: a retry whose wait is over, or a buffer that is ready; partitions
-/// take turns.
-fn pick_due(
-    parts: &mut BTreeMap<i32, PartitionState>,
-    limits: &Limits,
-    now: Instant,
-    turn: &mut usize,
-) -> Option<(i32, Batch, u32)> {
-    let ids: Vec<i32> = parts.keys().copied().collect();
-    let n = ids.len();
-    for i in 0..n {
-        let id = *ids.get((*turn + i) % n)?;
-        let part = parts.get_mut(&id)?;
-        if let Some(r) = &part.retrying {
-            if r.at <= now
-                && let Some(r) = part.retrying.take()
-            {
-                *turn = (*turn + i + 1) % n;
-                return Some((id, r.batch, r.attempt));
+                () = shutdown => {}
             }
-            // A partition whose batch waits for a retry sends nothing else meanwhile.
-            continue;
         }
-        if part.buffer.ready(limits, now.into_std())
-            && let Some(batch) = part.buffer.take(limits)
-        {
-            *turn = (*turn + i + 1) % n;
-            return Some((id, batch, 1));
-        }
+        None => shutdown.await,
     }
-    None
+    let stats = running
+        .stop()
+        .await
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    println!(
+        "trigger: stopped; {} invocations ({} failed), {} records committed, offsets {:?}",
+        stats.invocations, stats.failed_invocations, stats.committed_records, stats.committed
+    );
+    Ok(code)
 }
 
-/// The earliest moment something may become due.
-fn next_wake(parts: &BTreeMap<i32, PartitionState>, limits: &Limits) -> Option<Instant> {
-    parts
-        .values()
-        .filter_map(|p| match &p.retrying {
-            Some(r) => Some(r.at),
-            None => p.buffer.window_closes(limits).map(Instant::from_std),
+/// `emulator trigger produce|read|committed`.
+async fn run_tool(tool: Tool) -> Result<ExitCode, Failure> {
+    let failed = |e: kafka_trigger::TriggerError| Failure::Run(e.to_string());
+    match tool {
+        Tool::Produce {
+            broker,
+            topic,
+            partition,
+            key,
+            value,
+            value_hex,
+            headers,
+        } => {
+            let record = NewRecord {
+                partition,
+                key: key.map(String::into_bytes),
+                value: value.map(String::into_bytes).or(value_hex.map(|h| h.0)),
+                headers,
+                ..NewRecord::default()
+            };
+            let offsets = tools::produce(&broker.bootstrap, &topic, std::slice::from_ref(&record))
+                .await
+                .map_err(failed)?;
+            for o in offsets {
+                println!("{topic}-{partition} offset {o}");
+            }
+        }
+        Tool::Read {
+            broker,
+            topic,
+            partition,
+            from,
+            count,
+            all,
+            timeout,
+        } => {
+            let timeout = Duration::from_secs(timeout);
+            let records = if all {
+                tools::read_all(&broker.bootstrap, &topic, partition, from, timeout)
+            } else {
+                tools::read(&broker.bootstrap, &topic, partition, from, count, timeout)
+            }
+            .map_err(failed)?;
+            for r in &records {
+                println!("{}", describe(r));
+            }
+            if !all && records.len() < count {
+                return Err(Failure::Run(format!(
+                    "only {} of {count} records in {topic}-{partition} within {} s",
+                    records.len(),
+                    timeout.as_secs()
+                )));
+            }
+        }
+        Tool::Committed {
+            broker,
+            topic,
+            group,
+        } => {
+            let offsets = kafka_trigger::committed_offsets(&broker.bootstrap, &group, &topic)
+                .map_err(failed)?;
+            if offsets.is_empty() {
+                println!("{group}: no committed offsets for {topic}");
+            }
+            for (p, o) in offsets {
+                println!("{group}: {topic}-{p} committed offset {o}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One record on one line, bytes shown escaped so that binary values stay visible.
+fn describe(r: &SourceRecord) -> String {
+    let show = |b: &Option<Vec<u8>>| match b {
+        None => "null".to_owned(),
+        Some(b) => format!("\"{}\"", b.escape_ascii()),
+    };
+    let headers: Vec<String> = r
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}={}", show(v)))
+        .collect();
+    format!(
+        "{}-{} offset {} key {} value {}\n    headers: {}",
+        r.topic,
+        r.partition,
+        r.offset,
+        show(&r.key),
+        show(&r.value),
+        headers.join("\n             ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::Command;
+    use crate::tests::parse;
+
+    fn trigger(line: &[&str]) -> Result<Args, clap::Error> {
+        parse(&[&["trigger"], line].concat()).map(|c| match c {
+            Command::Trigger(a) => a,
+            other => panic!("{other:?}"),
         })
-        .min()
-}
-
-fn backoff(settings: &Settings, attempt: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-    settings
-        .retry_backoff
-        .saturating_mul(factor)
-        .min(settings.retry_backoff_max)
-}
-
-/// The loop's state: what it reads from, what it invokes, and the partitions' progress.
-struct Loop {
-    settings: Settings,
-    meta: EventMeta,
-    consumer: StreamConsumer,
-    function: Function,
-    parts: BTreeMap<i32, PartitionState>,
-    stats: Stats,
-}
-
-impl Loop {
-    /// Invokes the function with one batch and commits, retries or resumes as its outcome says.
-    async fn handle(&mut self, id: i32, batch: Batch, attempt: u32) {
-        let Loop {
-            settings,
-            meta,
-            consumer,
-            function,
-            parts,
-            stats,
-        } = self;
-        let event = batch.event(meta);
-        let tp = batch.topic_partition();
-        let first = batch.first_offset().unwrap_or(-1);
-        let last = batch.last_offset().unwrap_or(-1);
-        let records = batch.records.len();
-        if event.len() > settings.limits.max_event_bytes {
-            warn!(topic_partition = %tp, offset = first, bytes = event.len(), "one record makes an event over the 6 MB Lambda payload limit: AWS could not deliver it; sent anyway");
-        }
-        let started = std::time::Instant::now();
-        stats.invocations += 1;
-        let event_bytes = event.len();
-        let outcome = match function.invoke(event.into()).await {
-            Ok(o) => o,
-            Err(e) => crate::lambda::Outcome::Exited(e.to_string()),
-        };
-        let latency_ms = started.elapsed().as_millis() as u64;
-        let label = outcome_label(&outcome);
-        let (verdict, ignored) = judge(&batch, &outcome, settings.report_batch_item_failures);
-        if ignored {
-            error!(topic_partition = %tp, first_offset = first, last_offset = last, "the function reported batchItemFailures but the mapping does not have FunctionResponseTypes: [ReportBatchItemFailures]; as in AWS, the whole batch counts as processed");
-        }
-        let commit_to = match &verdict {
-            Verdict::Success => Some(last + 1),
-            Verdict::Partial { resume_at } => Some(*resume_at),
-            Verdict::Retry { .. } => None,
-        };
-        let mut committed_ok = true;
-        if let Some(to) = commit_to
-            && to > first
-        {
-            committed_ok = commit(consumer, &settings.topic, id, to).is_ok();
-        }
-        let Some(part) = parts.get_mut(&id) else {
-            return;
-        };
-        match (&verdict, committed_ok) {
-            (Verdict::Success, true) => {
-                info!(topic_partition = %tp, first_offset = first, last_offset = last, records, bytes = event_bytes, attempt, outcome = %label, latency_ms, committed = last + 1, "batch done");
-                stats.committed_records += records as u64;
-                stats.committed.insert(id, last + 1);
-            }
-            (Verdict::Partial { resume_at }, true) => {
-                let done = batch
-                    .records
-                    .iter()
-                    .filter(|r| r.offset < *resume_at)
-                    .count();
-                warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, resume_at, "batch partly done: resuming from the reported offset");
-                stats.failed_invocations += 1;
-                stats.committed_records += done as u64;
-                if *resume_at > first {
-                    stats.committed.insert(id, *resume_at);
-                }
-                let again: Vec<Pending> = batch
-                    .records
-                    .into_iter()
-                    .filter(|r| r.offset >= *resume_at)
-                    .collect();
-                // A partial failure at the batch's first record is a failed attempt at the same
-                // records; further in, the next batch is a first attempt at new ones.
-                let next_attempt = if *resume_at == first { attempt + 1 } else { 1 };
-                let wait = backoff(settings, next_attempt.saturating_sub(1).max(1));
-                part.buffer.put_back(again, batch.first_seen);
-                let no_window = Limits {
-                    window: Duration::ZERO,
-                    ..settings.limits
-                };
-                if let Some(b) = part.buffer.take(&no_window) {
-                    part.retrying = Some(Retrying {
-                        batch: b,
-                        attempt: next_attempt,
-                        at: Instant::now() + wait,
-                    });
-                }
-            }
-            (verdict, _) => {
-                let reason = match verdict {
-                    Verdict::Retry { reason } => reason.clone(),
-                    _ => "committing the offsets failed".to_owned(),
-                };
-                let wait = backoff(settings, attempt);
-                warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, retry_in_ms = wait.as_millis() as u64, reason = %shorten(&reason), "batch failed: retrying the whole batch");
-                stats.failed_invocations += 1;
-                part.retrying = Some(Retrying {
-                    batch,
-                    attempt: attempt + 1,
-                    at: Instant::now() + wait,
-                });
-            }
-        }
     }
-}
 
-fn commit(
-    consumer: &StreamConsumer,
-    topic: &str,
-    partition: i32,
-    next: i64,
-) -> Result<(), rdkafka::error::KafkaError> {
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(next))?;
-    consumer.commit(&tpl, CommitMode::Sync).inspect_err(|e| {
-        error!(topic, partition, offset = next, error = %e, "offset commit failed");
-    })
-}
-
-/// The first line of a reason, bounded, for the batch log line.
-fn shorten(reason: &str) -> String {
-    let line = reason.lines().next().unwrap_or_default();
-    let mut end = line.len().min(300);
-    while !line.is_char_boundary(end) {
-        end -= 1;
+    fn run_settings(line: &[&str]) -> Result<Settings, String> {
+        let args = trigger(line).map_err(|e| e.to_string())?;
+        assert!(args.tool.is_none());
+        settings(args.run)
+            .map(|r| r.settings)
+            .map_err(|e| format!("{e:?}"))
     }
-    line.get(..end).unwrap_or_default().to_owned()
+
+    #[test]
+    fn the_template_gives_defaults_and_flags_override_them() {
+        let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let s = run_settings(&["--function", "target/debug/sink", "--template", template]).unwrap();
+        assert_eq!(s.topic, "maxcompute-test-input");
+        assert_eq!(s.group, "connect-kafka-maxcompute-sink");
+        assert_eq!(s.limits.batch_size, 500);
+        assert_eq!(s.limits.window, Duration::from_secs(1));
+        assert_eq!(s.starting_position, StartingPosition::Latest);
+        assert_eq!(s.function.timeout, Duration::from_secs(120));
+        assert_eq!(s.event_source, "aws:kafka");
+        let s = run_settings(&[
+            "--function",
+            "f",
+            "--template",
+            template,
+            "--batch-size",
+            "3",
+            "--window-ms",
+            "0",
+            "--starting-position",
+            "earliest",
+            "--group",
+            "g",
+            "--topic",
+            "t",
+            "--env",
+            "A=b=c",
+            "--event-source",
+            "SelfManagedKafka",
+        ])
+        .unwrap();
+        assert_eq!(s.limits.batch_size, 3);
+        assert_eq!(s.limits.window, Duration::ZERO);
+        assert_eq!(s.starting_position, StartingPosition::TrimHorizon);
+        assert_eq!((s.group.as_str(), s.topic.as_str()), ("g", "t"));
+        assert_eq!(s.function.env, vec![("A".to_owned(), "b=c".to_owned())]);
+        assert_eq!(s.event_source_arn, None);
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_the_accepted_values() {
+        let base = ["--function", "f", "--no-template", "--topic", "t"];
+        for (extra, expected) in [
+            (&["--batch-size", "0"][..], "1..=10000"),
+            (&["--batch-size", "10001"], "1..=10000"),
+            (&["--window-ms", "300001"], "0..=300000"),
+            (&["--starting-position", "at"], "latest|earliest"),
+            (&["--event-source", "kafka"], "SelfManagedKafka"),
+            (&["--template", "x.yaml"], "cannot be used with"),
+        ] {
+            let e = run_settings(&[&base[..], extra].concat()).unwrap_err();
+            assert!(e.contains(expected), "{extra:?}: {e}");
+        }
+        let e = run_settings(&["--function", "f", "--no-template"]).unwrap_err();
+        assert!(e.contains("--topic is required"), "{e}");
+        let e = run_settings(&["--no-template", "--topic", "t"]).unwrap_err();
+        assert!(e.contains("--function"), "{e}");
+    }
+
+    #[test]
+    fn the_tools_take_their_own_flags() {
+        let a = trigger(&[
+            "produce",
+            "--topic",
+            "t",
+            "--value-hex",
+            "ff00",
+            "--header",
+            "=v",
+        ])
+        .unwrap();
+        let Some(Tool::Produce {
+            value_hex, headers, ..
+        }) = a.tool
+        else {
+            panic!("not produce: {a:?}")
+        };
+        assert_eq!(value_hex, Some(HexBytes(vec![0xff, 0])));
+        assert_eq!(headers, vec![(String::new(), b"v".to_vec())]);
+        assert!(
+            trigger(&[
+                "produce",
+                "--topic",
+                "t",
+                "--value",
+                "a",
+                "--value-hex",
+                "61"
+            ])
+            .is_err()
+        );
+        assert!(trigger(&["read", "--topic", "t", "--all", "--count", "2"]).is_err());
+        assert!(trigger(&["committed", "--topic", "t"]).is_err());
+        assert!(trigger(&["produce", "--function", "f", "--topic", "t"]).is_err());
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::support::events::{FAILED_AT_MS, SINK_FUNCTION, read_event, rejects_of};
 use crate::support::flow::{Flow, NOW_MS, deadline};
 use error_handler::table::COLUMNS;
+use maxcompute_emulator::testing::PROJECT;
 use shared::error_record::{ErrorContext, ErrorMessage};
 use shared::rows::Format;
 use shared::types::{OdpsType, Value};
@@ -53,8 +54,8 @@ fn col(name: &str) -> usize {
 async fn the_table_is_created_at_cold_start_and_a_second_start_keeps_it() {
     let flow = Flow::start().await;
     assert!(
-        flow.sql
-            .run_sql("connector_test", "show partitions kafka_sink_errors")
+        flow.client
+            .run_sql(PROJECT, "show partitions kafka_sink_errors")
             .await
             .is_err()
     );

@@ -12,7 +12,6 @@
 )]
 
 mod emulator_flow;
-mod flow_broker;
 mod rows;
 mod runtime_api;
 mod sample_events;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::events::read_event;
 use crate::support::flow::Flow;
-use emulator::lambda::{Function, FunctionSpec, Outcome};
+use lambda_emulator::runtime::{Function, FunctionSpec, Outcome};
 
 fn spec(flow: &Flow) -> FunctionSpec {
     FunctionSpec {

@@ -14,7 +14,6 @@
 mod config;
 mod emulator_flow;
 mod error_topic;
-mod flow_broker;
 mod runtime_api;
 mod sink_env;
 mod support;

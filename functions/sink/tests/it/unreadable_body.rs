@@ -3,10 +3,10 @@
 //! `Permanent.MalformedEvent` and the parser's reason, not with lambda_runtime's
 //! `DeserializeError`, and the warm process goes on to handle the next event.
 
-use emulator::lambda::{Function, Outcome};
-use emulator::sqlcmd;
+use lambda_emulator::runtime::{Function, Outcome};
 
-use crate::runtime_api::{ID, PROJECT, SECRET, emulator, spec};
+use crate::runtime_api::spec;
+use crate::support::flow::{Flow, event};
 
 /// Bodies the runtime's JSON reader refuses, with a word the parser's reason must contain.
 const UNREADABLE: [(&str, &[u8], &str); 4] = [
@@ -18,16 +18,8 @@ const UNREADABLE: [(&str, &[u8], &str); 4] = [
 
 #[tokio::test]
 async fn bodies_that_are_not_json_are_permanent_malformed_events_and_the_process_lives_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = emulator(dir.path()).await;
-    let sql = sqlcmd::Client::new(&format!("http://{}", server.addr), ID, SECRET);
-    sql.run_sql(
-        PROJECT,
-        "CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);",
-    )
-    .await
-    .unwrap();
-    let mut function = Function::new(spec(&server, &[])).await.unwrap();
+    let flow = Flow::start().await;
+    let mut function = Function::new(spec(&flow, &[])).await.unwrap();
 
     for (what, body, reason) in UNREADABLE {
         match function
@@ -53,11 +45,7 @@ async fn bodies_that_are_not_json_are_permanent_malformed_events_and_the_process
     }
 
     // The same process, still warm, writes a real event.
-    let seed = std::fs::read(format!(
-        "{}/../../events/seed-test-message.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let seed = event("seed-test-message.json");
     let outcome = function.invoke(seed.into()).await.unwrap();
     let Outcome::Response(body) = outcome else {
         panic!("{outcome:?}")

@@ -1,5 +1,9 @@
-//! The emulator's integration tests, as one test binary (one link of the tree instead of one per
-//! file): `http` drives it over loopback HTTP, `sink_client` with the sink's own client.
+//! The whole local flow, as its parts run it: records produced to a real Kafka-protocol broker
+//! (tansu, `bash scripts/broker.sh start`; address from `KAFKA_BOOTSTRAP`, default
+//! `127.0.0.1:19092`), the Kafka trigger, the functions as their deployed binaries behind the
+//! local Lambda runtime API, and the MaxCompute emulator. `sink_flow` follows the sink,
+//! `error_flow` a bad record through the sink, the error topic and the error handler.
+//! One test binary (one link of the tree).
 
 // Test code: a panic is a test failure, and helpers outside `#[test]` functions are test code too,
 // which clippy.toml's allow-*-in-tests does not reach.
@@ -10,5 +14,6 @@
     clippy::indexing_slicing
 )]
 
-mod http;
-mod sink_client;
+mod error_flow;
+mod sink_flow;
+mod support;

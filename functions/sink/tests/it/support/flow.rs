@@ -1,60 +1,40 @@
-//! The MaxCompute emulator in-process on a loopback port, with the seed's table, and the sink
-//! configured against it.
+//! The MaxCompute emulator in-process (the `maxcompute_emulator::testing` fixture) with the
+//! seed's table, and the sink configured against it.
 
+use std::ops::Deref;
 use std::time::Duration;
 
-use emulator::auth::KeyStore;
-use emulator::server::{self, RunningServer};
-use emulator::sqlcmd;
+use maxcompute_emulator::testing::TestEmulator;
 use sink::config::Config;
 use sink::handler::Sink;
 use sink::rejects::{NoErrorTopic, RejectSink};
 use tokio::time::Instant;
 
-pub const ID: &str = "sink-id";
-pub const SECRET: &str = "sink-secret";
-pub const PROJECT: &str = "connector_test";
 pub const SEED_DDL: &str = "CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);";
 /// Processing time for the handler: only used for records without a timestamp.
 pub const NOW_MS: i64 = 1_605_596_645_123;
 
-pub struct Flow {
-    _dir: tempfile::TempDir,
-    pub server: RunningServer,
-    pub sql: sqlcmd::Client,
+/// The emulator with the seed's table; derefs to the fixture for queries and faults.
+pub struct Flow(TestEmulator);
+
+impl Deref for Flow {
+    type Target = TestEmulator;
+    fn deref(&self) -> &TestEmulator {
+        &self.0
+    }
 }
 
 impl Flow {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut keys = KeyStore::default();
-        keys.add_access_key(ID, SECRET);
-        let server = server::start(server::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            keys,
-            session_ttl: server::DEFAULT_SESSION_TTL,
-        })
-        .await
-        .unwrap();
-        let sql = sqlcmd::Client::new(&format!("http://{}", server.addr), ID, SECRET);
-        sql.run_sql(PROJECT, SEED_DDL).await.unwrap();
-        Self {
-            _dir: dir,
-            server,
-            sql,
-        }
+        let emulator = TestEmulator::start().await;
+        emulator.sql(SEED_DDL).await;
+        Self(emulator)
     }
 
+    /// The sink's configuration for the seed's table, with `extra` variables on top.
     pub fn config(&self, extra: &[(&str, &str)]) -> Config {
-        let endpoint = format!("http://{}/api", self.server.addr);
-        let mut vars: Vec<(String, String)> = vec![
-            ("MAXCOMPUTE_ENDPOINT".into(), endpoint),
-            ("MAXCOMPUTE_PROJECT".into(), PROJECT.into()),
-            ("MAXCOMPUTE_TABLE".into(), "test_kafka".into()),
-            ("ALIBABA_CLOUD_ACCESS_KEY_ID".into(), ID.into()),
-            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(), SECRET.into()),
-        ];
+        let mut vars = self.env();
+        vars.push(("MAXCOMPUTE_TABLE".into(), "test_kafka".into()));
         vars.extend(
             extra
                 .iter()
@@ -77,22 +57,6 @@ impl Flow {
         Sink::start_from_config(&self.config(extra), rejects, deadline())
             .await
             .unwrap()
-    }
-
-    pub async fn query(&self, statement: &str) -> Vec<Vec<String>> {
-        let (_, text) = self.sql.run_sql(PROJECT, statement).await.unwrap();
-        sqlcmd::parse_csv(&text)
-    }
-
-    /// Makes the next `count` calls of `kind` fail as the emulator's admin API is told to.
-    pub async fn fault(&self, rule: serde_json::Value) {
-        let resp = reqwest::Client::new()
-            .post(format!("http://{}/_emulator/faults", self.server.addr))
-            .json(&rule)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{:?}", resp.text().await);
     }
 }
 

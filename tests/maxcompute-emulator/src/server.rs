@@ -3,11 +3,10 @@
 //! (except admin calls, which must come from loopback), passes fault injection, and is routed
 //! to `api.rs` or `tunnel.rs`; errors are rendered here, XML on `/api` and JSON on the tunnel.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
@@ -19,13 +18,14 @@ use bytes::Bytes;
 use rand::RngExt;
 use tokio::sync::oneshot;
 
-use crate::api::{self, Instance};
+use crate::api;
 use crate::auth::KeyStore;
-use crate::error::{EmuError, EmuResult};
-use crate::faults::{CallKind, FaultAction, Faults};
-use crate::request::{Request, Surface};
+use crate::faults::{CallKind, FaultAction};
+use crate::incoming::{Request, Surface};
+use crate::service_error::{EmuError, EmuResult};
+use crate::state::AppState;
 use crate::store::Store;
-use crate::{admin, tunnel, xml};
+use crate::{admin, tunnel, xml_body};
 
 /// The largest request body accepted (a block may be large; the real limit is far higher).
 pub const MAX_BODY_BYTES: usize = 512 * 1024 * 1024;
@@ -42,33 +42,6 @@ pub struct Config {
 
 /// The real service's upload-session lifetime.
 pub const DEFAULT_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
-/// Shared state of all handlers.
-#[derive(Debug)]
-pub struct AppState {
-    store: Mutex<Store>,
-    pub keys: KeyStore,
-    pub faults: Faults,
-    pub instances: Mutex<BTreeMap<String, Instance>>,
-    /// `host:port` this server answers on; tunnel discovery and stream slots point here.
-    pub endpoint: String,
-    session_ttl: std::time::Duration,
-}
-
-impl AppState {
-    pub fn session_ttl_ms(&self) -> i64 {
-        i64::try_from(self.session_ttl.as_millis()).unwrap_or(i64::MAX)
-    }
-
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        // SQLite transactions roll back on their own if a holder panicked; the handle stays usable.
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn instances(&self) -> MutexGuard<'_, BTreeMap<String, Instance>> {
-        self.instances.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -136,14 +109,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.listen,
         source,
     })?;
-    let state = Arc::new(AppState {
-        store: Mutex::new(store),
-        keys: config.keys,
-        faults: Faults::default(),
-        instances: Mutex::new(BTreeMap::new()),
-        endpoint: advertised(addr),
-        session_ttl: config.session_ttl,
-    });
+    let state = Arc::new(AppState::new(
+        store,
+        config.keys,
+        advertised(addr),
+        config.session_ttl,
+    ));
     let app = Router::new()
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -230,7 +201,7 @@ async fn handle(
         }
         return admin::handle(state, &req);
     }
-    if req.surface == Surface::Tunnel && crate::sts::is_sts_request(&req) {
+    if req.surface == Surface::Tunnel && crate::assume_role::is_sts_request(&req) {
         if let Some(action) = state.faults.take(CallKind::AssumeRole) {
             tracing::info!(?action, "injecting a fault");
             if let Some(r) = apply_fault(action).await? {
@@ -238,7 +209,7 @@ async fn handle(
             }
         }
         let raw_query = path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
-        return crate::sts::handle(state, &req, raw_query, chrono::Utc::now());
+        return crate::assume_role::handle(state, &req, raw_query, chrono::Utc::now());
     }
     let prefix = if req.surface == Surface::Api {
         "/api"
@@ -325,7 +296,7 @@ pub fn render_error(e: &EmuError, surface: Surface, request_id: &str, host: &str
     let (content_type, body) = match surface {
         Surface::Api => (
             "application/xml",
-            xml::error(e.code(), &message, request_id, host),
+            xml_body::error(e.code(), &message, request_id, host),
         ),
         _ if matches!(e, EmuError::Sts { .. }) => (
             "application/json",

@@ -5,10 +5,10 @@
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::{EmuError, EmuResult};
 use crate::faults::FaultRule;
-use crate::request::Request;
-use crate::server::AppState;
+use crate::incoming::Request;
+use crate::service_error::{EmuError, EmuResult};
+use crate::state::AppState;
 
 pub fn handle(state: &AppState, req: &Request) -> EmuResult<Response> {
     let json = |v: serde_json::Value| {

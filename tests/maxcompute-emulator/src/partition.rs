@@ -4,7 +4,7 @@
 
 use shared::types::TableSchema;
 
-use crate::error::{EmuError, EmuResult};
+use crate::service_error::{EmuError, EmuResult};
 
 /// A validated partition spec in the table's key order; empty for a non-partitioned table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::lambda::Outcome;
+use crate::runtime::Outcome;
 
 use super::batch::Batch;
 

@@ -5,7 +5,7 @@
 use shared::codec;
 use shared::types::{OdpsType, Value};
 
-use crate::error::{EmuError, EmuResult};
+use crate::service_error::{EmuError, EmuResult};
 
 /// The largest request body the emulator inflates (a guard against zip bombs, not a service limit).
 pub const MAX_INFLATED_BYTES: usize = 512 * 1024 * 1024;

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use rand::RngExt;
 use shared::signing::RpcQuery;
 
-use crate::error::{EmuError, EmuResult};
-use crate::request::Request;
-use crate::server::AppState;
+use crate::incoming::Request;
+use crate::service_error::{EmuError, EmuResult};
+use crate::state::AppState;
 
 /// The API version STS answers.
 pub const API_VERSION: &str = "2015-04-01";

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use emulator::auth::KeyStore;
-use emulator::server::{self, Config, RunningServer};
+use maxcompute_emulator::auth::KeyStore;
+use maxcompute_emulator::server::{self, Config, RunningServer};
 use shared::client::{Client, ClientConfig, PartitionSpec, StaticCredentials};
 use shared::codec::encode_block;
 use shared::signing::Credentials;
@@ -56,7 +56,8 @@ fn rows(offset: i64, n: i64) -> Vec<Vec<Value>> {
 async fn the_sink_client_writes_through_batch_and_stream_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;
-    let helper = emulator::sqlcmd::Client::new(&format!("http://{}", srv.addr), ID, SECRET);
+    let helper =
+        maxcompute_emulator::sql_client::Client::new(&format!("http://{}", srv.addr), ID, SECRET);
     helper
         .run_sql(
             "sink_proj",

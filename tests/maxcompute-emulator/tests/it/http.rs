@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use emulator::auth::KeyStore;
-use emulator::server::{self, Config, RunningServer};
-use emulator::sqlcmd::Client;
+use maxcompute_emulator::auth::KeyStore;
+use maxcompute_emulator::server::{self, Config, RunningServer};
+use maxcompute_emulator::sql_client::{self, Client};
 use reqwest::Method;
 
 const ID: &str = "test-id";
@@ -806,23 +806,20 @@ async fn the_sql_command_prints_the_seed_checks() {
     let id = create_upload(&c).await;
     put_block(&c, &id, "0", block()).await;
     assert_eq!(commit(&c, &id).await.0, 200);
-    let run = |statement: &str| {
-        let args = emulator::cli::SqlArgs {
-            endpoint: format!("http://{}/api", srv.addr),
-            project: PROJECT.to_owned(),
-            access_id: ID.to_owned(),
-            access_secret: SECRET.to_owned(),
-            statement: statement.to_owned(),
-        };
-        async move { emulator::sqlcmd::run(&args).await }
-    };
+    let console = sql_client::Client::for_endpoint(&format!("http://{}/api", srv.addr), ID, SECRET);
     assert_eq!(
-        run("show partitions test_kafka;").await.unwrap(),
+        sql_client::console(&console, PROJECT, "show partitions test_kafka;")
+            .await
+            .unwrap(),
         "pt=11-17-2020 15\n"
     );
-    let table = run("select * from test_kafka where pt =\"11-17-2020 15\";")
-        .await
-        .unwrap();
+    let table = sql_client::console(
+        &console,
+        PROJECT,
+        "select * from test_kafka where pt =\"11-17-2020 15\";",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         table,
         "\
@@ -833,7 +830,9 @@ async fn the_sql_command_prints_the_seed_checks() {
 +-----------------------+-----------+--------+-----+-------+---------------+
 "
     );
-    let e = run("select * from nope").await.unwrap_err();
+    let e = sql_client::console(&console, PROJECT, "select * from nope")
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("NoSuchTable"), "{e}");
     srv.stop().await;
 }

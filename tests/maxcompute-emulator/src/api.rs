@@ -7,13 +7,13 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use crate::error::{EmuError, EmuResult};
-use crate::exec::{self, Outcome, ResultSet};
-use crate::request::Request;
-use crate::server::AppState;
-use crate::spec;
+use crate::exec::{self, Outcome};
+use crate::incoming::Request;
+use crate::partition;
+use crate::service_error::{EmuError, EmuResult};
+use crate::state::{AppState, Instance};
 use crate::store::{self, PartitionInfo, TableInfo};
-use crate::xml::{self, DECL, cdata, escape};
+use crate::xml_body::{self, DECL, cdata, escape};
 
 /// Partitions per listing page when the client does not say (`maxitems`).
 pub const PARTITION_PAGE: usize = 1000;
@@ -23,33 +23,6 @@ pub const MAX_INSTANCES: usize = 1000;
 
 /// The owner every object reports.
 pub const OWNER: &str = "ALIYUN$emulator@local";
-
-/// A submitted instance and what its tasks ended with.
-#[derive(Debug, Clone)]
-pub struct Instance {
-    pub id: String,
-    pub project: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub tasks: Vec<(crate::xml::SqlTask, Outcome)>,
-}
-
-impl Instance {
-    /// The result set of the instance's only query task, for the instance tunnel.
-    pub fn result_set(&self) -> Option<&ResultSet> {
-        match self.tasks.as_slice() {
-            [
-                (
-                    _,
-                    Outcome::Success {
-                        result: Some(r), ..
-                    },
-                ),
-            ] => Some(r),
-            _ => None,
-        }
-    }
-}
 
 fn xml_response(status: StatusCode, body: String) -> Response {
     (status, [("content-type", "application/xml")], body).into_response()
@@ -137,7 +110,7 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
     if req.query.has("partitions") {
         let parts = store.list_partitions(info.id)?;
         let prefix = match req.query.get("partition") {
-            Some(raw) if !raw.is_empty() => spec::parse_pairs(raw)?,
+            Some(raw) if !raw.is_empty() => partition::parse_pairs(raw)?,
             _ => Vec::new(),
         };
         let max_items = req
@@ -177,7 +150,7 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
         return Ok(xml_response(StatusCode::OK, body));
     }
     if let Some(raw) = req.query.get("partition") {
-        let spec = spec::resolve(&info.schema, Some(raw))?;
+        let spec = partition::resolve(&info.schema, Some(raw))?;
         return match store.partition(info.id, &spec)? {
             Some(p) => Ok(xml_response(
                 StatusCode::OK,
@@ -260,7 +233,7 @@ fn new_instance_id() -> String {
 fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<Response> {
     let body = std::str::from_utf8(&req.body)
         .map_err(|_| EmuError::InvalidArgument("the instance body is not UTF-8".to_owned()))?;
-    let (tasks, others) = xml::parse_instance_job(body).map_err(EmuError::InvalidArgument)?;
+    let (tasks, others) = xml_body::parse_instance_job(body).map_err(EmuError::InvalidArgument)?;
     if let Some(other) = others.first() {
         return Err(EmuError::InvalidArgument(format!(
             "task type `{other}` is not supported by the emulator (only SQL tasks)"

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use shared::types::{Column, OdpsType, TableSchema};
 
-use crate::error::{EmuError, EmuResult};
-use crate::spec::PartSpec;
+use crate::partition::PartSpec;
+use crate::service_error::{EmuError, EmuResult};
 
 /// A table as stored.
 #[derive(Debug, Clone)]

@@ -4,114 +4,28 @@
 //! topic; a second trigger runs the error-handler binary on the error topic, which writes it into
 //! the errors table with its original bytes. Both functions run as their deployed binaries.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::support::flow::{Flow, ID, PROJECT, SECRET};
-use emulator::lambda::FunctionSpec;
-use emulator::trigger::batch::Limits;
-use emulator::trigger::tools::{NewRecord, produce};
-use emulator::trigger::{self, Settings, StartingPosition};
+use crate::support::{create_topic, require_broker, settings, unique};
 use error_handler::table::COLUMNS;
+use lambda_emulator::trigger;
+use lambda_emulator::trigger::tools::{NewRecord, produce};
+use maxcompute_emulator::testing::TestEmulator;
 use shared::types::{OdpsType, Value};
 
 /// 2020-11-17T07:04:05.123Z: 15:04 in GMT+08:00.
 const T15: i64 = 1_605_596_645_123;
-
-fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:19092".to_owned())
-}
-
-async fn require_broker() -> String {
-    let address = bootstrap();
-    match tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(&address),
-    )
-    .await
-    {
-        Ok(Ok(_)) => address,
-        _ => panic!("no Kafka broker at {address}; run: bash scripts/broker.sh start"),
-    }
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("errflow-{name}-{}-{nanos}", std::process::id())
-}
-
-/// The sink binary, built beside this package's binary (`cargo build --workspace`, which
-/// `make test` does through nextest).
-fn sink_binary() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_BIN_EXE_error-handler")).with_file_name("sink");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with cargo build -p sink",
-        path.display()
-    );
-    path
-}
-
-fn settings(
-    flow: &Flow,
-    bootstrap: &str,
-    topic: &str,
-    binary: PathBuf,
-    env: &[(&str, &str)],
-) -> Settings {
-    let mut vars: Vec<(String, String)> = vec![
-        (
-            "MAXCOMPUTE_ENDPOINT".into(),
-            format!("http://{}/api", flow.server.addr),
-        ),
-        ("MAXCOMPUTE_PROJECT".into(), PROJECT.into()),
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID".into(), ID.into()),
-        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(), SECRET.into()),
-    ];
-    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    Settings {
-        bootstrap: bootstrap.to_owned(),
-        topic: topic.to_owned(),
-        group: format!("connect-{topic}"),
-        starting_position: StartingPosition::TrimHorizon,
-        limits: Limits {
-            batch_size: 10,
-            window: Duration::from_millis(300),
-            ..Limits::default()
-        },
-        event_source: "SelfManagedKafka".to_owned(),
-        event_source_arn: None,
-        report_batch_item_failures: false,
-        function: FunctionSpec {
-            name: binary
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap(),
-            binary,
-            env: vars,
-            timeout: Duration::from_secs(10),
-            memory_mb: 128,
-        },
-        retry_backoff: Duration::from_millis(100),
-        retry_backoff_max: Duration::from_millis(500),
-    }
-}
 
 #[tokio::test]
 async fn a_bad_record_ends_in_the_errors_table_with_its_original_bytes() {
     let bootstrap = require_broker().await;
     let source = unique("source");
     let errors = unique("errors");
-    let flow = Flow::start().await;
+    let flow = TestEmulator::start().await;
     flow.query("CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING)")
         .await;
     for topic in [&source, &errors] {
-        emulator::trigger::tools::create_topic(&bootstrap, topic, 1)
-            .await
-            .unwrap();
+        create_topic(&bootstrap, topic, 1).await;
     }
     let bad_value = vec![0xff, 0xfe, b'!'];
     let headers = vec![
@@ -145,7 +59,7 @@ async fn a_bad_record_ends_in_the_errors_table_with_its_original_bytes() {
         &flow,
         &bootstrap,
         &source,
-        sink_binary(),
+        "sink",
         &[
             ("MAXCOMPUTE_TABLE", "test_kafka"),
             ("SINK_ERROR_TOPIC", &errors),
@@ -161,7 +75,7 @@ async fn a_bad_record_ends_in_the_errors_table_with_its_original_bytes() {
         &flow,
         &bootstrap,
         &errors,
-        env!("CARGO_BIN_EXE_error-handler").into(),
+        "error-handler",
         &[("ERRORS_TABLE", "kafka_sink_errors")],
     ))
     .await

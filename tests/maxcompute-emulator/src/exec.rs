@@ -4,8 +4,8 @@
 
 use shared::types::{Column, OdpsType, TableSchema, Value};
 
-use crate::error::{EmuError, EmuResult};
-use crate::spec::{self, PartSpec};
+use crate::partition::{self, PartSpec};
+use crate::service_error::{EmuError, EmuResult};
 use crate::sql::{Projection, Statement, TableRef};
 use crate::store::Store;
 use crate::wire;
@@ -185,7 +185,7 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             let info = store.table(project_of(&table, project), &table.name)?;
             let mut resolved = Vec::new();
             for pairs in &specs {
-                resolved.push(spec::validate(&info.schema, pairs)?);
+                resolved.push(partition::validate(&info.schema, pairs)?);
             }
             for spec in &resolved {
                 let created = store.add_partition(info.id, spec)?;
@@ -207,7 +207,7 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             let info = store.table(project_of(&table, project), &table.name)?;
             let mut resolved = Vec::new();
             for pairs in &specs {
-                resolved.push(spec::validate(&info.schema, pairs)?);
+                resolved.push(partition::validate(&info.schema, pairs)?);
             }
             for spec in &resolved {
                 if store.partition(info.id, spec)?.is_none() && !if_exists {

@@ -1,7 +1,7 @@
-//! `emulator sql`: a small signed client of the service API that submits one statement as an
-//! instance, waits for it, fetches its result and prints it like the MaxCompute console (an
-//! aligned table for queries, plain lines otherwise). [`Client`] is also what the integration
-//! tests use to sign requests. It reads nothing from the data directory.
+//! A small signed client of the service API: submits one statement as an instance, waits for
+//! it and fetches its result; [`console`] prints it like the MaxCompute console (an aligned
+//! table for queries, plain lines otherwise), as `emulator sql` does. [`Client`] is also what
+//! the tests use to sign requests. It reads nothing from the data directory.
 
 use std::time::Duration;
 
@@ -39,6 +39,12 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the service endpoint (`http://host:port/api`; the `/api` may be left off).
+    pub fn for_endpoint(endpoint: &str, access_id: &str, secret: &str) -> Self {
+        let base = endpoint.trim_end_matches('/');
+        Self::new(base.strip_suffix("/api").unwrap_or(base), access_id, secret)
+    }
+
     pub fn new(base: &str, access_id: &str, secret: &str) -> Self {
         Self {
             http: reqwest::Client::new(),
@@ -138,7 +144,7 @@ impl Client {
     ) -> Result<(String, String), SqlCmdError> {
         let body = format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Instance><Job><Priority>9</Priority><Tasks><SQL><Name>AnonymousSQLTask</Name><Config></Config><Query>{}</Query></SQL></Tasks><DAG><RunMode>Sequence</RunMode></DAG></Job></Instance>",
-            crate::xml::cdata(statement)
+            crate::xml_body::cdata(statement)
         );
         let path = format!("/api/projects/{project}/instances");
         let resp = self
@@ -300,12 +306,14 @@ pub fn format_table(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Runs the `sql` command and returns what it prints.
-pub async fn run(args: &crate::cli::SqlArgs) -> Result<String, SqlCmdError> {
-    let base = args.endpoint.trim_end_matches('/');
-    let base = base.strip_suffix("/api").unwrap_or(base);
-    let client = Client::new(base, &args.access_id, &args.access_secret);
-    let (format, text) = client.run_sql(&args.project, &args.statement).await?;
+/// Runs one statement and returns what the console prints for it: an aligned table for a
+/// query, its text otherwise.
+pub async fn console(
+    client: &Client,
+    project: &str,
+    statement: &str,
+) -> Result<String, SqlCmdError> {
+    let (format, text) = client.run_sql(project, statement).await?;
     if format == "csv" {
         Ok(format_table(&parse_csv(&text)))
     } else if text.is_empty() || text.ends_with('\n') {

@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use shared::types::{OdpsType, TableSchema, Value};
 
-use crate::error::{EmuError, EmuResult};
-use crate::request::Request;
-use crate::server::AppState;
-use crate::spec::{self, PartSpec};
+use crate::incoming::Request;
+use crate::partition::{self, PartSpec};
+use crate::service_error::{EmuError, EmuResult};
+use crate::state::AppState;
 use crate::store::{self, TableInfo, UploadInfo};
 use crate::wire;
 
@@ -121,7 +121,7 @@ fn table_and_spec(
     t: &str,
 ) -> EmuResult<(TableInfo, PartSpec)> {
     let info = state.store().table(p, t)?;
-    let spec = spec::resolve(
+    let spec = partition::resolve(
         &info.schema,
         req.query.get("partition").filter(|s| !s.is_empty()),
     )?;

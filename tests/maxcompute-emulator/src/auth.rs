@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use shared::signing::{self, Secret};
 
-use crate::error::{EmuError, EmuResult};
+use crate::service_error::{EmuError, EmuResult};
 
 /// The largest accepted difference between the request's `Date` and the server clock.
 pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(15);

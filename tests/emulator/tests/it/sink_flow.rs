@@ -8,67 +8,37 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::support::flow::{Flow, ID, PROJECT, SECRET};
-use crate::support::kafka::{create_topic, require_broker};
-use emulator::lambda::FunctionSpec;
-use emulator::trigger::batch::Limits;
-use emulator::trigger::tools::{NewRecord, produce};
-use emulator::trigger::{self, Settings, StartingPosition};
+use crate::support::{create_topic, require_broker, unique};
+use lambda_emulator::trigger::tools::{NewRecord, produce};
+use lambda_emulator::trigger::{self, Settings, StartingPosition};
+use maxcompute_emulator::testing::TestEmulator;
 
 /// 2020-11-17T07:04:05.123Z: 15:04 in GMT+08:00, so partition `11-17-2020 15`.
 const T15: i64 = 1_605_596_645_123;
 const T16: i64 = T15 + 3_600_000;
 
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("flow-{name}-{}-{nanos}", std::process::id())
+/// The seed's table.
+const SEED_DDL: &str = "CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);";
+
+/// The emulator with the seed's table.
+async fn start() -> TestEmulator {
+    let flow = TestEmulator::start().await;
+    flow.sql(SEED_DDL).await;
+    flow
 }
 
-fn settings(flow: &Flow, bootstrap: &str, topic: &str, extra_env: &[(&str, &str)]) -> Settings {
-    let mut env: Vec<(String, String)> = [
-        (
-            "MAXCOMPUTE_ENDPOINT",
-            format!("http://{}/api", flow.server.addr),
-        ),
-        ("MAXCOMPUTE_PROJECT", PROJECT.to_owned()),
-        ("MAXCOMPUTE_TABLE", "test_kafka".to_owned()),
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", ID.to_owned()),
-        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET.to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    env.extend(
-        extra_env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    Settings {
-        bootstrap: bootstrap.to_owned(),
-        topic: topic.to_owned(),
-        group: format!("connect-{topic}"),
-        starting_position: StartingPosition::TrimHorizon,
-        limits: Limits {
-            batch_size: 10,
-            window: Duration::from_millis(300),
-            ..Limits::default()
-        },
-        event_source: "SelfManagedKafka".to_owned(),
-        event_source_arn: None,
-        report_batch_item_failures: true,
-        function: FunctionSpec {
-            name: "kafka-maxcompute-sink".to_owned(),
-            binary: env!("CARGO_BIN_EXE_sink").into(),
-            env,
-            timeout: Duration::from_secs(10),
-            memory_mb: 128,
-        },
-        retry_backoff: Duration::from_millis(100),
-        retry_backoff_max: Duration::from_millis(500),
-    }
+/// The sink on `topic`, writing into the seed's table, partial batch responses honoured.
+fn settings(
+    flow: &TestEmulator,
+    bootstrap: &str,
+    topic: &str,
+    extra_env: &[(&str, &str)],
+) -> Settings {
+    let env = [&[("MAXCOMPUTE_TABLE", "test_kafka")][..], extra_env].concat();
+    let mut s = crate::support::settings(flow, bootstrap, topic, "sink", &env);
+    s.function.name = "kafka-maxcompute-sink".to_owned();
+    s.report_batch_item_failures = true;
+    s
 }
 
 fn record(partition: i32, key: &str, value: &str, timestamp_ms: i64) -> NewRecord {
@@ -82,7 +52,7 @@ fn record(partition: i32, key: &str, value: &str, timestamp_ms: i64) -> NewRecor
 }
 
 /// `(partition, offset, key, value)` of the rows in one MaxCompute partition, sorted.
-async fn rows(flow: &Flow, topic: &str, pt: &str) -> Vec<(String, String, String, String)> {
+async fn rows(flow: &TestEmulator, topic: &str, pt: &str) -> Vec<(String, String, String, String)> {
     let table = flow
         .query(&format!(
             "select * from test_kafka where pt = '{pt}' and topic = '{topic}'"
@@ -106,7 +76,7 @@ async fn records_become_rows_and_offsets_are_committed_after_success() {
     let bootstrap = require_broker().await;
     let topic = unique("happy");
     create_topic(&bootstrap, &topic, 2).await;
-    let flow = Flow::start().await;
+    let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[]);
     // Batches fill by count, so their number is known: 5 records of partition 0 in batches
     // of 2 are three invocations (the last one when the window closes), 3 of partition 1 two.
@@ -190,7 +160,7 @@ async fn a_failing_sink_loses_nothing_and_offsets_move_only_after_success() {
     let bootstrap = require_broker().await;
     let topic = unique("failing");
     create_topic(&bootstrap, &topic, 1).await;
-    let flow = Flow::start().await;
+    let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[]);
     s.function.timeout = Duration::from_secs(3);
     let group = s.group.clone();
@@ -249,7 +219,7 @@ async fn a_timed_out_invocation_restarts_the_function_and_is_retried() {
     let bootstrap = require_broker().await;
     let topic = unique("timeout");
     create_topic(&bootstrap, &topic, 1).await;
-    let flow = Flow::start().await;
+    let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[]);
     // The first write hangs far past the function's timeout. The timeout itself leaves a cold
     // start and a write on a loaded machine seconds to spare, so that only the hang times out.
@@ -278,7 +248,7 @@ async fn a_partial_batch_response_resumes_from_the_reported_offset() {
     let bootstrap = require_broker().await;
     let topic = unique("partial");
     create_topic(&bootstrap, &topic, 1).await;
-    let flow = Flow::start().await;
+    let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[("SINK_PARTIAL_BATCH", "true")]);
     s.limits.window = Duration::from_secs(1);
     let group = s.group.clone();
@@ -332,7 +302,7 @@ async fn a_function_that_cannot_start_is_restarted_cold_until_it_can() {
     let bootstrap = require_broker().await;
     let topic = unique("cold");
     create_topic(&bootstrap, &topic, 1).await;
-    let flow = Flow::start().await;
+    let flow = start().await;
     // The table does not exist yet: every cold start fails (Runtime.InitError) and the process
     // is thrown away, as Lambda does, until the table is created.
     let s = settings(
@@ -359,7 +329,7 @@ async fn a_function_that_cannot_start_is_restarted_cold_until_it_can() {
         trigger::committed_offsets(&bootstrap, &group, &topic).unwrap(),
         BTreeMap::new()
     );
-    flow.query(&crate::support::flow::SEED_DDL.replace("test_kafka", "late_table"))
+    flow.query(&SEED_DDL.replace("test_kafka", "late_table"))
         .await;
     let stats = running.wait_committed(1, Duration::from_secs(60)).await;
     running.stop().await.unwrap();
@@ -373,7 +343,7 @@ async fn large_records_are_split_so_that_no_event_is_over_6_mb() {
     let bootstrap = require_broker().await;
     let topic = unique("large");
     create_topic(&bootstrap, &topic, 1).await;
-    let flow = Flow::start().await;
+    let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[]);
     s.limits.window = Duration::from_secs(3);
     s.function.timeout = Duration::from_secs(60);
@@ -407,7 +377,7 @@ async fn latest_skips_what_was_there_before_the_start_and_delivers_the_rest() {
     let bootstrap = require_broker().await;
     let topic = unique("latest");
     create_topic(&bootstrap, &topic, 1).await;
-    let flow = Flow::start().await;
+    let flow = start().await;
     produce(&bootstrap, &topic, &[record(0, "old", "old", T15)])
         .await
         .unwrap();
@@ -429,7 +399,7 @@ async fn latest_skips_what_was_there_before_the_start_and_delivers_the_rest() {
 #[tokio::test]
 async fn a_missing_topic_is_a_clear_error() {
     let bootstrap = require_broker().await;
-    let flow = Flow::start().await;
+    let flow = start().await;
     let err = trigger::start(settings(&flow, &bootstrap, &unique("missing"), &[]))
         .await
         .unwrap_err();
@@ -442,15 +412,15 @@ async fn a_missing_topic_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_record_reaches_the_error_topic_byte_for_byte_through_the_trigger() {
-    use crate::support::kafka::fetch;
-    use shared::error_record::OriginalPayload;
+    use lambda_emulator::trigger::tools::read;
+    use shared::error_record::{ErrorMessage, OriginalPayload};
 
     let bootstrap = require_broker().await;
     let topic = unique("bad");
     let errors = unique("bad-errors");
     create_topic(&bootstrap, &topic, 1).await;
     create_topic(&bootstrap, &errors, 1).await;
-    let flow = Flow::start().await;
+    let flow = start().await;
     // No SINK_ERROR_BOOTSTRAP_SERVERS: the sink finds the cluster in the event's
     // bootstrapServers, which the trigger fills in.
     let s = settings(&flow, &bootstrap, &topic, &[("SINK_ERROR_TOPIC", &errors)]);
@@ -485,8 +455,20 @@ async fn a_bad_record_reaches_the_error_topic_byte_for_byte_through_the_trigger(
         vec![row(0, 0, "good", "fine")]
     );
 
-    let stored = fetch(&bootstrap, &errors, 0, 1).await;
-    let parsed = stored[0].as_message().parse().unwrap();
+    let stored = read(&bootstrap, &errors, 0, 0, 1, Duration::from_secs(10)).unwrap();
+    assert_eq!(stored.len(), 1, "the error topic: {stored:?}");
+    let parsed = ErrorMessage {
+        key: stored[0].key.clone(),
+        value: stored[0].value.clone(),
+        headers: stored[0]
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap()))
+            .collect(),
+        timestamp_ms: stored[0].timestamp_ms,
+    }
+    .parse()
+    .unwrap();
     assert_eq!(parsed.error.class, "invalid_utf8");
     assert_eq!(parsed.original.topic.as_deref(), Some(topic.as_str()));
     assert_eq!(parsed.original.offset, Some(1));

@@ -1,0 +1,96 @@
+//! What the flow tests share: the broker, unique names, the functions' binaries and the
+//! trigger's settings for a test.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lambda_emulator::runtime::FunctionSpec;
+use lambda_emulator::trigger::batch::Limits;
+use lambda_emulator::trigger::{Settings, StartingPosition};
+use maxcompute_emulator::testing::TestEmulator;
+
+/// The broker's address; fails the test, saying how to start one, when none answers.
+pub async fn require_broker() -> String {
+    let address = std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:19092".to_owned());
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(&address),
+    )
+    .await
+    {
+        Ok(Ok(_)) => address,
+        Ok(Err(e)) => {
+            panic!("no Kafka broker at {address} ({e}); run: bash scripts/broker.sh start")
+        }
+        Err(_) => panic!(
+            "no Kafka broker at {address} (connect timed out); run: bash scripts/broker.sh start"
+        ),
+    }
+}
+
+/// A topic name no other test or run uses.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("flow-{name}-{}-{nanos}", std::process::id())
+}
+
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    lambda_emulator::trigger::tools::create_topic(bootstrap, topic, partitions)
+        .await
+        .unwrap();
+}
+
+/// A function's binary (`sink`, `error-handler`), from the same target directory as this test.
+/// `cargo nextest run --workspace` and `cargo test --workspace` (what `make test` runs) build
+/// every binary of the workspace before any test starts.
+pub fn function_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/it-<hash>
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with --workspace (make test), or cargo build -p {name} first",
+        path.display()
+    );
+    path
+}
+
+/// The trigger's settings for a test: the topic from its start, small batches, a short window,
+/// quick retries, and the function configured against `emulator` plus `env`.
+pub fn settings(
+    emulator: &TestEmulator,
+    bootstrap: &str,
+    topic: &str,
+    function: &str,
+    env: &[(&str, &str)],
+) -> Settings {
+    let mut vars = emulator.env();
+    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    Settings {
+        bootstrap: bootstrap.to_owned(),
+        topic: topic.to_owned(),
+        group: format!("connect-{topic}"),
+        starting_position: StartingPosition::TrimHorizon,
+        limits: Limits {
+            batch_size: 10,
+            window: Duration::from_millis(300),
+            ..Limits::default()
+        },
+        event_source: "SelfManagedKafka".to_owned(),
+        event_source_arn: None,
+        report_batch_item_failures: false,
+        function: FunctionSpec {
+            name: function.to_owned(),
+            binary: function_binary(function),
+            env: vars,
+            timeout: Duration::from_secs(10),
+            memory_mb: 128,
+        },
+        retry_backoff: Duration::from_millis(100),
+        retry_backoff_max: Duration::from_millis(500),
+    }
+}

@@ -1,0 +1,36 @@
+//! A local MaxCompute for the sink's local flow and tests: the service API (metadata, SQL
+//! instances for a small SQL subset), the Tunnel (batch and stream upload, download, instance
+//! tunnel) and an STS `AssumeRole` stand-in on one port, request signatures verified like the
+//! real service, data kept durably in SQLite, and fault injection for resilience tests. Stock
+//! clients (pyodps) work unchanged.
+//!
+//! It is not a query engine (only the statements in `sql.rs`), not multi-tenant, and has no
+//! quotas, RAM policies, bearer-token or app-account authentication. SQL instances live in
+//! memory only.
+//!
+//! Codemap: `server` (binding, routing, auth, faults, error rendering) → `api` (service API) /
+//! `tunnel` (data plane) / `assume_role` (STS) / `admin` (health, faults), all on `state` (the
+//! shared state) → `exec` + `sql` (SQL) and `store` (SQLite). `auth` verifies signatures;
+//! `incoming` parses requests; `partition` parses partition specs as the service does;
+//! `xml_body` reads and writes the XML bodies; `wire` wraps `shared::codec`; `service_error`
+//! is the service's error codes. `sql_client` is a signed client of the service API (the
+//! `emulator sql` command and the tests); `testing` starts an emulator for a test.
+
+pub mod admin;
+pub mod api;
+pub mod assume_role;
+pub mod auth;
+pub mod exec;
+pub mod faults;
+pub mod incoming;
+pub mod partition;
+pub mod server;
+pub mod service_error;
+pub mod sql;
+pub mod sql_client;
+pub mod state;
+pub mod store;
+pub mod testing;
+pub mod tunnel;
+pub mod wire;
+pub mod xml_body;

@@ -1,0 +1,670 @@
+//! The SQL subset the emulator understands, parsed into [`Statement`]s.
+//!
+//! Supported: `CREATE TABLE [IF NOT EXISTS]`, `DROP TABLE [IF EXISTS]`,
+//! `ALTER TABLE .. ADD [IF NOT EXISTS] | DROP [IF EXISTS] PARTITION (..) [PARTITION (..)]`,
+//! `SHOW PARTITIONS`,
+//! `SELECT * | cols | COUNT(*) FROM t [WHERE col = 'v' [AND ..]] [LIMIT n]`. Keywords are
+//! case-insensitive, names may be backquoted and project-qualified, string literals may use single
+//! or double quotes. Anything else is a [`SqlError`] that names what is unsupported. This module
+//! only parses; execution lives in `exec.rs`.
+
+use shared::types::{Column, OdpsType};
+
+/// A parse failure, phrased for the instance's task result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SqlError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, SqlError> {
+    Err(SqlError(msg.into()))
+}
+
+/// `[project.]table`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    pub project: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Projection {
+    Star,
+    Columns(Vec<String>),
+    CountStar,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    CreateTable {
+        if_not_exists: bool,
+        table: TableRef,
+        columns: Vec<Column>,
+        partition_keys: Vec<Column>,
+        comment: String,
+    },
+    DropTable {
+        if_exists: bool,
+        table: TableRef,
+    },
+    AddPartitions {
+        if_not_exists: bool,
+        table: TableRef,
+        specs: Vec<Vec<(String, String)>>,
+    },
+    DropPartitions {
+        if_exists: bool,
+        table: TableRef,
+        specs: Vec<Vec<(String, String)>>,
+    },
+    ShowPartitions {
+        table: TableRef,
+    },
+    Select {
+        table: TableRef,
+        projection: Projection,
+        filter: Vec<(String, String)>,
+        limit: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    /// A bare word (keyword or name).
+    Word(String),
+    /// A backquoted name.
+    Quoted(String),
+    /// A string literal.
+    Str(String),
+    Sym(char),
+}
+
+fn tokenize(sql: &str) -> Result<Vec<Tok>, SqlError> {
+    let mut out = Vec::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c == '-' && sql_comment_ahead(&mut chars.clone()) {
+            for c in chars.by_ref() {
+                if c == '\n' {
+                    break;
+                }
+            }
+        } else if c.is_alphanumeric() || c == '_' {
+            let mut w = String::new();
+            while let Some(&c) = chars.peek() {
+                if c.is_alphanumeric() || c == '_' {
+                    w.push(c);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(Tok::Word(w));
+        } else if c == '`' {
+            chars.next();
+            let mut w = String::new();
+            loop {
+                match chars.next() {
+                    Some('`') => break,
+                    Some(c) => w.push(c),
+                    None => return err("unterminated backquoted name"),
+                }
+            }
+            out.push(Tok::Quoted(w));
+        } else if c == '\'' || c == '"' {
+            chars.next();
+            let mut s = String::new();
+            loop {
+                match chars.next() {
+                    Some('\\') => match chars.next() {
+                        Some('n') => s.push('\n'),
+                        Some('t') => s.push('\t'),
+                        Some(other) => s.push(other),
+                        None => return err("unterminated string literal"),
+                    },
+                    Some(q) if q == c => break,
+                    Some(other) => s.push(other),
+                    None => return err("unterminated string literal"),
+                }
+            }
+            out.push(Tok::Str(s));
+        } else {
+            chars.next();
+            out.push(Tok::Sym(c));
+        }
+    }
+    Ok(out)
+}
+
+fn sql_comment_ahead(it: &mut std::iter::Peekable<std::str::Chars<'_>>) -> bool {
+    it.next();
+    it.peek() == Some(&'-')
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    fn is_kw(&self, kw: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Word(w)) if w.eq_ignore_ascii_case(kw))
+    }
+
+    fn eat_kw(&mut self, kw: &str) -> bool {
+        if self.is_kw(kw) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_kw(&mut self, kw: &str) -> Result<(), SqlError> {
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            err(format!("expected {kw} {}", self.here()))
+        }
+    }
+
+    fn eat_sym(&mut self, c: char) -> bool {
+        if self.peek() == Some(&Tok::Sym(c)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_sym(&mut self, c: char) -> Result<(), SqlError> {
+        if self.eat_sym(c) {
+            Ok(())
+        } else {
+            err(format!("expected `{c}` {}", self.here()))
+        }
+    }
+
+    fn here(&self) -> String {
+        match self.peek() {
+            Some(Tok::Word(w)) => format!("near `{w}`"),
+            Some(Tok::Quoted(w)) => format!("near `{w}`"),
+            Some(Tok::Str(s)) => format!("near '{s}'"),
+            Some(Tok::Sym(c)) => format!("near `{c}`"),
+            None => "at the end of the statement".to_owned(),
+        }
+    }
+
+    fn name(&mut self) -> Result<String, SqlError> {
+        match self.next() {
+            Some(Tok::Word(w)) | Some(Tok::Quoted(w)) => Ok(w),
+            _ => {
+                self.pos = self.pos.saturating_sub(1);
+                err(format!("expected a name {}", self.here()))
+            }
+        }
+    }
+
+    fn table_ref(&mut self) -> Result<TableRef, SqlError> {
+        let first = self.name()?;
+        if self.eat_sym('.') {
+            let second = self.name()?;
+            if self.eat_sym('.') {
+                // project.schema.table: the schema level is accepted and ignored.
+                let third = self.name()?;
+                return Ok(TableRef {
+                    project: Some(first),
+                    name: third,
+                });
+            }
+            Ok(TableRef {
+                project: Some(first),
+                name: second,
+            })
+        } else {
+            Ok(TableRef {
+                project: None,
+                name: first,
+            })
+        }
+    }
+
+    fn string(&mut self) -> Result<String, SqlError> {
+        match self.next() {
+            Some(Tok::Str(s)) => Ok(s),
+            // Numbers are accepted as partition values (`PARTITION (h=1)`).
+            Some(Tok::Word(w)) if w.chars().all(|c| c.is_ascii_digit()) => Ok(w),
+            _ => {
+                self.pos = self.pos.saturating_sub(1);
+                err(format!("expected a string literal {}", self.here()))
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SqlError> {
+        while self.eat_sym(';') {}
+        if self.peek().is_some() {
+            return err(format!("unsupported trailing input {}", self.here()));
+        }
+        Ok(())
+    }
+
+    /// A column type: tokens up to a top-level `,` or `)` or the COMMENT keyword, re-joined and
+    /// handed to the shared type parser.
+    fn column_type(&mut self) -> Result<OdpsType, SqlError> {
+        let mut text = String::new();
+        let mut depth = 0i32;
+        loop {
+            match self.peek() {
+                None => break,
+                Some(Tok::Sym(c)) if (*c == ',' || *c == ')') && depth == 0 => break,
+                Some(Tok::Word(w)) if depth == 0 && w.eq_ignore_ascii_case("comment") => break,
+                Some(Tok::Word(w)) if depth == 0 && w.eq_ignore_ascii_case("not") => break,
+                Some(t) => {
+                    match t {
+                        Tok::Sym('(') | Tok::Sym('<') => depth += 1,
+                        Tok::Sym(')') | Tok::Sym('>') => depth -= 1,
+                        _ => {}
+                    }
+                    match t {
+                        Tok::Word(w) | Tok::Quoted(w) => {
+                            if text.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                                text.push(' ');
+                            }
+                            text.push_str(w);
+                        }
+                        Tok::Sym(c) => text.push(*c),
+                        Tok::Str(_) => {
+                            return err(format!(
+                                "unexpected string in a column type {}",
+                                self.here()
+                            ));
+                        }
+                    }
+                    self.pos += 1;
+                }
+            }
+        }
+        text.parse::<OdpsType>()
+            .map_err(|e| SqlError(e.to_string()))
+    }
+
+    fn column_defs(&mut self) -> Result<Vec<Column>, SqlError> {
+        self.expect_sym('(')?;
+        let mut cols = Vec::new();
+        loop {
+            let name = self.name()?;
+            let ty = self.column_type()?;
+            let mut col = Column::new(name, ty);
+            if self.eat_kw("not") {
+                self.expect_kw("null")?;
+                col.nullable = false;
+            }
+            if self.eat_kw("comment") {
+                col.comment = self.string()?;
+            }
+            cols.push(col);
+            if self.eat_sym(')') {
+                break;
+            }
+            self.expect_sym(',')?;
+        }
+        Ok(cols)
+    }
+
+    fn partition_spec(&mut self) -> Result<Vec<(String, String)>, SqlError> {
+        self.expect_sym('(')?;
+        let mut pairs = Vec::new();
+        loop {
+            let k = self.name()?;
+            self.expect_sym('=')?;
+            let v = self.string()?;
+            pairs.push((k, v));
+            if self.eat_sym(')') {
+                break;
+            }
+            self.expect_sym(',')?;
+        }
+        Ok(pairs)
+    }
+
+    fn where_clause(&mut self) -> Result<Vec<(String, String)>, SqlError> {
+        let mut filter = Vec::new();
+        if !self.eat_kw("where") {
+            return Ok(filter);
+        }
+        loop {
+            let col = self.name()?;
+            if !self.eat_sym('=') {
+                return err(format!(
+                    "unsupported WHERE condition on `{col}`: only `column = 'value'` joined by AND is supported"
+                ));
+            }
+            let v = self.string()?;
+            filter.push((col, v));
+            if !self.eat_kw("and") {
+                break;
+            }
+        }
+        Ok(filter)
+    }
+}
+
+/// Parses one statement (a trailing `;` is allowed).
+pub fn parse(sql: &str) -> Result<Statement, SqlError> {
+    let toks = tokenize(sql)?;
+    let mut p = Parser { toks, pos: 0 };
+    let stmt = if p.eat_kw("create") {
+        p.expect_kw("table").map_err(|_| {
+            SqlError("unsupported statement: only CREATE TABLE is supported".into())
+        })?;
+        let if_not_exists = if p.eat_kw("if") {
+            p.expect_kw("not")?;
+            p.expect_kw("exists")?;
+            true
+        } else {
+            false
+        };
+        let table = p.table_ref()?;
+        let columns = p.column_defs()?;
+        let mut comment = String::new();
+        let mut partition_keys = Vec::new();
+        loop {
+            if p.eat_kw("comment") {
+                comment = p.string()?;
+            } else if p.eat_kw("partitioned") {
+                p.expect_kw("by")?;
+                partition_keys = p.column_defs()?;
+            } else if p.eat_kw("lifecycle") {
+                p.next();
+            } else {
+                break;
+            }
+        }
+        Statement::CreateTable {
+            if_not_exists,
+            table,
+            columns,
+            partition_keys,
+            comment,
+        }
+    } else if p.eat_kw("drop") {
+        p.expect_kw("table")
+            .map_err(|_| SqlError("unsupported statement: only DROP TABLE is supported".into()))?;
+        let if_exists = if p.eat_kw("if") {
+            p.expect_kw("exists")?;
+            true
+        } else {
+            false
+        };
+        Statement::DropTable {
+            if_exists,
+            table: p.table_ref()?,
+        }
+    } else if p.eat_kw("alter") {
+        p.expect_kw("table")?;
+        let table = p.table_ref()?;
+        let add = if p.eat_kw("add") {
+            true
+        } else if p.eat_kw("drop") {
+            false
+        } else {
+            return err(format!(
+                "unsupported ALTER TABLE: only ADD PARTITION and DROP PARTITION are supported {}",
+                p.here()
+            ));
+        };
+        let if_clause = if p.eat_kw("if") {
+            if add {
+                p.expect_kw("not")?;
+            }
+            p.expect_kw("exists")?;
+            true
+        } else {
+            false
+        };
+        let mut specs = Vec::new();
+        loop {
+            if !p.eat_kw("partition") {
+                break;
+            }
+            specs.push(p.partition_spec()?);
+            // DROP separates partitions with commas; ADD with spaces.
+            p.eat_sym(',');
+        }
+        if specs.is_empty() {
+            return err(format!(
+                "unsupported ALTER TABLE: only ADD PARTITION and DROP PARTITION are supported {}",
+                p.here()
+            ));
+        }
+        if add {
+            Statement::AddPartitions {
+                if_not_exists: if_clause,
+                table,
+                specs,
+            }
+        } else {
+            Statement::DropPartitions {
+                if_exists: if_clause,
+                table,
+                specs,
+            }
+        }
+    } else if p.eat_kw("show") {
+        p.expect_kw("partitions").map_err(|_| {
+            SqlError("unsupported statement: only SHOW PARTITIONS is supported".into())
+        })?;
+        Statement::ShowPartitions {
+            table: p.table_ref()?,
+        }
+    } else if p.eat_kw("select") {
+        let projection = if p.eat_sym('*') {
+            Projection::Star
+        } else if p.is_kw("count") {
+            p.next();
+            p.expect_sym('(')?;
+            if !p.eat_sym('*') {
+                return err("unsupported aggregate: only COUNT(*) is supported");
+            }
+            p.expect_sym(')')?;
+            Projection::CountStar
+        } else {
+            let mut cols = vec![p.name()?];
+            while p.eat_sym(',') {
+                cols.push(p.name()?);
+            }
+            Projection::Columns(cols)
+        };
+        p.expect_kw("from")?;
+        let table = p.table_ref()?;
+        let filter = p.where_clause()?;
+        let limit = if p.eat_kw("limit") {
+            match p.next() {
+                Some(Tok::Word(w)) => Some(
+                    w.parse::<u64>()
+                        .map_err(|_| SqlError(format!("invalid LIMIT `{w}`")))?,
+                ),
+                _ => return err("LIMIT needs a number"),
+            }
+        } else {
+            None
+        };
+        Statement::Select {
+            table,
+            projection,
+            filter,
+            limit,
+        }
+    } else {
+        return err(format!(
+            "unsupported statement {}: the emulator supports CREATE TABLE, DROP TABLE, ALTER TABLE .. ADD PARTITION, SHOW PARTITIONS and simple SELECT",
+            p.here()
+        ));
+    };
+    p.finish()?;
+    Ok(stmt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_create_table_parses() {
+        let s = parse("CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);").unwrap();
+        let Statement::CreateTable {
+            if_not_exists,
+            table,
+            columns,
+            partition_keys,
+            ..
+        } = s
+        else {
+            panic!("not a create: {s:?}")
+        };
+        assert!(if_not_exists);
+        assert_eq!(table.name, "test_kafka");
+        let names: Vec<_> = columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["topic", "partition", "offset", "key", "value"]);
+        assert_eq!(columns[1].ty, OdpsType::BigInt);
+        assert_eq!(partition_keys.len(), 1);
+        assert_eq!(partition_keys[0].name, "pt");
+    }
+
+    #[test]
+    fn complex_types_and_comments_parse() {
+        let s = parse("create table p.`t`(a decimal(10,2) comment 'money', b array<struct<x:bigint,y:string>>, c varchar(20), d map<string,bigint>) comment 'tbl' partitioned by (ds string, h string) lifecycle 7").unwrap();
+        let Statement::CreateTable {
+            table,
+            columns,
+            partition_keys,
+            comment,
+            ..
+        } = s
+        else {
+            panic!()
+        };
+        assert_eq!(table.project.as_deref(), Some("p"));
+        assert_eq!(columns[0].ty.to_string(), "decimal(10,2)");
+        assert_eq!(columns[0].comment, "money");
+        assert_eq!(
+            columns[1].ty.to_string(),
+            "array<struct<x:bigint,y:string>>"
+        );
+        assert_eq!(columns[2].ty, OdpsType::Varchar(20));
+        assert_eq!(columns[3].ty.to_string(), "map<string,bigint>");
+        assert_eq!(comment, "tbl");
+        assert_eq!(partition_keys.len(), 2);
+    }
+
+    #[test]
+    fn pyodps_add_partition_parses() {
+        let s = parse("ALTER TABLE my_proj.`kafka_sink` ADD IF NOT EXISTS  PARTITION (dt='11-17-2020 15', h='1');").unwrap();
+        assert_eq!(
+            s,
+            Statement::AddPartitions {
+                if_not_exists: true,
+                table: TableRef {
+                    project: Some("my_proj".into()),
+                    name: "kafka_sink".into()
+                },
+                specs: vec![vec![
+                    ("dt".into(), "11-17-2020 15".into()),
+                    ("h".into(), "1".into())
+                ]],
+            }
+        );
+    }
+
+    #[test]
+    fn drop_partition_parses_with_commas_between_specs() {
+        let s = parse("ALTER TABLE p.`t` DROP IF EXISTS PARTITION (pt='a'), PARTITION (pt='b');")
+            .unwrap();
+        assert_eq!(
+            s,
+            Statement::DropPartitions {
+                if_exists: true,
+                table: TableRef {
+                    project: Some("p".into()),
+                    name: "t".into()
+                },
+                specs: vec![
+                    vec![("pt".into(), "a".into())],
+                    vec![("pt".into(), "b".into())]
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn seed_select_with_double_quotes_parses() {
+        let s = parse("select * from test_kafka where pt =\"11-17-2020 14\";").unwrap();
+        assert_eq!(
+            s,
+            Statement::Select {
+                table: TableRef {
+                    project: None,
+                    name: "test_kafka".into()
+                },
+                projection: Projection::Star,
+                filter: vec![("pt".into(), "11-17-2020 14".into())],
+                limit: None,
+            }
+        );
+        let s = parse("SELECT count(*) FROM t WHERE a='1' AND b = '2' LIMIT 5").unwrap();
+        assert!(matches!(
+            s,
+            Statement::Select {
+                projection: Projection::CountStar,
+                limit: Some(5),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unsupported_statements_say_what() {
+        assert!(
+            parse("insert into t values (1)")
+                .unwrap_err()
+                .0
+                .contains("unsupported statement")
+        );
+        assert!(
+            parse("select a from t where a > 1")
+                .unwrap_err()
+                .0
+                .contains("unsupported WHERE")
+        );
+        assert!(
+            parse("alter table t rename to u")
+                .unwrap_err()
+                .0
+                .contains("only ADD PARTITION and DROP PARTITION")
+        );
+        assert!(
+            parse("create table t(a notatype)")
+                .unwrap_err()
+                .0
+                .contains("unknown type name")
+        );
+        assert!(
+            parse("show partitions t extra")
+                .unwrap_err()
+                .0
+                .contains("unsupported trailing input")
+        );
+    }
+}

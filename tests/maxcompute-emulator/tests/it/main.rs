@@ -1,0 +1,14 @@
+//! The emulator's integration tests, as one test binary (one link of the tree instead of one per
+//! file): `http` drives it over loopback HTTP, `sink_client` with the sink's own client.
+
+// Test code: a panic is a test failure, and helpers outside `#[test]` functions are test code too,
+// which clippy.toml's allow-*-in-tests does not reach.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod http;
+mod sink_client;
