@@ -16,8 +16,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::info;
 
+use crate::error::SinkError;
 use crate::error_topic::{ErrorTopicError, ErrorTopicWriter, KafkaSecurity};
-use crate::handler::SinkError;
 
 /// The future [`RejectSink::deliver`] returns.
 pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;

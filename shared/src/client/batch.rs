@@ -16,10 +16,10 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::error::Error;
+use super::handle::{Client, validate_name};
 use super::limits::MAX_BLOCKS;
 use super::request::{Api, Call};
 use super::service::schema_from_json;
-use super::{Client, validate_name};
 use crate::spec::PartitionSpec;
 use crate::types::TableSchema;
 

@@ -15,9 +15,14 @@ use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 use tracing::debug;
 
+use super::endpoint::Endpoint;
 use super::error::{Error, ServiceError};
-use super::{Client, TUNNEL_VERSION, retry};
+use super::handle::Client;
+use super::retry;
 use crate::signing;
+
+/// The tunnel protocol version every tunnel request announces.
+pub(crate) const TUNNEL_VERSION: &str = "6";
 
 /// Characters left as they are in query names and values: RFC 3986 unreserved only, so `=`,
 /// `'`, `,` and spaces are always escaped and the server decodes them unambiguously.
@@ -29,57 +34,6 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Characters left as they are in a path: unreserved plus the segment separator.
 const PATH: &AsciiSet = &QUERY.remove(b'/');
-
-/// An endpoint URL split into what the client needs: the base to prepend to resource paths and
-/// the path prefix (such as `/api`) that is not part of the signed resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    base: String,
-    prefix: String,
-    scheme: String,
-}
-
-impl Endpoint {
-    /// Parses `http(s)://host[:port][/prefix]`.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let parsed = reqwest::Url::parse(url.trim()).map_err(|e| format!("{url:?}: {e}"))?;
-        let scheme = parsed.scheme().to_owned();
-        if scheme != "http" && scheme != "https" {
-            return Err(format!("{url:?}: the scheme must be http or https"));
-        }
-        if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(format!("{url:?}: no host"));
-        }
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(format!("{url:?}: an endpoint has no query or fragment"));
-        }
-        let prefix = parsed.path().trim_end_matches('/').to_owned();
-        let mut base = parsed.to_string();
-        while base.ends_with('/') {
-            base.pop();
-        }
-        Ok(Self {
-            base,
-            prefix,
-            scheme,
-        })
-    }
-
-    /// The URL requests are built on, without a trailing slash.
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
-    /// The endpoint's own path (`/api`, or empty), removed before signing.
-    pub fn path_prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// `http` or `https`.
-    pub fn scheme(&self) -> &str {
-        &self.scheme
-    }
-}
 
 /// Which of the two MaxCompute services a call goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,8 +327,8 @@ impl Client {
 }
 
 fn build_url(endpoint: &Endpoint, path: &str, query: &[(String, String)]) -> String {
-    let mut url = String::with_capacity(endpoint.base.len() + path.len() + 64);
-    url.push_str(&endpoint.base);
+    let mut url = String::with_capacity(endpoint.base().len() + path.len() + 64);
+    url.push_str(endpoint.base());
     url.extend(utf8_percent_encode(path, PATH));
     for (i, (name, value)) in query.iter().enumerate() {
         url.push(if i == 0 { '?' } else { '&' });

@@ -14,9 +14,11 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
+use super::endpoint::Endpoint;
 use super::error::Error;
-use super::request::{Api, Body, Call, Endpoint};
-use super::{Client, validate_name, xml};
+use super::handle::{Client, validate_name};
+use super::request::{Api, Body, Call};
+use super::xml;
 use crate::spec::PartitionSpec;
 use crate::types::{Column, OdpsType, TableSchema};
 

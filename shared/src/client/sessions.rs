@@ -13,8 +13,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::Client;
 use super::error::Error;
+use super::handle::Client;
 use super::stream::StreamSession;
 use crate::spec::PartitionSpec;
 

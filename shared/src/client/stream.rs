@@ -15,11 +15,12 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::endpoint::Endpoint;
 use super::error::Error;
-use super::request::{Api, Body, Call, Endpoint};
+use super::handle::{Client, validate_name};
+use super::request::{Api, Body, Call};
 use super::retry::{GiveUp, Retryable, run_with_retries};
 use super::service::schema_from_json;
-use super::{Client, validate_name};
 use crate::spec::PartitionSpec;
 use crate::types::TableSchema;
 

@@ -4,7 +4,7 @@
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use super::DecodeError;
+use super::error::DecodeError;
 
 /// Compresses a body as a zlib stream at the default level.
 pub fn deflate(bytes: &[u8]) -> Vec<u8> {

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::KafkaRecord;
+use super::record::KafkaRecord;
 
 /// Why a record was rejected. The short string ([`RejectClass::as_str`]) is stable: it goes into
 /// error-topic headers, logs and the errors table, so it must never change once released.

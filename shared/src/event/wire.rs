@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{KafkaRecord, NO_TIMESTAMP, Reject, RejectClass, TimestampType};
+use super::record::{KafkaRecord, NO_TIMESTAMP, TimestampType};
+use super::reject::{Reject, RejectClass, cap_message, excerpt};
 
 /// Standard base64; padding optional because some emitters strip it and nothing is ambiguous
 /// without it.
@@ -199,7 +200,7 @@ impl<'de> Deserialize<'de> for Int {
                 v.trim().parse().map(Int).map_err(|_| {
                     E::custom(format!(
                         "expected an integer, got the string \"{}\"",
-                        super::excerpt(v)
+                        excerpt(v)
                     ))
                 })
             }
@@ -295,7 +296,7 @@ impl<'de> Visitor<'de> for HeaderBytes<'_> {
                 _ => {
                     return Err(de::Error::custom(format!(
                         "header `{}` has byte {b}, outside -128..=255",
-                        super::excerpt(self.name)
+                        excerpt(self.name)
                     )));
                 }
             };
@@ -368,7 +369,7 @@ pub(super) fn salvage(raw: &str, list_key: &str, message: String) -> Reject {
     };
     Reject {
         class: RejectClass::MalformedRecord,
-        message: super::cap_message(message),
+        message: cap_message(message),
         topic: field("topic")
             .and_then(serde_json::Value::as_str)
             .or(key_topic)

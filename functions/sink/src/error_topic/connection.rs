@@ -149,4 +149,53 @@ mod tests {
         );
         assert!(err.is_transient());
     }
+
+    /// A peer that answers the ClientHello with `reply` and closes.
+    async fn tls_peer(reply: &'static [u8]) -> (String, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let peer = tokio::spawn(async move {
+            if let Ok((mut socket, _)) = listener.accept().await {
+                let mut hello = [0u8; 512];
+                let _ = socket.read(&mut hello).await;
+                let _ = socket.write_all(reply).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        (address, peer)
+    }
+
+    #[tokio::test]
+    async fn a_handshake_rustls_refuses_is_permanent_and_a_dropped_one_transient() {
+        let security = KafkaSecurity::Tls(TlsOptions {
+            ca_pem: Some(TEST_CA_PEM.as_bytes().to_vec()),
+        });
+        let tls = tls_connector(security.tls().unwrap()).unwrap();
+        // Not a TLS record at all: rustls refuses it, and would refuse it again.
+        let (address, peer) = tls_peer(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let err = open(&address, &security, Some(&tls), deadline)
+            .await
+            .err()
+            .unwrap();
+        peer.await.unwrap();
+        assert!(
+            matches!(err, ErrorTopicError::TlsHandshake { .. }),
+            "{err:?}"
+        );
+        assert!(!err.is_transient(), "{err:?}");
+        // The connection closed mid-handshake: the network, worth another try.
+        let (address, peer) = tls_peer(b"").await;
+        let err = open(&address, &security, Some(&tls), deadline)
+            .await
+            .err()
+            .unwrap();
+        peer.await.unwrap();
+        assert!(
+            matches!(err, ErrorTopicError::TlsHandshake { .. }),
+            "{err:?}"
+        );
+        assert!(err.is_transient(), "{err:?}");
+    }
 }

@@ -97,10 +97,9 @@ impl ErrorTopicError {
             | Self::DeadlinePassed
             | Self::GaveUp { .. } => true,
             // A handshake that rustls refused (bad certificate, no common version) will be
-            // refused again; anything else is the network.
-            Self::TlsHandshake { source, .. } => !source
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>()),
+            // refused again: tokio-rustls reports those as `InvalidData`. Anything else is the
+            // network.
+            Self::TlsHandshake { source, .. } => source.kind() != std::io::ErrorKind::InvalidData,
             Self::Versions { source, .. } => matches!(source, SyncVersionsError::RequestError(_)),
             Self::Sasl { source, .. } => matches!(source, SaslError::RequestError(_)),
             Self::Broker { error, .. } => is_transient_protocol_error(*error),

@@ -2,7 +2,7 @@
 //! rows out in the right partitions, through both tunnels, with faults injected by the emulator.
 
 use crate::support::flow::{Flow, NOW_MS, deadline, event};
-use sink::handler::SinkError;
+use sink::error::SinkError;
 
 #[tokio::test]
 async fn the_seed_message_lands_in_its_hour_partition() {
