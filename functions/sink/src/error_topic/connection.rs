@@ -172,30 +172,24 @@ mod tests {
             ca_pem: Some(TEST_CA_PEM.as_bytes().to_vec()),
         });
         let tls = tls_connector(security.tls().unwrap()).unwrap();
-        // Not a TLS record at all: rustls refuses it, and would refuse it again.
-        let (address, peer) = tls_peer(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
         let deadline = Instant::now() + Duration::from_secs(10);
-        let err = open(&address, &security, Some(&tls), deadline)
-            .await
-            .err()
-            .unwrap();
-        peer.await.unwrap();
-        assert!(
-            matches!(err, ErrorTopicError::TlsHandshake { .. }),
-            "{err:?}"
-        );
-        assert!(!err.is_transient(), "{err:?}");
-        // The connection closed mid-handshake: the network, worth another try.
-        let (address, peer) = tls_peer(b"").await;
-        let err = open(&address, &security, Some(&tls), deadline)
-            .await
-            .err()
-            .unwrap();
-        peer.await.unwrap();
-        assert!(
-            matches!(err, ErrorTopicError::TlsHandshake { .. }),
-            "{err:?}"
-        );
-        assert!(err.is_transient(), "{err:?}");
+        // Not a TLS record at all: rustls refuses it, and would refuse it again. A connection
+        // closed mid-handshake is the network, worth another try.
+        for (reply, transient) in [
+            (&b"HTTP/1.1 400 Bad Request\r\n\r\n"[..], false),
+            (b"", true),
+        ] {
+            let (address, peer) = tls_peer(reply).await;
+            let err = open(&address, &security, Some(&tls), deadline)
+                .await
+                .err()
+                .unwrap();
+            peer.await.unwrap();
+            assert!(
+                matches!(err, ErrorTopicError::TlsHandshake { .. }),
+                "{err:?}"
+            );
+            assert_eq!(err.is_transient(), transient, "{reply:?}: {err:?}");
+        }
     }
 }
