@@ -27,7 +27,7 @@ pub trait Handler: Send + Sync + 'static {
     /// The answer to one invocation.
     type Response: Serialize + Send;
     /// Why an invocation failed; a body that is not JSON becomes one through `From<EventError>`.
-    type Error: From<EventError> + Into<Diagnostic> + fmt::Debug + Send;
+    type Error: From<EventError> + InvocationError + Send;
 
     /// Handles one trigger event. `now_ms` is the processing time (epoch milliseconds);
     /// `deadline` bounds every retry and wait.
@@ -37,6 +37,35 @@ pub trait Handler: Send + Sync + 'static {
         now_ms: i64,
         deadline: Instant,
     ) -> impl Future<Output = Result<Self::Response, Self::Error>> + Send;
+}
+
+/// Why an invocation failed, as Lambda reports it: `errorType` is `Transient.<kind>` when a
+/// retry of the same batch may succeed and `Permanent.<kind>` when it cannot, and
+/// `errorMessage` is the error's text.
+pub trait InvocationError: std::error::Error {
+    /// Whether a retry of the same batch may succeed.
+    fn is_transient(&self) -> bool;
+
+    /// The class of failure, such as `MaxComputeWrite`.
+    fn kind(&self) -> &'static str;
+
+    /// The `errorType` Lambda reports.
+    fn error_type(&self) -> String {
+        let class = if self.is_transient() {
+            "Transient"
+        } else {
+            "Permanent"
+        };
+        format!("{class}.{}", self.kind())
+    }
+
+    /// The answer Lambda reports for this failure.
+    fn diagnostic(&self) -> Diagnostic {
+        Diagnostic {
+            error_type: self.error_type(),
+            error_message: self.to_string(),
+        }
+    }
 }
 
 /// Runs a function: logging, configuration (read once and logged, secrets redacted by its
@@ -63,7 +92,11 @@ where
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBody>| {
         let handler = Arc::clone(&handler);
-        async move { invoke(&*handler, event).await }
+        async move {
+            invoke(&*handler, event)
+                .await
+                .map_err(|e| InvocationError::diagnostic(&e))
+        }
     }))
     .await
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use shared::client::{Client, CredentialsProvider, Error as ClientError};
 use shared::event::{EventError, decode_event_str};
+use shared::function::InvocationError;
 use shared::partition::{PartitionRouter, PartitionSpec, PartitionValueError};
 use tokio::time::Instant;
 use tracing::{error, info};
@@ -49,35 +50,19 @@ pub enum HandlerError {
     },
 }
 
-impl HandlerError {
-    pub fn is_transient(&self) -> bool {
+impl InvocationError for HandlerError {
+    fn is_transient(&self) -> bool {
         match self {
             Self::MalformedEvent(_) | Self::PartitionValue(_) => false,
             Self::Write { source, .. } => source.is_transient(),
         }
     }
 
-    /// The `errorType` Lambda reports: the class of failure, prefixed by whether a retry may help.
-    pub fn error_type(&self) -> String {
-        let kind = match self {
+    fn kind(&self) -> &'static str {
+        match self {
             Self::MalformedEvent(_) => "MalformedEvent",
             Self::PartitionValue(_) => "PartitionValue",
             Self::Write { .. } => "MaxComputeWrite",
-        };
-        let class = if self.is_transient() {
-            "Transient"
-        } else {
-            "Permanent"
-        };
-        format!("{class}.{kind}")
-    }
-}
-
-impl From<HandlerError> for lambda_runtime::Diagnostic {
-    fn from(e: HandlerError) -> Self {
-        Self {
-            error_type: e.error_type(),
-            error_message: e.to_string(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use shared::client::Error as ClientError;
 use shared::event::EventError;
+use shared::function::InvocationError;
 
 use crate::error_topic::ErrorTopicError;
 
@@ -25,8 +26,8 @@ pub enum SinkError {
     },
 }
 
-impl SinkError {
-    pub fn is_transient(&self) -> bool {
+impl InvocationError for SinkError {
+    fn is_transient(&self) -> bool {
         match self {
             Self::MalformedEvent(_) | Self::NoErrorTopic { .. } => false,
             Self::ErrorTopic(source) => source.is_transient(),
@@ -34,28 +35,12 @@ impl SinkError {
         }
     }
 
-    /// The `errorType` Lambda reports: the class of failure, prefixed by whether a retry may help.
-    pub fn error_type(&self) -> String {
-        let kind = match self {
+    fn kind(&self) -> &'static str {
+        match self {
             Self::MalformedEvent(_) => "MalformedEvent",
             Self::NoErrorTopic { .. } => "NoErrorTopic",
             Self::ErrorTopic(_) => "ErrorTopic",
             Self::Write { .. } => "MaxComputeWrite",
-        };
-        let class = if self.is_transient() {
-            "Transient"
-        } else {
-            "Permanent"
-        };
-        format!("{class}.{kind}")
-    }
-}
-
-impl From<SinkError> for lambda_runtime::Diagnostic {
-    fn from(e: SinkError) -> Self {
-        Self {
-            error_type: e.error_type(),
-            error_message: e.to_string(),
         }
     }
 }

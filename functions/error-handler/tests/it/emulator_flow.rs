@@ -3,6 +3,7 @@
 //! (original bytes compared in hex after a Tunnel download), partitions follow the settings, and
 //! MaxCompute failures fail the invocation with a typed error.
 
+use shared::function::InvocationError;
 use std::time::Duration;
 
 use crate::support::events::{FAILED_AT_MS, SINK_FUNCTION, read_event, rejects_of};

@@ -2,6 +2,7 @@
 //! rows out in the right partitions, through both tunnels, with faults injected by the emulator.
 
 use crate::support::flow::{Flow, NOW_MS, deadline, event};
+use shared::function::InvocationError;
 use sink::error::SinkError;
 
 #[tokio::test]
