@@ -2,9 +2,14 @@
 //! error code, hang for a while, or lose their connection. Rules are set through the unsigned,
 //! loopback-only `/_emulator/faults` endpoint (see `admin.rs`); `server.rs` consults them after
 //! authentication. This module only keeps and matches rules.
+//!
+//! A rule acts in one of two phases. `before` (the default) replaces the request: nothing is
+//! applied, as when a request is lost on its way. `after` lets the request be applied and then
+//! replaces its answer, as when the answer is lost on its way back: the effect stays, the client
+//! hears an error, a hang, or a dropped connection. An `after` rule is used up only by a request
+//! that succeeded (an answer that was an error already has nothing to lose).
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +21,8 @@ pub enum CallKind {
     BlockUpload,
     /// Batch upload commit POST.
     Commit,
+    /// Batch upload session status GET (what a client asks after a lost commit answer).
+    SessionStatus,
     /// Stream upload pack PUT.
     StreamWrite,
     /// Partition creation: SQL `ALTER TABLE .. ADD PARTITION` instances.
@@ -43,10 +50,21 @@ pub enum FaultAction {
         #[serde(default)]
         message: Option<String>,
     },
-    /// Sleep this long, then handle the request normally.
+    /// Sleep this long, then go on: handle the request (before) or answer it (after).
     Hang { millis: u64 },
     /// Close the connection without a complete response.
     Drop,
+}
+
+/// When a rule acts: instead of the request, or on its answer once it was applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The request is not applied.
+    #[default]
+    Before,
+    /// The request is applied and its answer lost: replaced by an error, delayed, or dropped.
+    After,
 }
 
 /// One rule as posted to `/_emulator/faults`.
@@ -56,21 +74,14 @@ pub struct FaultRule {
     /// How many matching requests this rule still affects.
     #[serde(default = "one")]
     pub count: u32,
+    #[serde(default)]
+    pub phase: Phase,
     #[serde(flatten)]
     pub action: FaultAction,
 }
 
 fn one() -> u32 {
     1
-}
-
-impl FaultAction {
-    pub fn hang_duration(&self) -> Option<Duration> {
-        match self {
-            Self::Hang { millis } => Some(Duration::from_millis(*millis)),
-            _ => None,
-        }
-    }
 }
 
 /// The active rules, oldest first.
@@ -94,12 +105,12 @@ impl Faults {
         self.lock().clone()
     }
 
-    /// Consumes one use of the first rule matching `kind`, if any.
-    pub fn take(&self, kind: CallKind) -> Option<FaultAction> {
+    /// Consumes one use of the first rule for `kind` in `phase`, if any.
+    pub fn take(&self, kind: CallKind, phase: Phase) -> Option<FaultAction> {
         let mut rules = self.lock();
         let pos = rules
             .iter()
-            .position(|r| r.kind == kind || r.kind == CallKind::Any)?;
+            .position(|r| (r.kind == kind || r.kind == CallKind::Any) && r.phase == phase)?;
         let rule = rules.get_mut(pos)?;
         rule.count = rule.count.saturating_sub(1);
         let action = rule.action.clone();
@@ -126,19 +137,29 @@ mod tests {
             serde_json::from_str(r#"{"kind":"commit","count":2,"action":"error","status":503,"code":"ServiceUnavailable"}"#)
                 .unwrap();
         faults.add(rule);
-        assert_eq!(faults.take(CallKind::BlockUpload), None);
+        assert_eq!(faults.take(CallKind::BlockUpload, Phase::Before), None);
+        assert_eq!(faults.take(CallKind::Commit, Phase::After), None);
         assert!(matches!(
-            faults.take(CallKind::Commit),
+            faults.take(CallKind::Commit, Phase::Before),
             Some(FaultAction::Error { status: 503, .. })
         ));
-        assert!(faults.take(CallKind::Commit).is_some());
-        assert_eq!(faults.take(CallKind::Commit), None);
+        assert!(faults.take(CallKind::Commit, Phase::Before).is_some());
+        assert_eq!(faults.take(CallKind::Commit, Phase::Before), None);
         let rule: FaultRule =
             serde_json::from_str(r#"{"kind":"any","action":"hang","millis":10}"#).unwrap();
         faults.add(rule);
         assert_eq!(
-            faults.take(CallKind::Download),
+            faults.take(CallKind::Download, Phase::Before),
             Some(FaultAction::Hang { millis: 10 })
+        );
+        let rule: FaultRule =
+            serde_json::from_str(r#"{"kind":"stream_write","phase":"after","action":"drop"}"#)
+                .unwrap();
+        faults.add(rule);
+        assert_eq!(faults.take(CallKind::StreamWrite, Phase::Before), None);
+        assert_eq!(
+            faults.take(CallKind::StreamWrite, Phase::After),
+            Some(FaultAction::Drop)
         );
         assert!(faults.list().is_empty());
     }

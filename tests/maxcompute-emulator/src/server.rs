@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rand::RngExt;
@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 use crate::api;
 use crate::auth::KeyStore;
-use crate::faults::{CallKind, FaultAction};
+use crate::faults::{CallKind, FaultAction, Phase};
 use crate::incoming::{Request, Surface};
 use crate::service_error::{EmuError, EmuResult};
 use crate::state::AppState;
@@ -115,10 +115,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         advertised(addr),
         config.session_ttl,
     ));
-    let app = Router::new()
-        .fallback(dispatch)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state);
+    let app = Router::new().fallback(dispatch).with_state(state);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(
@@ -158,19 +155,25 @@ fn new_request_id() -> String {
 async fn dispatch(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
     let request_id = new_request_id();
+    let (parts, body) = request.into_parts();
+    let (method, uri) = (parts.method, parts.uri);
     let path_and_query = uri
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| uri.path().to_owned());
-    let req = Request::new(method.clone(), uri.path(), uri.query(), headers, body);
+    // The body is read only once the headers have been checked (see `handle`).
+    let req = Request::new(
+        method.clone(),
+        uri.path(),
+        uri.query(),
+        parts.headers,
+        Bytes::new(),
+    );
     let surface = req.surface;
-    let result = handle(&state, peer, &path_and_query, req).await;
+    let result = handle(&state, peer, &path_and_query, req, body).await;
     let mut response = match result {
         Ok(r) => r,
         Err(e) => render_error(&e, surface, &request_id, &state.endpoint),
@@ -187,11 +190,26 @@ async fn dispatch(
     response
 }
 
+/// Reads a request body, at most [`MAX_BODY_BYTES`].
+async fn read_body(body: Body) -> EmuResult<Bytes> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            EmuError::InvalidArgument(format!(
+                "cannot read the request body (at most {MAX_BODY_BYTES} bytes): {e}"
+            ))
+        })
+}
+
+/// Authenticates, injects faults and routes one request. As the service does, a MaxCompute
+/// request is authenticated from its headers before its body is read: an unsigned upload is
+/// refused without being buffered.
 async fn handle(
     state: &Arc<AppState>,
     peer: SocketAddr,
     path_and_query: &str,
-    req: Request,
+    mut req: Request,
+    body: Body,
 ) -> EmuResult<Response> {
     if req.surface == Surface::Admin {
         if !peer.ip().is_loopback() {
@@ -199,17 +217,17 @@ async fn handle(
                 "the admin endpoints answer loopback clients only".into(),
             ));
         }
+        req.body = read_body(body).await?;
         return admin::handle(state, &req);
     }
     if req.surface == Surface::Tunnel && crate::assume_role::is_sts_request(&req) {
-        if let Some(action) = state.faults.take(CallKind::AssumeRole) {
-            tracing::info!(?action, "injecting a fault");
-            if let Some(r) = apply_fault(action).await? {
-                return Ok(r);
-            }
-        }
+        // STS signs its parameters, not the headers: the call is small and read whole.
+        req.body = read_body(body).await?;
         let raw_query = path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
-        return crate::assume_role::handle(state, &req, raw_query, chrono::Utc::now());
+        return with_faults(state, CallKind::AssumeRole, async {
+            crate::assume_role::handle(state, &req, raw_query, chrono::Utc::now())
+        })
+        .await;
     }
     let prefix = if req.surface == Surface::Api {
         "/api"
@@ -223,43 +241,72 @@ async fn handle(
         prefix,
         chrono::Utc::now(),
     )?;
+    req.body = read_body(body).await?;
 
     let kind = classify(&req);
-    if let Some(action) = state.faults.take(kind) {
-        tracing::info!(?kind, ?action, "injecting a fault");
-        if let Some(r) = apply_fault(action).await? {
-            return Ok(r);
-        }
-    }
-
+    let handler_state = Arc::clone(state);
     // Handlers do SQLite I/O and decode whole blocks: run them off the async workers.
-    let state = Arc::clone(state);
-    tokio::task::spawn_blocking(move || match req.surface {
-        Surface::Api => api::handle(&state, &req),
-        _ => tunnel::handle(&state, &req),
-    })
-    .await
-    .map_err(|e| EmuError::Internal(format!("request handler failed: {e}")))?
+    let apply = async move {
+        tokio::task::spawn_blocking(move || match req.surface {
+            Surface::Api => api::handle(&handler_state, &req),
+            _ => tunnel::handle(&handler_state, &req),
+        })
+        .await
+        .map_err(|e| EmuError::Internal(format!("request handler failed: {e}")))?
+    };
+    with_faults(state, kind, apply).await
 }
 
-/// Carries out a fault: an error, a response that drops the connection, or (after a hang)
-/// nothing, so the request is handled normally.
-async fn apply_fault(action: FaultAction) -> EmuResult<Option<Response>> {
-    match action {
-        FaultAction::Error {
-            status,
-            code,
-            message,
-        } => Err(EmuError::Injected {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            message: message.unwrap_or_else(|| format!("injected fault: {code}")),
-            code,
-        }),
-        FaultAction::Hang { millis } => {
-            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-            Ok(None)
+/// Runs `apply` between the fault rules of `kind`: a `before` rule acts instead of it, an
+/// `after` rule on the answer of a request that succeeded.
+async fn with_faults(
+    state: &AppState,
+    kind: CallKind,
+    apply: impl Future<Output = EmuResult<Response>>,
+) -> EmuResult<Response> {
+    if let Some(action) = state.faults.take(kind, Phase::Before) {
+        tracing::info!(?kind, ?action, "injecting a fault before the request");
+        match action {
+            FaultAction::Error {
+                status,
+                code,
+                message,
+            } => return Err(injected(status, code, message)),
+            FaultAction::Hang { millis } => {
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await
+            }
+            FaultAction::Drop => return Ok(dropped_connection()),
         }
-        FaultAction::Drop => Ok(Some(dropped_connection())),
+    }
+    let response = apply.await?;
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    match state.faults.take(kind, Phase::After) {
+        None => Ok(response),
+        Some(action) => {
+            tracing::info!(?kind, ?action, "losing the answer of an applied request");
+            match action {
+                FaultAction::Error {
+                    status,
+                    code,
+                    message,
+                } => Err(injected(status, code, message)),
+                FaultAction::Hang { millis } => {
+                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                    Ok(response)
+                }
+                FaultAction::Drop => Ok(dropped_connection()),
+            }
+        }
+    }
+}
+
+fn injected(status: u16, code: String, message: Option<String>) -> EmuError {
+    EmuError::Injected {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        message: message.unwrap_or_else(|| format!("injected fault: {code}")),
+        code,
     }
 }
 
@@ -285,6 +332,7 @@ fn classify(req: &Request) -> CallKind {
         (_, &Method::POST) if q.has("uploads") || q.has("downloads") => CallKind::SessionCreate,
         (_, &Method::POST) if is_table && q.has("uploadid") => CallKind::Commit,
         (_, &Method::GET) if q.has("data") => CallKind::Download,
+        (_, &Method::GET) if is_table && q.has("uploadid") => CallKind::SessionStatus,
         _ => CallKind::Metadata,
     }
 }

@@ -427,6 +427,136 @@ async fn faults_fail_hang_or_drop_the_next_matching_calls() {
     srv.stop().await;
 }
 
+/// Adds a fault rule through the admin API.
+async fn add_fault(srv: &RunningServer, rule: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/_emulator/faults", srv.addr))
+        .body(rule.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn an_after_fault_applies_the_request_and_loses_its_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+
+    // A block whose answer is lost is stored all the same.
+    add_fault(&srv, serde_json::json!({"kind": "block_upload", "phase": "after", "action": "error", "status": 503, "code": "ServiceUnavailable"})).await;
+    let id = create_upload(&c).await;
+    let (status, body) = put_block(&c, &id, "0", block()).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (503, Some("ServiceUnavailable"))
+    );
+    let r = c
+        .send(
+            Method::GET,
+            TABLE_PATH,
+            &[PT, ("uploadid", &id)],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (_, session) = json(r).await;
+    assert_eq!(
+        session["UploadedBlockList"].as_array().map(Vec::len),
+        Some(1),
+        "{session}"
+    );
+
+    // A commit whose answer is lost is committed: the rows are visible, the session closed, and
+    // a second commit conflicts.
+    add_fault(
+        &srv,
+        serde_json::json!({"kind": "commit", "phase": "after", "action": "drop"}),
+    )
+    .await;
+    let dropped = match c
+        .send(
+            Method::POST,
+            TABLE_PATH,
+            &[PT, ("uploadid", &id)],
+            &[],
+            vec![],
+        )
+        .await
+    {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(dropped, "the commit's answer should have been lost");
+    assert_eq!(record_count(&c).await, 1);
+    let r = c
+        .send(
+            Method::GET,
+            TABLE_PATH,
+            &[PT, ("uploadid", &id)],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (_, session) = json(r).await;
+    assert_eq!(session["Status"].as_str(), Some("closed"), "{session}");
+    let (status, body) = commit(&c, &id).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (409, Some("StatusConflict"))
+    );
+
+    // An after rule waits for a request that succeeds: the refused commit above left it alone.
+    add_fault(&srv, serde_json::json!({"kind": "commit", "phase": "after", "action": "error", "status": 500, "code": "InternalServerError"})).await;
+    assert_eq!(commit(&c, &id).await.0, 409);
+    let id = create_upload(&c).await;
+    assert_eq!(put_block(&c, &id, "0", block()).await.0, 200);
+    assert_eq!(commit(&c, &id).await.0, 500);
+    assert_eq!(
+        record_count(&c).await,
+        2,
+        "the second commit was applied too"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn an_unsigned_upload_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    // The head of a 400 MiB block upload without a signature, and not one byte of its body: a
+    // server that read the body before checking the headers would wait for it for ever.
+    let mut socket = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "PUT {TABLE_PATH}?partition=pt%3Dx&uploadid=u&blockid=0 HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        srv.addr,
+        400u64 << 20
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut buf))
+            .await
+            .expect("no answer: the server is waiting for the body")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed without an answer: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn sql_errors_are_failed_tasks_that_name_the_problem() {
     let dir = tempfile::tempdir().unwrap();
