@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use shared::client::{Client, CredentialsProvider, Error as ClientError};
 use shared::event::{RecordId, Reject, decode_event_str};
-use shared::partition::PartitionRouter;
+use shared::partition::{PartitionRouter, PartitionSpec};
 use shared::rows::{BuiltRows, RowBuilder, build_rows};
 use shared::types::TableSchema;
 use tokio::time::Instant;
@@ -21,7 +21,7 @@ use tracing::{error, info};
 use crate::config::Config;
 use crate::error::SinkError;
 use crate::rejects::RejectSink;
-use crate::writer::{PartitionOutcome, TableWriter};
+use crate::writer::{TableWriter, WriteResult};
 
 /// The sink, built once per cold start.
 #[derive(Debug)]
@@ -192,7 +192,20 @@ impl Sink {
             partitions,
             rejects: row_rejects,
         } = build_rows(&batch.records, &self.builder, &self.router, now_ms);
-        let (encoded, encode_rejects) = self.writer.encode(&partitions);
+        // Oldest partition first, so that each Kafka partition is written in offset order (see
+        // `TableWriter::write_all`).
+        let oldest: BTreeMap<&PartitionSpec, i64> = partitions
+            .iter()
+            .map(|(spec, rows)| {
+                let times = rows
+                    .iter()
+                    .map(|r| self.router.time_of(r.record.event_time_ms(), now_ms));
+                (spec, times.min().unwrap_or(now_ms))
+            })
+            .collect();
+        let (mut encoded, encode_rejects) = self.writer.encode(&partitions);
+        encoded.sort_by_key(|p| oldest.get(&p.spec).copied().unwrap_or(now_ms));
+        drop(oldest);
         let decoded = batch.records.len();
         // The packs hold every row now: free the decoded records and the row values before the
         // writes, so that a full 6 MB event never has three copies alive at once.
@@ -218,37 +231,36 @@ impl Sink {
                 .await?;
         }
 
-        let mut outcomes: Vec<PartitionOutcome> = Vec::with_capacity(encoded.len());
-        for part in encoded {
-            outcomes.push(self.writer.write(part, deadline).await);
-        }
+        let outcomes = self.writer.write_all(encoded, deadline).await;
         let mut first_error = None;
         let mut unwritten: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for outcome in outcomes {
             let spec = outcome.spec.to_string();
             match outcome.result {
-                Ok(()) => {
+                WriteResult::Written => {
                     summary.rows_written += outcome.rows;
                     summary.bytes_written += outcome.bytes;
                     summary.partitions.insert(spec, outcome.rows);
+                    continue;
                 }
-                Err(e) => {
-                    summary.failed_partitions += 1;
+                WriteResult::Failed(e) => {
                     error!(partition = %spec, error = %e, transient = e.is_transient(), "partition write failed");
-                    for RecordId {
-                        topic,
-                        partition,
-                        offset,
-                    } in outcome.unwritten
-                    {
-                        let first = unwritten.entry((topic, partition)).or_insert(offset);
-                        *first = (*first).min(offset);
-                    }
                     first_error.get_or_insert(SinkError::Write {
                         partition: spec,
                         source: e,
                     });
                 }
+                WriteResult::Skipped => {}
+            }
+            summary.failed_partitions += 1;
+            for RecordId {
+                topic,
+                partition,
+                offset,
+            } in outcome.unwritten
+            {
+                let first = unwritten.entry((topic, partition)).or_insert(offset);
+                *first = (*first).min(offset);
             }
         }
 

@@ -8,6 +8,9 @@
 //! - **batch**: one upload session per partition and invocation, one block per pack, then a
 //!   commit; a missing partition is created through SQL by the client.
 //!
+//! Partitions are written one after the other, in the order the handler gives (oldest first),
+//! and the first failure stops the rest (see [`TableWriter::write_all`]).
+//!
 //! A row the encoder refuses becomes a reject (the row builder should never produce one, but the
 //! encoder is the last word on what MaxCompute accepts). Retries of transient failures happen in
 //! the client, bounded by the deadline; this module only reports what was not written.
@@ -15,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use shared::client::{Client, Error as ClientError, StreamSessions};
+use shared::client::{Client, Error as ClientError, StreamSessions, UploadSession};
 use shared::codec::{CellError, EncodeError, PACK_BYTES, RecordWriter};
 use shared::event::{RecordId, Reject, RejectClass};
 use shared::partition::PartitionSpec;
@@ -32,10 +35,44 @@ pub struct PartitionOutcome {
     pub spec: PartitionSpec,
     pub rows: u64,
     pub bytes: u64,
-    /// `Err` when the rows were not (all) written; which rows is in `unwritten`.
-    pub result: Result<(), ClientError>,
+    pub result: WriteResult,
     /// The record of every row that is not known to be written.
     pub unwritten: Vec<RecordId>,
+}
+
+/// Whether a partition's rows were written.
+#[derive(Debug)]
+pub enum WriteResult {
+    Written,
+    /// Not (all) written: `unwritten` says which rows.
+    Failed(ClientError),
+    /// Not tried, because a partition before it failed.
+    Skipped,
+}
+
+impl PartitionOutcome {
+    /// `written` of the partition's packs are known to be written, the rest not.
+    fn new(part: EncodedPartition, written: usize, result: WriteResult) -> Self {
+        let rows = part.packs.iter().map(|p| p.count).sum();
+        let bytes = part.packs.iter().map(|p| p.bytes.len() as u64).sum();
+        let unwritten = part
+            .packs
+            .into_iter()
+            .skip(written)
+            .flat_map(|p| p.rows)
+            .collect();
+        Self {
+            spec: part.spec,
+            rows,
+            bytes,
+            result,
+            unwritten,
+        }
+    }
+
+    fn skipped(part: EncodedPartition) -> Self {
+        Self::new(part, 0, WriteResult::Skipped)
+    }
 }
 
 /// The Tunnel side of the sink; one per warm function.
@@ -69,77 +106,129 @@ impl TableWriter {
         encode(&self.types, partitions)
     }
 
-    /// Writes one partition's packs; never panics, reports what was not written.
-    pub async fn write(&self, part: EncodedPartition, deadline: Instant) -> PartitionOutcome {
-        let rows: u64 = part.packs.iter().map(|p| p.count).sum();
-        let bytes: u64 = part.packs.iter().map(|p| p.bytes.len() as u64).sum();
-        let result = match self.tunnel {
-            TunnelKind::Stream => self.write_stream(&part, deadline).await,
-            TunnelKind::Batch => self.write_batch(&part, deadline).await,
-        };
-        let unwritten = match &result {
-            Ok(written) => part
-                .packs
-                .iter()
-                .skip(*written)
-                .flat_map(|p| p.rows.iter().cloned())
-                .collect(),
-            Err((written, _)) => part
-                .packs
-                .iter()
-                .skip(*written)
-                .flat_map(|p| p.rows.iter().cloned())
-                .collect(),
-        };
-        PartitionOutcome {
-            spec: part.spec,
-            rows,
-            bytes,
-            result: result.map(|_| ()).map_err(|(_, e)| e),
-            unwritten,
+    /// Writes the partitions in the order given and stops at the first failure: the partitions
+    /// after it are not tried. Given oldest first, each Kafka partition's records are then
+    /// written in offset order (as long as its timestamps do not go back across a partition
+    /// boundary), so what is written of a Kafka partition is always a prefix of its records and
+    /// what is not is the rest: a partial batch response names the first unwritten offset and
+    /// a retry rewrites nothing that landed. Never panics; reports what was not written.
+    ///
+    /// The batch tunnel uploads every partition's blocks before any session commits, so a
+    /// failed upload commits nothing at all.
+    pub async fn write_all(
+        &self,
+        parts: Vec<EncodedPartition>,
+        deadline: Instant,
+    ) -> Vec<PartitionOutcome> {
+        match self.tunnel {
+            TunnelKind::Stream => self.write_streams(parts, deadline).await,
+            TunnelKind::Batch => self.write_batches(parts, deadline).await,
         }
     }
 
-    /// Returns how many packs were written, with the error that stopped the rest.
+    async fn write_streams(
+        &self,
+        parts: Vec<EncodedPartition>,
+        deadline: Instant,
+    ) -> Vec<PartitionOutcome> {
+        let mut outcomes = Vec::with_capacity(parts.len());
+        let mut failed = false;
+        for part in parts {
+            if failed {
+                outcomes.push(PartitionOutcome::skipped(part));
+                continue;
+            }
+            let outcome = match self.write_stream(&part, deadline).await {
+                Ok(()) => PartitionOutcome::new(part, usize::MAX, WriteResult::Written),
+                Err((written, e)) => {
+                    failed = true;
+                    PartitionOutcome::new(part, written, WriteResult::Failed(e))
+                }
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// Writes one partition's packs in order; on failure, how many were written.
     async fn write_stream(
         &self,
         part: &EncodedPartition,
         deadline: Instant,
-    ) -> Result<usize, (usize, ClientError)> {
+    ) -> Result<(), (usize, ClientError)> {
         for (written, pack) in part.packs.iter().enumerate() {
             self.streams
                 .write(&part.spec, pack.bytes.clone(), pack.count, deadline)
                 .await
                 .map_err(|e| (written, e))?;
         }
-        Ok(part.packs.len())
+        Ok(())
     }
 
-    /// A batch session is all or nothing: until the commit succeeds no pack counts as written.
-    async fn write_batch(
+    /// A batch session is all or nothing: until its commit succeeds no pack counts as written.
+    async fn write_batches(
+        &self,
+        parts: Vec<EncodedPartition>,
+        deadline: Instant,
+    ) -> Vec<PartitionOutcome> {
+        let mut staged = Vec::with_capacity(parts.len());
+        for (index, part) in parts.iter().enumerate() {
+            match self.stage(part, deadline).await {
+                Ok(session) => staged.push(session),
+                Err(e) => {
+                    // Nothing is committed: every partition stays unwritten.
+                    let mut error = Some(e);
+                    return parts
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, p)| match error.take_if(|_| i == index) {
+                            Some(e) => PartitionOutcome::new(p, 0, WriteResult::Failed(e)),
+                            None => PartitionOutcome::skipped(p),
+                        })
+                        .collect();
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(parts.len());
+        let mut failed = false;
+        for (part, (mut session, blocks)) in parts.into_iter().zip(staged) {
+            if failed {
+                outcomes.push(PartitionOutcome::skipped(part));
+                continue;
+            }
+            let outcome = match session.commit(&blocks, deadline).await {
+                Ok(()) => {
+                    info!(partition = %part.spec, blocks = blocks.len(), "committed upload session");
+                    PartitionOutcome::new(part, usize::MAX, WriteResult::Written)
+                }
+                Err(e) => {
+                    failed = true;
+                    PartitionOutcome::new(part, 0, WriteResult::Failed(e))
+                }
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// Creates a partition's upload session and uploads its blocks, one per pack.
+    async fn stage(
         &self,
         part: &EncodedPartition,
         deadline: Instant,
-    ) -> Result<usize, (usize, ClientError)> {
-        let mut session = self
+    ) -> Result<(UploadSession, Vec<u32>), ClientError> {
+        let session = self
             .client()
             .create_upload_session(self.streams.table(), Some(&part.spec), deadline)
-            .await
-            .map_err(|e| (0, e))?;
+            .await?;
         let mut blocks = Vec::with_capacity(part.packs.len());
         for (id, pack) in (0u32..).zip(&part.packs) {
             session
                 .upload_block(id, pack.bytes.clone(), deadline)
-                .await
-                .map_err(|e| (0, e))?;
+                .await?;
             blocks.push(id);
         }
-        session
-            .commit(&blocks, deadline)
-            .await
-            .map_err(|e| (0, e))?;
-        info!(partition = %part.spec, blocks = blocks.len(), "committed upload session");
-        Ok(part.packs.len())
+        Ok((session, blocks))
     }
 }
 

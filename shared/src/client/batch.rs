@@ -8,6 +8,7 @@
 //! SDKs do. This module does not buffer or encode records.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Method;
@@ -105,6 +106,15 @@ impl Client {
     }
 }
 
+/// The first and the longest wait between status checks of a session being committed.
+const COMMIT_POLL_START: Duration = Duration::from_millis(200);
+const COMMIT_POLL_MAX: Duration = Duration::from_secs(2);
+
+/// Whether a session in this state still takes blocks and a commit.
+fn is_open(status: &str) -> bool {
+    status.eq_ignore_ascii_case("normal")
+}
+
 impl UploadSession {
     pub fn id(&self) -> &str {
         &self.info.upload_id
@@ -156,9 +166,25 @@ impl UploadSession {
     }
 
     /// Commits the session after checking that the server holds exactly `blocks`.
+    ///
+    /// A commit whose answer was lost is recognised by asking the service: a session that is
+    /// `closed` was committed (only a commit closes a session, and an upload id is never
+    /// reused), whatever block list it still shows; a session that is `closing` is being
+    /// committed and is waited for. So a commit retried after a lost answer, or a whole
+    /// `commit` called again, reports success instead of a conflict that would make the caller
+    /// write the rows a second time.
     pub async fn commit(&mut self, blocks: &[u32], deadline: Instant) -> Result<(), Error> {
         let expected: BTreeSet<u32> = blocks.iter().copied().collect();
         let status = self.status(deadline).await?;
+        if !is_open(&status.status) {
+            // Committed (or being committed) by an earlier call whose answer was lost; any
+            // other state is an error the wait reports.
+            let refused = Error::SessionNotOpen {
+                upload_id: self.info.upload_id.clone(),
+                status: status.status.clone(),
+            };
+            return self.await_closed(status, refused, deadline).await;
+        }
         let server: BTreeSet<u32> = status.uploaded_blocks.iter().copied().collect();
         if server != expected {
             return Err(Error::BlockListMismatch {
@@ -170,24 +196,11 @@ impl UploadSession {
         let call = self.call("commit_upload", Method::POST);
         let reply = match self.client.send(&call, deadline).await {
             Ok(reply) => reply,
-            // A commit retried after a lost answer finds the session already committed. The
-            // server's word decides: if the session is closed with our blocks, the data is in.
-            Err(e) if e.code() == Some("StatusConflict") => match self.status(deadline).await {
-                Ok(now)
-                    if now.status.eq_ignore_ascii_case("closed")
-                        && now
-                            .uploaded_blocks
-                            .iter()
-                            .copied()
-                            .collect::<BTreeSet<u32>>()
-                            == expected =>
-                {
-                    info!(upload_id = %self.info.upload_id, "commit had already succeeded");
-                    self.info = now;
-                    return Ok(());
-                }
-                _ => return Err(e),
-            },
+            // A commit retried after a lost answer finds the session already committed.
+            Err(e) if e.code() == Some("StatusConflict") => {
+                let now = self.status(deadline).await?;
+                return self.await_closed(now, e, deadline).await;
+            }
             Err(e) => return Err(e),
         };
         // The answer normally repeats the session; an empty body is accepted too.
@@ -203,6 +216,36 @@ impl UploadSession {
             "committed upload session"
         );
         Ok(())
+    }
+
+    /// Waits, from the state `now`, until the session is `closed` (its commit is done) and
+    /// returns `Ok`; returns `otherwise` when it is in any state but `closed` or `closing`.
+    async fn await_closed(
+        &mut self,
+        mut now: UploadSessionInfo,
+        otherwise: Error,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let mut wait = COMMIT_POLL_START;
+        loop {
+            if now.status.eq_ignore_ascii_case("closed") {
+                info!(upload_id = %self.info.upload_id, "the session was already committed");
+                self.info = now;
+                return Ok(());
+            }
+            if !now.status.eq_ignore_ascii_case("closing") {
+                return Err(otherwise);
+            }
+            if Instant::now() + wait >= deadline {
+                return Err(Error::DeadlineExceeded {
+                    attempts: 0,
+                    last: None,
+                });
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(COMMIT_POLL_MAX);
+            now = self.status(deadline).await?;
+        }
     }
 
     fn call(&self, what: &'static str, method: Method) -> Call {

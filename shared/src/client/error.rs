@@ -138,6 +138,10 @@ pub enum Error {
     #[error("block id {0} is outside the allowed range 0..{max}", max = MAX_BLOCKS)]
     InvalidBlockId(u32),
 
+    /// An upload session that can take no commit: expired, canceled or failed on the server.
+    #[error("upload session {upload_id} is {status}, not open for a commit")]
+    SessionNotOpen { upload_id: String, status: String },
+
     /// The deadline came before the call could succeed; `last` is the last transient error seen.
     #[error("gave up at the deadline after {attempts} attempt(s){}", last_suffix(.last))]
     DeadlineExceeded {
@@ -174,7 +178,8 @@ impl Error {
             | Self::Protocol { .. }
             | Self::SqlFailed { .. }
             | Self::BlockListMismatch { .. }
-            | Self::InvalidBlockId(_) => false,
+            | Self::InvalidBlockId(_)
+            | Self::SessionNotOpen { .. } => false,
         }
     }
 
@@ -218,6 +223,7 @@ impl Error {
             Self::SqlFailed { .. } => "sql_failed",
             Self::BlockListMismatch { .. } => "block_list_mismatch",
             Self::InvalidBlockId(_) => "invalid_block_id",
+            Self::SessionNotOpen { .. } => "session_not_open",
             Self::DeadlineExceeded { .. } => "deadline_exceeded",
             Self::RetriesExhausted { .. } => "retries_exhausted",
         }

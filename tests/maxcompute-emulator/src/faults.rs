@@ -74,6 +74,9 @@ pub struct FaultRule {
     /// How many matching requests this rule still affects.
     #[serde(default = "one")]
     pub count: u32,
+    /// How many matching requests pass untouched before the rule starts acting.
+    #[serde(default)]
+    pub skip: u32,
     #[serde(default)]
     pub phase: Phase,
     #[serde(flatten)]
@@ -112,6 +115,10 @@ impl Faults {
             .iter()
             .position(|r| (r.kind == kind || r.kind == CallKind::Any) && r.phase == phase)?;
         let rule = rules.get_mut(pos)?;
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
         rule.count = rule.count.saturating_sub(1);
         let action = rule.action.clone();
         if rule.count == 0 {
@@ -159,6 +166,14 @@ mod tests {
         assert_eq!(faults.take(CallKind::StreamWrite, Phase::Before), None);
         assert_eq!(
             faults.take(CallKind::StreamWrite, Phase::After),
+            Some(FaultAction::Drop)
+        );
+        let rule: FaultRule =
+            serde_json::from_str(r#"{"kind":"commit","skip":1,"action":"drop"}"#).unwrap();
+        faults.add(rule);
+        assert_eq!(faults.take(CallKind::Commit, Phase::Before), None);
+        assert_eq!(
+            faults.take(CallKind::Commit, Phase::Before),
             Some(FaultAction::Drop)
         );
         assert!(faults.list().is_empty());

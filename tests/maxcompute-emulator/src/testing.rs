@@ -137,4 +137,14 @@ impl TestEmulator {
             .unwrap();
         assert!(resp.status().is_success(), "{:?}", resp.text().await);
     }
+
+    /// Removes every fault rule.
+    pub async fn clear_faults(&self) {
+        let resp = reqwest::Client::new()
+            .delete(format!("http://{}/_emulator/faults", self.server.addr))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    }
 }

@@ -1,7 +1,7 @@
 //! The sink handler end to end against the MaxCompute emulator over loopback: sample events in,
 //! rows out in the right partitions, through both tunnels, with faults injected by the emulator.
 
-use crate::support::flow::{Flow, NOW_MS, deadline, event};
+use crate::support::flow::{Flow, NOW_MS, deadline, event, kafka_event};
 use shared::function::InvocationError;
 use sink::error::SinkError;
 
@@ -146,6 +146,141 @@ async fn a_permanent_write_failure_reports_the_first_unwritten_offsets() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Permanent.MaxComputeWrite", "{err}");
+}
+
+/// 2020-11-17T07:04:05.123Z: 15:04 in GMT+08:00, so partition `11-17-2020 15`.
+const T15: i64 = 1_605_596_645_123;
+const T16: i64 = T15 + 3_600_000;
+
+/// `(offset, key)` of every row of the seed's table, sorted.
+async fn stored(flow: &Flow) -> Vec<(i64, String)> {
+    let mut rows: Vec<(i64, String)> = flow
+        .query("select offset, key from test_kafka")
+        .await
+        .into_iter()
+        .skip(1)
+        .map(|r| (r[0].parse().unwrap(), r[1].clone()))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_is_not_written_twice() {
+    let records: Vec<(i32, i64, i64)> = (0..50).map(|o| (0, o, T15 + o)).collect();
+    let event = kafka_event("lost", &records);
+    for lose in [
+        serde_json::json!({"kind": "commit", "phase": "after", "action": "drop"}),
+        serde_json::json!({"kind": "commit", "phase": "after", "action": "error", "status": 503, "code": "ServiceUnavailable"}),
+        // The retried commit's answer is lost too, and then the status check's.
+        serde_json::json!({"kind": "any", "count": 3, "phase": "after", "action": "drop"}),
+    ] {
+        let flow = Flow::start().await;
+        let sink = flow.sink(&[("SINK_TUNNEL", "batch")]).await;
+        let kind = lose["kind"].as_str().unwrap_or_default().to_owned();
+        if kind == "any" {
+            // Let the session creation and the block upload through: lose what follows.
+            flow.fault(serde_json::json!({"kind": "commit", "phase": "after", "action": "drop"}))
+                .await;
+            flow.fault(serde_json::json!({"kind": "commit", "phase": "before", "action": "drop"}))
+                .await;
+            flow.fault(serde_json::json!({"kind": "session_status", "skip": 1, "phase": "after", "action": "drop"}))
+                .await;
+        } else {
+            flow.fault(lose.clone()).await;
+        }
+        let response = sink.handle(&event, NOW_MS, deadline()).await.unwrap();
+        assert_eq!(response.summary.rows_written, 50, "{lose}");
+        let rows = stored(&flow).await;
+        assert_eq!(rows.len(), 50, "{lose}: {rows:?}");
+        assert_eq!(
+            rows,
+            (0..50).map(|o| (o, format!("k{o}"))).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_whose_second_hour_fails_reports_it_and_its_retry_rewrites_nothing() {
+    // Offsets 0..100 at 23:30 on 2020-12-31, 100..200 at 00:30 on 2021-01-01 (GMT+08:00), whose
+    // partition `01-01-2021 00` sorts before `12-31-2020 23`: the hours are written in time
+    // order, not in the order of their names. The second hour's write fails permanently.
+    const NEW_YEARS_EVE: i64 = 1_609_428_600_000;
+    let records: Vec<(i32, i64, i64)> = (0..200)
+        .map(|o| {
+            (
+                0,
+                o,
+                NEW_YEARS_EVE + if o < 100 { o } else { 3_600_000 + o },
+            )
+        })
+        .collect();
+    let retry: Vec<(i32, i64, i64)> = records[100..].to_vec();
+    for (tunnel, fault) in [
+        (
+            "stream",
+            serde_json::json!({"kind": "stream_write", "skip": 1, "count": 100, "action": "error", "status": 400, "code": "InvalidArgument"}),
+        ),
+        (
+            "batch",
+            serde_json::json!({"kind": "commit", "skip": 1, "action": "error", "status": 400, "code": "InvalidArgument"}),
+        ),
+    ] {
+        let flow = Flow::start().await;
+        let sink = flow
+            .sink(&[("SINK_TUNNEL", tunnel), ("SINK_PARTIAL_BATCH", "true")])
+            .await;
+        flow.fault(fault).await;
+        let response = sink
+            .handle(&kafka_event("hours", &records), NOW_MS, deadline())
+            .await
+            .unwrap();
+        let failures = serde_json::to_value(response.batch_item_failures.unwrap()).unwrap();
+        assert_eq!(
+            failures,
+            serde_json::json!([{"itemIdentifier": {"topic-partition": "hours-0", "offset": 100}}]),
+            "{tunnel}"
+        );
+        assert_eq!(stored(&flow).await.len(), 100, "{tunnel}");
+        // The trigger resends from the reported offset; nothing is written twice.
+        flow.clear_faults().await;
+        let response = sink
+            .handle(&kafka_event("hours", &retry), NOW_MS, deadline())
+            .await
+            .unwrap();
+        assert_eq!(response.summary.rows_written, 100, "{tunnel}");
+        let rows = stored(&flow).await;
+        assert_eq!(
+            rows,
+            (0..200).map(|o| (o, format!("k{o}"))).collect::<Vec<_>>(),
+            "{tunnel}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_block_upload_in_one_hour_commits_no_hour() {
+    let records: Vec<(i32, i64, i64)> = (0..20)
+        .map(|o| (0, o, if o < 10 { T15 + o } else { T16 + o }))
+        .collect();
+    let flow = Flow::start().await;
+    let sink = flow
+        .sink(&[("SINK_TUNNEL", "batch"), ("SINK_PARTIAL_BATCH", "true")])
+        .await;
+    // The first hour's block is uploaded, the second hour's is refused.
+    flow.fault(serde_json::json!({"kind": "block_upload", "skip": 1, "action": "error", "status": 400, "code": "InvalidArgument"}))
+        .await;
+    let response = sink
+        .handle(&kafka_event("staged", &records), NOW_MS, deadline())
+        .await
+        .unwrap();
+    let failures = serde_json::to_value(response.batch_item_failures.unwrap()).unwrap();
+    assert_eq!(
+        failures,
+        serde_json::json!([{"itemIdentifier": {"topic-partition": "staged-0", "offset": 0}}])
+    );
+    assert_eq!(response.summary.rows_written, 0);
+    assert_eq!(stored(&flow).await, vec![]);
 }
 
 #[tokio::test]

@@ -331,6 +331,81 @@ async fn json_errors_without_request_id_take_it_from_the_header() {
 
 #[tokio::test]
 async fn a_commit_whose_answer_was_lost_is_recognised_as_done() {
+    // Whether a closed session still lists its blocks is not documented: both answers mean the
+    // commit landed.
+    for blocks_after_commit in [&[0][..], &[]] {
+        let server = TestServer::start(vec![
+            step(
+                "POST",
+                TABLE,
+                Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
+            ),
+            step(
+                "GET",
+                TABLE,
+                Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[0])),
+            ),
+            // The first commit lands but its answer is a 503; the retry then conflicts.
+            step(
+                "POST",
+                TABLE,
+                Reply::json_error(503, "ServiceUnavailable", "x", "a"),
+            ),
+            step(
+                "POST",
+                TABLE,
+                Reply::json_error(409, "StatusConflict", "session is closed", "b"),
+            ),
+            step(
+                "GET",
+                TABLE,
+                Reply::ok(upload_session_json(
+                    UPLOAD_ID,
+                    "closed",
+                    blocks_after_commit,
+                )),
+            ),
+        ])
+        .await;
+        let mut session = server
+            .client()
+            .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+            .await
+            .unwrap();
+        session.commit(&[0], deadline(5.0)).await.unwrap();
+        assert_eq!(session.info().status, "closed");
+        server.assert_clean();
+    }
+}
+
+#[tokio::test]
+async fn a_commit_called_again_after_a_lost_answer_succeeds_without_committing_again() {
+    let server = TestServer::start(vec![
+        step(
+            "POST",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
+        ),
+        // The session is already closed: no second commit is sent.
+        step(
+            "GET",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "closed", &[])),
+        ),
+    ])
+    .await;
+    let mut session = server
+        .client()
+        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+        .await
+        .unwrap();
+    session.commit(&[0, 1], deadline(5.0)).await.unwrap();
+    assert_eq!(session.info().status, "closed");
+    server.assert_clean();
+}
+
+#[tokio::test]
+async fn a_commit_in_progress_is_waited_for() {
     let server = TestServer::start(vec![
         step(
             "POST",
@@ -342,16 +417,15 @@ async fn a_commit_whose_answer_was_lost_is_recognised_as_done() {
             TABLE,
             Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[0])),
         ),
-        // The first commit lands but its answer is a 503; the retry then conflicts.
         step(
             "POST",
             TABLE,
-            Reply::json_error(503, "ServiceUnavailable", "x", "a"),
+            Reply::json_error(409, "StatusConflict", "session is closing", "b"),
         ),
         step(
-            "POST",
+            "GET",
             TABLE,
-            Reply::json_error(409, "StatusConflict", "session is closed", "b"),
+            Reply::ok(upload_session_json(UPLOAD_ID, "closing", &[0])),
         ),
         step(
             "GET",
@@ -367,6 +441,35 @@ async fn a_commit_whose_answer_was_lost_is_recognised_as_done() {
         .unwrap();
     session.commit(&[0], deadline(5.0)).await.unwrap();
     assert_eq!(session.info().status, "closed");
+    server.assert_clean();
+}
+
+#[tokio::test]
+async fn an_expired_session_is_a_permanent_error_before_any_commit() {
+    let server = TestServer::start(vec![
+        step(
+            "POST",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
+        ),
+        step(
+            "GET",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "expired", &[0])),
+        ),
+    ])
+    .await;
+    let mut session = server
+        .client()
+        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+        .await
+        .unwrap();
+    let err = session.commit(&[0], deadline(5.0)).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::SessionNotOpen { status, .. } if status == "expired"),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
     server.assert_clean();
 }
 

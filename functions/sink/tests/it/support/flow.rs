@@ -68,3 +68,33 @@ pub fn event(name: &str) -> String {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
+
+/// A self-managed Kafka trigger event of one topic: records `(partition, offset, timestamp_ms)`,
+/// each with the key `k<offset>` and the value `v<offset>`.
+pub fn kafka_event(topic: &str, records: &[(i32, i64, i64)]) -> String {
+    use base64::Engine;
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut lists: std::collections::BTreeMap<String, Vec<serde_json::Value>> =
+        std::collections::BTreeMap::new();
+    for &(partition, offset, timestamp) in records {
+        lists
+            .entry(format!("{topic}-{partition}"))
+            .or_default()
+            .push(serde_json::json!({
+                "topic": topic,
+                "partition": partition,
+                "offset": offset,
+                "timestamp": timestamp,
+                "timestampType": "CREATE_TIME",
+                "key": b64(format!("k{offset}")),
+                "value": b64(format!("v{offset}")),
+                "headers": [],
+            }));
+    }
+    serde_json::json!({
+        "eventSource": "SelfManagedKafka",
+        "bootstrapServers": "127.0.0.1:9092",
+        "records": lists,
+    })
+    .to_string()
+}
