@@ -180,7 +180,7 @@ impl UploadSession {
             // Committed (or being committed) by an earlier call whose answer was lost; any
             // other state is an error the wait reports.
             let refused = Error::SessionNotOpen {
-                upload_id: self.info.upload_id.clone(),
+                session: self.info.upload_id.clone(),
                 status: status.status.clone(),
             };
             return self.await_closed(status, refused, deadline).await;

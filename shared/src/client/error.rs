@@ -138,9 +138,9 @@ pub enum Error {
     #[error("block id {0} is outside the allowed range 0..{max}", max = MAX_BLOCKS)]
     InvalidBlockId(u32),
 
-    /// An upload session that can take no commit: expired, canceled or failed on the server.
-    #[error("upload session {upload_id} is {status}, not open for a commit")]
-    SessionNotOpen { upload_id: String, status: String },
+    /// A session that can take no commit: expired, canceled or failed on the server.
+    #[error("session {session} is {status}, not open for a commit")]
+    SessionNotOpen { session: String, status: String },
 
     /// The deadline came before the call could succeed; `last` is the last transient error seen.
     #[error("gave up at the deadline after {attempts} attempt(s){}", last_suffix(.last))]

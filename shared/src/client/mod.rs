@@ -29,6 +29,7 @@ mod service;
 mod sessions;
 mod stream;
 mod sts;
+mod upsert;
 mod xml;
 
 pub use crate::spec::PartitionSpec;
@@ -44,6 +45,11 @@ pub use limits::MAX_BLOCKS;
 pub use retry::{
     Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, Retryable, run_with_retries,
 };
+pub use service::TableInfo;
 pub use sessions::StreamSessions;
 pub use stream::{Slot, StreamSession};
 pub use sts::{AssumeRoleConfig, Clock, StsAssumeRoleProvider, SystemClock};
+pub use upsert::{
+    OPERATION_DELETE, OPERATION_UPSERT, UPSERT_COLUMNS, UpsertSession, UpsertSessionInfo,
+    UpsertSlot, upsert_column_types,
+};

@@ -30,6 +30,11 @@ const ANONYMOUS_SQL_TASK: &str = "AnonymousSQLTask";
 impl Client {
     /// The schema of a table, from `GET /projects/{p}/tables/{t}` (XML with a CDATA JSON schema).
     pub async fn table_schema(&self, table: &str, deadline: Instant) -> Result<TableSchema, Error> {
+        Ok(self.table_info(table, deadline).await?.schema)
+    }
+
+    /// A table's schema and whether it is a Delta Table, from `GET /projects/{p}/tables/{t}`.
+    pub async fn table_info(&self, table: &str, deadline: Instant) -> Result<TableInfo, Error> {
         validate_name("table", table)?;
         let call = Call::new(
             "table_schema",
@@ -43,7 +48,13 @@ impl Client {
             .ok_or_else(|| Error::protocol("table_schema", "no <Schema> element in <Table>"))?;
         let value: serde_json::Value = serde_json::from_str(&json)
             .map_err(|e| Error::protocol("table_schema", format!("schema is not JSON: {e}")))?;
-        schema_from_json("table_schema", &value)
+        let schema = schema_from_json("table_schema", &value)?;
+        let reserved = reserved_from_json(&value)?;
+        Ok(TableInfo {
+            schema,
+            primary_key: reserved.primary_key,
+            transactional: reserved.transactional,
+        })
     }
 
     /// Whether a partition exists: `GET ...?partition=k='v'`, 200 or 404 `NoSuchPartition`.
@@ -301,9 +312,70 @@ struct ColumnJson {
     ty: String,
     #[serde(default)]
     comment: Option<String>,
-    /// `isNullable` in table metadata, `nullable` in tunnel sessions; sometimes a string.
-    #[serde(default, rename = "isNullable", alias = "nullable")]
+    /// `isNullable` in table metadata, `nullable` in tunnel sessions, both in upsert sessions
+    /// (one for each SDK); sometimes a string.
+    #[serde(default, rename = "isNullable")]
+    is_nullable: Option<serde_json::Value>,
+    #[serde(default)]
     nullable: Option<serde_json::Value>,
+}
+
+/// A table as its metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    pub schema: TableSchema,
+    /// The primary key's columns in key order; empty when the table has none.
+    pub primary_key: Vec<String>,
+    /// `"transactional"="true"`.
+    pub transactional: bool,
+}
+
+impl TableInfo {
+    /// A Delta Table: transactional with a primary key, written by upsert.
+    pub fn is_delta(&self) -> bool {
+        self.transactional && !self.primary_key.is_empty()
+    }
+}
+
+/// What the schema's `Reserved` member (a string holding JSON) says.
+#[derive(Default)]
+struct Reserved {
+    primary_key: Vec<String>,
+    transactional: bool,
+}
+
+fn reserved_from_json(schema: &serde_json::Value) -> Result<Reserved, Error> {
+    let Some(text) = schema.get("Reserved").and_then(serde_json::Value::as_str) else {
+        return Ok(Reserved::default());
+    };
+    if text.trim().is_empty() {
+        return Ok(Reserved::default());
+    }
+    let bad = |detail: String| Error::protocol("table_schema", detail);
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| bad(format!("the schema's Reserved member is not JSON: {e}")))?;
+    // pyodps reads `Transactional` as a string ("true"); a JSON boolean is taken too.
+    let transactional = match value.get("Transactional") {
+        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        Some(serde_json::Value::Bool(b)) => *b,
+        _ => false,
+    };
+    let primary_key = match value.get("PrimaryKey") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(names)) => names
+            .iter()
+            .map(|n| {
+                n.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad(format!("a PrimaryKey column is not a name: {n}")))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(bad(format!("PrimaryKey is not a list of names: {other}"))),
+    };
+    Ok(Reserved {
+        primary_key,
+        transactional,
+    })
 }
 
 /// Converts a schema JSON object (table metadata or tunnel session) into a [`TableSchema`].
@@ -317,7 +389,7 @@ pub(crate) fn schema_from_json(
         let ty: OdpsType =
             c.ty.parse()
                 .map_err(|e| Error::protocol(what, format!("column {}: {e}", c.name)))?;
-        let nullable = match c.nullable {
+        let nullable = match c.is_nullable.or(c.nullable) {
             Some(serde_json::Value::Bool(b)) => b,
             Some(serde_json::Value::String(s)) => !s.eq_ignore_ascii_case("false"),
             _ => true,
