@@ -45,7 +45,7 @@ use shared::types::{Column, OdpsType, TableSchema};
 use sink::config::{Config, vars};
 use sink::handler::Sink;
 use sink::rejects::NoErrorTopic;
-use sink::writer::TableWriter;
+use sink::writer::{TableWriter, WritePath};
 
 const RECORDS: usize = 10_000;
 const KAFKA_PARTITIONS: usize = 4;
@@ -248,8 +248,8 @@ impl Pipeline {
         let writer = TableWriter::new(
             client,
             config.table.clone(),
-            schema.column_types(),
-            config.tunnel,
+            &schema,
+            WritePath::Append(config.tunnel),
         );
         Self {
             builder,

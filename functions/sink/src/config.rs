@@ -20,6 +20,18 @@ pub enum TunnelKind {
     Batch,
 }
 
+/// How rows are written: appended, or upserted into a Delta Table by their primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    /// Upsert when the table is a Delta Table (transactional with a primary key), else append.
+    #[default]
+    Auto,
+    /// Append through the tunnel of `SINK_TUNNEL`; a Delta Table stops the cold start.
+    Append,
+    /// Upsert sessions; a table that is not a Delta Table stops the cold start.
+    Upsert,
+}
+
 /// Everything the sink reads from its environment.
 /// `Debug` shows no secret: [`Connection`] prints only the access key id.
 #[derive(Clone, Debug)]
@@ -31,6 +43,7 @@ pub struct Config {
     pub format: Format,
     pub partition: PartitionConfig,
     pub tunnel: TunnelKind,
+    pub write: WriteMode,
     pub compress: bool,
     pub error_topic: Option<String>,
     /// Bootstrap servers of the error topic's cluster; `None` means the event's own.
@@ -55,6 +68,7 @@ pub mod vars {
     pub const FORMAT: &str = "SINK_FORMAT";
     pub const PARTITION_TIME: &str = "SINK_PARTITION_TIME";
     pub const TUNNEL: &str = "SINK_TUNNEL";
+    pub const WRITE: &str = "SINK_WRITE";
     pub const COMPRESS: &str = "SINK_COMPRESS";
     pub const ERROR_TOPIC: &str = "SINK_ERROR_TOPIC";
     pub const ERROR_BOOTSTRAP_SERVERS: &str = "SINK_ERROR_BOOTSTRAP_SERVERS";
@@ -101,6 +115,15 @@ impl Config {
             Some(v) if v == "batch" => TunnelKind::Batch,
             Some(v) => return Err(invalid(vars::TUNNEL, &v, "expected stream or batch")),
         };
+        let write = match get(vars::WRITE).as_deref().map(str::to_ascii_lowercase) {
+            None => WriteMode::default(),
+            Some(v) if v == "auto" => WriteMode::Auto,
+            Some(v) if v == "append" => WriteMode::Append,
+            Some(v) if v == "upsert" => WriteMode::Upsert,
+            Some(v) => {
+                return Err(invalid(vars::WRITE, &v, "expected auto, append or upsert"));
+            }
+        };
         let compress = env.bool_or(vars::COMPRESS, false)?;
         let error_topic = get(vars::ERROR_TOPIC);
         if let Some(topic) = &error_topic {
@@ -125,6 +148,7 @@ impl Config {
             format,
             partition,
             tunnel,
+            write,
             compress,
             error_topic,
             error_bootstrap_servers,

@@ -6,11 +6,11 @@
 //! offsets that were not written (partial batch response) or as an error that makes the trigger
 //! retry the whole batch. Nothing is dropped silently.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::client::{Client, CredentialsProvider, Error as ClientError};
+use shared::client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
 use shared::event::{RecordId, Reject, decode_event_str};
 use shared::partition::{PartitionRouter, PartitionSpec};
 use shared::rows::{BuiltRows, RowBuilder, build_rows};
@@ -18,10 +18,10 @@ use shared::types::TableSchema;
 use tokio::time::Instant;
 use tracing::{error, info};
 
-use crate::config::Config;
+use crate::config::{Config, WriteMode};
 use crate::error::SinkError;
 use crate::rejects::RejectSink;
-use crate::writer::{TableWriter, WriteResult};
+use crate::writer::{TableWriter, WritePath, WriteResult};
 
 /// The sink, built once per cold start.
 #[derive(Debug)]
@@ -114,8 +114,8 @@ impl Sink {
         let mut client_config = config.connection.client_config();
         client_config.compress = config.compress;
         let client = Client::new(client_config, credentials).map_err(StartError::Client)?;
-        let schema = client
-            .table_schema(&config.table, deadline)
+        let table = client
+            .table_info(&config.table, deadline)
             .await
             .map_err(|source| StartError::Schema {
                 table: config.table.clone(),
@@ -125,6 +125,8 @@ impl Sink {
             table: config.table.clone(),
             reason,
         };
+        let path = write_path(config, &table).map_err(table_error)?;
+        let schema = table.schema;
         let router =
             PartitionRouter::new(&config.partition).map_err(|e| table_error(e.to_string()))?;
         router
@@ -132,17 +134,13 @@ impl Sink {
             .map_err(|e| table_error(e.to_string()))?;
         let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema)
             .map_err(|e| table_error(e.to_string()))?;
-        let writer = TableWriter::new(
-            client,
-            config.table.clone(),
-            schema.column_types(),
-            config.tunnel,
-        );
+        let writer = TableWriter::new(client, config.table.clone(), &schema, path);
         info!(
             table = %config.table,
             columns = schema.columns.len(),
             mode = %config.mode,
             format = %config.format,
+            write = ?path,
             "sink ready"
         );
         Ok(Self {
@@ -194,24 +192,26 @@ impl Sink {
         } = build_rows(&batch.records, &self.builder, &self.router, now_ms);
         // Oldest partition first, so that each Kafka partition is written in offset order (see
         // `TableWriter::write_all`).
-        let oldest: BTreeMap<&PartitionSpec, i64> = partitions
+        let mut by_age: Vec<(i64, &PartitionSpec)> = partitions
             .iter()
             .map(|(spec, rows)| {
                 let times = rows
                     .iter()
                     .map(|r| self.router.time_of(r.record.event_time_ms(), now_ms));
-                (spec, times.min().unwrap_or(now_ms))
+                (times.min().unwrap_or(now_ms), spec)
             })
             .collect();
+        by_age.sort();
+        let order: Vec<PartitionSpec> = by_age.into_iter().map(|(_, s)| s.clone()).collect();
+        // Encoding finds the rows MaxCompute would refuse, which become rejects.
         let (mut encoded, encode_rejects) = self.writer.encode(&partitions);
-        encoded.sort_by_key(|p| oldest.get(&p.spec).copied().unwrap_or(now_ms));
-        drop(oldest);
         let decoded = batch.records.len();
-        // The packs hold every row now: free the decoded records and the row values before the
-        // writes, so that a full 6 MB event never has three copies alive at once.
-        drop(partitions);
-        drop(batch.records);
-
+        let upserts = self.writer.path() == WritePath::Upsert;
+        let refused: HashSet<RecordId> = if upserts {
+            encode_rejects.iter().filter_map(reject_id).collect()
+        } else {
+            HashSet::new()
+        };
         let mut rejects = batch.rejects;
         rejects.extend(row_rejects);
         rejects.extend(encode_rejects);
@@ -231,7 +231,21 @@ impl Sink {
                 .await?;
         }
 
-        let outcomes = self.writer.write_all(encoded, deadline).await;
+        let outcomes = if upserts {
+            // An upsert session learns its buckets only when it is created: the rows are
+            // encoded again, per bucket, once it is.
+            drop(encoded);
+            self.writer
+                .write_upserts(&partitions, &order, &refused, deadline)
+                .await
+        } else {
+            // The packs hold every row now: free the decoded records and the row values
+            // before the writes, so that a full 6 MB event never has three copies alive.
+            drop(partitions);
+            drop(batch.records);
+            encoded.sort_by_key(|p| order.iter().position(|s| *s == p.spec));
+            self.writer.write_all(encoded, deadline).await
+        };
         let mut first_error = None;
         let mut unwritten: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for outcome in outcomes {
@@ -295,6 +309,47 @@ impl Sink {
             }),
         }
     }
+}
+
+/// How the rows reach the table: `SINK_WRITE` resolved against what the table is.
+fn write_path(config: &Config, table: &TableInfo) -> Result<WritePath, String> {
+    match (config.write, table.is_delta()) {
+        (WriteMode::Auto | WriteMode::Upsert, true) => {
+            for key in &table.primary_key {
+                let column = table
+                    .schema
+                    .columns
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(key))
+                    .ok_or_else(|| format!("its primary key names `{key}`, which is not a column"))?;
+                if !shared::bucket_hash::is_hashable(&column.ty) {
+                    return Err(format!(
+                        "its primary key column `{key}` is {}; the sink upserts tables keyed by integer and string columns",
+                        column.ty
+                    ));
+                }
+            }
+            Ok(WritePath::Upsert)
+        }
+        (WriteMode::Auto | WriteMode::Append, false) => Ok(WritePath::Append(config.tunnel)),
+        (WriteMode::Upsert, false) => Err(
+            "SINK_WRITE=upsert needs a Delta Table (TBLPROPERTIES (\"transactional\"=\"true\") with a PRIMARY KEY), and this table is not one"
+                .to_owned(),
+        ),
+        (WriteMode::Append, true) => Err(
+            "it is a Delta Table (transactional, with a primary key), written by upsert: set SINK_WRITE=auto or upsert"
+                .to_owned(),
+        ),
+    }
+}
+
+/// The record a reject of a decoded record stands for.
+fn reject_id(reject: &Reject) -> Option<RecordId> {
+    Some(RecordId {
+        topic: reject.topic.clone()?,
+        partition: reject.partition?,
+        offset: reject.offset?,
+    })
 }
 
 /// Records that did not decode are not in the batch's record list but were in the event.

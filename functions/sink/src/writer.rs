@@ -15,15 +15,19 @@
 //! encoder is the last word on what MaxCompute accepts). Retries of transient failures happen in
 //! the client, bounded by the deadline; this module only reports what was not written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
-use shared::client::{Client, Error as ClientError, StreamSessions, UploadSession};
+use shared::bucket_hash::{HashError, Hasher, bucket, record_hash};
+use shared::client::{
+    Client, Error as ClientError, OPERATION_UPSERT, StreamSessions, UploadSession, UpsertSession,
+    UpsertSessionInfo, upsert_column_types,
+};
 use shared::codec::{CellError, EncodeError, PACK_BYTES, RecordWriter};
 use shared::event::{RecordId, Reject, RejectClass};
 use shared::partition::PartitionSpec;
 use shared::rows::Row;
-use shared::types::OdpsType;
+use shared::types::{OdpsType, TableSchema, Value};
 use tokio::time::Instant;
 use tracing::info;
 
@@ -75,22 +79,38 @@ impl PartitionOutcome {
     }
 }
 
+/// How the rows reach the table, decided at cold start from the configuration and the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePath {
+    /// Appended through this tunnel.
+    Append(TunnelKind),
+    /// Upserted into a Delta Table by its primary key: a row written again replaces itself.
+    Upsert,
+}
+
 /// The Tunnel side of the sink; one per warm function.
 #[derive(Debug)]
 pub struct TableWriter {
     /// The client and table, and the stream sessions kept across warm invocations.
     streams: StreamSessions,
+    /// The table's column names, to find the columns an upsert session hashes.
+    names: Vec<String>,
     types: Vec<OdpsType>,
-    tunnel: TunnelKind,
+    path: WritePath,
 }
 
 impl TableWriter {
-    pub fn new(client: Client, table: String, types: Vec<OdpsType>, tunnel: TunnelKind) -> Self {
+    pub fn new(client: Client, table: String, schema: &TableSchema, path: WritePath) -> Self {
         Self {
             streams: StreamSessions::new(client, table),
-            types,
-            tunnel,
+            names: schema.columns.iter().map(|c| c.name.clone()).collect(),
+            types: schema.column_types(),
+            path,
         }
+    }
+
+    pub fn path(&self) -> WritePath {
+        self.path
     }
 
     pub fn client(&self) -> &Client {
@@ -120,9 +140,120 @@ impl TableWriter {
         parts: Vec<EncodedPartition>,
         deadline: Instant,
     ) -> Vec<PartitionOutcome> {
-        match self.tunnel {
-            TunnelKind::Stream => self.write_streams(parts, deadline).await,
-            TunnelKind::Batch => self.write_batches(parts, deadline).await,
+        match self.path {
+            WritePath::Append(TunnelKind::Stream) => self.write_streams(parts, deadline).await,
+            WritePath::Append(TunnelKind::Batch) => self.write_batches(parts, deadline).await,
+            // The handler upserts rows, not packs; a misrouted call writes nothing.
+            WritePath::Upsert => parts
+                .into_iter()
+                .map(|p| {
+                    let e = ClientError::Protocol {
+                        what: "write_all",
+                        detail: "an upsert writer takes rows, not packs".to_owned(),
+                    };
+                    PartitionOutcome::new(p, 0, WriteResult::Failed(e))
+                })
+                .collect(),
+        }
+    }
+
+    /// Upserts the partitions in `order` (oldest first), one upsert session each: the rows of
+    /// `partitions` except the `refused` ones (rejects), grouped by bucket, then a commit. Stops
+    /// at the first failure like [`TableWriter::write_all`]. A replay of the same records
+    /// replaces them, so a retry after any failure writes nothing twice.
+    pub async fn write_upserts(
+        &self,
+        partitions: &BTreeMap<PartitionSpec, Vec<Row<'_>>>,
+        order: &[PartitionSpec],
+        refused: &HashSet<RecordId>,
+        deadline: Instant,
+    ) -> Vec<PartitionOutcome> {
+        let mut outcomes = Vec::with_capacity(order.len());
+        let mut failed = false;
+        for spec in order {
+            let Some(rows) = partitions.get(spec) else {
+                continue;
+            };
+            let rows: Vec<&Row<'_>> = rows
+                .iter()
+                .filter(|r| !refused.contains(&r.record.id()))
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let result = if failed {
+                Err(None)
+            } else {
+                self.upsert_partition(spec, &rows, deadline)
+                    .await
+                    .map_err(Some)
+            };
+            let (bytes, result) = match result {
+                Ok(bytes) => (bytes, WriteResult::Written),
+                Err(Some(e)) => {
+                    failed = true;
+                    (0, WriteResult::Failed(e))
+                }
+                Err(None) => (0, WriteResult::Skipped),
+            };
+            let unwritten = match result {
+                WriteResult::Written => Vec::new(),
+                _ => rows.iter().map(|r| r.record.id()).collect(),
+            };
+            outcomes.push(PartitionOutcome {
+                spec: spec.clone(),
+                rows: rows.len() as u64,
+                bytes,
+                result,
+                unwritten,
+            });
+        }
+        outcomes
+    }
+
+    /// One partition's upsert session: rows by bucket, every bucket written, then the commit.
+    /// Returns the bytes written.
+    async fn upsert_partition(
+        &self,
+        spec: &PartitionSpec,
+        rows: &[&Row<'_>],
+        deadline: Instant,
+    ) -> Result<u64, ClientError> {
+        let mut session = self.open_upsert_session(spec, deadline).await?;
+        let packs = encode_upserts(&self.names, &self.types, session.info(), rows)?;
+        let mut bytes = 0;
+        for (bucket, pack) in packs {
+            bytes += pack.bytes.len() as u64;
+            session
+                .write_bucket(bucket, pack.bytes, pack.count, deadline)
+                .await?;
+        }
+        session.commit(deadline).await?;
+        info!(partition = %spec, rows = rows.len(), "committed upsert session");
+        Ok(bytes)
+    }
+
+    /// An upsert session for a partition, created first if it is missing (upsert sessions do not
+    /// create partitions).
+    async fn open_upsert_session(
+        &self,
+        spec: &PartitionSpec,
+        deadline: Instant,
+    ) -> Result<UpsertSession, ClientError> {
+        let client = self.client();
+        let table = self.streams.table();
+        match client
+            .create_upsert_session(table, Some(spec), deadline)
+            .await
+        {
+            Err(e) if e.code() == Some("NoSuchPartition") => {
+                info!(table, partition = %spec, "partition missing, creating it");
+                client.create_partition(table, spec, deadline).await?;
+                client
+                    .create_upsert_session(table, Some(spec), deadline)
+                    .await
+            }
+            other => other,
         }
     }
 
@@ -256,6 +387,78 @@ impl Pack {
             rows,
         }
     }
+}
+
+/// Encodes rows for an upsert session: per bucket (the session's hash of its `hash_key`
+/// columns), packs of the table's columns followed by the upsert columns of an upsert.
+fn encode_upserts(
+    names: &[String],
+    types: &[OdpsType],
+    session: &UpsertSessionInfo,
+    rows: &[&Row<'_>],
+) -> Result<Vec<(u32, Pack)>, ClientError> {
+    let misfit = |detail: String| ClientError::Protocol {
+        what: "upsert",
+        detail,
+    };
+    let hasher: Hasher = session
+        .hasher
+        .parse()
+        .map_err(|e: HashError| misfit(e.to_string()))?;
+    let key: Vec<usize> = session
+        .hash_key
+        .iter()
+        .map(|k| {
+            names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(k))
+                .ok_or_else(|| {
+                    misfit(format!(
+                        "the session hashes column `{k}`, which the table does not have"
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let buckets = session.bucket_count();
+    let mut all_types = types.to_vec();
+    all_types.extend(upsert_column_types());
+    let extra = [
+        Value::Null,
+        Value::Null,
+        Value::Integer(OPERATION_UPSERT),
+        Value::Null,
+        Value::Array(Vec::new()),
+    ];
+    let mut open: BTreeMap<u32, (RecordWriter, Vec<RecordId>)> = BTreeMap::new();
+    let mut packs = Vec::new();
+    let mut values: Vec<Value> = Vec::with_capacity(all_types.len());
+    for row in rows {
+        let key_cells = key
+            .iter()
+            .filter_map(|&i| Some((types.get(i)?, row.values.get(i)?)));
+        let hash = record_hash(hasher, key_cells).map_err(|e| misfit(e.to_string()))?;
+        let b = bucket(hash, buckets);
+        let (writer, ids) = open
+            .entry(b)
+            .or_insert_with(|| (RecordWriter::new(all_types.clone()), Vec::new()));
+        values.clear();
+        values.extend(row.values.iter().cloned());
+        values.extend(extra.iter().cloned());
+        writer
+            .write(&values)
+            .map_err(|e| misfit(format!("record {:?}: {e}", row.record.id())))?;
+        ids.push(row.record.id());
+        if writer.buffered_bytes() >= PACK_BYTES
+            && let Some((full, ids)) = open.remove(&b)
+        {
+            packs.push((b, Pack::finish(full, ids)));
+        }
+    }
+    packs.extend(
+        open.into_iter()
+            .map(|(b, (writer, ids))| (b, Pack::finish(writer, ids))),
+    );
+    Ok(packs)
 }
 
 /// Encodes every partition's rows for a table of column `types`: the packs per partition, and

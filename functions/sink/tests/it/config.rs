@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use shared::partition::{Granularity, TimeSource};
 use shared::rows::{Format, Mode};
-use sink::config::{Config, ConfigError, TunnelKind};
+use sink::config::{Config, ConfigError, TunnelKind, WriteMode};
 
 fn base() -> HashMap<&'static str, &'static str> {
     HashMap::from([
@@ -37,6 +37,7 @@ fn defaults_match_the_seed() {
     assert_eq!(c.partition.column, "pt");
     assert_eq!(c.partition.time_source, TimeSource::EventTime);
     assert_eq!(c.tunnel, TunnelKind::Stream);
+    assert_eq!(c.write, WriteMode::Auto);
     assert!(!c.partial_batch);
     assert!(!c.compress);
     assert_eq!(c.error_topic, None);
@@ -53,6 +54,7 @@ fn settings_are_read() {
         ("SINK_TIME_ZONE", "Asia/Shanghai"),
         ("SINK_PARTITION_TIME", "processing"),
         ("SINK_TUNNEL", "batch"),
+        ("SINK_WRITE", "Upsert"),
         ("SINK_COMPRESS", "true"),
         ("SINK_PARTIAL_BATCH", "true"),
         ("SINK_ERROR_TOPIC", "connect-error-sink"),
@@ -70,6 +72,7 @@ fn settings_are_read() {
     assert_eq!(c.partition.granularity, Granularity::Minute);
     assert_eq!(c.partition.time_source, TimeSource::ProcessingTime);
     assert_eq!(c.tunnel, TunnelKind::Batch);
+    assert_eq!(c.write, WriteMode::Upsert);
     assert!(c.compress && c.partial_batch);
     assert_eq!(c.error_topic.as_deref(), Some("connect-error-sink"));
     assert_eq!(
@@ -117,6 +120,7 @@ fn bad_values_name_the_variable_the_value_and_what_is_accepted() {
             "expected legacy, iso, or a pattern",
         ),
         ("SINK_TUNNEL", "kafka", "expected stream or batch"),
+        ("SINK_WRITE", "merge", "expected auto, append or upsert"),
         ("SINK_PARTIAL_BATCH", "yes", "expected true or false"),
         ("SINK_ERROR_TOPIC", "bad topic!", "Kafka topic name"),
         (
