@@ -6,6 +6,7 @@
 //! logging set-up, start, deadlines) is pure: no I/O, no environment, no clock (callers pass
 //! "now" in). Only [`function`] knows Lambda; the function crates hand it their handler.
 
+pub mod bucket_hash;
 pub mod client;
 pub mod codec;
 pub mod decimal;
