@@ -834,14 +834,17 @@ impl Store {
             })
     }
 
-    /// Ends a session that was not committed (`aborted`, `expired`): its staged data is dropped.
+    /// Ends a `normal` session without committing it (`aborted`, `expired`): its staged data is
+    /// dropped. A session in any other status is left as it is.
     pub fn end_upsert(&mut self, id: &str, status: &str) -> EmuResult<()> {
         let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM upsert_packs WHERE upsert_id = ?1", params![id])?;
-        tx.execute(
-            "UPDATE upserts SET status = ?2 WHERE id = ?1",
+        let ended = tx.execute(
+            "UPDATE upserts SET status = ?2 WHERE id = ?1 AND status = 'normal'",
             params![id, status],
         )?;
+        if ended > 0 {
+            tx.execute("DELETE FROM upsert_packs WHERE upsert_id = ?1", params![id])?;
+        }
         tx.commit()?;
         Ok(())
     }

@@ -224,7 +224,11 @@ pub fn write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
 pub fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
     let delta = delta_of(&info)?;
-    let up = session(state, req, &info)?;
+    let id = session(state, req, &info)?.id;
+    let records = Records::of(&info, delta)?;
+    // One lock from the status check to the commit, so two commits cannot both apply.
+    let mut store = state.store();
+    let up = store.upsert(&id)?;
     match up.status.as_str() {
         // Clients repeat a commit routinely (after a lost answer, and while polling).
         "committed" => return Ok(session_json(state, &up, &info, &delta.primary_key)),
@@ -236,8 +240,6 @@ pub fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Re
             )));
         }
     }
-    let records = Records::of(&info, delta)?;
-    let mut store = state.store();
     let mut ops = Vec::new();
     for (_, pack) in store.upsert_packs(&up.id)? {
         for row in wire::decode_rows(&records.types, &pack)? {
@@ -253,9 +255,11 @@ pub fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Re
 pub fn abort(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
     let delta = delta_of(&info)?;
-    let up = session(state, req, &info)?;
+    let id = session(state, req, &info)?.id;
+    let mut store = state.store();
+    let up = store.upsert(&id)?;
     match up.status.as_str() {
-        "normal" => state.store().end_upsert(&up.id, "aborted")?,
+        "normal" => store.end_upsert(&up.id, "aborted")?,
         "committed" => {
             return Err(EmuError::StatusConflict(format!(
                 "upsert session `{}` is committed; it can no longer be aborted",
@@ -265,7 +269,8 @@ pub fn abort(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
         // Aborted or expired: the staged data is already gone.
         _ => {}
     }
-    let up = state.store().upsert(&up.id)?;
+    let up = store.upsert(&up.id)?;
+    drop(store);
     tracing::info!(table = %info.name, upsert_id = %up.id, "upsert session aborted");
     Ok(session_json(state, &up, &info, &delta.primary_key))
 }
