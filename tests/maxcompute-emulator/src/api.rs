@@ -100,6 +100,17 @@ fn table_schema_json(t: &TableInfo, size: i64) -> String {
         obj.insert("isVirtualView".into(), false.into());
         obj.insert("lifecycle".into(), (-1).into());
         obj.insert("size".into(), size.into());
+        // `Reserved` is a string holding JSON; pyodps reads `Transactional` and `PrimaryKey`
+        // from it to decide that a table is a Delta Table (writes by upsert, reads by SQL).
+        if let Some(x) = &t.transactional {
+            let mut reserved = serde_json::Map::new();
+            reserved.insert("Transactional".into(), "true".into());
+            if !x.primary_key.is_empty() {
+                reserved.insert("PrimaryKey".into(), x.primary_key.clone().into());
+            }
+            let reserved = serde_json::Value::Object(reserved);
+            obj.insert("Reserved".into(), reserved.to_string().into());
+        }
     }
     v.to_string()
 }

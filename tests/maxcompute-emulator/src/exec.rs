@@ -7,7 +7,7 @@ use shared::types::{Column, OdpsType, TableSchema, Value};
 use crate::partition::{self, PartSpec};
 use crate::service_error::{EmuError, EmuResult};
 use crate::sql::{Projection, Statement, TableRef};
-use crate::store::Store;
+use crate::store::{Store, Transactional};
 use crate::wire;
 
 /// Rows a query produced, with their column names and types.
@@ -141,6 +141,8 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             columns,
             partition_keys,
             comment,
+            primary_key,
+            properties,
         } => {
             let mut seen = std::collections::HashSet::new();
             for c in columns.iter().chain(&partition_keys) {
@@ -160,6 +162,7 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
                     )));
                 }
             }
+            let transactional = transactional(&columns, &primary_key, &properties)?;
             let schema = TableSchema {
                 columns,
                 partition_keys,
@@ -169,6 +172,7 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
                 &table.name,
                 &schema,
                 &comment,
+                transactional.as_ref(),
                 if_not_exists,
             )?;
             Ok(ok())
@@ -258,6 +262,92 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             })
         }
     }
+}
+
+/// Buckets of a Delta Table when `write.bucket.num` is not given.
+pub const DEFAULT_BUCKET_NUM: u32 = 16;
+/// The most buckets the emulator accepts (a guard, not a documented service limit).
+pub const MAX_BUCKET_NUM: u32 = 4096;
+
+/// What `TBLPROPERTIES` and a `PRIMARY KEY` make of a table: `None` for an ordinary table.
+///
+/// A primary key needs `"transactional"="true"` (a key on an ordinary table is refused rather
+/// than ignored, since no documented table has one), its columns must be data columns declared
+/// `NOT NULL` (refused rather than implied, so DDL that passes here also passes a service that
+/// insists on it), and of a type the bucket hasher covers.
+fn transactional(
+    columns: &[Column],
+    primary_key: &[String],
+    properties: &[(String, String)],
+) -> EmuResult<Option<Transactional>> {
+    let property = |name: &str| {
+        properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let is_transactional =
+        property("transactional").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !is_transactional {
+        if !primary_key.is_empty() {
+            return Err(EmuError::InvalidArgument(
+                "a PRIMARY KEY is supported on transactional tables only: add TBLPROPERTIES (\"transactional\"=\"true\")".to_owned(),
+            ));
+        }
+        return Ok(None);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for name in primary_key {
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(EmuError::InvalidArgument(format!(
+                "column `{name}` appears twice in the PRIMARY KEY"
+            )));
+        }
+        let col = columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                EmuError::InvalidArgument(format!(
+                    "PRIMARY KEY column `{name}` is not a data column of the table (partition columns cannot be keys)"
+                ))
+            })?;
+        if col.nullable {
+            return Err(EmuError::InvalidArgument(format!(
+                "PRIMARY KEY column `{}` must be declared NOT NULL",
+                col.name
+            )));
+        }
+        if !shared::bucket_hash::is_hashable(&col.ty) {
+            return Err(EmuError::InvalidArgument(format!(
+                "PRIMARY KEY column `{}` has type {}; the emulator's upsert sessions hash integer and string keys only",
+                col.name, col.ty
+            )));
+        }
+    }
+    let bucket_num = match property("write.bucket.num") {
+        None => DEFAULT_BUCKET_NUM,
+        Some(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_BUCKET_NUM).contains(n))
+            .ok_or_else(|| {
+                EmuError::InvalidArgument(format!(
+                    "write.bucket.num `{raw}` is not a number of buckets from 1 to {MAX_BUCKET_NUM}"
+                ))
+            })?,
+    };
+    // Key columns by their declared spelling, in key order.
+    let primary_key = primary_key
+        .iter()
+        .filter_map(|k| columns.iter().find(|c| c.name.eq_ignore_ascii_case(k)))
+        .map(|c| c.name.clone())
+        .collect();
+    Ok(Some(Transactional {
+        primary_key,
+        bucket_num,
+    }))
 }
 
 fn select(

@@ -1,6 +1,6 @@
 //! A local MaxCompute for the sink's local flow and tests: the service API (metadata, SQL
-//! instances for a small SQL subset), the Tunnel (batch and stream upload, download, instance
-//! tunnel) and an STS `AssumeRole` stand-in on one port, request signatures verified like the
+//! instances for a small SQL subset), the Tunnel (batch and stream upload, Delta Table upsert
+//! sessions, download, instance tunnel) and an STS `AssumeRole` stand-in on one port, request signatures verified like the
 //! real service, data kept durably in SQLite, and fault injection for resilience tests. Stock
 //! clients (pyodps) work unchanged.
 //!
@@ -9,7 +9,7 @@
 //! memory only.
 //!
 //! Codemap: `server` (binding, routing, auth, faults, error rendering) → `api` (service API) /
-//! `tunnel` (data plane) / `assume_role` (STS) / `admin` (health, faults), all on `state` (the
+//! `tunnel` (data plane, with `upsert` for Delta Tables) / `assume_role` (STS) / `admin` (health, faults), all on `state` (the
 //! shared state) → `exec` + `sql` (SQL) and `store` (SQLite). `auth` verifies signatures;
 //! `incoming` parses requests; `partition` parses partition specs as the service does;
 //! `xml_body` reads and writes the XML bodies; `wire` wraps `shared::codec`; `service_error`
@@ -32,5 +32,6 @@ pub mod state;
 pub mod store;
 pub mod testing;
 pub mod tunnel;
+pub mod upsert;
 pub mod wire;
 pub mod xml_body;

@@ -25,6 +25,10 @@ pub enum EmuError {
     NoSuchUpload(String),
     #[error("{0}")]
     NoSuchDownload(String),
+    /// The one upsert error code clients give a meaning to: on a repeated commit, pyodps and
+    /// the Java SDK take it as "committed and forgotten".
+    #[error("{0}")]
+    UpsertSessionNotFound(String),
     #[error("{0}")]
     NoSuchInstance(String),
     #[error("{0}")]
@@ -35,6 +39,10 @@ pub enum EmuError {
     InvalidBlockId(String),
     #[error("{0}")]
     MalformedDataStream(String),
+    /// A record in an upsert PUT whose key hashes to another bucket than the PUT's `bucketid`.
+    /// The code is the emulator's: the service's own is not documented.
+    #[error("{0}")]
+    BucketMismatch(String),
     #[error("{0}")]
     InvalidRowRange(String),
     #[error("{0}")]
@@ -79,11 +87,13 @@ impl EmuError {
             | Self::NoSuchObject(_)
             | Self::NoSuchUpload(_)
             | Self::NoSuchDownload(_)
+            | Self::UpsertSessionNotFound(_)
             | Self::NoSuchInstance(_) => StatusCode::NOT_FOUND,
             Self::MissingPartitionSpec(_)
             | Self::InvalidPartitionSpec(_)
             | Self::InvalidBlockId(_)
             | Self::MalformedDataStream(_)
+            | Self::BucketMismatch(_)
             | Self::InvalidRowRange(_)
             | Self::InvalidColumnSpec(_)
             | Self::InvalidArgument(_)
@@ -106,11 +116,13 @@ impl EmuError {
             Self::NoSuchObject(_) => "NoSuchObject",
             Self::NoSuchUpload(_) => "NoSuchUpload",
             Self::NoSuchDownload(_) => "NoSuchDownload",
+            Self::UpsertSessionNotFound(_) => "UpsertSessionNotFound",
             Self::NoSuchInstance(_) => "NoSuchInstance",
             Self::MissingPartitionSpec(_) => "MissingPartitionSpec",
             Self::InvalidPartitionSpec(_) => "InvalidPartitionSpec",
             Self::InvalidBlockId(_) => "InvalidBlockID",
             Self::MalformedDataStream(_) => "MalformedDataStream",
+            Self::BucketMismatch(_) => "BucketMismatch",
             Self::InvalidRowRange(_) => "InvalidRowRange",
             Self::InvalidColumnSpec(_) => "InvalidColumnSpec",
             Self::InvalidArgument(_) => "InvalidArgument",

@@ -1,6 +1,7 @@
 //! The SQL subset the emulator understands, parsed into [`Statement`]s.
 //!
-//! Supported: `CREATE TABLE [IF NOT EXISTS]`, `DROP TABLE [IF EXISTS]`,
+//! Supported: `CREATE TABLE [IF NOT EXISTS]` (with `PRIMARY KEY` at column or table level,
+//! `TBLPROPERTIES` and `LIFECYCLE`), `DROP TABLE [IF EXISTS]`,
 //! `ALTER TABLE .. ADD [IF NOT EXISTS] | DROP [IF EXISTS] PARTITION (..) [PARTITION (..)]`,
 //! `SHOW PARTITIONS`,
 //! `SELECT * | cols | COUNT(*) FROM t [WHERE col = 'v' [AND ..]] [LIMIT n]`. Keywords are
@@ -41,6 +42,10 @@ pub enum Statement {
         columns: Vec<Column>,
         partition_keys: Vec<Column>,
         comment: String,
+        /// Key column names in key order; empty when the table has no primary key.
+        primary_key: Vec<String>,
+        /// `TBLPROPERTIES` as written (keys as given, values unquoted).
+        properties: Vec<(String, String)>,
     },
     DropTable {
         if_exists: bool,
@@ -270,7 +275,12 @@ impl Parser {
                 None => break,
                 Some(Tok::Sym(c)) if (*c == ',' || *c == ')') && depth == 0 => break,
                 Some(Tok::Word(w)) if depth == 0 && w.eq_ignore_ascii_case("comment") => break,
-                Some(Tok::Word(w)) if depth == 0 && w.eq_ignore_ascii_case("not") => break,
+                Some(Tok::Word(w))
+                    if depth == 0
+                        && (w.eq_ignore_ascii_case("not") || w.eq_ignore_ascii_case("primary")) =>
+                {
+                    break;
+                }
                 Some(t) => {
                     match t {
                         Tok::Sym('(') | Tok::Sym('<') => depth += 1,
@@ -300,27 +310,71 @@ impl Parser {
             .map_err(|e| SqlError(e.to_string()))
     }
 
-    fn column_defs(&mut self) -> Result<Vec<Column>, SqlError> {
+    /// `PRIMARY KEY` ahead (a bare `primary` followed by `key`, so a backquoted column named
+    /// `primary` is still a column).
+    fn primary_key_ahead(&self) -> bool {
+        self.is_kw("primary")
+            && matches!(self.toks.get(self.pos + 1), Some(Tok::Word(w)) if w.eq_ignore_ascii_case("key"))
+    }
+
+    /// A parenthesised column list and its primary key: `PRIMARY KEY` after a column's type
+    /// (in any order with `NOT NULL` and `COMMENT`), or `PRIMARY KEY (a, b)` as an item.
+    fn column_defs(&mut self) -> Result<(Vec<Column>, Vec<String>), SqlError> {
         self.expect_sym('(')?;
         let mut cols = Vec::new();
+        let mut key: Option<Vec<String>> = None;
         loop {
-            let name = self.name()?;
-            let ty = self.column_type()?;
-            let mut col = Column::new(name, ty);
-            if self.eat_kw("not") {
-                self.expect_kw("null")?;
-                col.nullable = false;
+            if self.primary_key_ahead() {
+                self.pos += 2;
+                self.expect_sym('(')?;
+                let mut names = vec![self.name()?];
+                while self.eat_sym(',') {
+                    names.push(self.name()?);
+                }
+                self.expect_sym(')')?;
+                set_primary_key(&mut key, names)?;
+            } else {
+                let name = self.name()?;
+                let ty = self.column_type()?;
+                let mut col = Column::new(name, ty);
+                loop {
+                    if self.eat_kw("not") {
+                        self.expect_kw("null")?;
+                        col.nullable = false;
+                    } else if self.eat_kw("comment") {
+                        col.comment = self.string()?;
+                    } else if self.primary_key_ahead() {
+                        self.pos += 2;
+                        set_primary_key(&mut key, vec![col.name.clone()])?;
+                    } else {
+                        break;
+                    }
+                }
+                cols.push(col);
             }
-            if self.eat_kw("comment") {
-                col.comment = self.string()?;
-            }
-            cols.push(col);
             if self.eat_sym(')') {
                 break;
             }
             self.expect_sym(',')?;
         }
-        Ok(cols)
+        Ok((cols, key.unwrap_or_default()))
+    }
+
+    /// `TBLPROPERTIES ('k' = 'v', ...)`, after the keyword.
+    fn properties(&mut self) -> Result<Vec<(String, String)>, SqlError> {
+        self.expect_sym('(')?;
+        let mut props = Vec::new();
+        loop {
+            let k = self.string()?;
+            self.expect_sym('=')?;
+            let v = self.string()?;
+            props.push((k, v));
+            if self.eat_sym(')') {
+                break;
+            }
+            self.expect_sym(',')?;
+        }
+        Ok(props)
     }
 
     fn partition_spec(&mut self) -> Result<Vec<(String, String)>, SqlError> {
@@ -361,6 +415,15 @@ impl Parser {
     }
 }
 
+/// Records a table's primary key; a second one is an error, as a table has one key.
+fn set_primary_key(slot: &mut Option<Vec<String>>, names: Vec<String>) -> Result<(), SqlError> {
+    if slot.is_some() {
+        return err("a table has one PRIMARY KEY; it is declared twice");
+    }
+    *slot = Some(names);
+    Ok(())
+}
+
 /// Parses one statement (a trailing `;` is allowed).
 pub fn parse(sql: &str) -> Result<Statement, SqlError> {
     let toks = tokenize(sql)?;
@@ -377,15 +440,22 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
             false
         };
         let table = p.table_ref()?;
-        let columns = p.column_defs()?;
+        let (columns, primary_key) = p.column_defs()?;
         let mut comment = String::new();
         let mut partition_keys = Vec::new();
+        let mut properties = Vec::new();
         loop {
             if p.eat_kw("comment") {
                 comment = p.string()?;
             } else if p.eat_kw("partitioned") {
                 p.expect_kw("by")?;
-                partition_keys = p.column_defs()?;
+                let (keys, key_of_partitions) = p.column_defs()?;
+                if !key_of_partitions.is_empty() {
+                    return err("a PRIMARY KEY cannot be declared among the partition columns");
+                }
+                partition_keys = keys;
+            } else if p.eat_kw("tblproperties") {
+                properties.extend(p.properties()?);
             } else if p.eat_kw("lifecycle") {
                 p.next();
             } else {
@@ -398,6 +468,8 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
             columns,
             partition_keys,
             comment,
+            primary_key,
+            properties,
         }
     } else if p.eat_kw("drop") {
         p.expect_kw("table")
@@ -632,6 +704,72 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn pyodps_delta_table_ddl_parses() {
+        // What `Table.gen_create_table_sql(..., transactional=True, primary_key=[...])` writes.
+        let s = parse("CREATE TABLE IF NOT EXISTS p.`delta_kafka` (\n  `topic` string NOT NULL,\n  `partition` bigint NOT NULL,\n  `offset` bigint NOT NULL,\n  `key` string,\n  `value` string,\n  PRIMARY KEY (`topic`, `partition`, `offset`)\n)\nPARTITIONED BY (\n  `pt` string\n)\nTBLPROPERTIES (\n  'transactional' = 'true',\n  'write.bucket.num' = '4'\n)\nLIFECYCLE 7\n").unwrap();
+        let Statement::CreateTable {
+            columns,
+            partition_keys,
+            primary_key,
+            properties,
+            ..
+        } = s
+        else {
+            panic!("not a create: {s:?}")
+        };
+        assert_eq!(primary_key, ["topic", "partition", "offset"]);
+        assert_eq!(
+            columns.iter().map(|c| c.nullable).collect::<Vec<_>>(),
+            [false, false, false, true, true]
+        );
+        assert_eq!(partition_keys.len(), 1);
+        assert_eq!(
+            properties,
+            [
+                ("transactional".to_owned(), "true".to_owned()),
+                ("write.bucket.num".to_owned(), "4".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn column_level_primary_key_parses_in_any_order() {
+        let s = parse(r#"create table t(id bigint not null primary key comment 'k', v string) tblproperties ("transactional"="true")"#).unwrap();
+        let Statement::CreateTable {
+            columns,
+            primary_key,
+            ..
+        } = s
+        else {
+            panic!()
+        };
+        assert_eq!(primary_key, ["id"]);
+        assert!(!columns[0].nullable);
+        assert_eq!(columns[0].comment, "k");
+        let s = parse("create table t(id bigint primary key not null)").unwrap();
+        assert!(matches!(s, Statement::CreateTable { primary_key, .. } if primary_key == ["id"]));
+        // A backquoted column named `primary` is a column.
+        let s = parse("create table t(`primary` string, `key` string)").unwrap();
+        assert!(matches!(s, Statement::CreateTable { columns, .. } if columns.len() == 2));
+    }
+
+    #[test]
+    fn misplaced_primary_keys_are_refused() {
+        assert!(
+            parse("create table t(a bigint not null primary key, b bigint, primary key (b))")
+                .unwrap_err()
+                .0
+                .contains("declared twice")
+        );
+        assert!(
+            parse("create table t(a bigint) partitioned by (pt string, primary key (pt))")
+                .unwrap_err()
+                .0
+                .contains("partition columns")
+        );
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! Tables keep their schema as JSON; committed data is kept as validated record-stream blocks
 //! (one row per committed block or stream pack, with its row count), so a commit is one
-//! transaction and a reader never sees half of it. Upload sessions and their uncommitted blocks
-//! live here too, so sessions survive a restart, but they never join the data until commit.
-//! This module knows nothing about HTTP or the wire format: it stores bytes it is given.
+//! transaction and a reader never sees half of it. Delta Tables (transactional, with a primary
+//! key) keep one row per key instead, replaced or removed by upsert commits. Upload and upsert
+//! sessions and their uncommitted data live here too, so sessions survive a restart, but they
+//! never join the data until commit. This module knows nothing about HTTP or the wire format:
+//! it stores bytes it is given (keys and rows arrive encoded).
 
 use std::path::Path;
 
@@ -25,6 +27,48 @@ pub struct TableInfo {
     pub comment: String,
     pub created_ms: i64,
     pub modified_ms: i64,
+    /// Set for tables created with `TBLPROPERTIES ("transactional"="true")`.
+    pub transactional: Option<Transactional>,
+}
+
+impl TableInfo {
+    /// The table's key and buckets when it is a Delta Table: transactional with a primary key.
+    pub fn delta(&self) -> Option<&Transactional> {
+        self.transactional
+            .as_ref()
+            .filter(|t| !t.primary_key.is_empty())
+    }
+}
+
+/// What a transactional table adds to its schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transactional {
+    /// Key column names in key order; empty for an append-only transactional table.
+    pub primary_key: Vec<String>,
+    /// `write.bucket.num`: the buckets of every upsert session, per partition.
+    pub bucket_num: u32,
+}
+
+/// An upsert session of a Delta Table.
+#[derive(Debug, Clone)]
+pub struct UpsertInfo {
+    pub id: String,
+    pub table_id: i64,
+    pub spec: String,
+    pub bucket_num: u32,
+    pub slot_num: u32,
+    /// `normal`, `committed`, `aborted` or `expired`.
+    pub status: String,
+    pub created_ms: i64,
+}
+
+/// One staged operation of an upsert session, as the commit applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeltaOp {
+    /// Insert or replace the row stored under `key`.
+    Upsert { key: Vec<u8>, row: Vec<u8> },
+    /// Remove the row stored under `key`, if any.
+    Delete { key: Vec<u8> },
 }
 
 /// A partition with its data statistics.
@@ -71,6 +115,43 @@ pub struct Store {
     conn: Connection,
 }
 
+/// A `tables` row joined with its transactional properties, before its JSON is read.
+struct StoredTable {
+    id: i64,
+    project: String,
+    name: String,
+    schema: String,
+    comment: String,
+    created_ms: i64,
+    modified_ms: i64,
+    primary_key: Option<String>,
+    bucket_num: Option<u32>,
+}
+
+impl StoredTable {
+    fn into_info(self) -> EmuResult<TableInfo> {
+        let transactional = match (self.primary_key, self.bucket_num) {
+            (Some(key), Some(bucket_num)) => Some(Transactional {
+                primary_key: serde_json::from_str(&key).map_err(|e| {
+                    EmuError::Internal(format!("stored primary key is not a JSON list: {e}"))
+                })?,
+                bucket_num,
+            }),
+            _ => None,
+        };
+        Ok(TableInfo {
+            id: self.id,
+            project: self.project,
+            name: self.name,
+            schema: schema_from_json(&self.schema)?,
+            comment: self.comment,
+            created_ms: self.created_ms,
+            modified_ms: self.modified_ms,
+            transactional,
+        })
+    }
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tables(
   id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, name TEXT NOT NULL,
@@ -99,7 +180,39 @@ CREATE TABLE IF NOT EXISTS downloads(
   id TEXT PRIMARY KEY, table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
   spec TEXT NOT NULL, max_block INTEGER NOT NULL, record_count INTEGER NOT NULL,
   created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS transactional_tables(
+  table_id INTEGER PRIMARY KEY REFERENCES tables(id) ON DELETE CASCADE,
+  primary_key_json TEXT NOT NULL, bucket_num INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS delta_rows(
+  table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE, spec TEXT NOT NULL,
+  key BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY(table_id, spec, key));
+CREATE TABLE IF NOT EXISTS upserts(
+  id TEXT PRIMARY KEY, table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
+  spec TEXT NOT NULL, bucket_num INTEGER NOT NULL, slot_num INTEGER NOT NULL,
+  status TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS upsert_packs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  upsert_id TEXT NOT NULL REFERENCES upserts(id) ON DELETE CASCADE, bucket INTEGER NOT NULL,
+  row_count INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS upsert_packs_by_session ON upsert_packs(upsert_id, id);
 ";
+
+/// The longest table name MaxCompute accepts, in bytes.
+pub const MAX_TABLE_NAME_BYTES: usize = 128;
+
+/// Checks a table name against MaxCompute's rule: ASCII letters, digits and underscores,
+/// starting with a letter, at most 128 bytes. Every name that reaches storage passes here, from
+/// SQL or from a URL, so no other spelling is ever stored or looked up.
+pub fn check_table_name(name: &str) -> EmuResult<()> {
+    let starts_with_letter = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let allowed = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if starts_with_letter && allowed && name.len() <= MAX_TABLE_NAME_BYTES {
+        return Ok(());
+    }
+    Err(EmuError::InvalidArgument(format!(
+        "invalid table name `{name}`: a table name has letters, digits and underscores only, starts with a letter and has at most {MAX_TABLE_NAME_BYTES} bytes"
+    )))
+}
 
 /// The tunnel/metadata JSON shape of a schema (`columns`, `partitionKeys`).
 pub fn schema_json(schema: &TableSchema) -> serde_json::Value {
@@ -159,18 +272,22 @@ impl Store {
         Ok(Self { conn })
     }
 
-    fn table_from_row(
-        row: &rusqlite::Row<'_>,
-    ) -> rusqlite::Result<(i64, String, String, String, String, i64, i64)> {
-        Ok((
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            row.get(3)?,
-            row.get(4)?,
-            row.get(5)?,
-            row.get(6)?,
-        ))
+    /// The columns [`Self::table_from_row`] reads, over `tables t` joined with its
+    /// transactional properties `x`.
+    const TABLE_COLUMNS: &'static str = "t.id, t.project, t.name, t.schema_json, t.comment, t.created_ms, t.modified_ms, x.primary_key_json, x.bucket_num FROM tables t LEFT JOIN transactional_tables x ON x.table_id = t.id";
+
+    fn table_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTable> {
+        Ok(StoredTable {
+            id: row.get(0)?,
+            project: row.get(1)?,
+            name: row.get(2)?,
+            schema: row.get(3)?,
+            comment: row.get(4)?,
+            created_ms: row.get(5)?,
+            modified_ms: row.get(6)?,
+            primary_key: row.get(7)?,
+            bucket_num: row.get(8)?,
+        })
     }
 
     /// Keeps a temporary key issued by the STS stand-in, so it outlives a restart.
@@ -204,64 +321,50 @@ impl Store {
         Ok(rows)
     }
 
-    /// Looks a table up by name (case-insensitive, as MaxCompute names are).
+    /// Looks a table up by name (case-insensitive, as MaxCompute names are); a name MaxCompute
+    /// would refuse is an error, not a missing table.
     pub fn table(&self, project: &str, name: &str) -> EmuResult<TableInfo> {
+        check_table_name(name)?;
         let row = self
             .conn
             .query_row(
-                "SELECT id, project, name, schema_json, comment, created_ms, modified_ms FROM tables WHERE project = ?1 AND name = ?2",
+                &format!(
+                    "SELECT {} WHERE t.project = ?1 AND t.name = ?2",
+                    Self::TABLE_COLUMNS
+                ),
                 params![project.to_ascii_lowercase(), name.to_ascii_lowercase()],
                 Self::table_from_row,
             )
             .optional()?;
-        let (id, project, name, schema, comment, created_ms, modified_ms) =
-            row.ok_or_else(|| {
-                EmuError::NoSuchTable(format!("Table '{project}.{name}' does not exist"))
-            })?;
-        Ok(TableInfo {
-            id,
-            project,
-            name,
-            schema: schema_from_json(&schema)?,
-            comment,
-            created_ms,
-            modified_ms,
-        })
+        row.ok_or_else(|| {
+            EmuError::NoSuchTable(format!("Table '{project}.{name}' does not exist"))
+        })?
+        .into_info()
     }
 
     pub fn list_tables(&self, project: &str) -> EmuResult<Vec<TableInfo>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, project, name, schema_json, comment, created_ms, modified_ms FROM tables WHERE project = ?1 ORDER BY name",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} WHERE t.project = ?1 ORDER BY t.name",
+            Self::TABLE_COLUMNS
+        ))?;
         let rows = stmt
             .query_map(params![project.to_ascii_lowercase()], Self::table_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(
-                |(id, project, name, schema, comment, created_ms, modified_ms)| {
-                    Ok(TableInfo {
-                        id,
-                        project,
-                        name,
-                        schema: schema_from_json(&schema)?,
-                        comment,
-                        created_ms,
-                        modified_ms,
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(StoredTable::into_info).collect()
     }
 
-    /// Creates a table; returns false when it existed and `if_not_exists` was given.
+    /// Creates a table (with its transactional properties, in the same transaction); returns
+    /// false when it existed and `if_not_exists` was given.
     pub fn create_table(
-        &self,
+        &mut self,
         project: &str,
         name: &str,
         schema: &TableSchema,
         comment: &str,
+        transactional: Option<&Transactional>,
         if_not_exists: bool,
     ) -> EmuResult<bool> {
+        check_table_name(name)?;
         if self.table(project, name).is_ok() {
             if if_not_exists {
                 return Ok(false);
@@ -271,7 +374,8 @@ impl Store {
             )));
         }
         let now = now_ms();
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "INSERT INTO tables(project, name, schema_json, comment, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
             params![
                 project.to_ascii_lowercase(),
@@ -281,6 +385,17 @@ impl Store {
                 now
             ],
         )?;
+        if let Some(t) = transactional {
+            tx.execute(
+                "INSERT INTO transactional_tables(table_id, primary_key_json, bucket_num) VALUES (?1, ?2, ?3)",
+                params![
+                    tx.last_insert_rowid(),
+                    serde_json::Value::from(t.primary_key.clone()).to_string(),
+                    t.bucket_num
+                ],
+            )?;
+        }
+        tx.commit()?;
         Ok(true)
     }
 
@@ -315,8 +430,10 @@ impl Store {
     ) -> EmuResult<Vec<PartitionInfo>> {
         let mut stmt = self.conn.prepare(
             "SELECT p.spec, p.created_ms, p.modified_ms,
-                    COALESCE((SELECT SUM(row_count) FROM blocks b WHERE b.table_id = p.table_id AND b.spec = p.spec), 0),
+                    COALESCE((SELECT SUM(row_count) FROM blocks b WHERE b.table_id = p.table_id AND b.spec = p.spec), 0)
+                      + (SELECT COUNT(*) FROM delta_rows d WHERE d.table_id = p.table_id AND d.spec = p.spec),
                     COALESCE((SELECT SUM(LENGTH(data)) FROM blocks b WHERE b.table_id = p.table_id AND b.spec = p.spec), 0)
+                      + COALESCE((SELECT SUM(LENGTH(data)) FROM delta_rows d WHERE d.table_id = p.table_id AND d.spec = p.spec), 0)
              FROM partitions p WHERE p.table_id = ?1 AND (?2 IS NULL OR p.spec = ?2) ORDER BY p.spec",
         )?;
         let rows = stmt
@@ -349,6 +466,10 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute(
             "DELETE FROM blocks WHERE table_id = ?1 AND spec = ?2",
+            params![table_id, canonical],
+        )?;
+        tx.execute(
+            "DELETE FROM delta_rows WHERE table_id = ?1 AND spec = ?2",
             params![table_id, canonical],
         )?;
         let n = tx.execute(
@@ -566,19 +687,33 @@ impl Store {
             .ok_or_else(|| EmuError::NoSuchUpload(format!("stream session `{id}` does not exist")))
     }
 
-    /// Creates a download session over the blocks committed so far.
+    /// Creates a download session over the data committed so far: for a table of blocks, the
+    /// highest block id; for a Delta Table, the number of committed upsert sessions of the
+    /// partition (its version), which readers compare against.
     pub fn create_download(
         &self,
         id: &str,
-        table_id: i64,
+        table: &TableInfo,
         spec: &PartSpec,
     ) -> EmuResult<DownloadInfo> {
+        let table_id = table.id;
         let spec = spec.canonical();
-        let (max_block, record_count): (i64, i64) = self.conn.query_row(
-            "SELECT COALESCE(MAX(id), 0), COALESCE(SUM(row_count), 0) FROM blocks WHERE table_id = ?1 AND spec = ?2",
-            params![table_id, spec],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (max_block, record_count): (i64, i64) = if table.delta().is_some() {
+            (
+                self.delta_version(table_id, &spec)?,
+                self.conn.query_row(
+                    "SELECT COUNT(*) FROM delta_rows WHERE table_id = ?1 AND spec = ?2",
+                    params![table_id, spec],
+                    |r| r.get(0),
+                )?,
+            )
+        } else {
+            self.conn.query_row(
+                "SELECT COALESCE(MAX(id), 0), COALESCE(SUM(row_count), 0) FROM blocks WHERE table_id = ?1 AND spec = ?2",
+                params![table_id, spec],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+        };
         self.conn.execute(
             "INSERT INTO downloads(id, table_id, spec, max_block, record_count, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![id, table_id, spec, max_block, record_count, now_ms()],
@@ -613,8 +748,9 @@ impl Store {
             })
     }
 
-    /// The committed blocks of one partition up to `max_block` (inclusive), in commit order, as
-    /// `(row_count, bytes)`.
+    /// The committed data of one partition as `(row_count, bytes)`: its blocks up to
+    /// `max_block` (inclusive) in commit order, and with no `max_block` also a Delta Table's
+    /// rows, one single-record block per key, in the order the keys first arrived.
     pub fn blocks(
         &self,
         table_id: i64,
@@ -624,22 +760,173 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT row_count, data FROM blocks WHERE table_id = ?1 AND spec = ?2 AND (?3 IS NULL OR id <= ?3) ORDER BY id",
         )?;
-        let rows = stmt
+        let mut rows = stmt
             .query_map(params![table_id, spec, max_block], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
+        if max_block.is_none() {
+            let mut stmt = self.conn.prepare(
+                "SELECT 1, data FROM delta_rows WHERE table_id = ?1 AND spec = ?2 ORDER BY rowid",
+            )?;
+            let delta = stmt
+                .query_map(params![table_id, spec], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.extend(delta);
+        }
         Ok(rows)
     }
 
     /// The canonical specs that hold data for a table (including `""` for a non-partitioned one).
     pub fn data_specs(&self, table_id: i64) -> EmuResult<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT spec FROM blocks WHERE table_id = ?1 ORDER BY spec")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT spec FROM blocks WHERE table_id = ?1 UNION SELECT spec FROM delta_rows WHERE table_id = ?1 ORDER BY spec",
+        )?;
         let rows = stmt
             .query_map(params![table_id], |r| r.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
         Ok(rows)
+    }
+    /// The version of a Delta Table partition: how many upsert sessions were committed to it.
+    pub fn delta_version(&self, table_id: i64, spec: &str) -> EmuResult<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM upserts WHERE table_id = ?1 AND spec = ?2 AND status = 'committed'",
+            params![table_id, spec],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn create_upsert(
+        &self,
+        id: &str,
+        table_id: i64,
+        spec: &PartSpec,
+        bucket_num: u32,
+        slot_num: u32,
+    ) -> EmuResult<()> {
+        self.conn.execute(
+            "INSERT INTO upserts(id, table_id, spec, bucket_num, slot_num, status, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'normal', ?6)",
+            params![id, table_id, spec.canonical(), bucket_num, slot_num, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn upsert(&self, id: &str) -> EmuResult<UpsertInfo> {
+        self.conn
+            .query_row(
+                "SELECT id, table_id, spec, bucket_num, slot_num, status, created_ms FROM upserts WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(UpsertInfo {
+                        id: r.get(0)?,
+                        table_id: r.get(1)?,
+                        spec: r.get(2)?,
+                        bucket_num: r.get(3)?,
+                        slot_num: r.get(4)?,
+                        status: r.get(5)?,
+                        created_ms: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| {
+                EmuError::UpsertSessionNotFound(format!("upsert session `{id}` does not exist"))
+            })
+    }
+
+    /// Ends a `normal` session without committing it (`aborted`, `expired`): its staged data is
+    /// dropped. A session in any other status is left as it is.
+    pub fn end_upsert(&mut self, id: &str, status: &str) -> EmuResult<()> {
+        let tx = self.conn.transaction()?;
+        let ended = tx.execute(
+            "UPDATE upserts SET status = ?2 WHERE id = ?1 AND status = 'normal'",
+            params![id, status],
+        )?;
+        if ended > 0 {
+            tx.execute("DELETE FROM upsert_packs WHERE upsert_id = ?1", params![id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stages one validated pack of a session (a whole PUT body for one bucket).
+    pub fn put_upsert_pack(
+        &self,
+        id: &str,
+        bucket: u32,
+        row_count: i64,
+        data: &[u8],
+    ) -> EmuResult<()> {
+        self.conn.execute(
+            "INSERT INTO upsert_packs(upsert_id, bucket, row_count, data) VALUES (?1, ?2, ?3, ?4)",
+            params![id, bucket, row_count, data],
+        )?;
+        Ok(())
+    }
+
+    /// A session's staged packs in arrival order, as `(bucket, bytes)`.
+    pub fn upsert_packs(&self, id: &str) -> EmuResult<Vec<(u32, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT bucket, data FROM upsert_packs WHERE upsert_id = ?1 ORDER BY id")?;
+        let packs = stmt
+            .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(packs)
+    }
+
+    /// Applies a session's operations in order and marks it committed, in one transaction: all
+    /// of it becomes visible at once, or none of it.
+    pub fn commit_upsert(&mut self, id: &str, ops: &[DeltaOp]) -> EmuResult<()> {
+        let tx = self.conn.transaction()?;
+        let (table_id, spec, status): (i64, String, String) = tx
+            .query_row(
+                "SELECT table_id, spec, status FROM upserts WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| {
+                EmuError::UpsertSessionNotFound(format!("upsert session `{id}` does not exist"))
+            })?;
+        if status != "normal" {
+            return Err(EmuError::StatusConflict(format!(
+                "upsert session `{id}` is {status}; only a normal session can be committed"
+            )));
+        }
+        if !Self::partition_present(&tx, table_id, &spec)? {
+            return Err(EmuError::NoSuchPartition(format!(
+                "the session's partition `{spec}` no longer exists"
+            )));
+        }
+        for op in ops {
+            match op {
+                DeltaOp::Upsert { key, row } => tx.execute(
+                    "INSERT INTO delta_rows(table_id, spec, key, data) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(table_id, spec, key) DO UPDATE SET data = excluded.data",
+                    params![table_id, spec, key, row],
+                )?,
+                DeltaOp::Delete { key } => tx.execute(
+                    "DELETE FROM delta_rows WHERE table_id = ?1 AND spec = ?2 AND key = ?3",
+                    params![table_id, spec, key],
+                )?,
+            };
+        }
+        tx.execute("DELETE FROM upsert_packs WHERE upsert_id = ?1", params![id])?;
+        tx.execute(
+            "UPDATE upserts SET status = 'committed' WHERE id = ?1",
+            params![id],
+        )?;
+        let now = now_ms();
+        tx.execute(
+            "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
+            params![table_id, spec, now],
+        )?;
+        tx.execute(
+            "UPDATE tables SET modified_ms = ?2 WHERE id = ?1",
+            params![table_id, now],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! The Tunnel (root path): batch upload sessions (create, block PUT, status, commit), stream
 //! upload sessions (create, pack PUT visible at once, reload, abort), table download sessions and
-//! the instance tunnel that streams a query's result. Bodies are validated with the shared codec
-//! before anything is stored; a refused block changes nothing. Metadata calls are in `api.rs`.
+//! the instance tunnel that streams a query's result; upsert sessions of Delta Tables are routed
+//! here and handled in `upsert.rs`. Bodies are validated with the shared codec before anything
+//! is stored; a refused block changes nothing. Metadata calls are in `api.rs`.
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +14,7 @@ use crate::partition::{self, PartSpec};
 use crate::service_error::{EmuError, EmuResult};
 use crate::state::AppState;
 use crate::store::{self, TableInfo, UploadInfo};
-use crate::wire;
+use crate::{upsert, wire};
 
 /// Block ids a batch session accepts: `[0, MAX_BLOCK_ID)`.
 pub const MAX_BLOCK_ID: i64 = 20_000;
@@ -22,7 +23,7 @@ pub const MAX_FIELD_SIZE: usize = 8 * 1024 * 1024;
 /// Slots a stream session reports.
 pub const STREAM_SLOTS: usize = 2;
 
-fn json_response(v: serde_json::Value) -> Response {
+pub(crate) fn json_response(v: serde_json::Value) -> Response {
     (
         StatusCode::OK,
         [("content-type", "application/json")],
@@ -31,7 +32,7 @@ fn json_response(v: serde_json::Value) -> Response {
         .into_response()
 }
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     use rand::RngExt;
     let mut rng = rand::rng();
     let suffix: String = (0..16)
@@ -82,6 +83,17 @@ pub fn handle(state: &AppState, req: &Request) -> EmuResult<Response> {
             stream_reload(state, req, p, t)?;
             Ok(StatusCode::OK.into_response())
         }
+        (&Method::POST, ["projects", p, "tables", t, "upserts"]) if q.has("upsertid") => {
+            upsert::commit(state, req, p, t)
+        }
+        (&Method::POST, ["projects", p, "tables", t, "upserts"]) => {
+            upsert::create(state, req, p, t)
+        }
+        (&Method::GET, ["projects", p, "tables", t, "upserts"]) => upsert::reload(state, req, p, t),
+        (&Method::PUT, ["projects", p, "tables", t, "upserts"]) => upsert::write(state, req, p, t),
+        (&Method::DELETE, ["projects", p, "tables", t, "upserts"]) => {
+            upsert::abort(state, req, p, t)
+        }
         (&Method::POST, ["projects", p, "instances", id]) if q.has("downloads") => {
             instance_download(state, p, id)
         }
@@ -114,7 +126,7 @@ fn upload_json(
 }
 
 /// Looks the table up and resolves the request's `partition` against it.
-fn table_and_spec(
+pub(crate) fn table_and_spec(
     state: &AppState,
     req: &Request,
     p: &str,
@@ -126,6 +138,18 @@ fn table_and_spec(
         req.query.get("partition").filter(|s| !s.is_empty()),
     )?;
     Ok((info, spec))
+}
+
+/// Batch and stream uploads append rows; a Delta Table keeps one row per key and takes writes
+/// through upsert sessions only.
+fn refuse_delta(info: &TableInfo, what: &str) -> EmuResult<()> {
+    match info.delta() {
+        Some(_) => Err(EmuError::InvalidArgument(format!(
+            "table {} is a Delta Table (transactional with a primary key): write it through an upsert session, not a {what}",
+            info.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Creates the partition when asked to, otherwise requires it to exist.
@@ -146,6 +170,7 @@ fn ensure_partition(
 
 fn create_upload(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let (info, spec) = table_and_spec(state, req, p, t)?;
+    refuse_delta(&info, "batch upload session")?;
     ensure_partition(state, &info, &spec, req.query.flag("create_partition"))?;
     let id = new_id();
     let overwrite = req
@@ -227,7 +252,7 @@ fn put_block(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
 /// What the codec does not check but the service does: NULL in a NOT NULL column, string or
 /// binary cells over `MaxFieldSize`, VARCHAR/CHAR over their length, integers out of their type's
 /// range.
-fn check_rows(schema: &TableSchema, rows: &[Vec<Value>]) -> EmuResult<()> {
+pub(crate) fn check_rows(schema: &TableSchema, rows: &[Vec<Value>]) -> EmuResult<()> {
     for row in rows {
         for (cell, col) in row.iter().zip(&schema.columns) {
             let refuse = |what: String| {
@@ -307,6 +332,7 @@ fn stream_json(state: &AppState, id: &str, schema: &TableSchema) -> serde_json::
 
 fn create_stream(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let (info, spec) = table_and_spec(state, req, p, t)?;
+    refuse_delta(&info, "stream upload session")?;
     ensure_partition(state, &info, &spec, req.query.has("create_partition"))?;
     let id = new_id();
     state.store().create_stream(&id, info.id, &spec)?;
@@ -370,7 +396,7 @@ fn create_download(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResu
     let (info, spec) = table_and_spec(state, req, p, t)?;
     state.store().require_partition(&info, &spec)?;
     let id = new_id();
-    let dl = state.store().create_download(&id, info.id, &spec)?;
+    let dl = state.store().create_download(&id, &info, &spec)?;
     Ok(json_response(json!({
         "DownloadID": dl.id,
         "Status": "normal",
@@ -489,9 +515,22 @@ fn read_table_data(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResu
     let names: Vec<String> = info.schema.columns.iter().map(|c| c.name.clone()).collect();
     let picked = column_subset(req.query.get("columns"), &names)?;
     let types = info.schema.column_types();
-    let blocks = state
-        .store()
-        .blocks(info.id, &dl.spec, Some(dl.max_block))?;
+    let blocks = if info.delta().is_some() {
+        // A Delta Table's rows change in place: the session reads them only while the
+        // partition is at the version it saw.
+        let store = state.store();
+        if store.delta_version(info.id, &dl.spec)? != dl.max_block {
+            return Err(EmuError::StatusConflict(format!(
+                "table {} was modified after download session `{}` was created; create a new one",
+                info.name, dl.id
+            )));
+        }
+        store.blocks(info.id, &dl.spec, None)?
+    } else {
+        state
+            .store()
+            .blocks(info.id, &dl.spec, Some(dl.max_block))?
+    };
     let mut rows = Vec::with_capacity(count);
     let mut skipped = 0usize;
     for (n, data) in blocks {

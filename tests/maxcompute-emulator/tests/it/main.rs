@@ -1,5 +1,6 @@
 //! The emulator's integration tests, as one test binary (one link of the tree instead of one per
-//! file): `http` drives it over loopback HTTP, `sink_client` with the sink's own client.
+//! file): `http` drives it over loopback HTTP, `sink_client` with the sink's own client, `upsert`
+//! drives Delta Tables and their upsert sessions over loopback HTTP.
 
 // Test code: a panic is a test failure, and helpers outside `#[test]` functions are test code too,
 // which clippy.toml's allow-*-in-tests does not reach.
@@ -12,3 +13,4 @@
 
 mod http;
 mod sink_client;
+mod upsert;
