@@ -21,13 +21,17 @@ pub enum CallKind {
     BlockUpload,
     /// Batch upload commit POST.
     Commit,
-    /// Batch upload session status GET (what a client asks after a lost commit answer).
+    /// Batch or upsert session status GET (what a client asks after a lost commit answer).
     SessionStatus,
+    /// Upsert session bucket PUT.
+    UpsertWrite,
+    /// Upsert session commit POST.
+    UpsertCommit,
     /// Stream upload pack PUT.
     StreamWrite,
     /// Partition creation: SQL `ALTER TABLE .. ADD PARTITION` instances.
     PartitionCreate,
-    /// Creation of an upload, stream or download session.
+    /// Creation of an upload, stream, upsert or download session.
     SessionCreate,
     /// Download data GET.
     Download,

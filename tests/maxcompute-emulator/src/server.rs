@@ -315,6 +315,7 @@ fn classify(req: &Request) -> CallKind {
     let q = &req.query;
     let is_table = req.segments.iter().any(|s| s == "tables");
     let is_stream = req.segments.last().is_some_and(|s| s == "streams");
+    let is_upsert = req.segments.last().is_some_and(|s| s == "upserts");
     match (req.surface, &req.method) {
         (Surface::Api, &Method::POST) if req.segments.last().is_some_and(|s| s == "instances") => {
             let body = String::from_utf8_lossy(&req.body).to_ascii_lowercase();
@@ -326,6 +327,10 @@ fn classify(req: &Request) -> CallKind {
             }
         }
         (Surface::Api, _) => CallKind::Metadata,
+        (_, &Method::PUT) if is_upsert => CallKind::UpsertWrite,
+        (_, &Method::POST) if is_upsert && q.has("upsertid") => CallKind::UpsertCommit,
+        (_, &Method::POST) if is_upsert => CallKind::SessionCreate,
+        (_, &Method::GET) if is_upsert => CallKind::SessionStatus,
         (_, &Method::PUT) if is_stream => CallKind::StreamWrite,
         (_, &Method::PUT) => CallKind::BlockUpload,
         (_, &Method::POST) if is_stream && !q.has("uploadid") => CallKind::SessionCreate,

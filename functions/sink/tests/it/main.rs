@@ -18,3 +18,4 @@ mod runtime_api;
 mod sink_env;
 mod support;
 mod unreadable_body;
+mod upsert_flow;
