@@ -271,10 +271,10 @@ pub const MAX_BUCKET_NUM: u32 = 4096;
 
 /// What `TBLPROPERTIES` and a `PRIMARY KEY` make of a table: `None` for an ordinary table.
 ///
-/// A primary key needs `"transactional"="true"` (a key on an ordinary table is refused rather
-/// than ignored, since no documented table has one), its columns must be data columns declared
-/// `NOT NULL` (refused rather than implied, so DDL that passes here also passes a service that
-/// insists on it), and of a type the bucket hasher covers.
+/// A primary key needs `"transactional"="true"`, and its columns must be data columns declared
+/// `NOT NULL` and of a type the bucket hasher covers. What the service answers to a key on an
+/// ordinary table, or to a key column without `NOT NULL`, is not documented: both are refused
+/// rather than ignored or implied, so DDL that passes here also passes a stricter service.
 fn transactional(
     columns: &[Column],
     primary_key: &[String],
