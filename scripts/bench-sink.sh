@@ -70,6 +70,10 @@ step "creating the seed's table $project.$table"
 "$emulator" sql --endpoint "$endpoint" --project "$project" --access-key "$access_key" \
   "CREATE TABLE IF NOT EXISTS $table(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);" \
   >/dev/null || fail "creating the table failed"
+step "creating the Delta Table $project.${table}_delta (the upsert path)"
+"$emulator" sql --endpoint "$endpoint" --project "$project" --access-key "$access_key" \
+  "CREATE TABLE IF NOT EXISTS ${table}_delta(topic STRING NOT NULL,\`partition\` BIGINT NOT NULL,\`offset\` BIGINT NOT NULL,key STRING,value STRING,PRIMARY KEY (topic,\`partition\`,\`offset\`)) PARTITIONED BY (pt STRING) TBLPROPERTIES (\"transactional\"=\"true\");" \
+  >/dev/null || fail "creating the Delta Table failed"
 
 step "running the bench ($bench)"
 MAXCOMPUTE_ENDPOINT="$endpoint" \

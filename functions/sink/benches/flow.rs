@@ -13,7 +13,7 @@
 //! Without them those rows say how to get them.
 //!
 //! Peak RSS is `VmHWM` of a fresh child process (this binary run again with
-//! `SINK_BENCH_CHILD=pure|stream|batch`) that only builds the event, receives it the way the
+//! `SINK_BENCH_CHILD=pure|stream|batch|upsert`) that only builds the event, receives it the way the
 //! Lambda runtime does (a second copy as a `Box<RawValue>`, then the first dropped) and handles
 //! it [`WARM_INVOCATIONS`] times, so the timing runs' garbage and the emulator are not counted.
 //!
@@ -194,16 +194,26 @@ fn seed_schema() -> TableSchema {
     }
 }
 
-/// The sink's configuration from the environment, with the tunnel chosen here.
-fn config(tunnel: &str) -> Option<Config> {
+/// The write paths timed through `Sink::handle`, with their names in the tables.
+const WRITE_PATHS: [(&str, &str); 3] = [
+    ("stream", "Sink::handle, stream tunnel"),
+    ("batch", "Sink::handle, batch tunnel"),
+    ("upsert", "Sink::handle, upsert (Delta)"),
+];
+
+/// The Delta Table `scripts/bench-sink.sh` creates beside the seed's table.
+const DELTA_TABLE: &str = "test_kafka_delta";
+
+/// The sink's configuration from the environment, with the write path chosen here: `stream`
+/// or `batch` append to the seed's table, `upsert` writes the Delta Table.
+fn config(kind: &str) -> Option<Config> {
     std::env::var(vars::ENDPOINT).ok()?;
-    let tunnel = tunnel.to_owned();
-    let config = Config::from_lookup(move |name| {
-        if name == vars::TUNNEL {
-            Some(tunnel.clone())
-        } else {
-            std::env::var(name).ok()
-        }
+    let kind = kind.to_owned();
+    let config = Config::from_lookup(move |name| match (name, kind.as_str()) {
+        (vars::TUNNEL, "stream" | "batch") => Some(kind.clone()),
+        (vars::WRITE, "upsert") => Some("upsert".to_owned()),
+        (vars::TABLE, "upsert") => Some(DELTA_TABLE.to_owned()),
+        _ => std::env::var(name).ok(),
     });
     Some(config.unwrap_or_else(|e| panic!("the sink's configuration: {e}")))
 }
@@ -390,7 +400,7 @@ fn child(kind: &str) {
             }
             before
         }
-        "stream" | "batch" => {
+        "stream" | "batch" | "upsert" => {
             let config = config(kind).expect("the emulator's variables are set");
             rt.block_on(async {
                 let sink = Sink::start_from_config(&config, Box::new(NoErrorTopic), deadline())
@@ -559,26 +569,20 @@ fn main() {
             .enable_all()
             .build()
             .unwrap();
-        for tunnel in ["stream", "batch"] {
-            eprintln!("==> timing Sink::handle with the {tunnel} tunnel, {handle_runs} runs");
+        for (kind, name) in WRITE_PATHS {
+            eprintln!("==> timing {name}, {handle_runs} runs");
             rows.push((
-                format!("Sink::handle, {tunnel} tunnel"),
-                measure_handle(&rt, tunnel, &text, handle_runs),
+                name.to_owned(),
+                measure_handle(&rt, kind, &text, handle_runs),
                 None,
             ));
-            eprintln!("==> measuring peak RSS of Sink::handle ({tunnel}) in a child process");
-            rss.push((
-                if tunnel == "stream" {
-                    "Sink::handle, stream tunnel"
-                } else {
-                    "Sink::handle, batch tunnel"
-                },
-                Some(peak_rss(tunnel)),
-            ));
+            eprintln!("==> measuring peak RSS of {name} in a child process");
+            rss.push((name, Some(peak_rss(kind))));
         }
     } else {
-        rss.push(("Sink::handle, stream tunnel", None));
-        rss.push(("Sink::handle, batch tunnel", None));
+        for (_, name) in WRITE_PATHS {
+            rss.push((name, None));
+        }
         skipped.push(format!(
             "Sink::handle stages skipped: {} is not set; run `bash scripts/bench-sink.sh`, which \
              starts an emulator and sets the sink's variables",
