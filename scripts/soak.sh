@@ -28,7 +28,9 @@ cargo build --workspace --bins
 filter="soak::${SOAK_FILTER:-}"
 echo "soak: $SOAK_RECORDS records per scenario${SOAK_SEED:+, SOAK_SEED=$SOAK_SEED}"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run -p emulator --test it --no-fail-fast --no-capture -E "test(/^$filter/)"
+  # Scenarios run side by side; each prints its table when it ends (a failure also its logs).
+  cargo nextest run -p emulator --test it --no-fail-fast \
+    --success-output final --failure-output final -E "test(/^$filter/)"
 else
   cargo test -p emulator --test it --no-fail-fast -- --nocapture "$filter"
 fi
