@@ -1,11 +1,14 @@
 # One-line targets; the scripts they call hold the logic.
-.PHONY: build test lint fmt bench conformance demo emulate
+.PHONY: build test soak lint fmt bench conformance demo emulate
 
 build:
 	cargo build --workspace
 
 test:
 	bash scripts/test.sh
+
+soak:
+	bash scripts/soak.sh
 
 lint:
 	cargo fmt --all -- --check

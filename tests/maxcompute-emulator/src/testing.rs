@@ -138,6 +138,18 @@ impl TestEmulator {
         assert!(resp.status().is_success(), "{:?}", resp.text().await);
     }
 
+    /// The rules still active, oldest first, as the admin API lists them.
+    pub async fn faults(&self) -> Vec<serde_json::Value> {
+        let resp = reqwest::Client::new()
+            .get(format!("http://{}/_emulator/faults", self.server.addr))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{:?}", resp.text().await);
+        let listed: serde_json::Value = resp.json().await.unwrap();
+        listed["faults"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Removes every fault rule.
     pub async fn clear_faults(&self) {
         let resp = reqwest::Client::new()

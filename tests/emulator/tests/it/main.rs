@@ -2,7 +2,8 @@
 //! (tansu, `bash scripts/broker.sh start`; address from `KAFKA_BOOTSTRAP`, default
 //! `127.0.0.1:19092`), the Kafka trigger, the functions as their deployed binaries behind the
 //! local Lambda runtime API, and the MaxCompute emulator. `sink_flow` follows the sink,
-//! `error_flow` a bad record through the sink, the error topic and the error handler.
+//! `error_flow` a bad record through the sink, the error topic and the error handler, `soak`
+//! many records through the sink under injected faults and killed processes.
 //! One test binary (one link of the tree).
 
 // Test code: a panic is a test failure, and helpers outside `#[test]` functions are test code too,
@@ -16,4 +17,5 @@
 
 mod error_flow;
 mod sink_flow;
+mod soak;
 mod support;

@@ -18,7 +18,7 @@ const T15: i64 = 1_605_596_645_123;
 const T16: i64 = T15 + 3_600_000;
 
 /// The seed's table.
-const SEED_DDL: &str = "CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);";
+pub(crate) const SEED_DDL: &str = "CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);";
 
 /// The emulator with the seed's table.
 async fn start() -> TestEmulator {

@@ -1,0 +1,654 @@
+//! Soak: many records through the whole flow while faults are injected all along, then a count
+//! of what is stored. Each scenario writes `SOAK_RECORDS` records (default 2 000; `make soak`
+//! runs 20 000) with unique keys to a fresh topic of three partitions, half of each partition's
+//! records before an hour boundary and half after (in offset order), so every batch can span two
+//! MaxCompute partitions. The trigger runs the sink binary against the emulator while a driver,
+//! at each invocation, draws from a seeded generator whether to add a fault rule, which one, and
+//! whether to SIGKILL the running sink process a moment later (the seed is printed; `SOAK_SEED`
+//! replays the same draws, though not the same interleaving).
+//!
+//! Once the trigger has committed every record, the faults are cleared and every row of the
+//! table is read back: one table per scenario is printed (records, rows, distinct keys, missing,
+//! duplicates, invocations, failed invocations, faults and kills injected).
+//!
+//! What is asserted holds whatever the interleaving: every record is committed and stored
+//! (missing is 0), no row has a key that was not produced or sits in the wrong hour, and in the
+//! exactly-once scenario duplicates are 0. Elsewhere duplicates are measured, not asserted: the
+//! stream tunnel is at-least-once, and a batch commit that lands while its process is killed or
+//! hangs past the function timeout, or whose answer is a permanent error, is retried by the
+//! trigger as a whole. The exactly-once scenario has only lost answers of block uploads, commits
+//! and session status requests, at most one rule pending and each rule letting at least one
+//! matching request pass first: a request's retry therefore always succeeds, every invocation
+//! fits its timeout many times over, and the client recognises a landed commit.
+//!
+//! A scenario is one entry in `scenarios!` at the end of this file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lambda_emulator::trigger::tools::{NewRecord, produce};
+use lambda_emulator::trigger::{self, Stats};
+use maxcompute_emulator::testing::TestEmulator;
+use tokio::time::Instant;
+
+use crate::sink_flow::SEED_DDL;
+use crate::support::{create_topic, function_binary, require_broker, unique};
+
+/// 2020-11-17 16:00:00 in GMT+08:00 (08:00Z), the hour boundary the records cross.
+const BOUNDARY_MS: i64 = 1_605_600_000_000;
+const HOUR_BEFORE: &str = "11-17-2020 15";
+const HOUR_AFTER: &str = "11-17-2020 16";
+const PARTITIONS: i32 = 3;
+/// The records of a scenario unless `SOAK_RECORDS` says otherwise.
+const DEFAULT_RECORDS: usize = 2_000;
+/// Records per invocation (the trigger's BatchSize).
+const BATCH_SIZE: usize = 10;
+/// How often the driver looks at the trigger's counters.
+const TICK: Duration = Duration::from_millis(10);
+/// A kill comes up to ten of these after the invocation that drew it started.
+const KILL_DELAY: Duration = Duration::from_millis(30);
+/// At most one long hang (each costs a function timeout) per this many invocations.
+const HANG_EVERY: u64 = 40;
+/// A hang shorter than any timeout: the request is slow, nothing more.
+const SHORT_HANG: Duration = Duration::from_millis(300);
+/// How much longer than the function timeout a long hang lasts, so the runtime kills it.
+const PAST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The calls of each tunnel that a fault can hit.
+const STREAM_KINDS: &[&str] = &["stream_write", "session_create", "metadata"];
+const BATCH_KINDS: &[&str] = &[
+    "block_upload",
+    "commit",
+    "session_status",
+    "session_create",
+    "partition_create",
+    "metadata",
+];
+/// The calls whose answers the batch tunnel can lose without writing twice.
+const LOST_ANSWER_KINDS: &[&str] = &["block_upload", "commit", "session_status"];
+
+/// What a fault does to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// 503 ServiceUnavailable: transient, retried by the client.
+    Unavailable,
+    /// 400: permanent, the invocation gives up on the partition.
+    BadRequest,
+    /// The connection is closed without an answer.
+    Drop,
+    /// The answer comes [`SHORT_HANG`] late.
+    ShortHang,
+    /// The answer comes after the function timeout: the runtime kills the process.
+    LongHang,
+}
+
+const ALL_ACTIONS: &[Action] = &[
+    Action::Unavailable,
+    Action::BadRequest,
+    Action::Drop,
+    Action::ShortHang,
+    Action::LongHang,
+];
+/// An answer that is lost, never a refusal and never past the timeout.
+const LOST_ANSWER_ACTIONS: &[Action] = &[Action::Unavailable, Action::Drop, Action::ShortHang];
+
+/// One fault rule to draw: a call kind, a phase and an action.
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    kind: &'static str,
+    /// `before`: the request is not applied; `after`: it is, and its answer is lost.
+    phase: &'static str,
+    action: Action,
+}
+
+impl Fault {
+    fn rule(self, skip: u64, timeout: Duration) -> serde_json::Value {
+        let mut rule = serde_json::json!({
+            "kind": self.kind, "count": 1, "skip": skip, "phase": self.phase,
+        });
+        let action = match self.action {
+            Action::Unavailable => serde_json::json!({
+                "action": "error", "status": 503, "code": "ServiceUnavailable",
+                "message": "soak: injected"
+            }),
+            Action::BadRequest => serde_json::json!({
+                "action": "error", "status": 400, "code": "InvalidArgument",
+                "message": "soak: injected"
+            }),
+            Action::Drop => serde_json::json!({"action": "drop"}),
+            Action::ShortHang => {
+                serde_json::json!({"action": "hang", "millis": SHORT_HANG.as_millis() as u64})
+            }
+            Action::LongHang => serde_json::json!({
+                "action": "hang", "millis": (timeout + PAST_TIMEOUT).as_millis() as u64
+            }),
+        };
+        for (k, v) in action.as_object().unwrap() {
+            rule[k] = v.clone();
+        }
+        rule
+    }
+
+    /// Whether the fault costs the invocation its process.
+    fn severe(self) -> bool {
+        self.action == Action::LongHang
+    }
+}
+
+/// How faults are injected in a scenario.
+#[derive(Debug, Clone, Copy)]
+struct Chaos {
+    kinds: &'static [&'static str],
+    phases: &'static [&'static str],
+    actions: &'static [Action],
+    /// Whether the driver SIGKILLs the running sink now and then.
+    kills: bool,
+    /// At most this many rules of one kind wait at a time.
+    pending_per_kind: usize,
+    /// At most this many rules wait at a time.
+    pending_total: usize,
+    /// The smallest `skip` of a rule (the largest is two more).
+    min_skip: u64,
+}
+
+impl Chaos {
+    fn catalogue(&self) -> Vec<Fault> {
+        let mut out = Vec::new();
+        for kind in self.kinds {
+            for phase in self.phases {
+                for action in self.actions {
+                    out.push(Fault {
+                        kind,
+                        phase,
+                        action: *action,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Every kind of the tunnel, both phases, every action, and killed processes.
+const fn everything(kinds: &'static [&'static str]) -> Chaos {
+    Chaos {
+        kinds,
+        phases: &["before", "after"],
+        actions: ALL_ACTIONS,
+        kills: true,
+        pending_per_kind: 2,
+        pending_total: usize::MAX,
+        min_skip: 0,
+    }
+}
+
+/// Lost answers only, one at a time, each letting a request through before it acts.
+const LOST_ANSWERS: Chaos = Chaos {
+    kinds: LOST_ANSWER_KINDS,
+    phases: &["after"],
+    actions: LOST_ANSWER_ACTIONS,
+    kills: false,
+    pending_per_kind: 1,
+    pending_total: 1,
+    min_skip: 1,
+};
+
+/// One soak scenario: how the sink writes and what goes wrong meanwhile.
+#[derive(Debug, Clone, Copy)]
+struct Scenario {
+    name: &'static str,
+    /// `SINK_TUNNEL`.
+    tunnel: &'static str,
+    /// `SINK_PARTIAL_BATCH`, and the trigger's `ReportBatchItemFailures`.
+    partial_batch: bool,
+    chaos: Chaos,
+    /// The function timeout.
+    timeout: Duration,
+    /// Whether duplicates must be 0 (else they are reported only).
+    exactly_once: bool,
+}
+
+/// A small deterministic generator (SplitMix64): the draws of a seed are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+    })
+}
+
+/// The record a key stands for: its Kafka partition, its place in it, and its hour.
+struct Produced {
+    key: String,
+    hour: &'static str,
+}
+
+/// Produces `total` records over the topic's partitions, the three partitions at once; each
+/// partition's first half falls before [`BOUNDARY_MS`] and its second half after.
+async fn produce_all(bootstrap: &str, topic: &str, total: usize) -> Vec<Produced> {
+    let parts = PARTITIONS as usize;
+    let mut tasks = Vec::new();
+    let mut produced = Vec::with_capacity(total);
+    for p in 0..PARTITIONS {
+        let count = total / parts + usize::from((p as usize) < total % parts);
+        let half = count / 2;
+        let mut records = Vec::with_capacity(count);
+        for n in 0..count {
+            let key = format!("k{p}-{n}");
+            let (timestamp_ms, hour) = if n < half {
+                (BOUNDARY_MS - 1_800_000 + n as i64, HOUR_BEFORE)
+            } else {
+                (BOUNDARY_MS + n as i64, HOUR_AFTER)
+            };
+            records.push(NewRecord {
+                partition: p,
+                key: Some(key.clone().into_bytes()),
+                value: Some(format!("v{p}-{n}").into_bytes()),
+                headers: vec![],
+                timestamp_ms: Some(timestamp_ms),
+            });
+            produced.push(Produced { key, hour });
+        }
+        let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let offsets = produce(&bootstrap, &topic, &records).await.unwrap();
+            let expected: Vec<i64> = (0..records.len() as i64).collect();
+            assert_eq!(offsets, expected, "partition {p} of a fresh topic");
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    produced
+}
+
+/// What the driver did.
+#[derive(Debug, Default)]
+struct Injected {
+    rules: u64,
+    kills: u64,
+}
+
+/// Waits until the trigger has committed `records` records or `budget` has passed, and
+/// meanwhile, at each invocation the trigger starts, draws what to do: add a fault rule (at
+/// most one long hang per [`HANG_EVERY`] invocations, and only while fewer rules than the
+/// scenario allows are pending), kill the sink a little later, or nothing. Pacing by invocation
+/// keeps the faults per record, and so the run's length per record, the same on any machine.
+/// Returns what was injected and the trigger's counters at the end.
+async fn drive(
+    flow: &TestEmulator,
+    scenario: &Scenario,
+    sink: &Path,
+    seed: u64,
+    running: &trigger::Running,
+    records: u64,
+    budget: Duration,
+) -> (Injected, Stats) {
+    let chaos = &scenario.chaos;
+    let catalogue = chaos.catalogue();
+    let endpoint = flow.endpoint();
+    let mut rng = Rng(seed);
+    let mut injected = Injected::default();
+    let mut seen = 0;
+    let mut last_hang: Option<u64> = None;
+    let mut kill_at: Option<Instant> = None;
+    let give_up = Instant::now() + budget;
+    loop {
+        let stats = running.stats();
+        if stats.committed_records >= records || Instant::now() >= give_up {
+            return (injected, stats);
+        }
+        if kill_at.is_some_and(|at| at <= Instant::now()) {
+            kill_at = None;
+            injected.kills += kill_sink(sink, &endpoint);
+        }
+        while seen < stats.invocations {
+            seen += 1;
+            let draw = rng.below(10);
+            if draw == 0 {
+                if chaos.kills && kill_at.is_none() {
+                    kill_at = Some(Instant::now() + KILL_DELAY * rng.below(10) as u32);
+                }
+                continue;
+            }
+            if draw > 5 {
+                continue;
+            }
+            let fault = catalogue[rng.below(catalogue.len())];
+            let skip = chaos.min_skip + rng.below(3) as u64;
+            if fault.severe() && last_hang.is_some_and(|at| seen < at + HANG_EVERY) {
+                continue;
+            }
+            let pending = flow.faults().await;
+            let same_kind = pending.iter().filter(|r| r["kind"] == fault.kind).count();
+            if pending.len() >= chaos.pending_total || same_kind >= chaos.pending_per_kind {
+                continue;
+            }
+            flow.fault(fault.rule(skip, scenario.timeout)).await;
+            injected.rules += 1;
+            if fault.severe() {
+                last_hang = Some(seen);
+            }
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+/// SIGKILLs the processes that run `binary` against the emulator at `endpoint` (its
+/// `MAXCOMPUTE_ENDPOINT`, unique to one test's emulator, so no other test's sink is touched);
+/// returns how many.
+fn kill_sink(binary: &Path, endpoint: &str) -> u64 {
+    let marker = format!("MAXCOMPUTE_ENDPOINT={endpoint}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if std::fs::read_link(entry.path().join("exe")).ok().as_deref() != Some(binary) {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !environ
+            .split(|b| *b == 0)
+            .any(|var| var == marker.as_bytes())
+        {
+            continue;
+        }
+        let status = std::process::Command::new("kill")
+            .args(["-9", pid])
+            .status();
+        if status.is_ok_and(|s| s.success()) {
+            killed += 1;
+        }
+    }
+    killed
+}
+
+/// What one scenario came to.
+struct Report {
+    records: usize,
+    rows: usize,
+    distinct: usize,
+    missing: usize,
+    duplicates: usize,
+    /// Stored keys that were never produced.
+    unknown: usize,
+    /// Rows in another hour than their record's.
+    misplaced: usize,
+    stats: Stats,
+    injected: Injected,
+    seconds: f64,
+}
+
+fn table(scenario: &Scenario, seed: u64, r: &Report) -> String {
+    let header = [
+        "mode",
+        "records",
+        "rows",
+        "distinct",
+        "missing",
+        "duplicates",
+        "invocations",
+        "failures",
+        "faults",
+        "kills",
+        "seconds",
+    ];
+    let cells = [
+        scenario.name.to_owned(),
+        r.records.to_string(),
+        r.rows.to_string(),
+        r.distinct.to_string(),
+        r.missing.to_string(),
+        r.duplicates.to_string(),
+        r.stats.invocations.to_string(),
+        r.stats.failed_invocations.to_string(),
+        r.injected.rules.to_string(),
+        r.injected.kills.to_string(),
+        format!("{:.1}", r.seconds),
+    ];
+    let widths: Vec<usize> = header
+        .iter()
+        .zip(&cells)
+        .map(|(h, c)| h.len().max(c.len()))
+        .collect();
+    let line = |items: &[String]| {
+        let mut out = String::new();
+        for (i, (item, w)) in items.iter().zip(&widths).enumerate() {
+            let sep = if i == 0 { "" } else { " | " };
+            if i == 0 {
+                write!(out, "{sep}{item:<w$}").unwrap();
+            } else {
+                write!(out, "{sep}{item:>w$}").unwrap();
+            }
+        }
+        out
+    };
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let rule: String = widths
+        .iter()
+        .map(|w| "-".repeat(*w))
+        .collect::<Vec<_>>()
+        .join("-|-");
+    format!(
+        "soak (SOAK_SEED={seed}, SOAK_RECORDS={}, unknown keys {}, rows in the wrong hour {})\n{}\n{rule}\n{}\n",
+        r.records,
+        r.unknown,
+        r.misplaced,
+        line(&header),
+        line(&cells)
+    )
+}
+
+async fn soak(scenario: Scenario) {
+    let records = env_number("SOAK_RECORDS").map_or(DEFAULT_RECORDS, |n| n as usize);
+    assert!(records > 0, "SOAK_RECORDS must be positive");
+    let seed = env_number("SOAK_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    });
+    eprintln!(
+        "soak {}: {records} records, SOAK_SEED={seed} replays its faults",
+        scenario.name
+    );
+    let started = std::time::Instant::now();
+    let bootstrap = require_broker().await;
+    let topic = unique(&format!("soak-{}", scenario.name.replace([' ', ','], "-")));
+    create_topic(&bootstrap, &topic, PARTITIONS).await;
+    let flow = TestEmulator::start().await;
+    flow.sql(SEED_DDL).await;
+    let produced = produce_all(&bootstrap, &topic, records).await;
+
+    let sink = std::fs::canonicalize(function_binary("sink")).unwrap();
+    let level = std::env::var("SOAK_FUNCTION_LOG").unwrap_or_else(|_| "error".to_owned());
+    let partial = if scenario.partial_batch {
+        "true"
+    } else {
+        "false"
+    };
+    let env = [
+        ("MAXCOMPUTE_TABLE", "test_kafka"),
+        ("SINK_TUNNEL", scenario.tunnel),
+        ("SINK_PARTIAL_BATCH", partial),
+        ("AWS_LAMBDA_LOG_LEVEL", level.as_str()),
+    ];
+    let mut settings = crate::support::settings(&flow, &bootstrap, &topic, "sink", &env);
+    settings.function.binary = PathBuf::from(&sink);
+    settings.function.timeout = scenario.timeout;
+    settings.limits.batch_size = BATCH_SIZE;
+    settings.report_batch_item_failures = scenario.partial_batch;
+
+    // Generous: a few seconds per hundred records covers the slowest machine under every fault.
+    let budget = Duration::from_secs(120) + Duration::from_millis(40) * records as u32;
+    let running = trigger::start(settings).await.unwrap();
+    let (injected, waited) = drive(
+        &flow,
+        &scenario,
+        &sink,
+        seed,
+        &running,
+        records as u64,
+        budget,
+    )
+    .await;
+    flow.clear_faults().await;
+    let stats = running.stop().await.unwrap();
+
+    let stored = flow.query("select key, pt from test_kafka").await;
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    let mut unknown = 0;
+    let mut misplaced = 0;
+    let hours: HashMap<&str, &str> = produced.iter().map(|p| (p.key.as_str(), p.hour)).collect();
+    for row in stored.iter().skip(1) {
+        let (key, pt) = (row[0].as_str(), row[1].as_str());
+        match hours.get(key) {
+            Some(hour) => {
+                *count.entry(key).or_default() += 1;
+                if *hour != pt {
+                    misplaced += 1;
+                }
+            }
+            None => unknown += 1,
+        }
+    }
+    let rows = stored.len() - 1;
+    let distinct = count.len();
+    let report = Report {
+        records,
+        rows,
+        distinct,
+        missing: records - distinct,
+        duplicates: rows - unknown - distinct,
+        unknown,
+        misplaced,
+        stats: stats.clone(),
+        injected,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    println!("{}", table(&scenario, seed, &report));
+
+    let per_partition: BTreeMap<i32, i64> = (0..PARTITIONS)
+        .map(|p| {
+            let n = produced
+                .iter()
+                .filter(|r| r.key.starts_with(&format!("k{p}-")))
+                .count();
+            (p, n as i64)
+        })
+        .collect();
+    let replay = format!("replay: SOAK_SEED={seed} SOAK_RECORDS={records}");
+    assert_eq!(
+        waited.committed_records, records as u64,
+        "not every record was committed within {budget:?}: {waited:?} ({replay})"
+    );
+    assert_eq!(
+        stats.committed, per_partition,
+        "committed offsets ({replay})"
+    );
+    let missing: Vec<&str> = produced
+        .iter()
+        .map(|p| p.key.as_str())
+        .filter(|k| !count.contains_key(k))
+        .take(20)
+        .collect();
+    assert_eq!(
+        report.missing, 0,
+        "committed but not stored, e.g. {missing:?} ({replay})"
+    );
+    assert_eq!(report.unknown, 0, "rows of no produced record ({replay})");
+    assert_eq!(report.misplaced, 0, "rows in the wrong hour ({replay})");
+    if scenario.exactly_once {
+        let twice: Vec<&&str> = count
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(k, _)| k)
+            .take(20)
+            .collect();
+        assert_eq!(
+            report.duplicates, 0,
+            "written twice, e.g. {twice:?} ({replay})"
+        );
+    }
+}
+
+/// One test per scenario, so that the runner runs them side by side.
+macro_rules! scenarios {
+    ($($(#[$doc:meta])* $test:ident: $scenario:expr;)+) => {
+        $(
+            $(#[$doc])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                soak($scenario).await;
+            }
+        )+
+    };
+}
+
+scenarios! {
+    /// Stream append with partial batch responses, every stream fault and killed processes.
+    stream_append_partial_batch: Scenario {
+        name: "stream append, partial batch",
+        tunnel: "stream",
+        partial_batch: true,
+        chaos: everything(STREAM_KINDS),
+        timeout: Duration::from_secs(3),
+        exactly_once: false,
+    };
+    /// Batch append with partial batch responses, every batch fault and killed processes.
+    batch_append_partial_batch: Scenario {
+        name: "batch append, partial batch",
+        tunnel: "batch",
+        partial_batch: true,
+        chaos: everything(BATCH_KINDS),
+        timeout: Duration::from_secs(3),
+        exactly_once: false,
+    };
+    /// Batch append retried as whole batches, every batch fault and killed processes.
+    batch_append_whole_batch: Scenario {
+        name: "batch append, whole batch",
+        tunnel: "batch",
+        partial_batch: false,
+        chaos: everything(BATCH_KINDS),
+        timeout: Duration::from_secs(3),
+        exactly_once: false,
+    };
+    /// Batch append retried as whole batches under lost answers only: exactly once.
+    batch_append_lost_answers: Scenario {
+        name: "batch append, lost answers",
+        tunnel: "batch",
+        partial_batch: false,
+        chaos: LOST_ANSWERS,
+        timeout: Duration::from_secs(30),
+        exactly_once: true,
+    };
+}
