@@ -196,12 +196,13 @@ impl UploadSession {
         let call = self.call("commit_upload", Method::POST);
         let reply = match self.client.send(&call, deadline).await {
             Ok(reply) => reply,
-            // A commit retried after a lost answer finds the session already committed.
-            Err(e) if e.code() == Some("StatusConflict") => {
-                let now = self.status(deadline).await?;
-                return self.await_closed(now, e, deadline).await;
-            }
-            Err(e) => return Err(e),
+            // A commit retried after a lost answer finds the session already committed (a
+            // conflict), and a commit that landed may still be answered with an error: the
+            // session's state decides.
+            Err(e) => match self.status(deadline).await {
+                Ok(now) => return self.await_closed(now, e, deadline).await,
+                Err(_) => return Err(e),
+            },
         };
         // The answer normally repeats the session; an empty body is accepted too.
         self.info = if reply.body.iter().all(u8::is_ascii_whitespace) {
@@ -219,7 +220,8 @@ impl UploadSession {
     }
 
     /// Waits, from the state `now`, until the session is `closed` (its commit is done) and
-    /// returns `Ok`; returns `otherwise` when it is in any state but `closed` or `closing`.
+    /// returns `Ok`; returns `otherwise` when it is in any state but `closed` or `closing`
+    /// (`normal` after a failed commit: the commit did not land).
     async fn await_closed(
         &mut self,
         mut now: UploadSessionInfo,

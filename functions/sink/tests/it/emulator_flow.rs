@@ -172,6 +172,8 @@ async fn a_commit_whose_answer_is_lost_is_not_written_twice() {
     for lose in [
         serde_json::json!({"kind": "commit", "phase": "after", "action": "drop"}),
         serde_json::json!({"kind": "commit", "phase": "after", "action": "error", "status": 503, "code": "ServiceUnavailable"}),
+        // Even a permanent error for a commit that landed: the session's state decides.
+        serde_json::json!({"kind": "commit", "phase": "after", "action": "error", "status": 400, "code": "InvalidArgument"}),
         // The retried commit's answer is lost too, and then the status check's.
         serde_json::json!({"kind": "any", "count": 3, "phase": "after", "action": "drop"}),
     ] {

@@ -13,10 +13,11 @@
 //!
 //! What is asserted holds whatever the interleaving: every record is committed and stored
 //! (missing is 0), no row has a key that was not produced or sits in the wrong hour, and in the
-//! exactly-once scenario duplicates are 0. Elsewhere duplicates are measured, not asserted: the
-//! stream tunnel is at-least-once, and a batch commit that lands while its process is killed or
-//! hangs past the function timeout, or whose answer is a permanent error, is retried by the
-//! trigger as a whole. The exactly-once scenario has only lost answers of block uploads, commits
+//! exactly-once scenarios duplicates are 0: upsert into a Delta Table under every fault and
+//! killed processes, and batch append under lost answers. Elsewhere duplicates are measured, not asserted: the
+//! stream tunnel is at-least-once, and in batch append a commit that lands while its process
+//! is killed or hangs past the function timeout, or a partition that fails for good after an
+//! earlier one committed, makes the trigger retry the batch as a whole. The batch append exactly-once scenario has only lost answers of block uploads, commits
 //! and session status requests, at most one rule pending and each rule letting at least one
 //! matching request pass first: a request's retry therefore always succeeds, every invocation
 //! fits its timeout many times over, and the client recognises a landed commit.
@@ -61,6 +62,14 @@ const STREAM_KINDS: &[&str] = &["stream_write", "session_create", "metadata"];
 const BATCH_KINDS: &[&str] = &[
     "block_upload",
     "commit",
+    "session_status",
+    "session_create",
+    "partition_create",
+    "metadata",
+];
+const UPSERT_KINDS: &[&str] = &[
+    "upsert_write",
+    "upsert_commit",
     "session_status",
     "session_create",
     "partition_create",
@@ -195,11 +204,41 @@ const LOST_ANSWERS: Chaos = Chaos {
     min_skip: 1,
 };
 
+/// The table a scenario writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    /// The seed's append table.
+    Seed,
+    /// The seed's columns as a Delta Table keyed by (`topic`, `partition`, `offset`), which
+    /// the sink writes by upsert.
+    Delta,
+}
+
+/// The Delta Table of [`Table::Delta`].
+const DELTA_DDL: &str = "CREATE TABLE IF NOT EXISTS kafka_delta(topic STRING NOT NULL, `partition` BIGINT NOT NULL, `offset` BIGINT NOT NULL, key STRING, value STRING, PRIMARY KEY (topic, `partition`, `offset`)) PARTITIONED BY (pt STRING) TBLPROPERTIES (\"transactional\"=\"true\", \"write.bucket.num\"=\"4\");";
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Seed => "test_kafka",
+            Self::Delta => "kafka_delta",
+        }
+    }
+
+    fn ddl(self) -> &'static str {
+        match self {
+            Self::Seed => SEED_DDL,
+            Self::Delta => DELTA_DDL,
+        }
+    }
+}
+
 /// One soak scenario: how the sink writes and what goes wrong meanwhile.
 #[derive(Debug, Clone, Copy)]
 struct Scenario {
     name: &'static str,
-    /// `SINK_TUNNEL`.
+    table: Table,
+    /// `SINK_TUNNEL` (of an append table).
     tunnel: &'static str,
     /// `SINK_PARTIAL_BATCH`, and the trigger's `ReportBatchItemFailures`.
     partial_batch: bool,
@@ -486,7 +525,7 @@ async fn soak(scenario: Scenario) {
     let topic = unique(&format!("soak-{}", scenario.name.replace([' ', ','], "-")));
     create_topic(&bootstrap, &topic, PARTITIONS).await;
     let flow = TestEmulator::start().await;
-    flow.sql(SEED_DDL).await;
+    flow.sql(scenario.table.ddl()).await;
     let produced = produce_all(&bootstrap, &topic, records).await;
 
     let sink = std::fs::canonicalize(function_binary("sink")).unwrap();
@@ -497,7 +536,7 @@ async fn soak(scenario: Scenario) {
         "false"
     };
     let env = [
-        ("MAXCOMPUTE_TABLE", "test_kafka"),
+        ("MAXCOMPUTE_TABLE", scenario.table.name()),
         ("SINK_TUNNEL", scenario.tunnel),
         ("SINK_PARTIAL_BATCH", partial),
         ("AWS_LAMBDA_LOG_LEVEL", level.as_str()),
@@ -524,7 +563,9 @@ async fn soak(scenario: Scenario) {
     flow.clear_faults().await;
     let stats = running.stop().await.unwrap();
 
-    let stored = flow.query("select key, pt from test_kafka").await;
+    let stored = flow
+        .query(&format!("select key, pt from {}", scenario.table.name()))
+        .await;
     let mut count: HashMap<&str, usize> = HashMap::new();
     let mut unknown = 0;
     let mut misplaced = 0;
@@ -618,6 +659,7 @@ scenarios! {
     /// Stream append with partial batch responses, every stream fault and killed processes.
     stream_append_partial_batch: Scenario {
         name: "stream append, partial batch",
+        table: Table::Seed,
         tunnel: "stream",
         partial_batch: true,
         chaos: everything(STREAM_KINDS),
@@ -627,6 +669,7 @@ scenarios! {
     /// Batch append with partial batch responses, every batch fault and killed processes.
     batch_append_partial_batch: Scenario {
         name: "batch append, partial batch",
+        table: Table::Seed,
         tunnel: "batch",
         partial_batch: true,
         chaos: everything(BATCH_KINDS),
@@ -636,6 +679,7 @@ scenarios! {
     /// Batch append retried as whole batches, every batch fault and killed processes.
     batch_append_whole_batch: Scenario {
         name: "batch append, whole batch",
+        table: Table::Seed,
         tunnel: "batch",
         partial_batch: false,
         chaos: everything(BATCH_KINDS),
@@ -645,10 +689,33 @@ scenarios! {
     /// Batch append retried as whole batches under lost answers only: exactly once.
     batch_append_lost_answers: Scenario {
         name: "batch append, lost answers",
+        table: Table::Seed,
         tunnel: "batch",
         partial_batch: false,
         chaos: LOST_ANSWERS,
         timeout: Duration::from_secs(30),
+        exactly_once: true,
+    };
+    /// Upsert into a Delta Table with partial batch responses, every upsert fault and killed
+    /// processes: exactly once, because every replay overwrites itself.
+    upsert_partial_batch: Scenario {
+        name: "upsert, partial batch",
+        table: Table::Delta,
+        tunnel: "stream",
+        partial_batch: true,
+        chaos: everything(UPSERT_KINDS),
+        timeout: Duration::from_secs(3),
+        exactly_once: true,
+    };
+    /// Upsert into a Delta Table retried as whole batches, every upsert fault and killed
+    /// processes: exactly once.
+    upsert_whole_batch: Scenario {
+        name: "upsert, whole batch",
+        table: Table::Delta,
+        tunnel: "stream",
+        partial_batch: false,
+        chaos: everything(UPSERT_KINDS),
+        timeout: Duration::from_secs(3),
         exactly_once: true,
     };
 }
