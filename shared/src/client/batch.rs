@@ -106,9 +106,10 @@ impl Client {
     }
 }
 
-/// The first and the longest wait between status checks of a session being committed.
-const COMMIT_POLL_START: Duration = Duration::from_millis(200);
-const COMMIT_POLL_MAX: Duration = Duration::from_secs(2);
+/// The first and the longest wait between status checks of a session being committed (batch
+/// and upsert sessions alike).
+pub(super) const COMMIT_POLL_START: Duration = Duration::from_millis(200);
+pub(super) const COMMIT_POLL_MAX: Duration = Duration::from_secs(2);
 
 /// Whether a session in this state still takes blocks and a commit.
 fn is_open(status: &str) -> bool {

@@ -12,14 +12,13 @@
 //! no special care beyond asking again. A repeated commit answered `UpsertSessionNotFound`
 //! means the service already committed and forgot the session.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
+use super::batch::{COMMIT_POLL_MAX, COMMIT_POLL_START};
 use super::error::Error;
 use super::handle::{Client, validate_name};
 use super::request::{Api, Call};
@@ -43,10 +42,6 @@ pub const UPSERT_COLUMNS: [&str; 5] = [
 pub const OPERATION_UPSERT: i64 = 85;
 /// `__operation` of a delete (`'D'`).
 pub const OPERATION_DELETE: i64 = 68;
-
-/// The first and the longest wait between checks of a commit in progress.
-const COMMIT_POLL_START: Duration = Duration::from_millis(200);
-const COMMIT_POLL_MAX: Duration = Duration::from_secs(2);
 
 /// The types of [`UPSERT_COLUMNS`]: BIGINT, BIGINT, TINYINT, ARRAY<BIGINT>, ARRAY<BIGINT>.
 pub fn upsert_column_types() -> Vec<OdpsType> {
