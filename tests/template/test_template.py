@@ -490,3 +490,121 @@ def test_secrets_are_noecho(template):
     params = template["Parameters"]
     for name in ("AccessKeyId", "AccessKeySecret"):
         assert params[name].get("NoEcho") is True, name
+
+
+# ---------------------------------------------------------------------------------------------
+# Permissions and network (README, "Permissions"): what AWS documents the trigger needs of the
+# function's role, and nothing broader.
+
+# AWSLambdaMSKExecutionRole's network-interface actions, which an MSK trigger needs on "*".
+MSK_NETWORK_ACTIONS = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+}
+
+
+def resolve(value, template, extra=None):
+    """Evaluates the intrinsics a policy uses (Ref, Sub, Select, Split) with the parameters'
+    defaults."""
+    params = {k: v.get("Default") for k, v in template["Parameters"].items()}
+    params.update(extra or {})
+    if isinstance(value, str):
+        return value
+    (fn, arg), = value.items()
+    if fn == "Ref":
+        return params[arg]
+    if fn == "Fn::Split":
+        return resolve(arg[1], template, extra).split(arg[0])
+    if fn == "Fn::Select":
+        return resolve(arg[1], template, extra)[int(arg[0])]
+    if fn == "Fn::Sub":
+        text, names = arg if isinstance(arg, list) else (arg, {})
+        local = {k: resolve(v, template, extra) for k, v in names.items()}
+        return re.sub(
+            r"\$\{([^}]+)\}", lambda m: local.get(m[1], params.get(m[1])) or "", text
+        )
+    raise AssertionError(f"cannot resolve {value}")
+
+
+def policy_branches(template, function):
+    """The function's statements when the source is MSK, and when it is self-managed."""
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    policies = functions[function]["Properties"]["Policies"]
+    assert len(policies) == 1, policies
+    condition, msk, self_managed = policies[0]["Fn::If"]
+    assert condition == "IsMsk"
+    return msk["Statement"], self_managed["Statement"]
+
+
+def actions(statement):
+    a = statement["Action"]
+    return {a} if isinstance(a, str) else set(a)
+
+
+@pytest.mark.parametrize("function", ["SinkFunction", "ErrorHandlerFunction"])
+def test_each_trigger_gets_the_permissions_aws_documents_and_no_more(template, function):
+    msk, self_managed = policy_branches(template, function)
+    (msk_trigger,) = [
+        t for t in kafka_triggers(template, function).values() if t.get("Condition") == "IsMsk"
+    ]
+    (sm_trigger,) = [
+        t
+        for t in kafka_triggers(template, function).values()
+        if t.get("Condition") == "IsSelfManaged"
+    ]
+    cluster = resolve({"Ref": "MskClusterArn"}, template)
+    topic = resolve(msk_trigger["Properties"]["Topics"][0], template)
+    group = resolve(
+        msk_trigger["Properties"]["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"],
+        template,
+    )
+    prefix, path = cluster.split("cluster/", 1)
+    granted = {}
+    for s in msk:
+        assert s["Effect"] == "Allow"
+        assert not any("*" in a for a in actions(s)), s
+        for a in actions(s):
+            granted[a] = resolve(s["Resource"], template)
+    # AWSLambdaMSKExecutionRole's actions (kafka:DescribeCluster replaced by its V2).
+    assert granted["kafka:DescribeClusterV2"] == cluster
+    assert granted["kafka:GetBootstrapBrokers"] == cluster
+    for a in MSK_NETWORK_ACTIONS:
+        assert granted[a] == "*", a
+    # IAM access control on the cluster: connect, read the topic, use the group; nothing else.
+    assert granted["kafka-cluster:Connect"] == cluster
+    assert granted["kafka-cluster:DescribeClusterDynamicConfiguration"] == cluster
+    assert granted["kafka-cluster:DescribeTopic"] == f"{prefix}topic/{path}/{topic}"
+    assert granted["kafka-cluster:ReadData"] == f"{prefix}topic/{path}/{topic}"
+    assert granted["kafka-cluster:DescribeGroup"] == f"{prefix}group/{path}/{group}"
+    assert granted["kafka-cluster:AlterGroup"] == f"{prefix}group/{path}/{group}"
+    assert len(granted) == 2 + len(MSK_NETWORK_ACTIONS) + 6, sorted(granted)
+    # Only the network interfaces are unscoped: EC2 does not scope them by resource.
+    unscoped = {a for a, r in granted.items() if r == "*"}
+    assert unscoped == MSK_NETWORK_ACTIONS
+
+    # Self-managed: the SASL/SCRAM secret the trigger names, and only it.
+    (secret,) = sm_trigger["Properties"]["SourceAccessConfigurations"]
+    assert len(self_managed) == 1
+    (statement,) = self_managed
+    assert actions(statement) == {"secretsmanager:GetSecretValue"}
+    assert statement["Resource"] == secret["URI"]
+
+
+def test_the_functions_run_in_the_given_vpc_or_in_none(template):
+    vpc = template["Globals"]["Function"]["VpcConfig"]["Fn::If"]
+    assert vpc[0] == "InVpc"
+    assert vpc[1] == {
+        "SubnetIds": {"Ref": "SubnetIds"},
+        "SecurityGroupIds": {"Ref": "SecurityGroupIds"},
+    }
+    assert vpc[2] == {"Ref": "AWS::NoValue"}
+    in_vpc = template["Conditions"]["InVpc"]
+    assert in_vpc == {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "SubnetIds"}]}, ""]}]}
+    params = template["Parameters"]
+    for name in ("SubnetIds", "SecurityGroupIds"):
+        assert params[name]["Type"] == "CommaDelimitedList"
+        assert params[name]["Default"] == "", f"{name}: empty must mean no VPC"
