@@ -531,13 +531,20 @@ def resolve(value, template, extra=None):
 
 
 def policy_branches(template, function):
-    """The function's statements when the source is MSK, and when it is self-managed."""
+    """The function's statements when the source is MSK, when it is self-managed, and when it
+    is self-managed in a VPC (on top)."""
     functions = resources_of_type(template, "AWS::Serverless::Function")
     policies = functions[function]["Properties"]["Policies"]
-    assert len(policies) == 1, policies
+    assert len(policies) == 2, policies
     condition, msk, self_managed = policies[0]["Fn::If"]
     assert condition == "IsMsk"
-    return msk["Statement"], self_managed["Statement"]
+    condition, in_vpc, otherwise = policies[1]["Fn::If"]
+    assert condition == "SelfManagedInVpc"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert template["Conditions"]["SelfManagedInVpc"] == {
+        "Fn::And": [{"Condition": "IsSelfManaged"}, {"Condition": "InVpc"}]
+    }
+    return msk["Statement"], self_managed["Statement"], in_vpc["Statement"]
 
 
 def actions(statement):
@@ -547,7 +554,7 @@ def actions(statement):
 
 @pytest.mark.parametrize("function", ["SinkFunction", "ErrorHandlerFunction"])
 def test_each_trigger_gets_the_permissions_aws_documents_and_no_more(template, function):
-    msk, self_managed = policy_branches(template, function)
+    msk, self_managed, self_managed_in_vpc = policy_branches(template, function)
     (msk_trigger,) = [
         t for t in kafka_triggers(template, function).values() if t.get("Condition") == "IsMsk"
     ]
@@ -592,6 +599,10 @@ def test_each_trigger_gets_the_permissions_aws_documents_and_no_more(template, f
     (statement,) = self_managed
     assert actions(statement) == {"secretsmanager:GetSecretValue"}
     assert statement["Resource"] == secret["URI"]
+    # A self-managed cluster reached in a VPC: the same network interfaces as for MSK.
+    (statement,) = self_managed_in_vpc
+    assert actions(statement) == MSK_NETWORK_ACTIONS
+    assert statement["Resource"] == "*"
 
 
 def test_the_functions_run_in_the_given_vpc_or_in_none(template):
