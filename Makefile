@@ -1,5 +1,5 @@
 # One-line targets; the scripts they call hold the logic.
-.PHONY: build test soak lint fmt bench conformance demo emulate
+.PHONY: build test soak lint fmt bench conformance demo emulate deploy delete
 
 build:
 	cargo build --workspace
@@ -31,3 +31,9 @@ demo:
 
 emulate:
 	cargo run -p emulator -- maxcompute
+
+deploy:
+	bash scripts/deploy.sh deploy
+
+delete:
+	bash scripts/deploy.sh delete

@@ -619,3 +619,42 @@ def test_the_functions_run_in_the_given_vpc_or_in_none(template):
     for name in ("SubnetIds", "SecurityGroupIds"):
         assert params[name]["Type"] == "CommaDelimitedList"
         assert params[name]["Default"] == "", f"{name}: empty must mean no VPC"
+
+
+# ---------------------------------------------------------------------------------------------
+# Building and deploying: `sam build` (rust-cargolambda) and samconfig.example.toml.
+
+
+@pytest.mark.parametrize(
+    "function,binary", [("SinkFunction", "sink"), ("ErrorHandlerFunction", "error-handler")]
+)
+def test_sam_builds_each_function_from_the_workspace(template, function, binary):
+    resource = resources_of_type(template, "AWS::Serverless::Function")[function]
+    assert resource["Metadata"] == {
+        "BuildMethod": "rust-cargolambda",
+        "BuildProperties": {"Binary": binary},
+    }
+    assert resource["Properties"]["CodeUri"] == ".", "the workspace root, where Cargo.toml is"
+    manifest = (ROOT / "functions" / binary / "Cargo.toml").read_text(encoding="utf-8")
+    assert f'name = "{binary}"' in manifest, f"no package {binary}"
+
+
+def test_the_samconfig_example_sets_declared_parameters_to_accepted_values(template):
+    import shlex
+    import tomllib
+
+    with open(ROOT / "samconfig.example.toml", "rb") as f:
+        config = tomllib.load(f)
+    deploy = config["default"]["deploy"]["parameters"]
+    assert "CAPABILITY_IAM" in deploy["capabilities"], "the stack creates the functions' roles"
+    overrides = dict(item.split("=", 1) for item in shlex.split(deploy["parameter_overrides"]))
+    params = template["Parameters"]
+    for name, value in overrides.items():
+        assert name in params, f"{name} is not a parameter of template.yaml"
+        allowed = params[name].get("AllowedValues")
+        assert allowed is None or value in allowed, (name, value, allowed)
+        pattern = params[name].get("AllowedPattern")
+        assert pattern is None or re.fullmatch(pattern, value), (name, value, pattern)
+        assert not params[name].get("NoEcho"), f"{name} is a secret: never in a file"
+    required = {n for n, p in params.items() if "Default" not in p and not p.get("NoEcho")}
+    assert required <= set(overrides), f"unset: {sorted(required - set(overrides))}"
