@@ -658,3 +658,17 @@ def test_the_samconfig_example_sets_declared_parameters_to_accepted_values(templ
         assert not params[name].get("NoEcho"), f"{name} is a secret: never in a file"
     required = {n for n, p in params.items() if "Default" not in p and not p.get("NoEcho")}
     assert required <= set(overrides), f"unset: {sorted(required - set(overrides))}"
+
+
+def test_the_error_topic_protocol_is_one_the_sink_accepts(template, config_rs):
+    param = template["Parameters"]["ErrorTopicSecurityProtocol"]
+    assert sink_environment(template)["SINK_ERROR_SECURITY_PROTOCOL"] == {
+        "Ref": "ErrorTopicSecurityProtocol"
+    }
+    start = config_rs.index("let protocol = get(vars::ERROR_SECURITY_PROTOCOL)")
+    accepted = set(re.findall(r'^\s*"([A-Z_]+)" =>', config_rs[start:], re.M))
+    assert {"PLAINTEXT", "SSL", "SASL_SSL"} <= accepted, accepted
+    assert set(param["AllowedValues"]) <= accepted
+    # MSK's brokers, as the sample MSK event gives them, listen for TLS on 9094.
+    assert param["Default"] == "SSL"
+
