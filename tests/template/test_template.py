@@ -183,6 +183,7 @@ COMMON_PROPERTIES = {
     # Provisioned mode, and the partial batch response it makes possible.
     "ProvisionedPollerConfig": {"MinimumPollers": None, "MaximumPollers": None},
     "FunctionResponseTypes": None,
+    "MetricsConfig": {"Metrics": None},
 }
 MSK_PROPERTIES = dict(
     COMMON_PROPERTIES,
@@ -671,4 +672,10 @@ def test_the_error_topic_protocol_is_one_the_sink_accepts(template, config_rs):
     assert set(param["AllowedValues"]) <= accepted
     # MSK's brokers, as the sample MSK event gives them, listen for TLS on 9094.
     assert param["Default"] == "SSL"
+
+
+def test_every_trigger_reports_its_event_counts(template):
+    for name, trigger in all_kafka_triggers(template).items():
+        metrics = trigger["Properties"]["MetricsConfig"]["Metrics"]
+        assert metrics == ["EventCount"], (name, metrics)
 

@@ -6,12 +6,12 @@
 //! offsets that were not written (partial batch response) or as an error that makes the trigger
 //! retry the whole batch. Nothing is dropped silently.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
 use shared::client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
-use shared::event::{RecordId, Reject, decode_event_str};
+use shared::event::{KafkaRecord, RecordId, Reject, decode_event_str};
 use shared::partition::{PartitionRouter, PartitionSpec};
 use shared::rows::{BuiltRows, RowBuilder, build_rows};
 use shared::types::TableSchema;
@@ -20,6 +20,7 @@ use tracing::{error, info};
 
 use crate::config::{Config, WriteMode};
 use crate::error::SinkError;
+use crate::metrics;
 use crate::rejects::RejectSink;
 use crate::writer::{TableWriter, WritePath, WriteResult};
 
@@ -32,6 +33,31 @@ pub struct Sink {
     router: PartitionRouter,
     partial_batch: bool,
     rejects: Box<dyn RejectSink>,
+    function_name: String,
+    table: String,
+    metrics: MetricsOutput,
+}
+
+/// Where an invocation's metrics line goes: standard output, which Lambda sends to CloudWatch
+/// Logs, where the EMF line becomes metrics.
+#[derive(Clone)]
+pub struct MetricsOutput(Arc<dyn Fn(String) + Send + Sync>);
+
+impl MetricsOutput {
+    pub fn stdout() -> Self {
+        Self(Arc::new(|line| println!("{line}")))
+    }
+
+    /// Hands every metrics line to `f` instead (tests read them).
+    pub fn to(f: impl Fn(String) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for MetricsOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsOutput")
+    }
 }
 
 impl shared::function::Handler for Sink {
@@ -150,7 +176,16 @@ impl Sink {
             router,
             partial_batch: config.partial_batch,
             rejects,
+            function_name: config.function_name.clone(),
+            table: config.table.clone(),
+            metrics: MetricsOutput::stdout(),
         })
+    }
+
+    /// Sends each invocation's metrics line to `output` instead of standard output.
+    pub fn with_metrics_output(mut self, output: MetricsOutput) -> Self {
+        self.metrics = output;
+        self
     }
 
     /// A sink with the configured credentials: the AccessKey (or STS token) from the
@@ -206,6 +241,13 @@ impl Sink {
         // Encoding finds the rows MaxCompute would refuse, which become rejects.
         let (mut encoded, encode_rejects) = self.writer.encode(&partitions);
         let decoded = batch.records.len();
+        let oldest_record_ms = batch
+            .records
+            .iter()
+            .filter_map(KafkaRecord::event_time_ms)
+            .min();
+        let topics: BTreeSet<&str> = batch.records.iter().map(|r| r.topic.as_str()).collect();
+        let topic = topics.into_iter().collect::<Vec<_>>().join(",");
         let upserts = self.writer.path() == WritePath::Upsert;
         let refused: HashSet<RecordId> = if upserts {
             encode_rejects.iter().filter_map(reject_id).collect()
@@ -279,6 +321,8 @@ impl Sink {
         }
 
         let stats = self.client().stats();
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let retries = stats.retries - retries_before;
         info!(
             records = summary.records,
             rows = summary.rows_written,
@@ -286,10 +330,25 @@ impl Sink {
             partitions = ?summary.partitions,
             rejects = ?summary.rejects,
             failed_partitions = summary.failed_partitions,
-            retries = stats.retries - retries_before,
-            latency_ms = started.elapsed().as_millis() as u64,
+            retries,
+            latency_ms,
             "invocation done"
         );
+        let invocation = metrics::Invocation {
+            function: self.function_name.clone(),
+            topic,
+            table: self.table.clone(),
+            records: summary.records,
+            rows_written: summary.rows_written,
+            bytes_written: summary.bytes_written,
+            rejects: summary.rejects.clone(),
+            retries,
+            failed_partitions: summary.failed_partitions,
+            latency_ms,
+            oldest_record_ms,
+            now_ms,
+        };
+        (self.metrics.0)(metrics::emf(&invocation).to_string());
 
         match first_error {
             Some(e) if !self.partial_batch => Err(e),

@@ -421,3 +421,135 @@ async fn a_kept_stream_session_the_server_refuses_is_reopened_once() {
         Some(&vec!["2".to_owned()])
     );
 }
+
+/// The EMF lines a sink printed, parsed.
+fn collect_metrics() -> (
+    sink::handler::MetricsOutput,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = std::sync::Arc::clone(&lines);
+    let output = sink::handler::MetricsOutput::to(move |line: String| {
+        into.lock()
+            .unwrap()
+            .push(serde_json::from_str(&line).expect("an EMF line is JSON"))
+    });
+    (output, lines)
+}
+
+/// Checks an EMF document's declarations and returns its metric values by name.
+fn emf_metrics(doc: &serde_json::Value) -> std::collections::BTreeMap<String, i64> {
+    let aws = &doc["_aws"];
+    assert_eq!(aws["Timestamp"], NOW_MS, "{doc}");
+    let directives = aws["CloudWatchMetrics"].as_array().unwrap();
+    assert_eq!(directives.len(), 1);
+    assert_eq!(directives[0]["Namespace"], sink::metrics::NAMESPACE);
+    assert_eq!(
+        directives[0]["Dimensions"],
+        serde_json::json!([["Function", "Topic", "Table"]])
+    );
+    for dimension in ["Function", "Topic", "Table"] {
+        assert!(doc[dimension].is_string(), "{dimension} in {doc}");
+    }
+    directives[0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let name = m["Name"].as_str().unwrap().to_owned();
+            assert!(m["Unit"].is_string(), "{m}");
+            let value = doc[&name]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{name} is declared but has no value in {doc}"));
+            (name, value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_invocation_emits_metrics_that_say_what_it_did() {
+    use crate::support::kafka::{create_topic, require_broker, unique_topic};
+    use sink::error_topic::KafkaSecurity;
+    use sink::rejects::ErrorTopicSink;
+
+    let address = require_broker().await;
+    let errors = unique_topic("sink-metrics");
+    create_topic(&address, &errors, 1).await;
+    let flow = Flow::start().await;
+    let (output, lines) = collect_metrics();
+    let sink = flow
+        .sink_with(
+            &[],
+            Box::new(ErrorTopicSink::new(
+                errors,
+                Some(vec![address]),
+                KafkaSecurity::Plaintext,
+                "sink-under-test".to_owned(),
+            )),
+        )
+        .await
+        .with_metrics_output(output);
+    // Two stream writes fail once each and are retried.
+    flow.fault(serde_json::json!({
+        "kind": "stream_write", "count": 2, "action": "error",
+        "status": 503, "code": "ServiceUnavailable"
+    }))
+    .await;
+    let text = event("bad-records.json");
+    let response = sink.handle(&text, NOW_MS, deadline()).await.unwrap();
+
+    let docs = lines.lock().unwrap().clone();
+    assert_eq!(docs.len(), 1, "one line per invocation: {docs:?}");
+    let doc = &docs[0];
+    assert_eq!(doc["Table"], "test_kafka");
+    let oldest = shared::event::decode_event_str(&text)
+        .unwrap()
+        .records
+        .iter()
+        .filter_map(|r| r.event_time_ms())
+        .min()
+        .unwrap();
+    let summary = &response.summary;
+    let metrics = emf_metrics(doc);
+    let expected: std::collections::BTreeMap<String, i64> = [
+        ("Records", summary.records as i64),
+        ("RowsWritten", summary.rows_written as i64),
+        ("BytesWritten", summary.bytes_written as i64),
+        ("Rejects", 6),
+        ("Rejects.invalid_utf8", 1),
+        ("Rejects.malformed_record", 5),
+        ("Retries", 2),
+        ("FailedPartitions", 0),
+        ("RecordAge", NOW_MS - oldest),
+        ("Latency", metrics["Latency"]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(metrics, expected);
+    assert_eq!(summary.rows_written, 5);
+    assert!(summary.bytes_written > 0);
+    assert!(metrics["Latency"] >= 0);
+}
+
+#[tokio::test]
+async fn a_failed_invocation_emits_its_metrics_too() {
+    let flow = Flow::start().await;
+    let (output, lines) = collect_metrics();
+    let sink = flow.sink(&[]).await.with_metrics_output(output);
+    flow.fault(serde_json::json!({
+        "kind": "stream_write", "count": 100, "action": "error",
+        "status": 400, "code": "InvalidArgument"
+    }))
+    .await;
+    sink.handle(&event("seed-test-message.json"), NOW_MS, deadline())
+        .await
+        .unwrap_err();
+    let docs = lines.lock().unwrap().clone();
+    assert_eq!(docs.len(), 1);
+    let metrics = emf_metrics(&docs[0]);
+    assert_eq!(metrics["Records"], 1);
+    assert_eq!(metrics["RowsWritten"], 0);
+    assert_eq!(metrics["FailedPartitions"], 1);
+    assert_eq!(docs[0]["Topic"], "maxcompute-test-input");
+}

@@ -1,0 +1,88 @@
+//! What one invocation did, as CloudWatch metrics: one line of Embedded Metric Format (EMF) JSON
+//! per invocation, which Lambda's log pipeline turns into metrics without an API call.
+//!
+//! Metrics: `Records`, `RowsWritten`, `BytesWritten`, `Rejects` (and `Rejects.<class>` per
+//! reject class), `Retries`, `FailedPartitions`, `Latency` and `RecordAge` (the age of the
+//! batch's oldest record at processing time: how far behind the topic the sink is). Dimensions:
+//! `Function`, `Topic`, `Table`. Pure: the caller prints the line.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+/// The namespace the metrics are filed under.
+pub const NAMESPACE: &str = "KafkaMaxComputeSink";
+
+/// One invocation's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub function: String,
+    /// The source topic(s) of the batch, comma-separated when there are several.
+    pub topic: String,
+    pub table: String,
+    pub records: usize,
+    pub rows_written: u64,
+    pub bytes_written: u64,
+    pub rejects: BTreeMap<&'static str, usize>,
+    pub retries: u64,
+    pub failed_partitions: usize,
+    pub latency_ms: u64,
+    /// The oldest record's timestamp (epoch milliseconds); `None` when no record has one.
+    pub oldest_record_ms: Option<i64>,
+    /// Processing time (epoch milliseconds): the metrics' timestamp and the age's reference.
+    pub now_ms: i64,
+}
+
+/// The invocation as one EMF document.
+pub fn emf(i: &Invocation) -> Value {
+    let mut metrics: Vec<(String, &str, Value)> = vec![
+        ("Records".into(), "Count", json!(i.records)),
+        ("RowsWritten".into(), "Count", json!(i.rows_written)),
+        ("BytesWritten".into(), "Bytes", json!(i.bytes_written)),
+        (
+            "Rejects".into(),
+            "Count",
+            json!(i.rejects.values().sum::<usize>()),
+        ),
+        ("Retries".into(), "Count", json!(i.retries)),
+        (
+            "FailedPartitions".into(),
+            "Count",
+            json!(i.failed_partitions),
+        ),
+        ("Latency".into(), "Milliseconds", json!(i.latency_ms)),
+    ];
+    for (class, count) in &i.rejects {
+        metrics.push((format!("Rejects.{class}"), "Count", json!(count)));
+    }
+    if let Some(oldest) = i.oldest_record_ms {
+        metrics.push((
+            "RecordAge".into(),
+            "Milliseconds",
+            json!(i.now_ms.saturating_sub(oldest).max(0)),
+        ));
+    }
+    let mut doc = Map::new();
+    doc.insert("Function".into(), json!(i.function));
+    doc.insert("Topic".into(), json!(i.topic));
+    doc.insert("Table".into(), json!(i.table));
+    let definitions: Vec<Value> = metrics
+        .iter()
+        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    for (name, _, value) in metrics {
+        doc.insert(name, value);
+    }
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": i.now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Function", "Topic", "Table"]],
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    Value::Object(doc)
+}
