@@ -184,6 +184,11 @@ COMMON_PROPERTIES = {
     "ProvisionedPollerConfig": {"MinimumPollers": None, "MaximumPollers": None},
     "FunctionResponseTypes": None,
     "MetricsConfig": {"Metrics": None},
+    # Bounded retries, provisioned mode only.
+    "MaximumRetryAttempts": None,
+    "MaximumRecordAgeInSeconds": None,
+    "BisectBatchOnFunctionError": None,
+    "DestinationConfig": {"OnFailure": {"Destination": None}},
 }
 MSK_PROPERTIES = dict(
     COMMON_PROPERTIES,
@@ -572,6 +577,18 @@ def test_each_trigger_gets_the_permissions_aws_documents_and_no_more(template, f
     )
     prefix, path = cluster.split("cluster/", 1)
     granted = {}
+    provisioned_only = [s["Fn::If"] for s in msk if "Fn::If" in s]
+    msk = [s for s in msk if "Fn::If" not in s]
+    if function == "SinkFunction":
+        # The on-failure destination (the error topic), written by the trigger in
+        # provisioned mode only.
+        (condition, statement, otherwise), = provisioned_only
+        assert (condition, otherwise) == ("IsProvisioned", {"Ref": "AWS::NoValue"})
+        error_topic = resolve({"Ref": "ErrorTopic"}, template)
+        assert actions(statement) == {"kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}
+        assert resolve(statement["Resource"], template) == f"{prefix}topic/{path}/{error_topic}"
+    else:
+        assert provisioned_only == [], "the error handler has no on-failure destination"
     for s in msk:
         assert s["Effect"] == "Allow"
         assert not any("*" in a for a in actions(s)), s
@@ -678,4 +695,33 @@ def test_every_trigger_reports_its_event_counts(template):
     for name, trigger in all_kafka_triggers(template).items():
         metrics = trigger["Properties"]["MetricsConfig"]["Metrics"]
         assert metrics == ["EventCount"], (name, metrics)
+
+
+RETRY_SETTINGS = {
+    "MaximumRetryAttempts": {"Ref": "MaximumRetryAttempts"},
+    "MaximumRecordAgeInSeconds": {"Ref": "MaximumRecordAgeInSeconds"},
+    "BisectBatchOnFunctionError": {"Ref": "BisectBatchOnFunctionError"},
+    "DestinationConfig": {"OnFailure": {"Destination": {"Fn::Sub": "kafka://${ErrorTopic}"}}},
+}
+
+
+def test_the_sinks_retries_are_bounded_in_provisioned_mode(template):
+    for name, trigger in kafka_triggers(template, "SinkFunction").items():
+        props = trigger["Properties"]
+        for setting, value in RETRY_SETTINGS.items():
+            assert props[setting] == {
+                "Fn::If": ["IsProvisioned", value, {"Ref": "AWS::NoValue"}]
+            }, (name, setting, props.get(setting))
+    params = template["Parameters"]
+    # AWS's ranges (-1 = unbounded; 10000 attempts; 604800 s) and safe defaults: retries end,
+    # records never expire unseen.
+    assert (params["MaximumRetryAttempts"]["MinValue"], params["MaximumRetryAttempts"]["MaxValue"]) == (-1, 10000)
+    assert 0 <= params["MaximumRetryAttempts"]["Default"] <= 10
+    assert (params["MaximumRecordAgeInSeconds"]["MinValue"], params["MaximumRecordAgeInSeconds"]["MaxValue"]) == (-1, 604800)
+    assert params["BisectBatchOnFunctionError"]["Default"] == "true"
+
+
+def test_the_error_handler_never_sends_its_failures_back_to_the_error_topic(template):
+    for name, trigger in kafka_triggers(template, "ErrorHandlerFunction").items():
+        assert not set(RETRY_SETTINGS) & set(trigger["Properties"]), name
 
