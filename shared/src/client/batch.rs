@@ -106,10 +106,38 @@ impl Client {
     }
 }
 
-/// The first and the longest wait between status checks of a session being committed (batch
-/// and upsert sessions alike).
-pub(super) const COMMIT_POLL_START: Duration = Duration::from_millis(200);
-pub(super) const COMMIT_POLL_MAX: Duration = Duration::from_secs(2);
+/// The first and the longest wait between status checks of a session being committed.
+const COMMIT_POLL_START: Duration = Duration::from_millis(200);
+const COMMIT_POLL_MAX: Duration = Duration::from_secs(2);
+
+/// The waits between status checks of a session being committed (batch and upsert sessions
+/// alike): doubling from [`COMMIT_POLL_START`] to [`COMMIT_POLL_MAX`], none that would end past
+/// the caller's deadline.
+#[derive(Debug)]
+pub(super) struct CommitPoll {
+    wait: Duration,
+}
+
+impl CommitPoll {
+    pub(super) fn new() -> Self {
+        Self {
+            wait: COMMIT_POLL_START,
+        }
+    }
+
+    /// Sleeps before the next check, or gives up when the wait would end past `deadline`.
+    pub(super) async fn pause(&mut self, deadline: Instant) -> Result<(), Error> {
+        if Instant::now() + self.wait >= deadline {
+            return Err(Error::DeadlineExceeded {
+                attempts: 0,
+                last: None,
+            });
+        }
+        tokio::time::sleep(self.wait).await;
+        self.wait = (self.wait * 2).min(COMMIT_POLL_MAX);
+        Ok(())
+    }
+}
 
 /// Whether a session in this state still takes blocks and a commit.
 fn is_open(status: &str) -> bool {
@@ -229,7 +257,7 @@ impl UploadSession {
         otherwise: Error,
         deadline: Instant,
     ) -> Result<(), Error> {
-        let mut wait = COMMIT_POLL_START;
+        let mut poll = CommitPoll::new();
         loop {
             if now.status.eq_ignore_ascii_case("closed") {
                 info!(upload_id = %self.info.upload_id, "the session was already committed");
@@ -239,14 +267,7 @@ impl UploadSession {
             if !now.status.eq_ignore_ascii_case("closing") {
                 return Err(otherwise);
             }
-            if Instant::now() + wait >= deadline {
-                return Err(Error::DeadlineExceeded {
-                    attempts: 0,
-                    last: None,
-                });
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(COMMIT_POLL_MAX);
+            poll.pause(deadline).await?;
             now = self.status(deadline).await?;
         }
     }

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use super::batch::{COMMIT_POLL_MAX, COMMIT_POLL_START};
+use super::batch::CommitPoll;
 use super::error::Error;
 use super::handle::{Client, validate_name};
 use super::request::{Api, Call};
@@ -186,7 +186,7 @@ impl UpsertSession {
     /// again while the session is `normal` or `committing`, as the SDKs do; a repeat that finds
     /// the session gone (`UpsertSessionNotFound`) means it was committed.
     pub async fn commit(&mut self, deadline: Instant) -> Result<(), Error> {
-        let mut wait = COMMIT_POLL_START;
+        let mut poll = CommitPoll::new();
         let mut first = true;
         loop {
             match self.post_commit(deadline).await {
@@ -217,14 +217,7 @@ impl UpsertSession {
                     });
                 }
             }
-            if Instant::now() + wait >= deadline {
-                return Err(Error::DeadlineExceeded {
-                    attempts: 0,
-                    last: None,
-                });
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(COMMIT_POLL_MAX);
+            poll.pause(deadline).await?;
         }
         info!(table = %self.table, session = %self.info.id, "committed upsert session");
         Ok(())
