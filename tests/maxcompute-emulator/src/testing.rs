@@ -70,6 +70,18 @@ impl TestEmulator {
         .collect()
     }
 
+    /// [`TestEmulator::env`] followed by `extra`; a later entry overrides an earlier one of the
+    /// same name (see [`lookup`]).
+    pub fn env_with(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut vars = self.env();
+        vars.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        vars
+    }
+
     /// Runs one statement in the project; panics when it fails.
     pub async fn sql(&self, statement: &str) -> String {
         let (_, text) = self
@@ -159,4 +171,13 @@ impl TestEmulator {
             .unwrap();
         assert!(resp.status().is_success(), "{:?}", resp.text().await);
     }
+}
+
+/// The value of `name` in `vars`, the last one winning, as a process environment built from
+/// them would hold it: the lookup a function's `Config::from_lookup` takes in tests.
+pub fn lookup(vars: &[(String, String)], name: &str) -> Option<String> {
+    vars.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
 }

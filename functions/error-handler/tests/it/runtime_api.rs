@@ -9,12 +9,7 @@ use crate::support::flow::Flow;
 use lambda_emulator::runtime::{Function, FunctionSpec, Outcome};
 
 fn spec(flow: &Flow, extra: &[(&str, &str)]) -> FunctionSpec {
-    let mut env = flow.env();
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
+    let env = flow.env_with(extra);
     FunctionSpec {
         name: "kafka-maxcompute-error-handler".to_owned(),
         binary: env!("CARGO_BIN_EXE_error-handler").into(),

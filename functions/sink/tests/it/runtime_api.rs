@@ -10,13 +10,7 @@ use crate::support::flow::{Flow, event};
 
 /// The sink binary configured against `flow`'s seed table, with `extra` variables on top.
 pub(crate) fn spec(flow: &Flow, extra: &[(&str, &str)]) -> FunctionSpec {
-    let mut env = flow.env();
-    env.push(("MAXCOMPUTE_TABLE".to_owned(), "test_kafka".to_owned()));
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
+    let env = flow.env_with(&[&[("MAXCOMPUTE_TABLE", "test_kafka")][..], extra].concat());
     FunctionSpec {
         name: "kafka-maxcompute-sink".to_owned(),
         binary: env!("CARGO_BIN_EXE_sink").into(),

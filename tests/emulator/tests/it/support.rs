@@ -68,8 +68,7 @@ pub fn settings(
     function: &str,
     env: &[(&str, &str)],
 ) -> Settings {
-    let mut vars = emulator.env();
-    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let vars = emulator.env_with(env);
     Settings {
         bootstrap: bootstrap.to_owned(),
         topic: topic.to_owned(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use error_handler::config::Config;
 use error_handler::handler::ErrorHandler;
-use maxcompute_emulator::testing::TestEmulator;
+use maxcompute_emulator::testing::{self, TestEmulator};
 use tokio::time::Instant;
 
 /// Processing time: 2020-11-17 08:00:00 UTC, 16:00 in GMT+08:00.
@@ -29,19 +29,8 @@ impl Flow {
 
     /// The error handler's configuration, with `extra` variables on top.
     pub fn config(&self, extra: &[(&str, &str)]) -> Config {
-        let mut vars = self.env();
-        vars.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        Config::from_lookup(|name| {
-            vars.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
-        .unwrap()
+        let vars = self.env_with(extra);
+        Config::from_lookup(|name| testing::lookup(&vars, name)).unwrap()
     }
 
     pub async fn handler(&self, extra: &[(&str, &str)]) -> ErrorHandler {

@@ -4,7 +4,7 @@
 use std::ops::Deref;
 use std::time::Duration;
 
-use maxcompute_emulator::testing::TestEmulator;
+use maxcompute_emulator::testing::{self, TestEmulator};
 use sink::config::Config;
 use sink::handler::Sink;
 use sink::rejects::{NoErrorTopic, RejectSink};
@@ -33,20 +33,8 @@ impl Flow {
 
     /// The sink's configuration for the seed's table, with `extra` variables on top.
     pub fn config(&self, extra: &[(&str, &str)]) -> Config {
-        let mut vars = self.env();
-        vars.push(("MAXCOMPUTE_TABLE".into(), "test_kafka".into()));
-        vars.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        Config::from_lookup(|name| {
-            vars.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
-        .unwrap()
+        let vars = self.env_with(&[&[("MAXCOMPUTE_TABLE", "test_kafka")][..], extra].concat());
+        Config::from_lookup(|name| testing::lookup(&vars, name)).unwrap()
     }
 
     pub async fn sink(&self, extra: &[(&str, &str)]) -> Sink {
