@@ -12,7 +12,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::client::{
-    AssumeRoleConfig, ClientConfig, CredentialsProvider, StaticCredentials, StsAssumeRoleProvider,
+    AssumeRoleConfig, ClientConfig, CredentialsProvider, DEFAULT_EXTENSION_PORT, SecretCredentials,
+    SecretsExtension, StaticCredentials, StsAssumeRoleProvider,
 };
 use crate::partition::{
     DEFAULT_PARTITION_COLUMN, Granularity, PartitionConfig, PartitionConfigError, PartitionRouter,
@@ -28,6 +29,13 @@ pub mod vars {
     pub const ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
     pub const ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
     pub const SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
+    /// A Secrets Manager secret (ARN or name) holding the AccessKey pair, instead of the two
+    /// variables above.
+    pub const CREDENTIALS_SECRET: &str = "ALIBABA_CLOUD_CREDENTIALS_SECRET";
+    /// Set by Lambda; the secrets extension wants it back.
+    pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+    /// The secrets extension's port (the extension's own variable).
+    pub const EXTENSION_PORT: &str = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT";
     pub const ROLE_ARN: &str = "ALIBABA_CLOUD_ROLE_ARN";
     pub const STS_ENDPOINT: &str = "ALIBABA_CLOUD_STS_ENDPOINT";
     pub const ROLE_SESSION_NAME: &str = "ALIBABA_CLOUD_ROLE_SESSION_NAME";
@@ -144,13 +152,36 @@ pub fn check_name(variable: &'static str, value: &str) -> Result<(), SettingErro
     }
 }
 
+/// Where the AccessKey comes from.
+#[derive(Clone, Debug)]
+pub enum CredentialSource {
+    /// `ALIBABA_CLOUD_ACCESS_KEY_ID` and `_SECRET` (and `_SECURITY_TOKEN`): local runs.
+    /// `Debug` shows the id only.
+    Environment(Credentials),
+    /// A Secrets Manager secret read through the Lambda extension at cold start.
+    Secret {
+        secret_id: String,
+        extension: SecretsExtension,
+    },
+}
+
+impl CredentialSource {
+    /// The AccessKey given in the environment, if that is where it comes from.
+    pub fn environment(&self) -> Option<&Credentials> {
+        match self {
+            Self::Environment(c) => Some(c),
+            Self::Secret { .. } => None,
+        }
+    }
+}
+
 /// Where MaxCompute is and who is calling.
 #[derive(Clone)]
 pub struct Connection {
     pub endpoint: String,
     pub tunnel_endpoint: Option<String>,
     pub project: String,
-    pub credentials: Credentials,
+    pub credentials: CredentialSource,
     /// The seed's account + RAM role path: the credentials above assume this role.
     pub assume_role: Option<AssumeRoleConfig>,
 }
@@ -162,7 +193,7 @@ impl fmt::Debug for Connection {
             .field("endpoint", &self.endpoint)
             .field("tunnel_endpoint", &self.tunnel_endpoint)
             .field("project", &self.project)
-            .field("access_key_id", &self.credentials.access_key_id)
+            .field("credentials", &self.credentials)
             .field("assume_role", &self.assume_role)
             .finish()
     }
@@ -181,12 +212,7 @@ impl Connection {
         }
         let project = env.required(vars::PROJECT, "the MaxCompute project name")?;
         check_name(vars::PROJECT, &project)?;
-        let access_key_id = env.required(vars::ACCESS_KEY_ID, "an AccessKey ID")?;
-        let secret = env.required(vars::ACCESS_KEY_SECRET, "the AccessKey secret")?;
-        let credentials = match env.get(vars::SECURITY_TOKEN) {
-            Some(token) => Credentials::sts(access_key_id, Secret::new(secret), Secret::new(token)),
-            None => Credentials::access_key(access_key_id, Secret::new(secret)),
-        };
+        let credentials = credential_source(env)?;
         Ok(Self {
             endpoint,
             tunnel_endpoint,
@@ -208,13 +234,81 @@ impl Connection {
     pub fn credentials_provider(
         &self,
     ) -> Result<Arc<dyn CredentialsProvider>, crate::client::Error> {
-        let base: Arc<dyn CredentialsProvider> =
-            Arc::new(StaticCredentials::new(self.credentials.clone()));
+        let base: Arc<dyn CredentialsProvider> = match &self.credentials {
+            CredentialSource::Environment(c) => Arc::new(StaticCredentials::new(c.clone())),
+            CredentialSource::Secret {
+                secret_id,
+                extension,
+            } => Arc::new(SecretCredentials::new(extension.clone(), secret_id.clone())),
+        };
         Ok(match &self.assume_role {
             None => base,
             Some(role) => Arc::new(StsAssumeRoleProvider::new(base, role.clone())?),
         })
     }
+}
+
+/// The AccessKey from the environment, or the secret that holds it: exactly one of the two.
+fn credential_source<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<CredentialSource, SettingError> {
+    let Some(secret_id) = env.get(vars::CREDENTIALS_SECRET) else {
+        let access_key_id = env.get(vars::ACCESS_KEY_ID).ok_or(SettingError::Missing {
+            variable: vars::ACCESS_KEY_ID,
+            accepted: "an AccessKey ID, or ALIBABA_CLOUD_CREDENTIALS_SECRET naming a Secrets Manager secret that holds the pair",
+        })?;
+        let secret = env.required(vars::ACCESS_KEY_SECRET, "the AccessKey secret")?;
+        return Ok(CredentialSource::Environment(
+            match env.get(vars::SECURITY_TOKEN) {
+                Some(token) => {
+                    Credentials::sts(access_key_id, Secret::new(secret), Secret::new(token))
+                }
+                None => Credentials::access_key(access_key_id, Secret::new(secret)),
+            },
+        ));
+    };
+    for variable in [
+        vars::ACCESS_KEY_ID,
+        vars::ACCESS_KEY_SECRET,
+        vars::SECURITY_TOKEN,
+    ] {
+        if env.get(variable).is_some() {
+            return Err(SettingError::Invalid {
+                variable,
+                value: "(set)".to_owned(),
+                reason: format!(
+                    "set either {} or the AccessKey variables, not both",
+                    vars::CREDENTIALS_SECRET
+                ),
+            });
+        }
+    }
+    Ok(CredentialSource::Secret {
+        extension: secrets_extension(env, vars::CREDENTIALS_SECRET)?,
+        secret_id,
+    })
+}
+
+/// The secrets extension as this function's environment describes it; `for_variable` names
+/// the variable that asked for a secret, for the error when Lambda's session token is missing.
+pub fn secrets_extension<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    for_variable: &'static str,
+) -> Result<SecretsExtension, SettingError> {
+    let port = match env.get(vars::EXTENSION_PORT) {
+        None => DEFAULT_EXTENSION_PORT,
+        Some(v) => v
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| invalid(vars::EXTENSION_PORT, &v, "expected a port, 1 to 65535"))?,
+    };
+    let token = env.get(vars::AWS_SESSION_TOKEN).ok_or(SettingError::Missing {
+        variable: vars::AWS_SESSION_TOKEN,
+        accepted: "the session token Lambda sets, which the secrets extension checks; needed because a secret is named",
+    })?;
+    SecretsExtension::new(port, Secret::new(token)).map_err(|e| invalid(for_variable, "(set)", e))
 }
 
 fn assume_role<F: Fn(&str) -> Option<String>>(

@@ -24,6 +24,13 @@ pub type CredentialsFuture<'a> =
 /// A source of credentials; called once per signed request, so implementations should cache.
 pub trait CredentialsProvider: Send + Sync + fmt::Debug {
     fn credentials(&self) -> CredentialsFuture<'_>;
+
+    /// The service refused the credentials last handed out (an authentication failure): forget
+    /// any cached ones. Returns whether asking again may give different credentials, in which
+    /// case the client treats the refusal as transient and retries with them.
+    fn rejected(&self) -> bool {
+        false
+    }
 }
 
 /// Credentials could not be obtained.
@@ -92,6 +99,11 @@ impl StsServiceError {
                 request_id: None,
             },
         }
+    }
+
+    /// Whether STS refused the base AccessKey itself (unknown or disabled key, wrong secret).
+    pub fn is_authentication_failure(&self) -> bool {
+        self.code.starts_with("InvalidAccessKeyId") || self.code == "SignatureDoesNotMatch"
     }
 
     /// The classification of STS answers: throttling, unavailability and server errors may go

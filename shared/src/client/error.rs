@@ -51,6 +51,20 @@ impl ServiceError {
         }
     }
 
+    /// Whether the service refused the request's credentials (not its permissions): a wrong or
+    /// unknown AccessKey, a bad signature, expired temporary credentials. New credentials may
+    /// succeed where these failed.
+    pub fn is_authentication_failure(&self) -> bool {
+        self.status == 401
+            || matches!(
+                self.code.as_str(),
+                "Unauthorized"
+                    | "SignatureNotMatch"
+                    | "InvalidAccessKeyId"
+                    | "AuthenticationRequestExpired"
+            )
+    }
+
     /// Whether this status is worth retrying: throttling (429), server errors (5xx), request
     /// timeout (408) and the tunnel's slot reassignment (308).
     pub fn is_transient(&self) -> bool {
@@ -95,6 +109,11 @@ fn parse_xml(text: &str) -> Option<(String, String, Option<String>)> {
 pub enum Error {
     #[error("MaxCompute answered {0}")]
     Service(ServiceError),
+
+    /// MaxCompute refused the credentials and their provider has dropped them to get fresh
+    /// ones (a rotated secret, renewed temporary credentials): worth another attempt.
+    #[error("MaxCompute refused the credentials, which will be read again: {0}")]
+    CredentialsRefused(ServiceError),
 
     /// Connecting, sending or reading failed (including timeouts).
     #[error("transport error talking to MaxCompute ({})", transport_kind(.0))]
@@ -168,6 +187,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Service(e) => e.is_transient(),
+            Self::CredentialsRefused(_) => true,
             // A request that could not even be built will not build next time either.
             Self::Transport(e) => !(e.is_builder() || e.is_redirect()),
             Self::Credentials(e) => e.transient,
@@ -186,7 +206,7 @@ impl Error {
     /// The service error behind this error, looking through retry wrappers.
     pub fn service_error(&self) -> Option<&ServiceError> {
         match self {
-            Self::Service(e) => Some(e),
+            Self::Service(e) | Self::CredentialsRefused(e) => Some(e),
             Self::DeadlineExceeded { last: Some(e), .. }
             | Self::RetriesExhausted { last: e, .. } => e.service_error(),
             _ => None,
@@ -214,6 +234,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Service(_) => "service",
+            Self::CredentialsRefused(_) => "credentials_refused",
             Self::Transport(_) => "transport",
             Self::Credentials(_) => "credentials",
             Self::Config { .. } => "config",

@@ -4,7 +4,8 @@
 //! deadline (`retry`), and offers the calls the sink needs: table schema and partition metadata,
 //! SQL instances for DDL and partition creation, tunnel discovery (`service`), batch upload sessions
 //! (`batch`) and stream upload sessions (`stream`). Its one other HTTP peer is STS: `sts` assumes
-//! a RAM role and keeps the temporary credentials fresh for the client's requests.
+//! a RAM role and keeps the temporary credentials fresh for the client's requests; `secrets` reads
+//! an AccessKey pair (or any secret) from AWS Secrets Manager through the Lambda extension.
 //!
 //! It does not encode records: data calls take already-encoded record-stream bytes (from
 //! `crate::codec`) and at most deflate them. It does not read the environment; configuration and
@@ -25,6 +26,7 @@ mod handle;
 mod limits;
 mod request;
 mod retry;
+mod secrets;
 mod service;
 mod sessions;
 mod stream;
@@ -44,6 +46,10 @@ pub use handle::{Client, ClientConfig, ClientStats};
 pub use limits::MAX_BLOCKS;
 pub use retry::{
     Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, Retryable, run_with_retries,
+};
+pub use secrets::{
+    ACCESS_KEY_FIELDS, DEFAULT_EXTENSION_PORT, SecretCredentials, SecretsError, SecretsExtension,
+    TOKEN_HEADER,
 };
 pub use service::TableInfo;
 pub use sessions::StreamSessions;

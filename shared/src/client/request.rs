@@ -291,9 +291,14 @@ impl Client {
                 body,
             })
         } else {
-            Err(Error::Service(ServiceError::from_response(
-                status, request_id, &body,
-            )))
+            let error = ServiceError::from_response(status, request_id, &body);
+            // Refused credentials are dropped by their provider; when it may get others (a
+            // rotated secret, renewed temporary credentials) the next attempt signs with those.
+            if error.is_authentication_failure() && inner.credentials.rejected() {
+                debug!(what = call.what, code = %error.code, "credentials refused; the next attempt asks for fresh ones");
+                return Err(Error::CredentialsRefused(error));
+            }
+            Err(Error::Service(error))
         }
     }
 

@@ -447,9 +447,13 @@ impl StsAssumeRoleProvider {
             .await
             .map_err(|e| StsError::Transport(Arc::new(e)))?;
         if !(200..300).contains(&status) {
-            return Err(StsError::Service(StsServiceError::from_response(
-                status, &body,
-            )));
+            let error = StsServiceError::from_response(status, &body);
+            if error.is_authentication_failure() {
+                // The base AccessKey was refused: a provider that can read it again (a rotated
+                // secret) does so on the next attempt.
+                self.base.rejected();
+            }
+            return Err(StsError::Service(error));
         }
         let received_at = self.clock.now();
         parse_assume_role(&body, received_at)
@@ -459,6 +463,16 @@ impl StsAssumeRoleProvider {
 impl CredentialsProvider for StsAssumeRoleProvider {
     fn credentials(&self) -> CredentialsFuture<'_> {
         Box::pin(self.get())
+    }
+
+    /// MaxCompute refused the role's credentials: drop them, so the next request assumes the
+    /// role again.
+    fn rejected(&self) -> bool {
+        *self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        true
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `emulator` command: the local flow's parts, one subcommand each. `maxcompute` serves the
 //! MaxCompute emulator (crate `maxcompute-emulator`), `sql` is its console, `invoke` runs a
 //! function binary behind the local Lambda runtime API and `trigger` feeds it from a Kafka
-//! topic (crate `lambda-emulator`). This crate only parses arguments and prints; `--help` on
+//! topic, and `secrets` stands in for the Lambda secrets extension (crate `lambda-emulator`). This crate only parses arguments and prints; `--help` on
 //! any subcommand lists its flags.
 
 use std::process::ExitCode;
@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod args;
 mod invoke;
 mod maxcompute;
+mod secrets;
 mod sql;
 mod trigger;
 
@@ -38,6 +39,9 @@ enum Command {
     /// Runs a function binary on the records of a Kafka topic like the Lambda Kafka trigger;
     /// `produce`, `read` and `committed` work with the topic.
     Trigger(trigger::Args),
+    /// Serves secrets like the Parameters and Secrets Lambda Extension, for functions that read
+    /// their AccessKey or SASL password from Secrets Manager.
+    Secrets(secrets::Args),
 }
 
 #[tokio::main]
@@ -51,6 +55,7 @@ async fn main() -> ExitCode {
         Command::Sql(a) => sql::run(a).await,
         Command::Invoke(a) => invoke::run(a).await,
         Command::Trigger(a) => trigger::run(a, shutdown_signal()).await,
+        Command::Secrets(a) => secrets::run(a, shutdown_signal()).await,
     };
     match result {
         Ok(code) => code,

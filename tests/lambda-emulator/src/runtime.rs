@@ -78,6 +78,8 @@ const LOG_TAIL_LINES: usize = 20;
 #[derive(Default)]
 struct Shared {
     log_tail: Mutex<VecDeque<String>>,
+    /// Every log line, once [`Function::capture_logs`] asked for them.
+    log_all: Mutex<Option<Vec<String>>>,
     queue: Mutex<VecDeque<Pending>>,
     ready: Notify,
     waiting: Mutex<Option<(String, oneshot::Sender<Outcome>)>>,
@@ -103,6 +105,8 @@ pub struct Function {
     addr: SocketAddr,
     shared: Arc<Shared>,
     child: Option<Child>,
+    /// The tasks copying the process's stdout and stderr; they end when it exits.
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
     server: tokio::task::JoinHandle<()>,
     next_id: u64,
 }
@@ -143,6 +147,7 @@ impl Function {
             addr,
             shared,
             child: None,
+            forwarders: Vec::new(),
             server,
             next_id: 0,
         })
@@ -180,10 +185,12 @@ impl Function {
         // The function's logs go where ours go (as CloudWatch would show them), and the last
         // lines are kept to explain an exit.
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(forward_log(out, Arc::clone(&self.shared)));
+            self.forwarders
+                .push(tokio::spawn(forward_log(out, Arc::clone(&self.shared))));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(forward_log(err, Arc::clone(&self.shared)));
+            self.forwarders
+                .push(tokio::spawn(forward_log(err, Arc::clone(&self.shared))));
         }
         info!(function = %spec.name, pid = child.id().unwrap_or_default(), "function started");
         self.child = Some(child);
@@ -224,8 +231,8 @@ impl Function {
         let outcome = tokio::select! {
             answer = rx => answer.unwrap_or(Outcome::Exited("the runtime API went away".to_owned())),
             status = child.wait() => {
-                // Let the log forwarders drain what the process wrote before it exited.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Everything the process wrote before it exited, for the report.
+                drain(&mut self.forwarders).await;
                 let status = match status {
                     Ok(s) => s.to_string(),
                     Err(e) => e.to_string(),
@@ -256,11 +263,33 @@ impl Function {
         Ok(outcome)
     }
 
+    /// Keeps every log line the function writes from now on, for [`Function::logs`].
+    pub fn capture_logs(&self) {
+        let mut all = self
+            .shared
+            .log_all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        all.get_or_insert_with(Vec::new);
+    }
+
+    /// The log lines kept since [`Function::capture_logs`].
+    pub fn logs(&self) -> Vec<String> {
+        self.shared
+            .log_all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default()
+    }
+
     /// Kills the process; the next invocation starts a new one.
+    /// Every line the process wrote has been forwarded (and captured) when this returns.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
         }
+        drain(&mut self.forwarders).await;
     }
 }
 
@@ -270,11 +299,27 @@ impl Drop for Function {
     }
 }
 
+/// Waits for the log forwarders of a process that has exited: they end at the end of its
+/// output. Bounded, in case something else holds the pipes open.
+async fn drain(forwarders: &mut Vec<tokio::task::JoinHandle<()>>) {
+    for task in forwarders.drain(..) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+}
+
 async fn forward_log(stream: impl tokio::io::AsyncRead + Unpin, shared: Arc<Shared>) {
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("{line}");
+        if let Some(all) = shared
+            .log_all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            all.push(line.clone());
+        }
         let mut tail = shared.log_tail.lock().unwrap_or_else(|e| e.into_inner());
         if tail.len() == LOG_TAIL_LINES {
             tail.pop_front();

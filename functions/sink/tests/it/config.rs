@@ -42,7 +42,14 @@ fn defaults_match_the_seed() {
     assert!(!c.compress);
     assert_eq!(c.error_topic, None);
     assert!(c.connection.assume_role.is_none());
-    assert!(c.connection.credentials.security_token.is_none());
+    assert!(
+        c.connection
+            .credentials
+            .environment()
+            .unwrap()
+            .security_token
+            .is_none()
+    );
 }
 
 #[test]
@@ -79,7 +86,14 @@ fn settings_are_read() {
         c.error_bootstrap_servers,
         Some(vec!["a:9092".to_owned(), "b:9092".to_owned()])
     );
-    assert!(c.connection.credentials.security_token.is_some());
+    assert!(
+        c.connection
+            .credentials
+            .environment()
+            .unwrap()
+            .security_token
+            .is_some()
+    );
     let role = c.connection.assume_role.unwrap();
     assert_eq!(role.endpoint, "http://127.0.0.1:9999");
     assert_eq!(

@@ -383,10 +383,11 @@ async fn the_ram_role_path_assumes_the_role_through_sts_and_writes_with_temporar
         ),
         ("ALIBABA_CLOUD_STS_ENDPOINT", &sts),
     ]);
-    config.connection.credentials = shared::signing::Credentials::access_key(
-        maxcompute_emulator::testing::ACCESS_ID,
-        shared::signing::Secret::new("not-the-secret"),
-    );
+    config.connection.credentials =
+        shared::settings::CredentialSource::Environment(shared::signing::Credentials::access_key(
+            maxcompute_emulator::testing::ACCESS_ID,
+            shared::signing::Secret::new("not-the-secret"),
+        ));
     let err = sink::handler::Sink::start_from_config(
         &config,
         Box::new(sink::rejects::NoErrorTopic),

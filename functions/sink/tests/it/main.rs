@@ -15,6 +15,7 @@ mod config;
 mod emulator_flow;
 mod error_topic;
 mod runtime_api;
+mod secrets;
 mod sink_env;
 mod support;
 mod unreadable_body;
