@@ -8,6 +8,8 @@
 # `select * ... where pt = "..."` like the seed's console, what landed in the error topic, and
 # the row the error-handler function (fed by a second trigger on the error topic) wrote into the
 # errors table.
+# The functions read their AccessKey from a Secrets Manager secret through the local stand-in of
+# the Parameters and Secrets Lambda Extension (`emulator secrets`), as deployed functions do.
 # Everything started here is stopped on exit (the broker only if this script started it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,12 +37,16 @@ cargo build --quiet -p emulator -p sink -p error-handler || fail "the build fail
 data_dir=$(mktemp -d "${TMPDIR:-/tmp}/sink-demo.XXXXXX")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 endpoint="http://127.0.0.1:$port/api"
+secrets_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+session_token="demo-session-token"
+secret_id="maxcompute-access-key"
 emulator_pid=""
+secrets_pid=""
 trigger_pid=""
 started_broker=""
 cleanup() {
   local pid
-  for pid in $trigger_pid $emulator_pid; do
+  for pid in $trigger_pid $emulator_pid $secrets_pid; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -85,6 +91,16 @@ emulator_pid=$!
 
 sql() { "$emulator" sql --endpoint "$endpoint" --project "$project" --access-key "$access_key" "$1"; }
 
+step "serving the AccessKey as the secret $secret_id (the secrets extension's stand-in, 127.0.0.1:$secrets_port)"
+AWS_SESSION_TOKEN="$session_token" "$emulator" secrets --listen "127.0.0.1:$secrets_port" \
+  --secret "$secret_id={\"AccessKeyId\":\"${access_key%%:*}\",\"AccessKeySecret\":\"${access_key#*:}\"}" \
+  >"$data_dir/secrets.log" 2>&1 &
+secrets_pid=$!
+# What a function needs to read it: the secret's id, the extension's port, Lambda's session token.
+secret_env=(--env "ALIBABA_CLOUD_CREDENTIALS_SECRET=$secret_id"
+  --env "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=$secrets_port"
+  --env "AWS_SESSION_TOKEN=$session_token")
+
 step "creating the seed's table"
 echo "CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);"
 ok=""
@@ -93,13 +109,17 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 [ -n "$ok" ] || { cat "$data_dir/emulator.log" >&2; fail "creating the table failed"; }
+for _ in $(seq 1 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$secrets_port") 2>/dev/null && break
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$secrets_port") 2>/dev/null || { cat "$data_dir/secrets.log" >&2; fail "the secrets stand-in did not start"; }
 
 step "starting the trigger: $source_topic -> sink function (settings from template.yaml)"
 "$emulator" trigger --function "$sink" --template template.yaml --bootstrap "$bootstrap" \
   --env "MAXCOMPUTE_ENDPOINT=$endpoint" --env "MAXCOMPUTE_PROJECT=$project" \
   --env "MAXCOMPUTE_TABLE=test_kafka" \
-  --env "ALIBABA_CLOUD_ACCESS_KEY_ID=${access_key%%:*}" \
-  --env "ALIBABA_CLOUD_ACCESS_KEY_SECRET=${access_key#*:}" \
+  "${secret_env[@]}" \
   --env "SINK_ERROR_TOPIC=$error_topic" \
   --stop-after 2 --max-wait 120 >"$data_dir/trigger.out" 2>"$data_dir/trigger.log" &
 trigger_pid=$!
@@ -144,8 +164,7 @@ step "starting the trigger: $error_topic -> error-handler function (ErrorHandler
   --template template.yaml --bootstrap "$bootstrap" \
   --env "MAXCOMPUTE_ENDPOINT=$endpoint" --env "MAXCOMPUTE_PROJECT=$project" \
   --env "ERRORS_TABLE=kafka_sink_errors" \
-  --env "ALIBABA_CLOUD_ACCESS_KEY_ID=${access_key%%:*}" \
-  --env "ALIBABA_CLOUD_ACCESS_KEY_SECRET=${access_key#*:}" \
+  "${secret_env[@]}" \
   --stop-after 1 --max-wait 120 >"$data_dir/errors-trigger.out" 2>"$data_dir/errors-trigger.log" \
   || { cat "$data_dir/errors-trigger.log" >&2; fail "the error handler did not write the bad record"; }
 tail -n 1 "$data_dir/errors-trigger.out"

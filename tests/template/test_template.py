@@ -442,16 +442,26 @@ def test_choices_equal_what_the_sink_accepts(template, config_rs, parameter):
     assert canonical == {v.upper() for v in values}, parameter
 
 
+# Variables the template sets for the Parameters and Secrets extension's layer, not the functions.
+EXTENSION_VARIABLES = {"SECRETS_MANAGER_TTL"}
+
+
 def test_every_variable_set_is_read_by_the_sink(template, config_rs):
-    known = set(sink_variables(config_rs).values())
+    known = set(sink_variables(config_rs).values()) | EXTENSION_VARIABLES
     unknown = set(sink_environment(template)) - known
     assert not unknown, f"the template sets variables the sink never reads: {sorted(unknown)}"
+
+
+# The AccessKey variables are required only without ALIBABA_CLOUD_CREDENTIALS_SECRET, which the
+# template sets instead (test_no_secret_value_passes_through_the_template).
+CREDENTIAL_ALTERNATIVE = {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"}
 
 
 def test_every_required_variable_is_set(template, config_rs):
     consts = sink_variables(config_rs)
     required = {consts[c] for c in re.findall(r"required\(\s*vars::(\w+)", config_rs)}
     assert {"MAXCOMPUTE_ENDPOINT", "MAXCOMPUTE_TABLE"} <= required, "config.rs changed shape"
+    required -= CREDENTIAL_ALTERNATIVE
     env = sink_environment(template)
     missing = required - set(env)
     assert not missing, f"the sink needs these and the template does not set them: {sorted(missing)}"
@@ -460,7 +470,7 @@ def test_every_required_variable_is_set(template, config_rs):
 
 
 def test_every_variable_set_is_read_by_the_error_handler(template, error_handler_config_rs):
-    known = set(sink_variables(error_handler_config_rs).values())
+    known = set(sink_variables(error_handler_config_rs).values()) | EXTENSION_VARIABLES
     unknown = set(function_environment(template, "ErrorHandlerFunction")) - known
     assert not unknown, f"the template sets variables the error handler never reads: {sorted(unknown)}"
 
@@ -469,6 +479,7 @@ def test_every_variable_the_error_handler_requires_is_set(template, error_handle
     consts = sink_variables(error_handler_config_rs)
     required = {consts[c] for c in re.findall(r"required\(\s*vars::(\w+)", error_handler_config_rs)}
     assert "MAXCOMPUTE_ENDPOINT" in required, "the error handler's config.rs changed shape"
+    required -= CREDENTIAL_ALTERNATIVE
     missing = required - set(function_environment(template, "ErrorHandlerFunction"))
     assert not missing, f"the error handler needs these and the template does not set them: {sorted(missing)}"
 
@@ -492,10 +503,25 @@ def test_environment_refers_to_declared_parameters(template):
         assert not undeclared, (function, sorted(undeclared))
 
 
-def test_secrets_are_noecho(template):
+@pytest.mark.parametrize("function", ["SinkFunction", "ErrorHandlerFunction"])
+def test_no_secret_value_passes_through_the_template(template, function):
+    # The AccessKey pair is named by its secret's ARN and read at cold start through the
+    # extension's layer; no parameter carries a secret value, so none can reach the environment.
     params = template["Parameters"]
-    for name in ("AccessKeyId", "AccessKeySecret"):
-        assert params[name].get("NoEcho") is True, name
+    assert not [n for n, p in params.items() if p.get("NoEcho")]
+    assert not {"AccessKeyId", "AccessKeySecret"} & set(params)
+    env = function_environment(template, function)
+    assert env["ALIBABA_CLOUD_CREDENTIALS_SECRET"] == {"Ref": "AccessKeySecretArn"}
+    assert not {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"} & set(env)
+    # The function caches the value itself and asks again only after a refusal, which must
+    # reach Secrets Manager rather than the extension's cache.
+    assert env["SECRETS_MANAGER_TTL"] == "0"
+    assert template["Globals"]["Function"]["Layers"] == [{"Ref": "SecretsExtensionLayerArn"}]
+    assert re.fullmatch(
+        params["SecretsExtensionLayerArn"]["AllowedPattern"],
+        "arn:aws:lambda:eu-west-1:015030872274:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:12",
+    )
+    assert "Default" not in params["AccessKeySecretArn"], "a deploy must name its secret"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -541,7 +567,18 @@ def policy_branches(template, function):
     is self-managed in a VPC (on top)."""
     functions = resources_of_type(template, "AWS::Serverless::Function")
     policies = functions[function]["Properties"]["Policies"]
-    assert len(policies) == 2, policies
+    assert len(policies) == 3, policies
+    # The AccessKey secret, read by the function itself through the extension, and only it.
+    assert policies[2] == {
+        "Statement": [
+            {
+                "Sid": "AccessKeySecret",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "AccessKeySecretArn"},
+            }
+        ]
+    }
     condition, msk, self_managed = policies[0]["Fn::If"]
     assert condition == "IsMsk"
     condition, in_vpc, otherwise = policies[1]["Fn::If"]
