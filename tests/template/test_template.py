@@ -758,6 +758,17 @@ def test_the_sinks_retries_are_bounded_in_provisioned_mode(template):
     assert params["BisectBatchOnFunctionError"]["Default"] == "true"
 
 
+def test_permanent_write_errors_never_stall_an_on_demand_trigger(template, config_rs):
+    # Provisioned mode bounds the retries (above); on demand nothing does, so the sink sends a
+    # partition MaxCompute refuses for good to the error topic instead of failing the batch.
+    env = sink_environment(template)
+    assert env["SINK_PERMANENT_WRITE_ERRORS"] == {"Fn::If": ["IsProvisioned", "fail", "error-topic"]}
+    start = config_rs.index("let permanent_write_errors = match get(vars::PERMANENT_WRITE_ERRORS)")
+    accepted = set(re.findall(r'Some\(v\) if v == "([a-z-]+)"', config_rs[start:start + 1500]))
+    assert accepted == {"fail", "error-topic"}, accepted
+    assert "SINK_ERROR_TOPIC" in env
+
+
 def test_the_error_handler_never_sends_its_failures_back_to_the_error_topic(template):
     for name, trigger in kafka_triggers(template, "ErrorHandlerFunction").items():
         assert not set(RETRY_SETTINGS) & set(trigger["Properties"]), name

@@ -32,6 +32,20 @@ pub enum WriteMode {
     Upsert,
 }
 
+/// What a partition write that MaxCompute refuses for good (a `Permanent.*` failure: a table
+/// gone, a permission taken away, a schema changed under the sink) does to the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PermanentWriteErrors {
+    /// The batch fails and the trigger retries it: bounded in provisioned mode, where the
+    /// trigger's on-failure destination takes what it gives up on.
+    #[default]
+    Fail,
+    /// The partition's records go to the error topic (class `write_refused`, with the error)
+    /// and the batch goes on: for on-demand mode, where nothing bounds the trigger's retries and
+    /// a failing batch would stall its Kafka partition until its records expire.
+    ErrorTopic,
+}
+
 /// Everything the sink reads from its environment.
 /// `Debug` shows no secret: [`Connection`] prints only the access key id.
 #[derive(Clone, Debug)]
@@ -51,6 +65,7 @@ pub struct Config {
     /// How to reach the error topic's cluster.
     pub error_security: KafkaSecurity,
     pub partial_batch: bool,
+    pub permanent_write_errors: PermanentWriteErrors,
     /// The function's name, written into error-topic headers.
     pub function_name: String,
 }
@@ -78,6 +93,7 @@ pub mod vars {
     pub const ERROR_SASL_PASSWORD: &str = "SINK_ERROR_SASL_PASSWORD";
     pub const ERROR_TLS_CA_FILE: &str = "SINK_ERROR_TLS_CA_FILE";
     pub const PARTIAL_BATCH: &str = "SINK_PARTIAL_BATCH";
+    pub const PERMANENT_WRITE_ERRORS: &str = "SINK_PERMANENT_WRITE_ERRORS";
 }
 
 impl Config {
@@ -138,6 +154,30 @@ impl Config {
         });
         let error_security = error_security(&get)?;
         let partial_batch = env.bool_or(vars::PARTIAL_BATCH, false)?;
+        let permanent_write_errors = match get(vars::PERMANENT_WRITE_ERRORS)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
+            None => PermanentWriteErrors::default(),
+            Some(v) if v == "fail" => PermanentWriteErrors::Fail,
+            Some(v) if v == "error-topic" => {
+                if error_topic.is_none() {
+                    return Err(invalid(
+                        vars::PERMANENT_WRITE_ERRORS,
+                        &v,
+                        "error-topic needs SINK_ERROR_TOPIC",
+                    ));
+                }
+                PermanentWriteErrors::ErrorTopic
+            }
+            Some(v) => {
+                return Err(invalid(
+                    vars::PERMANENT_WRITE_ERRORS,
+                    &v,
+                    "expected fail or error-topic",
+                ));
+            }
+        };
         let function_name =
             get(vars::FUNCTION_NAME).unwrap_or_else(|| "kafka-maxcompute-sink".to_owned());
 
@@ -154,6 +194,7 @@ impl Config {
             error_bootstrap_servers,
             error_security,
             partial_batch,
+            permanent_write_errors,
             function_name,
         })
     }

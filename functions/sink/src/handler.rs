@@ -6,19 +6,19 @@
 //! offsets that were not written (partial batch response) or as an error that makes the trigger
 //! retry the whole batch. Nothing is dropped silently.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
 use shared::client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
-use shared::event::{KafkaRecord, RecordId, Reject, decode_event_str};
+use shared::event::{KafkaRecord, RecordId, Reject, RejectClass, decode_event_str};
 use shared::partition::{PartitionRouter, PartitionSpec};
 use shared::rows::{BuiltRows, RowBuilder, build_rows};
 use shared::types::TableSchema;
 use tokio::time::Instant;
 use tracing::{error, info};
 
-use crate::config::{Config, WriteMode};
+use crate::config::{Config, PermanentWriteErrors, WriteMode};
 use crate::error::SinkError;
 use crate::metrics;
 use crate::rejects::RejectSink;
@@ -32,6 +32,8 @@ pub struct Sink {
     builder: RowBuilder,
     router: PartitionRouter,
     partial_batch: bool,
+    /// Records of a partition MaxCompute refuses for good go to the error topic.
+    divert_refused: bool,
     rejects: Box<dyn RejectSink>,
     function_name: String,
     table: String,
@@ -160,7 +162,11 @@ impl Sink {
             .map_err(|e| table_error(e.to_string()))?;
         let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema)
             .map_err(|e| table_error(e.to_string()))?;
-        let writer = TableWriter::new(client, config.table.clone(), &schema, path);
+        let divert_refused = config.permanent_write_errors == PermanentWriteErrors::ErrorTopic;
+        let mut writer = TableWriter::new(client, config.table.clone(), &schema, path);
+        if divert_refused {
+            writer = writer.past_permanent_failures();
+        }
         info!(
             table = %config.table,
             columns = schema.columns.len(),
@@ -175,6 +181,7 @@ impl Sink {
             builder,
             router,
             partial_batch: config.partial_batch,
+            divert_refused,
             rejects,
             function_name: config.function_name.clone(),
             table: config.table.clone(),
@@ -290,6 +297,8 @@ impl Sink {
         };
         let mut first_error = None;
         let mut unwritten: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        // Records of partitions refused for good, with why, when they go to the error topic.
+        let mut refused_writes: HashMap<RecordId, String> = HashMap::new();
         for outcome in outcomes {
             let spec = outcome.spec.to_string();
             match outcome.result {
@@ -297,6 +306,13 @@ impl Sink {
                     summary.rows_written += outcome.rows;
                     summary.bytes_written += outcome.bytes;
                     summary.partitions.insert(spec, outcome.rows);
+                    continue;
+                }
+                WriteResult::Failed(e) if self.divert_refused && !e.is_transient() => {
+                    error!(partition = %spec, error = %e, rows = outcome.unwritten.len(), "partition refused for good; its records go to the error topic");
+                    let reason = format!("writing partition {spec} failed for good: {e}");
+                    refused_writes
+                        .extend(outcome.unwritten.into_iter().map(|id| (id, reason.clone())));
                     continue;
                 }
                 WriteResult::Failed(e) => {
@@ -318,6 +334,17 @@ impl Sink {
                 let first = unwritten.entry((topic, partition)).or_insert(offset);
                 *first = (*first).min(offset);
             }
+        }
+
+        if !refused_writes.is_empty() {
+            let refused = refused_rejects(event, &refused_writes)?;
+            *summary
+                .rejects
+                .entry(RejectClass::WriteRefused.as_str())
+                .or_default() += refused.len();
+            self.rejects
+                .deliver(&refused, &batch.bootstrap_servers, now_ms, deadline)
+                .await?;
         }
 
         let stats = self.client().stats();
@@ -400,6 +427,27 @@ fn write_path(config: &Config, table: &TableInfo) -> Result<WritePath, String> {
                 .to_owned(),
         ),
     }
+}
+
+/// Rejects for the records of partitions MaxCompute refused for good, read again from the event
+/// (the decoded records are freed before the writes, and this is the rare path).
+fn refused_rejects(
+    event: &str,
+    refused: &HashMap<RecordId, String>,
+) -> Result<Vec<Reject>, SinkError> {
+    let batch = decode_event_str(event)?;
+    Ok(batch
+        .records
+        .iter()
+        .filter_map(|record| {
+            let reason = refused.get(&record.id())?;
+            Some(Reject::from_record(
+                record,
+                RejectClass::WriteRefused,
+                reason.as_str(),
+            ))
+        })
+        .collect())
 }
 
 /// The record a reject of a decoded record stands for.

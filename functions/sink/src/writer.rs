@@ -9,7 +9,9 @@
 //!   commit; a missing partition is created through SQL by the client.
 //!
 //! Partitions are written one after the other, in the order the handler gives (oldest first),
-//! and the first failure stops the rest (see [`TableWriter::write_all`]).
+//! and the first failure stops the rest (see [`TableWriter::write_all`]); with
+//! [`TableWriter::past_permanent_failures`] only a transient failure does, because the records of
+//! a partition refused for good go to the error topic.
 //!
 //! A row the encoder refuses becomes a reject (the row builder should never produce one, but the
 //! encoder is the last word on what MaxCompute accepts). Retries of transient failures happen in
@@ -97,6 +99,9 @@ pub struct TableWriter {
     names: Vec<String>,
     types: Vec<OdpsType>,
     path: WritePath,
+    /// Whether a partition MaxCompute refuses for good stops the partitions after it (the
+    /// default), or only itself, because its records go to the error topic instead.
+    past_permanent: bool,
 }
 
 impl TableWriter {
@@ -106,7 +111,20 @@ impl TableWriter {
             names: schema.columns.iter().map(|c| c.name.clone()).collect(),
             types: schema.column_types(),
             path,
+            past_permanent: false,
         }
+    }
+
+    /// Writes on past a partition that failed permanently (its records go to the error topic),
+    /// stopping only at a transient failure.
+    pub fn past_permanent_failures(mut self) -> Self {
+        self.past_permanent = true;
+        self
+    }
+
+    /// Whether `error` stops the partitions after the one it failed.
+    fn stops(&self, error: &ClientError) -> bool {
+        error.is_transient() || !self.past_permanent
     }
 
     pub fn path(&self) -> WritePath {
@@ -191,7 +209,7 @@ impl TableWriter {
             let (bytes, result) = match result {
                 Ok(bytes) => (bytes, WriteResult::Written),
                 Err(Some(e)) => {
-                    failed = true;
+                    failed = self.stops(&e);
                     (0, WriteResult::Failed(e))
                 }
                 Err(None) => (0, WriteResult::Skipped),
@@ -272,7 +290,7 @@ impl TableWriter {
             let outcome = match self.write_stream(&part, deadline).await {
                 Ok(()) => PartitionOutcome::new(part, usize::MAX, WriteResult::Written),
                 Err((written, e)) => {
-                    failed = true;
+                    failed = self.stops(&e);
                     PartitionOutcome::new(part, written, WriteResult::Failed(e))
                 }
             };
@@ -305,7 +323,9 @@ impl TableWriter {
         let mut staged = Vec::with_capacity(parts.len());
         for (index, part) in parts.iter().enumerate() {
             match self.stage(part, deadline).await {
-                Ok(session) => staged.push(session),
+                Ok(session) => staged.push(Ok(session)),
+                // Refused for good, and its records go to the error topic: the others go on.
+                Err(e) if !self.stops(&e) => staged.push(Err(e)),
                 Err(e) => {
                     // Nothing is committed: every partition stays unwritten.
                     let mut error = Some(e);
@@ -322,18 +342,25 @@ impl TableWriter {
         }
         let mut outcomes = Vec::with_capacity(parts.len());
         let mut failed = false;
-        for (part, (mut session, blocks)) in parts.into_iter().zip(staged) {
+        for (part, staged) in parts.into_iter().zip(staged) {
             if failed {
                 outcomes.push(PartitionOutcome::skipped(part));
                 continue;
             }
+            let (mut session, blocks) = match staged {
+                Ok(staged) => staged,
+                Err(e) => {
+                    outcomes.push(PartitionOutcome::new(part, 0, WriteResult::Failed(e)));
+                    continue;
+                }
+            };
             let outcome = match session.commit(&blocks, deadline).await {
                 Ok(()) => {
                     info!(partition = %part.spec, blocks = blocks.len(), "committed upload session");
                     PartitionOutcome::new(part, usize::MAX, WriteResult::Written)
                 }
                 Err(e) => {
-                    failed = true;
+                    failed = self.stops(&e);
                     PartitionOutcome::new(part, 0, WriteResult::Failed(e))
                 }
             };

@@ -34,11 +34,15 @@ pub enum RejectClass {
     /// No valid partition value can be made for the record's time (outside MaxCompute's years
     /// 0001 to 9999, as an instant or in the partition zone; or a value MaxCompute refuses).
     PartitionValue,
+    /// MaxCompute refused the write of the record's partition for good (the message names the
+    /// error), and the sink was told to send such records to the error topic rather than fail
+    /// the batch (`SINK_PERMANENT_WRITE_ERRORS=error-topic`).
+    WriteRefused,
 }
 
 impl RejectClass {
     /// Every class, in declaration order (for exhaustive tests and metrics).
-    pub const ALL: [RejectClass; 9] = [
+    pub const ALL: [RejectClass; 10] = [
         Self::MalformedRecord,
         Self::InvalidUtf8,
         Self::CsvFieldCount,
@@ -48,6 +52,7 @@ impl RejectClass {
         Self::InvalidJson,
         Self::MissingPayload,
         Self::PartitionValue,
+        Self::WriteRefused,
     ];
 
     /// The stable short name, e.g. `csv_field_count`.
@@ -62,6 +67,7 @@ impl RejectClass {
             Self::InvalidJson => "invalid_json",
             Self::MissingPayload => "missing_payload",
             Self::PartitionValue => "partition_value",
+            Self::WriteRefused => "write_refused",
         }
     }
 }

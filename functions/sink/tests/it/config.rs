@@ -189,3 +189,29 @@ fn secrets_never_print() {
     assert!(!debug.contains("token-value"), "{debug}");
     assert!(debug.contains("\"id\""), "{debug}");
 }
+
+#[test]
+fn permanent_write_errors_go_to_the_error_topic_only_when_there_is_one() {
+    use sink::config::PermanentWriteErrors;
+    assert_eq!(
+        with(&[]).unwrap().permanent_write_errors,
+        PermanentWriteErrors::Fail
+    );
+    let c = with(&[
+        ("SINK_ERROR_TOPIC", "errors"),
+        ("SINK_PERMANENT_WRITE_ERRORS", "Error-Topic"),
+    ])
+    .unwrap();
+    assert_eq!(c.permanent_write_errors, PermanentWriteErrors::ErrorTopic);
+    let err = with(&[("SINK_PERMANENT_WRITE_ERRORS", "error-topic")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "SINK_PERMANENT_WRITE_ERRORS=\"error-topic\" is not accepted: error-topic needs SINK_ERROR_TOPIC"
+    );
+    let err = with(&[("SINK_PERMANENT_WRITE_ERRORS", "drop")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected fail or error-topic"), "{err}");
+}

@@ -554,3 +554,98 @@ async fn a_failed_invocation_emits_its_metrics_too() {
     assert_eq!(metrics["FailedPartitions"], 1);
     assert_eq!(docs[0]["Topic"], "maxcompute-test-input");
 }
+
+#[tokio::test]
+async fn with_permanent_write_errors_to_the_error_topic_a_refused_hour_goes_there_and_the_rest_is_written()
+ {
+    use crate::support::kafka::{create_topic, fetch, require_broker, unique_topic};
+    use shared::error_record::OriginalPayload;
+    use sink::error_topic::KafkaSecurity;
+    use sink::rejects::ErrorTopicSink;
+
+    // Three hours of one Kafka partition, 100 records each; the second hour's write is refused
+    // for good (after the first hour's went through).
+    let records: Vec<(i32, i64, i64)> = (0..300)
+        .map(|o| (0, o, T15 + (o / 100) * 3_600_000 + o))
+        .collect();
+    let address = require_broker().await;
+    for (tunnel, fault) in [
+        (
+            "stream",
+            serde_json::json!({"kind": "stream_write", "skip": 1, "count": 1, "action": "error", "status": 400, "code": "InvalidArgument"}),
+        ),
+        (
+            "batch",
+            serde_json::json!({"kind": "commit", "skip": 1, "count": 1, "action": "error", "status": 403, "code": "NoPermission"}),
+        ),
+    ] {
+        let topic = unique_topic("refused");
+        create_topic(&address, &topic, 1).await;
+        let flow = Flow::start().await;
+        let sink = flow
+            .sink_with(
+                &[
+                    ("SINK_TUNNEL", tunnel),
+                    ("SINK_ERROR_TOPIC", &topic),
+                    ("SINK_PERMANENT_WRITE_ERRORS", "error-topic"),
+                ],
+                Box::new(ErrorTopicSink::new(
+                    topic.clone(),
+                    Some(vec![address.clone()]),
+                    KafkaSecurity::Plaintext,
+                    "sink-under-test".to_owned(),
+                )),
+            )
+            .await;
+        flow.fault(fault).await;
+        let response = sink
+            .handle(&kafka_event("hours", &records), NOW_MS, deadline())
+            .await
+            .unwrap();
+        // The batch succeeds: hours one and three are written, hour two is in the error topic.
+        assert_eq!(response.summary.rows_written, 200, "{tunnel}");
+        assert_eq!(
+            response.summary.rejects,
+            [("write_refused", 100)].into(),
+            "{tunnel}"
+        );
+        assert_eq!(response.summary.failed_partitions, 0, "{tunnel}");
+        let rows = stored(&flow).await;
+        assert_eq!(
+            rows,
+            (0..100)
+                .chain(200..300)
+                .map(|o| (o, format!("k{o}")))
+                .collect::<Vec<_>>(),
+            "{tunnel}"
+        );
+        let sent: Vec<_> = fetch(&address, &topic, 0, 100)
+            .await
+            .iter()
+            .map(|s| s.as_message().parse().unwrap())
+            .collect();
+        assert_eq!(sent.len(), 100, "{tunnel}");
+        for (message, offset) in sent.iter().zip(100..) {
+            assert_eq!(message.error.class, "write_refused");
+            assert!(
+                message.error.message.contains("failed for good")
+                    && message.error.message.contains(if tunnel == "stream" {
+                        "InvalidArgument"
+                    } else {
+                        "NoPermission"
+                    }),
+                "{}",
+                message.error.message
+            );
+            assert_eq!(message.original.offset, Some(offset));
+            assert_eq!(
+                message.original.key,
+                Some(format!("k{offset}").into_bytes())
+            );
+            assert_eq!(
+                message.original.payload,
+                OriginalPayload::Value(Some(format!("v{offset}").into_bytes()))
+            );
+        }
+    }
+}
