@@ -350,12 +350,14 @@ impl Sink {
         let stats = self.client().stats();
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let retries = stats.retries - retries_before;
+        // Numbers only, so that each is a JSON value in Lambda's JSON logs; the rows per
+        // partition and the rejects per class are in the metrics line, as JSON.
         info!(
             records = summary.records,
             rows = summary.rows_written,
             bytes = summary.bytes_written,
-            partitions = ?summary.partitions,
-            rejects = ?summary.rejects,
+            partitions = summary.partitions.len(),
+            rejects = summary.rejects.values().sum::<usize>(),
             failed_partitions = summary.failed_partitions,
             retries,
             latency_ms,
@@ -369,6 +371,7 @@ impl Sink {
             rows_written: summary.rows_written,
             bytes_written: summary.bytes_written,
             rejects: summary.rejects.clone(),
+            partitions: summary.partitions.clone(),
             retries,
             failed_partitions: summary.failed_partitions,
             latency_ms,

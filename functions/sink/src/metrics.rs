@@ -4,7 +4,9 @@
 //! Metrics: `Records`, `RowsWritten`, `BytesWritten`, `Rejects` (and `Rejects.<class>` per
 //! reject class), `Retries`, `FailedPartitions`, `Latency` and `RecordAge` (the age of the
 //! batch's oldest record at processing time: how far behind the topic the sink is). Dimensions:
-//! `Function`, `Topic`, `Table`. Pure: the caller prints the line.
+//! `Function`, `Topic`, `Table`. The line also carries `Partitions`, the rows written per
+//! partition as a JSON object, which Logs Insights reads as fields (`Partitions.<spec>`) without
+//! making metrics of them. Pure: the caller prints the line.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,8 @@ pub struct Invocation {
     pub rows_written: u64,
     pub bytes_written: u64,
     pub rejects: BTreeMap<&'static str, usize>,
+    /// Rows written per partition, as `SHOW PARTITIONS` spells it.
+    pub partitions: BTreeMap<String, u64>,
     pub retries: u64,
     pub failed_partitions: usize,
     pub latency_ms: u64,
@@ -66,6 +70,7 @@ pub fn emf(i: &Invocation) -> Value {
     doc.insert("Function".into(), json!(i.function));
     doc.insert("Topic".into(), json!(i.topic));
     doc.insert("Table".into(), json!(i.table));
+    doc.insert("Partitions".into(), json!(i.partitions));
     let definitions: Vec<Value> = metrics
         .iter()
         .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))

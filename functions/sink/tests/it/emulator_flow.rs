@@ -528,6 +528,20 @@ async fn each_invocation_emits_metrics_that_say_what_it_did() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     assert_eq!(metrics, expected);
+    // The rows per partition, as a JSON object beside the metrics.
+    assert_eq!(
+        doc["Partitions"],
+        serde_json::to_value(&summary.partitions).unwrap()
+    );
+    assert_eq!(
+        doc["Partitions"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        5
+    );
     assert_eq!(summary.rows_written, 5);
     assert!(summary.bytes_written > 0);
     assert!(metrics["Latency"] >= 0);

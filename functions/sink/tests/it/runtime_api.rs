@@ -82,3 +82,48 @@ async fn a_bad_configuration_stops_the_cold_start_naming_the_variable() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn in_json_logs_the_invocation_line_holds_json_values_and_the_metrics_line_its_partitions() {
+    let flow = Flow::start().await;
+    let mut function = Function::new(spec(&flow, &[("AWS_LAMBDA_LOG_FORMAT", "JSON")]))
+        .await
+        .unwrap();
+    function.capture_logs();
+    let outcome = function
+        .invoke(event("seed-test-message.json").into())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    function.stop().await;
+    let lines: Vec<serde_json::Value> = function
+        .logs()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let done: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "invocation done")
+        .collect();
+    assert_eq!(done.len(), 1, "{lines:?}");
+    let fields = &done[0]["fields"];
+    for (name, value) in [
+        ("records", 1),
+        ("rows", 1),
+        ("partitions", 1),
+        ("rejects", 0),
+        ("failed_partitions", 0),
+        ("retries", 0),
+    ] {
+        assert_eq!(fields[name], serde_json::json!(value), "{name} in {fields}");
+    }
+    assert!(fields["bytes"].as_u64().unwrap() > 0, "{fields}");
+    assert!(fields["latency_ms"].is_u64(), "{fields}");
+    let metrics: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(metrics.len(), 1, "{lines:?}");
+    assert_eq!(
+        metrics[0]["Partitions"],
+        serde_json::json!({"pt=11-17-2020 15": 1})
+    );
+}
