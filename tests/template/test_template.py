@@ -773,3 +773,40 @@ def test_the_error_handler_never_sends_its_failures_back_to_the_error_topic(temp
     for name, trigger in kafka_triggers(template, "ErrorHandlerFunction").items():
         assert not set(RETRY_SETTINGS) & set(trigger["Properties"]), name
 
+
+
+@pytest.fixture(scope="module")
+def metrics_rs():
+    return (ROOT / "functions" / "sink" / "src" / "metrics.rs").read_text(encoding="utf-8")
+
+
+def test_the_alarms_watch_metrics_the_sink_emits_with_its_dimensions(template, metrics_rs):
+    namespace = re.search(r'pub const NAMESPACE: &str = "(\w+)";', metrics_rs)[1]
+    emitted = set(re.findall(r'"(\w+)"\.into\(\),\s*"(?:Count|Milliseconds|Bytes)"', metrics_rs))
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    assert set(alarms) == {"RejectsAlarm", "RecordAgeAlarm"}
+    sink = resources_of_type(template, "AWS::Serverless::Function")["SinkFunction"]["Properties"]
+    (msk_trigger,) = [
+        t for t in kafka_triggers(template, "SinkFunction").values() if t.get("Condition") == "IsMsk"
+    ]
+    for name, alarm in alarms.items():
+        # Only with a topic to tell, and acting on it.
+        assert alarm["Condition"] == "HasAlarms", name
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopicArn"}], name
+        assert props["Namespace"] == namespace, name
+        assert props["MetricName"] in emitted, (name, props["MetricName"], emitted)
+        assert props["TreatMissingData"] == "notBreaching", name
+        # The dimensions the sink writes: its function name (AWS_LAMBDA_FUNCTION_NAME), the
+        # batch's topic and the table.
+        dims = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+        assert dims == {
+            "Function": sink["FunctionName"],
+            "Topic": msk_trigger["Properties"]["Topics"][0],
+            "Table": {"Ref": "MaxComputeTable"},
+        }, name
+        assert re.search(r'"Dimensions": \[\["Function", "Topic", "Table"\]\]', metrics_rs)
+    assert template["Conditions"]["HasAlarms"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    # RecordAge is in milliseconds; the parameter in seconds.
+    assert alarms["RecordAgeAlarm"]["Properties"]["Threshold"] == {"Fn::Sub": "${RecordAgeAlarmSeconds}000"}
