@@ -22,6 +22,7 @@ bench:
 	bash scripts/bench-encoder.sh
 	cargo bench -q -p shared --bench pipeline
 	bash scripts/bench-sink.sh
+	cargo bench -q -p sink --bench cold_start 2>/dev/null
 
 conformance:
 	bash scripts/conformance.sh
