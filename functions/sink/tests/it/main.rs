@@ -14,6 +14,7 @@
 mod config;
 mod emulator_flow;
 mod error_topic;
+mod error_topic_tls;
 mod runtime_api;
 mod sink_env;
 mod support;
