@@ -14,7 +14,10 @@
 mod config;
 mod emulator_flow;
 mod error_topic;
+mod error_topic_config;
+mod error_topic_secrets;
 mod error_topic_tls;
+mod msk_iam_token;
 mod runtime_api;
 mod sink_env;
 mod support;
