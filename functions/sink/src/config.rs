@@ -6,7 +6,7 @@
 
 use shared::settings::{self, Connection, Env, SettingError, check_name, invalid};
 
-use crate::error_topic::{KafkaSecurity, SaslMechanism, TlsOptions};
+use crate::error_topic::{AwsCredentials, KafkaSecurity, MskIam, SaslMechanism, TlsOptions};
 use shared::partition::{PartitionConfig, TimeSource};
 use shared::rows::{Format, Mode};
 
@@ -92,6 +92,11 @@ pub mod vars {
     pub const ERROR_SASL_USERNAME: &str = "SINK_ERROR_SASL_USERNAME";
     pub const ERROR_SASL_PASSWORD: &str = "SINK_ERROR_SASL_PASSWORD";
     pub const ERROR_TLS_CA_FILE: &str = "SINK_ERROR_TLS_CA_FILE";
+    /// Lambda's own variables, read for SINK_ERROR_SASL_MECHANISM=AWS_MSK_IAM.
+    pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+    pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+    pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+    pub const AWS_REGION: &str = "AWS_REGION";
     pub const PARTIAL_BATCH: &str = "SINK_PARTIAL_BATCH";
     pub const PERMANENT_WRITE_ERRORS: &str = "SINK_PERMANENT_WRITE_ERRORS";
 }
@@ -222,29 +227,49 @@ fn error_security(get: &impl Fn(&str) -> Option<String>) -> Result<KafkaSecurity
         "PLAINTEXT" => Ok(KafkaSecurity::Plaintext),
         "SSL" => Ok(KafkaSecurity::Tls(tls()?)),
         "SASL_SSL" => {
-            let mechanism = match get(vars::ERROR_SASL_MECHANISM)
+            let mechanism = get(vars::ERROR_SASL_MECHANISM)
                 .unwrap_or_else(|| "SCRAM-SHA-512".to_owned())
-                .to_ascii_uppercase()
-                .as_str()
-            {
+                .to_ascii_uppercase();
+            let mechanism = match mechanism.as_str() {
                 "PLAIN" => SaslMechanism::Plain,
                 "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
                 "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
+                // Signed with the function role's credentials, which Lambda puts in the
+                // environment; no user name or password.
+                "AWS_MSK_IAM" => {
+                    let required = |variable: &'static str, accepted: &'static str| {
+                        get(variable).ok_or(ConfigError::Missing { variable, accepted })
+                    };
+                    const FROM_LAMBDA: &str = "set by Lambda from the function's role, with SINK_ERROR_SASL_MECHANISM=AWS_MSK_IAM";
+                    let credentials = AwsCredentials {
+                        access_key_id: required(vars::AWS_ACCESS_KEY_ID, FROM_LAMBDA)?,
+                        secret_access_key: required(vars::AWS_SECRET_ACCESS_KEY, FROM_LAMBDA)?,
+                        session_token: get(vars::AWS_SESSION_TOKEN),
+                    };
+                    let region = required(vars::AWS_REGION, FROM_LAMBDA)?;
+                    return Ok(KafkaSecurity::MskIam {
+                        iam: MskIam {
+                            region,
+                            credentials,
+                        },
+                        tls: tls()?,
+                    });
+                }
                 other => {
                     return Err(invalid(
                         vars::ERROR_SASL_MECHANISM,
                         other,
-                        "expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                        "expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM",
                     ));
                 }
             };
             let username = get(vars::ERROR_SASL_USERNAME).ok_or(ConfigError::Missing {
                 variable: vars::ERROR_SASL_USERNAME,
-                accepted: "the SASL user name, with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL",
+                accepted: "the SASL user name, with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
             })?;
             let password = get(vars::ERROR_SASL_PASSWORD).ok_or(ConfigError::Missing {
                 variable: vars::ERROR_SASL_PASSWORD,
-                accepted: "the SASL password, with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL",
+                accepted: "the SASL password, with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
             })?;
             Ok(KafkaSecurity::SaslTls {
                 mechanism,

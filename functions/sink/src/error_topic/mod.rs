@@ -4,8 +4,8 @@
 //!
 //! # Why rskafka's protocol layer, not its producer
 //!
-//! The client is [rskafka] 0.6 (pure Rust, tokio, rustls, SASL PLAIN/SCRAM; no librdkafka, so it
-//! cross-compiles for x86_64 and arm64 Lambda). Its high-level `rskafka::record::Record` keeps
+//! The client is [rskafka] 0.6 (pure Rust, tokio, rustls, SASL PLAIN/SCRAM/OAUTHBEARER; no
+//! librdkafka, so it cross-compiles for x86_64 and arm64 Lambda). Its high-level `rskafka::record::Record` keeps
 //! headers in a `BTreeMap<String, Vec<u8>>`: repeated header keys would be merged and all keys
 //! sorted, on the produce side and again on the fetch side. Kafka itself carries headers as a
 //! list, and the error topic must hand the original list on unchanged. rskafka's protocol-level
@@ -18,7 +18,8 @@
 //! not cross-compile to arm64 here, and a home-made codec would duplicate rskafka's tested one.
 //!
 //! What this module adds on top: opening connections (TCP, then TLS through `tokio-rustls` with
-//! the system's roots plus an optional CA, then SASL through the messenger), reading the topic's
+//! the system's roots plus an optional CA, then SASL through the messenger, with an MSK IAM token
+//! built here for `AWS_MSK_IAM`), reading the topic's
 //! partitions and leaders from a metadata request, and routing. Retries are not its own: they go
 //! through the workspace's one retry runner (`shared::client::run_with_retries`). The TLS set-up
 //! is ours rather than rskafka's `transport-tls` feature because that code sits behind rskafka's
@@ -46,7 +47,7 @@
 //! # Layout
 //!
 //! `mod.rs` holds the public API ([`ErrorTopicWriter`]) and the send loop; `security.rs` the
-//! connection settings, `tls.rs` the TLS set-up, `connection.rs` opening a broker connection,
+//! connection settings, `msk_iam.rs` the `AWS_MSK_IAM` token, `tls.rs` the TLS set-up, `connection.rs` opening a broker connection,
 //! `metadata.rs` the topic's layout, `produce.rs` routing, batching and the produce request,
 //! `error.rs` the error type and its one transient/permanent classification. Only `mod.rs`
 //! retries, and only through `shared::client::run_with_retries`.
@@ -57,6 +58,7 @@
 mod connection;
 mod error;
 mod metadata;
+mod msk_iam;
 mod produce;
 mod security;
 mod tls;
@@ -76,6 +78,7 @@ use tracing::{debug, info, warn};
 use connection::{Connection, connect_any, open};
 pub use error::ErrorTopicError;
 use metadata::{Layout, read_layout};
+pub use msk_iam::{AwsCredentials, MskIam, TOKEN_EXPIRY_SECONDS, USER_AGENT};
 use produce::{produce_request, route};
 pub use security::{KafkaSecurity, SaslMechanism};
 pub use tls::TlsOptions;

@@ -1,11 +1,14 @@
-//! How to talk to the brokers: plaintext, TLS, or SASL (PLAIN, SCRAM) over TLS, as the
-//! configuration names it. It holds settings only; the TLS set-up is in `tls.rs` and the SASL
-//! exchange is rskafka's, run by `connection.rs`.
+//! How to talk to the brokers: plaintext, TLS, or SASL (PLAIN, SCRAM, or OAUTHBEARER with an
+//! MSK IAM token) over TLS, as the configuration names it. It holds settings only; the TLS set-up
+//! is in `tls.rs`, the IAM token in `msk_iam.rs`, and the SASL exchange is rskafka's, run by
+//! `connection.rs`.
 
 use std::fmt;
+use std::sync::Arc;
 
-use rskafka::client::{Credentials, SaslConfig};
+use rskafka::client::{Credentials, OauthBearerCredentials, SaslConfig};
 
+use super::msk_iam::{MskIam, USER_AGENT};
 use super::tls::TlsOptions;
 
 /// How to talk to the brokers. `Debug` never prints a password.
@@ -22,6 +25,9 @@ pub enum KafkaSecurity {
         password: String,
         tls: TlsOptions,
     },
+    /// SASL/OAUTHBEARER over TLS with a token signed by AWS credentials (`AWS_MSK_IAM`), for
+    /// Amazon MSK clusters with IAM access control.
+    MskIam { iam: MskIam, tls: TlsOptions },
 }
 
 impl fmt::Debug for KafkaSecurity {
@@ -41,6 +47,11 @@ impl fmt::Debug for KafkaSecurity {
                 .field("password", &"<redacted>")
                 .field("tls", tls)
                 .finish(),
+            Self::MskIam { iam, tls } => f
+                .debug_struct("MskIam")
+                .field("iam", iam)
+                .field("tls", tls)
+                .finish(),
         }
     }
 }
@@ -49,7 +60,7 @@ impl KafkaSecurity {
     pub(super) fn tls(&self) -> Option<&TlsOptions> {
         match self {
             Self::Plaintext => None,
-            Self::Tls(tls) | Self::SaslTls { tls, .. } => Some(tls),
+            Self::Tls(tls) | Self::SaslTls { tls, .. } | Self::MskIam { tls, .. } => Some(tls),
         }
     }
 
@@ -68,7 +79,20 @@ impl KafkaSecurity {
                     SaslMechanism::ScramSha512 => SaslConfig::ScramSha512(credentials),
                 })
             }
-            _ => None,
+            Self::MskIam { iam, .. } => {
+                // A fresh token for each connection: signing is cheap, and a token is valid for
+                // 15 minutes from its signing only.
+                let iam = iam.clone();
+                Some(SaslConfig::Oauthbearer(OauthBearerCredentials {
+                    callback: Arc::new(move || {
+                        let token = iam.token(chrono::Utc::now(), USER_AGENT);
+                        Box::pin(async move { Ok(token) })
+                    }),
+                    authz_id: None,
+                    bearer_kvs: Vec::new(),
+                }))
+            }
+            Self::Plaintext | Self::Tls(_) => None,
         }
     }
 }

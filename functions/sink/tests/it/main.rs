@@ -14,6 +14,10 @@
 mod config;
 mod emulator_flow;
 mod error_topic;
+mod error_topic_config;
+mod error_topic_secrets;
+mod error_topic_tls;
+mod msk_iam_token;
 mod runtime_api;
 mod secrets;
 mod sink_env;

@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rskafka::client::ClientBuilder;
 use rskafka::messenger::Messenger;
 use rskafka::protocol::messages::{
-    FetchRequest, FetchRequestPartition, FetchRequestTopic, IsolationLevel, NORMAL_CONSUMER,
+    CreateTopicRequest, CreateTopicsRequest, FetchRequest, FetchRequestPartition,
+    FetchRequestTopic, IsolationLevel, NORMAL_CONSUMER,
 };
-use rskafka::protocol::primitives::{Int32, Int64, String_};
+use rskafka::protocol::primitives::{Int16, Int32, Int64, String_};
 use rskafka::protocol::record::ControlBatchOrRecords;
 use shared::error_record::ErrorMessage;
 use tokio::io::BufStream;
@@ -83,10 +84,51 @@ impl Stored {
 /// Reads `expected` records of one partition from offset 0, at the protocol level. Polls
 /// rather than trusting the high watermark, which tansu may report late.
 pub async fn fetch(address: &str, topic: &str, partition: i32, expected: usize) -> Vec<Stored> {
+    fetch_from(&messenger(address).await, topic, partition, expected).await
+}
+
+pub type PlainMessenger = Messenger<BufStream<TcpStream>>;
+
+/// A protocol-level connection to one broker, versions negotiated.
+pub async fn messenger(address: &str) -> PlainMessenger {
     let tcp = TcpStream::connect(address).await.unwrap();
     let mut messenger =
         Messenger::new(BufStream::new(tcp), 64 << 20, Arc::from("error-topic-test"));
     messenger.sync_versions().await.unwrap();
+    messenger
+}
+
+/// Creates a topic through `messenger`'s broker itself (rskafka's client would go to the
+/// address the broker advertises, which may be a TLS port).
+pub async fn create_topic_on(messenger: &PlainMessenger, topic: &str, partitions: i32) {
+    let response = messenger
+        .request(CreateTopicsRequest {
+            topics: vec![CreateTopicRequest {
+                name: String_(topic.to_owned()),
+                num_partitions: Int32(partitions),
+                replication_factor: Int16(1),
+                assignments: vec![],
+                configs: vec![],
+                tagged_fields: None,
+            }],
+            timeout_ms: Int32(5_000),
+            validate_only: None,
+            tagged_fields: None,
+        })
+        .await
+        .unwrap();
+    for t in response.topics {
+        assert_eq!(t.error, None, "create topic {topic}");
+    }
+}
+
+/// [`fetch`] on an open connection.
+pub async fn fetch_from(
+    messenger: &PlainMessenger,
+    topic: &str,
+    partition: i32,
+    expected: usize,
+) -> Vec<Stored> {
     let give_up = in_secs(10);
     let mut stored: Vec<Stored> = Vec::new();
     while stored.len() < expected {
