@@ -103,7 +103,7 @@ pub async fn produce_together(
         .set("bootstrap.servers", bootstrap)
         .set("message.timeout.ms", "10000")
         // Nothing leaves before the flush below.
-        .set("linger.ms", "10000")
+        .set("linger.ms", "5000")
         .set("batch.num.messages", "10000")
         .create()?;
     let mut deliveries = Vec::with_capacity(records.len());
@@ -131,6 +131,20 @@ pub async fn produce_together(
         }
     }
     Ok(offsets)
+}
+
+/// The (low, high) watermarks the broker reports for one partition. The local broker's high
+/// watermark can be short: see [`super::end_offset`] for the end of a partition.
+pub fn watermarks(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), TriggerError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "emulator-trigger-reader")
+        .create()?;
+    Ok(consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?)
 }
 
 /// Reads `count` records of one partition from `from`, waiting at most `timeout` in all; returns
