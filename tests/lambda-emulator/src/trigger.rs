@@ -683,9 +683,14 @@ impl Loop {
             Verdict::Success => {
                 if self.settle(id, &held, held.upto) {
                     info!(topic_partition = %tp, first_offset = first, last_offset = last, records, bytes = event_bytes, attempt, outcome = %label, latency_ms, committed = held.upto, "batch done");
-                    return;
+                } else {
+                    // The function did its part: the batch is sent again, as AWS would after
+                    // losing its position, but never split or given up for this.
+                    warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, "committing the offsets failed: sending the batch again");
+                    self.stats.failed_invocations += 1;
+                    self.hold(id, held, true);
                 }
-                "committing the offsets failed".to_owned()
+                return;
             }
             Verdict::Partial { resume_at } if resume_at > first => {
                 if !self.resume(id, held, resume_at) {

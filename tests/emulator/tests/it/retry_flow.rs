@@ -126,6 +126,9 @@ async fn a_batch_that_always_fails_is_bisected_given_up_to_the_error_topic_and_p
         handling(1, -1, true, &errors),
     );
     s.limits.batch_size = 4;
+    // The batch fills by count at once; the long window only keeps a stall between two
+    // records of one fetch from cutting it short.
+    s.limits.window = Duration::from_secs(5);
     let group = s.group.clone();
     let mut running = trigger::start(s).await.unwrap();
     let stats = wait_offset(&mut running, 4).await;
@@ -260,6 +263,7 @@ async fn without_bisection_a_batch_gets_exactly_its_retries() {
         handling(2, -1, false, &errors),
     );
     s.limits.batch_size = 3;
+    s.limits.window = Duration::from_secs(5);
     let mut running = trigger::start(s).await.unwrap();
     let stats = wait_offset(&mut running, 3).await;
     running.stop().await.unwrap();
@@ -311,6 +315,7 @@ async fn records_older_than_the_maximum_age_go_to_the_error_topic_unsent() {
         handling(-1, 60, true, &errors),
     );
     s.limits.batch_size = 3;
+    s.limits.window = Duration::from_secs(5);
     let mut running = trigger::start(s).await.unwrap();
     let stats = wait_offset(&mut running, 3).await;
     running.stop().await.unwrap();
