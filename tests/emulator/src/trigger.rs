@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use lambda_emulator::runtime::FunctionSpec;
 use lambda_emulator::trigger::batch::{BATCH_SIZE_RANGE, Limits, MAX_EVENT_BYTES, SourceRecord};
+use lambda_emulator::trigger::retry::ErrorHandling;
 use lambda_emulator::trigger::template::{self, TemplateSettings};
 use lambda_emulator::trigger::tools::{self, NewRecord};
 use lambda_emulator::trigger::{self as kafka_trigger, Settings, StartingPosition};
@@ -46,6 +47,10 @@ struct RunArgs {
     /// The function whose event source mapping the template gives the settings of.
     #[arg(long, value_name = "ID", default_value = "SinkFunction")]
     function_id: String,
+    /// A template parameter in place of its default, as `sam deploy --parameter-overrides`
+    /// takes it (e.g. MinimumPollers=1 for provisioned mode); repeatable.
+    #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = env_pair, conflicts_with = "no_template")]
+    parameters: Vec<(String, String)>,
     #[command(flatten)]
     broker: Broker,
     /// The source topic (default: the template's).
@@ -76,6 +81,19 @@ struct RunArgs {
     /// Honours batchItemFailures in the function's answer (ReportBatchItemFailures).
     #[arg(long)]
     report_batch_item_failures: bool,
+    /// Retries of a failed batch, -1 (infinite) or 0..=10000 (MaximumRetryAttempts).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    maximum_retry_attempts: Option<i64>,
+    /// Records older than this are given up, -1 (never) or 60..=604800
+    /// (MaximumRecordAgeInSeconds).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    maximum_record_age: Option<i64>,
+    /// Splits a failed batch in two (BisectBatchOnFunctionError).
+    #[arg(long, value_name = "BOOL")]
+    bisect_batch_on_function_error: Option<bool>,
+    /// Where given-up records go: kafka://TOPIC (DestinationConfig.OnFailure.Destination).
+    #[arg(long, value_name = "kafka://TOPIC")]
+    on_failure_destination: Option<String>,
     /// An environment variable for the function; repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = env_pair)]
     env: Vec<(String, String)>,
@@ -188,7 +206,8 @@ fn settings(args: RunArgs) -> Result<Run, Failure> {
         None => None,
     };
     let t: TemplateSettings = match &template_path {
-        Some(p) => template::read(p, &args.function_id).map_err(|e| usage(e.to_string()))?,
+        Some(p) => template::read(p, &args.function_id, &args.parameters)
+            .map_err(|e| usage(e.to_string()))?,
         None => TemplateSettings::default(),
     };
     let template_position = match &t.starting_position {
@@ -221,6 +240,16 @@ fn settings(args: RunArgs) -> Result<Run, Failure> {
             .clone()
             .unwrap_or_else(|| "arn:aws:kafka:local:000000000000:cluster/local/local".to_owned())
     });
+    let error_handling = ErrorHandling::from_settings(
+        args.maximum_retry_attempts.or(t.maximum_retry_attempts),
+        args.maximum_record_age.or(t.maximum_record_age_s),
+        args.bisect_batch_on_function_error
+            .or(t.bisect_batch_on_function_error),
+        args.on_failure_destination
+            .as_deref()
+            .or(t.on_failure_destination.as_deref()),
+    )
+    .map_err(usage)?;
     let defaults = Limits::default();
     let settings = Settings {
         bootstrap: args.broker.bootstrap,
@@ -258,6 +287,7 @@ fn settings(args: RunArgs) -> Result<Run, Failure> {
         },
         retry_backoff: Duration::from_millis(500),
         retry_backoff_max: Duration::from_secs(10),
+        error_handling,
     };
     Ok(Run {
         settings,
@@ -274,8 +304,29 @@ async fn run_trigger(
     let max_wait = args.max_wait.map(Duration::from_secs);
     let Run { settings, template } = settings(args)?;
     let s = &settings;
+    let e = &s.error_handling;
+    let errors = match (e.retry_limit(), &e.on_failure) {
+        (None, _) if e.maximum_record_age.is_none() => "retries until success".to_owned(),
+        (limit, destination) => format!(
+            "{} retries{}{}, then {}",
+            limit.map_or("infinite".to_owned(), |n| n.to_string()),
+            if e.bisect_batch_on_function_error {
+                ", bisecting"
+            } else {
+                ""
+            },
+            e.maximum_record_age
+                .map(|a| format!(", records older than {} s given up", a.as_secs()))
+                .unwrap_or_default(),
+            match destination {
+                Some(lambda_emulator::trigger::retry::Destination::Kafka { topic }) =>
+                    format!("kafka://{topic}"),
+                None => "dropped".to_owned(),
+            }
+        ),
+    };
     println!(
-        "trigger: {} ({}) -> {} as {}; group {}, batch {} records / {} ms window, timeout {} s{}",
+        "trigger: {} ({}) -> {} as {}; group {}, batch {} records / {} ms window, timeout {} s, {errors}{}",
         s.topic,
         s.bootstrap,
         s.function.binary.display(),
@@ -314,8 +365,12 @@ async fn run_trigger(
         .await
         .map_err(|e| Failure::Run(e.to_string()))?;
     println!(
-        "trigger: stopped; {} invocations ({} failed), {} records committed, offsets {:?}",
-        stats.invocations, stats.failed_invocations, stats.committed_records, stats.committed
+        "trigger: stopped; {} invocations ({} failed), {} records committed ({} given up), offsets {:?}",
+        stats.invocations,
+        stats.failed_invocations,
+        stats.committed_records,
+        stats.given_up_records,
+        stats.committed
     );
     Ok(code)
 }
@@ -448,6 +503,50 @@ mod tests {
         assert_eq!(s.starting_position, StartingPosition::Latest);
         assert_eq!(s.function.timeout, Duration::from_secs(120));
         assert_eq!(s.event_source, "aws:kafka");
+        assert_eq!(s.error_handling, ErrorHandling::default());
+        let s = run_settings(&[
+            "--function",
+            "f",
+            "--template",
+            template,
+            "--parameter",
+            "MinimumPollers=1",
+            "--parameter",
+            "ErrorTopic=errs",
+        ])
+        .unwrap();
+        assert_eq!(s.error_handling.retry_limit(), Some(10));
+        assert!(s.error_handling.bisect_batch_on_function_error);
+        assert_eq!(
+            s.error_handling.on_failure,
+            Some(lambda_emulator::trigger::retry::Destination::Kafka {
+                topic: "errs".to_owned()
+            })
+        );
+        let s = run_settings(&[
+            "--function",
+            "f",
+            "--template",
+            template,
+            "--parameter",
+            "MinimumPollers=1",
+            "--maximum-retry-attempts",
+            "-1",
+            "--maximum-record-age",
+            "60",
+            "--bisect-batch-on-function-error",
+            "false",
+            "--on-failure-destination",
+            "kafka://other",
+        ])
+        .unwrap();
+        // Infinite retries with a destination are 10, as in AWS.
+        assert_eq!(s.error_handling.retry_limit(), Some(10));
+        assert_eq!(
+            s.error_handling.maximum_record_age,
+            Some(Duration::from_secs(60))
+        );
+        assert!(!s.error_handling.bisect_batch_on_function_error);
         let s = run_settings(&[
             "--function",
             "f",
@@ -487,6 +586,13 @@ mod tests {
             (&["--starting-position", "at"], "latest|earliest"),
             (&["--event-source", "kafka"], "SelfManagedKafka"),
             (&["--template", "x.yaml"], "cannot be used with"),
+            (&["--parameter", "MinimumPollers=1"], "cannot be used with"),
+            (&["--maximum-retry-attempts", "-2"], "-1 or 0..=10000"),
+            (&["--maximum-record-age", "30"], "-1 or 60..=604800"),
+            (
+                &["--on-failure-destination", "arn:aws:sqs:us-east-1:1:q"],
+                "writes only to kafka://<topic>",
+            ),
         ] {
             let e = run_settings(&[&base[..], extra].concat()).unwrap_err();
             assert!(e.contains(expected), "{extra:?}: {e}");

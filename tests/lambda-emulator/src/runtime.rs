@@ -99,6 +99,10 @@ impl Shared {
     }
 }
 
+fn request_id(n: u64) -> String {
+    format!("local-{n:012}")
+}
+
 /// A function process and the runtime API it talks to.
 pub struct Function {
     spec: FunctionSpec,
@@ -154,6 +158,11 @@ impl Function {
     }
 
     /// The address `AWS_LAMBDA_RUNTIME_API` points at.
+    /// The request id of the last invocation (`lambda-runtime-aws-request-id`), if any.
+    pub fn last_request_id(&self) -> Option<String> {
+        (self.next_id > 0).then(|| request_id(self.next_id))
+    }
+
     pub fn runtime_api(&self) -> SocketAddr {
         self.addr
     }
@@ -203,7 +212,7 @@ impl Function {
             self.spawn()?;
         }
         self.next_id += 1;
-        let request_id = format!("local-{:012}", self.next_id);
+        let request_id = request_id(self.next_id);
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));

@@ -4,6 +4,14 @@
 //! [`crate::runtime::Function`], and commits the consumer group's offsets only after success.
 //! An error, a timeout or a crash retries the whole batch with backoff (the process restarts
 //! cold); `batchItemFailures` commits up to the lowest reported offset and resumes there.
+//! In provisioned mode it honours the mapping's error handling ([`retry`]):
+//! `MaximumRetryAttempts`, `BisectBatchOnFunctionError`, `MaximumRecordAgeInSeconds` and a
+//! `kafka://` on-failure destination, to which a batch given up is written before the trigger
+//! commits past it.
+//!
+//! With `LATEST`, a partition starts at its end as found by reading, not at the high watermark
+//! the broker reports: the local broker can report it short after a produce request of several
+//! records ([`end_offset`]).
 //!
 //! Kafka client: `rdkafka` (librdkafka). It has what the mapping needs and `rskafka` lacks:
 //! committed offsets of a consumer group (OffsetCommit/OffsetFetch). Partitions are assigned
@@ -13,24 +21,28 @@
 //! only here, never in a function binary (librdkafka does not cross-compile to arm64 Lambda).
 //!
 //! It does not do: more than one concurrent invocation (batches of different partitions take
-//! turns, order within a partition is kept), `MaximumRetryAttempts`, on-failure destinations,
-//! bisection, filters, `AT_TIMESTAMP`, authentication to the cluster, or partitions added
-//! while it runs. Records of partitions not being retried keep flowing while another
-//! partition's batch waits for its retry.
+//! turns, order within a partition is kept), SQS, SNS or S3 on-failure destinations, filters,
+//! `AT_TIMESTAMP`, authentication to the cluster, or partitions added while it runs. Records
+//! of partitions not being retried keep flowing while another partition's batch waits for its
+//! retry.
 //!
 //! Submodules: `batch` (event JSON, batching; pure), `answer` (what an outcome means; pure),
-//! `template` (settings from `template.yaml`), `tools` (produce and read records).
+//! `retry` (error handling and on-failure records; pure), `template` (settings from
+//! `template.yaml`), `tools` (produce and read records).
 
 pub mod answer;
 pub mod batch;
+pub mod retry;
 pub mod template;
 pub mod tools;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -39,6 +51,7 @@ use tracing::{error, info, warn};
 use crate::runtime::{Function, FunctionSpec};
 use answer::{Verdict, judge, outcome_label};
 use batch::{Batch, EventMeta, Limits, PartitionBuffer, Pending, SourceRecord, record_json};
+use retry::{AfterFailure, Destination, ErrorHandling, GiveUp};
 
 /// Where reading starts when the consumer group has no committed offset for a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +94,9 @@ pub struct Settings {
     /// The first wait before a retry; doubled each attempt up to `retry_backoff_max`.
     pub retry_backoff: Duration,
     pub retry_backoff_max: Duration,
+    /// Provisioned mode's retries, bisection, record age and on-failure destination; the
+    /// default is on-demand mode's (retry until success).
+    pub error_handling: ErrorHandling,
 }
 
 /// Counts since the trigger started, published after every batch.
@@ -88,8 +104,12 @@ pub struct Settings {
 pub struct Stats {
     pub invocations: u64,
     pub failed_invocations: u64,
-    /// Records whose offsets were committed.
+    /// Records whose offsets were committed (given-up records included).
     pub committed_records: u64,
+    /// Records given up (written to the on-failure destination, or dropped without one).
+    pub given_up_records: u64,
+    /// Failed batches split in two (`BisectBatchOnFunctionError`).
+    pub bisections: u64,
     /// The committed offset (next to read) per partition, as this trigger committed it.
     pub committed: BTreeMap<i32, i64>,
 }
@@ -141,6 +161,17 @@ impl Running {
             self.stats.wait_for(|s| s.committed_records >= records),
         )
         .await;
+        self.stats()
+    }
+
+    /// Waits until the counters satisfy `done`, or `timeout` passes; returns the counters
+    /// either way (the caller checks them).
+    pub async fn wait_for(
+        &mut self,
+        mut done: impl FnMut(&Stats) -> bool,
+        timeout: Duration,
+    ) -> Stats {
+        let _ = tokio::time::timeout(timeout, self.stats.wait_for(|s| done(s))).await;
         self.stats()
     }
 
@@ -232,6 +263,47 @@ fn committed_for(
         .collect())
 }
 
+/// The end of a partition (the offset the next record will get), found by reading from
+/// `from` (the high watermark the broker reported) until the broker says the partition has no
+/// more: the local broker can report a high watermark short of the records it holds after a
+/// produce request of several records, and LATEST must not replay those. Each fetch is
+/// answered by the broker with what it has, so the result does not depend on timing; the
+/// reading stops at the first end-of-partition the consumer reports with no record past it.
+pub fn end_offset(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    from: i64,
+) -> Result<i64, TriggerError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "emulator-trigger-end-offset")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "50")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
+    consumer.assign(&tpl)?;
+    let give_up = std::time::Instant::now() + BROKER_TIMEOUT;
+    let mut end = from;
+    loop {
+        let left = give_up.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(TriggerError::Settings(format!(
+                "cannot find the end of {topic}-{partition}: no end of partition reported within {} s",
+                BROKER_TIMEOUT.as_secs()
+            )));
+        }
+        match consumer.poll(left) {
+            Some(Ok(m)) => end = end.max(m.offset() + 1),
+            Some(Err(KafkaError::PartitionEOF(p))) if p == partition => return Ok(end),
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(e)) => return Err(e.into()),
+        }
+    }
+}
+
 fn source_record(m: &impl Message) -> SourceRecord {
     let (timestamp_ms, timestamp_type) = match m.timestamp() {
         Timestamp::CreateTime(t) => (t, "CREATE_TIME"),
@@ -257,19 +329,53 @@ fn source_record(m: &impl Message) -> SourceRecord {
     }
 }
 
-/// A batch that failed and waits for its next attempt.
+/// A batch cut from a partition's buffer, on its way through attempts, splits and giving up.
 #[derive(Debug)]
-struct Retrying {
+struct Held {
     batch: Batch,
-    attempt: u32,
+    /// The partition's committed offset once this batch is settled: past its last record, or
+    /// the first offset of the half that follows it after a split.
+    upto: i64,
+    /// Records of this batch already given up for their age, counted when `upto` is committed.
+    settled: usize,
+    /// Retries used ([`ErrorHandling::after_failure`]); splits keep it.
+    retries: u32,
+    /// Invocations that carried these records (`approximateInvokeCount`).
+    invocations: u32,
+    last_request_id: Option<String>,
+    /// The last invocation's `functionError` (see [`GiveUp::function_error`]).
+    last_error: Option<Option<String>>,
+    /// Set when the batch is given up but writing it to the destination failed: the next
+    /// turn writes again instead of invoking.
+    giving_up: Option<&'static str>,
+    /// Not before this.
     at: Instant,
+}
+
+impl Held {
+    fn new(batch: Batch, at: Instant) -> Self {
+        let upto = batch.last_offset().map_or(0, |o| o + 1);
+        Self {
+            batch,
+            upto,
+            settled: 0,
+            retries: 0,
+            invocations: 0,
+            last_request_id: None,
+            last_error: None,
+            giving_up: None,
+            at,
+        }
+    }
 }
 
 struct PartitionState {
     buffer: PartitionBuffer,
     /// The next offset expected from the broker; records below it were already handled.
     next: i64,
-    retrying: Option<Retrying>,
+    /// Batches that go before anything else of the partition, front first: a failed batch
+    /// waiting for its retry, or the halves of a split one.
+    held: VecDeque<Held>,
 }
 
 /// Connects, resolves where each partition starts, and runs the trigger in a task until it is
@@ -290,6 +396,24 @@ pub async fn start(settings: Settings) -> Result<Running, TriggerError> {
     }
     let consumer = consumer(&settings.bootstrap, &settings.group)?;
     let ids = partitions(&consumer, &settings.topic, &settings.bootstrap)?;
+    let on_failure = match &settings.error_handling.on_failure {
+        None => None,
+        Some(Destination::Kafka { topic }) => {
+            if *topic == settings.topic {
+                return Err(TriggerError::Settings(format!(
+                    "the on-failure destination kafka://{topic} is the source topic; Lambda refuses that loop"
+                )));
+            }
+            partitions(&consumer, topic, &settings.bootstrap)?;
+            let producer: FutureProducer = ClientConfig::new()
+                .set("bootstrap.servers", &settings.bootstrap)
+                .set("message.timeout.ms", "10000")
+                // Keyed records land where a Java client would put them; unkeyed ones spread.
+                .set("partitioner", "murmur2_random")
+                .create()?;
+            Some((topic.clone(), producer))
+        }
+    };
     let committed = committed_for(&consumer, &settings.topic, &ids)?;
     let mut tpl = TopicPartitionList::new();
     let mut starts = BTreeMap::new();
@@ -299,11 +423,14 @@ pub async fn start(settings: Settings) -> Result<Running, TriggerError> {
             None => {
                 let (low, high) =
                     consumer.fetch_watermarks(&settings.topic, *id, BROKER_TIMEOUT)?;
-                // The high watermark may lag on the local broker: with LATEST that can only
-                // deliver a record produced just before the start, never skip one after it.
                 match settings.starting_position {
                     StartingPosition::TrimHorizon => low.max(0),
-                    StartingPosition::Latest => high.max(0),
+                    StartingPosition::Latest => end_offset(
+                        &settings.bootstrap,
+                        &settings.topic,
+                        *id,
+                        high.max(low).max(0),
+                    )?,
                 }
             }
         };
@@ -323,7 +450,9 @@ pub async fn start(settings: Settings) -> Result<Running, TriggerError> {
     let function = Function::new(settings.function.clone()).await?;
     let (stats_tx, stats_rx) = watch::channel(Stats::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(run(settings, consumer, starts, function, stats_tx, stop_rx));
+    let task = tokio::spawn(run(
+        settings, consumer, on_failure, starts, function, stats_tx, stop_rx,
+    ));
     Ok(Running {
         stats: stats_rx,
         stop: Some(stop_tx),
@@ -334,6 +463,7 @@ pub async fn start(settings: Settings) -> Result<Running, TriggerError> {
 async fn run(
     settings: Settings,
     consumer: StreamConsumer,
+    on_failure: Option<(String, FutureProducer)>,
     starts: BTreeMap<i32, i64>,
     function: Function,
     stats_tx: watch::Sender<Stats>,
@@ -352,7 +482,7 @@ async fn run(
                 PartitionState {
                     buffer: PartitionBuffer::new(&meta, &settings.topic, *id),
                     next: *start,
-                    retrying: None,
+                    held: VecDeque::new(),
                 },
             )
         })
@@ -361,6 +491,7 @@ async fn run(
         settings,
         meta,
         consumer,
+        on_failure,
         function,
         parts,
         stats: Stats::default(),
@@ -370,8 +501,8 @@ async fn run(
     loop {
         let now = Instant::now();
         let due = pick_due(&mut state.parts, &state.settings.limits, now, &mut turn);
-        if let Some((id, batch, attempt)) = due {
-            state.handle(id, batch, attempt).await;
+        if let Some((id, held)) = due {
+            state.handle(id, held).await;
             stats_tx.send_replace(state.stats.clone());
             if stop.try_recv().is_ok() {
                 break;
@@ -389,7 +520,7 @@ async fn run(
                     {
                         part.next = record.offset + 1;
                         part.buffer.push(
-                            Pending { offset: record.offset, json: record_json(&record) },
+                            Pending::of(&record, record_json(&record)),
                             Instant::now().into_std(),
                         );
                     }
@@ -406,25 +537,25 @@ async fn run(
     Ok(state.stats)
 }
 
-/// The next batch to send: a retry whose wait is over, or a buffer that is ready; partitions
-/// take turns.
+/// The next batch to send: a held one whose wait is over, or a buffer that is ready;
+/// partitions take turns.
 fn pick_due(
     parts: &mut BTreeMap<i32, PartitionState>,
     limits: &Limits,
     now: Instant,
     turn: &mut usize,
-) -> Option<(i32, Batch, u32)> {
+) -> Option<(i32, Held)> {
     let ids: Vec<i32> = parts.keys().copied().collect();
     let n = ids.len();
     for i in 0..n {
         let id = *ids.get((*turn + i) % n)?;
         let part = parts.get_mut(&id)?;
-        if let Some(r) = &part.retrying {
-            if r.at <= now
-                && let Some(r) = part.retrying.take()
+        if let Some(front) = part.held.front() {
+            if front.at <= now
+                && let Some(held) = part.held.pop_front()
             {
                 *turn = (*turn + i + 1) % n;
-                return Some((id, r.batch, r.attempt));
+                return Some((id, held));
             }
             // A partition whose batch waits for a retry sends nothing else meanwhile.
             continue;
@@ -433,7 +564,7 @@ fn pick_due(
             && let Some(batch) = part.buffer.take(limits)
         {
             *turn = (*turn + i + 1) % n;
-            return Some((id, batch, 1));
+            return Some((id, Held::new(batch, now)));
         }
     }
     None
@@ -443,8 +574,8 @@ fn pick_due(
 fn next_wake(parts: &BTreeMap<i32, PartitionState>, limits: &Limits) -> Option<Instant> {
     parts
         .values()
-        .filter_map(|p| match &p.retrying {
-            Some(r) => Some(r.at),
+        .filter_map(|p| match p.held.front() {
+            Some(h) => Some(h.at),
             None => p.buffer.window_closes(limits).map(Instant::from_std),
         })
         .min()
@@ -463,112 +594,320 @@ struct Loop {
     settings: Settings,
     meta: EventMeta,
     consumer: StreamConsumer,
+    /// The on-failure destination's topic and its producer.
+    on_failure: Option<(String, FutureProducer)>,
     function: Function,
     parts: BTreeMap<i32, PartitionState>,
     stats: Stats,
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 impl Loop {
-    /// Invokes the function with one batch and commits, retries or resumes as its outcome says.
-    async fn handle(&mut self, id: i32, batch: Batch, attempt: u32) {
-        let Loop {
-            settings,
-            meta,
-            consumer,
-            function,
-            parts,
-            stats,
-        } = self;
-        let event = batch.event(meta);
-        let tp = batch.topic_partition();
-        let first = batch.first_offset().unwrap_or(-1);
-        let last = batch.last_offset().unwrap_or(-1);
-        let records = batch.records.len();
-        if event.len() > settings.limits.max_event_bytes {
+    /// Sends one held batch on: writes it to the destination when it is being given up, gives
+    /// up its records that are too old, invokes the function with the rest, and commits,
+    /// resumes, retries, splits or gives up as the outcome and the error handling say.
+    async fn handle(&mut self, id: i32, mut held: Held) {
+        if let Some(condition) = held.giving_up {
+            self.give_up(id, held, condition).await;
+            return;
+        }
+        if self.settings.error_handling.maximum_record_age.is_some() {
+            let now = now_ms();
+            let (old, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut held.batch.records)
+                .into_iter()
+                .partition(|r| self.settings.error_handling.too_old(r.timestamp_ms, now));
+            held.batch.records = keep;
+            if !old.is_empty() {
+                let give_up = self.give_up_context(&held, retry::RECORD_AGE_EXCEEDED);
+                if let Err(e) = self.write_on_failure(&give_up, id, &old).await {
+                    error!(topic_partition = %held.batch.topic_partition(), records = old.len(), error = %e, "writing records older than MaximumRecordAgeInSeconds to the on-failure destination failed: trying again");
+                    let mut all = old;
+                    all.append(&mut held.batch.records);
+                    all.sort_by_key(|r| r.offset);
+                    held.batch.records = all;
+                    self.hold(id, held, true);
+                    return;
+                }
+                warn!(topic_partition = %held.batch.topic_partition(), first_offset = old.first().map_or(-1, |r| r.offset), records = old.len(), "records older than MaximumRecordAgeInSeconds given up");
+                self.stats.given_up_records += old.len() as u64;
+                held.settled += old.len();
+            }
+            if held.batch.records.is_empty() {
+                self.settle(id, &held, held.upto);
+                return;
+            }
+        }
+        self.invoke(id, held).await;
+    }
+
+    /// Invokes the function with a batch and acts on the outcome.
+    async fn invoke(&mut self, id: i32, mut held: Held) {
+        let event = held.batch.event(&self.meta);
+        let tp = held.batch.topic_partition();
+        let first = held.batch.first_offset().unwrap_or(-1);
+        let last = held.batch.last_offset().unwrap_or(-1);
+        let records = held.batch.records.len();
+        let attempt = held.retries + 1;
+        if event.len() > self.settings.limits.max_event_bytes {
             warn!(topic_partition = %tp, offset = first, bytes = event.len(), "one record makes an event over the 6 MB Lambda payload limit: AWS could not deliver it; sent anyway");
         }
         let started = std::time::Instant::now();
-        stats.invocations += 1;
+        self.stats.invocations += 1;
         let event_bytes = event.len();
-        let outcome = match function.invoke(event.into()).await {
+        let outcome = match self.function.invoke(event.into()).await {
             Ok(o) => o,
             Err(e) => crate::runtime::Outcome::Exited(e.to_string()),
         };
+        held.invocations += 1;
+        held.last_request_id = self.function.last_request_id();
+        held.last_error = Some(match outcome {
+            crate::runtime::Outcome::Response(_) => None,
+            _ => Some("Unhandled".to_owned()),
+        });
         let latency_ms = started.elapsed().as_millis() as u64;
         let label = outcome_label(&outcome);
-        let (verdict, ignored) = judge(&batch, &outcome, settings.report_batch_item_failures);
+        let (verdict, ignored) = judge(
+            &held.batch,
+            &outcome,
+            self.settings.report_batch_item_failures,
+        );
         if ignored {
             error!(topic_partition = %tp, first_offset = first, last_offset = last, "the function reported batchItemFailures but the mapping does not have FunctionResponseTypes: [ReportBatchItemFailures]; as in AWS, the whole batch counts as processed");
         }
-        let commit_to = match &verdict {
-            Verdict::Success => Some(last + 1),
-            Verdict::Partial { resume_at } => Some(*resume_at),
-            Verdict::Retry { .. } => None,
-        };
-        let mut committed_ok = true;
-        if let Some(to) = commit_to
-            && to > first
-        {
-            committed_ok = commit(consumer, &settings.topic, id, to).is_ok();
-        }
-        let Some(part) = parts.get_mut(&id) else {
-            return;
-        };
-        match (&verdict, committed_ok) {
-            (Verdict::Success, true) => {
-                info!(topic_partition = %tp, first_offset = first, last_offset = last, records, bytes = event_bytes, attempt, outcome = %label, latency_ms, committed = last + 1, "batch done");
-                stats.committed_records += records as u64;
-                stats.committed.insert(id, last + 1);
+        let reason = match verdict {
+            Verdict::Success => {
+                if self.settle(id, &held, held.upto) {
+                    info!(topic_partition = %tp, first_offset = first, last_offset = last, records, bytes = event_bytes, attempt, outcome = %label, latency_ms, committed = held.upto, "batch done");
+                } else {
+                    // The function did its part: the batch is sent again, as AWS would after
+                    // losing its position, but never split or given up for this.
+                    warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, "committing the offsets failed: sending the batch again");
+                    self.stats.failed_invocations += 1;
+                    self.hold(id, held, true);
+                }
+                return;
             }
-            (Verdict::Partial { resume_at }, true) => {
-                let done = batch
-                    .records
-                    .iter()
-                    .filter(|r| r.offset < *resume_at)
-                    .count();
+            Verdict::Partial { resume_at } if resume_at > first => {
+                if !self.resume(id, held, resume_at) {
+                    return;
+                }
                 warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, resume_at, "batch partly done: resuming from the reported offset");
-                stats.failed_invocations += 1;
-                stats.committed_records += done as u64;
-                if *resume_at > first {
-                    stats.committed.insert(id, *resume_at);
-                }
-                let again: Vec<Pending> = batch
-                    .records
-                    .into_iter()
-                    .filter(|r| r.offset >= *resume_at)
-                    .collect();
-                // A partial failure at the batch's first record is a failed attempt at the same
-                // records; further in, the next batch is a first attempt at new ones.
-                let next_attempt = if *resume_at == first { attempt + 1 } else { 1 };
-                let wait = backoff(settings, next_attempt.saturating_sub(1).max(1));
-                part.buffer.put_back(again, batch.first_seen);
-                let no_window = Limits {
-                    window: Duration::ZERO,
-                    ..settings.limits
+                self.stats.failed_invocations += 1;
+                return;
+            }
+            Verdict::Partial { .. } => {
+                "the first record of the batch was reported failed".to_owned()
+            }
+            Verdict::Retry { reason } => reason,
+        };
+        self.stats.failed_invocations += 1;
+        match self
+            .settings
+            .error_handling
+            .after_failure(held.retries, records)
+        {
+            AfterFailure::Retry => {
+                held.retries += 1;
+                let wait = backoff(&self.settings, held.retries);
+                warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, retry_in_ms = wait.as_millis() as u64, reason = %shorten(&reason), "batch failed: retrying the whole batch");
+                self.hold(id, held, false);
+            }
+            AfterFailure::Bisect => {
+                let Held {
+                    batch,
+                    upto,
+                    settled,
+                    retries,
+                    invocations,
+                    last_request_id,
+                    last_error,
+                    ..
+                } = held;
+                let Some((a, b)) = retry::bisect(batch) else {
+                    return;
                 };
-                if let Some(b) = part.buffer.take(&no_window) {
-                    part.retrying = Some(Retrying {
-                        batch: b,
-                        attempt: next_attempt,
-                        at: Instant::now() + wait,
-                    });
+                warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, halves = ?(a.records.len(), b.records.len()), reason = %shorten(&reason), "batch failed: splitting it in two (BisectBatchOnFunctionError)");
+                self.stats.bisections += 1;
+                let at = Instant::now() + backoff(&self.settings, retries.max(1));
+                let half = |batch: Batch, upto: i64, settled: usize| Held {
+                    batch,
+                    upto,
+                    settled,
+                    retries,
+                    invocations,
+                    last_request_id: last_request_id.clone(),
+                    last_error: last_error.clone(),
+                    giving_up: None,
+                    at,
+                };
+                let a_upto = b.first_offset().unwrap_or(upto);
+                let second = half(b, upto, 0);
+                let first_half = half(a, a_upto, settled);
+                if let Some(part) = self.parts.get_mut(&id) {
+                    part.held.push_front(second);
+                    part.held.push_front(first_half);
                 }
             }
-            (verdict, _) => {
-                let reason = match verdict {
-                    Verdict::Retry { reason } => reason.clone(),
-                    _ => "committing the offsets failed".to_owned(),
-                };
-                let wait = backoff(settings, attempt);
-                warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, retry_in_ms = wait.as_millis() as u64, reason = %shorten(&reason), "batch failed: retrying the whole batch");
-                stats.failed_invocations += 1;
-                part.retrying = Some(Retrying {
-                    batch,
-                    attempt: attempt + 1,
-                    at: Instant::now() + wait,
-                });
+            AfterFailure::GiveUp => {
+                warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, retries = held.retries, reason = %shorten(&reason), "batch failed and its retries are used up: giving it up");
+                self.give_up(id, held, retry::RETRIES_EXHAUSTED).await;
             }
         }
+    }
+
+    /// Commits up to `resume_at` after a partial failure and holds the records from it for
+    /// another first attempt; `false` when the commit failed (the batch is then held whole for
+    /// a retry).
+    fn resume(&mut self, id: i32, mut held: Held, resume_at: i64) -> bool {
+        if commit(&self.consumer, &self.settings.topic, id, resume_at).is_err() {
+            held.retries += 1;
+            self.hold(id, held, false);
+            return false;
+        }
+        let (done, again): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut held.batch.records)
+            .into_iter()
+            .partition(|r| r.offset < resume_at);
+        self.stats.committed_records += (done.len() + held.settled) as u64;
+        self.stats.committed.insert(id, resume_at);
+        let wait = backoff(&self.settings, 1);
+        let Some(part) = self.parts.get_mut(&id) else {
+            return true;
+        };
+        let whole_tail = again.last().map(|r| r.offset + 1) == Some(held.upto);
+        if part.held.is_empty() && whole_tail {
+            // Nothing else waits: the rest goes back in front of the buffer and the next
+            // batch may take more records with it.
+            part.buffer.put_back(again, held.batch.first_seen);
+            let no_window = Limits {
+                window: Duration::ZERO,
+                ..self.settings.limits
+            };
+            if let Some(b) = part.buffer.take(&no_window) {
+                let mut next = Held::new(b, Instant::now() + wait);
+                next.invocations = held.invocations;
+                part.held.push_front(next);
+            }
+        } else {
+            held.batch.records = again;
+            held.settled = 0;
+            held.retries = 0;
+            held.at = Instant::now() + wait;
+            part.held.push_front(held);
+        }
+        true
+    }
+
+    /// Puts a batch back in front of its partition, after a backoff for its retries.
+    fn hold(&mut self, id: i32, mut held: Held, keep_retries: bool) {
+        let n = if keep_retries {
+            held.retries.max(1)
+        } else {
+            held.retries
+        };
+        held.at = Instant::now() + backoff(&self.settings, n.max(1));
+        if let Some(part) = self.parts.get_mut(&id) {
+            part.held.push_front(held);
+        }
+    }
+
+    /// Commits past a settled batch and counts it; `false` when the commit failed.
+    fn settle(&mut self, id: i32, held: &Held, upto: i64) -> bool {
+        if commit(&self.consumer, &self.settings.topic, id, upto).is_err() {
+            return false;
+        }
+        self.stats.committed_records += (held.batch.records.len() + held.settled) as u64;
+        self.stats.committed.insert(id, upto);
+        true
+    }
+
+    fn give_up_context(&self, held: &Held, condition: &'static str) -> GiveUp {
+        GiveUp {
+            condition,
+            request_id: held.last_request_id.clone(),
+            function_arn: format!(
+                "arn:aws:lambda:local:000000000000:function:{}",
+                self.settings.function.name
+            ),
+            invoke_count: held.invocations,
+            function_error: held.last_error.clone(),
+        }
+    }
+
+    /// Writes a batch's records to the destination and commits past them. When the write
+    /// fails the batch is held, to be written again; the function is not invoked again.
+    async fn give_up(&mut self, id: i32, mut held: Held, condition: &'static str) {
+        let context = self.give_up_context(&held, condition);
+        let tp = held.batch.topic_partition();
+        if let Err(e) = self
+            .write_on_failure(&context, id, &held.batch.records)
+            .await
+        {
+            error!(topic_partition = %tp, records = held.batch.records.len(), error = %e, "writing a given-up batch to the on-failure destination failed: trying again");
+            held.giving_up = Some(condition);
+            self.hold(id, held, true);
+            return;
+        }
+        let records = held.batch.records.len();
+        self.stats.given_up_records += records as u64;
+        let destination = self
+            .on_failure
+            .as_ref()
+            .map_or("none (dropped)".to_owned(), |(t, _)| format!("kafka://{t}"));
+        warn!(topic_partition = %tp, first_offset = held.batch.first_offset().unwrap_or(-1), last_offset = held.batch.last_offset().unwrap_or(-1), records, condition, invocations = held.invocations, %destination, "batch given up: moving past it");
+        // A failed commit is logged by `commit`; the partition's next commit covers it.
+        self.settle(id, &held, held.upto);
+    }
+
+    /// One on-failure message per record, keyed by the record's key; without a destination
+    /// the records are only logged, as AWS drops them.
+    async fn write_on_failure(
+        &self,
+        give_up: &GiveUp,
+        partition: i32,
+        records: &[Pending],
+    ) -> Result<(), KafkaError> {
+        let Some((topic, producer)) = &self.on_failure else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let values: Vec<(String, Option<&[u8]>)> = records
+            .iter()
+            .map(|r| {
+                (
+                    retry::on_failure_value(
+                        give_up,
+                        &self.meta,
+                        &self.settings.topic,
+                        partition,
+                        r,
+                        now,
+                    ),
+                    r.key.as_deref(),
+                )
+            })
+            .collect();
+        // Queued all at once (in order), then each delivery is awaited.
+        let mut deliveries = Vec::with_capacity(values.len());
+        for (value, key) in &values {
+            let mut record: FutureRecord<'_, [u8], str> = FutureRecord::to(topic).payload(value);
+            if let Some(k) = key {
+                record = record.key(*k);
+            }
+            deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        }
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(e),
+                Err(_) => return Err(KafkaError::Canceled),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,9 @@
 //! (tansu, `bash scripts/broker.sh start`; address from `KAFKA_BOOTSTRAP`, default
 //! `127.0.0.1:19092`), the Kafka trigger, the functions as their deployed binaries behind the
 //! local Lambda runtime API, and the MaxCompute emulator. `sink_flow` follows the sink,
-//! `error_flow` a bad record through the sink, the error topic and the error handler, `soak`
+//! `error_flow` a bad record through the sink, the error topic and the error handler,
+//! `retry_flow` the trigger's bounded retries and on-failure records, `latest` where a trigger
+//! started at LATEST begins, `soak`
 //! many records through the sink under injected faults and killed processes.
 //! One test binary (one link of the tree).
 
@@ -16,6 +18,8 @@
 )]
 
 mod error_flow;
+mod latest;
+mod retry_flow;
 mod sink_flow;
 mod soak;
 mod support;

@@ -146,6 +146,8 @@ mod tests {
                 .map(|offset| Pending {
                     offset,
                     json: String::new(),
+                    timestamp_ms: 0,
+                    key: None,
                 })
                 .collect(),
             first_seen: Instant::now(),

@@ -127,11 +127,27 @@ pub fn record_json(record: &SourceRecord) -> String {
     serde_json::to_string(&wire).unwrap_or_default()
 }
 
-/// A record waiting in a batch: its offset and its JSON in the event.
+/// A record waiting in a batch: its offset and its JSON in the event, and what an on-failure
+/// record needs besides (its timestamp, and its key, which keys the on-failure message).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
     pub offset: i64,
     pub json: String,
+    /// Epoch milliseconds; -1 when the broker has none.
+    pub timestamp_ms: i64,
+    pub key: Option<Vec<u8>>,
+}
+
+impl Pending {
+    /// `record` with its event JSON ([`record_json`]).
+    pub fn of(record: &SourceRecord, json: String) -> Self {
+        Self {
+            offset: record.offset,
+            json,
+            timestamp_ms: record.timestamp_ms,
+            key: record.key.clone(),
+        }
+    }
 }
 
 /// What bounds a batch.
@@ -332,10 +348,7 @@ mod tests {
     }
 
     fn pending(r: &SourceRecord) -> Pending {
-        Pending {
-            offset: r.offset,
-            json: record_json(r),
-        }
+        Pending::of(r, record_json(r))
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! The trigger settings that `template.yaml` also holds, read from it so that the local trigger
 //! runs with what gets deployed: BatchSize, MaximumBatchingWindowInSeconds, StartingPosition,
-//! the consumer group, the source topic, FunctionResponseTypes, and the function's Timeout,
-//! MemorySize and name.
+//! the consumer group, the source topic, FunctionResponseTypes, the provisioned-mode error
+//! handling (MaximumRetryAttempts, MaximumRecordAgeInSeconds, BisectBatchOnFunctionError,
+//! DestinationConfig.OnFailure), and the function's Timeout, MemorySize and name.
 //!
-//! CloudFormation is not evaluated in general: parameters take their `Default`, and only the
-//! intrinsics these settings use are resolved (`Ref`, `Sub`, `FindInMap`, and `Equals`/`Not`
-//! in `Condition`s to pick the mapping that a default deployment creates), in short (`!Ref`)
-//! and long (`Fn::Sub`) form. Anything else leaves the setting unset, and the caller's default
-//! applies. This module reads no environment and does no I/O besides reading the file.
+//! CloudFormation is not evaluated in general: parameters take their `Default` unless the
+//! caller overrides them (as `sam deploy --parameter-overrides` does), and only the intrinsics
+//! these settings use are resolved (`Ref`, `Sub`, `FindInMap`, `If` with `AWS::NoValue`, and
+//! `Equals`/`Not`/`And`/`Or` in `Condition`s to pick the mapping a deployment creates), in
+//! short (`!Ref`) and long (`Fn::Sub`) form. Anything else leaves the setting unset, and the
+//! caller's default applies. This module reads no environment and does no I/O besides reading
+//! the file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,6 +36,13 @@ pub struct TemplateSettings {
     pub event_source: Option<String>,
     pub event_source_arn: Option<String>,
     pub report_batch_item_failures: bool,
+    /// -1 (infinite) or 0..=10000; only provisioned-mode mappings carry it.
+    pub maximum_retry_attempts: Option<i64>,
+    /// -1 (infinite) or 60..=604800 seconds.
+    pub maximum_record_age_s: Option<i64>,
+    pub bisect_batch_on_function_error: Option<bool>,
+    /// `DestinationConfig.OnFailure.Destination`, e.g. `kafka://errors` or an SQS queue ARN.
+    pub on_failure_destination: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,15 +61,26 @@ pub enum TemplateError {
     },
     #[error("{path} has no Kafka event source mapping for {function}")]
     NoMapping { path: String, function: String },
+    #[error("{path} has no parameter {name} (overridden as {name}={value})")]
+    NoParameter {
+        path: String,
+        name: String,
+        value: String,
+    },
 }
 
-/// Reads the settings of the Kafka trigger of `function_id` (a logical id) from a SAM template.
-pub fn read(path: &Path, function_id: &str) -> Result<TemplateSettings, TemplateError> {
+/// Reads the settings of the Kafka trigger of `function_id` (a logical id) from a SAM template,
+/// with `overrides` (`NAME`, `VALUE`) in place of those parameters' defaults.
+pub fn read(
+    path: &Path,
+    function_id: &str,
+    overrides: &[(String, String)],
+) -> Result<TemplateSettings, TemplateError> {
     let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    parse(&text, function_id).map_err(|e| match e {
+    parse(&text, function_id, overrides).map_err(|e| match e {
         TemplateError::Yaml { source, .. } => TemplateError::Yaml {
             path: path.display().to_string(),
             source,
@@ -68,17 +89,38 @@ pub fn read(path: &Path, function_id: &str) -> Result<TemplateSettings, Template
             path: path.display().to_string(),
             function,
         },
+        TemplateError::NoParameter { name, value, .. } => TemplateError::NoParameter {
+            path: path.display().to_string(),
+            name,
+            value,
+        },
         other => other,
     })
 }
 
 /// [`read`] on the template's text.
-pub fn parse(text: &str, function_id: &str) -> Result<TemplateSettings, TemplateError> {
+pub fn parse(
+    text: &str,
+    function_id: &str,
+    overrides: &[(String, String)],
+) -> Result<TemplateSettings, TemplateError> {
     let doc: Value = serde_yaml_ng::from_str(text).map_err(|source| TemplateError::Yaml {
         path: String::new(),
         source,
     })?;
-    let ctx = Ctx::new(&doc);
+    let mut ctx = Ctx::new(&doc);
+    for (name, value) in overrides {
+        if !ctx.params.contains_key(name) {
+            return Err(TemplateError::NoParameter {
+                path: String::new(),
+                name: name.clone(),
+                value: value.clone(),
+            });
+        }
+        ctx.params
+            .insert(name.clone(), Value::String(value.clone()));
+    }
+    let ctx = ctx;
     let resources = doc.get("Resources").and_then(Value::as_mapping);
     let function = resources
         .and_then(|r| r.get(function_id))
@@ -191,6 +233,21 @@ pub fn parse(text: &str, function_id: &str) -> Result<TemplateSettings, Template
                 .any(|i| i.as_str() == Some("ReportBatchItemFailures"))
         })
     });
+    settings.maximum_retry_attempts = prop("MaximumRetryAttempts")
+        .and_then(|v| number(&v))
+        .map(|n| n as i64);
+    settings.maximum_record_age_s = prop("MaximumRecordAgeInSeconds")
+        .and_then(|v| number(&v))
+        .map(|n| n as i64);
+    settings.bisect_batch_on_function_error = prop("BisectBatchOnFunctionError")
+        .and_then(|v| scalar(&v))
+        .and_then(|b| match b.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        });
+    settings.on_failure_destination = prop("DestinationConfig")
+        .and_then(|d| d.get("OnFailure")?.get("Destination").and_then(scalar));
     Ok(settings)
 }
 
@@ -264,11 +321,30 @@ impl<'a> Ctx<'a> {
                     .map(|i| self.eval(i))
                     .collect::<Option<Vec<_>>>()
                     .map(Value::Sequence),
+                // A key whose value is `AWS::NoValue` (or cannot be resolved) is left out.
+                Value::Mapping(m) => Some(Value::Mapping(
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), self.eval(v)?)))
+                        .collect(),
+                )),
                 other => Some(other.clone()),
             };
         };
         match name.as_str() {
             "Ref" => self.params.get(arg.as_str()?).cloned(),
+            "If" => {
+                let args = arg.as_sequence()?;
+                let [condition, then, otherwise] = args.as_slice() else {
+                    return None;
+                };
+                let chosen = if self.condition(condition.as_str()?) {
+                    then
+                } else {
+                    otherwise
+                };
+                // `!Ref AWS::NoValue` removes the property: unset.
+                self.eval(chosen)
+            }
             "Sub" => {
                 let template = arg.as_str()?;
                 let mut out = String::new();
@@ -326,6 +402,16 @@ impl<'a> Ctx<'a> {
                 let args = arg.as_sequence()?;
                 Some(!self.truth(args.first()?)?)
             }
+            "And" => {
+                let args = arg.as_sequence()?;
+                let all: Option<Vec<bool>> = args.iter().map(|a| self.truth(a)).collect();
+                Some(all?.into_iter().all(|b| b))
+            }
+            "Or" => {
+                let args = arg.as_sequence()?;
+                let all: Option<Vec<bool>> = args.iter().map(|a| self.truth(a)).collect();
+                Some(all?.into_iter().any(|b| b))
+            }
             "Condition" => Some(self.condition(arg.as_str()?)),
             _ => None,
         }
@@ -341,7 +427,7 @@ mod tests {
     #[test]
     fn the_project_template_gives_the_deployed_settings() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-        let s = read(&path, "SinkFunction").unwrap();
+        let s = read(&path, "SinkFunction", &[]).unwrap();
         assert_eq!(
             s.function_name.as_deref(),
             Some("kafka-maxcompute-sink-sink")
@@ -359,6 +445,69 @@ mod tests {
         assert_eq!(s.event_source.as_deref(), Some("aws:kafka"));
         assert!(s.event_source_arn.is_some());
         assert!(!s.report_batch_item_failures);
+        // On-demand mode (MinimumPollers 0): no error-handling settings at all.
+        assert_eq!(s.maximum_retry_attempts, None);
+        assert_eq!(s.maximum_record_age_s, None);
+        assert_eq!(s.bisect_batch_on_function_error, None);
+        assert_eq!(s.on_failure_destination, None);
+    }
+
+    #[test]
+    fn provisioned_mode_brings_the_retry_settings_and_the_error_topic() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let overrides = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        for source in ["MSK", "SelfManagedKafka"] {
+            let s = read(
+                &path,
+                "SinkFunction",
+                &overrides(&[("MinimumPollers", "1"), ("KafkaSource", source)]),
+            )
+            .unwrap();
+            assert_eq!(s.maximum_retry_attempts, Some(10), "{source}");
+            assert_eq!(s.maximum_record_age_s, Some(-1));
+            assert_eq!(s.bisect_batch_on_function_error, Some(true));
+            assert_eq!(
+                s.on_failure_destination.as_deref(),
+                Some("kafka://connect-error-kafka-maxcompute-sink")
+            );
+            assert!(!s.report_batch_item_failures);
+        }
+        let s = read(
+            &path,
+            "SinkFunction",
+            &overrides(&[
+                ("MinimumPollers", "2"),
+                ("MaximumRetryAttempts", "3"),
+                ("MaximumRecordAgeInSeconds", "60"),
+                ("BisectBatchOnFunctionError", "false"),
+                ("ErrorTopic", "errs"),
+                ("PartialBatchResponse", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.maximum_retry_attempts, Some(3));
+        assert_eq!(s.maximum_record_age_s, Some(60));
+        assert_eq!(s.bisect_batch_on_function_error, Some(false));
+        assert_eq!(s.on_failure_destination.as_deref(), Some("kafka://errs"));
+        assert!(s.report_batch_item_failures);
+        // The error handler's trigger has no destination, in any mode.
+        let s = read(
+            &path,
+            "ErrorHandlerFunction",
+            &overrides(&[("MinimumPollers", "1")]),
+        )
+        .unwrap();
+        assert_eq!(s.on_failure_destination, None);
+        let e = read(&path, "SinkFunction", &overrides(&[("MinimumPoller", "1")])).unwrap_err();
+        assert!(
+            e.to_string().contains("has no parameter MinimumPoller"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -385,7 +534,7 @@ Resources:
             ConsumerGroupId: {"Fn::Sub": "connect-${Name}"}
             FunctionResponseTypes: [ReportBatchItemFailures]
 "#;
-        let s = parse(text, "F").unwrap();
+        let s = parse(text, "F", &[]).unwrap();
         assert_eq!(s.batch_size, Some(7));
         assert_eq!(s.window, Some(Duration::from_millis(250)));
         assert_eq!(s.starting_position.as_deref(), Some("TRIM_HORIZON"));
@@ -394,7 +543,7 @@ Resources:
         assert_eq!(s.timeout, Some(Duration::from_secs(30)));
         assert!(s.report_batch_item_failures);
         assert!(matches!(
-            parse(text, "Other"),
+            parse(text, "Other", &[]),
             Err(TemplateError::NoMapping { .. })
         ));
     }

@@ -9,7 +9,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch::SourceRecord;
@@ -88,6 +88,63 @@ pub async fn produce(
         offsets.push(delivery.offset);
     }
     Ok(offsets)
+}
+
+/// Produces `records` together: all queued first, then sent at once, so that the records of
+/// one partition travel in one produce request (librdkafka batches per partition up to
+/// `batch.size`, 1 MB). Returns the offset each got. This is how a busy producer writes, and
+/// what makes the local broker report a short high watermark (see [`super::end_offset`]).
+pub async fn produce_together(
+    bootstrap: &str,
+    topic: &str,
+    records: &[NewRecord],
+) -> Result<Vec<i64>, TriggerError> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("message.timeout.ms", "10000")
+        // Nothing leaves before the flush below.
+        .set("linger.ms", "5000")
+        .set("batch.num.messages", "10000")
+        .create()?;
+    let mut deliveries = Vec::with_capacity(records.len());
+    for r in records {
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(topic).partition(r.partition);
+        if let Some(k) = &r.key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(v) = &r.value {
+            record = record.payload(v.as_slice());
+        }
+        if let Some(t) = r.timestamp_ms {
+            record = record.timestamp(t);
+        }
+        deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+    }
+    producer.flush(Duration::from_secs(10))?;
+    let mut offsets = Vec::with_capacity(deliveries.len());
+    for d in deliveries {
+        match d.await {
+            Ok(Ok(delivery)) => offsets.push(delivery.offset),
+            Ok(Err((e, _))) => return Err(e.into()),
+            Err(_) => return Err(rdkafka::error::KafkaError::Canceled.into()),
+        }
+    }
+    Ok(offsets)
+}
+
+/// The (low, high) watermarks the broker reports for one partition. The local broker's high
+/// watermark can be short: see [`super::end_offset`] for the end of a partition.
+pub fn watermarks(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), TriggerError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "emulator-trigger-reader")
+        .create()?;
+    Ok(consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?)
 }
 
 /// Reads `count` records of one partition from `from`, waiting at most `timeout` in all; returns
