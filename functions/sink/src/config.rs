@@ -91,6 +91,8 @@ pub mod vars {
     pub const ERROR_SASL_MECHANISM: &str = "SINK_ERROR_SASL_MECHANISM";
     pub const ERROR_SASL_USERNAME: &str = "SINK_ERROR_SASL_USERNAME";
     pub const ERROR_SASL_PASSWORD: &str = "SINK_ERROR_SASL_PASSWORD";
+    /// A Secrets Manager secret holding `{"username", "password"}`, instead of the two above.
+    pub const ERROR_SASL_SECRET: &str = "SINK_ERROR_SASL_SECRET";
     pub const ERROR_TLS_CA_FILE: &str = "SINK_ERROR_TLS_CA_FILE";
     /// Lambda's own variables, read for SINK_ERROR_SASL_MECHANISM=AWS_MSK_IAM.
     pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
@@ -263,13 +265,33 @@ fn error_security(get: &impl Fn(&str) -> Option<String>) -> Result<KafkaSecurity
                     ));
                 }
             };
+            if let Some(secret_id) = get(vars::ERROR_SASL_SECRET) {
+                for variable in [vars::ERROR_SASL_USERNAME, vars::ERROR_SASL_PASSWORD] {
+                    if get(variable).is_some() {
+                        return Err(invalid(
+                            variable,
+                            "(set)",
+                            "set either SINK_ERROR_SASL_SECRET or the SASL user and password, not both",
+                        ));
+                    }
+                }
+                return Ok(KafkaSecurity::SaslTlsSecret {
+                    mechanism,
+                    extension: settings::secrets_extension(
+                        &Env(|name: &str| get(name)),
+                        vars::ERROR_SASL_SECRET,
+                    )?,
+                    secret_id,
+                    tls: tls()?,
+                });
+            }
             let username = get(vars::ERROR_SASL_USERNAME).ok_or(ConfigError::Missing {
                 variable: vars::ERROR_SASL_USERNAME,
-                accepted: "the SASL user name, with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
+                accepted: "the SASL user name (or SINK_ERROR_SASL_SECRET), with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
             })?;
             let password = get(vars::ERROR_SASL_PASSWORD).ok_or(ConfigError::Missing {
                 variable: vars::ERROR_SASL_PASSWORD,
-                accepted: "the SASL password, with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
+                accepted: "the SASL password (or SINK_ERROR_SASL_SECRET), with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
             })?;
             Ok(KafkaSecurity::SaslTls {
                 mechanism,

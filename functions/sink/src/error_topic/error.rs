@@ -3,7 +3,7 @@
 use rskafka::SaslError;
 use rskafka::messenger::{RequestError, SyncVersionsError};
 use rskafka::protocol::error::Error as ProtocolError;
-use shared::client::{GiveUp, Retryable};
+use shared::client::{GiveUp, Retryable, SecretsError};
 
 /// A failure to reach or write the error topic. The caller fails the batch on any of them.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +15,9 @@ pub enum ErrorTopicError {
     NoEventBootstrapServers,
     #[error("the error topic's TLS settings are unusable: {0}")]
     TlsConfig(String),
+    /// The SASL user and password could not be read from their secret.
+    #[error("the error topic's SASL credentials: {0}")]
+    Secret(#[source] SecretsError),
     #[error("cannot connect to Kafka broker {broker}: {source}")]
     Connect {
         broker: String,
@@ -100,6 +103,7 @@ impl ErrorTopicError {
             // refused again: tokio-rustls reports those as `InvalidData`. Anything else is the
             // network.
             Self::TlsHandshake { source, .. } => source.kind() != std::io::ErrorKind::InvalidData,
+            Self::Secret(e) => e.is_transient(),
             Self::Versions { source, .. } => matches!(source, SyncVersionsError::RequestError(_)),
             Self::Sasl { source, .. } => matches!(source, SaslError::RequestError(_)),
             Self::Broker { error, .. } => is_transient_protocol_error(*error),

@@ -151,6 +151,7 @@ impl ErrorTopicWriter {
         if bootstrap.is_empty() {
             return Err(ErrorTopicError::NoBootstrapServers);
         }
+        let security = security.resolve().await?;
         let tls = security.tls().map(tls_connector).transpose()?;
         let mut writer = Self {
             topic: topic.to_owned(),

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use rskafka::client::{Credentials, OauthBearerCredentials, SaslConfig};
 
+use shared::client::{SecretsError, SecretsExtension};
+
+use super::error::ErrorTopicError;
 use super::msk_iam::{MskIam, USER_AGENT};
 use super::tls::TlsOptions;
 
@@ -28,6 +31,16 @@ pub enum KafkaSecurity {
     /// SASL/OAUTHBEARER over TLS with a token signed by AWS credentials (`AWS_MSK_IAM`), for
     /// Amazon MSK clusters with IAM access control.
     MskIam { iam: MskIam, tls: TlsOptions },
+    /// SASL over TLS with the user and password of a Secrets Manager secret
+    /// (`{"username": "…", "password": "…"}`, the shape MSK and the Lambda trigger use for
+    /// SCRAM), read through the Lambda extension each time a writer connects: a rotated password
+    /// is picked up by the next connection after a refused one.
+    SaslTlsSecret {
+        mechanism: SaslMechanism,
+        secret_id: String,
+        extension: SecretsExtension,
+        tls: TlsOptions,
+    },
 }
 
 impl fmt::Debug for KafkaSecurity {
@@ -52,6 +65,17 @@ impl fmt::Debug for KafkaSecurity {
                 .field("iam", iam)
                 .field("tls", tls)
                 .finish(),
+            Self::SaslTlsSecret {
+                mechanism,
+                secret_id,
+                tls,
+                ..
+            } => f
+                .debug_struct("SaslTlsSecret")
+                .field("mechanism", mechanism)
+                .field("secret_id", secret_id)
+                .field("tls", tls)
+                .finish(),
         }
     }
 }
@@ -60,8 +84,43 @@ impl KafkaSecurity {
     pub(super) fn tls(&self) -> Option<&TlsOptions> {
         match self {
             Self::Plaintext => None,
-            Self::Tls(tls) | Self::SaslTls { tls, .. } | Self::MskIam { tls, .. } => Some(tls),
+            Self::Tls(tls)
+            | Self::SaslTls { tls, .. }
+            | Self::MskIam { tls, .. }
+            | Self::SaslTlsSecret { tls, .. } => Some(tls),
         }
+    }
+
+    /// The settings with any secret read: [`KafkaSecurity::SaslTlsSecret`] becomes
+    /// [`KafkaSecurity::SaslTls`] with the secret's user and password; the others are returned
+    /// as they are.
+    pub(super) async fn resolve(self) -> Result<Self, ErrorTopicError> {
+        let Self::SaslTlsSecret {
+            mechanism,
+            secret_id,
+            extension,
+            tls,
+        } = self
+        else {
+            return Ok(self);
+        };
+        let [username, password] = extension
+            .secret_fields(&secret_id, ["username", "password"])
+            .await
+            .map_err(ErrorTopicError::Secret)?;
+        let (Some(username), Some(password)) = (username, password) else {
+            return Err(ErrorTopicError::Secret(SecretsError::Content {
+                secret_id,
+                reason: "expected a JSON object with the string fields username and password"
+                    .to_owned(),
+            }));
+        };
+        Ok(Self::SaslTls {
+            mechanism,
+            username: username.expose().to_owned(),
+            password: password.expose().to_owned(),
+            tls,
+        })
     }
 
     pub(super) fn sasl(&self) -> Option<SaslConfig> {
@@ -92,7 +151,8 @@ impl KafkaSecurity {
                     bearer_kvs: Vec::new(),
                 }))
             }
-            Self::Plaintext | Self::Tls(_) => None,
+            // Read by `resolve` before any connection; never connected unresolved.
+            Self::Plaintext | Self::Tls(_) | Self::SaslTlsSecret { .. } => None,
         }
     }
 }

@@ -155,3 +155,50 @@ fn plain_and_scram_need_a_user_name_and_a_password() {
         );
     }
 }
+
+#[test]
+fn the_sasl_user_and_password_can_be_a_secret_instead() {
+    let secret = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:AmazonMSK_sink-Ab12Cd";
+    let sasl = [
+        ("SINK_ERROR_SECURITY_PROTOCOL", "SASL_SSL"),
+        ("SINK_ERROR_SASL_MECHANISM", "SCRAM-SHA-256"),
+        ("SINK_ERROR_SASL_SECRET", secret),
+    ];
+    let c = with(&[&sasl[..], &[("AWS_SESSION_TOKEN", "token-never-shown")]].concat()).unwrap();
+    let KafkaSecurity::SaslTlsSecret {
+        mechanism,
+        secret_id,
+        ..
+    } = &c.error_security
+    else {
+        panic!("{:?}", c.error_security)
+    };
+    assert_eq!(
+        (*mechanism, secret_id.as_str()),
+        (SaslMechanism::ScramSha256, secret)
+    );
+    assert!(!format!("{c:?}").contains("token-never-shown"));
+
+    // The extension wants Lambda's session token.
+    let err = with(&sasl).unwrap_err().to_string();
+    assert!(err.starts_with("AWS_SESSION_TOKEN is required"), "{err}");
+    // Not both: which would win is a guess.
+    let err = with(
+        &[
+            &sasl[..],
+            &[
+                ("AWS_SESSION_TOKEN", "t"),
+                ("SINK_ERROR_SASL_PASSWORD", "pw-never-shown"),
+            ],
+        ]
+        .concat(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("SINK_ERROR_SASL_PASSWORD=\"(set)\"")
+            && err.contains("SINK_ERROR_SASL_SECRET")
+            && !err.contains("pw-never-shown"),
+        "{err}"
+    );
+}

@@ -121,3 +121,93 @@ async fn sasl_secrets_never_reach_trace_logs_and_a_refusal_is_permanent() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_sasl_user_and_password_come_from_their_secret_read_again_at_each_connection() {
+    use lambda_emulator::secrets::LocalSecrets;
+    use shared::client::{SecretsError, SecretsExtension};
+    use shared::signing::Secret;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let token = "extension-token-1d9e";
+    let secrets = LocalSecrets::start("127.0.0.1:0".parse().unwrap(), token)
+        .await
+        .unwrap();
+    let secret_id = "arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_sink-Ab12Cd";
+    secrets.put(
+        secret_id,
+        &serde_json::json!({"username": "sink", "password": PASSWORD}).to_string(),
+    );
+    let extension = SecretsExtension::new(secrets.addr().port(), Secret::new(token)).unwrap();
+    let pki = Pki::new("error-topic test CA");
+    let broker = TlsBroker::start(&pki, &["127.0.0.1"], true).await;
+    let KafkaSecurity::Tls(tls) = tls_to(&pki) else {
+        unreachable!()
+    };
+    let security = |secret_id: &str| KafkaSecurity::SaslTlsSecret {
+        mechanism: SaslMechanism::ScramSha512,
+        secret_id: secret_id.to_owned(),
+        extension: extension.clone(),
+        tls: tls.clone(),
+    };
+    let bootstrap = [broker.bootstrap()];
+    let connect = |security: KafkaSecurity| {
+        ErrorTopicWriter::connect_with_retry(
+            &bootstrap,
+            "errors",
+            security,
+            RetryPolicy::default(),
+            Arc::new(FixedJitter(0.0)),
+            in_secs(60),
+        )
+    };
+    // The secret is read, and its user goes through the SCRAM exchange, which tansu refuses
+    // (no user exists there): a permanent SASL error, not a secret error. The next connection
+    // reads the secret again, so a rotated password is used as soon as it is stored.
+    let mut shown = String::new();
+    for reads in 1..=2 {
+        let err = connect(security(secret_id)).await.unwrap_err();
+        assert!(matches!(&err, ErrorTopicError::Sasl { .. }), "{err:?}");
+        assert!(!err.is_transient());
+        assert_eq!(secrets.reads(), reads);
+        shown.push_str(&format!("{err}\n{err:?}\n{:?}\n", security(secret_id)));
+    }
+
+    // A secret that is not there, or holds no password: permanent, and named.
+    let err = connect(security("no-such-secret")).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ErrorTopicError::Secret(SecretsError::Status { status: 400, .. })
+        ) && !err.is_transient(),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("ResourceNotFoundException"),
+        "{err}"
+    );
+    secrets.put("no-password", r#"{"username": "sink"}"#);
+    let err = connect(security("no-password")).await.unwrap_err();
+    assert!(
+        matches!(&err, ErrorTopicError::Secret(SecretsError::Content { .. })),
+        "{err:?}"
+    );
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("SCRAM-SHA-512"), "{logs}");
+    for secret in [PASSWORD, token] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+        assert!(
+            !shown.contains(secret),
+            "{secret} in Debug or errors:\n{shown}"
+        );
+    }
+}
