@@ -455,13 +455,15 @@ def test_every_variable_set_is_read_by_the_sink(template, config_rs):
 # The AccessKey variables are required only without ALIBABA_CLOUD_CREDENTIALS_SECRET, which the
 # template sets instead (test_no_secret_value_passes_through_the_template).
 CREDENTIAL_ALTERNATIVE = {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"}
+# Set by Lambda in every function's environment (the role's credentials and the region).
+SET_BY_LAMBDA = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"}
 
 
 def test_every_required_variable_is_set(template, config_rs):
     consts = sink_variables(config_rs)
     required = {consts[c] for c in re.findall(r"required\(\s*vars::(\w+)", config_rs)}
     assert {"MAXCOMPUTE_ENDPOINT", "MAXCOMPUTE_TABLE"} <= required, "config.rs changed shape"
-    required -= CREDENTIAL_ALTERNATIVE
+    required -= CREDENTIAL_ALTERNATIVE | SET_BY_LAMBDA
     env = sink_environment(template)
     missing = required - set(env)
     assert not missing, f"the sink needs these and the template does not set them: {sorted(missing)}"
@@ -479,7 +481,7 @@ def test_every_variable_the_error_handler_requires_is_set(template, error_handle
     consts = sink_variables(error_handler_config_rs)
     required = {consts[c] for c in re.findall(r"required\(\s*vars::(\w+)", error_handler_config_rs)}
     assert "MAXCOMPUTE_ENDPOINT" in required, "the error handler's config.rs changed shape"
-    required -= CREDENTIAL_ALTERNATIVE
+    required -= CREDENTIAL_ALTERNATIVE | SET_BY_LAMBDA
     missing = required - set(function_environment(template, "ErrorHandlerFunction"))
     assert not missing, f"the error handler needs these and the template does not set them: {sorted(missing)}"
 
@@ -562,12 +564,40 @@ def resolve(value, template, extra=None):
     raise AssertionError(f"cannot resolve {value}")
 
 
+# The secret of the error topic's SASL user: its own, or the self-managed trigger's.
+ERROR_TOPIC_SASL_SECRET = {
+    "Fn::If": [
+        "HasErrorTopicSaslSecret",
+        {"Ref": "ErrorTopicSaslSecretArn"},
+        {"Ref": "KafkaAuthSecretArn"},
+    ]
+}
+
+
 def policy_branches(template, function):
     """The function's statements when the source is MSK, when it is self-managed, and when it
     is self-managed in a VPC (on top)."""
     functions = resources_of_type(template, "AWS::Serverless::Function")
     policies = functions[function]["Properties"]["Policies"]
-    assert len(policies) == 3, policies
+    assert len(policies) == (4 if function == "SinkFunction" else 3), policies
+    if function == "SinkFunction":
+        # The error topic's SASL secret, read by the sink when SCRAM or PLAIN is chosen.
+        assert policies[3] == {
+            "Fn::If": [
+                "ErrorTopicPassword",
+                {
+                    "Statement": [
+                        {
+                            "Sid": "ErrorTopicSaslSecret",
+                            "Effect": "Allow",
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Resource": ERROR_TOPIC_SASL_SECRET,
+                        }
+                    ]
+                },
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
     # The AccessKey secret, read by the function itself through the extension, and only it.
     assert policies[2] == {
         "Statement": [
@@ -617,10 +647,13 @@ def test_each_trigger_gets_the_permissions_aws_documents_and_no_more(template, f
     provisioned_only = [s["Fn::If"] for s in msk if "Fn::If" in s]
     msk = [s for s in msk if "Fn::If" not in s]
     if function == "SinkFunction":
-        # The on-failure destination (the error topic), written by the trigger in
-        # provisioned mode only.
+        # The error topic, written with the role's IAM identity by the trigger (on-failure
+        # destination, provisioned mode) or by the sink (AWS_MSK_IAM), and only then.
         (condition, statement, otherwise), = provisioned_only
-        assert (condition, otherwise) == ("IsProvisioned", {"Ref": "AWS::NoValue"})
+        assert (condition, otherwise) == ("WritesErrorTopicWithIam", {"Ref": "AWS::NoValue"})
+        assert template["Conditions"]["WritesErrorTopicWithIam"] == {
+            "Fn::Or": [{"Condition": "IsProvisioned"}, {"Condition": "ErrorTopicIam"}]
+        }
         error_topic = resolve({"Ref": "ErrorTopic"}, template)
         assert actions(statement) == {"kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}
         assert resolve(statement["Resource"], template) == f"{prefix}topic/{path}/{error_topic}"
@@ -726,6 +759,26 @@ def test_the_error_topic_protocol_is_one_the_sink_accepts(template, config_rs):
     assert set(param["AllowedValues"]) <= accepted
     # MSK's brokers, as the sample MSK event gives them, listen for TLS on 9094.
     assert param["Default"] == "SSL"
+    # SASL: the mechanism only with SASL_SSL, a password secret only for SCRAM and PLAIN.
+    start = config_rs.index("let mechanism = match mechanism.as_str()")
+    mechanisms = set(re.findall(r'^\s*"([A-Z0-9_-]+)" =>', config_rs[start:start + 2500], re.M))
+    assert mechanisms == {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"}, mechanisms
+    assert set(template["Parameters"]["ErrorTopicSaslMechanism"]["AllowedValues"]) == mechanisms
+    env = sink_environment(template)
+    assert env["SINK_ERROR_SASL_MECHANISM"] == {
+        "Fn::If": ["ErrorTopicSasl", {"Ref": "ErrorTopicSaslMechanism"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert env["SINK_ERROR_SASL_SECRET"] == {
+        "Fn::If": ["ErrorTopicPassword", ERROR_TOPIC_SASL_SECRET, {"Ref": "AWS::NoValue"}]
+    }
+    assert not {"SINK_ERROR_SASL_USERNAME", "SINK_ERROR_SASL_PASSWORD"} & set(env)
+    conditions = template["Conditions"]
+    iam = {"Fn::Equals": [{"Ref": "ErrorTopicSaslMechanism"}, "AWS_MSK_IAM"]}
+    assert conditions["ErrorTopicSasl"] == {"Fn::Equals": [{"Ref": "ErrorTopicSecurityProtocol"}, "SASL_SSL"]}
+    assert conditions["ErrorTopicIam"] == {"Fn::And": [{"Condition": "ErrorTopicSasl"}, iam]}
+    assert conditions["ErrorTopicPassword"] == {
+        "Fn::And": [{"Condition": "ErrorTopicSasl"}, {"Fn::Not": [iam]}]
+    }
 
 
 def test_every_trigger_reports_its_event_counts(template):
