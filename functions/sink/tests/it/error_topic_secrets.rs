@@ -40,8 +40,9 @@ impl Write for Captured {
     }
 }
 
-#[tokio::test]
-async fn sasl_secrets_never_reach_trace_logs_and_a_refusal_is_permanent() {
+/// Records every event at TRACE for the rest of the test. Tests run on one thread (tokio's
+/// current-thread runtime), so the default holds for the whole test.
+fn capture_trace() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -49,8 +50,12 @@ async fn sasl_secrets_never_reach_trace_logs_and_a_refusal_is_permanent() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    // The test runs on one thread (tokio's current-thread runtime), so the default holds for it.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn sasl_secrets_never_reach_trace_logs_and_a_refusal_is_permanent() {
+    let (captured, _guard) = capture_trace();
 
     let pki = Pki::new("error-topic test CA");
     let broker = TlsBroker::start(&pki, &["127.0.0.1"], true).await;
@@ -128,14 +133,7 @@ async fn the_sasl_user_and_password_come_from_their_secret_read_again_at_each_co
     use shared::client::{SecretsError, SecretsExtension};
     use shared::signing::Secret;
 
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture_trace();
 
     let token = "extension-token-1d9e";
     let secrets = LocalSecrets::start("127.0.0.1:0".parse().unwrap(), token)

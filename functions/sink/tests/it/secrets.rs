@@ -40,6 +40,19 @@ fn secret_env(secrets: &LocalSecrets) -> Vec<(String, String)> {
     env
 }
 
+/// The sink binary against `flow`'s seed table with `env` on top; started on first invoke.
+async fn start(flow: &Flow, env: &[(String, String)]) -> Function {
+    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Function::new(spec(flow, &extra)).await.unwrap()
+}
+
+async fn seed(function: &mut Function) -> Outcome {
+    function
+        .invoke(event("seed-test-message.json").into())
+        .await
+        .unwrap()
+}
+
 fn rows_written(outcome: &Outcome) -> u64 {
     let Outcome::Response(body) = outcome else {
         panic!("{outcome:?}")
@@ -53,16 +66,12 @@ async fn the_binary_signs_with_the_secret_reads_it_again_when_refused_and_never_
     let flow = Flow::start().await;
     let secrets = stand_in(&access_key_json(ACCESS_SECRET)).await;
     let env = secret_env(&secrets);
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut function = Function::new(spec(&flow, &extra)).await.unwrap();
+    let mut function = start(&flow, &env).await;
     function.capture_logs();
 
     // Read once at cold start, then served from the container's memory.
     for _ in 0..2 {
-        let outcome = function
-            .invoke(event("seed-test-message.json").into())
-            .await
-            .unwrap();
+        let outcome = seed(&mut function).await;
         assert_eq!(rows_written(&outcome), 1);
     }
     assert_eq!(secrets.reads(), 1);
@@ -74,10 +83,7 @@ async fn the_binary_signs_with_the_secret_reads_it_again_when_refused_and_never_
         "status": 401, "code": "SignatureNotMatch"
     }))
     .await;
-    let outcome = function
-        .invoke(event("seed-test-message.json").into())
-        .await
-        .unwrap();
+    let outcome = seed(&mut function).await;
     assert_eq!(rows_written(&outcome), 1);
     assert_eq!(secrets.reads(), 2);
     assert_eq!(
@@ -123,12 +129,8 @@ async fn a_missing_or_malformed_secret_stops_the_cold_start_without_echoing_it()
         "ALIBABA_CLOUD_CREDENTIALS_SECRET".to_owned(),
         "no-such-secret".to_owned(),
     ));
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut function = Function::new(spec(&flow, &extra)).await.unwrap();
-    let outcome = function
-        .invoke(event("seed-test-message.json").into())
-        .await
-        .unwrap();
+    let mut function = start(&flow, &env).await;
+    let outcome = seed(&mut function).await;
     let error_message = cold_start_failure(outcome);
     assert!(
         error_message.contains("no-such-secret")
@@ -139,13 +141,9 @@ async fn a_missing_or_malformed_secret_stops_the_cold_start_without_echoing_it()
     // Not the JSON the sink reads: the message says what is expected and quotes none of it.
     let secrets = stand_in("hunter2-not-json").await;
     let env = secret_env(&secrets);
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut function = Function::new(spec(&flow, &extra)).await.unwrap();
+    let mut function = start(&flow, &env).await;
     function.capture_logs();
-    let outcome = function
-        .invoke(event("seed-test-message.json").into())
-        .await
-        .unwrap();
+    let outcome = seed(&mut function).await;
     let error_message = cold_start_failure(outcome);
     assert!(
         error_message.contains("AccessKeyId") && !error_message.contains("hunter2"),
@@ -158,12 +156,8 @@ async fn a_missing_or_malformed_secret_stops_the_cold_start_without_echoing_it()
     let secrets = stand_in(&access_key_json(ACCESS_SECRET)).await;
     let mut env = secret_env(&secrets);
     env.push(("AWS_SESSION_TOKEN".to_owned(), "another-token".to_owned()));
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut function = Function::new(spec(&flow, &extra)).await.unwrap();
-    let outcome = function
-        .invoke(event("seed-test-message.json").into())
-        .await
-        .unwrap();
+    let mut function = start(&flow, &env).await;
+    let outcome = seed(&mut function).await;
     let error_message = cold_start_failure(outcome);
     assert!(error_message.contains("HTTP 401"), "{error_message}");
     assert_eq!(secrets.reads(), 0);

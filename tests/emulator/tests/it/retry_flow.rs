@@ -181,15 +181,7 @@ async fn a_batch_that_always_fails_is_bisected_given_up_to_the_error_topic_and_p
     running.stop().await.unwrap();
     assert_eq!(stats.committed_records, 5, "{stats:?}");
     assert_eq!(stats.given_up_records, 4, "{stats:?}");
-    let rows = flow
-        .query(&format!(
-            "select * from late_table where topic = '{source}'"
-        ))
-        .await;
-    let written: Vec<(String, String)> = rows[1..]
-        .iter()
-        .map(|r| (r[2].clone(), r[3].clone()))
-        .collect();
+    let written = offsets_and_keys(&flow, "late_table", &source).await;
     assert_eq!(written, vec![("4".to_owned(), "k4".to_owned())]);
 
     // The error handler stores the given-up records as trigger_gave_up, with their bytes.
@@ -323,15 +315,7 @@ async fn records_older_than_the_maximum_age_go_to_the_error_topic_unsent() {
     assert_eq!(stats.failed_invocations, 0, "{stats:?}");
     assert_eq!(stats.given_up_records, 2, "{stats:?}");
     assert_eq!(stats.committed_records, 3, "{stats:?}");
-    let rows = flow
-        .query(&format!(
-            "select * from test_kafka where topic = '{source}'"
-        ))
-        .await;
-    let written: Vec<(String, String)> = rows[1..]
-        .iter()
-        .map(|r| (r[2].clone(), r[3].clone()))
-        .collect();
+    let written = offsets_and_keys(&flow, "test_kafka", &source).await;
     assert_eq!(written, vec![("1".to_owned(), "new".to_owned())]);
     let given_up = envelopes(&bootstrap, &errors, 2);
     for ((key, e), (expected_key, offset)) in given_up.iter().zip([("old1", 0), ("old2", 2)]) {
@@ -349,4 +333,15 @@ async fn records_older_than_the_maximum_age_go_to_the_error_topic_unsent() {
             .len(),
         2
     );
+}
+
+/// `(offset, key)` of the rows of `table` that came from `source`, as the table holds them.
+async fn offsets_and_keys(flow: &TestEmulator, table: &str, source: &str) -> Vec<(String, String)> {
+    let rows = flow
+        .query(&format!("select * from {table} where topic = '{source}'"))
+        .await;
+    rows[1..]
+        .iter()
+        .map(|r| (r[2].clone(), r[3].clone()))
+        .collect()
 }
