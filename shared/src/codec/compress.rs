@@ -118,7 +118,7 @@ pub enum LevelError {
 }
 
 /// A codec and its level, validated: what a client compresses its uploads with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compression {
     codec: Codec,
     level: Option<i32>,
