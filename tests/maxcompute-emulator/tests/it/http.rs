@@ -1,7 +1,9 @@
 //! The emulator driven over loopback HTTP, in-process on 127.0.0.1:0 with a temporary data
 //! directory: authentication failures, refused corrupt blocks, commit semantics, restart
 //! durability and fault injection. Request bodies are the pinned bytes from the protocol
-//! reference (§7.3), not output of the codec under test.
+//! reference (§7.3), not output of the codec under test; the compressed ones are those bytes
+//! put through `shared::codec`'s compressors, which the compression differential test holds to
+//! pyodps's own streams.
 
 use std::time::{Duration, Instant};
 
