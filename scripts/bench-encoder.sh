@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
-# Encoder benchmark: shared::codec against pyodps 0.13.2's compiled C record writer, on the
-# same 100k Kafka-shaped rows (1 KiB values): one body, one body per 4000 rows, and one body
-# through zlib (level 6 on both sides). Prints both tables and
-# one side-by-side table with the Rust/pyodps ratio.
+# Encoder and compression benchmark: shared::codec against pyodps 0.13.2's compiled C record
+# writer and its compress streams, on the same 100k Kafka-shaped rows (1 KiB values): one body,
+# one body per 4000 rows, and one body per 4000 rows compressed with each Tunnel codec at
+# pyodps's default level (deflate 1, zstd 3, lz4, snappy) and with deflate at level 6. Prints
+# both tables and one side-by-side table: throughput in MB/s of uncompressed record bytes, the
+# Rust/pyodps ratio, and each side's compression ratio.
 #
-# Creates .venv at the project root with pyodps==0.13.2 if it is missing.
-# ENCODE_BENCH_ROWS / ENCODE_BENCH_RUNS change the row count and the runs per case.
+# Uses the project's .venv (scripts/venv.sh creates it). ENCODE_BENCH_ROWS,
+# ENCODE_BENCH_RUNS and ENCODE_BENCH_COMPRESS_RUNS change the row count and the runs per plain
+# and per compressed case.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export ENCODE_BENCH_ROWS="${ENCODE_BENCH_ROWS:-100000}"
 export ENCODE_BENCH_RUNS="${ENCODE_BENCH_RUNS:-7}"
+export ENCODE_BENCH_COMPRESS_RUNS="${ENCODE_BENCH_COMPRESS_RUNS:-3}"
 py=.venv/bin/python
 
-if ! "$py" -c 'import odps, sys; sys.exit(odps.__version__ != "0.13.2")' 2>/dev/null; then
-    echo "==> creating .venv with pyodps==0.13.2" >&2
-    python3 -m venv .venv
-    "$py" -m pip install --progress-bar on pyodps==0.13.2 >&2
-fi
+bash scripts/venv.sh >&2
 
 echo "==> building the Rust benchmark (cargo bench -p shared --bench encode)" >&2
 cargo bench -p shared --bench encode --no-run >&2
@@ -30,18 +30,30 @@ ENCODE_BENCH_ROWS=1000 ENCODE_BENCH_DUMP="$tmp" "$py" scripts/bench_pyodps.py
 ENCODE_BENCH_ROWS=1000 ENCODE_BENCH_VERIFY="$tmp" cargo bench -q -p shared --bench encode 2>/dev/null |
     sed 's/^/==> check: pyodps body /' >&2
 
+# Each side runs once; its tab-separated lines (case, rows, rows/s, MB/s, output bytes) make
+# both its own table and the side-by-side one.
+table() {
+    awk -F '\t' -v title="$1" -v plain="$2" '
+        BEGIN { print title; printf "%-16s %12s %14s %14s %7s\n", "case", "rows/s", "MB/s encoded", "output bytes", "ratio" }
+        { printf "%-16s %12.0f %14.1f %14d %7.2f\n", $1, $3, $4, $5, plain / $5 }'
+}
 echo "==> running the Rust benchmark" >&2
-cargo bench -q -p shared --bench encode 2>/dev/null
 rust="$(ENCODE_BENCH_TSV=1 cargo bench -q -p shared --bench encode 2>/dev/null)"
-echo
 echo "==> running pyodps" >&2
-"$py" scripts/bench_pyodps.py
 python="$(ENCODE_BENCH_TSV=1 "$py" scripts/bench_pyodps.py)"
+rust_plain="$(awk -F '\t' '$1 == "encode" { print $5 }' <<<"$rust")"
+python_plain="$(awk -F '\t' '$1 == "encode" { print $5 }' <<<"$python")"
+table "rust shared::codec, $ENCODE_BENCH_ROWS Kafka rows (1 KiB values), best of $ENCODE_BENCH_RUNS runs ($ENCODE_BENCH_COMPRESS_RUNS compressed)" "$rust_plain" <<<"$rust"
+echo
+table "pyodps 0.13.2 C writer and compress streams, the same rows" "$python_plain" <<<"$python"
 echo
 
-echo "side by side, $ENCODE_BENCH_ROWS rows, best of $ENCODE_BENCH_RUNS runs (MB/s of uncompressed record bytes)"
-# join needs both inputs sorted on the case name.
+echo "side by side, $ENCODE_BENCH_ROWS rows (MB/s of uncompressed record bytes; compressed cases: one body per 4000 rows)"
+# join needs both inputs sorted on the case name; the output keeps the benchmark's order.
 join -t $'\t' <(sort <<<"$rust") <(sort <<<"$python") |
-    awk -F '\t' '
-        BEGIN { printf "%-16s %14s %14s %11s %11s %12s\n", "case", "rust rows/s", "pyodps rows/s", "rust MB/s", "pyodps MB/s", "rust/pyodps" }
-        { printf "%-16s %14.0f %14.0f %11.1f %11.1f %11.1fx\n", $1, $3, $7, $4, $8, $3 / $7 }'
+    awk -F '\t' -v rp="$rust_plain" -v pp="$python_plain" '
+        BEGIN { printf "%-16s %11s %11s %12s %11s %13s\n", "case", "rust MB/s", "pyodps MB/s", "rust/pyodps", "rust ratio", "pyodps ratio" }
+        { printf "%-16s %11.1f %11.1f %11.1fx %11.2f %13.2f\n", $1, $4, $8, $3 / $7, rp / $5, pp / $9 }' |
+    awk 'NR == 1 { print; next } { line[$1] = $0 }
+        END { n = split("encode encode-blocks deflate-1 deflate-6 zstd-3 lz4 snappy", order, " ");
+              for (i = 1; i <= n; i++) if (order[i] in line) print line[order[i]] }'

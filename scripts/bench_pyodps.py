@@ -2,15 +2,17 @@
 """The encoder benchmark's rows written by pyodps' own record writer, for comparison.
 
 Uses pyodps 0.13.2's default BaseRecordWriter (the compiled C writer in
-odps.tunnel.io.writer) writing into an in-memory buffer, once uncompressed and once through
-pyodps' DeflateOutputStream (zlib); the cases are the same as encode.rs's (`encode-blocks`
-writes one body per 4000 rows). The rows are byte-identical to shared/benches/encode.rs.
-The zlib level is 6 to match flate2's default used by the Rust side (pyodps itself defaults
-to level 1).
+odps.tunnel.io.writer) writing into an in-memory buffer, uncompressed and through pyodps' own
+compress streams (odps.tunnel.io.stream.get_compress_stream, what its uploads use); the cases
+are encode.rs's: `encode` (one body), `encode-blocks` (one body per 4000 rows), and one body per
+4000 rows compressed with `deflate-1` (pyodps's default), `deflate-6`, `zstd-3` (pyodps's
+zstd stream always uses zstandard's default level, 3), `lz4` (level 1, pyodps's default) and
+`snappy`. The rows are byte-identical to shared/benches/encode.rs.
 
 Environment: ENCODE_BENCH_ROWS (default 100000), ENCODE_BENCH_RUNS (default 7),
-ENCODE_BENCH_TSV=1 for tab-separated lines: case, rows, rows/s, MB/s encoded, output bytes;
-ENCODE_BENCH_DUMP=<file> only writes the uncompressed body there (for the Rust side to check).
+ENCODE_BENCH_COMPRESS_RUNS (default 3), ENCODE_BENCH_TSV=1 for tab-separated lines: case,
+rows, rows/s, MB/s encoded, output bytes; ENCODE_BENCH_DUMP=<file> only writes the
+uncompressed body there (for the Rust side to check).
 """
 
 import io
@@ -21,7 +23,8 @@ import time
 from odps import types as odps_types
 from odps.models import Record
 from odps.tunnel.io import writer as tunnel_writer
-from odps.tunnel.io.stream import DeflateOutputStream
+from odps.tunnel import CompressOption
+from odps.tunnel.io.stream import get_compress_stream
 
 VALUE_LEN = 1024
 WORDS = [
@@ -29,7 +32,14 @@ WORDS = [
     "region", "alpha", "beta", "gamma", "delta", "cart", "item",
 ]
 MASK = (1 << 64) - 1
-ZLIB_LEVEL = 6
+# Case name, pyodps's compress_algo and level (None: pyodps's default), as in encode.rs.
+CODECS = [
+    ("deflate-1", "zlib", 1),
+    ("deflate-6", "zlib", 6),
+    ("zstd-3", "zstd", None),
+    ("lz4", "lz4", None),
+    ("snappy", "snappy", None),
+]
 BLOCK_ROWS = 4000
 
 
@@ -68,9 +78,9 @@ def build(n):
     return schema, records
 
 
-def encode(schema, records, compress):
+def encode(schema, records, option=None):
     buf = io.BytesIO()
-    out = DeflateOutputStream(buf, level=ZLIB_LEVEL) if compress else buf
+    out = get_compress_stream(buf, option) if option else buf
     w = tunnel_writer.BaseRecordWriter(schema, out)
     for r in records:
         w.write(r)
@@ -78,9 +88,9 @@ def encode(schema, records, compress):
     return buf.getvalue()
 
 
-def encode_blocks(schema, records):
+def encode_blocks(schema, records, option=None):
     return sum(
-        len(encode(schema, records[i : i + BLOCK_ROWS], False))
+        len(encode(schema, records[i : i + BLOCK_ROWS], option))
         for i in range(0, len(records), BLOCK_ROWS)
     )
 
@@ -106,22 +116,28 @@ def main():
     dump = os.environ.get("ENCODE_BENCH_DUMP")
     if dump:
         with open(dump, "wb") as f:
-            f.write(encode(schema, records, False))
+            f.write(encode(schema, records))
         return
-    encoded_len = len(encode(schema, records, False))
+    compress_runs = int(os.environ.get("ENCODE_BENCH_COMPRESS_RUNS", "3"))
+    encoded_len = len(encode(schema, records))
     cases = [
-        ("encode",) + best(runs, lambda: encode(schema, records, False)),
+        ("encode",) + best(runs, lambda: encode(schema, records)),
         ("encode-blocks",) + best(runs, lambda: encode_blocks(schema, records)),
-        ("encode+deflate",) + best(runs, lambda: encode(schema, records, True)),
     ]
+    for name, algo, level in CODECS:
+        option = CompressOption(compress_algo=algo, level=level)
+        cases.append((name,) + best(compress_runs, lambda: encode_blocks(schema, records, option)))
     if tsv:
         for name, t, size in cases:
             print("%s\t%d\t%.0f\t%.1f\t%d" % (name, n, n / t, encoded_len / t / 1e6, size))
         return
-    print("pyodps 0.13.2 C writer (%s), %d Kafka rows (1 KiB values), best of %d runs" % (writer_mod, n, runs))
-    print("%-16s %12s %14s %14s" % ("case", "rows/s", "MB/s encoded", "output bytes"))
+    print(
+        "pyodps 0.13.2 C writer (%s), %d Kafka rows (1 KiB values), best of %d runs (%d compressed)"
+        % (writer_mod, n, runs, compress_runs)
+    )
+    print("%-16s %12s %14s %14s %7s" % ("case", "rows/s", "MB/s encoded", "output bytes", "ratio"))
     for name, t, size in cases:
-        print("%-16s %12.0f %14.1f %14d" % (name, n / t, encoded_len / t / 1e6, size))
+        print("%-16s %12.0f %14.1f %14d %7.2f" % (name, n / t, encoded_len / t / 1e6, size, encoded_len / max(size, 1)))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 //! Encoder throughput on Kafka-shaped rows (`topic STRING, partition BIGINT, offset BIGINT,
-//! key STRING, value STRING`, 1 KiB values), uncompressed and with `deflate`.
+//! key STRING, value STRING`, 1 KiB values), uncompressed and with each Tunnel codec.
 //!
 //! Cases: `encode` builds one body of all rows (about 106 MB); `encode-blocks` builds one body
-//! per 4000 rows (about 4 MB, what one Lambda batch of at most 6 MB becomes), so the output
-//! buffers stay warm as they do in a running sink; `encode+deflate` is `encode` then `deflate`.
-//! Prints a table (best of several runs). `scripts/bench_pyodps.py` builds the very same rows
-//! for pyodps' C writer, and `scripts/bench-encoder.sh` puts the two side by side; it sets
-//! `ENCODE_BENCH_TSV=1` to get machine-readable lines. `ENCODE_BENCH_ROWS` and
-//! `ENCODE_BENCH_RUNS` change the row count (default 100000) and runs (default 7).
+//! per 4000 rows (about 4 MB, what one Lambda batch of at most 6 MB becomes). Both take their
+//! output buffers warm, as a running sink does: bodies finished with `finish_bytes` hand their
+//! buffer back once dropped (a process's very first large body still pays its page faults).
+//! The compressed cases (`deflate-1`, `deflate-6`, `zstd-3`, `lz4`, `snappy`: each codec at
+//! pyodps's default level, and deflate at 6) encode and compress one body per 4000 rows, as
+//! the sink compresses each pack it uploads. Prints a table (best of several runs; MB/s of
+//! uncompressed record bytes, and the compression ratio). `scripts/bench_pyodps.py` builds the
+//! very same rows for pyodps' C writer and its compress streams, and `scripts/bench-encoder.sh`
+//! puts the two side by side; it sets `ENCODE_BENCH_TSV=1` to get machine-readable lines.
+//! `ENCODE_BENCH_ROWS`, `ENCODE_BENCH_RUNS` and `ENCODE_BENCH_COMPRESS_RUNS` change the row
+//! count (default 100000) and the runs of the plain (default 7) and compressed cases (default 3).
 //! With `ENCODE_BENCH_VERIFY=<file>` it only decodes that body (pyodps' output for the same
 //! rows) and checks it holds exactly these rows, so the comparison is known to be like for like.
 
@@ -21,7 +26,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use shared::codec::{RecordWriter, decode_block, deflate};
+use shared::codec::{Codec, Compression, RecordWriter, decode_block};
 use shared::types::{OdpsType, Value};
 
 const VALUE_LEN: usize = 1024;
@@ -86,13 +91,22 @@ fn types() -> Vec<OdpsType> {
         .collect()
 }
 
-fn encode(types: &[OdpsType], rows: &[Vec<Value>], capacity: usize) -> Vec<u8> {
+fn encode(types: &[OdpsType], rows: &[Vec<Value>], capacity: usize) -> bytes::Bytes {
     let mut w = RecordWriter::with_capacity(types.to_vec(), capacity);
     for r in rows {
         w.write(r).unwrap();
     }
-    w.finish()
+    w.finish_bytes()
 }
+
+/// The compressed cases: name, codec, level (`None`: pyodps's default).
+const CODECS: [(&str, Codec, Option<i32>); 5] = [
+    ("deflate-1", Codec::Deflate, Some(1)),
+    ("deflate-6", Codec::Deflate, Some(6)),
+    ("zstd-3", Codec::Zstd, Some(3)),
+    ("lz4", Codec::Lz4, None),
+    ("snappy", Codec::Snappy, None),
+];
 
 /// Best wall time of `runs` runs of `f`, and the output size of the last run.
 fn best(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
@@ -129,8 +143,9 @@ fn main() {
         println!("{} holds the same {n} rows", path.to_string_lossy());
         return;
     }
-    let encoded = encode(&types, &rows, 0);
-    let capacity = encoded.len();
+    let capacity = encode(&types, &rows, 0).len();
+    let plain_len = capacity;
+    let compress_runs = env_usize("ENCODE_BENCH_COMPRESS_RUNS", 3);
 
     let (t_plain, size_plain) = best(runs, || encode(&types, &rows, capacity).len());
     let block_capacity = capacity / rows.len().max(1) * BLOCK_ROWS + 64;
@@ -139,35 +154,48 @@ fn main() {
             .map(|block| encode(&types, block, block_capacity).len())
             .sum()
     });
-    let (t_zlib, size_zlib) = best(runs, || deflate(&encode(&types, &rows, capacity)).len());
-
-    let cases = [
+    let mut cases = vec![
         ("encode", t_plain, size_plain),
         ("encode-blocks", t_blocks, size_blocks),
-        ("encode+deflate", t_zlib, size_zlib),
     ];
+    for (name, codec, level) in CODECS {
+        let compression = Compression::new(codec, level).unwrap();
+        let (t, size) = best(compress_runs, || {
+            rows.chunks(BLOCK_ROWS)
+                .map(|block| {
+                    let body = encode(&types, block, block_capacity);
+                    compression.compress(&body).unwrap().len()
+                })
+                .sum()
+        });
+        cases.push((name, t, size));
+    }
+
     if tsv {
         for (name, t, size) in cases {
             let s = t.as_secs_f64();
             println!(
                 "{name}\t{n}\t{:.0}\t{:.1}\t{size}",
                 n as f64 / s,
-                encoded.len() as f64 / s / 1e6
+                plain_len as f64 / s / 1e6
             );
         }
         return;
     }
-    println!("rust shared::codec, {n} Kafka rows (1 KiB values), best of {runs} runs");
     println!(
-        "{:<16} {:>12} {:>14} {:>14}",
-        "case", "rows/s", "MB/s encoded", "output bytes"
+        "rust shared::codec, {n} Kafka rows (1 KiB values), best of {runs} runs ({compress_runs} compressed)"
+    );
+    println!(
+        "{:<16} {:>12} {:>14} {:>14} {:>7}",
+        "case", "rows/s", "MB/s encoded", "output bytes", "ratio"
     );
     for (name, t, size) in cases {
         let s = t.as_secs_f64();
         println!(
-            "{name:<16} {:>12.0} {:>14.1} {size:>14}",
+            "{name:<16} {:>12.0} {:>14.1} {size:>14} {:>7.2}",
             n as f64 / s,
-            encoded.len() as f64 / s / 1e6
+            plain_len as f64 / s / 1e6,
+            plain_len as f64 / size.max(1) as f64
         );
     }
 }

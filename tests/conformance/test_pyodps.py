@@ -106,6 +106,59 @@ def test_deflate_upload(o, table):
     assert read_partition(o, "deflate") == ROWS
 
 
+# pyodps's compress_algo, the stream class its download picks for the answer's Content-Encoding.
+CODECS = [
+    ("zlib", "DeflateRequestsInputStream"),
+    ("zstd", "ZstdRequestsInputStream"),
+    ("lz4", "LZ4RequestsInputStream"),
+    ("snappy", "SnappyRequestsInputStream"),
+]
+
+
+@pytest.mark.parametrize("algo, stream_class", CODECS)
+def test_compressed_uploads_and_downloads(o, table, algo, stream_class):
+    """A batch block and a stream pack in each codec (pyodps's Content-Encoding names and
+    framing), read back in the same codec: the answer's Content-Encoding is the one asked for."""
+    tunnel = TableTunnel(o)
+    option = CompressOption(compress_algo=algo)
+    pt = f"codec-{algo}"
+    rows = [
+        ["maxcompute-test-input", i % 3, i, f"key-{i}", f"value {i} " + "abc" * (i % 40)]
+        for i in range(3000)
+    ]
+    upload = tunnel.create_upload_session(
+        TABLE, partition_spec=f"pt={pt}", create_partition=True, compress_option=option
+    )
+    with upload.open_record_writer(0, compress=True) as writer:
+        for row in rows[:2000]:
+            writer.write(upload.new_record(row))
+    upload.commit([0])
+    stream = tunnel.create_stream_upload_session(
+        TABLE, partition_spec=f"pt={pt}", compress_option=option
+    )
+    writer = stream.open_record_writer(compress=True)
+    for row in rows[2000:]:
+        writer.write(stream.new_record(row))
+    if algo == "lz4":
+        # pyodps 0.13.2's buffered writer flushes its lz4 stream again after the pack is sent
+        # and lz4 refuses a second end of frame; the pack has arrived (read back below).
+        with pytest.raises(ValueError, match="No compression context"):
+            writer.close()
+    else:
+        writer.close()
+
+    download = tunnel.create_download_session(
+        TABLE, partition_spec=f"pt={pt}", compress_option=CompressOption(compress_algo=algo)
+    )
+    raw = download._build_input_stream(0, download.count, compress=True)
+    assert type(raw).__name__ == stream_class
+    raw.close()
+    with download.open_record_reader(0, download.count, compress=True) as reader:
+        got = [list(r.values)[:-1] for r in reader]
+    assert got == rows
+    assert read_partition(o, pt) == rows
+
+
 def test_stream_upload_is_visible_without_commit(o, table):
     tunnel = TableTunnel(o)
     session = tunnel.create_stream_upload_session(TABLE, partition_spec="pt=stream", create_partition=True)
@@ -140,7 +193,8 @@ def test_show_partitions(o, table):
     assert f"pt={SEED_PT}" in lines
     assert "pt=blocks" in lines and "pt=stream" in lines
     assert sorted(p.name for p in table.partitions) == sorted(
-        f"pt='{v}'" for v in [SEED_PT, "blocks", "deflate", "stream"]
+        f"pt='{v}'"
+        for v in [SEED_PT, "blocks", "deflate", "stream"] + [f"codec-{a}" for a, _ in CODECS]
     )
 
 

@@ -7,6 +7,7 @@
 use shared::settings::{self, Connection, Env, SettingError, check_name, invalid};
 
 use crate::error_topic::{AwsCredentials, KafkaSecurity, MskIam, SaslMechanism, TlsOptions};
+use shared::codec::{Codec, Compression};
 use shared::partition::{PartitionConfig, TimeSource};
 use shared::rows::{Format, Mode};
 
@@ -58,7 +59,8 @@ pub struct Config {
     pub partition: PartitionConfig,
     pub tunnel: TunnelKind,
     pub write: WriteMode,
-    pub compress: bool,
+    /// How uploads are compressed (`SINK_COMPRESS`, `SINK_COMPRESS_LEVEL`); `None`: not at all.
+    pub compress: Option<Compression>,
     pub error_topic: Option<String>,
     /// Bootstrap servers of the error topic's cluster; `None` means the event's own.
     pub error_bootstrap_servers: Option<Vec<String>>,
@@ -85,6 +87,7 @@ pub mod vars {
     pub const TUNNEL: &str = "SINK_TUNNEL";
     pub const WRITE: &str = "SINK_WRITE";
     pub const COMPRESS: &str = "SINK_COMPRESS";
+    pub const COMPRESS_LEVEL: &str = "SINK_COMPRESS_LEVEL";
     pub const ERROR_TOPIC: &str = "SINK_ERROR_TOPIC";
     pub const ERROR_BOOTSTRAP_SERVERS: &str = "SINK_ERROR_BOOTSTRAP_SERVERS";
     pub const ERROR_SECURITY_PROTOCOL: &str = "SINK_ERROR_SECURITY_PROTOCOL";
@@ -147,7 +150,7 @@ impl Config {
                 return Err(invalid(vars::WRITE, &v, "expected auto, append or upsert"));
             }
         };
-        let compress = env.bool_or(vars::COMPRESS, false)?;
+        let compress = compression(get(vars::COMPRESS), get(vars::COMPRESS_LEVEL))?;
         let error_topic = get(vars::ERROR_TOPIC);
         if let Some(topic) = &error_topic {
             check_topic(vars::ERROR_TOPIC, topic)?;
@@ -334,5 +337,48 @@ fn check_topic(variable: &'static str, value: &str) -> Result<(), ConfigError> {
             value,
             "expected a Kafka topic name: letters, digits, `.`, `_` and `-`, at most 249 characters",
         ))
+    }
+}
+
+/// `SINK_COMPRESS` (a codec, `none`, or the older `true` for deflate and `false` for none) and
+/// `SINK_COMPRESS_LEVEL` (the codec's level; pyodps's default when unset).
+fn compression(
+    codec: Option<String>,
+    level: Option<String>,
+) -> Result<Option<Compression>, ConfigError> {
+    let name = codec.as_deref().map(str::trim).unwrap_or("none");
+    let codec = match name.to_ascii_lowercase().as_str() {
+        "none" | "false" | "0" => None,
+        "true" | "1" => Some(Codec::Deflate),
+        _ => Some(name.parse::<Codec>().map_err(|_| {
+            invalid(
+                vars::COMPRESS,
+                name,
+                "expected none, deflate, zstd, lz4 or snappy (true means deflate, false none)",
+            )
+        })?),
+    };
+    let level = match level.as_deref().map(str::trim) {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i32>()
+                .map_err(|_| invalid(vars::COMPRESS_LEVEL, text, "expected an integer level"))?,
+        ),
+    };
+    match (codec, level) {
+        (None, None) => Ok(None),
+        (None, Some(l)) => Err(invalid(
+            vars::COMPRESS_LEVEL,
+            &l.to_string(),
+            "a level needs SINK_COMPRESS set to deflate, zstd or lz4",
+        )),
+        (Some(codec), level) => Compression::new(codec, level).map(Some).map_err(|e| {
+            let value = level.map_or_else(String::new, |l| l.to_string());
+            let accepted = match codec.levels() {
+                Some(_) => e.to_string(),
+                None => format!("{e}: leave SINK_COMPRESS_LEVEL unset"),
+            };
+            invalid(vars::COMPRESS_LEVEL, &value, accepted)
+        }),
     }
 }

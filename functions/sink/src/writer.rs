@@ -409,7 +409,7 @@ impl Pack {
     fn finish(writer: RecordWriter, rows: Vec<RecordId>) -> Self {
         let count = writer.record_count();
         Self {
-            bytes: Bytes::from(writer.finish()),
+            bytes: writer.finish_bytes(),
             count,
             rows,
         }

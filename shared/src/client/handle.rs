@@ -33,8 +33,9 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     pub pool_idle_timeout: Duration,
     pub retry: RetryPolicy,
-    /// Deflate (zlib) record data on upload, sent with `Content-Encoding: deflate`.
-    pub compress: bool,
+    /// How record data is compressed on upload (sent with the codec's `Content-Encoding`);
+    /// `None` sends it as it is.
+    pub compress: Option<crate::codec::Compression>,
     /// How often a SQL instance's status is polled.
     pub instance_poll_interval: Duration,
 }
@@ -52,7 +53,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(120),
             pool_idle_timeout: Duration::from_secs(50),
             retry: RetryPolicy::default(),
-            compress: false,
+            compress: None,
             instance_poll_interval: Duration::from_secs(1),
         }
     }

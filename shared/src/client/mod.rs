@@ -8,7 +8,7 @@
 //! an AccessKey pair (or any secret) from AWS Secrets Manager through the Lambda extension.
 //!
 //! It does not encode records: data calls take already-encoded record-stream bytes (from
-//! `crate::codec`) and at most deflate them. It does not read the environment; configuration and
+//! `crate::codec`) and at most compress them. It does not read the environment; configuration and
 //! credentials come in through [`ClientConfig`] and a [`CredentialsProvider`]. It never logs
 //! secrets or payloads; per-request events are at debug level.
 //!

@@ -13,7 +13,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::endpoint::Endpoint;
 use super::error::{Error, ServiceError};
@@ -47,8 +47,8 @@ pub(crate) enum Api {
 pub(crate) struct Body {
     pub bytes: Bytes,
     pub content_type: &'static str,
-    /// Whether `bytes` is zlib data to send with `Content-Encoding: deflate`.
-    pub deflated: bool,
+    /// The codec `bytes` are compressed with, sent as `Content-Encoding`.
+    pub encoding: Option<crate::codec::Codec>,
 }
 
 /// One logical request, replayable across retries.
@@ -189,8 +189,8 @@ impl Client {
         }
         if let Some(body) = &call.body {
             headers.push(("Content-Type", body.content_type.to_owned()));
-            if body.deflated {
-                headers.push(("Content-Encoding", "deflate".to_owned()));
+            if let Some(codec) = body.encoding {
+                headers.push(("Content-Encoding", codec.content_encoding().to_owned()));
             }
         }
         headers.extend(call.headers.iter().map(|(k, v)| (*k, v.clone())));
@@ -302,17 +302,31 @@ impl Client {
         }
     }
 
-    /// Wraps record-stream bytes as a data body, deflated when the client is configured to.
+    /// Wraps record-stream bytes as a data body, compressed when the client is configured to.
+    /// Should the compressor fail (it can only run out of memory), the body goes as it is.
     pub(crate) fn data_body(&self, records: Bytes) -> Body {
-        let deflated = self.inner.config.compress;
-        Body {
-            bytes: if deflated {
-                Bytes::from(crate::codec::deflate(&records))
-            } else {
-                records
-            },
+        let plain = |records| Body {
+            bytes: records,
             content_type: "application/octet-stream",
-            deflated,
+            encoding: None,
+        };
+        let Some(compression) = &self.inner.config.compress else {
+            return plain(records);
+        };
+        match compression.compress(&records) {
+            Ok(compressed) => Body {
+                bytes: Bytes::from(compressed),
+                content_type: "application/octet-stream",
+                encoding: Some(compression.codec()),
+            },
+            Err(error) => {
+                warn!(
+                    codec = %compression.codec(),
+                    error = %error,
+                    "compression failed; sending the records uncompressed"
+                );
+                plain(records)
+            }
         }
     }
 

@@ -203,7 +203,7 @@ impl Client {
         .body(Body {
             bytes: job.into_bytes().into(),
             content_type: "application/xml",
-            deflated: false,
+            encoding: None,
         });
         // Retrying the submission is safe only for idempotent statements; `run_sql` says so.
         let reply = self.send(&call, deadline).await?;

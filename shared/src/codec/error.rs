@@ -4,6 +4,7 @@
 //! every decode error is a property of the input bytes and says where in them it was found.
 //! None of these is transient: retrying the same input gives the same error.
 
+use super::compress::Codec;
 use crate::types::OdpsType;
 
 /// Why a row could not be encoded. The writer's buffer is unchanged when this is returned.
@@ -166,10 +167,19 @@ pub enum DecodeError {
         ty: OdpsType,
         reason: &'static str,
     },
-    #[error("inflated data would exceed {max_len} bytes")]
+    /// Decompressing (any codec) would produce more than the caller's limit.
+    #[error("decompressed data would exceed {max_len} bytes")]
     InflateTooLarge { max_len: usize },
     #[error("compressed data ends before the end of the zlib stream")]
     InflateTruncated,
     #[error("invalid zlib data")]
     Inflate(#[source] flate2::DecompressError),
+    /// A zstd, lz4 frame or framed snappy body that does not decompress (deflate bodies give
+    /// the `Inflate*` errors).
+    #[error("invalid {codec} data: {source}")]
+    Decompress {
+        codec: Codec,
+        #[source]
+        source: std::io::Error,
+    },
 }

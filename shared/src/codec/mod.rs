@@ -1,5 +1,5 @@
 //! The Tunnel record stream (`maxcompute-protocol.md` §7): encoder, schema-driven decoder and
-//! whole-body zlib compression.
+//! whole-body compression (deflate, zstd, lz4 frames, framed snappy).
 //!
 //! A block body is `record* trailer`, each record a run of protobuf-style tagged fields (field
 //! number = 1-based data column position, NULL = field omitted) closed by an END_RECORD tag and
@@ -15,11 +15,14 @@
 mod compress;
 mod crc;
 mod error;
+mod pool;
 mod reader;
 mod varint;
 mod writer;
 
-pub use compress::{deflate, inflate};
+pub use compress::{
+    Codec, CompressError, Compression, LevelError, UnknownCodec, decompress, deflate, inflate,
+};
 pub use error::{CellError, DecodeError, EncodeError};
 pub use reader::decode_block;
 pub use writer::{RecordWriter, encode_block};

@@ -5,7 +5,10 @@
 //! not know about blocks, sessions or size limits of requests; the caller decides when a body is
 //! full by watching [`RecordWriter::buffered_bytes`].
 
+use bytes::Bytes;
+
 use super::crc::RecordCrc;
+use super::pool;
 use super::varint::{put_varint, zigzag32, zigzag64};
 use super::{
     CellError, EncodeError, MAX_CELL_BYTES, TAG_END_RECORD, TAG_META_CHECKSUM, TAG_META_COUNT,
@@ -35,11 +38,13 @@ impl RecordWriter {
     }
 
     /// Like [`RecordWriter::new`], reserving `bytes` of output up front so a body of the
-    /// expected size is built without reallocating.
+    /// expected size is built without reallocating. A reservation of a MiB or more reuses the
+    /// buffer of a body that [`RecordWriter::finish_bytes`] made and that has been dropped
+    /// since, so its memory is warm (see `pool.rs`).
     pub fn with_capacity(types: Vec<OdpsType>, bytes: usize) -> Self {
         Self {
             types,
-            buf: Vec::with_capacity(bytes),
+            buf: pool::take(bytes),
             crc: RecordCrc::new(),
             stream_crc: 0,
             records: 0,
@@ -78,6 +83,12 @@ impl RecordWriter {
     /// Bytes of records written so far (the trailer adds at most 20 more).
     pub fn buffered_bytes(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Like [`RecordWriter::finish`], as [`Bytes`] whose buffer is kept for the next writer
+    /// once the body (every clone of it) is dropped: a large body then costs no fresh memory.
+    pub fn finish_bytes(self) -> Bytes {
+        pool::into_bytes(self.finish())
     }
 
     /// Appends the META_COUNT and META_CHECKSUM trailer and returns the body.

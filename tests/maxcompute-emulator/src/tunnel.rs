@@ -463,7 +463,8 @@ fn column_subset(raw: Option<&str>, names: &[String]) -> EmuResult<Vec<usize>> {
     }
 }
 
-/// Encodes the chosen columns of `rows` (fields renumbered 1..k) and deflates when accepted.
+/// Encodes the chosen columns of `rows` (fields renumbered 1..k), compressed with the first
+/// codec of `Accept-Encoding` the emulator speaks.
 fn data_response(
     req: &Request,
     types: &[OdpsType],
@@ -476,27 +477,22 @@ fn data_response(
         .collect();
     let projected = wire::project(rows, picked);
     let body = wire::encode_rows(&sub_types, &projected)?;
-    let deflate = req.header("accept-encoding").is_some_and(|a| {
-        a.split(',')
-            .any(|e| e.trim().eq_ignore_ascii_case("deflate"))
-    });
-    if deflate {
-        Ok((
+    match wire::accepted_codec(req.header("accept-encoding")) {
+        Some(codec) => Ok((
             StatusCode::OK,
             [
                 ("content-type", "application/octet-stream"),
-                ("content-encoding", "deflate"),
+                ("content-encoding", codec.content_encoding()),
             ],
-            wire::deflate(&body),
+            wire::compress(codec, &body)?,
         )
-            .into_response())
-    } else {
-        Ok((
+            .into_response()),
+        None => Ok((
             StatusCode::OK,
             [("content-type", "application/octet-stream")],
             body,
         )
-            .into_response())
+            .into_response()),
     }
 }
 

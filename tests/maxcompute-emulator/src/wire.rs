@@ -2,26 +2,42 @@
 //! turn codec errors into the Tunnel's error codes. There is deliberately no encoder or decoder
 //! here: the sink and the emulator share one tested codec.
 
-use shared::codec;
+use shared::codec::{self, Codec, Compression};
 use shared::types::{OdpsType, Value};
 
 use crate::service_error::{EmuError, EmuResult};
 
-/// The largest request body the emulator inflates (a guard against zip bombs, not a service limit).
+/// The largest request body the emulator decompresses (a guard against zip bombs, not a
+/// service limit).
 pub const MAX_INFLATED_BYTES: usize = 512 * 1024 * 1024;
 
-/// Undoes the request's `Content-Encoding`, if any.
+/// Undoes the request's `Content-Encoding`, if any: `deflate`, `zstd`, `x-lz4-frame` or
+/// `x-snappy-framed`, the tokens pyodps sends.
 pub fn decode_body(content_encoding: Option<&str>, body: &[u8]) -> EmuResult<Vec<u8>> {
-    match content_encoding.map(|e| e.trim().to_ascii_lowercase()) {
-        None => Ok(body.to_vec()),
-        Some(e) if e.is_empty() || e == "identity" => Ok(body.to_vec()),
-        Some(e) if e == "deflate" => codec::inflate(body, MAX_INFLATED_BYTES).map_err(|err| {
-            EmuError::MalformedDataStream(format!("the deflate body does not inflate: {err}"))
-        }),
-        Some(other) => Err(EmuError::InvalidArgument(format!(
-            "Content-Encoding `{other}` is not supported by the emulator (only deflate)"
-        ))),
+    let token = content_encoding.map(str::trim).unwrap_or_default();
+    if token.is_empty() || token.eq_ignore_ascii_case("identity") {
+        return Ok(body.to_vec());
     }
+    let codec = Codec::from_content_encoding(token).ok_or_else(|| {
+        EmuError::InvalidArgument(format!(
+            "Content-Encoding `{token}` is not supported (deflate, zstd, x-lz4-frame or x-snappy-framed)"
+        ))
+    })?;
+    codec::decompress(codec, body, MAX_INFLATED_BYTES).map_err(|err| {
+        EmuError::MalformedDataStream(format!(
+            "the {} body does not decompress: {err}",
+            codec.content_encoding()
+        ))
+    })
+}
+
+/// The first codec of an `Accept-Encoding` list that the emulator speaks (quality values are
+/// ignored: pyodps sends one token).
+pub fn accepted_codec(accept_encoding: Option<&str>) -> Option<Codec> {
+    accept_encoding?
+        .split(',')
+        .filter_map(|item| item.split(';').next())
+        .find_map(Codec::from_content_encoding)
 }
 
 /// Decodes and fully validates one block (CRCs, count, types).
@@ -36,8 +52,11 @@ pub fn encode_rows(types: &[OdpsType], rows: &[Vec<Value>]) -> EmuResult<Vec<u8>
         .map_err(|e| EmuError::Internal(format!("cannot re-encode stored rows: {e}")))
 }
 
-pub fn deflate(bytes: &[u8]) -> Vec<u8> {
-    codec::deflate(bytes)
+/// Compresses a response body with `codec` at pyodps's default level.
+pub fn compress(codec: Codec, bytes: &[u8]) -> EmuResult<Vec<u8>> {
+    Compression::default_for(codec)
+        .compress(bytes)
+        .map_err(|e| EmuError::Internal(format!("cannot compress the response: {e}")))
 }
 
 /// The cells at `picked` of each row, in that order (a missing cell reads as NULL): the column

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use shared::codec::{Codec, Compression};
 use shared::partition::{Granularity, TimeSource};
 use shared::rows::{Format, Mode};
 use sink::config::{Config, ConfigError, TunnelKind, WriteMode};
@@ -39,7 +40,7 @@ fn defaults_match_the_seed() {
     assert_eq!(c.tunnel, TunnelKind::Stream);
     assert_eq!(c.write, WriteMode::Auto);
     assert!(!c.partial_batch);
-    assert!(!c.compress);
+    assert_eq!(c.compress, None);
     assert_eq!(c.error_topic, None);
     assert!(c.connection.assume_role.is_none());
     assert!(
@@ -80,7 +81,8 @@ fn settings_are_read() {
     assert_eq!(c.partition.time_source, TimeSource::ProcessingTime);
     assert_eq!(c.tunnel, TunnelKind::Batch);
     assert_eq!(c.write, WriteMode::Upsert);
-    assert!(c.compress && c.partial_batch);
+    assert!(c.partial_batch);
+    assert_eq!(c.compress, Compression::new(Codec::Deflate, None).ok());
     assert_eq!(c.error_topic.as_deref(), Some("connect-error-sink"));
     assert_eq!(
         c.error_bootstrap_servers,
@@ -136,6 +138,12 @@ fn bad_values_name_the_variable_the_value_and_what_is_accepted() {
         ("SINK_TUNNEL", "kafka", "expected stream or batch"),
         ("SINK_WRITE", "merge", "expected auto, append or upsert"),
         ("SINK_PARTIAL_BATCH", "yes", "expected true or false"),
+        (
+            "SINK_COMPRESS",
+            "gzip",
+            "expected none, deflate, zstd, lz4 or snappy",
+        ),
+        ("SINK_COMPRESS_LEVEL", "3", "needs SINK_COMPRESS"),
         ("SINK_ERROR_TOPIC", "bad topic!", "Kafka topic name"),
         (
             "MAXCOMPUTE_ENDPOINT",
@@ -214,4 +222,73 @@ fn permanent_write_errors_go_to_the_error_topic_only_when_there_is_one() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("expected fail or error-topic"), "{err}");
+}
+
+#[test]
+fn compression_codecs_and_levels() {
+    let compress = |vars: &[(&'static str, &'static str)]| with(vars).map(|c| c.compress);
+    for (value, want) in [
+        ("none", None),
+        ("false", None),
+        ("0", None),
+        ("true", Some((Codec::Deflate, Some(1)))),
+        ("1", Some((Codec::Deflate, Some(1)))),
+        ("Deflate", Some((Codec::Deflate, Some(1)))),
+        ("zstd", Some((Codec::Zstd, Some(3)))),
+        ("lz4", Some((Codec::Lz4, Some(1)))),
+        ("snappy", Some((Codec::Snappy, None))),
+    ] {
+        let got = compress(&[("SINK_COMPRESS", value)]).unwrap();
+        assert_eq!(got.map(|c| (c.codec(), c.level())), want, "{value}");
+    }
+    for (codec, level, want) in [
+        ("deflate", "6", (Codec::Deflate, 6)),
+        ("true", "9", (Codec::Deflate, 9)),
+        ("zstd", " 19 ", (Codec::Zstd, 19)),
+        ("lz4", "1", (Codec::Lz4, 1)),
+    ] {
+        let got = compress(&[("SINK_COMPRESS", codec), ("SINK_COMPRESS_LEVEL", level)])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (got.codec(), got.level()),
+            (want.0, Some(want.1)),
+            "{codec} {level}"
+        );
+    }
+    for (codec, level, message) in [
+        (
+            "deflate",
+            "10",
+            "SINK_COMPRESS_LEVEL=\"10\" is not accepted: deflate takes levels 0 to 9, not 10",
+        ),
+        (
+            "zstd",
+            "0",
+            "SINK_COMPRESS_LEVEL=\"0\" is not accepted: zstd takes levels 1 to 22, not 0",
+        ),
+        (
+            "lz4",
+            "9",
+            "SINK_COMPRESS_LEVEL=\"9\" is not accepted: lz4 takes levels 1 to 1, not 9",
+        ),
+        (
+            "snappy",
+            "1",
+            "SINK_COMPRESS_LEVEL=\"1\" is not accepted: snappy has no levels: leave SINK_COMPRESS_LEVEL unset",
+        ),
+        (
+            "zstd",
+            "fast",
+            "SINK_COMPRESS_LEVEL=\"fast\" is not accepted: expected an integer level",
+        ),
+        (
+            "none",
+            "1",
+            "SINK_COMPRESS_LEVEL=\"1\" is not accepted: a level needs SINK_COMPRESS set to deflate, zstd or lz4",
+        ),
+    ] {
+        let err = with(&[("SINK_COMPRESS", codec), ("SINK_COMPRESS_LEVEL", level)]).unwrap_err();
+        assert_eq!(err.to_string(), message, "{codec} {level}");
+    }
 }

@@ -1,11 +1,12 @@
 //! Batch upload sessions of `shared::client` against a real loopback HTTP server that verifies
 //! every signature and checks the bytes it receives: the create / blocks / status / commit flow,
-//! partition creation on `NoSuchPartition`, deflated blocks, block-list verification and tunnel
+//! partition creation on `NoSuchPartition`, compressed blocks (each codec), block-list verification and tunnel
 //! JSON errors.
 
 use super::support::{Reply, TestServer, deadline, step, upload_session_json};
 use bytes::Bytes;
 use shared::client::{Error, MAX_BLOCKS, PartitionSpec};
+use shared::codec::{Codec, Compression};
 
 const TABLE: &str = "/projects/my_proj/tables/test_kafka";
 const UPLOAD_ID: &str = "20261125120000abcdef";
@@ -89,7 +90,7 @@ async fn create_two_blocks_status_commit() {
         assert_eq!(req.q("blockid"), Some(id));
         assert_eq!(req.q("partition"), Some("pt=11-17-2020 15"));
         assert_eq!(req.body, hex(block));
-        assert!(!req.deflated);
+        assert_eq!(req.encoding, None);
         assert_eq!(req.h("odps-tunnel-retry-index"), Some("0"));
     }
     // Status then commit, both naming the session.
@@ -184,40 +185,55 @@ async fn no_such_partition_twice_is_an_error_not_a_loop() {
 }
 
 #[tokio::test]
-async fn blocks_are_deflated_when_enabled() {
-    let server = TestServer::start(vec![
-        step(
-            "POST",
-            TABLE,
-            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
-        ),
-        step("PUT", TABLE, Reply::ok("")),
-    ])
-    .await;
-    let client = server.client_with(|c| c.compress = true);
-    let session = client
-        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
-        .await
-        .unwrap();
-    // Repetitive data so deflate visibly shrinks it.
+async fn blocks_are_compressed_with_each_codec() {
+    // Repetitive data so every codec visibly shrinks it.
     let mut block = Vec::new();
     for _ in 0..50 {
         block.extend(hex(BLOCK_A));
     }
-    session
-        .upload_block(7, Bytes::from(block.clone()), deadline(5.0))
-        .await
-        .unwrap();
-    server.assert_clean();
-    let put = &server.requests()[1];
-    assert!(put.deflated);
-    assert_eq!(put.h("content-encoding"), Some("deflate"));
-    assert_eq!(
-        put.body, block,
-        "the server inflates exactly what was given"
-    );
-    assert!(put.wire_body_len < block.len() / 4, "{}", put.wire_body_len);
-    assert_eq!(client.stats().bytes_sent, put.wire_body_len as u64);
+    for (compression, encoding) in [
+        (
+            Compression::new(Codec::Deflate, Some(6)).unwrap(),
+            "deflate",
+        ),
+        (Compression::default_for(Codec::Zstd), "zstd"),
+        (Compression::default_for(Codec::Lz4), "x-lz4-frame"),
+        (Compression::default_for(Codec::Snappy), "x-snappy-framed"),
+    ] {
+        let server = TestServer::start(vec![
+            step(
+                "POST",
+                TABLE,
+                Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
+            ),
+            step("PUT", TABLE, Reply::ok("")),
+        ])
+        .await;
+        let client = server.client_with(|c| c.compress = Some(compression));
+        let session = client
+            .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+            .await
+            .unwrap();
+        session
+            .upload_block(7, Bytes::from(block.clone()), deadline(5.0))
+            .await
+            .unwrap();
+        server.assert_clean();
+        let requests = server.requests();
+        assert_eq!(requests[0].encoding, None, "only data is compressed");
+        let put = &requests[1];
+        assert_eq!(put.h("content-encoding"), Some(encoding));
+        assert_eq!(
+            put.body, block,
+            "the server decompresses exactly what was given ({encoding})"
+        );
+        assert!(
+            put.wire_body_len < block.len() / 4,
+            "{encoding}: {}",
+            put.wire_body_len
+        );
+        assert_eq!(client.stats().bytes_sent, put.wire_body_len as u64);
+    }
 }
 
 #[tokio::test]

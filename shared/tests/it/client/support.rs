@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use shared::client::{
     Client, ClientConfig, CredentialsProvider, FixedJitter, RetryPolicy, StaticCredentials,
 };
+use shared::codec::{Codec, decompress};
 use shared::signing::{self, Credentials, Secret};
 
 pub const ACCESS_ID: &str = "testAccessId";
@@ -38,10 +39,11 @@ pub struct Recorded {
     /// The raw query string as received.
     pub raw_query: String,
     pub headers: HeaderMap,
-    /// The body, inflated when it came with `Content-Encoding: deflate`.
+    /// The body, decompressed when it came with a `Content-Encoding`.
     pub body: Vec<u8>,
     pub wire_body_len: usize,
-    pub deflated: bool,
+    /// The `Content-Encoding` it came with.
+    pub encoding: Option<String>,
     /// The region of a v4 signature; `None` for v2.
     pub v4_region: Option<String>,
     /// Everything the server found wrong with the request.
@@ -367,16 +369,28 @@ async fn handle(
         problems.push("data PUT without Content-Type: application/octet-stream".to_owned());
     }
 
-    let deflated = header("content-encoding") == Some("deflate");
+    let encoding = header("content-encoding").map(str::to_owned);
     let wire_body_len = body.len();
-    let body = if deflated {
-        let mut out = Vec::new();
-        if let Err(e) = flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut out) {
-            problems.push(format!("body does not inflate: {e}"));
+    let body = match encoding.as_deref() {
+        None => body.to_vec(),
+        // zlib through flate2's own reader, not the client's codec.
+        Some("deflate") => {
+            let mut out = Vec::new();
+            if let Err(e) = flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut out) {
+                problems.push(format!("body does not inflate: {e}"));
+            }
+            out
         }
-        out
-    } else {
-        body.to_vec()
+        Some(other) => match Codec::from_content_encoding(other) {
+            Some(codec) => decompress(codec, &body, 1 << 30).unwrap_or_else(|e| {
+                problems.push(format!("{other} body does not decompress: {e}"));
+                Vec::new()
+            }),
+            None => {
+                problems.push(format!("unknown Content-Encoding {other:?}"));
+                body.to_vec()
+            }
+        },
     };
 
     let reply = if !signature_ok {
@@ -410,7 +424,7 @@ async fn handle(
         headers,
         body,
         wire_body_len,
-        deflated,
+        encoding,
         v4_region,
         problems,
     });

@@ -2,5 +2,6 @@
 //! prints its seed, and `DIFFERENTIAL_SEED` replays a run.
 
 mod codec;
+mod compression;
 mod json_numbers;
 mod signatures;

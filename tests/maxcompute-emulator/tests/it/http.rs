@@ -1,7 +1,9 @@
 //! The emulator driven over loopback HTTP, in-process on 127.0.0.1:0 with a temporary data
 //! directory: authentication failures, refused corrupt blocks, commit semantics, restart
 //! durability and fault injection. Request bodies are the pinned bytes from the protocol
-//! reference (§7.3), not output of the codec under test.
+//! reference (§7.3), not output of the codec under test; the compressed ones are those bytes
+//! put through `shared::codec`'s compressors, which the compression differential test holds to
+//! pyodps's own streams.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,7 @@ use maxcompute_emulator::auth::KeyStore;
 use maxcompute_emulator::server::{self, Config, RunningServer};
 use maxcompute_emulator::sql_client::{self, Client};
 use reqwest::Method;
+use shared::codec::{Codec, Compression, decompress};
 
 const ID: &str = "test-id";
 const SECRET: &str = "test-secret";
@@ -754,6 +757,39 @@ async fn downloads_re_encode_pinned_bytes_and_accept_both_crc_widths() {
     )
     .unwrap();
     assert_eq!(inflated, block());
+    for (accept, encoding) in [
+        ("zstd", Some(Codec::Zstd)),
+        ("x-lz4-frame", Some(Codec::Lz4)),
+        ("X-Snappy-Framed", Some(Codec::Snappy)),
+        ("gzip, zstd;q=0.5", Some(Codec::Zstd)),
+        ("gzip, br", None),
+    ] {
+        let r = c
+            .send(
+                Method::GET,
+                TABLE_PATH,
+                &[PT, ("data", ""), ("downloadid", &dl), ("rowrange", "(0,1)")],
+                &[("Accept-Encoding", accept)],
+                vec![],
+            )
+            .await
+            .unwrap();
+        let got = r
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            got.as_deref(),
+            encoding.map(Codec::content_encoding),
+            "{accept}"
+        );
+        let body = r.bytes().await.unwrap().to_vec();
+        let plain = match encoding {
+            Some(codec) => decompress(codec, &body, 1 << 20).unwrap(),
+            None => body,
+        };
+        assert_eq!(plain, block(), "{accept}");
+    }
 
     let r = c
         .send(
@@ -869,6 +905,55 @@ async fn stream_packs_are_visible_at_once_and_carry_routing_headers() {
         .await
         .unwrap();
     assert_eq!(text, "_c0\n1\n");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn blocks_arrive_in_every_content_encoding_and_unknown_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let c = client(&srv);
+    setup(&c).await;
+    let id = create_upload(&c).await;
+    let put = |block_id: &'static str, encoding: &'static str, body: Vec<u8>| {
+        let c = &c;
+        let id = id.clone();
+        async move {
+            let r = c
+                .send(
+                    Method::PUT,
+                    TABLE_PATH,
+                    &[PT, ("uploadid", &id), ("blockid", block_id)],
+                    &[
+                        ("Content-Type", "application/octet-stream"),
+                        ("Content-Encoding", encoding),
+                    ],
+                    body,
+                )
+                .await
+                .unwrap();
+            json(r).await
+        }
+    };
+    for (block_id, codec) in ["0", "1", "2", "3"].into_iter().zip(Codec::ALL) {
+        let body = Compression::default_for(codec).compress(&block()).unwrap();
+        let (status, answer) = put(block_id, codec.content_encoding(), body).await;
+        assert_eq!(status, 200, "{codec}: {answer}");
+    }
+    let (status, body) = put("4", "gzip", block()).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("InvalidArgument")),
+        "{body}"
+    );
+    let (status, body) = put("4", "zstd", block()).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("MalformedDataStream")),
+        "a plain body sent as zstd: {body}"
+    );
+    assert_eq!(commit(&c, &id).await.0, 200);
+    assert_eq!(record_count(&c).await, 4);
     srv.stop().await;
 }
 

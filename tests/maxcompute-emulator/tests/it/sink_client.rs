@@ -1,6 +1,7 @@
 //! The sink's own MaxCompute client (`shared::client`) against the emulator over loopback:
-//! partition creation through SQL, batch and stream uploads with deflate, and a transient
-//! commit failure injected by the emulator that the client retries through.
+//! partition creation through SQL, batch and stream uploads with deflate, uploads with every
+//! codec read back row for row, and a transient commit failure injected by the emulator that
+//! the client retries through.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use maxcompute_emulator::auth::KeyStore;
 use maxcompute_emulator::server::{self, Config, RunningServer};
 use shared::client::{Client, ClientConfig, PartitionSpec, StaticCredentials};
-use shared::codec::encode_block;
+use shared::codec::{Codec, Compression, encode_block};
 use shared::signing::Credentials;
 use shared::types::Value;
 use tokio::time::Instant;
@@ -31,8 +32,12 @@ async fn start(dir: &std::path::Path) -> RunningServer {
 }
 
 fn sink_client(srv: &RunningServer) -> Client {
+    sink_client_with(srv, Compression::new(Codec::Deflate, Some(6)).ok())
+}
+
+fn sink_client_with(srv: &RunningServer, compress: Option<Compression>) -> Client {
     let mut config = ClientConfig::new(format!("http://{}/api", srv.addr), "sink_proj");
-    config.compress = true;
+    config.compress = compress;
     config.instance_poll_interval = Duration::from_millis(50);
     let creds = StaticCredentials::new(Credentials::access_key(ID, SECRET));
     Client::new(config, Arc::new(creds)).unwrap()
@@ -160,6 +165,114 @@ async fn the_sink_client_writes_through_batch_and_stream_sessions() {
     ] {
         let (_, text) = helper.run_sql("sink_proj", sql).await.unwrap();
         assert_eq!(text, expected, "{sql}");
+    }
+    srv.stop().await;
+}
+
+/// Rows whose values repeat enough to compress and vary enough to be told apart.
+fn varied_rows(offset: i64, n: i64) -> Vec<Vec<Value>> {
+    (offset..offset + n)
+        .map(|o| {
+            vec![
+                Value::text("maxcompute-test-input"),
+                Value::Integer(o % 3),
+                Value::Integer(o),
+                Value::text(format!("key-{}", o * 7919 % 1000)),
+                Value::text(format!(
+                    "{{\"n\":{o};\"text\":\"{}\"}}",
+                    "ab".repeat((o % 50) as usize)
+                )),
+            ]
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_codec_uploads_rows_that_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let helper =
+        maxcompute_emulator::sql_client::Client::new(&format!("http://{}", srv.addr), ID, SECRET);
+    helper
+        .run_sql(
+            "sink_proj",
+            "CREATE TABLE test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED BY (pt STRING)",
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut compressions: Vec<Compression> = Codec::ALL
+        .into_iter()
+        .map(Compression::default_for)
+        .collect();
+    compressions.push(Compression::new(Codec::Deflate, Some(9)).unwrap());
+    compressions.push(Compression::new(Codec::Zstd, Some(19)).unwrap());
+    for (i, compression) in compressions.into_iter().enumerate() {
+        let client = sink_client_with(&srv, Some(compression));
+        let types = client
+            .table_schema("test_kafka", deadline)
+            .await
+            .unwrap()
+            .column_types();
+        let level = compression
+            .level()
+            .map_or("none".to_owned(), |l| l.to_string());
+        let label = format!("{}-{level}", compression.codec());
+        let base = i as i64 * 10_000;
+        let (batch_rows, stream_rows) = (varied_rows(base, 700), varied_rows(base + 700, 500));
+        let batch_body = encode_block(&types, &batch_rows).unwrap();
+        let stream_body = encode_block(&types, &stream_rows).unwrap();
+        let raw_len = (batch_body.len() + stream_body.len()) as u64;
+
+        let pt = PartitionSpec::single("pt", &label).unwrap();
+        let mut session = client
+            .create_upload_session("test_kafka", Some(&pt), deadline)
+            .await
+            .unwrap();
+        session
+            .upload_block(0, Bytes::from(batch_body), deadline)
+            .await
+            .unwrap();
+        session.commit(&[0], deadline).await.unwrap();
+        let mut stream = client
+            .create_stream_session("test_kafka", Some(&pt), deadline)
+            .await
+            .unwrap();
+        stream
+            .write(Bytes::from(stream_body), 500, deadline)
+            .await
+            .unwrap();
+        let sent = client.stats().bytes_sent;
+        assert!(
+            sent < raw_len / 2,
+            "{label}: {sent} of {raw_len} bytes sent"
+        );
+
+        let (_, text) = helper
+            .run_sql(
+                "sink_proj",
+                &format!(
+                    "select topic, partition, offset, key, value from test_kafka where pt='{label}'"
+                ),
+            )
+            .await
+            .unwrap();
+        let got = maxcompute_emulator::sql_client::parse_csv(&text);
+        let want: Vec<Vec<String>> = batch_rows
+            .iter()
+            .chain(&stream_rows)
+            .map(|row| {
+                row.iter()
+                    .map(|v| match v {
+                        Value::Bytes(b) => String::from_utf8(b.clone()).unwrap(),
+                        Value::Integer(n) => n.to_string(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(got.len(), want.len() + 1, "{label}: header and every row");
+        assert_eq!(&got[1..], &want[..], "{label}");
     }
     srv.stop().await;
 }
