@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 use super::credentials::CredentialsProvider;
 use super::endpoint::Endpoint;
 use super::error::Error;
+use super::http_client_builder;
 use super::retry::{Jitter, RandomJitter, RetryPolicy};
 
 /// Settings of a [`Client`], read once at start-up.
@@ -140,7 +141,7 @@ impl Client {
             // A fresh cell cannot already be set, so this cannot fail.
             let _ = tunnel.set(endpoint);
         }
-        let http = reqwest::Client::builder()
+        let http = http_client_builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_idle_timeout(config.pool_idle_timeout)

@@ -45,9 +45,14 @@ impl Client {
         Self::new(base.strip_suffix("/api").unwrap_or(base), access_id, secret)
     }
 
+    // Like `reqwest::Client::new`, which panics the same way: building a client without
+    // settings fails only when the TLS backend cannot start.
+    #[allow(clippy::expect_used)]
     pub fn new(base: &str, access_id: &str, secret: &str) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: shared::client::http_client_builder()
+                .build()
+                .expect("an HTTP client"),
             base: base.trim_end_matches('/').to_owned(),
             access_id: access_id.to_owned(),
             secret: Secret::new(secret),

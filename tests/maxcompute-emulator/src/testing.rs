@@ -141,7 +141,9 @@ impl TestEmulator {
 
     /// Adds a fault rule through the admin API (see `faults.rs` for its fields).
     pub async fn fault(&self, rule: serde_json::Value) {
-        let resp = reqwest::Client::new()
+        let resp = shared::client::http_client_builder()
+            .build()
+            .expect("an HTTP client")
             .post(format!("http://{}/_emulator/faults", self.server.addr))
             .json(&rule)
             .send()
@@ -152,7 +154,9 @@ impl TestEmulator {
 
     /// The rules still active, oldest first, as the admin API lists them.
     pub async fn faults(&self) -> Vec<serde_json::Value> {
-        let resp = reqwest::Client::new()
+        let resp = shared::client::http_client_builder()
+            .build()
+            .expect("an HTTP client")
             .get(format!("http://{}/_emulator/faults", self.server.addr))
             .send()
             .await
@@ -164,7 +168,9 @@ impl TestEmulator {
 
     /// Removes every fault rule.
     pub async fn clear_faults(&self) {
-        let resp = reqwest::Client::new()
+        let resp = shared::client::http_client_builder()
+            .build()
+            .expect("an HTTP client")
             .delete(format!("http://{}/_emulator/faults", self.server.addr))
             .send()
             .await

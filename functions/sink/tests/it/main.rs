@@ -17,6 +17,7 @@ mod error_topic;
 mod error_topic_config;
 mod error_topic_secrets;
 mod error_topic_tls;
+mod https;
 mod msk_iam_token;
 mod runtime_api;
 mod secrets;

@@ -196,7 +196,9 @@ async fn a_failing_sink_loses_nothing_and_offsets_move_only_after_success() {
         "offsets moved while the function failed"
     );
 
-    reqwest::Client::new()
+    shared::client::http_client_builder()
+        .build()
+        .expect("an HTTP client")
         .delete(format!("http://{}/_emulator/faults", flow.server.addr))
         .send()
         .await

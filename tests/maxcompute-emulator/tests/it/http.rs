@@ -348,7 +348,9 @@ async fn faults_fail_hang_or_drop_the_next_matching_calls() {
     let base = format!("http://{}", srv.addr);
     let c = client(&srv);
     setup(&c).await;
-    let admin = reqwest::Client::new();
+    let admin = shared::client::http_client_builder()
+        .build()
+        .expect("an HTTP client");
     let health = admin
         .get(format!("{base}/_emulator/health"))
         .send()
@@ -432,7 +434,9 @@ async fn faults_fail_hang_or_drop_the_next_matching_calls() {
 
 /// Adds a fault rule through the admin API.
 async fn add_fault(srv: &RunningServer, rule: serde_json::Value) {
-    let r = reqwest::Client::new()
+    let r = shared::client::http_client_builder()
+        .build()
+        .expect("an HTTP client")
         .post(format!("http://{}/_emulator/faults", srv.addr))
         .body(rule.to_string())
         .send()

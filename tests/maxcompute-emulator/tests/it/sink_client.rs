@@ -101,7 +101,9 @@ async fn the_sink_client_writes_through_batch_and_stream_sessions() {
         .unwrap();
 
     // The first commit attempt fails with a transient error; the client retries.
-    let admin = reqwest::Client::new();
+    let admin = shared::client::http_client_builder()
+        .build()
+        .expect("an HTTP client");
     let r = admin
         .post(format!("http://{}/_emulator/faults", srv.addr))
         .body(r#"{"kind":"commit","action":"error","status":503,"code":"ServiceUnavailable"}"#)
