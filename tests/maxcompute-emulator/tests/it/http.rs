@@ -140,7 +140,11 @@ async fn unsigned_wrongly_signed_and_skewed_requests_are_refused() {
     let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
     let base = format!("http://{}", srv.addr);
 
-    let r = reqwest::get(format!("{base}/api/projects/p/tables/t"))
+    let r = shared::client::http_client_builder()
+        .build()
+        .unwrap()
+        .get(format!("{base}/api/projects/p/tables/t"))
+        .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
