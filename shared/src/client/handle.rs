@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use super::credentials::CredentialsProvider;
 use super::endpoint::Endpoint;
 use super::error::Error;
-use super::http_client_builder;
+use super::http::http_client_builder;
 use super::retry::{Jitter, RandomJitter, RetryPolicy};
 
 /// Settings of a [`Client`], read once at start-up.

@@ -23,6 +23,7 @@ mod endpoint;
 mod error;
 mod error_text;
 mod handle;
+mod http;
 mod limits;
 mod request;
 mod retry;
@@ -36,15 +37,6 @@ mod xml;
 
 pub use crate::spec::PartitionSpec;
 
-/// A `reqwest` client builder for every HTTP client of the project (the MaxCompute client, STS,
-/// the secrets extension, and the emulators' own clients). reqwest is built without a crypto
-/// provider of its own (`rustls-no-provider`), so that the functions link one, ring, which the
-/// error topic's rustls uses as well; this installs ring as the process's rustls default once,
-/// and leaves a default installed earlier in place.
-pub fn http_client_builder() -> reqwest::ClientBuilder {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-}
 pub use batch::{UploadSession, UploadSessionInfo};
 pub use credentials::{
     CredentialsError, CredentialsFuture, CredentialsProvider, StaticCredentials, StsError,
@@ -53,6 +45,7 @@ pub use credentials::{
 pub use endpoint::Endpoint;
 pub use error::{Error, ServiceError};
 pub use handle::{Client, ClientConfig, ClientStats};
+pub use http::http_client_builder;
 pub use limits::MAX_BLOCKS;
 pub use retry::{
     Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, Retryable, run_with_retries,

@@ -136,7 +136,7 @@ impl SecretsExtension {
     /// The extension on `127.0.0.1:port`, authenticated with `session_token`.
     pub fn new(port: u16, session_token: Secret) -> Result<Self, SecretsError> {
         let base_url = format!("http://127.0.0.1:{port}");
-        let http = super::http_client_builder()
+        let http = super::http::http_client_builder()
             .timeout(READ_BUDGET)
             .build()
             .map_err(|e| SecretsError::Unreachable {

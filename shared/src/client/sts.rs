@@ -262,7 +262,7 @@ impl StsAssumeRoleProvider {
     ) -> Result<Self, Error> {
         config.validate()?;
         let endpoint = endpoint_base(&config.endpoint)?;
-        let http = super::http_client_builder()
+        let http = super::http::http_client_builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             // A signed query must not be replayed to wherever a redirect points.
