@@ -227,6 +227,7 @@ mod tests {
             r#"{"topic":"t","partition":3,"offset":5,"headers":{"a":[1,-128,255],"b":null}}"#,
             r#"{"topic":"t","partition":3,"offset":6,"headers":[{"a":[ 1 , 2 ]},{},{"c":[]}]}"#,
             r#"["t",3,7]"#,
+            r#"{"topic":"t","partition":3,"offset":8,"headers":[{"s":[119,101]},{"t":[45,-3]}]}"#,
         ];
         let input = format!(
             r#"{{"eventSource":"x","bootstrapServers":" a, ,b","records":{{"t-3":[{}],"t-3":[]}}}}"#,
