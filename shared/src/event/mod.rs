@@ -23,6 +23,8 @@
 //! base64 strings, and decoded into its output buffer with no intermediate `serde_json::Value`.
 //! This module does not interpret payloads (see `rows`) nor pick partitions (see `partition`).
 
+use std::borrow::Cow;
+
 mod record;
 mod reject;
 mod wire;
@@ -72,14 +74,41 @@ pub fn decode_event(input: &[u8]) -> Result<DecodedBatch, EventError> {
 }
 
 /// Decodes a trigger event from its JSON text.
+///
+/// An event whose records all decode, the common case, is read in one pass. Any other event is
+/// read again keeping each record's raw text, so that a record that does not decode becomes a
+/// reject with its exact JSON, and a malformed event an error that says where.
 pub fn decode_event_str(input: &str) -> Result<DecodedBatch, EventError> {
-    let wire::TopLevel(envelope) = serde_json::from_str(input).map_err(|e| {
-        if e.is_data() {
-            EventError::Shape(e)
-        } else {
-            EventError::Syntax(e)
-        }
-    })?;
+    match decode_one_pass(input) {
+        Some(batch) => Ok(batch),
+        None => decode_two_pass(input),
+    }
+}
+
+/// Decodes each record as the event is read; `None` unless the event is well formed and every
+/// record in it decodes.
+fn decode_one_pass(input: &str) -> Option<DecodedBatch> {
+    let wire::TopLevel(envelope) =
+        serde_json::from_str::<wire::TopLevel<'_, wire::DecodedLists>>(input).ok()?;
+    Some(batch(
+        envelope.event_source,
+        envelope.event_source_arn,
+        envelope.bootstrap_servers,
+        envelope.records.0,
+        Vec::new(),
+    ))
+}
+
+/// Reads the event keeping each record's raw text, then decodes the records one by one.
+fn decode_two_pass(input: &str) -> Result<DecodedBatch, EventError> {
+    let wire::TopLevel(envelope) =
+        serde_json::from_str::<wire::TopLevel<'_, wire::RecordLists<'_>>>(input).map_err(|e| {
+            if e.is_data() {
+                EventError::Shape(e)
+            } else {
+                EventError::Syntax(e)
+            }
+        })?;
 
     let total: usize = envelope.records.iter().map(|(_, list)| list.len()).sum();
     let mut records = Vec::with_capacity(total);
@@ -92,17 +121,33 @@ pub fn decode_event_str(input: &str) -> Result<DecodedBatch, EventError> {
             }
         }
     }
+    Ok(batch(
+        envelope.event_source,
+        envelope.event_source_arn,
+        envelope.bootstrap_servers,
+        records,
+        rejects,
+    ))
+}
+
+/// Sorts the records and rejects and splits the bootstrap servers.
+fn batch(
+    event_source: Option<Cow<'_, str>>,
+    event_source_arn: Option<Cow<'_, str>>,
+    bootstrap_servers: Option<Cow<'_, str>>,
+    mut records: Vec<KafkaRecord>,
+    mut rejects: Vec<Reject>,
+) -> DecodedBatch {
     // Stable sorts: records with equal coordinates (a redelivered duplicate) keep event order.
     records.sort_by(|a, b| {
         (a.topic.as_str(), a.partition, a.offset).cmp(&(b.topic.as_str(), b.partition, b.offset))
     });
     rejects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 
-    Ok(DecodedBatch {
-        event_source: envelope.event_source.as_deref().map(EventSource::parse),
-        event_source_arn: envelope.event_source_arn.map(|s| s.into_owned()),
-        bootstrap_servers: envelope
-            .bootstrap_servers
+    DecodedBatch {
+        event_source: event_source.as_deref().map(EventSource::parse),
+        event_source_arn: event_source_arn.map(Cow::into_owned),
+        bootstrap_servers: bootstrap_servers
             .as_deref()
             .unwrap_or("")
             .split(',')
@@ -112,5 +157,82 @@ pub fn decode_event_str(input: &str) -> Result<DecodedBatch, EventError> {
             .collect(),
         records,
         rejects,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// Every event the one pass accepts decodes as the two passes decode it.
+    fn same_both_ways(input: &str) -> bool {
+        match decode_one_pass(input) {
+            Some(one) => {
+                assert_eq!(Some(one), decode_two_pass(input).ok(), "{input}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn one_pass_agrees_with_two_passes_on_the_event_corpus() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+        let mut one_pass = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                one_pass += usize::from(same_both_ways(&text));
+            }
+        }
+        // The corpus has well-formed events: they do take the one pass.
+        assert!(one_pass >= 3, "{one_pass}");
+    }
+
+    #[test]
+    fn records_that_do_not_decode_leave_the_one_pass() {
+        let ok = r#"{"topic":"t","partition":0,"offset":1,"key":"YQ=="}"#;
+        let wrap = |r: &str| format!(r#"{{"records":{{"t-0":[{ok},{r}]}}}}"#);
+        assert!(same_both_ways(&wrap(ok)));
+        for bad in [
+            r#""not a record""#,
+            r#"{"topic":"t","partition":0}"#,
+            r#"{"topic":"t","partition":-1,"offset":1}"#,
+            r#"{"topic":"t","partition":0,"offset":1,"value":"Y"}"#,
+            r#"{"topic":"t","partition":0,"offset":1,"topic":"u"}"#,
+            r#"{"topic":"t","partition":0,"offset":1,"headers":[{"h":[256]}]}"#,
+            r#"{"topic":"t","partition":0,"offset":1,"headers":[{"h":[1.0]}]}"#,
+        ] {
+            let input = wrap(bad);
+            assert!(!same_both_ways(&input), "{input}");
+            let batch = decode_event_str(&input).unwrap();
+            assert_eq!(
+                (batch.records.len(), batch.rejects.len()),
+                (1, 1),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn tolerated_spellings_take_the_one_pass() {
+        let records = [
+            r#"{"topic":"t","partition":"3","offset":"9007199254740993","timestamp":1.6055966e12}"#,
+            r#"{"topic":"t","partition":3,"offset":2,"key":"","value":"YQ","timestampType":null}"#,
+            r#"{"topic":"t","partition":3,"offset":2,"value":"a2\/f","extra":{"x":[1]}}"#,
+            r#"{"topic":"t\u002dx","partition":3,"offset":4,"key":null,"value":null}"#,
+            r#"{"topic":"t","partition":3,"offset":5,"headers":{"a":[1,-128,255],"b":null}}"#,
+            r#"{"topic":"t","partition":3,"offset":6,"headers":[{"a":[ 1 , 2 ]},{},{"c":[]}]}"#,
+            r#"["t",3,7]"#,
+            r#"{"topic":"t","partition":3,"offset":8,"headers":[{"s":[119,101]},{"t":[45,-3]}]}"#,
+        ];
+        let input = format!(
+            r#"{{"eventSource":"x","bootstrapServers":" a, ,b","records":{{"t-3":[{}],"t-3":[]}}}}"#,
+            records.join(",")
+        );
+        assert!(same_both_ways(&input), "{input}");
+    }
 }
