@@ -43,7 +43,7 @@ use shared::rows::{RowBuilder, build_rows};
 use shared::signing::{Credentials, Secret};
 use shared::types::{Column, OdpsType, TableSchema};
 use sink::config::{Config, vars};
-use sink::handler::Sink;
+use sink::handler::{MetricsOutput, Sink};
 use sink::rejects::NoErrorTopic;
 use sink::writer::{TableWriter, WritePath};
 
@@ -338,7 +338,9 @@ fn measure_handle(rt: &tokio::runtime::Runtime, tunnel: &str, event: &str, runs:
                     "starting the sink against {}: {e}",
                     config.connection.endpoint
                 )
-            });
+            })
+            // The metrics lines would interleave with the tables.
+            .with_metrics_output(MetricsOutput::to(|_| {}));
         let mut timings = Vec::with_capacity(runs);
         let mut cpu = Duration::ZERO;
         for run in 0..=runs {
@@ -405,7 +407,8 @@ fn child(kind: &str) {
             rt.block_on(async {
                 let sink = Sink::start_from_config(&config, Box::new(NoErrorTopic), deadline())
                     .await
-                    .unwrap();
+                    .unwrap()
+                    .with_metrics_output(MetricsOutput::to(|_| {}));
                 // What lambda_runtime does: the HTTP body, parsed into the handler's
                 // `Box<RawValue>` (a copy), then the body dropped.
                 let raw: Box<RawValue> = serde_json::from_str(&text).unwrap();
