@@ -97,10 +97,10 @@ pub mod vars {
     /// A Secrets Manager secret holding `{"username", "password"}`, instead of the two above.
     pub const ERROR_SASL_SECRET: &str = "SINK_ERROR_SASL_SECRET";
     pub const ERROR_TLS_CA_FILE: &str = "SINK_ERROR_TLS_CA_FILE";
-    /// Lambda's own variables, read for SINK_ERROR_SASL_MECHANISM=AWS_MSK_IAM.
+    /// Lambda's own variables, read for SINK_ERROR_SASL_MECHANISM=AWS_MSK_IAM (with
+    /// `AWS_SESSION_TOKEN`, which the shared variables hold for the secrets extension).
     pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
     pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
-    pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
     pub const AWS_REGION: &str = "AWS_REGION";
     pub const PARTIAL_BATCH: &str = "SINK_PARTIAL_BATCH";
     pub const PERMANENT_WRITE_ERRORS: &str = "SINK_PERMANENT_WRITE_ERRORS";

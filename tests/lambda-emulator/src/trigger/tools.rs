@@ -47,6 +47,31 @@ pub async fn create_topic(
     Ok(())
 }
 
+/// `r` as the producer sends it to `topic`: its partition, key, value, headers in order, and
+/// timestamp.
+fn future_record<'a>(topic: &'a str, r: &'a NewRecord) -> FutureRecord<'a, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new();
+    for (k, v) in &r.headers {
+        headers = headers.insert(Header {
+            key: k,
+            value: Some(v),
+        });
+    }
+    let mut record = FutureRecord::to(topic)
+        .partition(r.partition)
+        .headers(headers);
+    if let Some(k) = &r.key {
+        record = record.key(k.as_slice());
+    }
+    if let Some(v) = &r.value {
+        record = record.payload(v.as_slice());
+    }
+    if let Some(t) = r.timestamp_ms {
+        record = record.timestamp(t);
+    }
+    record
+}
+
 /// Produces `records` in order and returns the offset each got.
 pub async fn produce(
     bootstrap: &str,
@@ -62,27 +87,8 @@ pub async fn produce(
         .create()?;
     let mut offsets = Vec::with_capacity(records.len());
     for r in records {
-        let mut headers = OwnedHeaders::new();
-        for (k, v) in &r.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v),
-            });
-        }
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
-            .partition(r.partition)
-            .headers(headers);
-        if let Some(k) = &r.key {
-            record = record.key(k.as_slice());
-        }
-        if let Some(v) = &r.value {
-            record = record.payload(v.as_slice());
-        }
-        if let Some(t) = r.timestamp_ms {
-            record = record.timestamp(t);
-        }
         let delivery = producer
-            .send(record, Duration::from_secs(10))
+            .send(future_record(topic, r), Duration::from_secs(10))
             .await
             .map_err(|(e, _)| e)?;
         offsets.push(delivery.offset);
@@ -108,18 +114,11 @@ pub async fn produce_together(
         .create()?;
     let mut deliveries = Vec::with_capacity(records.len());
     for r in records {
-        let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(topic).partition(r.partition);
-        if let Some(k) = &r.key {
-            record = record.key(k.as_slice());
-        }
-        if let Some(v) = &r.value {
-            record = record.payload(v.as_slice());
-        }
-        if let Some(t) = r.timestamp_ms {
-            record = record.timestamp(t);
-        }
-        deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        deliveries.push(
+            producer
+                .send_result(future_record(topic, r))
+                .map_err(|(e, _)| e)?,
+        );
     }
     producer.flush(Duration::from_secs(10))?;
     let mut offsets = Vec::with_capacity(deliveries.len());
