@@ -110,10 +110,13 @@ pub struct BatchItemFailure {
     pub item_identifier: ItemIdentifier,
 }
 
+/// A record named in a partial batch response, in the shape AWS's own libraries write
+/// (`{"partition": "<topic>-<n>", "offset": N}`, where `partition` is the event's `records` key).
+/// The trigger counts an identifier with any other key as a failure of the whole batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ItemIdentifier {
-    #[serde(rename = "topic-partition")]
-    pub topic_partition: String,
+    /// The event's `records` key: `<topic>-<partition number>`.
+    pub partition: String,
     pub offset: i64,
 }
 
@@ -388,7 +391,7 @@ impl Sink {
                         .into_iter()
                         .map(|((topic, partition), offset)| BatchItemFailure {
                             item_identifier: ItemIdentifier {
-                                topic_partition: format!("{topic}-{partition}"),
+                                partition: format!("{topic}-{partition}"),
                                 offset,
                             },
                         })

@@ -101,9 +101,7 @@ pub fn judge(batch: &Batch, outcome: &Outcome, report_failures: bool) -> (Verdic
     let mut resume_at: Option<i64> = None;
     for item in failures {
         let id = item.get("itemIdentifier");
-        let tp = id
-            .and_then(|i| i.get("topic-partition"))
-            .and_then(Value::as_str);
+        let tp = id.and_then(|i| i.get("partition")).and_then(Value::as_str);
         let offset = id.and_then(|i| i.get("offset")).and_then(Value::as_i64);
         match (tp, offset) {
             (Some(tp), Some(offset))
@@ -159,7 +157,7 @@ mod tests {
     }
 
     fn item(tp: &str, offset: i64) -> serde_json::Value {
-        serde_json::json!({"itemIdentifier": {"topic-partition": tp, "offset": offset}})
+        serde_json::json!({"itemIdentifier": {"partition": tp, "offset": offset}})
     }
 
     #[test]
@@ -196,7 +194,9 @@ mod tests {
             item("t-x-1", 15),
             item("t-x-0", 12),
             serde_json::json!({"itemIdentifier": {"offset": 12}}),
-            serde_json::json!({"itemIdentifier": {"topic-partition": "t-x-1", "offset": "12"}}),
+            serde_json::json!({"itemIdentifier": {"partition": "t-x-1", "offset": "12"}}),
+            // The key an earlier version of the sink wrote: AWS refuses it.
+            serde_json::json!({"itemIdentifier": {"topic-partition": "t-x-1", "offset": 12}}),
             serde_json::json!({}),
         ] {
             let out =
