@@ -109,11 +109,23 @@ pub fn judge(batch: &Batch, outcome: &Outcome, report_failures: bool) -> (Verdic
             {
                 resume_at = Some(resume_at.map_or(offset, |o| o.min(offset)));
             }
-            _ => {
+            (Some(_), Some(_)) => {
                 return (
                     Verdict::Retry {
                         reason: format!(
                             "batchItemFailures names a record not in the batch: {item}"
+                        ),
+                    },
+                    false,
+                );
+            }
+            _ => {
+                // AWS reads only `{"itemIdentifier": {"partition": "<topic>-<n>", "offset": N}}`
+                // and counts any other entry as a failure of the whole batch.
+                return (
+                    Verdict::Retry {
+                        reason: format!(
+                            "a batchItemFailures entry is not {{\"itemIdentifier\": {{\"partition\": \"<topic>-<n>\", \"offset\": <number>}}}}, so the whole batch failed: {item}"
                         ),
                     },
                     false,
@@ -205,6 +217,17 @@ mod tests {
                 matches!(judge(&batch(), &out, true).0, Verdict::Retry { .. }),
                 "{bad}"
             );
+        }
+        // The log says why: the old key is named as a shape AWS does not read.
+        let old_key = respond(serde_json::json!({"batchItemFailures": [
+            {"itemIdentifier": {"topic-partition": "t-x-1", "offset": 12}}
+        ]}));
+        match judge(&batch(), &old_key, true).0 {
+            Verdict::Retry { reason } => assert!(
+                reason.contains(r#"is not {"itemIdentifier": {"partition""#),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
         }
         let not_json = Outcome::Response("{".to_owned());
         assert!(matches!(
