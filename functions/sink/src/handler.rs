@@ -93,6 +93,27 @@ pub enum StartError {
     Table { table: String, reason: String },
 }
 
+/// A failed cold start is reported with the classes of an invocation error: a missing table or
+/// one that does not fit stays so until someone changes it; a service that did not answer may
+/// answer the next cold start.
+impl shared::function::InvocationError for StartError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Config(_) | Self::Table { .. } => false,
+            Self::Client(source) | Self::Schema { source, .. } => source.is_transient(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "Configuration",
+            Self::Client(_) => "MaxComputeClient",
+            Self::Schema { .. } => "TableSchema",
+            Self::Table { .. } => "TableMismatch",
+        }
+    }
+}
+
 /// The answer to the trigger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
