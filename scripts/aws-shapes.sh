@@ -14,5 +14,4 @@ cargo build --quiet -p emulator -p sink
 
 export EMULATOR_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/emulator"
 export SINK_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sink"
-export PYTHON_BIN="$PWD/.venv/bin/python"
 exec timeout 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/aws "$@"
