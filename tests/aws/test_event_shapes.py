@@ -60,8 +60,10 @@ def test_powertools_parses_every_aws_shaped_event(name):
     if refused:
         # Without those records the rest of the event parses.
         for location in refused:
-            _, key, index, _ = location.split(".")
-            event["records"][key][int(index)] = None
+            # "records.<topic>-<partition>.<index>.<field>"; a topic name may hold dots.
+            parts = location.split(".")
+            key, index = ".".join(parts[1:-2]), int(parts[-2])
+            event["records"][key][index] = None
         for key in event["records"]:
             event["records"][key] = [r for r in event["records"][key] if r is not None]
         assert powertools_errors(event) == {}, name
