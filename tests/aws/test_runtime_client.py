@@ -76,11 +76,6 @@ def test_invocations_and_their_headers_reach_awss_client(tmp_path):
     assert first["pid"] == second["pid"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the local runtime API sends arn:aws:lambda:local:000000000000:function:local for every "
-    "function; AWS's names the invoked function (reported; runtime.rs is not ours to change here)",
-)
 def test_the_invoked_function_arn_names_the_function(tmp_path):
     done, answers = run(tmp_path, [{"n": 1}])
     assert json.loads(answers[0])["function_arn"].split(":")[6] == NAME

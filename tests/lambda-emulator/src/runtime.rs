@@ -85,6 +85,8 @@ struct Shared {
     waiting: Mutex<Option<(String, oneshot::Sender<Outcome>)>>,
     /// The process reported a failed cold start (`/runtime/init/error`); it is thrown away.
     init_failed: std::sync::atomic::AtomicBool,
+    /// `Lambda-Runtime-Invoked-Function-Arn`: the function's ARN, named after it as AWS's is.
+    function_arn: String,
 }
 
 impl Shared {
@@ -129,7 +131,10 @@ impl std::fmt::Debug for Function {
 impl Function {
     /// Serves the runtime API on a free loopback port. The process starts on first invoke.
     pub async fn new(spec: FunctionSpec) -> Result<Self, LambdaError> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            function_arn: format!("arn:aws:lambda:local:000000000000:function:{}", spec.name),
+            ..Shared::default()
+        });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route(
@@ -363,7 +368,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
                 ("lambda-runtime-deadline-ms", p.deadline_ms.to_string()),
                 (
                     "lambda-runtime-invoked-function-arn",
-                    "arn:aws:lambda:local:000000000000:function:local".to_owned(),
+                    shared.function_arn.clone(),
                 ),
                 (
                     "lambda-runtime-trace-id",
