@@ -1,8 +1,8 @@
 //! One invocation: an error-topic trigger event in, rows in the errors table out.
 //!
-//! The order is fixed: decode the event, map every record to rows ([`crate::row`]), route each
-//! row by its time of failure, encode, write partition by partition through stream sessions,
-//! answer. No record content fails an invocation (what cannot be understood is stored raw); what
+//! Plan, write, answer: decode the event, map every record to rows, route each row by its time
+//! of failure and encode it ([`crate::plan`], pure), write partition by partition through stream
+//! sessions ([`crate::writer`]), answer with the counts. No record content fails an invocation (what cannot be understood is stored raw); what
 //! does fail it is a malformed event as a whole (permanent) or MaxCompute refusing or failing the
 //! writes (`Transient.*` when a retry may help, so the trigger retries the batch). Delivery is at
 //! least once: a retried batch writes its rows again, and the error-topic coordinates in every
@@ -18,14 +18,14 @@ use serde::Serialize;
 use shared::client::{Client, CredentialsProvider, Error as ClientError};
 use shared::event::{EventError, decode_event_str};
 use shared::function::InvocationError;
-use shared::partition::{PartitionRouter, PartitionSpec, PartitionValueError};
+use shared::partition::{PartitionRouter, PartitionValueError};
 use tokio::time::Instant;
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::row::{ErrorRow, rows_from_batch};
+use crate::plan::{Plan, plan};
 use crate::table::{ColumnMap, create_table_sql};
-use crate::writer::{StreamWriter, encode};
+use crate::writer::StreamWriter;
 
 /// The error handler, built once per cold start.
 #[derive(Debug)]
@@ -221,8 +221,8 @@ impl ErrorHandler {
         self.writer.client()
     }
 
-    /// Handles one trigger event. `now_ms` is the processing time (the failure time of rows
-    /// that carry none); `deadline` bounds every retry and wait.
+    /// Handles one trigger event, as plan, write, answer. `now_ms` is the processing time (the
+    /// failure time of rows that carry none); `deadline` bounds every retry and wait.
     pub async fn handle(
         &self,
         event: &str,
@@ -232,44 +232,10 @@ impl ErrorHandler {
         let started = std::time::Instant::now();
         let retries_before = self.client().stats().retries;
         let batch = decode_event_str(event)?;
-        let mut summary = Summary {
-            records: batch.records.len() + batch.rejects.len(),
-            ..Summary::default()
-        };
-        let mut partitions: BTreeMap<PartitionSpec, Vec<ErrorRow>> = BTreeMap::new();
-        for row in rows_from_batch(&batch, now_ms) {
-            *summary.classes.entry(row.error_class.clone()).or_default() += 1;
-            *summary
-                .payload_kinds
-                .entry(row.payload_kind.as_str())
-                .or_default() += 1;
-            let (spec, row) = self.route(row, now_ms)?;
-            partitions.entry(spec).or_default().push(row);
-        }
-
-        let mut failure = None;
-        for part in encode(&self.columns, &partitions) {
-            summary.degraded += part.degraded;
-            match self.writer.write(&part, deadline).await {
-                Ok(()) => {
-                    summary.rows_written += part.rows;
-                    summary.bytes_written +=
-                        part.packs.iter().map(|(b, _)| b.len() as u64).sum::<u64>();
-                    summary.partitions.insert(part.spec.to_string(), part.rows);
-                }
-                Err(source) => {
-                    error!(partition = %part.spec, error = %source, transient = source.is_transient(), "partition write failed");
-                    // The trigger retries the whole batch; later partitions would only be
-                    // written twice.
-                    failure = Some(HandlerError::Write {
-                        partition: part.spec.to_string(),
-                        source,
-                    });
-                    break;
-                }
-            }
-        }
-
+        let plan = plan(&batch, &self.columns, &self.router, now_ms)
+            .map_err(HandlerError::PartitionValue)?;
+        let (written, failure) = self.writer.write_all(&plan.partitions, deadline).await;
+        let summary = answer(&plan, written);
         info!(
             records = summary.records,
             rows = summary.rows_written,
@@ -284,32 +250,32 @@ impl ErrorHandler {
             "invocation done"
         );
         match failure {
-            Some(e) => Err(e),
+            Some((part, source)) => {
+                error!(partition = %part.spec, error = %source, transient = source.is_transient(), "partition write failed");
+                Err(HandlerError::Write {
+                    partition: part.spec.to_string(),
+                    source,
+                })
+            }
             None => Ok(Response { summary }),
         }
     }
+}
 
-    /// The row's partition, from its failure time; a time outside the calendar (a corrupt
-    /// `mc.failed.at`) falls back to the processing time, noted in the row's message.
-    fn route(
-        &self,
-        mut row: ErrorRow,
-        now_ms: i64,
-    ) -> Result<(PartitionSpec, ErrorRow), HandlerError> {
-        match self.router.route(row.failed_at_ms) {
-            Ok(spec) => Ok((spec, row)),
-            Err(e) => {
-                row.error_message = format!(
-                    "{}; failure time replaced by the processing time: {e}",
-                    row.error_message
-                );
-                row.failed_at_ms = now_ms;
-                let spec = self
-                    .router
-                    .route(now_ms)
-                    .map_err(HandlerError::PartitionValue)?;
-                Ok((spec, row))
-            }
-        }
+/// The counts of a plan whose first `written` partitions were written.
+fn answer(plan: &Plan, written: usize) -> Summary {
+    let mut summary = Summary {
+        records: plan.records,
+        classes: plan.classes.clone(),
+        payload_kinds: plan.payload_kinds.clone(),
+        ..Summary::default()
+    };
+    for part in plan.partitions.iter().take(written) {
+        let rows = part.encoded.len() as u64;
+        summary.rows_written += rows;
+        summary.bytes_written += part.encoded.bytes();
+        summary.degraded += part.degraded;
+        summary.partitions.insert(part.spec.to_string(), rows);
     }
+    summary
 }

@@ -1,82 +1,14 @@
-//! Writes errors-table rows to their partitions through Tunnel stream sessions.
+//! Writes the planned partitions of the errors table through Tunnel stream sessions.
 //!
 //! One stream session per partition, kept across invocations of a warm function; the server
-//! creates missing partitions. Rows are encoded into packs of at most [`PACK_BYTES`]. A row the
-//! encoder refuses (a cell over MaxCompute's 8 MiB limit is the only realistic case) is not
-//! dropped: it is written again without its key, value and headers, with the refusal appended to
-//! its message, so the failure itself stays on record. Retries of transient failures happen in the
-//! client, bounded by the deadline; this module stops at the first partition that fails.
+//! creates missing partitions. Partitions are written in the plan's order and the first failure
+//! stops the rest: the trigger retries the whole batch, and later partitions would only be
+//! written twice. Retries of transient failures happen in the client, bounded by the deadline.
 
-use std::collections::BTreeMap;
-
-use bytes::Bytes;
 use shared::client::{Client, Error as ClientError, StreamSessions};
-use shared::codec::{PACK_BYTES, RecordWriter};
-use shared::partition::PartitionSpec;
 use tokio::time::Instant;
-use tracing::warn;
 
-use crate::row::ErrorRow;
-use crate::table::ColumnMap;
-
-/// One partition's encoded packs: (bytes, record count).
-#[derive(Debug)]
-pub struct EncodedPartition {
-    pub spec: PartitionSpec,
-    pub packs: Vec<(Bytes, u64)>,
-    pub rows: u64,
-    /// Rows written without their payload because the encoder refused them.
-    pub degraded: u64,
-}
-
-/// Encodes each partition's rows.
-pub fn encode(
-    columns: &ColumnMap,
-    partitions: &BTreeMap<PartitionSpec, Vec<ErrorRow>>,
-) -> Vec<EncodedPartition> {
-    let mut out = Vec::with_capacity(partitions.len());
-    for (spec, rows) in partitions {
-        let mut packs = Vec::new();
-        let mut writer = RecordWriter::new(columns.types().to_vec());
-        let mut degraded = 0;
-        for row in rows {
-            if let Err(e) = writer.write(&columns.cells(row)) {
-                degraded += 1;
-                warn!(partition = %spec, error = %e, "row refused by the encoder, writing it without its payload");
-                let mut slim = row.clone();
-                slim.record_key = None;
-                slim.record_value = None;
-                slim.record_headers.clear();
-                slim.error_message = format!(
-                    "{}; key, value and headers not stored: {e}",
-                    slim.error_message
-                );
-                if let Err(e) = writer.write(&columns.cells(&slim)) {
-                    // Only our own short cells are left, which the table's types accept; kept
-                    // as a log line rather than a panic in case a future column breaks that.
-                    warn!(partition = %spec, error = %e, "row refused even without its payload");
-                }
-            }
-            if writer.buffered_bytes() >= PACK_BYTES {
-                let full =
-                    std::mem::replace(&mut writer, RecordWriter::new(columns.types().to_vec()));
-                let count = full.record_count();
-                packs.push((Bytes::from(full.finish()), count));
-            }
-        }
-        if writer.record_count() > 0 {
-            let count = writer.record_count();
-            packs.push((Bytes::from(writer.finish()), count));
-        }
-        out.push(EncodedPartition {
-            spec: spec.clone(),
-            rows: packs.iter().map(|(_, n)| n).sum(),
-            packs,
-            degraded,
-        });
-    }
-    out
-}
+use crate::plan::ErrorPartition;
 
 /// The Tunnel side; one per warm function.
 #[derive(Debug)]
@@ -95,15 +27,26 @@ impl StreamWriter {
         self.streams.client()
     }
 
-    /// Writes one partition's packs.
-    pub async fn write(
+    /// Writes the partitions in order, stopping at the first failure: how many were written,
+    /// and the failure with the partition it stopped at.
+    pub async fn write_all<'p>(
         &self,
-        part: &EncodedPartition,
+        parts: &'p [ErrorPartition],
         deadline: Instant,
-    ) -> Result<(), ClientError> {
-        for (bytes, count) in &part.packs {
+    ) -> (usize, Option<(&'p ErrorPartition, ClientError)>) {
+        for (written, part) in parts.iter().enumerate() {
+            if let Err(e) = self.write(part, deadline).await {
+                return (written, Some((part, e)));
+            }
+        }
+        (parts.len(), None)
+    }
+
+    /// Writes one partition's packs.
+    async fn write(&self, part: &ErrorPartition, deadline: Instant) -> Result<(), ClientError> {
+        for pack in part.encoded.in_order() {
             self.streams
-                .write(&part.spec, bytes.clone(), *count, deadline)
+                .write(&part.spec, pack.bytes.clone(), pack.count(), deadline)
                 .await?;
         }
         Ok(())

@@ -362,9 +362,10 @@ fn a_row_the_encoder_refuses_is_written_without_its_payload_not_dropped() {
     );
     let rows = rows_from_record(&error_topic_record(0, &m), NOW);
     let spec = shared::partition::PartitionSpec::single("pt", "x").unwrap();
-    let parts = error_handler::writer::encode(&map, &[(spec, rows)].into_iter().collect());
-    assert_eq!((parts[0].rows, parts[0].degraded), (1, 1));
-    let decoded = shared::codec::decode_block(map.types(), &parts[0].packs[0].0).unwrap();
+    let part = error_handler::plan::encode(&map, spec, &rows);
+    assert_eq!((part.encoded.len(), part.degraded), (1, 1));
+    let decoded =
+        shared::codec::decode_block(map.types(), &part.encoded.in_order()[0].bytes).unwrap();
     let message = &decoded[0][1];
     let Value::Bytes(text) = message else {
         panic!("{message:?}")
