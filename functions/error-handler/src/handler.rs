@@ -14,11 +14,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use lambda_support::function::InvocationError;
+use maxcompute_client::{Client, CredentialsProvider, Error as ClientError};
+use maxcompute_core::event::{EventError, decode_event_str};
+use maxcompute_core::partition::{PartitionRouter, PartitionSpec, PartitionValueError};
 use serde::Serialize;
-use shared::client::{Client, CredentialsProvider, Error as ClientError};
-use shared::event::{EventError, decode_event_str};
-use shared::function::InvocationError;
-use shared::partition::{PartitionRouter, PartitionSpec, PartitionValueError};
 use tokio::time::Instant;
 use tracing::{error, info};
 
@@ -67,7 +67,7 @@ impl InvocationError for HandlerError {
     }
 }
 
-impl shared::function::Handler for ErrorHandler {
+impl lambda_support::function::Handler for ErrorHandler {
     type Response = Response;
     type Error = HandlerError;
 
@@ -107,7 +107,7 @@ pub enum StartError {
 /// A failed cold start is reported with the classes of an invocation error: settings and a
 /// table that does not fit stay wrong until someone changes them; a service that did not answer
 /// may answer the next cold start.
-impl shared::function::InvocationError for StartError {
+impl lambda_support::function::InvocationError for StartError {
     fn is_transient(&self) -> bool {
         match self {
             Self::Partition(_) | Self::Table { .. } => false,

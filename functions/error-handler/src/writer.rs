@@ -10,9 +10,9 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use shared::client::{Client, Error as ClientError, StreamSessions};
-use shared::codec::{PACK_BYTES, RecordWriter};
-use shared::partition::PartitionSpec;
+use maxcompute_client::{Client, Error as ClientError, StreamSessions};
+use maxcompute_core::codec::{PACK_BYTES, RecordWriter};
+use maxcompute_core::partition::PartitionSpec;
 use tokio::time::Instant;
 use tracing::warn;
 

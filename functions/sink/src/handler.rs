@@ -9,12 +9,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use maxcompute_client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
+use maxcompute_core::event::{KafkaRecord, RecordId, Reject, RejectClass, decode_event_str};
+use maxcompute_core::partition::{PartitionRouter, PartitionSpec};
+use maxcompute_core::rows::{BuiltRows, RowBuilder, build_rows};
+use maxcompute_core::types::TableSchema;
 use serde::Serialize;
-use shared::client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
-use shared::event::{KafkaRecord, RecordId, Reject, RejectClass, decode_event_str};
-use shared::partition::{PartitionRouter, PartitionSpec};
-use shared::rows::{BuiltRows, RowBuilder, build_rows};
-use shared::types::TableSchema;
 use tokio::time::Instant;
 use tracing::{error, info};
 
@@ -62,7 +62,7 @@ impl std::fmt::Debug for MetricsOutput {
     }
 }
 
-impl shared::function::Handler for Sink {
+impl lambda_support::function::Handler for Sink {
     type Response = Response;
     type Error = SinkError;
 
@@ -96,7 +96,7 @@ pub enum StartError {
 /// A failed cold start is reported with the classes of an invocation error: a missing table or
 /// one that does not fit stays so until someone changes it; a service that did not answer may
 /// answer the next cold start.
-impl shared::function::InvocationError for StartError {
+impl lambda_support::function::InvocationError for StartError {
     fn is_transient(&self) -> bool {
         match self {
             Self::Config(_) | Self::Table { .. } => false,
@@ -435,7 +435,7 @@ fn write_path(config: &Config, table: &TableInfo) -> Result<WritePath, String> {
                     .iter()
                     .find(|c| c.name.eq_ignore_ascii_case(key))
                     .ok_or_else(|| format!("its primary key names `{key}`, which is not a column"))?;
-                if !shared::bucket_hash::is_hashable(&column.ty) {
+                if !maxcompute_core::bucket_hash::is_hashable(&column.ty) {
                     return Err(format!(
                         "its primary key column `{key}` is {}; the sink upserts tables keyed by integer and string columns",
                         column.ty

@@ -1,6 +1,6 @@
 //! Writes the rows of one invocation to their partitions through the Tunnel.
 //!
-//! Rows arrive grouped by partition ([`shared::rows::BuiltRows`]). Each group is encoded into
+//! Rows arrive grouped by partition ([`maxcompute_core::rows::BuiltRows`]). Each group is encoded into
 //! record packs of at most [`PACK_BYTES`] and written with the configured tunnel:
 //! - **stream** (default): one stream session per partition, kept across invocations of a warm
 //!   function ([`StreamSessions`]); the server creates missing partitions; each pack is visible
@@ -20,16 +20,16 @@
 use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
-use shared::bucket_hash::{HashError, Hasher, bucket, record_hash};
-use shared::client::{
+use maxcompute_client::{
     Client, Error as ClientError, OPERATION_UPSERT, StreamSessions, UploadSession, UpsertSession,
     UpsertSessionInfo, upsert_column_types,
 };
-use shared::codec::{CellError, EncodeError, PACK_BYTES, RecordWriter};
-use shared::event::{RecordId, Reject, RejectClass};
-use shared::partition::PartitionSpec;
-use shared::rows::Row;
-use shared::types::{OdpsType, TableSchema, Value};
+use maxcompute_core::bucket_hash::{HashError, Hasher, bucket, record_hash};
+use maxcompute_core::codec::{CellError, EncodeError, PACK_BYTES, RecordWriter};
+use maxcompute_core::event::{RecordId, Reject, RejectClass};
+use maxcompute_core::partition::PartitionSpec;
+use maxcompute_core::rows::Row;
+use maxcompute_core::types::{OdpsType, TableSchema, Value};
 use tokio::time::Instant;
 use tracing::info;
 
@@ -553,8 +553,8 @@ fn reject_class(error: &EncodeError) -> RejectClass {
 
 #[cfg(test)]
 mod tests {
-    use shared::event::{KafkaRecord, TimestampType};
-    use shared::types::Value;
+    use maxcompute_core::event::{KafkaRecord, TimestampType};
+    use maxcompute_core::types::Value;
 
     use super::*;
 

@@ -4,9 +4,9 @@
 //!
 //! [`run`] is the whole of each function's `main`: init tracing, read the configuration, start
 //! the [`Handler`] before a start timeout, then for each invocation take "now", the deadline and
-//! the [`EventBody`] and call [`Handler::handle`]. It is the one module of `shared` that knows
+//! the [`EventBody`] and call [`Handler::handle`]. It is the one module of the project's libraries that knows
 //! `lambda_runtime` and has a process-wide effect ([`init_tracing`] installs the global
-//! subscriber); nothing else in `shared` depends on it.
+//! subscriber); no library crate but this one depends on it.
 
 use std::fmt;
 use std::future::Future;
@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 
 use tokio::time::Instant;
 
-use crate::event::EventError;
+use maxcompute_core::event::EventError;
 
 /// A function's handler, started once per cold start and shared by its invocations.
 pub trait Handler: Send + Sync + 'static {

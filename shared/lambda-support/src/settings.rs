@@ -4,22 +4,22 @@
 //! Reading goes through a lookup function ([`Env`]), so this module reads no environment itself
 //! and tests never touch the process's. A value that cannot be used is a [`SettingError`] that
 //! names the variable, the value and what is accepted; secrets are kept in
-//! [`crate::signing::Secret`]s and are never echoed.
+//! [`maxcompute_core::signing::Secret`]s and are never echoed.
 
 use std::fmt;
 use std::str::FromStr;
 
 use std::sync::Arc;
 
-use crate::client::{
+use maxcompute_client::{
     AssumeRoleConfig, ClientConfig, CredentialsProvider, DEFAULT_EXTENSION_PORT, SecretCredentials,
     SecretsExtension, StaticCredentials, StsAssumeRoleProvider,
 };
-use crate::partition::{
+use maxcompute_core::partition::{
     DEFAULT_PARTITION_COLUMN, Granularity, PartitionConfig, PartitionConfigError, PartitionRouter,
     TimeSource, ValueFormat, Zone,
 };
-use crate::signing::{Credentials, Secret};
+use maxcompute_core::signing::{Credentials, Secret};
 
 /// The variables read here; each function adds its own.
 pub mod vars {
@@ -233,7 +233,7 @@ impl Connection {
     /// assume, the temporary credentials that role gets from STS (renewed before they expire).
     pub fn credentials_provider(
         &self,
-    ) -> Result<Arc<dyn CredentialsProvider>, crate::client::Error> {
+    ) -> Result<Arc<dyn CredentialsProvider>, maxcompute_client::Error> {
         let base: Arc<dyn CredentialsProvider> = match &self.credentials {
             CredentialSource::Environment(c) => Arc::new(StaticCredentials::new(c.clone())),
             CredentialSource::Secret {
@@ -328,11 +328,11 @@ fn assume_role<F: Fn(&str) -> Option<String>>(
     if let Err(e) = role.validate() {
         // Name the variable that holds the field the error is about.
         let (variable, value) = match &e {
-            crate::client::Error::Config {
+            maxcompute_client::Error::Config {
                 what: "role_session_name",
                 ..
             } => (vars::ROLE_SESSION_NAME, session_name),
-            crate::client::Error::Config {
+            maxcompute_client::Error::Config {
                 what: "sts endpoint",
                 ..
             } => (vars::STS_ENDPOINT, role.endpoint.clone()),

@@ -21,8 +21,8 @@ use super::handle::{Client, validate_name};
 use super::limits::MAX_BLOCKS;
 use super::request::{Api, Call};
 use super::service::schema_from_json;
-use crate::spec::PartitionSpec;
-use crate::types::TableSchema;
+use maxcompute_core::spec::PartitionSpec;
+use maxcompute_core::types::TableSchema;
 
 /// What the server says about an upload session.
 #[derive(Debug, Clone, PartialEq)]

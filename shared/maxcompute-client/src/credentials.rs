@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::error_text::{excerpt, transport_kind, write_service_error};
-use crate::signing::Credentials;
+use maxcompute_core::signing::Credentials;
 
 /// The future a provider returns.
 pub type CredentialsFuture<'a> =

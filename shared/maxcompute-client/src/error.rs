@@ -13,7 +13,7 @@ use super::error_text::{excerpt, transport_kind, write_service_error};
 use super::limits::MAX_BLOCKS;
 use super::retry::{GiveUp, Retryable};
 use super::xml;
-use crate::spec::SpecError;
+use maxcompute_core::spec::SpecError;
 
 /// An error answer from MaxCompute (any non-2xx status).
 #[derive(Debug, Clone, PartialEq, Eq)]

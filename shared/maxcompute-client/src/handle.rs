@@ -36,7 +36,7 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// How record data is compressed on upload (sent with the codec's `Content-Encoding`);
     /// `None` sends it as it is.
-    pub compress: Option<crate::codec::Compression>,
+    pub compress: Option<maxcompute_core::codec::Compression>,
     /// How often a SQL instance's status is polled.
     pub instance_poll_interval: Duration,
 }

@@ -1,6 +1,6 @@
 //! The MaxCompute client: the only code in the project that speaks HTTP to MaxCompute.
 //!
-//! It signs every request (`crate::signing`), retries transient failures within a caller-given
+//! It signs every request (`maxcompute_core::signing`), retries transient failures within a caller-given
 //! deadline (`retry`), and offers the calls the sink needs: table schema and partition metadata,
 //! SQL instances for DDL and partition creation, tunnel discovery (`service`), batch upload sessions
 //! (`batch`) and stream upload sessions (`stream`). Its one other HTTP peer is STS: `sts` assumes
@@ -8,7 +8,7 @@
 //! an AccessKey pair (or any secret) from AWS Secrets Manager through the Lambda extension.
 //!
 //! It does not encode records: data calls take already-encoded record-stream bytes (from
-//! `crate::codec`) and at most compress them. It does not read the environment; configuration and
+//! `maxcompute_core::codec`) and at most compress them. It does not read the environment; configuration and
 //! credentials come in through [`ClientConfig`] and a [`CredentialsProvider`]. It never logs
 //! secrets or payloads; per-request events are at debug level.
 //!
@@ -35,7 +35,7 @@ mod sts;
 mod upsert;
 mod xml;
 
-pub use crate::spec::PartitionSpec;
+pub use maxcompute_core::spec::PartitionSpec;
 
 pub use batch::{UploadSession, UploadSessionInfo};
 pub use credentials::{

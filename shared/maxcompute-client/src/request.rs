@@ -19,7 +19,7 @@ use super::endpoint::Endpoint;
 use super::error::{Error, ServiceError};
 use super::handle::Client;
 use super::retry;
-use crate::signing;
+use maxcompute_core::signing;
 
 /// The tunnel protocol version every tunnel request announces.
 pub(crate) const TUNNEL_VERSION: &str = "6";
@@ -48,7 +48,7 @@ pub(crate) struct Body {
     pub bytes: Bytes,
     pub content_type: &'static str,
     /// The codec `bytes` are compressed with, sent as `Content-Encoding`.
-    pub encoding: Option<crate::codec::Codec>,
+    pub encoding: Option<maxcompute_core::codec::Codec>,
 }
 
 /// One logical request, replayable across retries.

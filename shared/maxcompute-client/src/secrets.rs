@@ -34,7 +34,7 @@ use tracing::{debug, info};
 
 use super::credentials::{CredentialsError, CredentialsFuture, CredentialsProvider};
 use super::retry::{GiveUp, RandomJitter, RetryPolicy, Retryable, run_with_retries};
-use crate::signing::{Credentials, Secret};
+use maxcompute_core::signing::{Credentials, Secret};
 
 /// The extension's port when `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` is not set.
 pub const DEFAULT_EXTENSION_PORT: u16 = 2773;

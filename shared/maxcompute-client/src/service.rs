@@ -19,8 +19,8 @@ use super::error::Error;
 use super::handle::{Client, validate_name};
 use super::request::{Api, Body, Call};
 use super::xml;
-use crate::spec::PartitionSpec;
-use crate::types::{Column, OdpsType, TableSchema};
+use maxcompute_core::spec::PartitionSpec;
+use maxcompute_core::types::{Column, OdpsType, TableSchema};
 
 /// The name pyodps gives the task of a partition-creating SQL instance.
 const ADD_PARTITION_TASK: &str = "SQLAddPartitionTask";

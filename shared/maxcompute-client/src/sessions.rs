@@ -16,7 +16,7 @@ use tracing::warn;
 use super::error::Error;
 use super::handle::Client;
 use super::stream::StreamSession;
-use crate::spec::PartitionSpec;
+use maxcompute_core::spec::PartitionSpec;
 
 /// The stream sessions of one table, by partition.
 #[derive(Debug)]

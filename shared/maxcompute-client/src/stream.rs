@@ -21,8 +21,8 @@ use super::handle::{Client, validate_name};
 use super::request::{Api, Body, Call};
 use super::retry::{GiveUp, Retryable, run_with_retries};
 use super::service::schema_from_json;
-use crate::spec::PartitionSpec;
-use crate::types::TableSchema;
+use maxcompute_core::spec::PartitionSpec;
+use maxcompute_core::types::TableSchema;
 
 const SLOT_NUM_HEADER: &str = "odps-tunnel-slot-num";
 const ROUTED_SERVER_HEADER: &str = "odps-tunnel-routed-server";

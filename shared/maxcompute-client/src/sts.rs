@@ -26,7 +26,7 @@ use super::credentials::{
     CredentialsError, CredentialsFuture, CredentialsProvider, StsError, StsServiceError,
 };
 use super::error::Error;
-use crate::signing::{self, Credentials, Secret};
+use maxcompute_core::signing::{self, Credentials, Secret};
 
 /// The public STS endpoint; it serves every region.
 pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.aliyuncs.com";

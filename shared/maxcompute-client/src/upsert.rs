@@ -4,7 +4,7 @@
 //! A Delta Table is a transactional table with a primary key; its rows are written by upsert:
 //! a row replaces the row of the same key. A session names its buckets (`slots`), the columns
 //! to hash (`hash_key`) and the hash function (`hasher`); every record of a PUT must hash to the
-//! PUT's bucket (`crate::bucket_hash`). The record stream carries the table's data columns and
+//! PUT's bucket (`maxcompute_core::bucket_hash`). The record stream carries the table's data columns and
 //! five more ([`UPSERT_COLUMNS`]). Data is visible at commit.
 //!
 //! Replays are harmless by construction: a PUT sent again stages the same upserts again, and
@@ -23,8 +23,8 @@ use super::error::Error;
 use super::handle::{Client, validate_name};
 use super::request::{Api, Call};
 use super::service::schema_from_json;
-use crate::spec::PartitionSpec;
-use crate::types::{OdpsType, TableSchema};
+use maxcompute_core::spec::PartitionSpec;
+use maxcompute_core::types::{OdpsType, TableSchema};
 
 const ROUTED_SERVER_HEADER: &str = "odps-tunnel-routed-server";
 

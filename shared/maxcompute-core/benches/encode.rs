@@ -26,8 +26,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use shared::codec::{Codec, Compression, RecordWriter, decode_block};
-use shared::types::{OdpsType, Value};
+use maxcompute_core::codec::{Codec, Compression, RecordWriter, decode_block};
+use maxcompute_core::types::{OdpsType, Value};
 
 const VALUE_LEN: usize = 1024;
 /// Rows per body in the `encode-blocks` case (mirrored in bench_pyodps.py).
@@ -183,7 +183,7 @@ fn main() {
         return;
     }
     println!(
-        "rust shared::codec, {n} Kafka rows (1 KiB values), best of {runs} runs ({compress_runs} compressed)"
+        "rust maxcompute_core::codec, {n} Kafka rows (1 KiB values), best of {runs} runs ({compress_runs} compressed)"
     );
     println!(
         "{:<16} {:>12} {:>14} {:>14} {:>7}",

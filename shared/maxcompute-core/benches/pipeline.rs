@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use shared::event::decode_event;
-use shared::partition::{PartitionConfig, PartitionRouter};
-use shared::rows::{Format, Mode, RowBuilder, build_rows};
-use shared::types::{Column, OdpsType, TableSchema};
+use maxcompute_core::event::decode_event;
+use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
+use maxcompute_core::rows::{Format, Mode, RowBuilder, build_rows};
+use maxcompute_core::types::{Column, OdpsType, TableSchema};
 
 const RECORDS: usize = 10_000;
 const PARTITIONS: usize = 4;

@@ -1,11 +1,12 @@
 //! MaxCompute request signing (v2, STS, v4) and the credentials it needs.
 //!
 //! This module builds the StringToSign ("canonical string") of a request, computes the v2
-//! (HMAC-SHA1) and v4 (derived-key) signatures, formats and parses `Authorization: ODPS ...`
-//! headers, and formats the `Date` header. The client uses it to sign requests and the emulator
-//! uses the very same functions to verify them, so a bug cannot hide on one side only.
-//! It also holds the Alibaba Cloud RPC-style signature (`rpc_*`, `sign_rpc`, `verify_rpc`,
-//! [`RpcQuery`]) that STS `AssumeRole` requests carry in their query string.
+//! (HMAC-SHA1) and v4 (derived-key) signatures, formats `Authorization: ODPS ...` headers, and
+//! formats the `Date` header. The client uses it to sign requests and the emulator recomputes
+//! signatures with the very same functions to verify them (verification itself lives in the
+//! emulator, the only code that checks signatures), so a bug cannot hide on one side only.
+//! It also holds the Alibaba Cloud RPC-style signature (`rpc_*`, `sign_rpc`) that STS
+//! `AssumeRole` requests carry in their query string.
 //!
 //! It is pure: no I/O, no clock (the caller passes the date), no environment. It does not fetch
 //! credentials (that is the client's `CredentialsProvider`) and never logs.
@@ -24,9 +25,10 @@ pub const STS_TOKEN_HEADER: &str = "authorization-sts-token";
 /// The prefix of header (and query parameter) names that are signed as `name:value`.
 const SIGNED_PREFIX: &str = "x-odps-";
 
-/// The fixed service name and terminator of a v4 credential scope.
-const V4_SERVICE: &str = "odps";
-const V4_TERMINATOR: &str = "aliyun_v4_request";
+/// The fixed service name of a v4 credential scope.
+pub const V4_SERVICE: &str = "odps";
+/// The fixed terminator of a v4 credential scope.
+pub const V4_TERMINATOR: &str = "aliyun_v4_request";
 
 /// A secret string (an AccessKey secret or an STS token).
 ///
@@ -285,107 +287,6 @@ pub fn authorization_v4(access_key_id: &str, date8: &str, region: &str, signatur
     format!("ODPS {access_key_id}/{date8}/{region}/{V4_SERVICE}/{V4_TERMINATOR}:{signature}")
 }
 
-/// The credential scope of a v4 `Authorization` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct V4Scope {
-    pub date8: String,
-    pub region: String,
-}
-
-/// An `Authorization: ODPS ...` header taken apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedAuthorization {
-    pub access_key_id: String,
-    /// `Some` for a v4 header.
-    pub v4_scope: Option<V4Scope>,
-    pub signature: String,
-}
-
-/// Why an `Authorization` header could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthorizationParseError {
-    #[error("authorization header does not start with `ODPS `")]
-    NotOdps,
-    #[error("authorization header has no `:` between the credential and the signature")]
-    MissingSignature,
-    #[error("authorization header has an empty access key id or signature")]
-    Empty,
-    #[error(
-        "authorization credential scope is not `<id>/<YYYYMMDD>/<region>/odps/aliyun_v4_request`"
-    )]
-    BadScope,
-}
-
-/// Parses `ODPS id:sig` (v2/STS) or `ODPS id/date8/region/odps/aliyun_v4_request:sig` (v4).
-pub fn parse_authorization(header: &str) -> Result<ParsedAuthorization, AuthorizationParseError> {
-    let rest = header
-        .trim()
-        .strip_prefix("ODPS ")
-        .ok_or(AuthorizationParseError::NotOdps)?;
-    // base64 never contains ':', so the last ':' separates the signature.
-    let (credential, signature) = rest
-        .rsplit_once(':')
-        .ok_or(AuthorizationParseError::MissingSignature)?;
-    let credential = credential.trim();
-    if credential.is_empty() || signature.is_empty() {
-        return Err(AuthorizationParseError::Empty);
-    }
-    let mut parts = credential.split('/');
-    let access_key_id = parts.next().unwrap_or_default();
-    if access_key_id.is_empty() {
-        return Err(AuthorizationParseError::Empty);
-    }
-    let rest: Vec<&str> = parts.collect();
-    let v4_scope = match rest.as_slice() {
-        [] => None,
-        [date8, region, service, terminator]
-            if *service == V4_SERVICE
-                && *terminator == V4_TERMINATOR
-                && date8.len() == 8
-                && date8.bytes().all(|b| b.is_ascii_digit())
-                && !region.is_empty() =>
-        {
-            Some(V4Scope {
-                date8: (*date8).to_owned(),
-                region: (*region).to_owned(),
-            })
-        }
-        _ => return Err(AuthorizationParseError::BadScope),
-    };
-    Ok(ParsedAuthorization {
-        access_key_id: access_key_id.to_owned(),
-        v4_scope,
-        signature: signature.to_owned(),
-    })
-}
-
-/// Whether `signature` is the v2 signature of `string_to_sign` under `secret`, compared in
-/// constant time.
-pub fn verify_v2(secret: &Secret, string_to_sign: &str, signature: &str) -> bool {
-    constant_time_eq(
-        sign_v2(secret, string_to_sign).as_bytes(),
-        signature.as_bytes(),
-    )
-}
-
-/// Whether `signature` is the v4 signature of `string_to_sign`, compared in constant time.
-pub fn verify_v4(
-    secret: &Secret,
-    date8: &str,
-    region: &str,
-    string_to_sign: &str,
-    signature: &str,
-) -> bool {
-    constant_time_eq(
-        sign_v4(secret, date8, region, string_to_sign).as_bytes(),
-        signature.as_bytes(),
-    )
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Formats a `Date` header value: RFC 1123 in GMT, e.g. `Mon, 24 Nov 2025 12:00:00 GMT`.
 pub fn http_date(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
@@ -417,7 +318,7 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // Alibaba Cloud RPC-style ("POP", signature version 1.0) request signing, as used by STS.
 //
-// These functions sign and verify query-string requests such as STS `AssumeRole`; they share
+// These functions sign query-string requests such as STS `AssumeRole`; they share
 // nothing with the MaxCompute v2/v4 scheme above except HMAC-SHA1 and base64.
 // ---------------------------------------------------------------------------------------------
 
@@ -476,67 +377,6 @@ pub fn sign_rpc(secret: &Secret, string_to_sign: &str) -> String {
     BASE64.encode(hmac_sha1(key.as_bytes(), string_to_sign.as_bytes()))
 }
 
-/// Whether `signature` is the RPC signature of `string_to_sign` under `secret`, compared in
-/// constant time.
-pub fn verify_rpc(secret: &Secret, string_to_sign: &str, signature: &str) -> bool {
-    constant_time_eq(
-        sign_rpc(secret, string_to_sign).as_bytes(),
-        signature.as_bytes(),
-    )
-}
-
-/// An RPC request's query as a server receives it, taken apart for verification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RpcQuery {
-    /// All decoded parameters except `Signature`, in wire order.
-    pub params: Vec<(String, String)>,
-    /// The decoded `Signature` parameter, if present.
-    pub signature: Option<String>,
-}
-
-impl RpcQuery {
-    /// Form-decodes a raw query string (`+` is a space, `%XX` a byte) and sets the signature
-    /// aside.
-    pub fn parse(raw_query: &str) -> Self {
-        let mut params = Vec::new();
-        let mut signature = None;
-        for (name, value) in decode_query(raw_query) {
-            if name == RPC_SIGNATURE_PARAM {
-                signature = Some(value);
-            } else {
-                params.push((name, value));
-            }
-        }
-        Self { params, signature }
-    }
-
-    /// The last value of a parameter.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The StringToSign of this request, recomputed from what arrived.
-    pub fn string_to_sign(&self, method: &str) -> String {
-        let pairs: Vec<(&str, &str)> = self
-            .params
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        rpc_string_to_sign(method, &pairs)
-    }
-
-    /// Whether the request carries a valid signature under `secret` (constant-time compare).
-    pub fn verify(&self, method: &str, secret: &Secret) -> bool {
-        self.signature
-            .as_deref()
-            .is_some_and(|sig| verify_rpc(secret, &self.string_to_sign(method), sig))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,8 +423,6 @@ mod tests {
             authorization_v2("testAccessId", &sig),
             "ODPS testAccessId:JmqWPsYhazf+f0AorTPrXjpJ03s="
         );
-        assert!(verify_v2(&Secret::new("testAccessKeySecret"), &s, &sig));
-        assert!(!verify_v2(&Secret::new("wrong"), &s, &sig));
     }
 
     #[test]
@@ -622,45 +460,6 @@ mod tests {
                 ("x".to_owned(), String::new()),
                 ("y".to_owned(), "a b".to_owned()),
             ]
-        );
-    }
-
-    #[test]
-    fn authorization_parsing() {
-        let v2 = parse_authorization("ODPS STS.abc:gasVtZ4uxCvDLr3SnpgR7uQjGfY=").unwrap();
-        assert_eq!(v2.access_key_id, "STS.abc");
-        assert_eq!(v2.v4_scope, None);
-        assert_eq!(v2.signature, "gasVtZ4uxCvDLr3SnpgR7uQjGfY=");
-
-        let v4 = parse_authorization(
-            "ODPS testAccessId/20251124/cn-hangzhou/odps/aliyun_v4_request:HSVzpI0Ahm2Q9yUGJMUS/SQoPOM=",
-        )
-        .unwrap();
-        assert_eq!(v4.access_key_id, "testAccessId");
-        assert_eq!(
-            v4.v4_scope,
-            Some(V4Scope {
-                date8: "20251124".to_owned(),
-                region: "cn-hangzhou".to_owned()
-            })
-        );
-        assert_eq!(v4.signature, "HSVzpI0Ahm2Q9yUGJMUS/SQoPOM=");
-
-        assert_eq!(
-            parse_authorization("Bearer x"),
-            Err(AuthorizationParseError::NotOdps)
-        );
-        assert_eq!(
-            parse_authorization("ODPS nocolon"),
-            Err(AuthorizationParseError::MissingSignature)
-        );
-        assert_eq!(
-            parse_authorization("ODPS :sig"),
-            Err(AuthorizationParseError::Empty)
-        );
-        assert_eq!(
-            parse_authorization("ODPS id/2025/r/odps/aliyun_v4_request:sig"),
-            Err(AuthorizationParseError::BadScope)
         );
     }
 
@@ -705,13 +504,6 @@ mod rpc_tests {
         );
         let secret = Secret::new("testsecret");
         assert_eq!(sign_rpc(&secret, &s), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
-        assert!(verify_rpc(&secret, &s, "OLeaidS1JvxuMvnyHOwuJ+uX5qY="));
-        assert!(!verify_rpc(
-            &Secret::new("testsecreT"),
-            &s,
-            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
-        ));
-        assert!(!verify_rpc(&secret, &s, "OLeaidS1JvxuMvnyHOwuJ+uX5qY"));
     }
 
     /// Space, `*`, `~`, `+`, `/`, `@`, `:` and non-ASCII text in names, values and the secret.
@@ -756,30 +548,5 @@ mod rpc_tests {
             rpc_canonicalized_query(&[("b", "2"), ("a", "x y")]),
             "a=x%20y&b=2"
         );
-    }
-
-    #[test]
-    fn a_server_verifies_the_query_it_received() {
-        let secret = Secret::new("testsecret");
-        let params = [("Action", "AssumeRole"), ("RoleSessionName", "a b+c")];
-        let sig = sign_rpc(&secret, &rpc_string_to_sign("GET", &params));
-        let raw = format!(
-            "{}&Signature={}",
-            rpc_canonicalized_query(&params),
-            rpc_percent_encode(&sig)
-        );
-        let q = RpcQuery::parse(&raw);
-        assert_eq!(q.signature.as_deref(), Some(sig.as_str()));
-        assert_eq!(q.get("RoleSessionName"), Some("a b+c"));
-        assert!(q.verify("GET", &secret));
-        assert!(!q.verify("POST", &secret));
-        assert!(!q.verify("GET", &Secret::new("other")));
-
-        // A changed parameter or a missing signature fails.
-        let tampered = RpcQuery::parse(&raw.replace("AssumeRole", "AssumeRolf"));
-        assert!(!tampered.verify("GET", &secret));
-        let unsigned = RpcQuery::parse(&rpc_canonicalized_query(&params));
-        assert_eq!(unsigned.signature, None);
-        assert!(!unsigned.verify("GET", &secret));
     }
 }

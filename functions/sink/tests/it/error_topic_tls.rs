@@ -11,9 +11,9 @@ use crate::support::kafka::{
 };
 use crate::support::tls::{Pki, TlsBroker, TlsProxy};
 
-use shared::client::{FixedJitter, RetryPolicy};
-use shared::error_record::{ErrorContext, ErrorMessage};
-use shared::event::{Reject, RejectClass};
+use maxcompute_client::{FixedJitter, RetryPolicy};
+use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
+use maxcompute_core::event::{Reject, RejectClass};
 use sink::error_topic::{ErrorTopicError, ErrorTopicWriter, KafkaSecurity, TlsOptions};
 use tokio::net::TcpListener;
 
@@ -243,6 +243,6 @@ async fn the_sink_handler_sends_its_rejects_through_tls_as_configured() {
         .unwrap();
     assert_eq!(
         utf8.original.payload,
-        shared::error_record::OriginalPayload::Value(Some(b"\xff\xfe,bad".to_vec()))
+        maxcompute_core::error_record::OriginalPayload::Value(Some(b"\xff\xfe,bad".to_vec()))
     );
 }

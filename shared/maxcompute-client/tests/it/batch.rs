@@ -1,12 +1,12 @@
-//! Batch upload sessions of `shared::client` against a real loopback HTTP server that verifies
+//! Batch upload sessions of `maxcompute_client` against a real loopback HTTP server that verifies
 //! every signature and checks the bytes it receives: the create / blocks / status / commit flow,
 //! partition creation on `NoSuchPartition`, compressed blocks (each codec), block-list verification and tunnel
 //! JSON errors.
 
 use super::support::{Reply, TestServer, deadline, step, upload_session_json};
 use bytes::Bytes;
-use shared::client::{Error, MAX_BLOCKS, PartitionSpec};
-use shared::codec::{Codec, Compression};
+use maxcompute_client::{Error, MAX_BLOCKS, PartitionSpec};
+use maxcompute_core::codec::{Codec, Compression};
 
 const TABLE: &str = "/projects/my_proj/tables/test_kafka";
 const UPLOAD_ID: &str = "20261125120000abcdef";

@@ -1,4 +1,4 @@
-//! The retry policy of `shared::client` against a real loopback HTTP server: transient answers
+//! The retry policy of `maxcompute_client` against a real loopback HTTP server: transient answers
 //! (503, 429, 500, connection refused) are retried with backoff, permanent ones (400) are not,
 //! attempts are bounded, and a call never runs past its deadline.
 
@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::support::{self, Reply, TestServer, deadline, step, table_xml, upload_session_json};
 use bytes::Bytes;
-use shared::client::{Error, FixedJitter, PartitionSpec};
-use shared::signing::Credentials;
+use maxcompute_client::{Error, FixedJitter, PartitionSpec};
+use maxcompute_core::signing::Credentials;
 
 const API_TABLE: &str = "/api/projects/my_proj/tables/test_kafka";
 const TABLE: &str = "/projects/my_proj/tables/test_kafka";
@@ -271,13 +271,13 @@ async fn connection_refused_is_transient_and_bounded_by_the_deadline() {
         l.local_addr().unwrap().port()
     };
     let mut config =
-        shared::client::ClientConfig::new(format!("http://127.0.0.1:{port}/api"), "my_proj");
+        maxcompute_client::ClientConfig::new(format!("http://127.0.0.1:{port}/api"), "my_proj");
     config.retry.initial_backoff = Duration::from_millis(10);
     config.retry.max_backoff = Duration::from_millis(40);
     config.retry.max_attempts = 1000;
-    let client = shared::client::Client::with_jitter(
+    let client = maxcompute_client::Client::with_jitter(
         config,
-        std::sync::Arc::new(shared::client::StaticCredentials::new(
+        std::sync::Arc::new(maxcompute_client::StaticCredentials::new(
             Credentials::access_key("id", "secret"),
         )),
         std::sync::Arc::new(FixedJitter(0.5)),

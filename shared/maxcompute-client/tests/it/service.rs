@@ -1,11 +1,11 @@
-//! The service API calls of `shared::client` against a real loopback HTTP server that verifies
+//! The service API calls of `maxcompute_client` against a real loopback HTTP server that verifies
 //! every signature: schema lookup, partition existence, partition creation through a SQL
 //! instance, tunnel discovery, XML error bodies and STS credentials.
 
 use super::support::{self, PROJECT, Reply, TestServer, deadline, step, table_xml};
-use shared::client::{Error, PartitionSpec};
-use shared::signing::Credentials;
-use shared::types::OdpsType;
+use maxcompute_client::{Error, PartitionSpec};
+use maxcompute_core::signing::Credentials;
+use maxcompute_core::types::OdpsType;
 
 const TABLE: &str = "/api/projects/my_proj/tables/test_kafka";
 const INSTANCES: &str = "/api/projects/my_proj/instances";
@@ -312,7 +312,7 @@ async fn sts_credentials_sign_with_the_temporary_id_and_send_the_token() {
             support::SECRET,
             "CAIS-example-security-token",
         ),
-        shared::client::FixedJitter(0.0),
+        maxcompute_client::FixedJitter(0.0),
         |_| {},
     );
     client
@@ -331,7 +331,7 @@ async fn a_wrong_secret_is_rejected_by_the_verifying_server() {
     let server = TestServer::start(vec![step("GET", TABLE, Reply::ok(table_xml()))]).await;
     let client = server.client_full(
         Credentials::access_key(support::ACCESS_ID, "wrong-secret"),
-        shared::client::FixedJitter(0.0),
+        maxcompute_client::FixedJitter(0.0),
         |_| {},
     );
     let err = client
@@ -367,11 +367,11 @@ struct FailingProvider {
     transient: bool,
 }
 
-impl shared::client::CredentialsProvider for FailingProvider {
-    fn credentials(&self) -> shared::client::CredentialsFuture<'_> {
+impl maxcompute_client::CredentialsProvider for FailingProvider {
+    fn credentials(&self) -> maxcompute_client::CredentialsFuture<'_> {
         let transient = self.transient;
         Box::pin(async move {
-            Err(shared::client::CredentialsError {
+            Err(maxcompute_client::CredentialsError {
                 message: "AssumeRole denied".to_owned(),
                 transient,
                 source: None,
@@ -384,13 +384,13 @@ impl shared::client::CredentialsProvider for FailingProvider {
 async fn credential_failures_are_classified_by_the_provider_and_send_nothing() {
     let server = TestServer::start(vec![]).await;
     for transient in [false, true] {
-        let mut config = shared::client::ClientConfig::new(server.service_endpoint(), PROJECT);
+        let mut config = maxcompute_client::ClientConfig::new(server.service_endpoint(), PROJECT);
         config.retry.max_attempts = 2;
         config.retry.initial_backoff = std::time::Duration::from_millis(1);
-        let client = shared::client::Client::with_jitter(
+        let client = maxcompute_client::Client::with_jitter(
             config,
             std::sync::Arc::new(FailingProvider { transient }),
-            std::sync::Arc::new(shared::client::FixedJitter(0.0)),
+            std::sync::Arc::new(maxcompute_client::FixedJitter(0.0)),
         )
         .unwrap();
         let err = client
@@ -405,7 +405,7 @@ async fn credential_failures_are_classified_by_the_provider_and_send_nothing() {
 
 #[tokio::test]
 async fn bad_configuration_is_refused_with_the_setting_named() {
-    let provider = std::sync::Arc::new(shared::client::StaticCredentials::new(
+    let provider = std::sync::Arc::new(maxcompute_client::StaticCredentials::new(
         Credentials::access_key("id", "s"),
     ));
     for (endpoint, project, what) in [
@@ -413,8 +413,8 @@ async fn bad_configuration_is_refused_with_the_setting_named() {
         ("http://host/api", "bad-name", "project"),
         ("http://host/api", "", "project"),
     ] {
-        let config = shared::client::ClientConfig::new(endpoint, project);
-        match shared::client::Client::new(config, provider.clone()) {
+        let config = maxcompute_client::ClientConfig::new(endpoint, project);
+        match maxcompute_client::Client::new(config, provider.clone()) {
             Err(Error::Config { what: got, .. }) => assert_eq!(got, what),
             other => panic!("{endpoint} {project}: {other:?}"),
         }

@@ -1,10 +1,10 @@
-//! Stream upload sessions of `shared::client` against a real loopback HTTP server that verifies
+//! Stream upload sessions of `maxcompute_client` against a real loopback HTTP server that verifies
 //! every signature: slot round-robin with the routing headers, a slot moved by the
 //! routed-server response header, session reloads on 308, on 502 and on a changed slot count.
 
 use super::support::{Recorded, Reply, TestServer, deadline, step, stream_session_json};
 use bytes::Bytes;
-use shared::client::{PartitionSpec, Slot};
+use maxcompute_client::{PartitionSpec, Slot};
 
 const STREAMS: &str = "/projects/my_proj/tables/test_kafka/streams";
 const SESSION: &str = "stream-session-1";

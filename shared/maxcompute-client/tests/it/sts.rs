@@ -2,7 +2,7 @@
 //! signs with the credentials it obtains.
 //!
 //! The stand-in is an axum server on 127.0.0.1 that verifies the RPC signature of every request
-//! with `shared::signing` (recomputed from the query it actually received), checks the required
+//! with `maxcompute_core::signing` (recomputed from the query it actually received), checks the required
 //! parameters, the timestamp window and nonce uniqueness the way STS does, and issues temporary
 //! credentials with a configurable lifetime. It and the provider share one test clock, so a test
 //! reaches the renewal window by advancing that clock instead of waiting.
@@ -18,11 +18,12 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use shared::client::{
+use maxcompute_client::{
     AssumeRoleConfig, Clock, CredentialsError, CredentialsFuture, CredentialsProvider, Error,
     FixedJitter, StaticCredentials, StsAssumeRoleProvider, StsError,
 };
-use shared::signing::{Credentials, RpcQuery, Secret};
+use maxcompute_core::signing::{Credentials, Secret};
+use maxcompute_emulator::signature::RpcQuery;
 
 const BASE_ID: &str = "LTAI-base-id";
 const BASE_SECRET: &str = "base-secret-value";

@@ -1,5 +1,5 @@
 //! A scripted MaxCompute stand-in for the client tests: a real axum HTTP server on loopback
-//! that verifies every request's v2 (or service-API v4) signature with `shared::signing` (recomputed from what it
+//! that verifies every request's v2 (or service-API v4) signature with `maxcompute_core::signing` (recomputed from what it
 //! actually received), checks the common headers, inflates deflated bodies, records each
 //! request and answers from a script of expected (method, path) steps.
 //!
@@ -17,11 +17,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use shared::client::{
+use maxcompute_client::{
     Client, ClientConfig, CredentialsProvider, FixedJitter, RetryPolicy, StaticCredentials,
 };
-use shared::codec::{Codec, decompress};
-use shared::signing::{self, Credentials, Secret};
+use maxcompute_core::codec::{Codec, decompress};
+use maxcompute_core::signing::{self, Credentials, Secret};
+use maxcompute_emulator::signature;
 
 pub const ACCESS_ID: &str = "testAccessId";
 pub const SECRET: &str = "testAccessKeySecret";
@@ -299,7 +300,7 @@ async fn handle(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let mut signature_ok = false;
     let mut v4_region = None;
-    match header("authorization").map(signing::parse_authorization) {
+    match header("authorization").map(signature::parse_authorization) {
         None => problems.push("no Authorization header".to_owned()),
         Some(Err(e)) => problems.push(format!("bad Authorization: {e}")),
         Some(Ok(auth)) => {
@@ -312,7 +313,7 @@ async fn handle(
                     problems.push("v4 signature on the tunnel".to_owned());
                 } else if scope.date8 != today {
                     problems.push(format!("v4 scope date {} is not today", scope.date8));
-                } else if !signing::verify_v4(
+                } else if !signature::verify_v4(
                     &state.secret,
                     &scope.date8,
                     &scope.region,
@@ -323,7 +324,7 @@ async fn handle(
                 } else {
                     signature_ok = true;
                 }
-            } else if !signing::verify_v2(&state.secret, &string_to_sign, &auth.signature) {
+            } else if !signature::verify_v2(&state.secret, &string_to_sign, &auth.signature) {
                 problems.push(format!("signature mismatch over {string_to_sign:?}"));
             } else {
                 signature_ok = true;

@@ -1,10 +1,10 @@
-//! Upsert sessions of `shared::client` (Delta Tables) against the scripted loopback server: the
+//! Upsert sessions of `maxcompute_client` (Delta Tables) against the scripted loopback server: the
 //! create / write per bucket / commit flow as pyodps speaks it, commits that are posted again
 //! while the service commits, a repeated commit that finds the session gone, and Delta Tables
 //! told apart from append tables by their metadata.
 
 use super::support::{Reply, TestServer, deadline, step};
-use shared::client::{Error, PartitionSpec};
+use maxcompute_client::{Error, PartitionSpec};
 
 const UPSERTS: &str = "/projects/my_proj/tables/kafka_delta/upserts";
 const SESSION: &str = "20261130upsert0001";

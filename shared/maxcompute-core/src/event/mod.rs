@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn one_pass_agrees_with_two_passes_on_the_event_corpus() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
         let mut one_pass = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();

@@ -1,9 +1,8 @@
-//! The integration tests of `shared`, as one test binary (one link of the tree instead of one per
-//! file). Folders are modules: `client` drives `shared::client` against a loopback HTTP server,
-//! `codec` pins the Tunnel record codec, `pipeline` goes from trigger events to rows and
-//! partitions, `vectors` checks the pyodps-made vectors in `tests/vectors/`, and `differential`
-//! compares with pyodps and Python on random input (nextest shows their output on success too, see
-//! `.config/nextest.toml`).
+//! The integration tests of `maxcompute-core`, as one test binary (one link of the tree instead of
+//! one per file). Folders are modules: `codec` pins the Tunnel record codec, `pipeline` goes from
+//! trigger events to rows and partitions, `vectors` checks the pyodps-made vectors in
+//! `tests/vectors/`, and `differential` compares with pyodps and Python on random input (nextest
+//! shows their output on success too, see `.config/nextest.toml`).
 
 // Test code: a panic is a test failure, and helpers outside `#[test]` functions are test code too,
 // which clippy.toml's allow-*-in-tests does not reach.
@@ -14,7 +13,6 @@
     clippy::indexing_slicing
 )]
 
-mod client;
 mod codec;
 mod differential;
 mod pipeline;

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 /// The workspace root, where `.venv`, `tests/vectors` and `tests/differential` are.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the shared crate sits in the workspace")
+        .ancestors()
+        .nth(2)
+        .expect("the crate sits two folders below the workspace root")
         .to_path_buf()
 }
 

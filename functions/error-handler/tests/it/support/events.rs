@@ -5,12 +5,12 @@
 //! bytes). `tests/it/sample_events.rs` regenerates the files and compares, so they cannot drift.
 
 use base64::Engine;
+use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
+use maxcompute_core::event::{Reject, decode_event_str};
+use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
+use maxcompute_core::rows::{Format, Mode, RowBuilder, build_rows};
+use maxcompute_core::types::{Column, OdpsType, TableSchema};
 use serde_json::{Value as Json, json};
-use shared::error_record::{ErrorContext, ErrorMessage};
-use shared::event::{Reject, decode_event_str};
-use shared::partition::{PartitionConfig, PartitionRouter};
-use shared::rows::{Format, Mode, RowBuilder, build_rows};
-use shared::types::{Column, OdpsType, TableSchema};
 
 /// The error topic of the samples.
 pub const ERROR_TOPIC: &str = "maxcompute-test-errors";

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use maxcompute_core::error_record::ErrorMessage;
 use rskafka::client::ClientBuilder;
 use rskafka::messenger::Messenger;
 use rskafka::protocol::messages::{
@@ -12,7 +13,6 @@ use rskafka::protocol::messages::{
 };
 use rskafka::protocol::primitives::{Int16, Int32, Int64, String_};
 use rskafka::protocol::record::ControlBatchOrRecords;
-use shared::error_record::ErrorMessage;
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 use tokio::time::Instant;

@@ -1,10 +1,10 @@
 //! The encoder's validation: every way a row can be refused, with the exact error, and the
 //! guarantee that a refused row leaves the writer's buffer untouched.
 
-use shared::codec::{
+use maxcompute_core::codec::{
     CellError, EncodeError, MAX_CELL_BYTES, RecordWriter, decode_block, encode_block,
 };
-use shared::types::{OdpsType, StructField, Value};
+use maxcompute_core::types::{OdpsType, StructField, Value};
 
 fn ty(s: &str) -> OdpsType {
     s.parse().unwrap()

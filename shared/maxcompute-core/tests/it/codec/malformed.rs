@@ -1,8 +1,8 @@
 //! Exact errors from the decoder on malformed bodies. Bodies are built here by hand (with the
 //! `crc32c` crate for CRCs), not by the encoder under test, so each case has exactly one defect.
 
-use shared::codec::{DecodeError, decode_block, deflate, inflate};
-use shared::types::{OdpsType, Value};
+use maxcompute_core::codec::{DecodeError, decode_block, deflate, inflate};
+use maxcompute_core::types::{OdpsType, Value};
 
 /// The worked example of protocol §7.3: one Kafka row, 5-byte CRC varints, 56 bytes.
 const KAFKA_ROW: &str = "0a156d6178636f6d707574652d746573742d696e707574100018002201312a013180c0ff7fe6cab6d00df0ffff7f02f8ffff7feab6c1ca0d";

@@ -2,10 +2,10 @@
 //! through the encoder and decoder bit for bit; the decoder and `inflate` never panic, on
 //! arbitrary bytes or on damaged valid blocks.
 
+use maxcompute_core::codec::{RecordWriter, decode_block, deflate, encode_block, inflate};
+use maxcompute_core::types::{OdpsType, StructField, Value};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use shared::codec::{RecordWriter, decode_block, deflate, encode_block, inflate};
-use shared::types::{OdpsType, StructField, Value};
 
 fn leaf_type() -> impl Strategy<Value = OdpsType> {
     prop_oneof![

@@ -20,7 +20,7 @@
 //! DECIMAL: the encoder writes a `Value::Decimal` text as given (so `str(Decimal)` bytes match);
 //! the decoder returns a plain form, numerically the value as written when it has at most
 //! `scale` fraction digits and otherwise rounded half-up to `scale` places. The expectation is
-//! computed here, independently of `shared::decimal`.
+//! computed here, independently of `maxcompute_core::decimal`.
 //!
 //! Environment: `DIFFERENTIAL_SEED` replays a run (the seed is printed on every run and in every
 //! failure); `DIFFERENTIAL_ROWS` raises the row count above the default 5,000 for longer runs;
@@ -30,9 +30,9 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use crate::python::{python, seed, workspace_root};
+use maxcompute_core::codec::{decode_block, encode_block};
+use maxcompute_core::types::{OdpsType, Value};
 use serde_json::Value as Json;
-use shared::codec::{decode_block, encode_block};
-use shared::types::{OdpsType, Value};
 
 /// Rows per run, spread by the generator over 10 to 14 random schemas.
 const DEFAULT_ROWS: u64 = 5_000;

@@ -1,4 +1,4 @@
-//! `shared::codec` compression against pyodps 0.13.2's own streams, every run, both ways.
+//! `maxcompute_core::codec` compression against pyodps 0.13.2's own streams, every run, both ways.
 //!
 //! `tests/differential/compression.py make` draws random bodies from a seed (empty, random
 //! bytes, word soup, long runs, record-like mixtures, now and then a few MiB) and compresses
@@ -14,10 +14,10 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use maxcompute_core::codec::{Codec, Compression, decompress};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value as Json, json};
-use shared::codec::{Codec, Compression, decompress};
 
 use crate::python::{python, seed, workspace_root};
 

@@ -7,11 +7,11 @@
 use std::process::Command;
 
 use crate::python::{python, seed, workspace_root};
+use maxcompute_core::event::{KafkaRecord, TimestampType};
+use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
+use maxcompute_core::rows::{Format, Mode, RowBuilder, build_rows};
+use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 use serde_json::Value as Json;
-use shared::event::{KafkaRecord, TimestampType};
-use shared::partition::{PartitionConfig, PartitionRouter};
-use shared::rows::{Format, Mode, RowBuilder, build_rows};
-use shared::types::{Column, OdpsType, TableSchema, Value};
 
 const CASES: usize = 5_000;
 

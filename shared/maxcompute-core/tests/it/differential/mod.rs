@@ -4,4 +4,3 @@
 mod codec;
 mod compression;
 mod json_numbers;
-mod signatures;

@@ -1,12 +1,12 @@
 //! Kafka trigger event decoding, against the `events/` corpus and inline edge cases.
 
-use shared::event::{
+use maxcompute_core::event::{
     DecodedBatch, EventError, EventSource, KafkaRecord, RejectClass, TimestampType, decode_event,
     decode_event_str,
 };
 
 fn event_text(name: &str) -> String {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 
@@ -376,7 +376,7 @@ fn reject_messages_are_capped() {
     let input = format!(r#"{{"records":{{"t-0":["{huge}"]}}}}"#);
     let batch = decode_event_str(&input).unwrap();
     let message = &batch.rejects[0].message;
-    assert_eq!(message.len(), shared::event::MAX_MESSAGE_BYTES - 1);
+    assert_eq!(message.len(), maxcompute_core::event::MAX_MESSAGE_BYTES - 1);
     assert!(message.ends_with('…'));
     assert!(message.starts_with("the record does not decode: invalid type: string \"éé"));
     // The raw record is still whole.

@@ -1,11 +1,11 @@
 //! Partition routing: configuration parsing, boundaries, zones and the cold-start table check.
 
-use shared::event::decode_event;
-use shared::partition::{
+use maxcompute_core::event::decode_event;
+use maxcompute_core::partition::{
     Granularity, PartitionConfig, PartitionConfigError, PartitionRouter, PartitionValueError,
     TimeSource, ValueFormat, Zone, validate_value,
 };
-use shared::types::{Column, OdpsType, TableSchema};
+use maxcompute_core::types::{Column, OdpsType, TableSchema};
 
 fn router(granularity: &str, zone: &str, format: &str) -> PartitionRouter {
     PartitionRouter::new(&PartitionConfig {
@@ -46,7 +46,7 @@ fn defaults_are_the_seeds() {
 fn hour_boundary_in_gmt_plus_8_from_the_corpus() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../events/hour-boundary-gmt8.json"
+        "/../../events/hour-boundary-gmt8.json"
     );
     let batch = decode_event(&std::fs::read(path).unwrap()).unwrap();
     // Every spelling of the seed's zone routes alike.
@@ -240,11 +240,11 @@ fn event_with_timestamps(timestamps: &[i64]) -> String {
 
 #[test]
 fn record_times_outside_maxcompute_range_are_rejects_for_the_error_topic() {
-    use shared::error_record::{
+    use maxcompute_core::error_record::{
         ERROR_CLASS, ERROR_MESSAGE, ErrorContext, ErrorMessage, ORIGIN_TIMESTAMP,
     };
-    use shared::event::{MAXCOMPUTE_TIME_RANGE_MS, RejectClass, decode_event_str};
-    use shared::rows::{Format, Mode, RowBuilder, build_rows};
+    use maxcompute_core::event::{MAXCOMPUTE_TIME_RANGE_MS, RejectClass, decode_event_str};
+    use maxcompute_core::rows::{Format, Mode, RowBuilder, build_rows};
 
     let first = *MAXCOMPUTE_TIME_RANGE_MS.start();
     let last = *MAXCOMPUTE_TIME_RANGE_MS.end();

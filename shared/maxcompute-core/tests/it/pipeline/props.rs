@@ -1,12 +1,14 @@
 //! Property tests: routing is deterministic and follows time, CSV quoting round-trips, and event
 //! decoding never panics (nor loses a record) whatever the mutation.
 
+use maxcompute_core::event::{
+    KafkaRecord, RejectClass, TimestampType, decode_event, decode_event_str,
+};
+use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
+use maxcompute_core::rows::{Format, Mode, RowBuilder, csv};
+use maxcompute_core::types::{Column, TableSchema};
 use proptest::prelude::*;
 use serde_json::Value as Json;
-use shared::event::{KafkaRecord, RejectClass, TimestampType, decode_event, decode_event_str};
-use shared::partition::{PartitionConfig, PartitionRouter};
-use shared::rows::{Format, Mode, RowBuilder, csv};
-use shared::types::{Column, TableSchema};
 
 const CORPUS: &[&str] = &[
     "seed-test-message.json",
@@ -24,7 +26,7 @@ const CORPUS: &[&str] = &[
 
 fn corpus(i: usize) -> String {
     let name = CORPUS[i % CORPUS.len()];
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(path).unwrap()
 }
 

@@ -1,14 +1,14 @@
 //! Row building over the `events/` corpus: modes, formats, metadata columns, rejects.
 
-use shared::event::{DecodedBatch, KafkaRecord, RejectClass, TimestampType, decode_event};
-use shared::partition::{PartitionConfig, PartitionRouter, TimeSource};
-use shared::rows::{
+use maxcompute_core::event::{DecodedBatch, KafkaRecord, RejectClass, TimestampType, decode_event};
+use maxcompute_core::partition::{PartitionConfig, PartitionRouter, TimeSource};
+use maxcompute_core::rows::{
     BuiltRows, Format, MAX_CELL_BYTES, Mode, RowBuilder, RowConfigError, build_rows,
 };
-use shared::types::{Column, OdpsType, TableSchema, Value};
+use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 
 fn decode_file(name: &str) -> DecodedBatch {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     decode_event(&std::fs::read(&path).unwrap()).unwrap()
 }
 
@@ -718,15 +718,15 @@ fn configuration_errors_are_caught_at_cold_start() {
 
 #[test]
 fn every_file_in_events_is_used_by_a_pipeline_test() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
     let sources = [
         include_str!("events.rs"),
         include_str!("partition.rs"),
         include_str!("rows.rs"),
         include_str!("props.rs"),
         // The error topic's sample events are the error handler's pipeline input.
-        include_str!("../../../../functions/error-handler/tests/it/sample_events.rs"),
-        include_str!("../../../../functions/error-handler/tests/it/emulator_flow.rs"),
+        include_str!("../../../../../functions/error-handler/tests/it/sample_events.rs"),
+        include_str!("../../../../../functions/error-handler/tests/it/emulator_flow.rs"),
     ]
     .concat();
     let mut names: Vec<String> = std::fs::read_dir(dir)

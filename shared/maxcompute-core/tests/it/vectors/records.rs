@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use maxcompute_core::codec::{decode_block, encode_block};
+use maxcompute_core::types::{OdpsType, Value};
 use serde_json::Value as Json;
-use shared::codec::{decode_block, encode_block};
-use shared::types::{OdpsType, Value};
 
 /// How many vectors the file holds; a vector dropped from the file (or skipped here) fails.
 const VECTOR_COUNT: usize = 8;
@@ -19,7 +19,7 @@ const TRUNCATING_VECTOR: &str = "timestamp_ntz_and_timestamp";
 fn vectors_path() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/vectors/records.json"
+        "/../../tests/vectors/records.json"
     ))
 }
 

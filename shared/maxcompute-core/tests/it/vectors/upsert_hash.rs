@@ -1,12 +1,12 @@
-//! `shared::bucket_hash` against pyodps' own hasher (`tests/vectors/upsert-hash.json`): every
+//! `maxcompute_core::bucket_hash` against pyodps' own hasher (`tests/vectors/upsert-hash.json`): every
 //! column hash, the wrapped sum, the record hash and the bucket for 1, 16 and 100 buckets, for
 //! both the `default` and the `legacy` hasher.
 
 use std::path::PathBuf;
 
+use maxcompute_core::bucket_hash::{self, Hasher};
+use maxcompute_core::types::{OdpsType, Value};
 use serde_json::Value as Json;
-use shared::bucket_hash::{self, Hasher};
-use shared::types::{OdpsType, Value};
 
 /// How many cases the file holds; a case dropped from the file (or skipped here) fails.
 const VECTOR_COUNT: usize = 96;
@@ -14,7 +14,7 @@ const VECTOR_COUNT: usize = 96;
 fn load_cases() -> Vec<Json> {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/vectors/upsert-hash.json"
+        "/../../tests/vectors/upsert-hash.json"
     ));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(

@@ -1,4 +1,4 @@
-//! `shared::signing` against pyodps 0.13.2 on random requests, every run.
+//! `maxcompute_core::signing` against pyodps 0.13.2 on random requests, every run.
 //!
 //! `tests/differential/signatures.py` draws requests from a seeded `random.Random` (methods,
 //! endpoints with and without a path, paths and queries with characters that need escaping,
@@ -22,13 +22,13 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use crate::python::{python, seed, workspace_root};
+use maxcompute_core::signing::{
+    Secret, authorization_v2, authorization_v4, canonical_string, canonical_string_for_request,
+    decode_query, sign_v2, sign_v4,
+};
+use maxcompute_emulator::signature::{V4Scope, parse_authorization, verify_v2, verify_v4};
 use percent_encoding::percent_decode_str;
 use serde_json::Value as Json;
-use shared::signing::{
-    Secret, V4Scope, authorization_v2, authorization_v4, canonical_string,
-    canonical_string_for_request, decode_query, parse_authorization, sign_v2, sign_v4, verify_v2,
-    verify_v4,
-};
 
 /// Requests per run.
 const COUNT: usize = 1_000;
