@@ -25,7 +25,7 @@ use maxcompute_client::{
     UpsertSessionInfo, upsert_column_types,
 };
 use maxcompute_core::bucket_hash::{HashError, Hasher, bucket, record_hash};
-use maxcompute_core::codec::{CellError, EncodeError, PACK_BYTES, RecordWriter};
+use maxcompute_core::codec::{BufferPool, CellError, EncodeError, PACK_BYTES, RecordWriter};
 use maxcompute_core::event::{RecordId, Reject, RejectClass};
 use maxcompute_core::partition::PartitionSpec;
 use maxcompute_core::rows::Row;
@@ -102,6 +102,8 @@ pub struct TableWriter {
     /// Whether a partition MaxCompute refuses for good stops the partitions after it (the
     /// default), or only itself, because its records go to the error topic instead.
     past_permanent: bool,
+    /// The output buffers of large packs, reused by the next packs of this warm function.
+    buffers: BufferPool,
 }
 
 impl TableWriter {
@@ -112,6 +114,7 @@ impl TableWriter {
             types: schema.column_types(),
             path,
             past_permanent: false,
+            buffers: BufferPool::new(),
         }
     }
 
@@ -141,7 +144,7 @@ impl TableWriter {
         &self,
         partitions: &BTreeMap<PartitionSpec, Vec<Row<'_>>>,
     ) -> (Vec<EncodedPartition>, Vec<Reject>) {
-        encode(&self.types, partitions)
+        encode(&self.types, &self.buffers, partitions)
     }
 
     /// Writes the partitions in the order given and stops at the first failure: the partitions
@@ -238,7 +241,13 @@ impl TableWriter {
         deadline: Instant,
     ) -> Result<u64, ClientError> {
         let mut session = self.open_upsert_session(spec, deadline).await?;
-        let packs = encode_upserts(&self.names, &self.types, session.info(), rows)?;
+        let packs = encode_upserts(
+            &self.names,
+            &self.types,
+            &self.buffers,
+            session.info(),
+            rows,
+        )?;
         let mut bytes = 0;
         for (bucket, pack) in packs {
             bytes += pack.bytes.len() as u64;
@@ -421,6 +430,7 @@ impl Pack {
 fn encode_upserts(
     names: &[String],
     types: &[OdpsType],
+    buffers: &BufferPool,
     session: &UpsertSessionInfo,
     rows: &[&Row<'_>],
 ) -> Result<Vec<(u32, Pack)>, ClientError> {
@@ -465,9 +475,12 @@ fn encode_upserts(
             .filter_map(|&i| Some((types.get(i)?, row.values.get(i)?)));
         let hash = record_hash(hasher, key_cells).map_err(|e| misfit(e.to_string()))?;
         let b = bucket(hash, buckets);
-        let (writer, ids) = open
-            .entry(b)
-            .or_insert_with(|| (RecordWriter::new(all_types.clone()), Vec::new()));
+        let (writer, ids) = open.entry(b).or_insert_with(|| {
+            (
+                RecordWriter::pooled(all_types.clone(), 0, buffers),
+                Vec::new(),
+            )
+        });
         values.clear();
         values.extend(row.values.iter().cloned());
         values.extend(extra.iter().cloned());
@@ -493,13 +506,14 @@ fn encode_upserts(
 /// one).
 fn encode(
     types: &[OdpsType],
+    buffers: &BufferPool,
     partitions: &BTreeMap<PartitionSpec, Vec<Row<'_>>>,
 ) -> (Vec<EncodedPartition>, Vec<Reject>) {
     let mut out = Vec::with_capacity(partitions.len());
     let mut rejects = Vec::new();
     for (spec, rows) in partitions {
         let mut packs = Vec::new();
-        let mut writer = new_pack(types, rows.len());
+        let mut writer = new_pack(types, rows.len(), buffers);
         let mut pack_rows = Vec::new();
         for row in rows {
             match writer.write(&row.values) {
@@ -514,7 +528,7 @@ fn encode(
                 }
             }
             if writer.buffered_bytes() >= PACK_BYTES {
-                let full = std::mem::replace(&mut writer, new_pack(types, rows.len()));
+                let full = std::mem::replace(&mut writer, new_pack(types, rows.len(), buffers));
                 packs.push(Pack::finish(full, std::mem::take(&mut pack_rows)));
             }
         }
@@ -531,10 +545,10 @@ fn encode(
     (out, rejects)
 }
 
-fn new_pack(types: &[OdpsType], rows: usize) -> RecordWriter {
+fn new_pack(types: &[OdpsType], rows: usize, buffers: &BufferPool) -> RecordWriter {
     // A Kafka-shaped row is a few hundred bytes to a few KiB; start near the likely size.
     let guess = rows.saturating_mul(512).min(PACK_BYTES);
-    RecordWriter::with_capacity(types.to_vec(), guess)
+    RecordWriter::pooled(types.to_vec(), guess, buffers)
 }
 
 fn reject_class(error: &EncodeError) -> RejectClass {
@@ -592,7 +606,7 @@ mod tests {
             },
         ];
         let partitions = BTreeMap::from([(spec.clone(), rows)]);
-        let (encoded, rejects) = encode(&[OdpsType::BigInt], &partitions);
+        let (encoded, rejects) = encode(&[OdpsType::BigInt], &BufferPool::new(), &partitions);
 
         assert_eq!(rejects.len(), 1);
         assert_eq!(rejects[0].offset, Some(5));

@@ -4,7 +4,8 @@
 //! Cases: `encode` builds one body of all rows (about 106 MB); `encode-blocks` builds one body
 //! per 4000 rows (about 4 MB, what one Lambda batch of at most 6 MB becomes). Both take their
 //! output buffers warm, as a running sink does: bodies finished with `finish_bytes` hand their
-//! buffer back once dropped (a process's very first large body still pays its page faults).
+//! buffer back to the benchmark's `BufferPool` once dropped (the very first large body still
+//! pays its page faults).
 //! The compressed cases (`deflate-1`, `deflate-6`, `zstd-3`, `lz4`, `snappy`: each codec at
 //! pyodps's default level, and deflate at 6) encode and compress one body per 4000 rows, as
 //! the sink compresses each pack it uploads. Prints a table (best of several runs; MB/s of
@@ -26,7 +27,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use maxcompute_core::codec::{Codec, Compression, RecordWriter, decode_block};
+use maxcompute_core::codec::{BufferPool, Codec, Compression, RecordWriter, decode_block};
 use maxcompute_core::types::{OdpsType, Value};
 
 const VALUE_LEN: usize = 1024;
@@ -91,8 +92,13 @@ fn types() -> Vec<OdpsType> {
         .collect()
 }
 
-fn encode(types: &[OdpsType], rows: &[Vec<Value>], capacity: usize) -> bytes::Bytes {
-    let mut w = RecordWriter::with_capacity(types.to_vec(), capacity);
+fn encode(
+    types: &[OdpsType],
+    rows: &[Vec<Value>],
+    capacity: usize,
+    pool: &BufferPool,
+) -> bytes::Bytes {
+    let mut w = RecordWriter::pooled(types.to_vec(), capacity, pool);
     for r in rows {
         w.write(r).unwrap();
     }
@@ -133,6 +139,7 @@ fn main() {
     let tsv = std::env::var_os("ENCODE_BENCH_TSV").is_some();
     let types = types();
     let rows = rows(n as u64);
+    let pool = BufferPool::new();
     if let Some(path) = std::env::var_os("ENCODE_BENCH_VERIFY") {
         let body = std::fs::read(&path).unwrap();
         let decoded = decode_block(&types, &body).unwrap();
@@ -143,15 +150,15 @@ fn main() {
         println!("{} holds the same {n} rows", path.to_string_lossy());
         return;
     }
-    let capacity = encode(&types, &rows, 0).len();
+    let capacity = encode(&types, &rows, 0, &pool).len();
     let plain_len = capacity;
     let compress_runs = env_usize("ENCODE_BENCH_COMPRESS_RUNS", 3);
 
-    let (t_plain, size_plain) = best(runs, || encode(&types, &rows, capacity).len());
+    let (t_plain, size_plain) = best(runs, || encode(&types, &rows, capacity, &pool).len());
     let block_capacity = capacity / rows.len().max(1) * BLOCK_ROWS + 64;
     let (t_blocks, size_blocks) = best(runs, || {
         rows.chunks(BLOCK_ROWS)
-            .map(|block| encode(&types, block, block_capacity).len())
+            .map(|block| encode(&types, block, block_capacity, &pool).len())
             .sum()
     });
     let mut cases = vec![
@@ -163,7 +170,7 @@ fn main() {
         let (t, size) = best(compress_runs, || {
             rows.chunks(BLOCK_ROWS)
                 .map(|block| {
-                    let body = encode(&types, block, block_capacity);
+                    let body = encode(&types, block, block_capacity, &pool);
                     compression.compress(&body).unwrap().len()
                 })
                 .sum()

@@ -24,6 +24,7 @@ pub use compress::{
     Codec, CompressError, Compression, LevelError, UnknownCodec, decompress, deflate, inflate,
 };
 pub use error::{CellError, DecodeError, EncodeError};
+pub use pool::BufferPool;
 pub use reader::decode_block;
 pub use writer::{RecordWriter, encode_block};
 

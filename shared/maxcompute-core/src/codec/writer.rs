@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use super::crc::RecordCrc;
-use super::pool;
+use super::pool::BufferPool;
 use super::varint::{put_varint, zigzag32, zigzag64};
 use super::{
     CellError, EncodeError, MAX_CELL_BYTES, TAG_END_RECORD, TAG_META_CHECKSUM, TAG_META_COUNT,
@@ -29,6 +29,8 @@ pub struct RecordWriter {
     /// CRC over `LE32(record_crc)` of every record written so far.
     stream_crc: u32,
     records: u64,
+    /// Where the buffer came from and goes back to, for a writer made with [`Self::pooled`].
+    pool: Option<BufferPool>,
 }
 
 impl RecordWriter {
@@ -38,16 +40,26 @@ impl RecordWriter {
     }
 
     /// Like [`RecordWriter::new`], reserving `bytes` of output up front so a body of the
-    /// expected size is built without reallocating. A reservation of a MiB or more reuses the
-    /// buffer of a body that [`RecordWriter::finish_bytes`] made and that has been dropped
-    /// since, so its memory is warm (see `pool.rs`).
+    /// expected size is built without reallocating.
     pub fn with_capacity(types: Vec<OdpsType>, bytes: usize) -> Self {
+        Self::start(types, Vec::with_capacity(bytes), None)
+    }
+
+    /// Like [`RecordWriter::with_capacity`], taking the buffer from `pool`: a reservation of a
+    /// MiB or more reuses the buffer of a body that [`RecordWriter::finish_bytes`] made with the
+    /// same pool and that has been dropped since, so its memory is warm (see `pool.rs`).
+    pub fn pooled(types: Vec<OdpsType>, bytes: usize, pool: &BufferPool) -> Self {
+        Self::start(types, pool.take(bytes), Some(pool.clone()))
+    }
+
+    fn start(types: Vec<OdpsType>, buf: Vec<u8>, pool: Option<BufferPool>) -> Self {
         Self {
             types,
-            buf: pool::take(bytes),
+            buf,
             crc: RecordCrc::new(),
             stream_crc: 0,
             records: 0,
+            pool,
         }
     }
 
@@ -85,10 +97,16 @@ impl RecordWriter {
         self.buf.len()
     }
 
-    /// Like [`RecordWriter::finish`], as [`Bytes`] whose buffer is kept for the next writer
-    /// once the body (every clone of it) is dropped: a large body then costs no fresh memory.
-    pub fn finish_bytes(self) -> Bytes {
-        pool::into_bytes(self.finish())
+    /// Like [`RecordWriter::finish`], as [`Bytes`]. For a writer made with
+    /// [`RecordWriter::pooled`], the buffer is kept in its pool for the next writer once the
+    /// body (every clone of it) is dropped: a large body then costs no fresh memory.
+    pub fn finish_bytes(mut self) -> Bytes {
+        let pool = self.pool.take();
+        let body = self.finish();
+        match pool {
+            Some(pool) => pool.recyclable(body),
+            None => Bytes::from(body),
+        }
     }
 
     /// Appends the META_COUNT and META_CHECKSUM trailer and returns the body.
