@@ -1,5 +1,5 @@
 //! Throughput of the pure pipeline on a full-size trigger event: decode, then build rows and
-//! route them. Prints a table; run with `cargo bench -p shared --bench pipeline`.
+//! route them. Prints a table; run with `cargo bench -p maxcompute-core --bench pipeline`.
 //!
 //! The event is the worst case the trigger sends: 10,000 records and about 6 MB of JSON.
 
