@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use maxcompute_client::{Client, Error as ClientError, StreamSessions};
 use maxcompute_core::codec::{PACK_BYTES, RecordWriter};
-use maxcompute_core::partition::PartitionSpec;
+use maxcompute_core::spec::PartitionSpec;
 use tokio::time::Instant;
 use tracing::warn;
 

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use maxcompute_client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
 use maxcompute_core::event::{KafkaRecord, RecordId, Reject, RejectClass, decode_event_str};
-use maxcompute_core::partition::{PartitionRouter, PartitionSpec};
+use maxcompute_core::partition::PartitionRouter;
 use maxcompute_core::rows::{BuiltRows, RowBuilder, build_rows};
+use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::TableSchema;
 use serde::Serialize;
 use tokio::time::Instant;

@@ -27,8 +27,8 @@ use maxcompute_client::{
 use maxcompute_core::bucket_hash::{HashError, Hasher, bucket, record_hash};
 use maxcompute_core::codec::{BufferPool, CellError, EncodeError, PACK_BYTES, RecordWriter};
 use maxcompute_core::event::{RecordId, Reject, RejectClass};
-use maxcompute_core::partition::PartitionSpec;
 use maxcompute_core::rows::Row;
+use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::{OdpsType, TableSchema, Value};
 use tokio::time::Instant;
 use tracing::info;

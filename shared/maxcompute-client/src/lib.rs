@@ -35,8 +35,6 @@ mod sts;
 mod upsert;
 mod xml;
 
-pub use maxcompute_core::spec::PartitionSpec;
-
 pub use batch::{UploadSession, UploadSessionInfo};
 pub use credentials::{
     CredentialsError, CredentialsFuture, CredentialsProvider, StaticCredentials, StsError,

@@ -67,7 +67,7 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub fn new(what: &'static str, method: Method, api: Api, path: String) -> Self {
+    pub(crate) fn new(what: &'static str, method: Method, api: Api, path: String) -> Self {
         Self {
             what,
             method,
@@ -79,17 +79,17 @@ impl Call {
         }
     }
 
-    pub fn query(mut self, name: &str, value: impl Into<String>) -> Self {
+    pub(crate) fn query(mut self, name: &str, value: impl Into<String>) -> Self {
         self.query.push((name.to_owned(), value.into()));
         self
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 
-    pub fn body(mut self, body: Body) -> Self {
+    pub(crate) fn body(mut self, body: Body) -> Self {
         self.body = Some(body);
         self
     }
@@ -103,11 +103,11 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }

@@ -375,7 +375,7 @@ fn parse_stream_session(what: &'static str, body: &[u8]) -> Result<ParsedSession
 }
 
 /// What the stream writer must do before retrying an error, beyond waiting.
-pub fn needs_session_reload(error: &Error) -> bool {
+pub(crate) fn needs_session_reload(error: &Error) -> bool {
     // 308 means the slot moved; 502/504 mean the routed server is gone. Both SDKs reload the
     // stream session's slot table before trying again.
     error

@@ -29,32 +29,32 @@ use super::error::Error;
 use maxcompute_core::signing::{self, Credentials, Secret};
 
 /// The public STS endpoint; it serves every region.
-pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.aliyuncs.com";
+pub(crate) const DEFAULT_STS_ENDPOINT: &str = "https://sts.aliyuncs.com";
 
 /// The STS API version `AssumeRole` is called with.
-pub const STS_API_VERSION: &str = "2015-04-01";
+pub(crate) const STS_API_VERSION: &str = "2015-04-01";
 
 /// The shortest and longest `DurationSeconds` accepted, and the default (the longest, so a
 /// warm function renews as rarely as possible).
-pub const MIN_DURATION: Duration = Duration::from_secs(900);
-pub const MAX_DURATION: Duration = Duration::from_secs(3600);
-pub const DEFAULT_DURATION: Duration = MAX_DURATION;
+pub(crate) const MIN_DURATION: Duration = Duration::from_secs(900);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_DURATION: Duration = MAX_DURATION;
 
 /// Renewal rule: credentials are renewed once less than `max(RENEW_MIN_REMAINING,
 /// RENEW_LIFETIME_PERCENT % of their lifetime)` remains, capped at half the lifetime so that
 /// very short-lived credentials (an emulator's) are still reused for a while. With the default
 /// hour that is 12 minutes before expiry; with 15 minutes it is 5 minutes before.
-pub const RENEW_MIN_REMAINING: Duration = Duration::from_secs(5 * 60);
-pub const RENEW_LIFETIME_PERCENT: u32 = 20;
+pub(crate) const RENEW_MIN_REMAINING: Duration = Duration::from_secs(5 * 60);
+pub(crate) const RENEW_LIFETIME_PERCENT: u32 = 20;
 
 /// Cached credentials closer than this to their expiry are not handed out any more: a request
 /// signed now must still be valid when the service checks it, after transfer and retries.
-pub const EXPIRY_SAFETY_MARGIN: Duration = Duration::from_secs(60);
+pub(crate) const EXPIRY_SAFETY_MARGIN: Duration = Duration::from_secs(60);
 
 /// After a failed renewal, while the cached credentials are still usable, STS is not asked again
 /// before this much time has passed, so an STS outage does not add a slow failing call to every
 /// request.
-pub const RENEW_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const RENEW_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The time source for expiry decisions and the request `Timestamp`; injectable for tests.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -179,7 +179,7 @@ fn endpoint_base(endpoint: &str) -> Result<String, Error> {
 
 /// How long before expiry credentials with the given lifetime are renewed (see
 /// [`RENEW_MIN_REMAINING`]).
-pub fn renew_margin(lifetime: Duration) -> Duration {
+pub(crate) fn renew_margin(lifetime: Duration) -> Duration {
     let share = lifetime * RENEW_LIFETIME_PERCENT / 100;
     share.max(RENEW_MIN_REMAINING).min(lifetime / 2)
 }
@@ -477,7 +477,7 @@ impl CredentialsProvider for StsAssumeRoleProvider {
 }
 
 /// The `Timestamp` format of RPC requests: UTC, `yyyy-MM-ddTHH:mm:ssZ`.
-pub fn rpc_timestamp(at: DateTime<Utc>) -> String {
+pub(crate) fn rpc_timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 

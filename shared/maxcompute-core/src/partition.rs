@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 
-pub use crate::spec::PartitionSpec;
+use crate::spec::PartitionSpec;
 use crate::types::{OdpsType, TableSchema};
 
 /// The seed's default partition column.

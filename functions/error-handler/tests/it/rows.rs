@@ -361,7 +361,7 @@ fn a_row_the_encoder_refuses_is_written_without_its_payload_not_dropped() {
         },
     );
     let rows = rows_from_record(&error_topic_record(0, &m), NOW);
-    let spec = maxcompute_core::partition::PartitionSpec::single("pt", "x").unwrap();
+    let spec = maxcompute_core::spec::PartitionSpec::single("pt", "x").unwrap();
     let parts = error_handler::writer::encode(&map, &[(spec, rows)].into_iter().collect());
     assert_eq!((parts[0].rows, parts[0].degraded), (1, 1));
     let decoded = maxcompute_core::codec::decode_block(map.types(), &parts[0].packs[0].0).unwrap();

@@ -26,7 +26,7 @@ fn h(name: &str, value: &[u8]) -> (String, Vec<u8>) {
     (name.to_owned(), value.to_vec())
 }
 
-pub fn reject(partition: i32, offset: i64) -> Reject {
+pub(crate) fn reject(partition: i32, offset: i64) -> Reject {
     Reject {
         class: RejectClass::TypeConversion,
         message: format!("column `amount`: \"x{offset}\" is not a BIGINT"),
@@ -46,7 +46,7 @@ pub fn reject(partition: i32, offset: i64) -> Reject {
     }
 }
 
-pub fn tls_to(pki: &Pki) -> KafkaSecurity {
+pub(crate) fn tls_to(pki: &Pki) -> KafkaSecurity {
     KafkaSecurity::Tls(TlsOptions {
         ca_pem: Some(pki.ca_pem().into_bytes()),
     })

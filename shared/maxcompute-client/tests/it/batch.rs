@@ -5,8 +5,9 @@
 
 use super::support::{Reply, TestServer, deadline, step, upload_session_json};
 use bytes::Bytes;
-use maxcompute_client::{Error, MAX_BLOCKS, PartitionSpec};
+use maxcompute_client::{Error, MAX_BLOCKS};
 use maxcompute_core::codec::{Codec, Compression};
+use maxcompute_core::spec::PartitionSpec;
 
 const TABLE: &str = "/projects/my_proj/tables/test_kafka";
 const UPLOAD_ID: &str = "20261125120000abcdef";

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use super::support::{self, Reply, TestServer, deadline, step, table_xml, upload_session_json};
 use bytes::Bytes;
-use maxcompute_client::{Error, FixedJitter, PartitionSpec};
+use maxcompute_client::{Error, FixedJitter};
 use maxcompute_core::signing::Credentials;
+use maxcompute_core::spec::PartitionSpec;
 
 const API_TABLE: &str = "/api/projects/my_proj/tables/test_kafka";
 const TABLE: &str = "/projects/my_proj/tables/test_kafka";

@@ -3,8 +3,9 @@
 //! instance, tunnel discovery, XML error bodies and STS credentials.
 
 use super::support::{self, PROJECT, Reply, TestServer, deadline, step, table_xml};
-use maxcompute_client::{Error, PartitionSpec};
+use maxcompute_client::Error;
 use maxcompute_core::signing::Credentials;
+use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::OdpsType;
 
 const TABLE: &str = "/api/projects/my_proj/tables/test_kafka";

@@ -4,7 +4,8 @@
 
 use super::support::{Recorded, Reply, TestServer, deadline, step, stream_session_json};
 use bytes::Bytes;
-use maxcompute_client::{PartitionSpec, Slot};
+use maxcompute_client::Slot;
+use maxcompute_core::spec::PartitionSpec;
 
 const STREAMS: &str = "/projects/my_proj/tables/test_kafka/streams";
 const SESSION: &str = "stream-session-1";

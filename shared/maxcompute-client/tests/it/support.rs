@@ -24,14 +24,14 @@ use maxcompute_core::codec::{Codec, decompress};
 use maxcompute_core::signing::{self, Credentials, Secret};
 use maxcompute_emulator::signature;
 
-pub const ACCESS_ID: &str = "testAccessId";
-pub const SECRET: &str = "testAccessKeySecret";
-pub const PROJECT: &str = "my_proj";
-pub const USER_AGENT: &str = "sink-tests/1";
+pub(crate) const ACCESS_ID: &str = "testAccessId";
+pub(crate) const SECRET: &str = "testAccessKeySecret";
+pub(crate) const PROJECT: &str = "my_proj";
+pub(crate) const USER_AGENT: &str = "sink-tests/1";
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     /// The raw path, e.g. `/api/projects/my_proj/tables/t`.
     pub path: String,
@@ -52,7 +52,7 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    pub fn q(&self, name: &str) -> Option<&str> {
+    pub(crate) fn q(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .rev()
@@ -60,14 +60,14 @@ impl Recorded {
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn h(&self, name: &str) -> Option<&str> {
+    pub(crate) fn h(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
 /// A scripted answer.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -76,7 +76,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -85,22 +85,22 @@ impl Reply {
         }
     }
 
-    pub fn delayed(mut self, delay: Duration) -> Self {
+    pub(crate) fn delayed(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
         self
     }
 
-    pub fn ok(body: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn ok(body: impl Into<Vec<u8>>) -> Self {
         Self::new(200, body)
     }
 
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
     /// The service API's XML error shape.
-    pub fn xml_error(status: u16, code: &str, message: &str, request_id: &str) -> Self {
+    pub(crate) fn xml_error(status: u16, code: &str, message: &str, request_id: &str) -> Self {
         Self::new(
             status,
             format!(
@@ -111,7 +111,7 @@ impl Reply {
     }
 
     /// The tunnel's JSON error shape.
-    pub fn json_error(status: u16, code: &str, message: &str, request_id: &str) -> Self {
+    pub(crate) fn json_error(status: u16, code: &str, message: &str, request_id: &str) -> Self {
         Self::new(
             status,
             serde_json::json!({"Code": code, "Message": message, "RequestId": request_id})
@@ -123,13 +123,13 @@ impl Reply {
 
 /// An expected request and the answer to it.
 #[derive(Debug, Clone)]
-pub struct Step {
+pub(crate) struct Step {
     pub method: &'static str,
     pub path: String,
     pub reply: Reply,
 }
 
-pub fn step(method: &'static str, path: &str, reply: Reply) -> Step {
+pub(crate) fn step(method: &'static str, path: &str, reply: Reply) -> Step {
     Step {
         method,
         path: path.to_owned(),
@@ -149,20 +149,24 @@ struct ServerState {
 
 /// A running scripted server; it stops when the test's runtime ends.
 #[derive(Debug, Clone)]
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub addr: SocketAddr,
     state: Arc<ServerState>,
 }
 
 impl TestServer {
     /// Starts a server expecting AccessKey-signed requests.
-    pub async fn start(steps: Vec<Step>) -> Self {
+    pub(crate) async fn start(steps: Vec<Step>) -> Self {
         Self::start_with(steps, ACCESS_ID, None).await
     }
 
     /// Starts a server expecting requests signed by `access_id` with [`SECRET`], carrying
     /// `sts_token` when given.
-    pub async fn start_with(steps: Vec<Step>, access_id: &str, sts_token: Option<&str>) -> Self {
+    pub(crate) async fn start_with(
+        steps: Vec<Step>,
+        access_id: &str,
+        sts_token: Option<&str>,
+    ) -> Self {
         let state = Arc::new(ServerState {
             steps: Mutex::new(steps.into()),
             fallback: Mutex::new(None),
@@ -183,24 +187,24 @@ impl TestServer {
     }
 
     /// The answer to requests once the script is used up.
-    pub fn set_fallback(&self, reply: Reply) {
+    pub(crate) fn set_fallback(&self, reply: Reply) {
         *self.state.fallback.lock().unwrap() = Some(reply);
     }
 
-    pub fn service_endpoint(&self) -> String {
+    pub(crate) fn service_endpoint(&self) -> String {
         format!("http://{}/api", self.addr)
     }
 
-    pub fn tunnel_endpoint(&self) -> String {
+    pub(crate) fn tunnel_endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.state.recorded.lock().unwrap().clone()
     }
 
     /// Asserts the script was used up and no request had a problem.
-    pub fn assert_clean(&self) {
+    pub(crate) fn assert_clean(&self) {
         let requests = self.requests();
         for (i, r) in requests.iter().enumerate() {
             assert!(
@@ -218,11 +222,11 @@ impl TestServer {
 
     /// A client for this server: configured tunnel endpoint, zero jitter (retries do not
     /// wait unless a test says so), short poll interval.
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         self.client_with(|_| {})
     }
 
-    pub fn client_with(&self, tweak: impl FnOnce(&mut ClientConfig)) -> Client {
+    pub(crate) fn client_with(&self, tweak: impl FnOnce(&mut ClientConfig)) -> Client {
         self.client_full(
             Credentials::access_key(ACCESS_ID, SECRET),
             FixedJitter(0.0),
@@ -230,7 +234,7 @@ impl TestServer {
         )
     }
 
-    pub fn client_full(
+    pub(crate) fn client_full(
         &self,
         credentials: Credentials,
         jitter: FixedJitter,
@@ -240,7 +244,7 @@ impl TestServer {
     }
 
     /// A client for this server whose credentials come from `provider` (e.g. STS AssumeRole).
-    pub fn client_with_provider(
+    pub(crate) fn client_with_provider(
         &self,
         provider: Arc<dyn CredentialsProvider>,
         jitter: FixedJitter,
@@ -261,7 +265,7 @@ impl TestServer {
 }
 
 /// A deadline `secs` seconds from now.
-pub fn deadline(secs: f64) -> tokio::time::Instant {
+pub(crate) fn deadline(secs: f64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs_f64(secs)
 }
 
@@ -444,7 +448,7 @@ async fn handle(
 }
 
 /// The table metadata XML of the seed's table, schema JSON in CDATA.
-pub fn table_xml() -> String {
+pub(crate) fn table_xml() -> String {
     let schema = serde_json::json!({
         "comment": "",
         "columns": [
@@ -466,7 +470,7 @@ pub fn table_xml() -> String {
 }
 
 /// A batch upload session JSON body.
-pub fn upload_session_json(id: &str, status: &str, blocks: &[u32]) -> String {
+pub(crate) fn upload_session_json(id: &str, status: &str, blocks: &[u32]) -> String {
     serde_json::json!({
         "UploadID": id,
         "Status": status,
@@ -485,7 +489,7 @@ pub fn upload_session_json(id: &str, status: &str, blocks: &[u32]) -> String {
 }
 
 /// A stream session JSON body with the given slots.
-pub fn stream_session_json(id: &str, slots: &[(&str, &str)]) -> String {
+pub(crate) fn stream_session_json(id: &str, slots: &[(&str, &str)]) -> String {
     serde_json::json!({
         "session_name": id,
         "status": "normal",

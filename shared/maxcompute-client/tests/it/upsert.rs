@@ -4,7 +4,8 @@
 //! told apart from append tables by their metadata.
 
 use super::support::{Reply, TestServer, deadline, step};
-use maxcompute_client::{Error, PartitionSpec};
+use maxcompute_client::Error;
+use maxcompute_core::spec::PartitionSpec;
 
 const UPSERTS: &str = "/projects/my_proj/tables/kafka_delta/upserts";
 const SESSION: &str = "20261130upsert0001";

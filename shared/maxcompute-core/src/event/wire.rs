@@ -117,7 +117,7 @@ impl<'de> Visitor<'de> for DecodedList<'_> {
 pub(super) struct RecordLists<'a>(Vec<(String, Vec<&'a RawValue>)>);
 
 impl<'a> RecordLists<'a> {
-    pub fn iter(&self) -> impl Iterator<Item = &(String, Vec<&'a RawValue>)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = &(String, Vec<&'a RawValue>)> {
         self.0.iter()
     }
 }

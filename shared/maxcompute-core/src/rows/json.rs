@@ -75,7 +75,7 @@ pub(crate) enum Kind<'a> {
 
 impl<'a> Json<'a> {
     /// Checks one JSON document whole (syntax, nesting) and keeps its text.
-    pub fn parse(text: &'a str) -> Result<Self, JsonError> {
+    pub(super) fn parse(text: &'a str) -> Result<Self, JsonError> {
         // Each level is read by a fresh serde_json deserializer, whose own depth limit then
         // never trips: bound the nesting first so that no input can exhaust the stack.
         if nesting(text) > MAX_DEPTH {
@@ -85,7 +85,7 @@ impl<'a> Json<'a> {
     }
 
     /// What the value is, its children still as text.
-    pub fn kind(&self) -> Result<Kind<'a>, JsonError> {
+    pub(super) fn kind(&self) -> Result<Kind<'a>, JsonError> {
         let raw = self.raw;
         Ok(match raw.as_bytes().first() {
             Some(b'{') => Kind::Object(
@@ -114,7 +114,7 @@ impl<'a> Json<'a> {
 
     /// The value's text without the whitespace between tokens: key order, escapes and every
     /// number's digits stay as written.
-    pub fn compact(&self) -> Cow<'a, str> {
+    pub(super) fn compact(&self) -> Cow<'a, str> {
         let raw = self.raw;
         if !raw.bytes().any(|b| b.is_ascii_whitespace()) {
             return Cow::Borrowed(raw);
@@ -139,13 +139,16 @@ impl<'a> Json<'a> {
         Cow::Owned(out)
     }
 
-    pub fn is_null(&self) -> bool {
+    pub(super) fn is_null(&self) -> bool {
         self.raw == "null"
     }
 
     /// A field looked up by name, exactly first, then ignoring ASCII case (as MaxCompute matches
     /// column names).
-    pub fn field<'f>(fields: &'f [(Cow<'a, str>, Json<'a>)], name: &str) -> Option<&'f Json<'a>> {
+    pub(super) fn field<'f>(
+        fields: &'f [(Cow<'a, str>, Json<'a>)],
+        name: &str,
+    ) -> Option<&'f Json<'a>> {
         fields
             .iter()
             .find(|(k, _)| k == name)

@@ -46,14 +46,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::codec::MAX_CELL_BYTES;
 use crate::event::{KafkaRecord, Reject, RejectClass, excerpt};
-use crate::partition::{PartitionRouter, PartitionSpec, PartitionValueError, TimeBucket, Zone};
+use crate::partition::{PartitionRouter, PartitionValueError, TimeBucket, Zone};
+use crate::spec::PartitionSpec;
 use crate::types::{OdpsType, TableSchema, Value};
 
 use convert::CellError;
-
-/// MaxCompute's limit on one cell, in bytes (the codec enforces the same limit).
-pub use crate::codec::MAX_CELL_BYTES;
 
 /// Which of key and value are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 
 /// The workspace root, where `.venv`, `tests/vectors` and `tests/differential` are.
-pub fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)
@@ -14,7 +14,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// `PYODPS_PYTHON`, or the project's venv; a test fails with how to create it when it is missing.
-pub fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let path = match std::env::var_os("PYODPS_PYTHON") {
         Some(p) => PathBuf::from(p),
         None => workspace_root().join(".venv/bin/python"),
@@ -28,7 +28,7 @@ pub fn python() -> PathBuf {
 }
 
 /// `DIFFERENTIAL_SEED` when set (to replay a run), else a fresh one.
-pub fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     match std::env::var("DIFFERENTIAL_SEED") {
         Ok(s) => s
             .trim()

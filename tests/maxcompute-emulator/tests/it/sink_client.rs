@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use maxcompute_client::{Client, ClientConfig, PartitionSpec, StaticCredentials};
+use maxcompute_client::{Client, ClientConfig, StaticCredentials};
 use maxcompute_core::codec::{Codec, Compression, encode_block};
 use maxcompute_core::signing::Credentials;
+use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::Value;
 use maxcompute_emulator::auth::KeyStore;
 use maxcompute_emulator::server::{self, Config, RunningServer};

@@ -1,10 +1,9 @@
 //! Row building over the `events/` corpus: modes, formats, metadata columns, rejects.
 
+use maxcompute_core::codec::MAX_CELL_BYTES;
 use maxcompute_core::event::{DecodedBatch, KafkaRecord, RejectClass, TimestampType, decode_event};
 use maxcompute_core::partition::{PartitionConfig, PartitionRouter, TimeSource};
-use maxcompute_core::rows::{
-    BuiltRows, Format, MAX_CELL_BYTES, Mode, RowBuilder, RowConfigError, build_rows,
-};
+use maxcompute_core::rows::{BuiltRows, Format, Mode, RowBuilder, RowConfigError, build_rows};
 use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 
 fn decode_file(name: &str) -> DecodedBatch {
