@@ -2,7 +2,8 @@
 //!
 //! A wrong value stops the cold start with a [`ConfigError`] that names the variable, the value
 //! and what is accepted. Reading goes through a lookup function so tests never touch the
-//! process environment. Secrets are kept in [`maxcompute_core::signing::Secret`]s and never printed.
+//! process environment. Secrets are kept in [`maxcompute_core::signing::Secret`]s and never
+//! printed.
 
 use lambda_support::settings::{self, Connection, Env, SettingError, check_name, invalid};
 

@@ -1,7 +1,7 @@
 //! Writes the rows of one invocation to their partitions through the Tunnel.
 //!
-//! Rows arrive grouped by partition ([`maxcompute_core::rows::BuiltRows`]). Each group is encoded into
-//! record packs of at most [`PACK_BYTES`] and written with the configured tunnel:
+//! Rows arrive grouped by partition ([`maxcompute_core::rows::BuiltRows`]). Each group is encoded
+//! into record packs of at most [`PACK_BYTES`] and written with the configured tunnel:
 //! - **stream** (default): one stream session per partition, kept across invocations of a warm
 //!   function ([`StreamSessions`]); the server creates missing partitions; each pack is visible
 //!   once written.

@@ -4,8 +4,8 @@
 //!
 //! [`run`] is the whole of each function's `main`: init tracing, read the configuration, start
 //! the [`Handler`] before a start timeout, then for each invocation take "now", the deadline and
-//! the [`EventBody`] and call [`Handler::handle`]. It is the one module of the project's libraries that knows
-//! `lambda_runtime` and has a process-wide effect ([`init_tracing`] installs the global
+//! the [`EventBody`] and call [`Handler::handle`]. It is the one module of the project's libraries
+//! that knows `lambda_runtime` and has a process-wide effect ([`init_tracing`] installs the global
 //! subscriber); no library crate but this one depends on it.
 
 use std::fmt;

@@ -1,16 +1,17 @@
 //! The MaxCompute client: the only code in the project that speaks HTTP to MaxCompute.
 //!
-//! It signs every request (`maxcompute_core::signing`), retries transient failures within a caller-given
-//! deadline (`retry`), and offers the calls the sink needs: table schema and partition metadata,
-//! SQL instances for DDL and partition creation, tunnel discovery (`service`), batch upload sessions
-//! (`batch`) and stream upload sessions (`stream`). Its one other HTTP peer is STS: `sts` assumes
-//! a RAM role and keeps the temporary credentials fresh for the client's requests; `secrets` reads
-//! an AccessKey pair (or any secret) from AWS Secrets Manager through the Lambda extension.
+//! It signs every request (`maxcompute_core::signing`), retries transient failures within a
+//! caller-given deadline (`retry`), and offers the calls the sink needs: table schema and partition
+//! metadata, SQL instances for DDL and partition creation, tunnel discovery (`service`), batch
+//! upload sessions (`batch`) and stream upload sessions (`stream`). Its one other HTTP peer is STS:
+//! `sts` assumes a RAM role and keeps the temporary credentials fresh for the client's requests;
+//! `secrets` reads an AccessKey pair (or any secret) from AWS Secrets Manager through the Lambda
+//! extension.
 //!
 //! It does not encode records: data calls take already-encoded record-stream bytes (from
-//! `maxcompute_core::codec`) and at most compress them. It does not read the environment; configuration and
-//! credentials come in through [`ClientConfig`] and a [`CredentialsProvider`]. It never logs
-//! secrets or payloads; per-request events are at debug level.
+//! `maxcompute_core::codec`) and at most compress them. It does not read the environment;
+//! configuration and credentials come in through [`ClientConfig`] and a [`CredentialsProvider`]. It
+//! never logs secrets or payloads; per-request events are at debug level.
 //!
 //! Every call takes a deadline (`tokio::time::Instant`); a Lambda handler derives it from the
 //! invocation deadline minus a safety margin. No call, retries and waits included, runs past it:

@@ -4,8 +4,8 @@
 //! A Delta Table is a transactional table with a primary key; its rows are written by upsert:
 //! a row replaces the row of the same key. A session names its buckets (`slots`), the columns
 //! to hash (`hash_key`) and the hash function (`hasher`); every record of a PUT must hash to the
-//! PUT's bucket (`maxcompute_core::bucket_hash`). The record stream carries the table's data columns and
-//! five more ([`UPSERT_COLUMNS`]). Data is visible at commit.
+//! PUT's bucket (`maxcompute_core::bucket_hash`). The record stream carries the table's data
+//! columns and five more ([`UPSERT_COLUMNS`]). Data is visible at commit.
 //!
 //! Replays are harmless by construction: a PUT sent again stages the same upserts again, and
 //! a commit is sent again routinely (both SDKs poll by re-posting it), so a lost answer needs

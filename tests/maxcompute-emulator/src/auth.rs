@@ -1,6 +1,6 @@
 //! Request authentication as the real service does it: the `Authorization: ODPS ...` header is
-//! parsed and its v2 (or v4) signature recomputed with `maxcompute_core::signing` over the request as
-//! received (`/api` stripped, query form-decoded); STS keys also need their security token; the
+//! parsed and its v2 (or v4) signature recomputed with `maxcompute_core::signing` over the request
+//! as received (`/api` stripped, query form-decoded); STS keys also need their security token; the
 //! `Date` header must be within 15 minutes of the server clock.
 //!
 //! This module owns the configured key table and the verdict; it does not build error bodies.

@@ -13,9 +13,9 @@
 //! shared state) → `exec` + `sql` (SQL) and `store` (SQLite). `auth` checks requests'
 //! credentials, `signature` verifies signatures;
 //! `incoming` parses requests; `partition` parses partition specs as the service does;
-//! `xml_body` reads and writes the XML bodies; `wire` wraps `maxcompute_core::codec`; `service_error`
-//! is the service's error codes. `sql_client` is a signed client of the service API (the
-//! `emulator sql` command and the tests); `testing` starts an emulator for a test.
+//! `xml_body` reads and writes the XML bodies; `wire` wraps `maxcompute_core::codec`;
+//! `service_error` is the service's error codes. `sql_client` is a signed client of the service
+//! API (the `emulator sql` command and the tests); `testing` starts an emulator for a test.
 
 pub mod admin;
 pub mod api;

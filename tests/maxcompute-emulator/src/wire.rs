@@ -1,6 +1,6 @@
-//! The emulator's view of the record-stream wire format: thin wrappers over `maxcompute_core::codec` that
-//! turn codec errors into the Tunnel's error codes. There is deliberately no encoder or decoder
-//! here: the sink and the emulator share one tested codec.
+//! The emulator's view of the record-stream wire format: thin wrappers over
+//! `maxcompute_core::codec` that turn codec errors into the Tunnel's error codes. There is
+//! deliberately no encoder or decoder here: the sink and the emulator share one tested codec.
 
 use maxcompute_core::codec::{self, Codec, Compression};
 use maxcompute_core::types::{OdpsType, Value};

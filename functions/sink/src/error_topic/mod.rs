@@ -1,5 +1,5 @@
-//! The error-topic producer: sends [`ErrorMessage`]s (built by `maxcompute_core::error_record`) to the
-//! error topic with `acks=all`, keeping every original header in order, duplicates included,
+//! The error-topic producer: sends [`ErrorMessage`]s (built by `maxcompute_core::error_record`) to
+//! the error topic with `acks=all`, keeping every original header in order, duplicates included,
 //! byte for byte. It does not build the messages, read configuration or consume anything.
 //!
 //! # Why rskafka's protocol layer, not its producer

@@ -2,7 +2,8 @@
 //! signs with the credentials it obtains.
 //!
 //! The stand-in is an axum server on 127.0.0.1 that verifies the RPC signature of every request
-//! with `maxcompute_core::signing` (recomputed from the query it actually received), checks the required
+//! with the emulator's verifier (`maxcompute_emulator::signature`, recomputed from the query it
+//! actually received), checks the required
 //! parameters, the timestamp window and nonce uniqueness the way STS does, and issues temporary
 //! credentials with a configurable lifetime. It and the provider share one test clock, so a test
 //! reaches the renewal window by advancing that clock instead of waiting.

@@ -1,10 +1,11 @@
 //! A scripted MaxCompute stand-in for the client tests: a real axum HTTP server on loopback
-//! that verifies every request's v2 (or service-API v4) signature with `maxcompute_core::signing` (recomputed from what it
-//! actually received), checks the common headers, inflates deflated bodies, records each
-//! request and answers from a script of expected (method, path) steps.
+//! that verifies every request's v2 (or service-API v4) signature with the emulator's verifier
+//! (`maxcompute_emulator::signature`, recomputed from what it actually received), checks the common
+//! headers, inflates deflated bodies, records each request and answers from a script of expected
+//! (method, path) steps.
 //!
 //! The service API lives under `/api`, the tunnel at the root of the same server. Used by the
-//! sibling modules of `client`.
+//! other modules of this test binary.
 
 use std::collections::VecDeque;
 use std::io::Read as _;

@@ -2,8 +2,8 @@
 //! directory: authentication failures, refused corrupt blocks, commit semantics, restart
 //! durability and fault injection. Request bodies are the pinned bytes from the protocol
 //! reference (§7.3), not output of the codec under test; the compressed ones are those bytes
-//! put through `maxcompute_core::codec`'s compressors, which the compression differential test holds to
-//! pyodps's own streams.
+//! put through `maxcompute_core::codec`'s compressors, which the compression differential test
+//! holds to pyodps's own streams.
 
 use std::time::{Duration, Instant};
 

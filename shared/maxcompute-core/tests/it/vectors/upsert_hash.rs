@@ -1,6 +1,6 @@
-//! `maxcompute_core::bucket_hash` against pyodps' own hasher (`tests/vectors/upsert-hash.json`): every
-//! column hash, the wrapped sum, the record hash and the bucket for 1, 16 and 100 buckets, for
-//! both the `default` and the `legacy` hasher.
+//! `maxcompute_core::bucket_hash` against pyodps' own hasher (`tests/vectors/upsert-hash.json`):
+//! every column hash, the wrapped sum, the record hash and the bucket for 1, 16 and 100 buckets,
+//! for both the `default` and the `legacy` hasher.
 
 use std::path::PathBuf;
 
