@@ -108,7 +108,7 @@ impl Client {
         Self::with_jitter(config, credentials, Arc::new(RandomJitter))
     }
 
-    /// Builds a client with a given jitter source (tests use [`FixedJitter`]).
+    /// Builds a client with a given jitter source (tests use [`FixedJitter`](crate::FixedJitter)).
     pub fn with_jitter(
         config: ClientConfig,
         credentials: Arc<dyn CredentialsProvider>,

@@ -78,9 +78,9 @@ pub struct AssumeRoleConfig {
     pub role_arn: String,
     /// Shows up in the assumed role's ARN and in audit logs; `[A-Za-z0-9._@-]{2,64}`.
     pub role_session_name: String,
-    /// The STS endpoint (scheme and host, optionally a port); [`DEFAULT_STS_ENDPOINT`] by default.
+    /// The STS endpoint (scheme and host, optionally a port); `https://sts.aliyuncs.com` by default.
     pub endpoint: String,
-    /// The requested lifetime of the credentials, [`MIN_DURATION`]..=[`MAX_DURATION`]; whole
+    /// The requested lifetime of the credentials, 15 minutes to an hour; whole
     /// seconds are sent.
     pub duration: Duration,
     pub connect_timeout: Duration,
