@@ -20,7 +20,7 @@ fmt:
 
 bench:
 	bash scripts/bench-encoder.sh
-	cargo bench -q -p shared --bench pipeline
+	cargo bench -q -p maxcompute-core --bench pipeline
 	bash scripts/bench-sink.sh
 	cargo bench -q -p sink --bench cold_start 2>/dev/null
 

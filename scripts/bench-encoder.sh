@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Encoder and compression benchmark: shared::codec against pyodps 0.13.2's compiled C record
+# Encoder and compression benchmark: maxcompute_core::codec against pyodps 0.13.2's compiled C record
 # writer and its compress streams, on the same 100k Kafka-shaped rows (1 KiB values): one body,
 # one body per 4000 rows, and one body per 4000 rows compressed with each Tunnel codec at
 # pyodps's default level (deflate 1, zstd 3, lz4, snappy) and with deflate at level 6. Prints
@@ -20,14 +20,14 @@ py=.venv/bin/python
 
 bash scripts/venv.sh >&2
 
-echo "==> building the Rust benchmark (cargo bench -p shared --bench encode)" >&2
-cargo bench -p shared --bench encode --no-run >&2
+echo "==> building the Rust benchmark (cargo bench -p maxcompute-core --bench encode)" >&2
+cargo bench -p maxcompute-core --bench encode --no-run >&2
 
 # Like for like: pyodps' bytes for 1000 of the rows must decode to exactly the rows Rust encodes.
 tmp="$(mktemp)"
 trap 'rm -f "$tmp"' EXIT
 ENCODE_BENCH_ROWS=1000 ENCODE_BENCH_DUMP="$tmp" "$py" scripts/bench_pyodps.py
-ENCODE_BENCH_ROWS=1000 ENCODE_BENCH_VERIFY="$tmp" cargo bench -q -p shared --bench encode 2>/dev/null |
+ENCODE_BENCH_ROWS=1000 ENCODE_BENCH_VERIFY="$tmp" cargo bench -q -p maxcompute-core --bench encode 2>/dev/null |
     sed 's/^/==> check: pyodps body /' >&2
 
 # Each side runs once; its tab-separated lines (case, rows, rows/s, MB/s, output bytes) make
@@ -38,12 +38,12 @@ table() {
         { printf "%-16s %12.0f %14.1f %14d %7.2f\n", $1, $3, $4, $5, plain / $5 }'
 }
 echo "==> running the Rust benchmark" >&2
-rust="$(ENCODE_BENCH_TSV=1 cargo bench -q -p shared --bench encode 2>/dev/null)"
+rust="$(ENCODE_BENCH_TSV=1 cargo bench -q -p maxcompute-core --bench encode 2>/dev/null)"
 echo "==> running pyodps" >&2
 python="$(ENCODE_BENCH_TSV=1 "$py" scripts/bench_pyodps.py)"
 rust_plain="$(awk -F '\t' '$1 == "encode" { print $5 }' <<<"$rust")"
 python_plain="$(awk -F '\t' '$1 == "encode" { print $5 }' <<<"$python")"
-table "rust shared::codec, $ENCODE_BENCH_ROWS Kafka rows (1 KiB values), best of $ENCODE_BENCH_RUNS runs ($ENCODE_BENCH_COMPRESS_RUNS compressed)" "$rust_plain" <<<"$rust"
+table "rust maxcompute_core::codec, $ENCODE_BENCH_ROWS Kafka rows (1 KiB values), best of $ENCODE_BENCH_RUNS runs ($ENCODE_BENCH_COMPRESS_RUNS compressed)" "$rust_plain" <<<"$rust"
 echo
 table "pyodps 0.13.2 C writer and compress streams, the same rows" "$python_plain" <<<"$python"
 echo

@@ -7,7 +7,7 @@ compress streams (odps.tunnel.io.stream.get_compress_stream, what its uploads us
 are encode.rs's: `encode` (one body), `encode-blocks` (one body per 4000 rows), and one body per
 4000 rows compressed with `deflate-1` (pyodps's default), `deflate-6`, `zstd-3` (pyodps's
 zstd stream always uses zstandard's default level, 3), `lz4` (level 1, pyodps's default) and
-`snappy`. The rows are byte-identical to shared/benches/encode.rs.
+`snappy`. The rows are byte-identical to shared/maxcompute-core/benches/encode.rs.
 
 Environment: ENCODE_BENCH_ROWS (default 100000), ENCODE_BENCH_RUNS (default 7),
 ENCODE_BENCH_COMPRESS_RUNS (default 3), ENCODE_BENCH_TSV=1 for tab-separated lines: case,
@@ -44,7 +44,7 @@ BLOCK_ROWS = 4000
 
 
 def value(i):
-    """Mirror of value() in shared/benches/encode.rs."""
+    """Mirror of value() in shared/maxcompute-core/benches/encode.rs."""
     s = '{"offset":%d,"body":"' % i
     parts = [s]
     length = len(s)

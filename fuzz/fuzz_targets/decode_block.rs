@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::codec::{decode_block, encode_block, inflate};
-use shared::types::OdpsType;
+use maxcompute_core::codec::{decode_block, encode_block, inflate};
+use maxcompute_core::types::OdpsType;
 
 const SCHEMAS: [&str; 4] = [
     "string,bigint,bigint,string,string",

@@ -2,7 +2,7 @@
 an AWS shape is one: AWS's own Python library for Lambda (Powertools' Kafka event models) parses
 it, and it keeps the rules AWS's trigger follows when it writes a record (AWS's Go event types
 leave a null key or value out of the record and always write the headers, as signed bytes). The
-Rust half of the check (aws_lambda_events' KafkaEvent) is in shared/tests/it/pipeline/events.rs.
+Rust half of the check (aws_lambda_events' KafkaEvent) is in shared/maxcompute-core/tests/it/pipeline/events.rs.
 """
 
 import json

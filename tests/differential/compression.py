@@ -1,4 +1,4 @@
-"""Tunnel body compression by pyodps 0.13.2, for shared/tests/it/differential/compression.rs.
+"""Tunnel body compression by pyodps 0.13.2, for shared/maxcompute-core/tests/it/differential/compression.rs.
 
     .venv/bin/python tests/differential/compression.py make --seed S --count N
     .venv/bin/python tests/differential/compression.py check < bodies.json

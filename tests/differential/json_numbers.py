@@ -1,6 +1,6 @@
 """Random JSON numbers and what each column type must hold for them, from Python's exact
 arithmetic (decimal, fractions, correctly rounded float()). Drives
-shared/tests/it/differential/json_numbers.rs.
+shared/maxcompute-core/tests/it/differential/json_numbers.rs.
 
     json_numbers.py --seed S --count N   prints one JSON case per line:
     {"text": "...", "type": "decimal(38,9)", "expect": {...}}

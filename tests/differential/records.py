@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Random record batches written by pyodps 0.13.2's own record writers, for differential testing
-of the Rust Tunnel record codec (shared/tests/it/differential/codec.rs drives this script).
+of the Rust Tunnel record codec (shared/maxcompute-core/tests/it/differential/codec.rs drives this script).
 
     records.py gen   --seed S --rows N            JSON on stdout: batches of schema, rows, bodies
     records.py check --seed S --rows N --file F   pyodps' compiled reader reads the bodies in F

@@ -1,4 +1,4 @@
-"""Random requests signed by pyodps 0.13.2, for shared/tests/it/differential/signatures.rs.
+"""Random requests signed by pyodps 0.13.2, for tests/maxcompute-emulator/tests/it/differential/signatures.rs.
 
     .venv/bin/python tests/differential/signatures.py --seed S --count N
 

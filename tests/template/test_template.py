@@ -21,9 +21,9 @@ TEMPLATE = Path(os.environ.get("TEMPLATE_FILE", ROOT / "template.yaml"))
 CONFIG_RS = ROOT / "functions/sink/src/config.rs"
 ERROR_HANDLER_CONFIG_RS = ROOT / "functions/error-handler/src/config.rs"
 # The variables both functions read (connection, credentials, partitions) live here.
-SETTINGS_RS = ROOT / "shared/src/settings.rs"
-ROWS_RS = ROOT / "shared/src/rows/mod.rs"
-PARTITION_RS = ROOT / "shared/src/partition.rs"
+SETTINGS_RS = ROOT / "shared/lambda-support/src/settings.rs"
+ROWS_RS = ROOT / "shared/maxcompute-core/src/rows/mod.rs"
+PARTITION_RS = ROOT / "shared/maxcompute-core/src/partition.rs"
 BIN = Path(sys.executable).parent
 
 
@@ -57,7 +57,7 @@ def template():
 
 
 def _function_config(path):
-    """A function's config.rs with the shared settings it reads through `shared::settings`."""
+    """A function's config.rs with the settings it reads through `lambda_support::settings`."""
     return SETTINGS_RS.read_text(encoding="utf-8") + "\n" + path.read_text(encoding="utf-8")
 
 

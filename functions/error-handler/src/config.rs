@@ -5,10 +5,10 @@
 //! set of settings serves both functions and the errors table is partitioned like the main
 //! table. A wrong value stops the cold start with a [`ConfigError`] naming the variable, the value
 //! and what is accepted. Reading goes through a lookup function so tests never touch the process
-//! environment; secrets are kept in [`shared::signing::Secret`]s and never printed.
+//! environment; secrets are kept in [`maxcompute_core::signing::Secret`]s and never printed.
 
-use shared::partition::{PartitionConfig, TimeSource};
-use shared::settings::{self, Connection, Env, SettingError, check_name};
+use lambda_support::settings::{self, Connection, Env, SettingError, check_name};
+use maxcompute_core::partition::{PartitionConfig, TimeSource};
 
 /// The errors table's name when `ERRORS_TABLE` is not set.
 pub const DEFAULT_ERRORS_TABLE: &str = "kafka_sink_errors";
@@ -31,9 +31,9 @@ pub struct Config {
 pub type ConfigError = SettingError;
 
 /// The error handler's own variable; the connection, credential and partition variables are the
-/// sink's (`shared::settings::vars`).
+/// sink's (`lambda_support::settings::vars`).
 pub mod vars {
-    pub use shared::settings::vars::*;
+    pub use lambda_support::settings::vars::*;
 
     pub const ERRORS_TABLE: &str = "ERRORS_TABLE";
 }
@@ -69,7 +69,7 @@ impl Config {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
-    use shared::partition::{Granularity, ValueFormat};
+    use maxcompute_core::partition::{Granularity, ValueFormat};
 
     use super::*;
 

@@ -16,9 +16,9 @@
 //! fields are optional. This module is pure and never panics; it does not build rows.
 
 use chrono::DateTime;
+use maxcompute_core::event::{DecodedBatch, decode_event_str};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use shared::event::{DecodedBatch, decode_event_str};
 
 /// The condition spellings AWS documents for "the trigger retried until it gave up".
 pub const RETRIES_EXHAUSTED: [&str; 2] = ["RetryAttemptsExhausted", "RetriesExhausted"];

@@ -14,11 +14,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use lambda_support::function::InvocationError;
+use maxcompute_client::{Client, CredentialsProvider, Error as ClientError};
+use maxcompute_core::codec::BufferPool;
+use maxcompute_core::event::{EventError, decode_event_str};
+use maxcompute_core::partition::{PartitionRouter, PartitionValueError};
 use serde::Serialize;
-use shared::client::{Client, CredentialsProvider, Error as ClientError};
-use shared::event::{EventError, decode_event_str};
-use shared::function::InvocationError;
-use shared::partition::{PartitionRouter, PartitionValueError};
 use tokio::time::Instant;
 use tracing::{error, info};
 
@@ -33,6 +34,8 @@ pub struct ErrorHandler {
     writer: StreamWriter,
     columns: ColumnMap,
     router: PartitionRouter,
+    /// The buffers of packs sent by earlier invocations of the warm function, kept for the next.
+    pool: BufferPool,
 }
 
 /// Why an invocation failed.
@@ -67,7 +70,7 @@ impl InvocationError for HandlerError {
     }
 }
 
-impl shared::function::Handler for ErrorHandler {
+impl lambda_support::function::Handler for ErrorHandler {
     type Response = Response;
     type Error = HandlerError;
 
@@ -107,7 +110,7 @@ pub enum StartError {
 /// A failed cold start is reported with the classes of an invocation error: settings and a
 /// table that does not fit stay wrong until someone changes them; a service that did not answer
 /// may answer the next cold start.
-impl shared::function::InvocationError for StartError {
+impl lambda_support::function::InvocationError for StartError {
     fn is_transient(&self) -> bool {
         match self {
             Self::Partition(_) | Self::Table { .. } => false,
@@ -204,6 +207,7 @@ impl ErrorHandler {
             writer: StreamWriter::new(client, config.table.clone()),
             columns,
             router,
+            pool: BufferPool::new(),
         })
     }
 
@@ -232,7 +236,7 @@ impl ErrorHandler {
         let started = std::time::Instant::now();
         let retries_before = self.client().stats().retries;
         let batch = decode_event_str(event)?;
-        let plan = plan(&batch, &self.columns, &self.router, now_ms)
+        let plan = plan(&batch, &self.columns, &self.router, &self.pool, now_ms)
             .map_err(HandlerError::PartitionValue)?;
         let (written, failure) = self.writer.write_all(&plan.partitions, deadline).await;
         let summary = answer(&plan, written);

@@ -5,7 +5,7 @@ use error_handler::handler::ErrorHandler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::function::run(
+    lambda_support::function::run(
         Config::from_env,
         |config: Config, deadline| async move {
             ErrorHandler::start_from_config(&config, deadline).await

@@ -9,9 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use shared::codec::{EncodedRecords, Packer};
-use shared::event::DecodedBatch;
-use shared::partition::{PartitionRouter, PartitionSpec, PartitionValueError};
+use maxcompute_core::codec::{BufferPool, EncodedRecords, Packer};
+use maxcompute_core::event::DecodedBatch;
+use maxcompute_core::partition::{PartitionRouter, PartitionValueError};
+use maxcompute_core::spec::PartitionSpec;
 use tracing::warn;
 
 use crate::row::{ErrorRow, rows_from_batch};
@@ -46,6 +47,7 @@ pub fn plan(
     batch: &DecodedBatch,
     columns: &ColumnMap,
     router: &PartitionRouter,
+    pool: &BufferPool,
     now_ms: i64,
 ) -> Result<Plan, PartitionValueError> {
     let mut classes: BTreeMap<String, usize> = BTreeMap::new();
@@ -60,7 +62,7 @@ pub fn plan(
     Ok(Plan {
         partitions: by_partition
             .into_iter()
-            .map(|(spec, rows)| encode(columns, spec, &rows))
+            .map(|(spec, rows)| encode(columns, spec, &rows, pool))
             .collect(),
         records: batch.records.len() + batch.rejects.len(),
         classes,
@@ -90,8 +92,13 @@ fn route(
 
 /// Encodes one partition's rows; a row the encoder refuses is encoded again without its
 /// payload.
-pub fn encode(columns: &ColumnMap, spec: PartitionSpec, rows: &[ErrorRow]) -> ErrorPartition {
-    let mut packer = Packer::new(columns.types().to_vec(), rows.len());
+pub fn encode(
+    columns: &ColumnMap,
+    spec: PartitionSpec,
+    rows: &[ErrorRow],
+    pool: &BufferPool,
+) -> ErrorPartition {
+    let mut packer = Packer::new(columns.types().to_vec(), rows.len(), pool);
     let mut degraded = 0;
     for row in rows {
         let Err(e) = packer.push(&columns.cells(row)) else {

@@ -2,9 +2,9 @@
 //!
 //! Every record of the error topic becomes at least one row; no record content makes this fail:
 //! - an error-topic message (it carries `mc.error.class`) that parses
-//!   (`shared::error_record::ErrorMessage::parse`) gives one row with the original key, value and
-//!   headers byte for byte, the error block's class, message, function and failure time, and
-//!   `payload_kind` `record` or `raw-event-json` as the message says;
+//!   (`maxcompute_core::error_record::ErrorMessage::parse`) gives one row with the original key,
+//!   value and headers byte for byte, the error block's class, message, function and failure time,
+//!   and `payload_kind` `record` or `raw-event-json` as the message says;
 //! - a Lambda on-failure envelope ([`crate::envelope`]) gives one row per record in its payload,
 //!   class [`TRIGGER_GAVE_UP`], the inner record's own key, value, headers and coordinates;
 //! - anything else (no error block, a block that does not parse, a record of the error-topic
@@ -17,8 +17,8 @@
 //! processing time comes in as `now_ms`.
 
 use base64::Engine;
-use shared::error_record::{ERROR_CLASS, ErrorMessage, OriginalPayload};
-use shared::event::{DecodedBatch, KafkaRecord, Reject};
+use maxcompute_core::error_record::{ERROR_CLASS, ErrorMessage, OriginalPayload};
+use maxcompute_core::event::{DecodedBatch, KafkaRecord, Reject};
 
 use crate::envelope::{self, Envelope};
 

@@ -8,8 +8,8 @@
 //! A table that does not fit stops the cold start. This module is pure: creating the table and
 //! reading its schema are the handler's.
 
-use shared::partition::PartitionRouter;
-use shared::types::{OdpsType, TableSchema, Value};
+use maxcompute_core::partition::PartitionRouter;
+use maxcompute_core::types::{OdpsType, TableSchema, Value};
 
 use crate::row::ErrorRow;
 

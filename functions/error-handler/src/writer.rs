@@ -5,7 +5,7 @@
 //! stops the rest: the trigger retries the whole batch, and later partitions would only be
 //! written twice. Retries of transient failures happen in the client, bounded by the deadline.
 
-use shared::client::{Client, Error as ClientError, StreamSessions};
+use maxcompute_client::{Client, Error as ClientError, StreamSessions};
 use tokio::time::Instant;
 
 use crate::plan::ErrorPartition;

@@ -33,12 +33,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use maxcompute_core::codec::deflate;
+use maxcompute_core::event::decode_event_str;
+use maxcompute_core::partition::PartitionRouter;
+use maxcompute_core::rows::{RowBuilder, build_rows};
+use maxcompute_core::types::{Column, OdpsType, TableSchema};
 use serde_json::value::RawValue;
-use shared::codec::deflate;
-use shared::event::decode_event_str;
-use shared::partition::PartitionRouter;
-use shared::rows::{RowBuilder, build_rows};
-use shared::types::{Column, OdpsType, TableSchema};
 use sink::config::{Config, vars};
 use sink::handler::{MetricsOutput, Sink};
 use sink::plan::Planner;

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use maxcompute_core::event::{Reject, RejectClass};
 use serde::Serialize;
-use shared::event::{Reject, RejectClass};
 use tracing::error;
 
 use crate::error::SinkError;

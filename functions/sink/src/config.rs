@@ -2,14 +2,15 @@
 //!
 //! A wrong value stops the cold start with a [`ConfigError`] that names the variable, the value
 //! and what is accepted. Reading goes through a lookup function so tests never touch the
-//! process environment. Secrets are kept in [`shared::signing::Secret`]s and never printed.
+//! process environment. Secrets are kept in [`maxcompute_core::signing::Secret`]s and never
+//! printed.
 
-use shared::settings::{self, Connection, Env, SettingError, check_name, invalid};
+use lambda_support::settings::{self, Connection, Env, SettingError, check_name, invalid};
 
 use crate::error_topic::{AwsCredentials, KafkaSecurity, MskIam, SaslMechanism, TlsOptions};
-use shared::codec::{Codec, Compression};
-use shared::partition::{PartitionConfig, TimeSource};
-use shared::rows::{Format, Mode};
+use maxcompute_core::codec::{Codec, Compression};
+use maxcompute_core::partition::{PartitionConfig, TimeSource};
+use maxcompute_core::rows::{Format, Mode};
 
 /// Which Tunnel API writes the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,9 +77,9 @@ pub struct Config {
 pub type ConfigError = SettingError;
 
 /// The sink's own variables; the MaxCompute connection, credential and partition variables are
-/// `shared::settings::vars`, read by both functions.
+/// `lambda_support::settings::vars`, read by both functions.
 pub mod vars {
-    pub use shared::settings::vars::*;
+    pub use lambda_support::settings::vars::*;
 
     pub const TABLE: &str = "MAXCOMPUTE_TABLE";
     pub const MODE: &str = "SINK_MODE";

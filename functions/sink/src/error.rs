@@ -1,9 +1,9 @@
 //! Why an invocation failed, and how Lambda reports it: each error is transient (a retry may
 //! help) or permanent, and its `errorType` says which.
 
-use shared::client::Error as ClientError;
-use shared::event::EventError;
-use shared::function::InvocationError;
+use lambda_support::function::InvocationError;
+use maxcompute_client::Error as ClientError;
+use maxcompute_core::event::EventError;
 
 use crate::error_topic::ErrorTopicError;
 

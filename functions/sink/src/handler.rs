@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 
-use shared::client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
-use shared::event::{DecodedBatch, Reject, decode_event_str};
-use shared::partition::PartitionRouter;
-use shared::rows::RowBuilder;
-use shared::types::TableSchema;
+use maxcompute_client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
+use maxcompute_core::event::{DecodedBatch, Reject, decode_event_str};
+use maxcompute_core::partition::PartitionRouter;
+use maxcompute_core::rows::RowBuilder;
+use maxcompute_core::types::TableSchema;
 use tokio::time::Instant;
 use tracing::info;
 
@@ -63,7 +63,7 @@ impl std::fmt::Debug for MetricsOutput {
     }
 }
 
-impl shared::function::Handler for Sink {
+impl lambda_support::function::Handler for Sink {
     type Response = Response;
     type Error = SinkError;
 
@@ -97,7 +97,7 @@ pub enum StartError {
 /// A failed cold start is reported with the classes of an invocation error: a missing table or
 /// one that does not fit stays so until someone changes it; a service that did not answer may
 /// answer the next cold start.
-impl shared::function::InvocationError for StartError {
+impl lambda_support::function::InvocationError for StartError {
     fn is_transient(&self) -> bool {
         match self {
             Self::Config(_) | Self::Table { .. } => false,
@@ -315,7 +315,7 @@ fn write_path(config: &Config, table: &TableInfo) -> Result<WritePath, String> {
                     .iter()
                     .find(|c| c.name.eq_ignore_ascii_case(key))
                     .ok_or_else(|| format!("its primary key names `{key}`, which is not a column"))?;
-                if !shared::bucket_hash::is_hashable(&column.ty) {
+                if !maxcompute_core::bucket_hash::is_hashable(&column.ty) {
                     return Err(format!(
                         "its primary key column `{key}` is {}; the sink upserts tables keyed by integer and string columns",
                         column.ty

@@ -6,8 +6,9 @@
 //! [`error`] is why an invocation failed; [`metrics`] is each invocation's CloudWatch metrics
 //! line. `main.rs` only wires them to the Lambda runtime.
 //! The pure pipeline (event
-//! decoding, rows, partitions, wire codec, error-topic message format) and the MaxCompute client
-//! live in `shared`. Nothing here reads the environment at import time or panics on input.
+//! decoding, rows, partitions, wire codec, error-topic message format) lives in `maxcompute-core`,
+//! the MaxCompute client in `maxcompute-client`, the runtime loop in `lambda-support`. Nothing here
+//! reads the environment at import time or panics on input.
 
 pub mod answer;
 pub mod config;

@@ -6,7 +6,7 @@ use sink::rejects::{ErrorTopicSink, NoErrorTopic, RejectSink};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::function::run(
+    lambda_support::function::run(
         Config::from_env,
         |config: Config, deadline| async move {
             let rejects: Box<dyn RejectSink> = match &config.error_topic {

@@ -1,7 +1,7 @@
 //! The plan of one invocation, pure: decoded records in, the rows of each partition encoded and
 //! in write order out, plus every record that became a reject.
 //!
-//! Rows are built and routed by [`shared::rows::build_rows`] (its router,
+//! Rows are built and routed by [`maxcompute_core::rows::build_rows`] (its router,
 //! [`PartitionRouter`], is the one place a record's partition is decided) and encoded once by
 //! the codec's [`Packer`]; the encoder is the last word on what MaxCompute accepts, so a row it
 //! refuses is a reject too. Partitions are ordered oldest first: written in that order, each
@@ -12,12 +12,13 @@
 
 use std::collections::BTreeSet;
 
-use shared::client::{OPERATION_UPSERT, upsert_column_types};
-use shared::codec::{CellError, EncodeError, EncodedRecords, Packer};
-use shared::event::{KafkaRecord, Reject, RejectClass};
-use shared::partition::{PartitionRouter, PartitionSpec};
-use shared::rows::{BuiltRows, Row, RowBuilder, build_rows};
-use shared::types::{OdpsType, TableSchema, Value};
+use maxcompute_client::{OPERATION_UPSERT, upsert_column_types};
+use maxcompute_core::codec::{BufferPool, CellError, EncodeError, EncodedRecords, Packer};
+use maxcompute_core::event::{KafkaRecord, Reject, RejectClass};
+use maxcompute_core::partition::PartitionRouter;
+use maxcompute_core::rows::{BuiltRows, Row, RowBuilder, build_rows};
+use maxcompute_core::spec::PartitionSpec;
+use maxcompute_core::types::{OdpsType, TableSchema, Value};
 
 /// What one invocation writes, and what it cannot.
 #[derive(Debug)]
@@ -63,6 +64,8 @@ pub struct Planner {
     types: Vec<OdpsType>,
     /// The positions of the primary-key columns, when rows are upserted.
     key_columns: Option<Vec<usize>>,
+    /// The buffers of packs sent by earlier invocations of the warm function, kept for the next.
+    pool: BufferPool,
 }
 
 /// The cells an upsert record carries after the table's own (the upsert columns): an upsert
@@ -95,6 +98,7 @@ impl Planner {
             router,
             types,
             key_columns,
+            pool: BufferPool::new(),
         }
     }
 
@@ -150,7 +154,7 @@ impl Planner {
         rows: Vec<Row<'r>>,
         rejects: &mut Vec<Reject>,
     ) -> PartitionBatch<'r> {
-        let mut packer = Packer::new(self.types.clone(), rows.len());
+        let mut packer = Packer::new(self.types.clone(), rows.len(), &self.pool);
         let mut records = Vec::with_capacity(rows.len());
         let mut keys = Vec::new();
         for mut row in rows {
@@ -203,11 +207,11 @@ fn reject_class(error: &EncodeError) -> RejectClass {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-    use shared::codec::MAX_CELL_BYTES;
-    use shared::event::{RecordId, TimestampType};
-    use shared::partition::{Granularity, PartitionConfig};
-    use shared::rows::{Format, Mode};
-    use shared::types::Column;
+    use maxcompute_core::codec::MAX_CELL_BYTES;
+    use maxcompute_core::event::{RecordId, TimestampType};
+    use maxcompute_core::partition::{Granularity, PartitionConfig};
+    use maxcompute_core::rows::{Format, Mode};
+    use maxcompute_core::types::Column;
 
     use super::*;
 

@@ -1,7 +1,7 @@
 //! Where rejected records go: the error topic, or nowhere, which fails the batch.
 //!
 //! [`ErrorTopicSink`] turns each reject into an error-topic message (original bytes plus the
-//! `mc.*` headers of `shared::error_record`) and produces them with [`ErrorTopicWriter`],
+//! `mc.*` headers of `maxcompute_core::error_record`) and produces them with [`ErrorTopicWriter`],
 //! connecting on first use to the configured cluster or, by default, to the event's own
 //! `bootstrapServers`. [`NoErrorTopic`] is used when no error topic is configured: any reject
 //! then fails the batch, permanently, so that nothing is dropped silently.
@@ -10,8 +10,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use shared::error_record::{ErrorContext, ErrorMessage};
-use shared::event::Reject;
+use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
+use maxcompute_core::event::Reject;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::info;

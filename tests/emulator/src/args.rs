@@ -3,19 +3,19 @@
 /// Why a command did not succeed: a usage mistake clap could not see (exit 2), or a failure
 /// while running (exit 1).
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     Usage(String),
     Run(String),
 }
 
 /// An AccessKey pair, `ID:SECRET`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPair {
+pub(crate) struct KeyPair {
     pub id: String,
     pub secret: String,
 }
 
-pub fn key_pair(v: &str) -> Result<KeyPair, String> {
+pub(crate) fn key_pair(v: &str) -> Result<KeyPair, String> {
     match v.split_once(':') {
         Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok(KeyPair {
             id: id.to_owned(),
@@ -26,7 +26,7 @@ pub fn key_pair(v: &str) -> Result<KeyPair, String> {
 }
 
 /// `NAME=VALUE`, for a function's environment; the value may itself hold `=`.
-pub fn env_pair(v: &str) -> Result<(String, String), String> {
+pub(crate) fn env_pair(v: &str) -> Result<(String, String), String> {
     v.split_once('=')
         .filter(|(k, _)| !k.is_empty())
         .map(|(k, val)| (k.to_owned(), val.to_owned()))
@@ -35,9 +35,9 @@ pub fn env_pair(v: &str) -> Result<(String, String), String> {
 
 /// Bytes given as hex digit pairs; whitespace is ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HexBytes(pub Vec<u8>);
+pub(crate) struct HexBytes(pub Vec<u8>);
 
-pub fn hex(v: &str) -> Result<HexBytes, String> {
+pub(crate) fn hex(v: &str) -> Result<HexBytes, String> {
     let clean: Vec<u8> = v.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if !clean.len().is_multiple_of(2) {
         return Err(format!("expected hex digit pairs, got `{v}`"));

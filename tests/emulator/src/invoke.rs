@@ -10,7 +10,7 @@ use lambda_emulator::runtime::{Function, FunctionSpec, Outcome};
 use crate::args::{Failure, env_pair};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The function's executable, e.g. target/debug/sink.
     #[arg(long, value_name = "PATH")]
     function: PathBuf,
@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 /// Invokes the function once per event; fails unless every invocation answered normally.
-pub async fn run(args: Args) -> Result<ExitCode, Failure> {
+pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
     let name = args.name.unwrap_or_else(|| {
         args.function
             .file_name()

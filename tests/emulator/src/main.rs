@@ -111,7 +111,7 @@ mod tests {
     use super::*;
 
     /// Parses a command line the way `main` does.
-    pub fn parse(line: &[&str]) -> Result<Command, clap::Error> {
+    pub(crate) fn parse(line: &[&str]) -> Result<Command, clap::Error> {
         Cli::try_parse_from(std::iter::once("emulator").chain(line.iter().copied()))
             .map(|c| c.command)
     }

@@ -14,12 +14,12 @@ use maxcompute_emulator::server;
 
 use crate::args::{Failure, KeyPair, key_pair};
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8110";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8110";
 /// The key pair accepted when none is given, `ID:SECRET`.
-pub const DEFAULT_ACCESS_KEY: &str = "emulator-access-id:emulator-access-secret";
+pub(crate) const DEFAULT_ACCESS_KEY: &str = "emulator-access-id:emulator-access-secret";
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Where the service API (/api), the Tunnel (/) and the admin endpoints (/_emulator) are
     /// served.
     #[arg(long, value_name = "HOST:PORT", env = "EMULATOR_LISTEN", default_value = DEFAULT_LISTEN)]
@@ -81,7 +81,10 @@ fn config(args: Args) -> Result<(server::Config, Option<KeyPair>), Failure> {
     Ok((config, default_key))
 }
 
-pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<ExitCode, Failure> {
+pub(crate) async fn run(
+    args: Args,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ExitCode, Failure> {
     let (config, default_key) = config(args)?;
     let data_dir = config.data_dir.clone();
     let running = server::start(config)

@@ -10,10 +10,10 @@ use lambda_emulator::secrets::LocalSecrets;
 
 use crate::args::{Failure, env_pair};
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:2773";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:2773";
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Where the extension's endpoint is served (the extension's own default port is 2773).
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
@@ -30,7 +30,7 @@ pub struct Args {
     secrets: Vec<(String, String)>,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     args: Args,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<ExitCode, Failure> {

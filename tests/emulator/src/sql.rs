@@ -9,10 +9,10 @@ use crate::args::{Failure, KeyPair, key_pair};
 use crate::maxcompute::DEFAULT_ACCESS_KEY;
 
 /// The project of `make demo`, `sink.env` and the README's examples.
-pub const DEFAULT_PROJECT: &str = "connector_test";
+pub(crate) const DEFAULT_PROJECT: &str = "connector_test";
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The service endpoint.
     #[arg(
         long,
@@ -35,7 +35,7 @@ pub struct Args {
     statement: String,
 }
 
-pub async fn run(args: Args) -> Result<ExitCode, Failure> {
+pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
     let client = Client::for_endpoint(&args.endpoint, &args.access_key.id, &args.access_key.secret);
     let out = sql_client::console(&client, &args.project, &args.statement)
         .await

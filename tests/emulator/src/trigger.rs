@@ -23,7 +23,7 @@ const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:19092";
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     tool: Option<Tool>,
     #[command(flatten)]
@@ -179,7 +179,10 @@ fn header(v: &str) -> Result<(String, Vec<u8>), String> {
         .ok_or_else(|| format!("expected NAME=VALUE, got `{v}`"))
 }
 
-pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<ExitCode, Failure> {
+pub(crate) async fn run(
+    args: Args,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ExitCode, Failure> {
     match args.tool {
         Some(tool) => run_tool(tool).await,
         None => run_trigger(args.run, shutdown).await,

@@ -1,6 +1,7 @@
 //! A stand-in for Alibaba Cloud STS `AssumeRole`, served at the root of the same port
 //! (`GET|POST /?Action=AssumeRole&...`), so the sink's "account + RAM role" credentials path runs
-//! locally. The RPC signature is verified with `shared::signing` against the configured keys;
+//! locally. The RPC signature is verified (`signature::RpcQuery`, recomputing with
+//! `maxcompute_core::signing`) against the configured keys;
 //! issued temporary keys are accepted by every other endpoint until they expire and survive a
 //! restart. Any well-formed role ARN is assumable: there are no RAM policies here.
 
@@ -8,10 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rand::RngExt;
-use shared::signing::RpcQuery;
 
 use crate::incoming::Request;
 use crate::service_error::{EmuError, EmuResult};
+use crate::signature::RpcQuery;
 use crate::state::AppState;
 
 /// The API version STS answers.

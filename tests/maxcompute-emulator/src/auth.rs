@@ -1,6 +1,6 @@
 //! Request authentication as the real service does it: the `Authorization: ODPS ...` header is
-//! parsed and its v2 (or v4) signature recomputed with `shared::signing` over the request as
-//! received (`/api` stripped, query form-decoded); STS keys also need their security token; the
+//! parsed and its v2 (or v4) signature recomputed with `maxcompute_core::signing` over the request
+//! as received (`/api` stripped, query form-decoded); STS keys also need their security token; the
 //! `Date` header must be within 15 minutes of the server clock.
 //!
 //! This module owns the configured key table and the verdict; it does not build error bodies.
@@ -10,9 +10,10 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
-use shared::signing::{self, Secret};
+use maxcompute_core::signing::{self, Secret};
 
 use crate::service_error::{EmuError, EmuResult};
+use crate::signature;
 
 /// The largest accepted difference between the request's `Date` and the server clock.
 pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(15);
@@ -104,7 +105,7 @@ impl KeyStore {
                     "The request is not signed: Authorization header is missing".into(),
                 )
             })?;
-        let parsed = signing::parse_authorization(auth)
+        let parsed = signature::parse_authorization(auth)
             .map_err(|e| EmuError::Unauthorized(format!("Invalid Authorization header: {e}")))?;
         let key = self.lookup(&parsed.access_key_id).ok_or_else(|| {
             EmuError::Unauthorized(format!(
@@ -156,8 +157,8 @@ impl KeyStore {
         let string_to_sign =
             signing::canonical_string_for_request(method, &header_pairs, path_and_query, prefix);
         let ok = match &parsed.v4_scope {
-            None => signing::verify_v2(&key.secret, &string_to_sign, &parsed.signature),
-            Some(scope) => signing::verify_v4(
+            None => signature::verify_v2(&key.secret, &string_to_sign, &parsed.signature),
+            Some(scope) => signature::verify_v4(
                 &key.secret,
                 &scope.date8,
                 &scope.region,

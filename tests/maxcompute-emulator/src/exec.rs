@@ -2,7 +2,7 @@
 //! status, a result text (CSV for queries, as the service's result API returns it) and, for
 //! queries, a typed result set that the instance tunnel can stream. No HTTP here.
 
-use shared::types::{Column, OdpsType, TableSchema, Value};
+use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 
 use crate::partition::{self, PartSpec};
 use crate::service_error::{EmuError, EmuResult};
@@ -318,7 +318,7 @@ fn transactional(
                 col.name
             )));
         }
-        if !shared::bucket_hash::is_hashable(&col.ty) {
+        if !maxcompute_core::bucket_hash::is_hashable(&col.ty) {
             return Err(EmuError::InvalidArgument(format!(
                 "PRIMARY KEY column `{}` has type {}; the emulator's upsert sessions hash integer and string keys only",
                 col.name, col.ty

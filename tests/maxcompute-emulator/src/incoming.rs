@@ -15,7 +15,7 @@ impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
         // The same decoding the signature check uses, so handlers see what was signed.
         Self {
-            pairs: shared::signing::decode_query(raw.unwrap_or("")),
+            pairs: maxcompute_core::signing::decode_query(raw.unwrap_or("")),
         }
     }
 

@@ -10,11 +10,12 @@
 //!
 //! Codemap: `server` (binding, routing, auth, faults, error rendering) → `api` (service API) /
 //! `tunnel` (data plane, with `upsert` for Delta Tables) / `assume_role` (STS) / `admin` (health, faults), all on `state` (the
-//! shared state) → `exec` + `sql` (SQL) and `store` (SQLite). `auth` verifies signatures;
+//! shared state) → `exec` + `sql` (SQL) and `store` (SQLite). `auth` checks requests'
+//! credentials, `signature` verifies signatures;
 //! `incoming` parses requests; `partition` parses partition specs as the service does;
-//! `xml_body` reads and writes the XML bodies; `wire` wraps `shared::codec`; `service_error`
-//! is the service's error codes. `sql_client` is a signed client of the service API (the
-//! `emulator sql` command and the tests); `testing` starts an emulator for a test.
+//! `xml_body` reads and writes the XML bodies; `wire` wraps `maxcompute_core::codec`;
+//! `service_error` is the service's error codes. `sql_client` is a signed client of the service
+//! API (the `emulator sql` command and the tests); `testing` starts an emulator for a test.
 
 pub mod admin;
 pub mod api;
@@ -26,6 +27,7 @@ pub mod incoming;
 pub mod partition;
 pub mod server;
 pub mod service_error;
+pub mod signature;
 pub mod sql;
 pub mod sql_client;
 pub mod state;

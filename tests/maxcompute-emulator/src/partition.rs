@@ -2,7 +2,7 @@
 //! (`k='v',k2='v2'`), validating them against a table's partition keys, and the one canonical
 //! text (`k=v,k2=v2` in key order) used as the storage key. Pure; no I/O.
 
-use shared::types::TableSchema;
+use maxcompute_core::types::TableSchema;
 
 use crate::service_error::{EmuError, EmuResult};
 
@@ -151,7 +151,7 @@ pub fn resolve(schema: &TableSchema, raw: Option<&str>) -> EmuResult<PartSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::types::{Column, OdpsType};
+    use maxcompute_core::types::{Column, OdpsType};
 
     fn schema() -> TableSchema {
         TableSchema {

@@ -9,7 +9,7 @@
 //! or double quotes. Anything else is a [`SqlError`] that names what is unsupported. This module
 //! only parses; execution lives in `exec.rs`.
 
-use shared::types::{Column, OdpsType};
+use maxcompute_core::types::{Column, OdpsType};
 
 /// A parse failure, phrased for the instance's task result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use maxcompute_core::signing::{self, Secret};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use shared::signing::{self, Secret};
 
 /// Characters left as-is in a query component (the RFC 3986 unreserved set).
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC
@@ -50,7 +50,7 @@ impl Client {
     #[allow(clippy::expect_used)]
     pub fn new(base: &str, access_id: &str, secret: &str) -> Self {
         Self {
-            http: shared::client::http_client_builder()
+            http: maxcompute_client::http_client_builder()
                 .build()
                 .expect("an HTTP client"),
             base: base.trim_end_matches('/').to_owned(),

@@ -10,9 +10,9 @@
 
 use std::path::Path;
 
+use maxcompute_core::types::{Column, OdpsType, TableSchema};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
-use shared::types::{Column, OdpsType, TableSchema};
 
 use crate::partition::PartSpec;
 use crate::service_error::{EmuError, EmuResult};

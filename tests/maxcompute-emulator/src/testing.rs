@@ -11,7 +11,7 @@
     clippy::indexing_slicing
 )]
 
-use shared::types::{OdpsType, Value};
+use maxcompute_core::types::{OdpsType, Value};
 
 use crate::auth::KeyStore;
 use crate::server::{self, RunningServer};
@@ -136,12 +136,12 @@ impl TestEmulator {
             "download of {table}/{partition}"
         );
         let bytes = resp.bytes().await.unwrap();
-        shared::codec::decode_block(types, &bytes).unwrap()
+        maxcompute_core::codec::decode_block(types, &bytes).unwrap()
     }
 
     /// Adds a fault rule through the admin API (see `faults.rs` for its fields).
     pub async fn fault(&self, rule: serde_json::Value) {
-        let resp = shared::client::http_client_builder()
+        let resp = maxcompute_client::http_client_builder()
             .build()
             .expect("an HTTP client")
             .post(format!("http://{}/_emulator/faults", self.server.addr))
@@ -154,7 +154,7 @@ impl TestEmulator {
 
     /// The rules still active, oldest first, as the admin API lists them.
     pub async fn faults(&self) -> Vec<serde_json::Value> {
-        let resp = shared::client::http_client_builder()
+        let resp = maxcompute_client::http_client_builder()
             .build()
             .expect("an HTTP client")
             .get(format!("http://{}/_emulator/faults", self.server.addr))
@@ -168,7 +168,7 @@ impl TestEmulator {
 
     /// Removes every fault rule.
     pub async fn clear_faults(&self) {
-        let resp = shared::client::http_client_builder()
+        let resp = maxcompute_client::http_client_builder()
             .build()
             .expect("an HTTP client")
             .delete(format!("http://{}/_emulator/faults", self.server.addr))

@@ -6,8 +6,8 @@
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use maxcompute_core::types::{OdpsType, TableSchema, Value};
 use serde_json::json;
-use shared::types::{OdpsType, TableSchema, Value};
 
 use crate::incoming::Request;
 use crate::partition::{self, PartSpec};

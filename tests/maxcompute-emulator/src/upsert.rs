@@ -1,17 +1,17 @@
 //! Upsert sessions of Delta Tables on the Tunnel (`/projects/p/tables/t/upserts`): create,
 //! reload, write one bucket's records (PUT), commit, abort. A PUT body is a record stream of the
 //! table's data columns plus the five upsert columns; it is validated with the shared codec,
-//! every record's key is hashed with `shared::bucket_hash` and must belong to the PUT's bucket,
-//! and the pack is staged. A commit applies the staged operations in arrival order (upsert =
-//! insert or replace the key's row, delete = remove the key) in one transaction; a commit of a
-//! committed session answers as the first one did. Reads of the data live in `exec.rs` and
-//! `tunnel.rs`.
+//! every record's key is hashed with `maxcompute_core::bucket_hash` and must belong to the PUT's
+//! bucket, and the pack is staged. A commit applies the staged operations in arrival order
+//! (upsert = insert or replace the key's row, delete = remove the key) in one transaction; a
+//! commit of a committed session answers as the first one did. Reads of the data live in
+//! `exec.rs` and `tunnel.rs`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use maxcompute_core::bucket_hash::{self, Hasher};
+use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 use serde_json::json;
-use shared::bucket_hash::{self, Hasher};
-use shared::types::{Column, OdpsType, TableSchema, Value};
 
 use crate::incoming::Request;
 use crate::partition;

@@ -1,9 +1,9 @@
-//! The emulator's view of the record-stream wire format: thin wrappers over `shared::codec` that
-//! turn codec errors into the Tunnel's error codes. There is deliberately no encoder or decoder
-//! here: the sink and the emulator share one tested codec.
+//! The emulator's view of the record-stream wire format: thin wrappers over
+//! `maxcompute_core::codec` that turn codec errors into the Tunnel's error codes. There is
+//! deliberately no encoder or decoder here: the sink and the emulator share one tested codec.
 
-use shared::codec::{self, Codec, Compression};
-use shared::types::{OdpsType, Value};
+use maxcompute_core::codec::{self, Codec, Compression};
+use maxcompute_core::types::{OdpsType, Value};
 
 use crate::service_error::{EmuError, EmuResult};
 

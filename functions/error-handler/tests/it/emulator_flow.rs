@@ -3,16 +3,16 @@
 //! (original bytes compared in hex after a Tunnel download), partitions follow the settings, and
 //! MaxCompute failures fail the invocation with a typed error.
 
-use shared::function::InvocationError;
+use lambda_support::function::InvocationError;
 use std::time::Duration;
 
 use crate::support::events::{FAILED_AT_MS, SINK_FUNCTION, read_event, rejects_of};
 use crate::support::flow::{Flow, NOW_MS, deadline};
 use error_handler::table::COLUMNS;
+use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
+use maxcompute_core::rows::Format;
+use maxcompute_core::types::{OdpsType, Value};
 use maxcompute_emulator::testing::PROJECT;
-use shared::error_record::{ErrorContext, ErrorMessage};
-use shared::rows::Format;
-use shared::types::{OdpsType, Value};
 
 const TABLE: &str = "kafka_sink_errors";
 

@@ -8,10 +8,10 @@ use error_handler::row::{
     ErrorRow, PayloadKind, TRIGGER_GAVE_UP, UNPARSEABLE, rows_from_batch, rows_from_record,
 };
 use error_handler::table::{COLUMNS, ColumnMap, TableError, create_table_sql};
-use shared::error_record::{ErrorContext, ErrorMessage};
-use shared::event::{KafkaRecord, Reject, RejectClass, TimestampType, decode_event_str};
-use shared::partition::{PartitionConfig, PartitionRouter};
-use shared::types::{Column, OdpsType, TableSchema, Value};
+use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
+use maxcompute_core::event::{KafkaRecord, Reject, RejectClass, TimestampType, decode_event_str};
+use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
+use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 
 const NOW: i64 = 1_605_600_000_000;
 
@@ -352,7 +352,7 @@ fn a_row_the_encoder_refuses_is_written_without_its_payload_not_dropped() {
         .collect();
     let map = ColumnMap::new(&schema(&all)).unwrap();
     let mut big = reject();
-    big.value = Some(vec![b'x'; shared::codec::MAX_CELL_BYTES + 1]);
+    big.value = Some(vec![b'x'; maxcompute_core::codec::MAX_CELL_BYTES + 1]);
     let m = ErrorMessage::from_reject(
         &big,
         ErrorContext {
@@ -361,11 +361,12 @@ fn a_row_the_encoder_refuses_is_written_without_its_payload_not_dropped() {
         },
     );
     let rows = rows_from_record(&error_topic_record(0, &m), NOW);
-    let spec = shared::partition::PartitionSpec::single("pt", "x").unwrap();
-    let part = error_handler::plan::encode(&map, spec, &rows);
+    let spec = maxcompute_core::spec::PartitionSpec::single("pt", "x").unwrap();
+    let part = error_handler::plan::encode(&map, spec, &rows, &Default::default());
     assert_eq!((part.encoded.len(), part.degraded), (1, 1));
     let decoded =
-        shared::codec::decode_block(map.types(), &part.encoded.in_order()[0].bytes).unwrap();
+        maxcompute_core::codec::decode_block(map.types(), &part.encoded.in_order()[0].bytes)
+            .unwrap();
     let message = &decoded[0][1];
     let Value::Bytes(text) = message else {
         panic!("{message:?}")

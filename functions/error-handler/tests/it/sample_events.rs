@@ -3,8 +3,8 @@
 //! `UPDATE_EVENTS=1` to rewrite them after a deliberate change of the message format.
 
 use crate::support::events::{ERROR_TOPIC, events_dir, generated, read_event};
-use shared::error_record::ErrorMessage;
-use shared::event::decode_event_str;
+use maxcompute_core::error_record::ErrorMessage;
+use maxcompute_core::event::decode_event_str;
 
 #[test]
 fn error_topic_samples_match_what_the_sink_produces() {

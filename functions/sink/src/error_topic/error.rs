@@ -1,9 +1,9 @@
 //! The error topic's one error type and its one transient/permanent classification.
 
+use maxcompute_client::{GiveUp, Retryable, SecretsError};
 use rskafka::SaslError;
 use rskafka::messenger::{RequestError, SyncVersionsError};
 use rskafka::protocol::error::Error as ProtocolError;
-use shared::client::{GiveUp, Retryable, SecretsError};
 
 /// A failure to reach or write the error topic. The caller fails the batch on any of them.
 #[derive(Debug, thiserror::Error)]

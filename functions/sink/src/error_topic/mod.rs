@@ -1,5 +1,5 @@
-//! The error-topic producer: sends [`ErrorMessage`]s (built by `shared::error_record`) to the
-//! error topic with `acks=all`, keeping every original header in order, duplicates included,
+//! The error-topic producer: sends [`ErrorMessage`]s (built by `maxcompute_core::error_record`) to
+//! the error topic with `acks=all`, keeping every original header in order, duplicates included,
 //! byte for byte. It does not build the messages, read configuration or consume anything.
 //!
 //! # Why rskafka's protocol layer, not its producer
@@ -21,7 +21,7 @@
 //! the system's roots plus an optional CA, then SASL through the messenger, with an MSK IAM token
 //! built here for `AWS_MSK_IAM`), reading the topic's
 //! partitions and leaders from a metadata request, and routing. Retries are not its own: they go
-//! through the workspace's one retry runner (`shared::client::run_with_retries`). The TLS set-up
+//! through the workspace's one retry runner (`maxcompute_client::run_with_retries`). The TLS set-up
 //! is ours rather than rskafka's `transport-tls` feature because that code sits behind rskafka's
 //! private connection layer, which the messenger path does not go through.
 //!
@@ -50,9 +50,9 @@
 //! connection settings, `msk_iam.rs` the `AWS_MSK_IAM` token, `tls.rs` the TLS set-up, `connection.rs` opening a broker connection,
 //! `metadata.rs` the topic's layout, `produce.rs` routing, batching and the produce request,
 //! `error.rs` the error type and its one transient/permanent classification. Only `mod.rs`
-//! retries, and only through `shared::client::run_with_retries`.
+//! retries, and only through `maxcompute_client::run_with_retries`.
 //!
-//! It does not build the messages (`shared::error_record` does), read configuration
+//! It does not build the messages (`maxcompute_core::error_record` does), read configuration
 //! (`crate::config`), create topics, consume, or compress.
 
 mod connection;
@@ -67,9 +67,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
+use maxcompute_client::{Jitter, RandomJitter, RetryPolicy, run_with_retries};
+use maxcompute_core::error_record::ErrorMessage;
 use rskafka::protocol::error::Error as ProtocolError;
-use shared::client::{Jitter, RandomJitter, RetryPolicy, run_with_retries};
-use shared::error_record::ErrorMessage;
 use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use maxcompute_core::error_record::ErrorMessage;
 use rskafka::protocol::messages::{
     ProduceRequest, ProduceRequestPartitionData, ProduceRequestTopicData,
 };
@@ -12,7 +13,6 @@ use rskafka::protocol::record::{
     ControlBatchOrRecords, Record as ProtocolRecord, RecordBatch, RecordBatchCompression,
     RecordBatchTimestampType, RecordHeader,
 };
-use shared::error_record::ErrorMessage;
 use tokio::time::Instant;
 
 use super::error::ErrorTopicError;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rskafka::client::{Credentials, OauthBearerCredentials, SaslConfig};
 
-use shared::client::{SecretsError, SecretsExtension};
+use maxcompute_client::{SecretsError, SecretsExtension};
 
 use super::error::ErrorTopicError;
 use super::msk_iam::{MskIam, USER_AGENT};

@@ -3,7 +3,7 @@
 //! commit, and a commit whose answer was lost is confirmed by the session's state, never redone
 //! (the client's business).
 
-use shared::client::{Client, Error as ClientError, UploadSession};
+use maxcompute_client::{Client, Error as ClientError, UploadSession};
 use tokio::time::Instant;
 use tracing::info;
 

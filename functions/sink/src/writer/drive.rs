@@ -10,8 +10,8 @@
 
 use std::future::Future;
 
-use shared::client::Error as ClientError;
-use shared::partition::PartitionSpec;
+use maxcompute_client::Error as ClientError;
+use maxcompute_core::spec::PartitionSpec;
 use tokio::time::Instant;
 
 use crate::plan::PartitionBatch;

@@ -2,7 +2,7 @@
 //! of a warm function; the server creates missing partitions; each pack is visible once
 //! written, so staging is writing and the commit has nothing to do.
 
-use shared::client::{Error as ClientError, StreamSessions};
+use maxcompute_client::{Error as ClientError, StreamSessions};
 use tokio::time::Instant;
 
 use super::drive::{PartitionWriter, StageError};

@@ -1,8 +1,8 @@
 //! The table's writer, one per warm function: the tunnel kind chosen at cold start from the
 //! configuration and the table, run under the one write loop.
 
-use shared::client::{Client, Error as ClientError, StreamSessions};
-use shared::types::{OdpsType, TableSchema};
+use maxcompute_client::{Client, Error as ClientError, StreamSessions};
+use maxcompute_core::types::{OdpsType, TableSchema};
 use tokio::time::Instant;
 
 use super::batch::BatchWriter;

@@ -4,11 +4,11 @@
 //! first. A replay of the same records replaces them, so a retry after any failure writes
 //! nothing twice.
 
-use shared::bucket_hash::{HashError, Hasher, bucket, record_hash};
-use shared::client::{Client, Error as ClientError, UpsertSession, UpsertSessionInfo};
-use shared::codec::Pack;
-use shared::partition::PartitionSpec;
-use shared::types::OdpsType;
+use maxcompute_client::{Client, Error as ClientError, UpsertSession, UpsertSessionInfo};
+use maxcompute_core::bucket_hash::{HashError, Hasher, bucket, record_hash};
+use maxcompute_core::codec::Pack;
+use maxcompute_core::spec::PartitionSpec;
+use maxcompute_core::types::OdpsType;
 use tokio::time::Instant;
 use tracing::info;
 

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use shared::codec::{Codec, Compression};
-use shared::partition::{Granularity, TimeSource};
-use shared::rows::{Format, Mode};
+use maxcompute_core::codec::{Codec, Compression};
+use maxcompute_core::partition::{Granularity, TimeSource};
+use maxcompute_core::rows::{Format, Mode};
 use sink::config::{Config, ConfigError, TunnelKind, WriteMode};
 
 fn base() -> HashMap<&'static str, &'static str> {

@@ -2,7 +2,7 @@
 //! rows out in the right partitions, through both tunnels, with faults injected by the emulator.
 
 use crate::support::flow::{Flow, NOW_MS, deadline, event, kafka_event};
-use shared::function::InvocationError;
+use lambda_support::function::InvocationError;
 use sink::error::SinkError;
 
 #[tokio::test]
@@ -288,7 +288,7 @@ async fn a_failed_block_upload_in_one_hour_commits_no_hour() {
 #[tokio::test]
 async fn rejects_go_to_the_error_topic_with_their_bytes_and_good_rows_are_written() {
     use crate::support::kafka::{create_topic, fetch, require_broker, unique_topic};
-    use shared::error_record::{OriginalPayload, PAYLOAD, PAYLOAD_RAW_EVENT_JSON};
+    use maxcompute_core::error_record::{OriginalPayload, PAYLOAD, PAYLOAD_RAW_EVENT_JSON};
     use sink::error_topic::KafkaSecurity;
     use sink::rejects::ErrorTopicSink;
 
@@ -383,11 +383,12 @@ async fn the_ram_role_path_assumes_the_role_through_sts_and_writes_with_temporar
         ),
         ("ALIBABA_CLOUD_STS_ENDPOINT", &sts),
     ]);
-    config.connection.credentials =
-        shared::settings::CredentialSource::Environment(shared::signing::Credentials::access_key(
+    config.connection.credentials = lambda_support::settings::CredentialSource::Environment(
+        maxcompute_core::signing::Credentials::access_key(
             maxcompute_emulator::testing::ACCESS_ID,
-            shared::signing::Secret::new("not-the-secret"),
-        ));
+            maxcompute_core::signing::Secret::new("not-the-secret"),
+        ),
+    );
     let err = sink::handler::Sink::start_from_config(
         &config,
         Box::new(sink::rejects::NoErrorTopic),
@@ -503,7 +504,7 @@ async fn each_invocation_emits_metrics_that_say_what_it_did() {
     assert_eq!(docs.len(), 1, "one line per invocation: {docs:?}");
     let doc = &docs[0];
     assert_eq!(doc["Table"], "test_kafka");
-    let oldest = shared::event::decode_event_str(&text)
+    let oldest = maxcompute_core::event::decode_event_str(&text)
         .unwrap()
         .records
         .iter()
@@ -573,7 +574,7 @@ async fn a_failed_invocation_emits_its_metrics_too() {
 async fn with_permanent_write_errors_to_the_error_topic_a_refused_hour_goes_there_and_the_rest_is_written()
  {
     use crate::support::kafka::{create_topic, fetch, require_broker, unique_topic};
-    use shared::error_record::OriginalPayload;
+    use maxcompute_core::error_record::OriginalPayload;
     use sink::error_topic::KafkaSecurity;
     use sink::rejects::ErrorTopicSink;
 

@@ -13,11 +13,11 @@ use crate::support::kafka::{
     Stored, bootstrap, create_topic, fetch, in_secs, require_broker, unique_topic,
 };
 
+use maxcompute_client::{FixedJitter, GiveUp, RetryPolicy};
+use maxcompute_core::error_record::{ErrorContext, ErrorMessage, OriginalPayload};
+use maxcompute_core::event::{Reject, RejectClass, decode_event_str};
 use rskafka::client::ClientBuilder;
 use rskafka::client::partition::UnknownTopicHandling;
-use shared::client::{FixedJitter, GiveUp, RetryPolicy};
-use shared::error_record::{ErrorContext, ErrorMessage, OriginalPayload};
-use shared::event::{Reject, RejectClass, decode_event_str};
 use sink::error_topic::{ErrorTopicError, ErrorTopicWriter, KafkaSecurity};
 use tokio::net::TcpListener;
 use tokio::time::Instant;

@@ -16,9 +16,9 @@ use crate::error_topic_tls::tls_to;
 use crate::support::kafka::in_secs;
 use crate::support::tls::{Pki, TlsBroker};
 
+use maxcompute_client::{FixedJitter, RetryPolicy};
 use rskafka::SaslError;
 use rskafka::protocol::error::Error as ProtocolError;
-use shared::client::{FixedJitter, RetryPolicy};
 use sink::error_topic::{
     AwsCredentials, ErrorTopicError, ErrorTopicWriter, KafkaSecurity, MskIam, SaslMechanism,
 };
@@ -130,8 +130,8 @@ async fn sasl_secrets_never_reach_trace_logs_and_a_refusal_is_permanent() {
 #[tokio::test]
 async fn the_sasl_user_and_password_come_from_their_secret_read_again_at_each_connection() {
     use lambda_emulator::secrets::LocalSecrets;
-    use shared::client::{SecretsError, SecretsExtension};
-    use shared::signing::Secret;
+    use maxcompute_client::{SecretsError, SecretsExtension};
+    use maxcompute_core::signing::Secret;
 
     let (captured, _guard) = capture_trace();
 

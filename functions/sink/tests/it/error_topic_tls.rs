@@ -11,9 +11,9 @@ use crate::support::kafka::{
 };
 use crate::support::tls::{Pki, TlsBroker, TlsProxy};
 
-use shared::client::{FixedJitter, RetryPolicy};
-use shared::error_record::{ErrorContext, ErrorMessage};
-use shared::event::{Reject, RejectClass};
+use maxcompute_client::{FixedJitter, RetryPolicy};
+use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
+use maxcompute_core::event::{Reject, RejectClass};
 use sink::error_topic::{ErrorTopicError, ErrorTopicWriter, KafkaSecurity, TlsOptions};
 use tokio::net::TcpListener;
 
@@ -26,7 +26,7 @@ fn h(name: &str, value: &[u8]) -> (String, Vec<u8>) {
     (name.to_owned(), value.to_vec())
 }
 
-pub fn reject(partition: i32, offset: i64) -> Reject {
+pub(crate) fn reject(partition: i32, offset: i64) -> Reject {
     Reject {
         class: RejectClass::TypeConversion,
         message: format!("column `amount`: \"x{offset}\" is not a BIGINT"),
@@ -46,7 +46,7 @@ pub fn reject(partition: i32, offset: i64) -> Reject {
     }
 }
 
-pub fn tls_to(pki: &Pki) -> KafkaSecurity {
+pub(crate) fn tls_to(pki: &Pki) -> KafkaSecurity {
     KafkaSecurity::Tls(TlsOptions {
         ca_pem: Some(pki.ca_pem().into_bytes()),
     })
@@ -243,6 +243,6 @@ async fn the_sink_handler_sends_its_rejects_through_tls_as_configured() {
         .unwrap();
     assert_eq!(
         utf8.original.payload,
-        shared::error_record::OriginalPayload::Value(Some(b"\xff\xfe,bad".to_vec()))
+        maxcompute_core::error_record::OriginalPayload::Value(Some(b"\xff\xfe,bad".to_vec()))
     );
 }

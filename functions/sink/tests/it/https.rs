@@ -1,5 +1,5 @@
 //! The HTTP client's TLS: reqwest over rustls with ring, the one crypto provider of the functions
-//! (`shared::client::http_client_builder`), against the MaxCompute emulator behind a
+//! (`maxcompute_client::http_client_builder`), against the MaxCompute emulator behind a
 //! TLS-terminating proxy with a certificate of a test CA.
 
 use crate::support::flow::Flow;
@@ -21,7 +21,7 @@ async fn the_http_client_speaks_tls_with_ring_and_verifies_the_server() {
 
     // Trusting the test CA: the handshake completes and the emulator answers through it.
     let ca = reqwest::Certificate::from_pem(pki.ca_pem().as_bytes()).unwrap();
-    let trusting = shared::client::http_client_builder()
+    let trusting = maxcompute_client::http_client_builder()
         .add_root_certificate(ca)
         .build()
         .unwrap();
@@ -30,7 +30,7 @@ async fn the_http_client_speaks_tls_with_ring_and_verifies_the_server() {
     assert_eq!(proxy.handshakes(), 1);
 
     // The system's roots alone do not know the test CA: refused, before any request is sent.
-    let plain = shared::client::http_client_builder().build().unwrap();
+    let plain = maxcompute_client::http_client_builder().build().unwrap();
     let err = plain.get(&url).send().await.unwrap_err();
     assert!(err.is_connect(), "{err:?}");
     let chain = format!("{err:?}");

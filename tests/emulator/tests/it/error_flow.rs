@@ -10,8 +10,8 @@ use crate::support::{create_topic, require_broker, settings, unique};
 use error_handler::table::COLUMNS;
 use lambda_emulator::trigger;
 use lambda_emulator::trigger::tools::{NewRecord, produce};
+use maxcompute_core::types::{OdpsType, Value};
 use maxcompute_emulator::testing::TestEmulator;
-use shared::types::{OdpsType, Value};
 
 /// 2020-11-17T07:04:05.123Z: 15:04 in GMT+08:00.
 const T15: i64 = 1_605_596_645_123;

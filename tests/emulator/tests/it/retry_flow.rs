@@ -18,8 +18,8 @@ use error_handler::table::COLUMNS;
 use lambda_emulator::trigger::retry::ErrorHandling;
 use lambda_emulator::trigger::tools::{NewRecord, produce, read_all};
 use lambda_emulator::trigger::{self, Settings, Stats};
+use maxcompute_core::types::Value;
 use maxcompute_emulator::testing::TestEmulator;
-use shared::types::Value;
 
 /// 2020-11-17T07:04:05.123Z.
 const T15: i64 = 1_605_596_645_123;
@@ -199,7 +199,7 @@ async fn a_batch_that_always_fails_is_bisected_given_up_to_the_error_topic_and_p
     assert_eq!(stats.committed_records, 4, "{stats:?}");
     assert_eq!(stats.failed_invocations, 0, "{stats:?}");
     let partitions = flow.query("show partitions kafka_sink_errors").await;
-    let types: Vec<shared::types::OdpsType> = COLUMNS
+    let types: Vec<maxcompute_core::types::OdpsType> = COLUMNS
         .iter()
         .map(|(_, ty, ..)| ty.parse().unwrap())
         .collect();

@@ -196,7 +196,7 @@ async fn a_failing_sink_loses_nothing_and_offsets_move_only_after_success() {
         "offsets moved while the function failed"
     );
 
-    shared::client::http_client_builder()
+    maxcompute_client::http_client_builder()
         .build()
         .expect("an HTTP client")
         .delete(format!("http://{}/_emulator/faults", flow.server.addr))
@@ -411,7 +411,7 @@ async fn a_missing_topic_is_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_record_reaches_the_error_topic_byte_for_byte_through_the_trigger() {
     use lambda_emulator::trigger::tools::read;
-    use shared::error_record::{ErrorMessage, OriginalPayload};
+    use maxcompute_core::error_record::{ErrorMessage, OriginalPayload};
 
     let bootstrap = require_broker().await;
     let topic = unique("bad");

@@ -10,7 +10,7 @@ use lambda_emulator::trigger::{Settings, StartingPosition};
 use maxcompute_emulator::testing::TestEmulator;
 
 /// The broker's address; fails the test, saying how to start one, when none answers.
-pub async fn require_broker() -> String {
+pub(crate) async fn require_broker() -> String {
     let address = std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:19092".to_owned());
     match tokio::time::timeout(
         Duration::from_secs(2),
@@ -29,7 +29,7 @@ pub async fn require_broker() -> String {
 }
 
 /// A topic name no other test or run uses.
-pub fn unique(name: &str) -> String {
+pub(crate) fn unique(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -37,7 +37,7 @@ pub fn unique(name: &str) -> String {
     format!("flow-{name}-{}-{nanos}", std::process::id())
 }
 
-pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+pub(crate) async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     lambda_emulator::trigger::tools::create_topic(bootstrap, topic, partitions)
         .await
         .unwrap();
@@ -46,7 +46,7 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
 /// A function's binary (`sink`, `error-handler`), from the same target directory as this test.
 /// `cargo nextest run --workspace` and `cargo test --workspace` (what `make test` runs) build
 /// every binary of the workspace before any test starts.
-pub fn function_binary(name: &str) -> PathBuf {
+pub(crate) fn function_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/it-<hash>
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
@@ -61,7 +61,7 @@ pub fn function_binary(name: &str) -> PathBuf {
 
 /// The trigger's settings for a test: the topic from its start, small batches, a short window,
 /// quick retries, and the function configured against `emulator` plus `env`.
-pub fn settings(
+pub(crate) fn settings(
     emulator: &TestEmulator,
     bootstrap: &str,
     topic: &str,

@@ -378,7 +378,7 @@ mod tests {
                 ]}
             })
         );
-        let decoded = shared::event::decode_event_str(&event).unwrap();
+        let decoded = maxcompute_core::event::decode_event_str(&event).unwrap();
         assert!(decoded.rejects.is_empty(), "{:?}", decoded.rejects);
         assert_eq!(decoded.records.len(), 2);
         let first = &decoded.records[0];

@@ -471,7 +471,7 @@ mod tests {
                 "payload": event
             })
         );
-        let decoded = shared::event::decode_event_str(&v["payload"].to_string()).unwrap();
+        let decoded = maxcompute_core::event::decode_event_str(&v["payload"].to_string()).unwrap();
         assert_eq!(decoded.records[0].value.as_deref(), Some(&[0xff, 0xfe][..]));
 
         // A record that was never sent has no response context and no request id.

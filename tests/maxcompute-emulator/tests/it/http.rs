@@ -2,16 +2,16 @@
 //! directory: authentication failures, refused corrupt blocks, commit semantics, restart
 //! durability and fault injection. Request bodies are the pinned bytes from the protocol
 //! reference (§7.3), not output of the codec under test; the compressed ones are those bytes
-//! put through `shared::codec`'s compressors, which the compression differential test holds to
-//! pyodps's own streams.
+//! put through `maxcompute_core::codec`'s compressors, which the compression differential test
+//! holds to pyodps's own streams.
 
 use std::time::{Duration, Instant};
 
+use maxcompute_core::codec::{Codec, Compression, decompress};
 use maxcompute_emulator::auth::KeyStore;
 use maxcompute_emulator::server::{self, Config, RunningServer};
 use maxcompute_emulator::sql_client::{self, Client};
 use reqwest::Method;
-use shared::codec::{Codec, Compression, decompress};
 
 const ID: &str = "test-id";
 const SECRET: &str = "test-secret";
@@ -140,7 +140,7 @@ async fn unsigned_wrongly_signed_and_skewed_requests_are_refused() {
     let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
     let base = format!("http://{}", srv.addr);
 
-    let r = shared::client::http_client_builder()
+    let r = maxcompute_client::http_client_builder()
         .build()
         .unwrap()
         .get(format!("{base}/api/projects/p/tables/t"))
@@ -184,7 +184,8 @@ async fn unsigned_wrongly_signed_and_skewed_requests_are_refused() {
         (401, Some("SignatureNotMatch"))
     );
 
-    let old = shared::signing::http_date(chrono::Utc::now() - chrono::Duration::minutes(20));
+    let old =
+        maxcompute_core::signing::http_date(chrono::Utc::now() - chrono::Duration::minutes(20));
     let r = client(&srv)
         .send(
             Method::GET,
@@ -352,7 +353,7 @@ async fn faults_fail_hang_or_drop_the_next_matching_calls() {
     let base = format!("http://{}", srv.addr);
     let c = client(&srv);
     setup(&c).await;
-    let admin = shared::client::http_client_builder()
+    let admin = maxcompute_client::http_client_builder()
         .build()
         .expect("an HTTP client");
     let health = admin
@@ -438,7 +439,7 @@ async fn faults_fail_hang_or_drop_the_next_matching_calls() {
 
 /// Adds a fault rule through the admin API.
 async fn add_fault(srv: &RunningServer, rule: serde_json::Value) {
-    let r = shared::client::http_client_builder()
+    let r = maxcompute_client::http_client_builder()
         .build()
         .expect("an HTTP client")
         .post(format!("http://{}/_emulator/faults", srv.addr))
@@ -1198,7 +1199,7 @@ async fn cells_over_max_field_size_are_refused() {
 
 #[tokio::test]
 async fn values_outside_their_column_type_are_refused() {
-    use shared::types::{OdpsType, Value};
+    use maxcompute_core::types::{OdpsType, Value};
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
     let c = client(&srv);
@@ -1224,7 +1225,7 @@ async fn values_outside_their_column_type_are_refused() {
         ),
     ];
     for (row, why) in cases {
-        let body = shared::codec::encode_block(&wide, &[row]).unwrap();
+        let body = maxcompute_core::codec::encode_block(&wide, &[row]).unwrap();
         let r = c
             .send(
                 Method::PUT,
@@ -1243,8 +1244,11 @@ async fn values_outside_their_column_type_are_refused() {
         );
         assert!(body["Message"].as_str().unwrap().contains(why), "{body}");
     }
-    let ok = shared::codec::encode_block(&wide, &[vec![Value::text("héé"), Value::Integer(-5)]])
-        .unwrap();
+    let ok = maxcompute_core::codec::encode_block(
+        &wide,
+        &[vec![Value::text("héé"), Value::Integer(-5)]],
+    )
+    .unwrap();
     let r = c
         .send(
             Method::PUT,

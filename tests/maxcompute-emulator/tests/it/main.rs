@@ -1,6 +1,8 @@
 //! The emulator's integration tests, as one test binary (one link of the tree instead of one per
 //! file): `http` drives it over loopback HTTP, `sink_client` with the sink's own client, `upsert`
-//! drives Delta Tables and their upsert sessions over loopback HTTP.
+//! drives Delta Tables and their upsert sessions over loopback HTTP; `vectors` and
+//! `differential` pin request signing and its verification to pyodps (`python` finds the
+//! interpreter).
 
 // Test code: a panic is a test failure, and helpers outside `#[test]` functions are test code too,
 // which clippy.toml's allow-*-in-tests does not reach.
@@ -11,6 +13,9 @@
     clippy::indexing_slicing
 )]
 
+mod differential;
 mod http;
+mod python;
 mod sink_client;
 mod upsert;
+mod vectors;

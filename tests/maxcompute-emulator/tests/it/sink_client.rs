@@ -1,4 +1,4 @@
-//! The sink's own MaxCompute client (`shared::client`) against the emulator over loopback:
+//! The sink's own MaxCompute client (`maxcompute_client`) against the emulator over loopback:
 //! partition creation through SQL, batch and stream uploads with deflate, uploads with every
 //! codec read back row for row, and a transient commit failure injected by the emulator that
 //! the client retries through.
@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use maxcompute_client::{Client, ClientConfig, StaticCredentials};
+use maxcompute_core::codec::{Codec, Compression, encode_block};
+use maxcompute_core::signing::Credentials;
+use maxcompute_core::spec::PartitionSpec;
+use maxcompute_core::types::Value;
 use maxcompute_emulator::auth::KeyStore;
 use maxcompute_emulator::server::{self, Config, RunningServer};
-use shared::client::{Client, ClientConfig, PartitionSpec, StaticCredentials};
-use shared::codec::{Codec, Compression, encode_block};
-use shared::signing::Credentials;
-use shared::types::Value;
 use tokio::time::Instant;
 
 const ID: &str = "sink-id";
@@ -101,7 +102,7 @@ async fn the_sink_client_writes_through_batch_and_stream_sessions() {
         .unwrap();
 
     // The first commit attempt fails with a transient error; the client retries.
-    let admin = shared::client::http_client_builder()
+    let admin = maxcompute_client::http_client_builder()
         .build()
         .expect("an HTTP client");
     let r = admin
@@ -281,7 +282,9 @@ async fn every_codec_uploads_rows_that_read_back_exactly() {
 
 #[tokio::test]
 async fn assume_role_credentials_from_the_sts_stand_in_work_and_survive_a_restart() {
-    use shared::client::{AssumeRoleConfig, CredentialsProvider, StsAssumeRoleProvider, StsError};
+    use maxcompute_client::{
+        AssumeRoleConfig, CredentialsProvider, StsAssumeRoleProvider, StsError,
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;

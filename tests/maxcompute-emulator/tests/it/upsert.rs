@@ -5,13 +5,13 @@
 //! maxcompute-upsert.md), not output of the codec; other bodies are encoded with the shared
 //! codec, whose bytes pyodps checks in the conformance suite.
 
+use maxcompute_core::bucket_hash::{self, Hasher};
+use maxcompute_core::types::{OdpsType, Value};
 use maxcompute_emulator::auth::KeyStore;
 use maxcompute_emulator::server::{self, Config, RunningServer};
 use maxcompute_emulator::sql_client::{self, Client};
 use reqwest::Method;
 use serde_json::Value as Json;
-use shared::bucket_hash::{self, Hasher};
-use shared::types::{OdpsType, Value};
 
 const ID: &str = "test-id";
 const SECRET: &str = "test-secret";
@@ -173,7 +173,7 @@ async fn write(c: &Client, session: &Json, records: &[Vec<Value>]) {
 }
 
 async fn put(c: &Client, session: &Json, bucket: u32, rows: &[Vec<Value>]) -> (u16, Json) {
-    let body = shared::codec::encode_block(&kafka_types(), rows).unwrap();
+    let body = maxcompute_core::codec::encode_block(&kafka_types(), rows).unwrap();
     let bucket_s = bucket.to_string();
     let count = rows.len().to_string();
     let slot = slot_of(session, bucket);
@@ -445,7 +445,8 @@ async fn a_record_in_the_wrong_bucket_is_refused_and_nothing_is_staged() {
     assert!(body["RequestId"].as_str().is_some_and(|r| !r.is_empty()));
     // A wrong slot, a NULL key, an unknown operation and a wrong record count are refused too.
     let id = session["id"].as_str().unwrap();
-    let body = shared::codec::encode_block(&kafka_types(), std::slice::from_ref(&good)).unwrap();
+    let body =
+        maxcompute_core::codec::encode_block(&kafka_types(), std::slice::from_ref(&good)).unwrap();
     let (status, answer) = call(
         &c,
         Method::PUT,
@@ -599,7 +600,8 @@ async fn the_latest_value_per_key_wins_and_deletes_remove_keys() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let rows = shared::codec::decode_block(&kafka_types()[..5], &r.bytes().await.unwrap()).unwrap();
+    let rows = maxcompute_core::codec::decode_block(&kafka_types()[..5], &r.bytes().await.unwrap())
+        .unwrap();
     let mut got: Vec<(String, String)> = rows
         .into_iter()
         .map(|r| {

@@ -5,31 +5,31 @@
 //! bytes). `tests/it/sample_events.rs` regenerates the files and compares, so they cannot drift.
 
 use base64::Engine;
+use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
+use maxcompute_core::event::{Reject, decode_event_str};
+use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
+use maxcompute_core::rows::{Format, Mode, RowBuilder, build_rows};
+use maxcompute_core::types::{Column, OdpsType, TableSchema};
 use serde_json::{Value as Json, json};
-use shared::error_record::{ErrorContext, ErrorMessage};
-use shared::event::{Reject, decode_event_str};
-use shared::partition::{PartitionConfig, PartitionRouter};
-use shared::rows::{Format, Mode, RowBuilder, build_rows};
-use shared::types::{Column, OdpsType, TableSchema};
 
 /// The error topic of the samples.
-pub const ERROR_TOPIC: &str = "maxcompute-test-errors";
+pub(crate) const ERROR_TOPIC: &str = "maxcompute-test-errors";
 /// The sink's function name in the samples.
-pub const SINK_FUNCTION: &str = "kafka-maxcompute-sink";
+pub(crate) const SINK_FUNCTION: &str = "kafka-maxcompute-sink";
 /// When the sink rejected the records: 2020-11-17 07:05:00.500 UTC, 15:05 in GMT+08:00.
-pub const FAILED_AT_MS: i64 = 1_605_596_700_500;
+pub(crate) const FAILED_AT_MS: i64 = 1_605_596_700_500;
 
-pub fn events_dir() -> String {
+pub(crate) fn events_dir() -> String {
     format!("{}/../../events", env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn read_event(name: &str) -> String {
+pub(crate) fn read_event(name: &str) -> String {
     let path = format!("{}/{name}", events_dir());
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The generated files: name and content.
-pub fn generated() -> Vec<(&'static str, String)> {
+pub(crate) fn generated() -> Vec<(&'static str, String)> {
     vec![
         (
             "error-topic-bad-records.json",
@@ -44,7 +44,7 @@ pub fn generated() -> Vec<(&'static str, String)> {
 
 /// What the sink rejects of an `events/` file in VALUE mode with `format`, decode rejects
 /// included, in the order the sink sends them.
-pub fn rejects_of(name: &str, format: Format) -> Vec<Reject> {
+pub(crate) fn rejects_of(name: &str, format: Format) -> Vec<Reject> {
     let batch = decode_event_str(&read_event(name)).unwrap();
     let schema = TableSchema {
         columns: vec![
@@ -63,7 +63,7 @@ pub fn rejects_of(name: &str, format: Format) -> Vec<Reject> {
 
 /// The error-topic messages of `rejects` as a trigger event on [`ERROR_TOPIC`] partition 0,
 /// offsets from `first_offset`.
-pub fn error_topic_event(rejects: &[Reject], first_offset: i64) -> String {
+pub(crate) fn error_topic_event(rejects: &[Reject], first_offset: i64) -> String {
     let ctx = ErrorContext {
         function: SINK_FUNCTION,
         now_ms: FAILED_AT_MS,
@@ -84,7 +84,7 @@ pub fn error_topic_event(rejects: &[Reject], first_offset: i64) -> String {
 
 /// One error-topic message as the trigger writes a record: a null key or value (a tombstone) is
 /// left out of the record, as AWS's trigger does (see `tests/aws/event-shapes.json`).
-pub fn record_json(offset: i64, m: &ErrorMessage) -> Json {
+pub(crate) fn record_json(offset: i64, m: &ErrorMessage) -> Json {
     let b64 = |b: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
     let headers: Vec<Json> = m
         .headers

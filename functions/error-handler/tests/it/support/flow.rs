@@ -10,10 +10,10 @@ use maxcompute_emulator::testing::{self, TestEmulator};
 use tokio::time::Instant;
 
 /// Processing time: 2020-11-17 08:00:00 UTC, 16:00 in GMT+08:00.
-pub const NOW_MS: i64 = 1_605_600_000_000;
+pub(crate) const NOW_MS: i64 = 1_605_600_000_000;
 
 /// The emulator; derefs to the fixture for queries, downloads and faults.
-pub struct Flow(TestEmulator);
+pub(crate) struct Flow(TestEmulator);
 
 impl Deref for Flow {
     type Target = TestEmulator;
@@ -23,23 +23,23 @@ impl Deref for Flow {
 }
 
 impl Flow {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self(TestEmulator::start().await)
     }
 
     /// The error handler's configuration, with `extra` variables on top.
-    pub fn config(&self, extra: &[(&str, &str)]) -> Config {
+    pub(crate) fn config(&self, extra: &[(&str, &str)]) -> Config {
         let vars = self.env_with(extra);
         Config::from_lookup(|name| testing::lookup(&vars, name)).unwrap()
     }
 
-    pub async fn handler(&self, extra: &[(&str, &str)]) -> ErrorHandler {
+    pub(crate) async fn handler(&self, extra: &[(&str, &str)]) -> ErrorHandler {
         ErrorHandler::start_from_config(&self.config(extra), deadline())
             .await
             .unwrap()
     }
 }
 
-pub fn deadline() -> Instant {
+pub(crate) fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(30)
 }

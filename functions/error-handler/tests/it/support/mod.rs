@@ -1,4 +1,4 @@
 //! Helpers shared by the error handler's integration tests. Each test module uses a part of them.
 
-pub mod events;
-pub mod flow;
+pub(crate) mod events;
+pub(crate) mod flow;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use maxcompute_core::error_record::ErrorMessage;
 use rskafka::client::ClientBuilder;
 use rskafka::messenger::Messenger;
 use rskafka::protocol::messages::{
@@ -12,17 +13,16 @@ use rskafka::protocol::messages::{
 };
 use rskafka::protocol::primitives::{Int16, Int32, Int64, String_};
 use rskafka::protocol::record::ControlBatchOrRecords;
-use shared::error_record::ErrorMessage;
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-pub fn bootstrap() -> String {
+pub(crate) fn bootstrap() -> String {
     std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:19092".to_owned())
 }
 
 /// Fails the test, saying how to start the broker, when there is none.
-pub async fn require_broker() -> String {
+pub(crate) async fn require_broker() -> String {
     let address = bootstrap();
     match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&address)).await {
         Ok(Ok(_)) => address,
@@ -35,7 +35,7 @@ pub async fn require_broker() -> String {
     }
 }
 
-pub fn unique_topic(name: &str) -> String {
+pub(crate) fn unique_topic(name: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -43,7 +43,7 @@ pub fn unique_topic(name: &str) -> String {
     format!("errors-{name}-{}-{nanos}", std::process::id())
 }
 
-pub async fn create_topic(address: &str, topic: &str, partitions: i32) {
+pub(crate) async fn create_topic(address: &str, topic: &str, partitions: i32) {
     let client = ClientBuilder::new(vec![address.to_owned()])
         .build()
         .await
@@ -56,13 +56,13 @@ pub async fn create_topic(address: &str, topic: &str, partitions: i32) {
         .unwrap();
 }
 
-pub fn in_secs(secs: u64) -> Instant {
+pub(crate) fn in_secs(secs: u64) -> Instant {
     Instant::now() + Duration::from_secs(secs)
 }
 
 /// A record as it is stored in the broker, headers as the wire list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
+pub(crate) struct Stored {
     pub offset: i64,
     pub timestamp_ms: i64,
     pub key: Option<Vec<u8>>,
@@ -71,7 +71,7 @@ pub struct Stored {
 }
 
 impl Stored {
-    pub fn as_message(&self) -> ErrorMessage {
+    pub(crate) fn as_message(&self) -> ErrorMessage {
         ErrorMessage {
             key: self.key.clone(),
             value: self.value.clone(),
@@ -83,14 +83,19 @@ impl Stored {
 
 /// Reads `expected` records of one partition from offset 0, at the protocol level. Polls
 /// rather than trusting the high watermark, which tansu may report late.
-pub async fn fetch(address: &str, topic: &str, partition: i32, expected: usize) -> Vec<Stored> {
+pub(crate) async fn fetch(
+    address: &str,
+    topic: &str,
+    partition: i32,
+    expected: usize,
+) -> Vec<Stored> {
     fetch_from(&messenger(address).await, topic, partition, expected).await
 }
 
-pub type PlainMessenger = Messenger<BufStream<TcpStream>>;
+pub(crate) type PlainMessenger = Messenger<BufStream<TcpStream>>;
 
 /// A protocol-level connection to one broker, versions negotiated.
-pub async fn messenger(address: &str) -> PlainMessenger {
+pub(crate) async fn messenger(address: &str) -> PlainMessenger {
     let tcp = TcpStream::connect(address).await.unwrap();
     let mut messenger =
         Messenger::new(BufStream::new(tcp), 64 << 20, Arc::from("error-topic-test"));
@@ -100,7 +105,7 @@ pub async fn messenger(address: &str) -> PlainMessenger {
 
 /// Creates a topic through `messenger`'s broker itself (rskafka's client would go to the
 /// address the broker advertises, which may be a TLS port).
-pub async fn create_topic_on(messenger: &PlainMessenger, topic: &str, partitions: i32) {
+pub(crate) async fn create_topic_on(messenger: &PlainMessenger, topic: &str, partitions: i32) {
     let response = messenger
         .request(CreateTopicsRequest {
             topics: vec![CreateTopicRequest {
@@ -123,7 +128,7 @@ pub async fn create_topic_on(messenger: &PlainMessenger, topic: &str, partitions
 }
 
 /// [`fetch`] on an open connection.
-pub async fn fetch_from(
+pub(crate) async fn fetch_from(
     messenger: &PlainMessenger,
     topic: &str,
     partition: i32,

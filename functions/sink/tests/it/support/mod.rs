@@ -1,5 +1,5 @@
 //! Helpers shared by the sink's integration tests. Each test module uses a part of them.
 
-pub mod flow;
-pub mod kafka;
-pub mod tls;
+pub(crate) mod flow;
+pub(crate) mod kafka;
+pub(crate) mod tls;

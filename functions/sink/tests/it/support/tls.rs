@@ -26,12 +26,12 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 /// A test CA that signs broker certificates.
-pub struct Pki {
+pub(crate) struct Pki {
     ca: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Pki {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
@@ -40,13 +40,13 @@ impl Pki {
     }
 
     /// The CA certificate, PEM, as `SINK_ERROR_TLS_CA_FILE` holds it.
-    pub fn ca_pem(&self) -> String {
+    pub(crate) fn ca_pem(&self) -> String {
         self.ca.pem()
     }
 
     /// A server configuration whose certificate names `names` (DNS names or IP addresses),
     /// signed by this CA.
-    pub fn acceptor(&self, names: &[&str]) -> TlsAcceptor {
+    pub(crate) fn acceptor(&self, names: &[&str]) -> TlsAcceptor {
         let key = KeyPair::generate().unwrap();
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names).unwrap();
@@ -68,7 +68,7 @@ impl Pki {
 }
 
 /// A TLS-terminating TCP proxy on loopback. Stops when dropped.
-pub struct TlsProxy {
+pub(crate) struct TlsProxy {
     pub address: SocketAddr,
     handshakes: Arc<AtomicUsize>,
     task: JoinHandle<()>,
@@ -76,12 +76,16 @@ pub struct TlsProxy {
 
 impl TlsProxy {
     /// Binds the proxy's port first, so that a broker can advertise it before the proxy serves.
-    pub async fn bind() -> TcpListener {
+    pub(crate) async fn bind() -> TcpListener {
         TcpListener::bind("127.0.0.1:0").await.unwrap()
     }
 
     /// Serves TLS on `listener`, forwarding each connection's plaintext to `upstream`.
-    pub fn serve(listener: TcpListener, acceptor: TlsAcceptor, upstream: SocketAddr) -> Self {
+    pub(crate) fn serve(
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        upstream: SocketAddr,
+    ) -> Self {
         let address = listener.local_addr().unwrap();
         let handshakes = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&handshakes);
@@ -111,7 +115,7 @@ impl TlsProxy {
     }
 
     /// TLS handshakes completed so far.
-    pub fn handshakes(&self) -> usize {
+    pub(crate) fn handshakes(&self) -> usize {
         self.handshakes.load(Ordering::SeqCst)
     }
 }
@@ -124,7 +128,7 @@ impl Drop for TlsProxy {
 
 /// The tansu binary: `TANSU_BIN`, or the one `bash scripts/broker.sh install` puts under
 /// `.cache/broker/venv`. Fails the test, saying how to install it, when there is none.
-pub fn tansu_bin() -> PathBuf {
+pub(crate) fn tansu_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("TANSU_BIN") {
         return PathBuf::from(bin);
     }
@@ -144,7 +148,7 @@ pub fn tansu_bin() -> PathBuf {
 }
 
 /// A tansu broker process of the test's own, on loopback, in memory. Killed when dropped.
-pub struct Tansu {
+pub(crate) struct Tansu {
     /// Where it listens (plaintext).
     pub address: SocketAddr,
     child: Child,
@@ -154,7 +158,7 @@ impl Tansu {
     /// Starts tansu advertising `advertised` (`host:port`) and waits until it listens: tansu
     /// prints `ready in …` once its listener is bound. A port taken between choosing and binding
     /// makes tansu exit, and another port is tried.
-    pub fn start(advertised: &str, authentication: bool) -> Self {
+    pub(crate) fn start(advertised: &str, authentication: bool) -> Self {
         let bin = tansu_bin();
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -222,13 +226,13 @@ impl Drop for Tansu {
 
 /// A broker reached only through TLS: tansu advertising the proxy, and the proxy in front of it
 /// with a certificate for `names`.
-pub struct TlsBroker {
+pub(crate) struct TlsBroker {
     pub proxy: TlsProxy,
     pub tansu: Tansu,
 }
 
 impl TlsBroker {
-    pub async fn start(pki: &Pki, names: &[&str], authentication: bool) -> Self {
+    pub(crate) async fn start(pki: &Pki, names: &[&str], authentication: bool) -> Self {
         let listener = TlsProxy::bind().await;
         let advertised = listener.local_addr().unwrap().to_string();
         let tansu = Tansu::start(&advertised, authentication);
@@ -237,7 +241,7 @@ impl TlsBroker {
     }
 
     /// The address clients bootstrap from (the proxy's).
-    pub fn bootstrap(&self) -> String {
+    pub(crate) fn bootstrap(&self) -> String {
         self.proxy.address.to_string()
     }
 }
