@@ -70,7 +70,10 @@ pub trait InvocationError: std::error::Error {
 
 /// Runs a function: logging, configuration (read once and logged, secrets redacted by its
 /// `Debug`), the handler started within `start_timeout`, then the Lambda runtime until it stops.
-/// A configuration or start failure is logged and ends the process with that error.
+///
+/// A configuration or start failure is logged, reported to the runtime API's init error path
+/// with its `Permanent.*` or `Transient.*` type (so the pending invocation ends with that error
+/// instead of waiting for a process that is gone), and ends the process with that error.
 pub async fn run<C, CE, H, SE, Fut>(
     read_config: impl FnOnce() -> Result<C, CE>,
     start: impl FnOnce(C, Instant) -> Fut,
@@ -78,17 +81,29 @@ pub async fn run<C, CE, H, SE, Fut>(
 ) -> Result<(), lambda_runtime::Error>
 where
     C: fmt::Debug,
-    CE: std::error::Error + Send + Sync + 'static,
+    CE: InvocationError + Send + Sync + 'static,
     H: Handler,
     Fut: Future<Output = Result<H, SE>>,
-    SE: std::error::Error + Send + Sync + 'static,
+    SE: InvocationError + Send + Sync + 'static,
 {
     init_tracing();
-    let config = read_config().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let config = match read_config() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!(error = %e, "bad configuration");
+            report_init_error(&e).await;
+            return Err(e.into());
+        }
+    };
     tracing::info!(config = ?config, "configuration read");
-    let handler = start(config, Instant::now() + start_timeout)
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let handler = match start(config, Instant::now() + start_timeout).await {
+        Ok(handler) => handler,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            report_init_error(&e).await;
+            return Err(e.into());
+        }
+    };
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBody>| {
         let handler = Arc::clone(&handler);
@@ -99,6 +114,50 @@ where
         }
     }))
     .await
+}
+
+/// Tells the runtime API why the cold start failed (`POST /2018-06-01/runtime/init/error`,
+/// the error type in `Lambda-Runtime-Function-Error-Type` and the body `{errorType,
+/// errorMessage}`), so the invocation waiting for this environment ends with that error.
+///
+/// `lambda_runtime` reports init errors only for its own SnapStart hooks, so this request is
+/// made here, with the runtime API client `lambda_runtime` itself uses. A report that cannot be
+/// sent is logged: the process exits with the error either way.
+async fn report_init_error(error: &(impl InvocationError + ?Sized)) {
+    let diagnostic = error.diagnostic();
+    let sent = async {
+        let client = lambda_runtime_api_client::Client::builder().build()?;
+        let request = lambda_runtime_api_client::build_request()
+            .method("POST")
+            .uri("/2018-06-01/runtime/init/error")
+            .header("lambda-runtime-function-error-type", &diagnostic.error_type)
+            .header("content-type", "application/json")
+            .body(lambda_runtime_api_client::body::Body::from(
+                serde_json::to_vec(&diagnostic)?,
+            ))?;
+        let answer = client.call(request).await?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the runtime API answered {}", answer.status()).into())
+        }
+    };
+    let sent: Result<(), lambda_runtime::Error> = sent.await;
+    match sent {
+        Ok(()) => tracing::info!(error_type = %diagnostic.error_type, "init error reported"),
+        Err(e) => tracing::error!(error = %e, "cannot report the init error to the runtime API"),
+    }
+}
+
+/// A configuration that cannot be read is never fixed by a retry.
+impl InvocationError for crate::settings::SettingError {
+    fn is_transient(&self) -> bool {
+        false
+    }
+
+    fn kind(&self) -> &'static str {
+        "Configuration"
+    }
 }
 
 /// One invocation: "now", the deadline from the runtime's, the body, the handler.

@@ -104,6 +104,30 @@ pub enum StartError {
     Table { table: String, reason: String },
 }
 
+/// A failed cold start is reported with the classes of an invocation error: settings and a
+/// table that does not fit stay wrong until someone changes them; a service that did not answer
+/// may answer the next cold start.
+impl shared::function::InvocationError for StartError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Partition(_) | Self::Table { .. } => false,
+            Self::Client(source)
+            | Self::CreateTable { source, .. }
+            | Self::Schema { source, .. } => source.is_transient(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Client(_) => "MaxComputeClient",
+            Self::Partition(_) => "Configuration",
+            Self::CreateTable { .. } => "CreateTable",
+            Self::Schema { .. } => "TableSchema",
+            Self::Table { .. } => "TableMismatch",
+        }
+    }
+}
+
 /// The answer to the trigger.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -93,6 +93,27 @@ pub enum StartError {
     Table { table: String, reason: String },
 }
 
+/// A failed cold start is reported with the classes of an invocation error: a missing table or
+/// one that does not fit stays so until someone changes it; a service that did not answer may
+/// answer the next cold start.
+impl shared::function::InvocationError for StartError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Config(_) | Self::Table { .. } => false,
+            Self::Client(source) | Self::Schema { source, .. } => source.is_transient(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "Configuration",
+            Self::Client(_) => "MaxComputeClient",
+            Self::Schema { .. } => "TableSchema",
+            Self::Table { .. } => "TableMismatch",
+        }
+    }
+}
+
 /// The answer to the trigger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,10 +131,13 @@ pub struct BatchItemFailure {
     pub item_identifier: ItemIdentifier,
 }
 
+/// A record named in a partial batch response, in the shape AWS's own libraries write
+/// (`{"partition": "<topic>-<n>", "offset": N}`, where `partition` is the event's `records` key).
+/// The trigger counts an identifier with any other key as a failure of the whole batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ItemIdentifier {
-    #[serde(rename = "topic-partition")]
-    pub topic_partition: String,
+    /// The event's `records` key: `<topic>-<partition number>`.
+    pub partition: String,
     pub offset: i64,
 }
 
@@ -388,7 +412,7 @@ impl Sink {
                         .into_iter()
                         .map(|((topic, partition), offset)| BatchItemFailure {
                             item_identifier: ItemIdentifier {
-                                topic_partition: format!("{topic}-{partition}"),
+                                partition: format!("{topic}-{partition}"),
                                 offset,
                             },
                         })

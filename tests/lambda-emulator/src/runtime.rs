@@ -83,6 +83,8 @@ struct Shared {
     queue: Mutex<VecDeque<Pending>>,
     ready: Notify,
     waiting: Mutex<Option<(String, oneshot::Sender<Outcome>)>>,
+    /// The process reported a failed cold start (`/runtime/init/error`); it is thrown away.
+    init_failed: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -237,8 +239,10 @@ impl Function {
         let Some(child) = self.child.as_mut() else {
             return Ok(Outcome::Exited("not running".to_owned()));
         };
+        let mut rx = rx;
         let outcome = tokio::select! {
-            answer = rx => answer.unwrap_or(Outcome::Exited("the runtime API went away".to_owned())),
+            biased;
+            answer = &mut rx => answer.unwrap_or(Outcome::Exited("the runtime API went away".to_owned())),
             status = child.wait() => {
                 // Everything the process wrote before it exited, for the report.
                 drain(&mut self.forwarders).await;
@@ -254,13 +258,20 @@ impl Function {
                     .iter()
                     .cloned()
                     .collect();
-                Outcome::Exited(format!("{status}; last log lines:\n{}", tail.join("\n")))
+                // A process that reported its failed cold start exits right after: the report,
+                // answered before the exit, is the outcome.
+                match rx.try_recv() {
+                    Ok(reported) => reported,
+                    Err(_) => Outcome::Exited(format!("{status}; last log lines:\n{}", tail.join("\n"))),
+                }
             }
             () = tokio::time::sleep(self.spec.timeout) => Outcome::Timeout,
         };
-        if matches!(outcome, Outcome::Timeout | Outcome::Exited(_))
-            || matches!(&outcome, Outcome::Error { error_type, .. } if error_type.starts_with("Runtime.Init"))
-        {
+        let init_failed = self
+            .shared
+            .init_failed
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if init_failed || matches!(outcome, Outcome::Timeout | Outcome::Exited(_)) {
             // Lambda throws the environment away after a timeout, a crash or a failed init.
             self.stop().await;
         }
@@ -419,17 +430,27 @@ async fn error(
     StatusCode::ACCEPTED
 }
 
-async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
-    let outcome = match error_outcome(&body, "Runtime.InitError") {
-        Outcome::Error {
-            error_type,
-            error_message,
-        } => Outcome::Error {
-            error_type: format!("Runtime.InitError.{error_type}"),
-            error_message,
-        },
-        other => other,
-    };
+/// A failed cold start: the invocation waiting for this environment ends with the error the
+/// process reported (as AWS answers it: the reported `errorType`, else the
+/// `Lambda-Runtime-Function-Error-Type` header, else `Runtime.InitError`), and the process is
+/// thrown away.
+async fn init_error(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let header_type = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("Runtime.InitError");
+    let outcome = error_outcome(&body, header_type);
+    if let Outcome::Error { error_type, .. } = &outcome {
+        warn!(%error_type, "the function reported a failed cold start");
+    }
+    shared
+        .init_failed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     shared.finish(None, outcome);
     StatusCode::ACCEPTED
 }

@@ -70,8 +70,15 @@ async fn a_bad_setting_stops_the_cold_start_naming_the_variable() {
         .await
         .unwrap()
     {
-        Outcome::Exited(report) => {
-            assert!(report.contains("ERRORS_TABLE=\"errors-table\""), "{report}");
+        Outcome::Error {
+            error_type,
+            error_message,
+        } => {
+            assert_eq!(error_type, "Permanent.Configuration");
+            assert!(
+                error_message.contains("ERRORS_TABLE=\"errors-table\""),
+                "{error_message}"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -132,9 +132,9 @@ async fn a_permanent_write_failure_reports_the_first_unwritten_offsets() {
     assert_eq!(
         failures,
         serde_json::json!([
-            {"itemIdentifier": {"topic-partition": "orders-eu-0", "offset": 100}},
-            {"itemIdentifier": {"topic-partition": "orders-eu-1", "offset": 7}},
-            {"itemIdentifier": {"topic-partition": "orders-eu-2", "offset": 42}},
+            {"itemIdentifier": {"partition": "orders-eu-0", "offset": 100}},
+            {"itemIdentifier": {"partition": "orders-eu-1", "offset": 7}},
+            {"itemIdentifier": {"partition": "orders-eu-2", "offset": 42}},
         ])
     );
     assert_eq!(response.summary.rows_written, 0);
@@ -240,7 +240,7 @@ async fn a_batch_whose_second_hour_fails_reports_it_and_its_retry_rewrites_nothi
         let failures = serde_json::to_value(response.batch_item_failures.unwrap()).unwrap();
         assert_eq!(
             failures,
-            serde_json::json!([{"itemIdentifier": {"topic-partition": "hours-0", "offset": 100}}]),
+            serde_json::json!([{"itemIdentifier": {"partition": "hours-0", "offset": 100}}]),
             "{tunnel}"
         );
         assert_eq!(stored(&flow).await.len(), 100, "{tunnel}");
@@ -279,7 +279,7 @@ async fn a_failed_block_upload_in_one_hour_commits_no_hour() {
     let failures = serde_json::to_value(response.batch_item_failures.unwrap()).unwrap();
     assert_eq!(
         failures,
-        serde_json::json!([{"itemIdentifier": {"topic-partition": "staged-0", "offset": 0}}])
+        serde_json::json!([{"itemIdentifier": {"partition": "staged-0", "offset": 0}}])
     );
     assert_eq!(response.summary.rows_written, 0);
     assert_eq!(stored(&flow).await, vec![]);

@@ -70,17 +70,66 @@ async fn a_bad_configuration_stops_the_cold_start_naming_the_variable() {
     let mut function = Function::new(spec(&flow, &[("SINK_PARTITION", "WEEK")]))
         .await
         .unwrap();
+    // The failed cold start is reported to the runtime API (`/runtime/init/error`), so the
+    // invocation ends with the function's own error type, not a bare exit.
     match function
         .invoke(event("seed-test-message.json").into())
         .await
         .unwrap()
     {
-        Outcome::Exited(report) => {
-            assert!(report.contains("SINK_PARTITION=\"WEEK\""), "{report}");
-            assert!(report.contains("expected DAY, HOUR or MINUTE"), "{report}");
+        Outcome::Error {
+            error_type,
+            error_message,
+        } => {
+            assert_eq!(error_type, "Permanent.Configuration");
+            assert!(
+                error_message.contains("SINK_PARTITION=\"WEEK\""),
+                "{error_message}"
+            );
+            assert!(
+                error_message.contains("expected DAY, HOUR or MINUTE"),
+                "{error_message}"
+            );
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_missing_table_ends_each_invocation_with_a_permanent_init_error_until_it_exists() {
+    let flow = Flow::start().await;
+    let mut function = Function::new(spec(&flow, &[("MAXCOMPUTE_TABLE", "not_yet")]))
+        .await
+        .unwrap();
+    // Each invocation starts a new process (the failed one is thrown away, as Lambda does), and
+    // each ends with the reported error rather than waiting for the function's timeout.
+    for _ in 0..2 {
+        match function
+            .invoke(event("seed-test-message.json").into())
+            .await
+            .unwrap()
+        {
+            Outcome::Error {
+                error_type,
+                error_message,
+            } => {
+                assert_eq!(error_type, "Permanent.TableSchema", "{error_message}");
+                assert!(error_message.contains("not_yet"), "{error_message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    flow.query(
+        "CREATE TABLE not_yet(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) \
+         PARTITIONED by (pt STRING);",
+    )
+    .await;
+    let outcome = function
+        .invoke(event("seed-test-message.json").into())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    function.stop().await;
 }
 
 #[tokio::test]

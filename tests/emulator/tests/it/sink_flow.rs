@@ -301,7 +301,7 @@ async fn a_function_that_cannot_start_is_restarted_cold_until_it_can() {
     let topic = unique("cold");
     create_topic(&bootstrap, &topic, 1).await;
     let flow = start().await;
-    // The table does not exist yet: every cold start fails (Runtime.InitError) and the process
+    // The table does not exist yet: every cold start fails (Permanent.TableSchema) and the process
     // is thrown away, as Lambda does, until the table is created.
     let s = settings(
         &flow,

@@ -101,9 +101,7 @@ pub fn judge(batch: &Batch, outcome: &Outcome, report_failures: bool) -> (Verdic
     let mut resume_at: Option<i64> = None;
     for item in failures {
         let id = item.get("itemIdentifier");
-        let tp = id
-            .and_then(|i| i.get("topic-partition"))
-            .and_then(Value::as_str);
+        let tp = id.and_then(|i| i.get("partition")).and_then(Value::as_str);
         let offset = id.and_then(|i| i.get("offset")).and_then(Value::as_i64);
         match (tp, offset) {
             (Some(tp), Some(offset))
@@ -111,11 +109,23 @@ pub fn judge(batch: &Batch, outcome: &Outcome, report_failures: bool) -> (Verdic
             {
                 resume_at = Some(resume_at.map_or(offset, |o| o.min(offset)));
             }
-            _ => {
+            (Some(_), Some(_)) => {
                 return (
                     Verdict::Retry {
                         reason: format!(
                             "batchItemFailures names a record not in the batch: {item}"
+                        ),
+                    },
+                    false,
+                );
+            }
+            _ => {
+                // AWS reads only `{"itemIdentifier": {"partition": "<topic>-<n>", "offset": N}}`
+                // and counts any other entry as a failure of the whole batch.
+                return (
+                    Verdict::Retry {
+                        reason: format!(
+                            "a batchItemFailures entry is not {{\"itemIdentifier\": {{\"partition\": \"<topic>-<n>\", \"offset\": <number>}}}}, so the whole batch failed: {item}"
                         ),
                     },
                     false,
@@ -159,7 +169,7 @@ mod tests {
     }
 
     fn item(tp: &str, offset: i64) -> serde_json::Value {
-        serde_json::json!({"itemIdentifier": {"topic-partition": tp, "offset": offset}})
+        serde_json::json!({"itemIdentifier": {"partition": tp, "offset": offset}})
     }
 
     #[test]
@@ -196,7 +206,9 @@ mod tests {
             item("t-x-1", 15),
             item("t-x-0", 12),
             serde_json::json!({"itemIdentifier": {"offset": 12}}),
-            serde_json::json!({"itemIdentifier": {"topic-partition": "t-x-1", "offset": "12"}}),
+            serde_json::json!({"itemIdentifier": {"partition": "t-x-1", "offset": "12"}}),
+            // The key an earlier version of the sink wrote: AWS refuses it.
+            serde_json::json!({"itemIdentifier": {"topic-partition": "t-x-1", "offset": 12}}),
             serde_json::json!({}),
         ] {
             let out =
@@ -205,6 +217,17 @@ mod tests {
                 matches!(judge(&batch(), &out, true).0, Verdict::Retry { .. }),
                 "{bad}"
             );
+        }
+        // The log says why: the old key is named as a shape AWS does not read.
+        let old_key = respond(serde_json::json!({"batchItemFailures": [
+            {"itemIdentifier": {"topic-partition": "t-x-1", "offset": 12}}
+        ]}));
+        match judge(&batch(), &old_key, true).0 {
+            Verdict::Retry { reason } => assert!(
+                reason.contains(r#"is not {"itemIdentifier": {"partition""#),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
         }
         let not_json = Outcome::Response("{".to_owned());
         assert!(matches!(
