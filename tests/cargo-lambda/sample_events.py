@@ -12,6 +12,9 @@ beside it with `AWS_LAMBDA_RUNTIME_API` pointed at it, as cargo-lambda would sta
 the MaxCompute emulator with `emulator sql`, and the records of the error topic on the local
 Kafka broker ($KAFKA_BOOTSTRAP) are checked against what the sink's documentation promises.
 
+Then a cold start against a table that does not exist: the invokes sent before it must all end
+within seconds with the error type `Permanent.TableSchema`, and none may hang.
+
 Usage: sample_events.py (run by scripts/cargo-lambda.sh, which installs cargo-lambda first).
 Environment: CARGO_TARGET_DIR (the binaries are $CARGO_TARGET_DIR/debug/{sink,error-handler,
 emulator}), KAFKA_BOOTSTRAP (default 127.0.0.1:19092), KAFKA_PORT, KEEP_LOGS=1 (keep the log
@@ -48,6 +51,7 @@ ACCESS_KEY = ("emulator-access-id", "emulator-access-secret")
 START_SECS = 60  # a server or function to come up
 INVOKE_SECS = 60  # one `cargo lambda invoke`, the function's cold start included
 SQL_SECS = 30  # one `emulator sql`
+INIT_ERROR_SECS = 20  # every invoke waiting at a failed cold start to end
 
 SEED_TABLE = (
     "CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,"
@@ -221,7 +225,7 @@ class Function:
     """One function configuration: `cargo lambda watch --only-lambda-apis` on a free port and
     the function's binary beside it, reading `env` at its cold start."""
 
-    def __init__(self, procs: Processes, label: str, name: str, env: dict):
+    def __init__(self, procs: Processes, label: str, name: str, env: dict, start: bool = True):
         self.procs = procs
         self.label = label
         self.name = name
@@ -235,7 +239,7 @@ class Function:
         wait_for(f"cargo lambda watch for {label} on 127.0.0.1:{self.port}",
                  lambda: port_open(self.port), START_SECS, lambda: self.watch.poll() is None)
         self.cold_starts = 0
-        self.proc = self.start()
+        self.proc = self.start() if start else None
 
     def start(self) -> subprocess.Popen:
         """Starts the binary as cargo-lambda's watch starts a function (its variables, with the
@@ -602,6 +606,75 @@ class Suite:
         fn.stop()
 
 
+    # A cold start that cannot succeed (the table does not exist): every invoke waiting for it
+    # ends within seconds with a permanent error, none hangs. cargo-lambda hands one init error
+    # to one waiting invoke and does not start the function again, so the script starts it
+    # again while invokes wait, as Lambda initialises again for the next invoke.
+    def missing_table(self, pending: int = 3) -> None:
+        label = "missing-table"
+        fn = Function(self.procs, label, "sink", self.base_env("no_such_table"), start=False)
+        invokes = [self.procs.start(f"{label}-invoke-{i}", fn.invoke_argv(
+            "seed-test-message.json")) for i in range(pending)]
+        # The invokes are queued once each has its connection to the runtime emulator.
+        wait_for("the invokes' connections", lambda: established(fn.port) >= pending,
+                 START_SECS)
+        started = time.monotonic()
+        deadline = started + INIT_ERROR_SECS
+        try:
+            while True:
+                waiting = [p for p in invokes if p.poll() is None]
+                if not waiting:
+                    break
+                if time.monotonic() > deadline:
+                    log = (self.procs.logs / f"{label}-function.log").read_text().splitlines()
+                    raise Failed(
+                        f"{len(waiting)} of {pending} invokes still waiting {INIT_ERROR_SECS} s "
+                        f"after the first of {fn.cold_starts} cold starts: each cold start that "
+                        "fails must report it (POST /2018-06-01/runtime/init/error) before it "
+                        "exits. The function's last lines:\n    " + "\n    ".join(log[-6:]))
+                # Each cold start answers one invoke; a start beyond those would wait for none.
+                if (fn.proc is None or fn.proc.poll() is not None) and fn.cold_starts < pending:
+                    fn.start()
+                time.sleep(0.05)
+            elapsed = time.monotonic() - started
+            for i, p in enumerate(invokes):
+                text = (self.procs.logs / f"{label}-invoke-{i}.log").read_text()
+                m = re.search(r"^Error:\s*(\S+)\s*$", text, re.MULTILINE)
+                error_type = m.group(1) if m else None
+                if error_type is None:
+                    try:
+                        error_type = json.loads(text).get("errorType")
+                    except (json.JSONDecodeError, AttributeError):
+                        pass
+                # The type README.md documents for a table the sink cannot read.
+                if error_type != "Permanent.TableSchema":
+                    raise Failed(f"invoke {i}: expected the error type Permanent.TableSchema, "
+                                 f"got: {text.strip()}")
+                if "NoSuchTable" not in text:
+                    raise Failed(f"invoke {i}: the error does not name NoSuchTable: "
+                                 f"{text.strip()}")
+            say(f"ok    {label:<16} {pending} waiting invokes ended with Permanent.TableSchema "
+                f"in {elapsed:.1f} s ({fn.cold_starts} cold starts)")
+        except Failed as e:
+            self.failures.append(f"{label}: {e}")
+            say(f"FAIL  {label}: {e}")
+        finally:
+            for p in invokes:
+                self.procs.stop(p)
+            fn.stop()
+
+
+def established(port: int) -> int:
+    """Connections to 127.0.0.1:port in state ESTABLISHED (from /proc/net/tcp)."""
+    n = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local = fields[1]
+        if local.endswith(f":{port:04X}") and fields[3] == "01":
+            n += 1
+    return n
+
+
 def main() -> int:
     for binary in ("sink", "error-handler", "emulator"):
         if not (BIN / binary).is_file():
@@ -622,7 +695,7 @@ def main() -> int:
         mc = Emulator(procs, logs / "maxcompute")
         suite = Suite(procs, mc, run_id)
         for part in (suite.seed, suite.partial_batch, suite.csv, suite.json_values,
-                     suite.headers, suite.error_handler):
+                     suite.headers, suite.error_handler, suite.missing_table):
             try:
                 part()
             except Failed as e:
