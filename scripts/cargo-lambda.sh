@@ -21,11 +21,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "installing cargo-lambda from scripts/deploy-requirements.txt into $venv"
-  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off --quiet \
+  timeout 600 "$venv/bin/pip" install --disable-pip-version-check --progress-bar off --quiet \
     -r scripts/deploy-requirements.txt
   echo "$want" >"$stamp"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
-cargo lambda --version
+timeout 60 cargo lambda --version
 
-exec python3 tests/cargo-lambda/sample_events.py "$@"
+# Every call inside is bounded; this bounds the whole, and TERM lets the driver stop what it
+# started.
+exec timeout 900 python3 tests/cargo-lambda/sample_events.py "$@"

@@ -706,6 +706,9 @@ def main() -> int:
         if missing:
             suite.failures.append(f"events without a case here: {missing}")
             say(f"FAIL  every event has a case: {missing} have none")
+    except (KeyboardInterrupt, SystemExit):
+        say(f"interrupted; the logs of every process: {logs}")
+        raise
     except Failed as e:
         say(f"FAIL  {e}")
         if suite is None:
