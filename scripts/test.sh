@@ -2,10 +2,10 @@
 # Every test of the project, in one command (`make test`), on a machine with only Rust and
 # Python 3: installs what the tests need and is missing (the project's .venv with pyodps, which
 # the Python suites and the Rust differential tests run; cargo-nextest; the local Kafka broker;
-# cargo-lambda),
-# starts the broker unless one answers already, runs the Rust tests, the doc tests, the pyodps
-# conformance suite and the template checks, and stops what it started. Each install step is a
-# no-op when its tool is there, so this is also the everyday command.
+# cargo-lambda), starts the broker unless one answers already, runs the Rust tests, the doc
+# tests, the sample events under cargo-lambda, the pyodps conformance suite and the template
+# checks, and stops what it started. Each install step is a no-op when its tool is there, so
+# this is also the everyday command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
