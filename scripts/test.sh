@@ -3,9 +3,9 @@
 # Python 3: installs what the tests need and is missing (the project's .venv with pyodps, which
 # the Python suites and the Rust differential tests run; cargo-nextest; the local Kafka broker;
 # cargo-lambda), starts the broker unless one answers already, runs the Rust tests, the doc
-# tests, the sample events under cargo-lambda, the pyodps conformance suite and the template
-# checks, and stops what it started. Each install step is a no-op when its tool is there, so
-# this is also the everyday command.
+# tests, the sample events under cargo-lambda, the pyodps conformance suite, the AWS shape checks
+# (tests/aws) and the template checks, and stops what it started. Each install step is a no-op
+# when its tool is there, so this is also the everyday command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +63,9 @@ bash scripts/cargo-lambda.sh
 
 step "pyodps conformance against the emulator"
 bash scripts/conformance.sh
+
+step "AWS shapes against AWS's own libraries (Powertools, the runtime interface client, EMF)"
+bash scripts/aws-shapes.sh
 
 step "template.yaml checks (cfn-lint, sam validate --lint, content the linters cannot see)"
 bash scripts/template-check.sh

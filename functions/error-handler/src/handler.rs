@@ -122,6 +122,11 @@ impl shared::function::InvocationError for StartError {
             Self::Client(_) => "MaxComputeClient",
             Self::Partition(_) => "Configuration",
             Self::CreateTable { .. } => "CreateTable",
+            // Reading the schema is the first signed call: a missing or refused AccessKey shows
+            // there first.
+            Self::Schema { source, .. } if source.kind().starts_with("credentials") => {
+                "Credentials"
+            }
             Self::Schema { .. } => "TableSchema",
             Self::Table { .. } => "TableMismatch",
         }

@@ -30,22 +30,19 @@
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::value::RawValue;
-use shared::client::{Client, StaticCredentials};
 use shared::codec::deflate;
 use shared::event::decode_event_str;
 use shared::partition::PartitionRouter;
 use shared::rows::{RowBuilder, build_rows};
-use shared::signing::{Credentials, Secret};
 use shared::types::{Column, OdpsType, TableSchema};
 use sink::config::{Config, vars};
 use sink::handler::{MetricsOutput, Sink};
+use sink::plan::Planner;
 use sink::rejects::NoErrorTopic;
-use sink::writer::{TableWriter, WritePath};
 
 const RECORDS: usize = 10_000;
 const KAFKA_PARTITIONS: usize = 4;
@@ -239,7 +236,7 @@ fn offline_config() -> Config {
 struct Pipeline {
     builder: RowBuilder,
     router: PartitionRouter,
-    writer: TableWriter,
+    planner: Planner,
 }
 
 impl Pipeline {
@@ -248,36 +245,27 @@ impl Pipeline {
         let router = PartitionRouter::new(&config.partition).unwrap();
         router.check_table(&schema).unwrap();
         let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema).unwrap();
-        let credentials =
-            Credentials::access_key("bench".to_owned(), Secret::new("bench".to_owned()));
-        let client = Client::new(
-            config.connection.client_config(),
-            Arc::new(StaticCredentials::new(credentials)),
-        )
-        .unwrap();
-        let writer = TableWriter::new(
-            client,
-            config.table.clone(),
+        let planner = Planner::new(
+            RowBuilder::new(config.mode, config.format, router.zone(), &schema).unwrap(),
+            PartitionRouter::new(&config.partition).unwrap(),
             &schema,
-            WritePath::Append(config.tunnel),
+            None,
         );
         Self {
             builder,
             router,
-            writer,
+            planner,
         }
     }
 
-    /// Decode, build rows, encode: returns the encoded bytes.
+    /// Decode and plan (build rows, encode): returns the encoded bytes.
     fn run(&self, event: &str) -> usize {
         let batch = decode_event_str(event).unwrap();
-        let built = build_rows(&batch.records, &self.builder, &self.router, NOW_MS);
-        let (encoded, rejects) = self.writer.encode(&built.partitions);
-        assert!(rejects.is_empty());
-        encoded
+        let plan = self.planner.plan(&batch.records, batch.rejects, NOW_MS);
+        assert!(plan.rejects.is_empty());
+        plan.partitions
             .iter()
-            .flat_map(|p| &p.packs)
-            .map(|p| p.bytes.len())
+            .map(|p| p.encoded.bytes() as usize)
             .sum()
     }
 }
@@ -478,16 +466,16 @@ fn main() {
         .iter()
         .map(|r| r.value.as_ref().map_or(0, Vec::len))
         .sum();
-    let built = build_rows(&batch.records, &pipeline.builder, &pipeline.router, NOW_MS);
-    let (encoded, _) = pipeline.writer.encode(&built.partitions);
-    let packs: Vec<&[u8]> = encoded
+    let plan = pipeline.planner.plan(&batch.records, Vec::new(), NOW_MS);
+    let packs: Vec<&[u8]> = plan
+        .partitions
         .iter()
-        .flat_map(|p| &p.packs)
+        .flat_map(|p| p.encoded.in_order())
         .map(|p| &p.bytes[..])
         .collect();
     let encoded_bytes: usize = packs.iter().map(|p| p.len()).sum();
     let deflated_bytes: usize = packs.iter().map(|p| deflate(p).len()).sum();
-    let partitions: Vec<String> = built.partitions.keys().map(ToString::to_string).collect();
+    let partitions: Vec<String> = plan.partitions.iter().map(|p| p.spec.to_string()).collect();
 
     println!(
         "event: {RECORDS} records in {KAFKA_PARTITIONS} Kafka partitions, {:.2} MB of JSON \
@@ -530,9 +518,9 @@ fn main() {
         None,
     ));
     rows.push((
-        "encode (TableWriter::encode)".into(),
+        "plan: build rows + encode (Planner::plan)".into(),
         measure(PURE_TIME, MIN_RUNS, || {
-            black_box(pipeline.writer.encode(&built.partitions));
+            black_box(pipeline.planner.plan(&batch.records, Vec::new(), NOW_MS));
         }),
         None,
     ));
@@ -548,7 +536,7 @@ fn main() {
             .unwrap_or_else(|| together.best())
             .as_secs_f64();
     rows.push((
-        "decode + build + encode".into(),
+        "decode + plan (build + encode)".into(),
         together,
         Some(pipeline_mb_s >= TARGET_PIPELINE_MB_S),
     ));

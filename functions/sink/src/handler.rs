@@ -1,36 +1,37 @@
-//! One invocation: a Kafka trigger event in, rows in MaxCompute and rejects accounted for out.
-//!
-//! The order is fixed: decode the event, build rows per partition, encode them, make sure every
-//! reject has somewhere to go, write the partitions, then answer. A record that can never be
-//! written is a reject, never a failed batch; a failure to write rows is reported with the
-//! offsets that were not written (partial batch response) or as an error that makes the trigger
-//! retry the whole batch. Nothing is dropped silently.
+//! One invocation of the sink, as plan, write, answer: the event decoded once, the plan
+//! (rows per partition, encoded once, in write order, plus rejects) made by the pure
+//! [`Planner`], rejects delivered before any row is written (if they cannot go anywhere the
+//! batch fails, and a retry writes nothing twice), the partitions written by the
+//! [`TableWriter`], the records refused for good delivered, and the pure answer
+//! ([`answer::tally`]). A record that can never be written is a reject, never a failed batch; a
+//! failure to write rows is reported with the offsets that were not written (partial batch
+//! response) or as an error that makes the trigger retry the whole batch. Nothing is dropped
+//! silently.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use serde::Serialize;
 use shared::client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
-use shared::event::{KafkaRecord, RecordId, Reject, RejectClass, decode_event_str};
-use shared::partition::{PartitionRouter, PartitionSpec};
-use shared::rows::{BuiltRows, RowBuilder, build_rows};
+use shared::event::{DecodedBatch, Reject, decode_event_str};
+use shared::partition::PartitionRouter;
+use shared::rows::RowBuilder;
 use shared::types::TableSchema;
 use tokio::time::Instant;
-use tracing::{error, info};
+use tracing::info;
 
+use crate::answer::{self, Response, Summary};
 use crate::config::{Config, PermanentWriteErrors, WriteMode};
 use crate::error::SinkError;
 use crate::metrics;
+use crate::plan::{Plan, Planner};
 use crate::rejects::RejectSink;
-use crate::writer::{TableWriter, WritePath, WriteResult};
+use crate::writer::{TableWriter, WritePath};
 
 /// The sink, built once per cold start.
 #[derive(Debug)]
 pub struct Sink {
+    planner: Planner,
     writer: TableWriter,
     schema: TableSchema,
-    builder: RowBuilder,
-    router: PartitionRouter,
     partial_batch: bool,
     /// Records of a partition MaxCompute refuses for good go to the error topic.
     divert_refused: bool,
@@ -108,50 +109,15 @@ impl shared::function::InvocationError for StartError {
         match self {
             Self::Config(_) => "Configuration",
             Self::Client(_) => "MaxComputeClient",
+            // Reading the schema is the first signed call: a missing or refused AccessKey shows
+            // there first.
+            Self::Schema { source, .. } if source.kind().starts_with("credentials") => {
+                "Credentials"
+            }
             Self::Schema { .. } => "TableSchema",
             Self::Table { .. } => "TableMismatch",
         }
     }
-}
-
-/// The answer to the trigger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Response {
-    /// Present only with partial batch responses: the first unwritten offset of each failed
-    /// topic-partition. Empty means every record is written or accounted for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_item_failures: Option<Vec<BatchItemFailure>>,
-    pub summary: Summary,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: ItemIdentifier,
-}
-
-/// A record named in a partial batch response, in the shape AWS's own libraries write
-/// (`{"partition": "<topic>-<n>", "offset": N}`, where `partition` is the event's `records` key).
-/// The trigger counts an identifier with any other key as a failure of the whole batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ItemIdentifier {
-    /// The event's `records` key: `<topic>-<partition number>`.
-    pub partition: String,
-    pub offset: i64,
-}
-
-/// Counts for the invocation's log line and answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub records: usize,
-    pub rows_written: u64,
-    pub bytes_written: u64,
-    /// Rows written per partition, as `SHOW PARTITIONS` spells it.
-    pub partitions: BTreeMap<String, u64>,
-    pub rejects: BTreeMap<&'static str, usize>,
-    pub failed_partitions: usize,
 }
 
 impl Sink {
@@ -186,8 +152,17 @@ impl Sink {
             .map_err(|e| table_error(e.to_string()))?;
         let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema)
             .map_err(|e| table_error(e.to_string()))?;
+        let key_columns = match &path {
+            WritePath::Upsert { key } => Some(
+                key.iter()
+                    .filter_map(|k| schema.column_index(k))
+                    .collect::<Vec<_>>(),
+            ),
+            WritePath::Append(_) => None,
+        };
+        let planner = Planner::new(builder, router, &schema, key_columns);
         let divert_refused = config.permanent_write_errors == PermanentWriteErrors::ErrorTopic;
-        let mut writer = TableWriter::new(client, config.table.clone(), &schema, path);
+        let mut writer = TableWriter::new(client, config.table.clone(), &schema, path.clone());
         if divert_refused {
             writer = writer.past_permanent_failures();
         }
@@ -200,10 +175,9 @@ impl Sink {
             "sink ready"
         );
         Ok(Self {
+            planner,
             writer,
             schema,
-            builder,
-            router,
             partial_batch: config.partial_batch,
             divert_refused,
             rejects,
@@ -251,129 +225,53 @@ impl Sink {
     ) -> Result<Response, SinkError> {
         let started = std::time::Instant::now();
         let retries_before = self.client().stats().retries;
-        let batch = decode_event_str(event)?;
-        let BuiltRows {
-            partitions,
-            rejects: row_rejects,
-        } = build_rows(&batch.records, &self.builder, &self.router, now_ms);
-        // Oldest partition first, so that each Kafka partition is written in offset order (see
-        // `TableWriter::write_all`).
-        let mut by_age: Vec<(i64, &PartitionSpec)> = partitions
-            .iter()
-            .map(|(spec, rows)| {
-                let times = rows
-                    .iter()
-                    .map(|r| self.router.time_of(r.record.event_time_ms(), now_ms));
-                (times.min().unwrap_or(now_ms), spec)
-            })
-            .collect();
-        by_age.sort();
-        let order: Vec<PartitionSpec> = by_age.into_iter().map(|(_, s)| s.clone()).collect();
-        // Encoding finds the rows MaxCompute would refuse, which become rejects.
-        let (mut encoded, encode_rejects) = self.writer.encode(&partitions);
-        let decoded = batch.records.len();
-        let oldest_record_ms = batch
-            .records
-            .iter()
-            .filter_map(KafkaRecord::event_time_ms)
-            .min();
-        let topics: BTreeSet<&str> = batch.records.iter().map(|r| r.topic.as_str()).collect();
-        let topic = topics.into_iter().collect::<Vec<_>>().join(",");
-        let upserts = self.writer.path() == WritePath::Upsert;
-        let refused: HashSet<RecordId> = if upserts {
-            encode_rejects.iter().filter_map(reject_id).collect()
-        } else {
-            HashSet::new()
-        };
-        let mut rejects = batch.rejects;
-        rejects.extend(row_rejects);
-        rejects.extend(encode_rejects);
-        let mut summary = Summary {
-            records: decoded + count_undecoded(&rejects),
-            ..Summary::default()
-        };
-        for r in &rejects {
-            *summary.rejects.entry(r.class.as_str()).or_default() += 1;
-        }
-
+        let DecodedBatch {
+            records,
+            rejects,
+            bootstrap_servers,
+            ..
+        } = decode_event_str(event)?;
+        let plan = self.planner.plan(&records, rejects, now_ms);
         // Rejects first: if they cannot go anywhere, fail before writing rows that a retry
         // would write again.
-        if !rejects.is_empty() {
-            self.rejects
-                .deliver(&rejects, &batch.bootstrap_servers, now_ms, deadline)
-                .await?;
-        }
+        self.deliver(&plan.rejects, &bootstrap_servers, now_ms, deadline)
+            .await?;
+        let outcomes = self.writer.write(&plan.partitions, deadline).await;
+        let written = answer::tally(&plan, outcomes, self.divert_refused);
+        self.deliver(&written.refused, &bootstrap_servers, now_ms, deadline)
+            .await?;
+        self.report(&plan, &written.summary, started, retries_before, now_ms);
+        written.into_response(self.partial_batch)
+    }
 
-        let outcomes = if upserts {
-            // An upsert session learns its buckets only when it is created: the rows are
-            // encoded again, per bucket, once it is.
-            drop(encoded);
-            self.writer
-                .write_upserts(&partitions, &order, &refused, deadline)
-                .await
-        } else {
-            // The packs hold every row now: free the decoded records and the row values
-            // before the writes, so that a full 6 MB event never has three copies alive.
-            drop(partitions);
-            drop(batch.records);
-            encoded.sort_by_key(|p| order.iter().position(|s| *s == p.spec));
-            self.writer.write_all(encoded, deadline).await
-        };
-        let mut first_error = None;
-        let mut unwritten: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        // Records of partitions refused for good, with why, when they go to the error topic.
-        let mut refused_writes: HashMap<RecordId, String> = HashMap::new();
-        for outcome in outcomes {
-            let spec = outcome.spec.to_string();
-            match outcome.result {
-                WriteResult::Written => {
-                    summary.rows_written += outcome.rows;
-                    summary.bytes_written += outcome.bytes;
-                    summary.partitions.insert(spec, outcome.rows);
-                    continue;
-                }
-                WriteResult::Failed(e) if self.divert_refused && !e.is_transient() => {
-                    error!(partition = %spec, error = %e, rows = outcome.unwritten.len(), "partition refused for good; its records go to the error topic");
-                    let reason = format!("writing partition {spec} failed for good: {e}");
-                    refused_writes
-                        .extend(outcome.unwritten.into_iter().map(|id| (id, reason.clone())));
-                    continue;
-                }
-                WriteResult::Failed(e) => {
-                    error!(partition = %spec, error = %e, transient = e.is_transient(), "partition write failed");
-                    first_error.get_or_insert(SinkError::Write {
-                        partition: spec,
-                        source: e,
-                    });
-                }
-                WriteResult::Skipped => {}
-            }
-            summary.failed_partitions += 1;
-            for RecordId {
-                topic,
-                partition,
-                offset,
-            } in outcome.unwritten
-            {
-                let first = unwritten.entry((topic, partition)).or_insert(offset);
-                *first = (*first).min(offset);
-            }
+    /// Sends rejects to the error topic (or fails, when they cannot go anywhere).
+    async fn deliver(
+        &self,
+        rejects: &[Reject],
+        bootstrap_servers: &[String],
+        now_ms: i64,
+        deadline: Instant,
+    ) -> Result<(), SinkError> {
+        if rejects.is_empty() {
+            return Ok(());
         }
+        self.rejects
+            .deliver(rejects, bootstrap_servers, now_ms, deadline)
+            .await?;
+        Ok(())
+    }
 
-        if !refused_writes.is_empty() {
-            let refused = refused_rejects(event, &refused_writes)?;
-            *summary
-                .rejects
-                .entry(RejectClass::WriteRefused.as_str())
-                .or_default() += refused.len();
-            self.rejects
-                .deliver(&refused, &batch.bootstrap_servers, now_ms, deadline)
-                .await?;
-        }
-
-        let stats = self.client().stats();
+    /// The invocation's log line and metrics line.
+    fn report(
+        &self,
+        plan: &Plan<'_>,
+        summary: &Summary,
+        started: std::time::Instant,
+        retries_before: u64,
+        now_ms: i64,
+    ) {
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let retries = stats.retries - retries_before;
+        let retries = self.client().stats().retries - retries_before;
         // Numbers only, so that each is a JSON value in Lambda's JSON logs; the rows per
         // partition and the rejects per class are in the metrics line, as JSON.
         info!(
@@ -389,7 +287,7 @@ impl Sink {
         );
         let invocation = metrics::Invocation {
             function: self.function_name.clone(),
-            topic,
+            topic: plan.topics.clone(),
             table: self.table.clone(),
             records: summary.records,
             rows_written: summary.rows_written,
@@ -399,28 +297,10 @@ impl Sink {
             retries,
             failed_partitions: summary.failed_partitions,
             latency_ms,
-            oldest_record_ms,
+            oldest_record_ms: plan.oldest_record_ms,
             now_ms,
         };
         (self.metrics.0)(metrics::emf(&invocation).to_string());
-
-        match first_error {
-            Some(e) if !self.partial_batch => Err(e),
-            _ => Ok(Response {
-                batch_item_failures: self.partial_batch.then(|| {
-                    unwritten
-                        .into_iter()
-                        .map(|((topic, partition), offset)| BatchItemFailure {
-                            item_identifier: ItemIdentifier {
-                                partition: format!("{topic}-{partition}"),
-                                offset,
-                            },
-                        })
-                        .collect()
-                }),
-                summary,
-            }),
-        }
     }
 }
 
@@ -442,7 +322,9 @@ fn write_path(config: &Config, table: &TableInfo) -> Result<WritePath, String> {
                     ));
                 }
             }
-            Ok(WritePath::Upsert)
+            Ok(WritePath::Upsert {
+                key: table.primary_key.clone(),
+            })
         }
         (WriteMode::Auto | WriteMode::Append, false) => Ok(WritePath::Append(config.tunnel)),
         (WriteMode::Upsert, false) => Err(
@@ -454,39 +336,4 @@ fn write_path(config: &Config, table: &TableInfo) -> Result<WritePath, String> {
                 .to_owned(),
         ),
     }
-}
-
-/// Rejects for the records of partitions MaxCompute refused for good, read again from the event
-/// (the decoded records are freed before the writes, and this is the rare path).
-fn refused_rejects(
-    event: &str,
-    refused: &HashMap<RecordId, String>,
-) -> Result<Vec<Reject>, SinkError> {
-    let batch = decode_event_str(event)?;
-    Ok(batch
-        .records
-        .iter()
-        .filter_map(|record| {
-            let reason = refused.get(&record.id())?;
-            Some(Reject::from_record(
-                record,
-                RejectClass::WriteRefused,
-                reason.as_str(),
-            ))
-        })
-        .collect())
-}
-
-/// The record a reject of a decoded record stands for.
-fn reject_id(reject: &Reject) -> Option<RecordId> {
-    Some(RecordId {
-        topic: reject.topic.clone()?,
-        partition: reject.partition?,
-        offset: reject.offset?,
-    })
-}
-
-/// Records that did not decode are not in the batch's record list but were in the event.
-fn count_undecoded(rejects: &[Reject]) -> usize {
-    rejects.iter().filter(|r| r.raw_json.is_some()).count()
 }

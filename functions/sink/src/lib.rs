@@ -1,18 +1,21 @@
 //! The sink function: Kafka trigger batches into rows of a MaxCompute table.
 //!
-//! [`config`] reads and validates the environment once; [`handler::Sink`] handles invocations;
-//! [`writer`] writes encoded rows through the Tunnel; [`rejects`] sends rejected records to the
-//! error topic through [`error_topic`]; [`error`] is why an invocation failed; [`metrics`] is
-//! each invocation's CloudWatch metrics line. `main.rs` only wires them to the Lambda runtime.
+//! [`config`] reads and validates the environment once; [`handler::Sink`] handles invocations
+//! as plan ([`plan`], pure), write ([`writer`], through the Tunnel) and answer ([`answer`],
+//! pure); [`rejects`] sends rejected records to the error topic through [`error_topic`];
+//! [`error`] is why an invocation failed; [`metrics`] is each invocation's CloudWatch metrics
+//! line. `main.rs` only wires them to the Lambda runtime.
 //! The pure pipeline (event
 //! decoding, rows, partitions, wire codec, error-topic message format) and the MaxCompute client
 //! live in `shared`. Nothing here reads the environment at import time or panics on input.
 
+pub mod answer;
 pub mod config;
 pub mod error;
 pub mod error_topic;
 pub mod handler;
 pub mod metrics;
+pub mod plan;
 pub mod rejects;
 pub mod writer;
 

@@ -15,11 +15,18 @@ use serde_json::{Map, Value, json};
 /// The namespace the metrics are filed under.
 pub const NAMESPACE: &str = "KafkaMaxComputeSink";
 
+/// The `Topic` dimension of a batch without records. CloudWatch drops a metric whose dimension
+/// value is empty (the EMF specification wants 1 to 1024 characters, AWS's EMF library refuses
+/// an empty or blank one), and no Kafka topic can be named this (topic names are
+/// `[a-zA-Z0-9._-]`), so it cannot be mistaken for one.
+pub const NO_TOPIC: &str = "(none)";
+
 /// One invocation's figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     pub function: String,
-    /// The source topic(s) of the batch, comma-separated when there are several.
+    /// The source topic(s) of the batch, comma-separated when there are several; empty for a
+    /// batch without records, written as [`NO_TOPIC`].
     pub topic: String,
     pub table: String,
     pub records: usize,
@@ -68,7 +75,12 @@ pub fn emf(i: &Invocation) -> Value {
     }
     let mut doc = Map::new();
     doc.insert("Function".into(), json!(i.function));
-    doc.insert("Topic".into(), json!(i.topic));
+    let topic = if i.topic.trim().is_empty() {
+        NO_TOPIC
+    } else {
+        i.topic.as_str()
+    };
+    doc.insert("Topic".into(), json!(topic));
     doc.insert("Table".into(), json!(i.table));
     doc.insert("Partitions".into(), json!(i.partitions));
     let definitions: Vec<Value> = metrics
@@ -90,4 +102,33 @@ pub fn emf(i: &Invocation) -> Value {
         }),
     );
     Value::Object(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(topic: &str) -> Invocation {
+        Invocation {
+            function: "sink".to_owned(),
+            topic: topic.to_owned(),
+            table: "t".to_owned(),
+            records: 0,
+            rows_written: 0,
+            bytes_written: 0,
+            rejects: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            retries: 0,
+            failed_partitions: 0,
+            latency_ms: 1,
+            oldest_record_ms: None,
+            now_ms: 1_605_596_645_123,
+        }
+    }
+
+    #[test]
+    fn every_dimension_value_is_non_empty() {
+        assert_eq!(emf(&invocation(""))["Topic"], NO_TOPIC);
+        assert_eq!(emf(&invocation("orders,clicks"))["Topic"], "orders,clicks");
+    }
 }

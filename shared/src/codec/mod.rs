@@ -15,6 +15,7 @@
 mod compress;
 mod crc;
 mod error;
+mod packer;
 mod pool;
 mod reader;
 mod varint;
@@ -24,6 +25,7 @@ pub use compress::{
     Codec, CompressError, Compression, LevelError, UnknownCodec, decompress, deflate, inflate,
 };
 pub use error::{CellError, DecodeError, EncodeError};
+pub use packer::{EncodedRecords, Pack, Packer};
 pub use reader::decode_block;
 pub use writer::{RecordWriter, encode_block};
 

@@ -54,6 +54,12 @@ impl RecordWriter {
     /// Appends one record. On error nothing is written: the row is rolled back and the writer
     /// can take the next row.
     pub fn write(&mut self, row: &[Value]) -> Result<(), EncodeError> {
+        self.write_record(row).map(|_| ())
+    }
+
+    /// Like [`RecordWriter::write`], returning the record's CRC (what
+    /// [`RecordWriter::append_encoded`] needs to copy the record into another body).
+    pub(crate) fn write_record(&mut self, row: &[Value]) -> Result<u32, EncodeError> {
         if row.len() != self.types.len() {
             return Err(EncodeError::RowWidth {
                 expected: self.types.len(),
@@ -63,9 +69,8 @@ impl RecordWriter {
         let start = self.buf.len();
         match write_record(&mut self.buf, &mut self.crc, &self.types, row) {
             Ok(record_crc) => {
-                self.stream_crc = crc32c::crc32c_append(self.stream_crc, &record_crc.to_le_bytes());
-                self.records += 1;
-                Ok(())
+                self.count_record(record_crc);
+                Ok(record_crc)
             }
             Err(e) => {
                 self.buf.truncate(start);
@@ -73,6 +78,19 @@ impl RecordWriter {
                 Err(e)
             }
         }
+    }
+
+    /// Appends a record another writer of the same column types encoded: its bytes (fields,
+    /// END_RECORD tag and CRC varint) and its CRC. Copying is not encoding: the record is not
+    /// validated again.
+    pub(crate) fn append_encoded(&mut self, record: &[u8], record_crc: u32) {
+        self.buf.extend_from_slice(record);
+        self.count_record(record_crc);
+    }
+
+    fn count_record(&mut self, record_crc: u32) {
+        self.stream_crc = crc32c::crc32c_append(self.stream_crc, &record_crc.to_le_bytes());
+        self.records += 1;
     }
 
     /// Records written so far.

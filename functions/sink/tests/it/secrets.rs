@@ -108,12 +108,15 @@ async fn the_binary_signs_with_the_secret_reads_it_again_when_refused_and_never_
     }
 }
 
-/// What a failed cold start reported: the process logs the error and exits, as Lambda's
-/// `Runtime.ExitError` shows it.
+/// What a failed cold start reported to the runtime API: a permanent credentials error (no
+/// retry finds a secret that is not there), with its message.
 fn cold_start_failure(outcome: Outcome) -> String {
     match outcome {
-        Outcome::Exited(report) if report.contains("cannot start") => report,
-        other => panic!("expected the cold start to fail, got {other:?}"),
+        Outcome::Error {
+            error_type,
+            error_message,
+        } if error_type == "Permanent.Credentials" => error_message,
+        other => panic!("expected the cold start to fail on credentials, got {other:?}"),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use shared::codec::{RecordWriter, decode_block, deflate, encode_block, inflate};
+use shared::codec::{Packer, RecordWriter, decode_block, deflate, encode_block, inflate};
 use shared::types::{OdpsType, StructField, Value};
 
 fn leaf_type() -> impl Strategy<Value = OdpsType> {
@@ -242,6 +242,43 @@ proptest! {
 
         // And through zlib.
         prop_assert_eq!(inflate(&deflate(&body), body.len()).unwrap(), body);
+    }
+
+    #[test]
+    fn packs_hold_the_bytes_of_their_rows_in_order_and_regrouped(
+        (types, rows) in block(),
+        groups in prop::collection::vec(0u32..4, 0..64),
+    ) {
+        let mut packer = Packer::new(types.clone(), rows.len());
+        for r in &rows {
+            packer.push(r).unwrap();
+        }
+        prop_assert_eq!(packer.len(), rows.len());
+        let encoded = packer.finish();
+        // In order: the packs are the rows, consecutively, each pack the encoder's own block.
+        let in_order: Vec<usize> = encoded.in_order().iter().flat_map(|p| p.rows.clone()).collect();
+        prop_assert_eq!(in_order, (0..rows.len()).collect::<Vec<_>>());
+        for pack in encoded.in_order() {
+            let expected: Vec<Vec<Value>> = pack.rows.iter().map(|&i| rows[i].clone()).collect();
+            prop_assert_eq!(&pack.bytes[..], &encode_block(&types, &expected).unwrap()[..]);
+        }
+        // Regrouped: each group's rows in push order, copied records making the same block the
+        // encoder makes of those rows, every row in exactly one pack.
+        let group_of = |i: usize| groups.get(i).copied().unwrap_or(0);
+        let grouped = encoded.grouped(group_of);
+        let mut seen: Vec<usize> = Vec::new();
+        for (group, pack) in &grouped {
+            prop_assert!(pack.rows.iter().all(|&i| group_of(i) == *group));
+            prop_assert!(pack.rows.is_sorted());
+            let expected: Vec<Vec<Value>> = pack.rows.iter().map(|&i| rows[i].clone()).collect();
+            prop_assert_eq!(&pack.bytes[..], &encode_block(&types, &expected).unwrap()[..]);
+            prop_assert_eq!(pack.count(), expected.len() as u64);
+            seen.extend(&pack.rows);
+        }
+        seen.sort_unstable();
+        prop_assert_eq!(seen, (0..rows.len()).collect::<Vec<_>>());
+        // No pack fills with rows this small: one pack per group, groups ascending.
+        prop_assert!(grouped.windows(2).all(|w| w[0].0 < w[1].0), "groups ascend");
     }
 
     #[test]

@@ -83,7 +83,7 @@ fn several_partitions_come_out_sorted_with_exact_timestamps() {
             1_750_237_200_000,
         ]
     );
-    // Offset 101 has no `headers` field and a broker timestamp.
+    // Offset 101 has no headers and a broker timestamp.
     assert_eq!(batch.records[1].headers, vec![]);
     assert_eq!(
         batch.records[1].timestamp_type,
@@ -103,9 +103,9 @@ fn several_partitions_come_out_sorted_with_exact_timestamps() {
 #[test]
 fn aws_lambda_events_traps_are_still_there_and_we_avoid_them() {
     use aws_lambda_events::event::kafka::KafkaEvent;
-    let text = event_text("self-managed-several-partitions.json");
-
-    // Their record without `headers` fails the whole event.
+    // Tolerance only: a record without `headers` (AWS always sends the list) fails their
+    // whole event.
+    let text = event_text("tolerance-only-loose-records.json");
     let err = serde_json::from_str::<KafkaEvent>(&text).unwrap_err();
     assert!(err.to_string().contains("missing field `headers`"), "{err}");
 
@@ -125,6 +125,87 @@ fn aws_lambda_events_traps_are_still_there_and_we_avoid_them() {
     assert_eq!(ours.records[0].headers, vec![("h".to_owned(), vec![200])]);
 }
 
+/// `tests/aws/event-shapes.json`: what each sample event shows (`aws`, `tolerance`, `bad`).
+fn event_shapes() -> Vec<(String, String)> {
+    let path = format!(
+        "{}/../tests/aws/event-shapes.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, entry)| (name.clone(), entry["shape"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn aws_lambda_events_parses_every_aws_shaped_sample_and_no_other() {
+    use aws_lambda_events::event::kafka::KafkaEvent;
+    let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    on_disk.sort();
+    let shapes = event_shapes();
+    let classified: Vec<String> = shapes.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(
+        classified, on_disk,
+        "every file of events/ is classified in tests/aws/event-shapes.json"
+    );
+    for (name, shape) in &shapes {
+        let parsed = serde_json::from_str::<KafkaEvent>(&event_text(name));
+        match shape.as_str() {
+            "aws" => {
+                let event = parsed.unwrap_or_else(|e| panic!("{name}: {e}"));
+                // Ours reads the same records, and refuses none of them.
+                let ours = decode_file(name);
+                assert!(ours.rejects.is_empty(), "{name}: {:?}", ours.rejects);
+                let theirs: usize = event.records.values().map(Vec::len).sum();
+                assert_eq!(theirs, ours.records.len(), "{name}");
+            }
+            "tolerance" | "bad" => assert!(parsed.is_err(), "{name} parses: classify it as aws"),
+            other => panic!("{name}: unknown shape {other}"),
+        }
+    }
+}
+
+#[test]
+fn tolerance_only_null_fields_missing_headers_and_unsigned_bytes_are_read() {
+    // None of these is a shape AWS's trigger writes; the sink reads them anyway.
+    let batch = decode_file("tolerance-only-loose-records.json");
+    assert!(batch.rejects.is_empty());
+    let got: Vec<_> = batch
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.offset,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                r.headers.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, None, None, vec![]), // "key": null, "value": null
+            (2, Some(&b"key"[..]), Some(&b"value"[..]), vec![]), // no "headers"
+            (
+                3,
+                Some(&b"h"[..]),
+                Some(&b"unsigned"[..]),
+                vec![("h".to_owned(), vec![0xc3, 0xa9])]
+            ), // bytes 195, 169
+        ]
+    );
+}
+
 #[test]
 fn headers_keep_order_repeats_and_signed_bytes() {
     let batch = decode_file("headers-non-ascii.json");
@@ -137,7 +218,6 @@ fn headers_keep_order_repeats_and_signed_bytes() {
             ("ünïcode-key".to_owned(), "é".as_bytes().to_vec()),
             ("trace-id".to_owned(), b"def".to_vec()),
             ("bin".to_owned(), vec![0xff, 0x00, 0x7f, 0x80]),
-            ("unsigned".to_owned(), vec![0xc3, 0xa9]),
             ("empty".to_owned(), vec![]),
         ]
     );
@@ -156,9 +236,9 @@ fn tombstones_and_missing_keys_are_none() {
         kv,
         vec![
             (5, Some(&b"user-1"[..]), Some(&b"alice"[..])),
-            (6, Some(&b"user-1"[..]), None),  // "value": null
-            (7, Some(&b"user-2"[..]), None),  // no "value" field
-            (8, None, Some(&b"keyless"[..])), // "key": null
+            (6, Some(&b"user-1"[..]), None), // a tombstone: no "value" field
+            (7, Some(&b"user-2"[..]), None), // likewise
+            (8, None, Some(&b"keyless"[..])), // no "key" field
         ]
     );
 }

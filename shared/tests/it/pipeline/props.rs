@@ -17,6 +17,7 @@ const CORPUS: &[&str] = &[
     "json-exact-numbers.json",
     "bad-records.json",
     "tombstone.json",
+    "tolerance-only-loose-records.json",
     "headers-non-ascii.json",
     "empty-batch.json",
     "malformed-event.json",

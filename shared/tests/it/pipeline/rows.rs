@@ -304,7 +304,7 @@ fn headers_as_json_text_or_maps() {
         t(concat!(
             r#"[{"key":"trace-id","value":"abc"},{"key":"ünïcode-key","value":"é"},"#,
             r#"{"key":"trace-id","value":"def"},{"key":"bin","base64":"/wB/gA=="},"#,
-            r#"{"key":"unsigned","value":"é"},{"key":"empty","value":""}]"#
+            r#"{"key":"empty","value":""}]"#
         ))
     );
     let b = builder(
@@ -323,7 +323,6 @@ fn headers_as_json_text_or_maps() {
             (t("ünïcode-key"), Value::Bytes("é".as_bytes().to_vec())),
             (t("trace-id"), Value::Bytes(b"def".to_vec())),
             (t("bin"), Value::Bytes(vec![0xff, 0x00, 0x7f, 0x80])),
-            (t("unsigned"), Value::Bytes(vec![0xc3, 0xa9])),
             (t("empty"), Value::Bytes(vec![])),
         ]
     );

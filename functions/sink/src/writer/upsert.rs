@@ -1,0 +1,139 @@
+//! Upserts into a Delta Table: one upsert session per partition, the rows regrouped by the
+//! session's buckets (each record's encoded bytes copied, not encoded again), one write per
+//! bucket, then a commit. Upsert sessions do not create partitions, so a missing one is created
+//! first. A replay of the same records replaces them, so a retry after any failure writes
+//! nothing twice.
+
+use shared::bucket_hash::{HashError, Hasher, bucket, record_hash};
+use shared::client::{Client, Error as ClientError, UpsertSession, UpsertSessionInfo};
+use shared::codec::Pack;
+use shared::partition::PartitionSpec;
+use shared::types::OdpsType;
+use tokio::time::Instant;
+use tracing::info;
+
+use super::drive::{PartitionWriter, StageError};
+use crate::plan::PartitionBatch;
+
+/// Writes rows through upsert sessions of one Delta Table.
+#[derive(Debug)]
+pub(super) struct UpsertWriter<'a> {
+    pub(super) client: &'a Client,
+    pub(super) table: &'a str,
+    /// The primary-key columns whose cells the plan kept for each row, in that order.
+    pub(super) key_names: &'a [String],
+    pub(super) key_types: &'a [OdpsType],
+}
+
+impl PartitionWriter for UpsertWriter<'_> {
+    type Staged = UpsertSession;
+    const VISIBLE_WHEN_STAGED: bool = false;
+
+    async fn stage(
+        &self,
+        part: &PartitionBatch<'_>,
+        deadline: Instant,
+    ) -> Result<(UpsertSession, u64), StageError> {
+        let session = self
+            .open(&part.spec, deadline)
+            .await
+            .map_err(StageError::nothing_written)?;
+        let packs = self
+            .bucket_packs(session.info(), part)
+            .map_err(StageError::nothing_written)?;
+        let mut bytes = 0;
+        for (bucket, pack) in packs {
+            bytes += pack.bytes.len() as u64;
+            let count = pack.count();
+            session
+                .write_bucket(bucket, pack.bytes, count, deadline)
+                .await
+                .map_err(StageError::nothing_written)?;
+        }
+        Ok((session, bytes))
+    }
+
+    async fn commit(
+        &self,
+        part: &PartitionBatch<'_>,
+        mut session: UpsertSession,
+        deadline: Instant,
+    ) -> Result<(), ClientError> {
+        session.commit(deadline).await?;
+        info!(partition = %part.spec, rows = part.rows(), "committed upsert session");
+        Ok(())
+    }
+}
+
+impl UpsertWriter<'_> {
+    /// An upsert session for a partition, created first if it is missing.
+    async fn open(
+        &self,
+        spec: &PartitionSpec,
+        deadline: Instant,
+    ) -> Result<UpsertSession, ClientError> {
+        match self
+            .client
+            .create_upsert_session(self.table, Some(spec), deadline)
+            .await
+        {
+            Err(e) if e.code() == Some("NoSuchPartition") => {
+                info!(table = self.table, partition = %spec, "partition missing, creating it");
+                self.client
+                    .create_partition(self.table, spec, deadline)
+                    .await?;
+                self.client
+                    .create_upsert_session(self.table, Some(spec), deadline)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// The partition's rows in packs per bucket of `session` (its hash of its `hash_key`
+    /// columns).
+    fn bucket_packs(
+        &self,
+        session: &UpsertSessionInfo,
+        part: &PartitionBatch<'_>,
+    ) -> Result<Vec<(u32, Pack)>, ClientError> {
+        let misfit = |detail: String| ClientError::Protocol {
+            what: "upsert",
+            detail,
+        };
+        let hasher: Hasher = session
+            .hasher
+            .parse()
+            .map_err(|e: HashError| misfit(e.to_string()))?;
+        // The session's hash columns, as positions among the key cells the plan kept.
+        let order: Vec<usize> = session
+            .hash_key
+            .iter()
+            .map(|k| {
+                self.key_names
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(k))
+                    .ok_or_else(|| {
+                        misfit(format!(
+                            "the session hashes column `{k}`, which is not in the table's primary key"
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let buckets = session.bucket_count();
+        let mut of_row = Vec::with_capacity(part.rows());
+        for (row, keys) in part.keys.iter().enumerate() {
+            let cells = order
+                .iter()
+                .filter_map(|&i| Some((self.key_types.get(i)?, keys.get(i)?)));
+            let hash = record_hash(hasher, cells).map_err(|e| {
+                let id = part.records.get(row).map(|r| r.id());
+                misfit(format!("record {id:?}: {e}"))
+            })?;
+            of_row.push(bucket(hash, buckets));
+        }
+        Ok(part
+            .encoded
+            .grouped(|row| of_row.get(row).copied().unwrap_or(0)))
+    }
+}
