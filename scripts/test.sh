@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Every test of the project, in one command (`make test`), on a machine with only Rust and
 # Python 3: installs what the tests need and is missing (the project's .venv with pyodps, which
-# the Python suites and the Rust differential tests run; cargo-nextest; the local Kafka broker),
-# starts the broker unless one answers already, runs the Rust tests, the doc tests, the pyodps
-# conformance suite, the AWS shape checks (tests/aws) and the template checks, and stops what it
-# started. Each install step is a no-op when its tool is there, so this is also the everyday
-# command.
+# the Python suites and the Rust differential tests run; cargo-nextest; the local Kafka broker;
+# cargo-lambda), starts the broker unless one answers already, runs the Rust tests, the doc
+# tests, the sample events under cargo-lambda, the pyodps conformance suite, the AWS shape checks
+# (tests/aws) and the template checks, and stops what it started. Each install step is a no-op
+# when its tool is there, so this is also the everyday command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,6 +56,10 @@ fi
 
 step "doc tests"
 cargo test --workspace --doc --quiet
+
+step "sample events under cargo-lambda's runtime emulator (cargo lambda watch, invoke)"
+# The binaries the Rust tests built, behind a Lambda runtime API the project did not write.
+bash scripts/cargo-lambda.sh
 
 step "pyodps conformance against the emulator"
 bash scripts/conformance.sh
