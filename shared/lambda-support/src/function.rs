@@ -116,6 +116,9 @@ where
     .await
 }
 
+/// How long a failed cold start waits for the runtime API to take its report before it exits.
+pub const INIT_ERROR_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Tells the runtime API why the cold start failed (`POST /2018-06-01/runtime/init/error`,
 /// the error type in `Lambda-Runtime-Function-Error-Type` and the body `{errorType,
 /// errorMessage}`), so the invocation waiting for this environment ends with that error.
@@ -142,7 +145,17 @@ async fn report_init_error(error: &(impl InvocationError + ?Sized)) {
             Err(format!("the runtime API answered {}", answer.status()).into())
         }
     };
-    let sent: Result<(), lambda_runtime::Error> = sent.await;
+    // A runtime API that takes the report but never answers it must not keep a failed process
+    // alive: the process exits once this bound has passed, reported or not.
+    let sent: Result<(), lambda_runtime::Error> =
+        match tokio::time::timeout(INIT_ERROR_REPORT_TIMEOUT, sent).await {
+            Ok(sent) => sent,
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                INIT_ERROR_REPORT_TIMEOUT.as_millis()
+            )
+            .into()),
+        };
     match sent {
         Ok(()) => tracing::info!(error_type = %diagnostic.error_type, "init error reported"),
         Err(e) => tracing::error!(error = %e, "cannot report the init error to the runtime API"),

@@ -96,6 +96,36 @@ async fn a_bad_configuration_stops_the_cold_start_naming_the_variable() {
 }
 
 #[tokio::test]
+async fn a_failed_cold_start_exits_even_when_the_runtime_api_never_answers_its_report() {
+    // A runtime API that takes connections and never answers: the report of the failed cold
+    // start gets no answer, and the process must still exit rather than hang.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let flow = Flow::start().await;
+    let spec = spec(&flow, &[("SINK_PARTITION", "WEEK")]);
+    let mut child = tokio::process::Command::new(&spec.binary)
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the process did not exit after its init error report went unanswered")
+        .unwrap();
+    assert!(!status.success(), "{status}");
+    held.abort();
+}
+
+#[tokio::test]
 async fn a_missing_table_ends_each_invocation_with_a_permanent_init_error_until_it_exists() {
     let flow = Flow::start().await;
     let mut function = Function::new(spec(&flow, &[("MAXCOMPUTE_TABLE", "not_yet")]))
