@@ -30,6 +30,11 @@ use crate::{admin, tunnel, xml_body};
 /// The largest request body accepted (a block may be large; the real limit is far higher).
 pub const MAX_BODY_BYTES: usize = 512 * 1024 * 1024;
 
+/// The largest body the STS stand-in reads: an unsigned form of parameters, a few hundred bytes
+/// in practice. STS authenticates from the parameters, so this body is read before any check
+/// and must stay small.
+pub const MAX_STS_BODY_BYTES: usize = 64 * 1024;
+
 /// How the server is started.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -201,6 +206,32 @@ async fn read_body(body: Body) -> EmuResult<Bytes> {
         })
 }
 
+/// Reads the form body of an STS call, at most [`MAX_STS_BODY_BYTES`]: a larger declared
+/// `Content-Length` is refused before a byte is read, and a body that grows past the limit
+/// while streaming is refused as soon as it does, so an unsigned caller can make the emulator
+/// hold no more than the limit.
+async fn read_sts_body(headers: &axum::http::HeaderMap, body: Body) -> EmuResult<Bytes> {
+    let too_large = |what: String| EmuError::Sts {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "InvalidParameter.BodyTooLarge",
+        message: format!(
+            "{what}: the parameters of an STS call are at most {MAX_STS_BODY_BYTES} bytes"
+        ),
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared
+        && n > MAX_STS_BODY_BYTES as u64
+    {
+        return Err(too_large(format!("the body declares {n} bytes")));
+    }
+    axum::body::to_bytes(body, MAX_STS_BODY_BYTES)
+        .await
+        .map_err(|e| too_large(format!("cannot read the body ({e})")))
+}
+
 /// Authenticates, injects faults and routes one request. As the service does, a MaxCompute
 /// request is authenticated from its headers before its body is read: an unsigned upload is
 /// refused without being buffered.
@@ -221,9 +252,12 @@ async fn handle(
         return admin::handle(state, &req);
     }
     if req.surface == Surface::Tunnel && crate::assume_role::is_sts_request(&req) {
-        // STS signs its parameters, not the headers: the call is small and read whole.
-        req.body = read_body(body).await?;
+        // STS signs its parameters, not the headers. When the query carries the signature the
+        // body is never read; otherwise the parameters are a small form body, bounded.
         let raw_query = path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
+        if !crate::assume_role::query_is_signed(raw_query) {
+            req.body = read_sts_body(&req.headers, body).await?;
+        }
         return with_faults(state, CallKind::AssumeRole, async {
             crate::assume_role::handle(state, &req, raw_query, chrono::Utc::now())
         })
