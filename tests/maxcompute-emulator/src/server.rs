@@ -186,6 +186,17 @@ async fn dispatch(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-odps-request-id", v);
     }
+    // Every answer closes its connection, so a client never holds an idle one. A client that
+    // forks (pyodps's multi-process table writers) hands its idle pooled connections to every
+    // child; against the service, over TLS, children writing one connection break its record
+    // stream, the service resets it and pyodps retries on a fresh one. Over the emulator's
+    // plain HTTP the children's interleaved requests would be parsed as one garbled request
+    // or leave a child waiting for an answer another child read. A loopback connect per
+    // request costs little.
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
     let status = response.status();
     if status.is_server_error() || status.is_client_error() {
         tracing::info!(%method, path = %uri.path(), status = status.as_u16(), request_id, "request failed");
