@@ -432,3 +432,57 @@ impl http_body::Body for BrokenBody {
         ))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body of `left` bytes that arrives in 4 KiB frames, with no declared length.
+    struct Chunked {
+        left: usize,
+    }
+
+    impl http_body::Body for Chunked {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            if self.left == 0 {
+                return Poll::Ready(None);
+            }
+            let n = self.left.min(4096);
+            self.left -= n;
+            Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![b'a'; n])))))
+        }
+    }
+
+    fn chunked(total: usize) -> Body {
+        Body::new(Chunked { left: total })
+    }
+
+    #[tokio::test]
+    async fn sts_bodies_are_bounded_by_declared_and_streamed_length() {
+        let empty = axum::http::HeaderMap::new();
+        let body = read_sts_body(&empty, chunked(MAX_STS_BODY_BYTES))
+            .await
+            .unwrap();
+        assert_eq!(body.len(), MAX_STS_BODY_BYTES);
+        let e = read_sts_body(&empty, chunked(MAX_STS_BODY_BYTES + 1))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.status(), e.code()),
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "InvalidParameter.BodyTooLarge"
+            )
+        );
+        let mut declared = axum::http::HeaderMap::new();
+        declared.insert("content-length", HeaderValue::from_static("419430400"));
+        let e = read_sts_body(&declared, Body::empty()).await.unwrap_err();
+        assert!(e.to_string().contains("declares 419430400 bytes"), "{e}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The emulator's integration tests, as one test binary (one link of the tree instead of one per
 //! file): `http` drives it over loopback HTTP, `sink_client` with the sink's own client, `upsert`
-//! drives Delta Tables and their upsert sessions over loopback HTTP.
+//! drives Delta Tables and their upsert sessions over loopback HTTP, `service` what the service
+//! answers that pyodps's own suite pins (metadata, head, truncate, refusals, STS bounds).
 
 // Test code: a panic is a test failure, and helpers outside `#[test]` functions are test code too,
 // which clippy.toml's allow-*-in-tests does not reach.
@@ -12,5 +13,6 @@
 )]
 
 mod http;
+mod service;
 mod sink_client;
 mod upsert;
