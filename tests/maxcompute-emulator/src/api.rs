@@ -41,8 +41,8 @@ fn text_response(body: String) -> Response {
 /// The actions (query parameters without a value, such as `?extended`) each resource serves;
 /// any other is refused, as the service refuses an action it does not know rather than
 /// answering as if it were absent.
-fn allowed_actions(method: &Method, seg: &[&str]) -> &'static [&'static str] {
-    match (method, seg) {
+fn allowed_actions(method: &Method, seg: &[&str]) -> Option<&'static [&'static str]> {
+    Some(match (method, seg) {
         (&Method::GET, ["projects", _, "tables"]) => &["expectmarker", "extended"],
         (&Method::GET, ["projects", _, "tables", _])
         | (&Method::GET, ["projects", _, "schemas", _, "tables", _]) => {
@@ -50,14 +50,21 @@ fn allowed_actions(method: &Method, seg: &[&str]) -> &'static [&'static str] {
         }
         (&Method::GET, ["projects", _, "instances", _]) => &["result", "source", "taskstatus"],
         (&Method::GET, ["projects", _, "tunnel"]) => &["service"],
-        _ => &[],
-    }
+        (&Method::GET, ["projects", _])
+        | (&Method::GET, ["logview", "host"])
+        | (&Method::POST, ["projects", _, "instances"])
+        | (&Method::PUT, ["projects", _, "instances", _]) => &[],
+        // Not served at all: answered as a missing object, whatever the action.
+        _ => return None,
+    })
 }
 
 /// Refuses a query action the resource does not serve, with the service's code for an invalid
 /// parameter (ODPS-0420061, HTTP 400, reported under `InvalidArgument`).
 fn check_actions(req: &Request, seg: &[&str]) -> EmuResult<()> {
-    let allowed = allowed_actions(&req.method, seg);
+    let Some(allowed) = allowed_actions(&req.method, seg) else {
+        return Ok(());
+    };
     let unknown = req
         .query
         .pairs()
@@ -160,6 +167,16 @@ fn table_schema_json(t: &TableInfo, size: i64, extended: Option<Extended>) -> St
         obj.insert("size".into(), size.into());
         // The service reports "0" for a table without a label; pyodps reads it as "".
         obj.insert("tableLabel".into(), "0".into());
+        // A table created `INTO n SHARDS` (a hub table) reports its shards.
+        if let Some(shards) = t.shards {
+            obj.insert("shardExist".into(), true.into());
+            let mut info = serde_json::Map::new();
+            info.insert("ShardNum".into(), shards.shard_num.into());
+            if let Some(h) = shards.hub_lifecycle {
+                info.insert("HubLifecycle".into(), h.into());
+            }
+            obj.insert("shardInfo".into(), serde_json::Value::Object(info));
+        }
         if let Some(x) = extended {
             obj.insert("IsArchived".into(), false.into());
             obj.insert("PhysicalSize".into(), x.physical_size.into());
@@ -337,8 +354,9 @@ fn head(
         .into_response())
 }
 
-/// A partition element; with `extended` (and the table's lifecycle, which partitions share)
-/// its schema JSON also carries what `?partition=..&extended` reports.
+/// A partition element. With `extended` (and the table's lifecycle, which partitions share)
+/// its schema JSON is what `?partition=..&extended` reports: the extended fields only, so a
+/// client still loads the plain metadata (times, sizes) with a plain request.
 /// The bytes a table holds: its committed data, over all partitions.
 fn table_size(store: &crate::store::Store, info: &TableInfo) -> EmuResult<i64> {
     Ok(if info.schema.partition_keys.is_empty() {
@@ -368,12 +386,14 @@ fn partition_xml(p: &PartitionInfo, extended: Option<(Extended, i64)>) -> String
         "partitionSize": p.size,
         "partitionRecordNum": p.record_count,
     });
-    if let (Some((x, lifecycle)), Some(obj)) = (extended, meta.as_object_mut()) {
-        obj.insert("IsArchived".into(), false.into());
-        obj.insert("IsExstore".into(), false.into());
-        obj.insert("LifeCycle".into(), lifecycle.into());
-        obj.insert("PhysicalSize".into(), x.physical_size.into());
-        obj.insert("FileNum".into(), x.file_num.into());
+    if let Some((x, lifecycle)) = extended {
+        meta = serde_json::json!({
+            "IsArchived": false,
+            "IsExstore": false,
+            "LifeCycle": lifecycle,
+            "PhysicalSize": x.physical_size,
+            "FileNum": x.file_num,
+        });
     }
     out.push_str(&format!(
         "<Schema>{}</Schema></Partition>",

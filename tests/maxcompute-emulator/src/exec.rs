@@ -144,6 +144,7 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             primary_key,
             properties,
             lifecycle,
+            shards,
         } => {
             let mut seen = std::collections::HashSet::new();
             for c in columns.iter().chain(&partition_keys) {
@@ -174,6 +175,10 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
                 &schema,
                 &comment,
                 lifecycle.unwrap_or(crate::store::NO_LIFECYCLE),
+                shards.map(|(shard_num, hub_lifecycle)| crate::store::Shards {
+                    shard_num,
+                    hub_lifecycle,
+                }),
                 transactional.as_ref(),
                 if_not_exists,
             )?;

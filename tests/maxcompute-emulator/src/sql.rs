@@ -49,6 +49,8 @@ pub enum Statement {
         properties: Vec<(String, String)>,
         /// `LIFECYCLE n`: days, always positive.
         lifecycle: Option<i64>,
+        /// `INTO n SHARDS [HUBLIFECYCLE h]`: `(n, h)`.
+        shards: Option<(i64, Option<i64>)>,
     },
     SetLifecycle {
         table: TableRef,
@@ -485,6 +487,7 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
         let mut partition_keys = Vec::new();
         let mut properties = Vec::new();
         let mut lifecycle = None;
+        let mut shards = None;
         loop {
             if p.eat_kw("comment") {
                 comment = p.string()?;
@@ -499,6 +502,20 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
                 properties.extend(p.properties()?);
             } else if p.eat_kw("lifecycle") {
                 lifecycle = Some(p.lifecycle_days()?);
+            } else if p.eat_kw("into") {
+                let n = p.lifecycle_days().map_err(|_| {
+                    SqlError(format!(
+                        "INTO needs a positive number of SHARDS {}",
+                        p.here()
+                    ))
+                })?;
+                p.expect_kw("shards")?;
+                let hub = if p.eat_kw("hublifecycle") {
+                    Some(p.lifecycle_days()?)
+                } else {
+                    None
+                };
+                shards = Some((n, hub));
             } else {
                 break;
             }
@@ -512,6 +529,7 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
             primary_key,
             properties,
             lifecycle,
+            shards,
         }
     } else if p.eat_kw("truncate") {
         p.expect_kw("table")?;
@@ -871,6 +889,37 @@ mod tests {
                 .0
                 .contains("only SET LIFECYCLE")
         );
+    }
+
+    #[test]
+    fn hub_table_shards_parse() {
+        // What pyodps writes for `create_table(.., shard_num=10, hub_lifecycle=5)`.
+        let s =
+            parse("CREATE TABLE t (\n  `a` BIGINT\n)\nINTO 10 SHARDS HUBLIFECYCLE 5\n").unwrap();
+        assert!(
+            matches!(
+                s,
+                Statement::CreateTable {
+                    shards: Some((10, Some(5))),
+                    lifecycle: None,
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        let s = parse("create table t(a bigint) lifecycle 2 into 3 shards").unwrap();
+        assert!(
+            matches!(
+                s,
+                Statement::CreateTable {
+                    shards: Some((3, None)),
+                    lifecycle: Some(2),
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        assert!(parse("create table t(a bigint) into shards").is_err());
     }
 
     #[test]

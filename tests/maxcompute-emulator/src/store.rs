@@ -30,8 +30,17 @@ pub struct TableInfo {
     /// Days the table is kept after its last change (`LIFECYCLE n`); -1 when it has none.
     /// The emulator records it and reports it, but never expires data.
     pub lifecycle: i64,
+    /// `INTO n SHARDS [HUBLIFECYCLE h]`: recorded and reported, nothing more.
+    pub shards: Option<Shards>,
     /// Set for tables created with `TBLPROPERTIES ("transactional"="true")`.
     pub transactional: Option<Transactional>,
+}
+
+/// The shards of a hub table, as `INTO n SHARDS [HUBLIFECYCLE h]` declared them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shards {
+    pub shard_num: i64,
+    pub hub_lifecycle: Option<i64>,
 }
 
 /// The lifecycle a table reports when it was created without one.
@@ -131,6 +140,8 @@ struct StoredTable {
     created_ms: i64,
     modified_ms: i64,
     lifecycle: i64,
+    shard_num: Option<i64>,
+    hub_lifecycle: Option<i64>,
     primary_key: Option<String>,
     bucket_num: Option<u32>,
 }
@@ -155,6 +166,10 @@ impl StoredTable {
             created_ms: self.created_ms,
             modified_ms: self.modified_ms,
             lifecycle: self.lifecycle,
+            shards: self.shard_num.map(|shard_num| Shards {
+                shard_num,
+                hub_lifecycle: self.hub_lifecycle,
+            }),
             transactional,
         })
     }
@@ -165,7 +180,8 @@ CREATE TABLE IF NOT EXISTS tables(
   id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, name TEXT NOT NULL,
   schema_json TEXT NOT NULL, comment TEXT NOT NULL, created_ms INTEGER NOT NULL,
   modified_ms INTEGER NOT NULL, UNIQUE(project, name));
--- `lifecycle` (days, -1 for none) is added by `Store::migrate`, so older databases gain it too.
+-- `lifecycle` (days, -1 for none), `shard_num` and `hub_lifecycle` are added by
+-- `Store::migrate`, so older databases gain them too.
 CREATE TABLE IF NOT EXISTS partitions(
   table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE, spec TEXT NOT NULL,
   created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL, PRIMARY KEY(table_id, spec));
@@ -292,7 +308,9 @@ impl Store {
         )?;
         if has_lifecycle == 0 {
             conn.execute_batch(&format!(
-                "ALTER TABLE tables ADD COLUMN lifecycle INTEGER NOT NULL DEFAULT {NO_LIFECYCLE}"
+                "ALTER TABLE tables ADD COLUMN lifecycle INTEGER NOT NULL DEFAULT {NO_LIFECYCLE};
+                 ALTER TABLE tables ADD COLUMN shard_num INTEGER;
+                 ALTER TABLE tables ADD COLUMN hub_lifecycle INTEGER;"
             ))?;
         }
         Ok(())
@@ -300,7 +318,7 @@ impl Store {
 
     /// The columns [`Self::table_from_row`] reads, over `tables t` joined with its
     /// transactional properties `x`.
-    const TABLE_COLUMNS: &'static str = "t.id, t.project, t.name, t.schema_json, t.comment, t.created_ms, t.modified_ms, t.lifecycle, x.primary_key_json, x.bucket_num FROM tables t LEFT JOIN transactional_tables x ON x.table_id = t.id";
+    const TABLE_COLUMNS: &'static str = "t.id, t.project, t.name, t.schema_json, t.comment, t.created_ms, t.modified_ms, t.lifecycle, t.shard_num, t.hub_lifecycle, x.primary_key_json, x.bucket_num FROM tables t LEFT JOIN transactional_tables x ON x.table_id = t.id";
 
     fn table_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTable> {
         Ok(StoredTable {
@@ -312,8 +330,10 @@ impl Store {
             created_ms: row.get(5)?,
             modified_ms: row.get(6)?,
             lifecycle: row.get(7)?,
-            primary_key: row.get(8)?,
-            bucket_num: row.get(9)?,
+            shard_num: row.get(8)?,
+            hub_lifecycle: row.get(9)?,
+            primary_key: row.get(10)?,
+            bucket_num: row.get(11)?,
         })
     }
 
@@ -390,6 +410,7 @@ impl Store {
         schema: &TableSchema,
         comment: &str,
         lifecycle: i64,
+        shards: Option<Shards>,
         transactional: Option<&Transactional>,
         if_not_exists: bool,
     ) -> EmuResult<bool> {
@@ -405,14 +426,16 @@ impl Store {
         let now = now_ms();
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO tables(project, name, schema_json, comment, created_ms, modified_ms, lifecycle) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+            "INSERT INTO tables(project, name, schema_json, comment, created_ms, modified_ms, lifecycle, shard_num, hub_lifecycle) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8)",
             params![
                 project.to_ascii_lowercase(),
                 name.to_ascii_lowercase(),
                 schema_json(schema).to_string(),
                 comment,
                 now,
-                lifecycle
+                lifecycle,
+                shards.map(|s| s.shard_num),
+                shards.and_then(|s| s.hub_lifecycle)
             ],
         )?;
         if let Some(t) = transactional {

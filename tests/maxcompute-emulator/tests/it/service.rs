@@ -85,6 +85,20 @@ async fn lifecycle_is_kept_altered_and_reported() {
         .await;
     let (_, xml) = get(&emu, &path("plain"), &[]).await;
     assert_eq!(schema_json(&xml)["lifecycle"], 30);
+    assert!(schema_json(&xml).get("shardInfo").is_none(), "{xml}");
+    // A hub table's shards are reported as declared.
+    emu.sql("CREATE TABLE hub(a BIGINT) INTO 4 SHARDS HUBLIFECYCLE 2")
+        .await;
+    let (_, xml) = get(&emu, &path("hub"), &[]).await;
+    let v = schema_json(&xml);
+    assert_eq!(
+        (&v["shardExist"], &v["lifecycle"]),
+        (&true.into(), &(-1).into())
+    );
+    assert_eq!(
+        v["shardInfo"],
+        serde_json::json!({"ShardNum": 4, "HubLifecycle": 2})
+    );
 }
 
 #[tokio::test]
@@ -129,8 +143,13 @@ async fn extended_metadata_reports_storage_of_tables_and_partitions() {
         ),
         (&false.into(), &false.into(), &3.into(), &2.into())
     );
-    assert_eq!(v["PhysicalSize"], v["partitionSize"]);
-    assert_eq!(v["partitionRecordNum"], 3);
+    // Only the extended fields: the plain ones come with the plain request.
+    assert!(v.get("partitionSize").is_none(), "{v}");
+    let (_, xml) = get(&emu, &path, &[("partition", "pt=a")]).await;
+    let plain = schema_json(&xml);
+    assert_eq!(plain["partitionSize"], v["PhysicalSize"]);
+    assert_eq!(plain["partitionRecordNum"], 3);
+    assert!(plain.get("FileNum").is_none(), "{plain}");
     let (_, xml) = get(&emu, &path, &[("partition", "pt=b"), ("extended", "")]).await;
     let v = schema_json(&xml);
     assert_eq!((&v["PhysicalSize"], &v["FileNum"]), (&0.into(), &0.into()));
@@ -322,6 +341,14 @@ async fn an_empty_table_downloads_no_rows_from_zero() {
 async fn unknown_actions_and_arrow_are_refused() {
     let emu = TestEmulator::start().await;
     emu.sql("CREATE TABLE t(a BIGINT)").await;
+    // A resource the emulator does not serve stays a missing object, whatever the action.
+    let (status, _) = get(
+        &emu,
+        &format!("/api/projects/{PROJECT}/resources/r"),
+        &[("meta", "")],
+    )
+    .await;
+    assert_eq!(status, 404);
     let (status, xml) = get(
         &emu,
         &format!("/api/projects/{PROJECT}/tables/t"),
