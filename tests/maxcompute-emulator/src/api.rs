@@ -1,4 +1,5 @@
-//! The service API (`/api/...`): project and table metadata, partition lookup and listing,
+//! The service API (`/api/...`): project and table metadata (plain and `?extended`), table
+//! listings, `Table.head()` (`?data`, CSV), partition lookup and listing,
 //! tunnel discovery, the logview host, and SQL instances (submit, status, task status, result,
 //! source). Statements run synchronously at submission; the instance is `Terminated` when the
 //! client first looks. Data-plane calls are in `tunnel.rs`.
