@@ -84,7 +84,17 @@ fn check_actions(req: &Request, seg: &[&str]) -> EmuResult<()> {
 fn is_known_param(name: &str) -> bool {
     matches!(
         name,
-        "partition" | "marker" | "maxitems" | "name" | "owner" | "type" | "curr_schema"
+        "partition"
+            | "marker"
+            | "maxitems"
+            | "name"
+            | "owner"
+            | "type"
+            | "curr_schema"
+            | "schema_name"
+            | "linenum"
+            | "cols"
+            | "taskname"
     )
 }
 
@@ -324,14 +334,14 @@ fn head(
     info: &TableInfo,
 ) -> EmuResult<Response> {
     let raw = req.query.get("linenum").unwrap_or_default();
+    // At most MAX_HEAD_ROWS rows come back, however many are asked for.
     let limit = raw
         .parse::<u64>()
         .ok()
-        .filter(|n| (1..=MAX_HEAD_ROWS).contains(n))
+        .filter(|n| *n >= 1)
+        .map(|n| n.min(MAX_HEAD_ROWS))
         .ok_or_else(|| {
-            EmuError::InvalidArgument(format!(
-                "linenum `{raw}` is not a number of rows in 1..={MAX_HEAD_ROWS}"
-            ))
+            EmuError::InvalidArgument(format!("linenum `{raw}` is not a positive number of rows"))
         })?;
     let partition = match req.query.get("partition").filter(|p| !p.is_empty()) {
         Some(raw) => {
