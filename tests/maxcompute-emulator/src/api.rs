@@ -176,7 +176,8 @@ fn table_schema_json(t: &TableInfo, size: i64, extended: Option<Extended>) -> St
         obj.insert("isVirtualView".into(), false.into());
         obj.insert("lifecycle".into(), t.lifecycle.into());
         obj.insert("size".into(), size.into());
-        // The service reports "0" for a table without a label; pyodps reads it as "".
+        // No label. pyodps reads a `tableLabel` of "0" as none (""), the spelling its reader
+        // expects from the service.
         obj.insert("tableLabel".into(), "0".into());
         // A table created `INTO n SHARDS` (a hub table) reports its shards.
         if let Some(shards) = t.shards {
@@ -229,11 +230,12 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
             .unwrap_or(PARTITION_PAGE);
         // The marker is the canonical spec of the last partition of the previous page.
         let marker = req.query.get("marker").unwrap_or_default();
+        // `?reverse` lists from the last partition back; the marker then counts down.
+        let reverse = req.query.has("reverse");
         let mut parts = parts;
-        if req.query.has("reverse") {
+        if reverse {
             parts.reverse();
         }
-        let reverse = req.query.has("reverse");
         let matching: Vec<&PartitionInfo> = parts
             .iter()
             .filter(|p| {

@@ -201,6 +201,36 @@ async fn table_listings_filter_and_page() {
 }
 
 #[tokio::test]
+async fn partitions_list_in_reverse_with_paging() {
+    let emu = TestEmulator::start().await;
+    emu.sql("CREATE TABLE r(x BIGINT) PARTITIONED BY (pt STRING)")
+        .await;
+    emu.sql("ALTER TABLE r ADD PARTITION (pt='a') PARTITION (pt='b') PARTITION (pt='c')")
+        .await;
+    let path = format!("/api/projects/{PROJECT}/tables/r");
+    let values = |xml: &str| -> Vec<String> {
+        xml.split("Value=\"")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_owned())
+            .collect()
+    };
+    let q = [("partitions", ""), ("reverse", ""), ("maxitems", "2")];
+    let (status, xml) = get(&emu, &path, &q).await;
+    assert_eq!(status, 200, "{xml}");
+    assert_eq!(values(&xml), ["c", "b"]);
+    assert!(xml.contains("<Marker>pt=b</Marker>"), "{xml}");
+    let q = [
+        ("partitions", ""),
+        ("reverse", ""),
+        ("maxitems", "2"),
+        ("marker", "pt=b"),
+    ];
+    let (_, xml) = get(&emu, &path, &q).await;
+    assert_eq!(values(&xml), ["a"]);
+    assert!(xml.contains("<Marker></Marker>"), "{xml}");
+}
+
+#[tokio::test]
 async fn head_answers_csv_with_partition_columns_and_char_padding() {
     let emu = TestEmulator::start().await;
     emu.sql("CREATE TABLE h(id BIGINT, s STRING, c CHAR(4)) PARTITIONED BY (pt STRING)")
