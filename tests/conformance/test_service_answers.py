@@ -48,7 +48,7 @@ def test_lifecycle_is_kept_reported_and_altered(o):
         o.execute_sql("ALTER TABLE svc_lifecycle SET LIFECYCLE 0")
 
 
-def test_extended_table_metadata(o):
+def test_extended_table_metadata(emulator, o):
     t = fresh_table(o, "svc_extended", "id bigint, s string")
     fresh = o.get_table("svc_extended")
     assert fresh.is_archived is False
@@ -58,13 +58,14 @@ def test_extended_table_metadata(o):
     o.write_table("svc_extended", [[3, "c"]])
     t = o.get_table("svc_extended")
     assert t.physical_size > 0
-    # One file per committed upload here; the service may merge them, but never reports none.
-    assert t.file_num == 2
+    # One file per committed upload in the emulator; the service may merge files, but a table
+    # with data never has none.
+    assert t.file_num == 2 if emulator.is_emulator else t.file_num >= 1
     assert isinstance(t.table_label, str)
     assert t.lifecycle == -1
 
 
-def test_extended_partition_metadata_and_max_partition(o):
+def test_extended_partition_metadata_and_max_partition(emulator, o):
     t = fresh_table(o, "svc_parts", ("v string", "pt string"), lifecycle=5)
     o.write_table("svc_parts", [["x"]], partition="pt=a", create_partition=True)
     t.create_partition("pt=b")
@@ -73,7 +74,7 @@ def test_extended_partition_metadata_and_max_partition(o):
     assert a.is_exstore is False
     assert a.lifecycle == 5
     assert a.physical_size > 0
-    assert a.file_num == 1
+    assert a.file_num >= 1
     b = t.partitions["pt=b"]
     assert (b.physical_size, b.file_num) == (0, 0)
     # skip_empty reads each partition's physical size from its extended metadata.
@@ -185,7 +186,9 @@ def test_an_unknown_action_is_an_error(o):
         inst.get_task_summary()
 
 
-def test_arrow_reads_and_writes_are_refused_clearly(o):
+def test_arrow_reads_and_writes_are_refused_clearly(emulator, o):
+    if not emulator.is_emulator:
+        pytest.skip("the service serves the Arrow tunnel; only the emulator refuses it")
     t = fresh_table(o, "svc_arrow", "id bigint")
     o.write_table("svc_arrow", [[1]])
     with pytest.raises(errors.ODPSError, match="Arrow"):
