@@ -112,15 +112,17 @@ pub fn handle(state: &AppState, req: &Request) -> EmuResult<Response> {
 /// The Content-Encoding pyodps gives Arrow record batches compressed with LZ4.
 const ARROW_LZ4_ENCODING: &str = "x-odps-lz4-frame";
 
-/// Refuses the Arrow tunnel (`?arrow` on a download, a block or an instance result, and the
-/// `x-odps-lz4-frame` encoding Arrow bodies use): the emulator speaks the record stream only,
+/// Refuses the Arrow tunnel (`?arrow` on a download, a block or an instance result, the
+/// `x-odps-lz4-frame` encoding Arrow bodies use, and table previews): the emulator speaks the record stream only,
 /// and a clear refusal beats answering Arrow requests with protobuf records.
 fn refuse_arrow(req: &Request) -> EmuResult<()> {
     let arrow_encoding = ["content-encoding", "accept-encoding"].iter().any(|h| {
         req.header(h)
             .is_some_and(|v| v.to_ascii_lowercase().contains(ARROW_LZ4_ENCODING))
     });
-    if req.query.has("arrow") || arrow_encoding {
+    // A table preview (`.../tables/t/preview`, what `head()` tries first) answers Arrow too.
+    let preview = req.segments.last().is_some_and(|s| s == "preview");
+    if req.query.has("arrow") || arrow_encoding || preview {
         return Err(EmuError::NotSupported(format!(
             "the emulator does not support the Arrow tunnel ({} {}): read and write with the record (protobuf) tunnel",
             req.method, req.resource

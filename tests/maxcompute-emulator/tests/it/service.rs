@@ -448,6 +448,15 @@ async fn unknown_actions_and_arrow_are_refused() {
         );
         assert!(v["Message"].as_str().unwrap().contains("Arrow"), "{v}");
     }
+    let preview = format!("/projects/{PROJECT}/schemas/default/tables/t/preview");
+    let r = emu
+        .client
+        .send(Method::GET, &preview, &[("limit", "3")], &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["Code"], "NotSupported", "{v}");
 }
 
 #[tokio::test]
