@@ -1,4 +1,5 @@
-//! The service API (`/api/...`): project and table metadata, partition lookup and listing,
+//! The service API (`/api/...`): project and table metadata (plain and `?extended`), table
+//! listings, `Table.head()` (`?data`, CSV), partition lookup and listing,
 //! tunnel discovery, the logview host, and SQL instances (submit, status, task status, result,
 //! source). Statements run synchronously at submission; the instance is `Terminated` when the
 //! client first looks. Data-plane calls are in `tunnel.rs`.
@@ -18,6 +19,12 @@ use crate::xml_body::{self, DECL, cdata, escape};
 /// Partitions per listing page when the client does not say (`maxitems`).
 pub const PARTITION_PAGE: usize = 1000;
 
+/// Tables per listing page when the client does not say (`maxitems`).
+pub const TABLE_PAGE: usize = 1000;
+
+/// The most rows `Table.head()` returns, as pyodps documents the call.
+pub const MAX_HEAD_ROWS: u64 = 10_000;
+
 /// Instances (with their query results) kept in memory; older ones are forgotten.
 pub const MAX_INSTANCES: usize = 1000;
 
@@ -32,8 +39,68 @@ fn text_response(body: String) -> Response {
     (StatusCode::OK, [("content-type", "text/plain")], body).into_response()
 }
 
+/// The actions (query parameters without a value, such as `?extended`) each resource serves;
+/// any other is refused, as the service refuses an action it does not know rather than
+/// answering as if it were absent.
+fn allowed_actions(method: &Method, seg: &[&str]) -> Option<&'static [&'static str]> {
+    Some(match (method, seg) {
+        (&Method::GET, ["projects", _, "tables"]) => &["expectmarker", "extended"],
+        (&Method::GET, ["projects", _, "tables", _])
+        | (&Method::GET, ["projects", _, "schemas", _, "tables", _]) => {
+            &["expectmarker", "extended", "partitions", "reverse", "data"]
+        }
+        (&Method::GET, ["projects", _, "instances", _]) => &["result", "source", "taskstatus"],
+        (&Method::GET, ["projects", _, "tunnel"]) => &["service"],
+        (&Method::GET, ["projects", _])
+        | (&Method::GET, ["logview", "host"])
+        | (&Method::POST, ["projects", _, "instances"])
+        | (&Method::PUT, ["projects", _, "instances", _]) => &[],
+        // Not served at all: answered as a missing object, whatever the action.
+        _ => return None,
+    })
+}
+
+/// Refuses a query action the resource does not serve, with the service's code for an invalid
+/// parameter (ODPS-0420061, HTTP 400, reported under `InvalidArgument`).
+fn check_actions(req: &Request, seg: &[&str]) -> EmuResult<()> {
+    let Some(allowed) = allowed_actions(&req.method, seg) else {
+        return Ok(());
+    };
+    let unknown = req
+        .query
+        .pairs()
+        .iter()
+        .find(|(k, v)| v.is_empty() && !allowed.contains(&k.as_str()) && !is_known_param(k));
+    match unknown {
+        None => Ok(()),
+        Some((k, _)) => Err(EmuError::InvalidArgument(format!(
+            "ODPS-0420061: Invalid parameter in HTTP request - the action `{k}` is not supported on {} /api{}",
+            req.method, req.resource
+        ))),
+    }
+}
+
+/// Parameters that carry a value and may legitimately arrive empty.
+fn is_known_param(name: &str) -> bool {
+    matches!(
+        name,
+        "partition"
+            | "marker"
+            | "maxitems"
+            | "name"
+            | "owner"
+            | "type"
+            | "curr_schema"
+            | "schema_name"
+            | "linenum"
+            | "cols"
+            | "taskname"
+    )
+}
+
 pub fn handle(state: &AppState, req: &Request) -> EmuResult<Response> {
     let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    check_actions(req, &seg)?;
     match (&req.method, seg.as_slice()) {
         (&Method::GET, ["logview", "host"]) => {
             Ok(text_response("http://logview.emulator.invalid".to_owned()))
@@ -43,7 +110,7 @@ pub fn handle(state: &AppState, req: &Request) -> EmuResult<Response> {
         )),
         (&Method::GET, ["projects", p]) => Ok(project_xml(p)),
         (&Method::GET, ["projects", _p, "tunnel"]) => Ok(text_response(state.endpoint.clone())),
-        (&Method::GET, ["projects", p, "tables"]) => list_tables(state, p),
+        (&Method::GET, ["projects", p, "tables"]) => list_tables(state, req, p),
         (&Method::GET, ["projects", p, "tables", t])
         | (&Method::GET, ["projects", p, "schemas", _, "tables", t]) => table_get(state, req, p, t),
         (&Method::POST, ["projects", p, "instances"]) => submit_instance(state, req, p),
@@ -78,7 +145,16 @@ fn ms_to_http(ms: i64) -> String {
     http_time(DateTime::from_timestamp_millis(ms).unwrap_or_default())
 }
 
-fn table_schema_json(t: &TableInfo, size: i64) -> String {
+/// What the table's `?extended` answer adds: the table's storage as the service reports it
+/// (a table is never archived here; its physical size is its stored size; a file is a
+/// committed block).
+#[derive(Debug, Clone, Copy)]
+struct Extended {
+    physical_size: i64,
+    file_num: i64,
+}
+
+fn table_schema_json(t: &TableInfo, size: i64, extended: Option<Extended>) -> String {
     let mut v = store::schema_json(&t.schema);
     if let Some(cols) = v.get_mut("columns").and_then(|c| c.as_array_mut()) {
         for c in cols {
@@ -98,8 +174,26 @@ fn table_schema_json(t: &TableInfo, size: i64) -> String {
         obj.insert("lastDDLTime".into(), (t.created_ms / 1000).into());
         obj.insert("lastModifiedTime".into(), (t.modified_ms / 1000).into());
         obj.insert("isVirtualView".into(), false.into());
-        obj.insert("lifecycle".into(), (-1).into());
+        obj.insert("lifecycle".into(), t.lifecycle.into());
         obj.insert("size".into(), size.into());
+        // No label. pyodps reads a `tableLabel` of "0" as none (""), the spelling its reader
+        // expects from the service.
+        obj.insert("tableLabel".into(), "0".into());
+        // A table created `INTO n SHARDS` (a hub table) reports its shards.
+        if let Some(shards) = t.shards {
+            obj.insert("shardExist".into(), true.into());
+            let mut info = serde_json::Map::new();
+            info.insert("ShardNum".into(), shards.shard_num.into());
+            if let Some(h) = shards.hub_lifecycle {
+                info.insert("HubLifecycle".into(), h.into());
+            }
+            obj.insert("shardInfo".into(), serde_json::Value::Object(info));
+        }
+        if let Some(x) = extended {
+            obj.insert("IsArchived".into(), false.into());
+            obj.insert("PhysicalSize".into(), x.physical_size.into());
+            obj.insert("FileNum".into(), x.file_num.into());
+        }
         // `Reserved` is a string holding JSON; pyodps reads `Transactional` and `PrimaryKey`
         // from it to decide that a table is a Delta Table (writes by upsert, reads by SQL).
         if let Some(x) = &t.transactional {
@@ -118,6 +212,10 @@ fn table_schema_json(t: &TableInfo, size: i64) -> String {
 fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> EmuResult<Response> {
     let store = state.store();
     let info = store.table(project, table)?;
+    if req.query.has("data") {
+        return head(&store, req, project, &info);
+    }
+    let extended = req.query.has("extended");
     if req.query.has("partitions") {
         let parts = store.list_partitions(info.id)?;
         let prefix = match req.query.get("partition") {
@@ -132,6 +230,12 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
             .unwrap_or(PARTITION_PAGE);
         // The marker is the canonical spec of the last partition of the previous page.
         let marker = req.query.get("marker").unwrap_or_default();
+        // `?reverse` lists from the last partition back; the marker then counts down.
+        let reverse = req.query.has("reverse");
+        let mut parts = parts;
+        if reverse {
+            parts.reverse();
+        }
         let matching: Vec<&PartitionInfo> = parts
             .iter()
             .filter(|p| {
@@ -142,7 +246,15 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
                         .any(|(pk, pv)| pk.eq_ignore_ascii_case(k) && pv == v)
                 })
             })
-            .filter(|p| marker.is_empty() || p.spec.canonical().as_str() > marker)
+            .filter(|p| {
+                let key = p.spec.canonical();
+                marker.is_empty()
+                    || if reverse {
+                        key.as_str() < marker
+                    } else {
+                        key.as_str() > marker
+                    }
+            })
             .collect();
         let page: Vec<&PartitionInfo> = matching.iter().take(max_items).copied().collect();
         let next_marker = if matching.len() > page.len() {
@@ -152,7 +264,7 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
         };
         let mut body = format!("{DECL}<Partitions>");
         for p in page {
-            body.push_str(&partition_xml(p));
+            body.push_str(&partition_xml(p, None));
         }
         body.push_str(&format!(
             "<Marker>{}</Marker><MaxItems>{max_items}</MaxItems></Partitions>",
@@ -163,17 +275,104 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
     if let Some(raw) = req.query.get("partition") {
         let spec = partition::resolve(&info.schema, Some(raw))?;
         return match store.partition(info.id, &spec)? {
-            Some(p) => Ok(xml_response(
-                StatusCode::OK,
-                format!("{DECL}{}", partition_xml(&p)),
-            )),
+            Some(p) => {
+                let x = if extended {
+                    Some(Extended {
+                        physical_size: p.size,
+                        file_num: store.file_count(info.id, Some(&p.spec.canonical()))?,
+                    })
+                } else {
+                    None
+                };
+                Ok(xml_response(
+                    StatusCode::OK,
+                    format!(
+                        "{DECL}{}",
+                        partition_xml(&p, x.map(|x| (x, info.lifecycle)))
+                    ),
+                ))
+            }
             None => Err(EmuError::NoSuchPartition(format!(
                 "The specified partition does not exist: {}",
                 spec.quoted()
             ))),
         };
     }
-    let size: i64 = if info.schema.partition_keys.is_empty() {
+    let size = table_size(&store, &info)?;
+    let x = if extended {
+        Some(Extended {
+            physical_size: size,
+            file_num: store.file_count(info.id, None)?,
+        })
+    } else {
+        None
+    };
+    Ok(xml_response(
+        StatusCode::OK,
+        format!("{DECL}{}", table_xml(&info, size, x)),
+    ))
+}
+
+fn table_xml(info: &TableInfo, size: i64, extended: Option<Extended>) -> String {
+    format!(
+        "<Table><Name>{}</Name><TableId>{}</TableId><Owner>{}</Owner><Type>MANAGED_TABLE</Type><CreationTime>{}</CreationTime><LastModifiedTime>{}</LastModifiedTime><Schema>{}</Schema></Table>",
+        escape(&info.name),
+        info.id,
+        escape(OWNER),
+        ms_to_http(info.created_ms),
+        ms_to_http(info.modified_ms),
+        cdata(&table_schema_json(info, size, extended)),
+    )
+}
+
+/// `Table.head()`: `GET .../tables/t?data&linenum=N[&partition=..][&cols=a,b]`, answered as
+/// the service does, with CSV text: a header line of column names (the partition columns
+/// after the data columns), then one line per row with `\N` for NULL. pyodps reads it with
+/// its CSV record reader.
+fn head(
+    store: &crate::store::Store,
+    req: &Request,
+    project: &str,
+    info: &TableInfo,
+) -> EmuResult<Response> {
+    let raw = req.query.get("linenum").unwrap_or_default();
+    // At most MAX_HEAD_ROWS rows come back, however many are asked for.
+    let limit = raw
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .map(|n| n.min(MAX_HEAD_ROWS))
+        .ok_or_else(|| {
+            EmuError::InvalidArgument(format!("linenum `{raw}` is not a positive number of rows"))
+        })?;
+    let partition = match req.query.get("partition").filter(|p| !p.is_empty()) {
+        Some(raw) => {
+            let spec = partition::resolve(&info.schema, Some(raw))?;
+            store.require_partition(info, &spec)?;
+            spec.pairs
+        }
+        None => Vec::new(),
+    };
+    let columns = req
+        .query
+        .get("cols")
+        .filter(|c| !c.is_empty())
+        .map(|c| c.split(',').map(|n| n.trim().to_owned()).collect());
+    let result = exec::head(store, project, &info.name, &partition, columns, limit)?;
+    Ok((
+        StatusCode::OK,
+        [("content-type", "text/plain; charset=utf-8")],
+        result.to_csv(),
+    )
+        .into_response())
+}
+
+/// A partition element. With `extended` (and the table's lifecycle, which partitions share)
+/// its schema JSON is what `?partition=..&extended` reports: the extended fields only, so a
+/// client still loads the plain metadata (times, sizes) with a plain request.
+/// The bytes a table holds: its committed data, over all partitions.
+fn table_size(store: &crate::store::Store, info: &TableInfo) -> EmuResult<i64> {
+    Ok(if info.schema.partition_keys.is_empty() {
         store
             .blocks(info.id, "", None)?
             .iter()
@@ -181,20 +380,10 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
             .sum()
     } else {
         store.list_partitions(info.id)?.iter().map(|p| p.size).sum()
-    };
-    let body = format!(
-        "{DECL}<Table><Name>{}</Name><TableId>{}</TableId><Owner>{}</Owner><Type>MANAGED_TABLE</Type><CreationTime>{}</CreationTime><LastModifiedTime>{}</LastModifiedTime><Schema>{}</Schema></Table>",
-        escape(&info.name),
-        info.id,
-        escape(OWNER),
-        ms_to_http(info.created_ms),
-        ms_to_http(info.modified_ms),
-        cdata(&table_schema_json(&info, size)),
-    );
-    Ok(xml_response(StatusCode::OK, body))
+    })
 }
 
-fn partition_xml(p: &PartitionInfo) -> String {
+fn partition_xml(p: &PartitionInfo, extended: Option<(Extended, i64)>) -> String {
     let mut out = String::from("<Partition>");
     for (k, v) in &p.spec.pairs {
         out.push_str(&format!(
@@ -203,13 +392,22 @@ fn partition_xml(p: &PartitionInfo) -> String {
             escape(v)
         ));
     }
-    let meta = serde_json::json!({
+    let mut meta = serde_json::json!({
         "createTime": p.created_ms / 1000,
         "lastDDLTime": p.created_ms / 1000,
         "lastModifiedTime": p.modified_ms / 1000,
         "partitionSize": p.size,
         "partitionRecordNum": p.record_count,
     });
+    if let Some((x, lifecycle)) = extended {
+        meta = serde_json::json!({
+            "IsArchived": false,
+            "IsExstore": false,
+            "LifeCycle": lifecycle,
+            "PhysicalSize": x.physical_size,
+            "FileNum": x.file_num,
+        });
+    }
     out.push_str(&format!(
         "<Schema>{}</Schema></Partition>",
         cdata(&meta.to_string())
@@ -217,18 +415,58 @@ fn partition_xml(p: &PartitionInfo) -> String {
     out
 }
 
-fn list_tables(state: &AppState, project: &str) -> EmuResult<Response> {
-    let tables = state.store().list_tables(project)?;
+/// `GET .../tables`: the tables whose name starts with `name` (case-insensitive, as names
+/// are), owned by `owner` and of `type`, in name order, one page of `maxitems` after `marker`
+/// (the last name of the previous page); `Marker` is empty on the last page. With `extended`
+/// each table carries its whole metadata.
+fn list_tables(state: &AppState, req: &Request, project: &str) -> EmuResult<Response> {
+    let q = &req.query;
+    let store = state.store();
+    let tables = store.list_tables(project)?;
+    let prefix = q.get("name").unwrap_or_default().to_ascii_lowercase();
+    let owner = q.get("owner").filter(|o| !o.is_empty());
+    let kind = q.get("type").filter(|t| !t.is_empty());
+    let max_items = q
+        .get("maxitems")
+        .and_then(|m| m.parse::<usize>().ok())
+        .filter(|m| *m > 0)
+        .unwrap_or(TABLE_PAGE);
+    let marker = q.get("marker").unwrap_or_default();
+    let matching: Vec<&TableInfo> = tables
+        .iter()
+        .filter(|t| t.name.starts_with(&prefix))
+        .filter(|_| owner.is_none_or(|o| o == OWNER))
+        .filter(|_| kind.is_none_or(|k| k.eq_ignore_ascii_case("MANAGED_TABLE")))
+        .filter(|t| marker.is_empty() || t.name.as_str() > marker)
+        .collect();
+    let page: Vec<&TableInfo> = matching.iter().take(max_items).copied().collect();
+    let next_marker = if matching.len() > page.len() {
+        page.last().map(|t| t.name.clone()).unwrap_or_default()
+    } else {
+        String::new()
+    };
     let mut body = format!("{DECL}<Tables>");
-    for t in &tables {
-        body.push_str(&format!(
-            "<Table><Name>{}</Name><TableId>{}</TableId><Owner>{}</Owner><Type>MANAGED_TABLE</Type></Table>",
-            escape(&t.name),
-            t.id,
-            escape(OWNER)
-        ));
+    for t in page {
+        if q.has("extended") {
+            let size = table_size(&store, t)?;
+            let x = Extended {
+                physical_size: size,
+                file_num: store.file_count(t.id, None)?,
+            };
+            body.push_str(&table_xml(t, size, Some(x)));
+        } else {
+            body.push_str(&format!(
+                "<Table><Name>{}</Name><TableId>{}</TableId><Owner>{}</Owner><Type>MANAGED_TABLE</Type></Table>",
+                escape(&t.name),
+                t.id,
+                escape(OWNER)
+            ));
+        }
     }
-    body.push_str("<Marker></Marker><MaxItems>1000</MaxItems></Tables>");
+    body.push_str(&format!(
+        "<Marker>{}</Marker><MaxItems>{max_items}</MaxItems></Tables>",
+        escape(&next_marker)
+    ));
     Ok(xml_response(StatusCode::OK, body))
 }
 

@@ -29,6 +29,14 @@ pub fn is_sts_request(req: &Request) -> bool {
     req.segments.is_empty() && req.query.has("Action")
 }
 
+/// Whether the query string carries the call's `Signature`: then it holds every parameter and
+/// the body is not part of the call.
+pub fn query_is_signed(raw_query: &str) -> bool {
+    maxcompute_core::signing::decode_query(raw_query)
+        .iter()
+        .any(|(k, _)| k == "Signature")
+}
+
 fn refuse<T>(status: StatusCode, code: &'static str, message: impl Into<String>) -> EmuResult<T> {
     Err(EmuError::Sts {
         status,
@@ -75,17 +83,18 @@ fn valid_session_name(name: &str) -> bool {
 }
 
 /// Handles one STS call. `raw_query` is the query string as received; a POST may carry the
-/// parameters as a form body instead.
+/// parameters as a form body instead, and the parameters of the call are then those of the
+/// query and of the body together (RPC signs them all), so `Action` in the query counts.
 pub fn handle(
     state: &AppState,
     req: &Request,
     raw_query: &str,
     now: DateTime<Utc>,
 ) -> EmuResult<Response> {
-    let raw = if raw_query.contains("Signature=") {
+    let raw = if query_is_signed(raw_query) || req.body.is_empty() {
         raw_query.to_owned()
     } else {
-        String::from_utf8_lossy(&req.body).into_owned()
+        format!("{raw_query}&{}", String::from_utf8_lossy(&req.body))
     };
     let q = RpcQuery::parse(&raw);
     match q.get("Action") {

@@ -143,6 +143,8 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             comment,
             primary_key,
             properties,
+            lifecycle,
+            shards,
         } => {
             let mut seen = std::collections::HashSet::new();
             for c in columns.iter().chain(&partition_keys) {
@@ -172,9 +174,52 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
                 &table.name,
                 &schema,
                 &comment,
+                lifecycle.unwrap_or(crate::store::NO_LIFECYCLE),
+                shards.map(|(shard_num, hub_lifecycle)| crate::store::Shards {
+                    shard_num,
+                    hub_lifecycle,
+                }),
                 transactional.as_ref(),
                 if_not_exists,
             )?;
+            Ok(ok())
+        }
+        Statement::SetLifecycle { table, days } => {
+            let info = store.table(project_of(&table, project), &table.name)?;
+            store.set_lifecycle(info.id, days)?;
+            Ok(ok())
+        }
+        Statement::Truncate { table, specs } => {
+            let info = store.table(project_of(&table, project), &table.name)?;
+            let partitioned = !info.schema.partition_keys.is_empty();
+            if partitioned && specs.is_empty() {
+                return Err(EmuError::InvalidArgument(format!(
+                    "table {} is partitioned: name the partitions to truncate (TRUNCATE TABLE {} PARTITION (..)[, PARTITION (..)])",
+                    info.name, info.name
+                )));
+            }
+            if !partitioned && !specs.is_empty() {
+                return Err(EmuError::InvalidArgument(format!(
+                    "table {} is not partitioned: TRUNCATE TABLE {} takes no PARTITION",
+                    info.name, info.name
+                )));
+            }
+            let mut resolved = Vec::new();
+            for pairs in &specs {
+                let spec = partition::validate(&info.schema, pairs)?;
+                if store.partition(info.id, &spec)?.is_none() {
+                    return Err(EmuError::NoSuchPartition(format!(
+                        "partition {} does not exist in table {}",
+                        spec.quoted(),
+                        info.name
+                    )));
+                }
+                resolved.push(spec);
+            }
+            if resolved.is_empty() {
+                resolved.push(crate::partition::PartSpec::none());
+            }
+            store.truncate(info.id, &resolved)?;
             Ok(ok())
         }
         Statement::DropTable { if_exists, table } => {
@@ -350,6 +395,24 @@ fn transactional(
     }))
 }
 
+/// The first `limit` rows of a table, or of the partitions matching `partition`, with the
+/// partition columns after the data columns: what `Table.head()` reads. `columns` picks and
+/// orders columns by name (data or partition columns); `None` means all.
+pub fn head(
+    store: &Store,
+    project: &str,
+    name: &str,
+    partition: &[(String, String)],
+    columns: Option<Vec<String>>,
+    limit: u64,
+) -> EmuResult<ResultSet> {
+    let projection = match columns {
+        Some(cols) => Projection::Columns(cols),
+        None => Projection::Star,
+    };
+    select(store, project, name, &projection, partition, Some(limit))
+}
+
 fn select(
     store: &Store,
     project: &str,
@@ -440,7 +503,7 @@ fn select(
                 counted += n.max(0) as u64;
                 continue;
             }
-            for mut row in wire::decode_rows(&types, &data)? {
+            for mut row in wire::read_stored_rows(&types, &data)? {
                 row.extend(part_values.iter().cloned());
                 let keep = conditions.iter().all(|(i, v)| {
                     row.get(*i)

@@ -30,6 +30,11 @@ use crate::{admin, tunnel, xml_body};
 /// The largest request body accepted (a block may be large; the real limit is far higher).
 pub const MAX_BODY_BYTES: usize = 512 * 1024 * 1024;
 
+/// The largest body the STS stand-in reads: an unsigned form of parameters, a few hundred bytes
+/// in practice. STS authenticates from the parameters, so this body is read before any check
+/// and must stay small.
+pub const MAX_STS_BODY_BYTES: usize = 64 * 1024;
+
 /// How the server is started.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -181,6 +186,17 @@ async fn dispatch(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-odps-request-id", v);
     }
+    // Every answer closes its connection, so a client never holds an idle one. A client that
+    // forks (pyodps's multi-process table writers) hands its idle pooled connections to every
+    // child; against the service, over TLS, children writing one connection break its record
+    // stream, the service resets it and pyodps retries on a fresh one. Over the emulator's
+    // plain HTTP the children's interleaved requests would be parsed as one garbled request
+    // or leave a child waiting for an answer another child read. A loopback connect per
+    // request costs little.
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
     let status = response.status();
     if status.is_server_error() || status.is_client_error() {
         tracing::info!(%method, path = %uri.path(), status = status.as_u16(), request_id, "request failed");
@@ -199,6 +215,32 @@ async fn read_body(body: Body) -> EmuResult<Bytes> {
                 "cannot read the request body (at most {MAX_BODY_BYTES} bytes): {e}"
             ))
         })
+}
+
+/// Reads the form body of an STS call, at most [`MAX_STS_BODY_BYTES`]: a larger declared
+/// `Content-Length` is refused before a byte is read, and a body that grows past the limit
+/// while streaming is refused as soon as it does, so an unsigned caller can make the emulator
+/// hold no more than the limit.
+async fn read_sts_body(headers: &axum::http::HeaderMap, body: Body) -> EmuResult<Bytes> {
+    let too_large = |what: String| EmuError::Sts {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "InvalidParameter.BodyTooLarge",
+        message: format!(
+            "{what}: the parameters of an STS call are at most {MAX_STS_BODY_BYTES} bytes"
+        ),
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared
+        && n > MAX_STS_BODY_BYTES as u64
+    {
+        return Err(too_large(format!("the body declares {n} bytes")));
+    }
+    axum::body::to_bytes(body, MAX_STS_BODY_BYTES)
+        .await
+        .map_err(|e| too_large(format!("cannot read the body ({e})")))
 }
 
 /// Authenticates, injects faults and routes one request. As the service does, a MaxCompute
@@ -221,9 +263,12 @@ async fn handle(
         return admin::handle(state, &req);
     }
     if req.surface == Surface::Tunnel && crate::assume_role::is_sts_request(&req) {
-        // STS signs its parameters, not the headers: the call is small and read whole.
-        req.body = read_body(body).await?;
+        // STS signs its parameters, not the headers. When the query carries the signature the
+        // body is never read; otherwise the parameters are a small form body, bounded.
         let raw_query = path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
+        if !crate::assume_role::query_is_signed(raw_query) {
+            req.body = read_sts_body(&req.headers, body).await?;
+        }
         return with_faults(state, CallKind::AssumeRole, async {
             crate::assume_role::handle(state, &req, raw_query, chrono::Utc::now())
         })
@@ -385,5 +430,59 @@ impl http_body::Body for BrokenBody {
             std::io::ErrorKind::ConnectionAborted,
             "fault injection: connection dropped",
         ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body of `left` bytes that arrives in 4 KiB frames, with no declared length.
+    struct Chunked {
+        left: usize,
+    }
+
+    impl http_body::Body for Chunked {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            if self.left == 0 {
+                return Poll::Ready(None);
+            }
+            let n = self.left.min(4096);
+            self.left -= n;
+            Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![b'a'; n])))))
+        }
+    }
+
+    fn chunked(total: usize) -> Body {
+        Body::new(Chunked { left: total })
+    }
+
+    #[tokio::test]
+    async fn sts_bodies_are_bounded_by_declared_and_streamed_length() {
+        let empty = axum::http::HeaderMap::new();
+        let body = read_sts_body(&empty, chunked(MAX_STS_BODY_BYTES))
+            .await
+            .unwrap();
+        assert_eq!(body.len(), MAX_STS_BODY_BYTES);
+        let e = read_sts_body(&empty, chunked(MAX_STS_BODY_BYTES + 1))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.status(), e.code()),
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "InvalidParameter.BodyTooLarge"
+            )
+        );
+        let mut declared = axum::http::HeaderMap::new();
+        declared.insert("content-length", HeaderValue::from_static("419430400"));
+        let e = read_sts_body(&declared, Body::empty()).await.unwrap_err();
+        assert!(e.to_string().contains("declares 419430400 bytes"), "{e}");
     }
 }

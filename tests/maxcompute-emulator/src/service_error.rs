@@ -55,6 +55,10 @@ pub enum EmuError {
     InstanceTypeNotSupported(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A feature of the service the emulator does not implement (the Arrow tunnel). The code
+    /// is the emulator's own, so no client mistakes it for a refusal of its data.
+    #[error("{0}")]
+    NotSupported(String),
     /// An STS `AssumeRole` refusal; `code` is STS's own (`SignatureDoesNotMatch`,
     /// `InvalidParameter.RoleArn`, ...).
     #[error("{message}")]
@@ -97,6 +101,7 @@ impl EmuError {
             | Self::InvalidRowRange(_)
             | Self::InvalidColumnSpec(_)
             | Self::InvalidArgument(_)
+            | Self::NotSupported(_)
             | Self::InstanceTypeNotSupported(_) => StatusCode::BAD_REQUEST,
             Self::StatusConflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -129,6 +134,7 @@ impl EmuError {
             Self::StatusConflict(_) => "StatusConflict",
             Self::InstanceTypeNotSupported(_) => "InstanceTypeNotSupported",
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
+            Self::NotSupported(_) => "NotSupported",
             Self::Storage(_) | Self::Internal(_) => "InternalServerError",
             Self::Injected { code, .. } => code,
             Self::Sts { code, .. } => code,

@@ -3,6 +3,7 @@
 //! Supported: `CREATE TABLE [IF NOT EXISTS]` (with `PRIMARY KEY` at column or table level,
 //! `TBLPROPERTIES` and `LIFECYCLE`), `DROP TABLE [IF EXISTS]`,
 //! `ALTER TABLE .. ADD [IF NOT EXISTS] | DROP [IF EXISTS] PARTITION (..) [PARTITION (..)]`,
+//! `ALTER TABLE .. SET LIFECYCLE n`, `TRUNCATE TABLE t [PARTITION (..)[, PARTITION (..)]]`,
 //! `SHOW PARTITIONS`,
 //! `SELECT * | cols | COUNT(*) FROM t [WHERE col = 'v' [AND ..]] [LIMIT n]`. Keywords are
 //! case-insensitive, names may be backquoted and project-qualified, string literals may use single
@@ -46,6 +47,19 @@ pub enum Statement {
         primary_key: Vec<String>,
         /// `TBLPROPERTIES` as written (keys as given, values unquoted).
         properties: Vec<(String, String)>,
+        /// `LIFECYCLE n`: days, always positive.
+        lifecycle: Option<i64>,
+        /// `INTO n SHARDS [HUBLIFECYCLE h]`: `(n, h)`.
+        shards: Option<(i64, Option<i64>)>,
+    },
+    SetLifecycle {
+        table: TableRef,
+        days: i64,
+    },
+    /// `TRUNCATE TABLE`; `specs` is empty for a table without partitions.
+    Truncate {
+        table: TableRef,
+        specs: Vec<Vec<(String, String)>>,
     },
     DropTable {
         if_exists: bool,
@@ -257,6 +271,34 @@ impl Parser {
         }
     }
 
+    /// The days of a `LIFECYCLE n` clause, after the keyword: a positive integer, as MaxCompute
+    /// accepts.
+    fn lifecycle_days(&mut self) -> Result<i64, SqlError> {
+        match self.next() {
+            Some(Tok::Word(w)) => match w.parse::<i64>() {
+                Ok(days) if days > 0 => Ok(days),
+                _ => err(format!(
+                    "invalid LIFECYCLE `{w}`: the lifecycle is a positive number of days"
+                )),
+            },
+            _ => {
+                self.pos = self.pos.saturating_sub(1);
+                err(format!("LIFECYCLE needs a number of days {}", self.here()))
+            }
+        }
+    }
+
+    /// `PARTITION (..)[, PARTITION (..)]...`, as many as follow.
+    fn partition_specs(&mut self) -> Result<Vec<Vec<(String, String)>>, SqlError> {
+        let mut specs = Vec::new();
+        while self.eat_kw("partition") {
+            specs.push(self.partition_spec()?);
+            // DROP and TRUNCATE separate partitions with commas; ADD with spaces.
+            self.eat_sym(',');
+        }
+        Ok(specs)
+    }
+
     fn finish(&mut self) -> Result<(), SqlError> {
         while self.eat_sym(';') {}
         if self.peek().is_some() {
@@ -444,6 +486,8 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
         let mut comment = String::new();
         let mut partition_keys = Vec::new();
         let mut properties = Vec::new();
+        let mut lifecycle = None;
+        let mut shards = None;
         loop {
             if p.eat_kw("comment") {
                 comment = p.string()?;
@@ -457,7 +501,21 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
             } else if p.eat_kw("tblproperties") {
                 properties.extend(p.properties()?);
             } else if p.eat_kw("lifecycle") {
-                p.next();
+                lifecycle = Some(p.lifecycle_days()?);
+            } else if p.eat_kw("into") {
+                let n = p.lifecycle_days().map_err(|_| {
+                    SqlError(format!(
+                        "INTO needs a positive number of SHARDS {}",
+                        p.here()
+                    ))
+                })?;
+                p.expect_kw("shards")?;
+                let hub = if p.eat_kw("hublifecycle") {
+                    Some(p.lifecycle_days()?)
+                } else {
+                    None
+                };
+                shards = Some((n, hub));
             } else {
                 break;
             }
@@ -470,7 +528,14 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
             comment,
             primary_key,
             properties,
+            lifecycle,
+            shards,
         }
+    } else if p.eat_kw("truncate") {
+        p.expect_kw("table")?;
+        let table = p.table_ref()?;
+        let specs = p.partition_specs()?;
+        Statement::Truncate { table, specs }
     } else if p.eat_kw("drop") {
         p.expect_kw("table")
             .map_err(|_| SqlError("unsupported statement: only DROP TABLE is supported".into()))?;
@@ -487,13 +552,24 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
     } else if p.eat_kw("alter") {
         p.expect_kw("table")?;
         let table = p.table_ref()?;
+        if p.eat_kw("set") {
+            p.expect_kw("lifecycle").map_err(|_| {
+                SqlError(format!(
+                    "unsupported ALTER TABLE .. SET: only SET LIFECYCLE is supported {}",
+                    p.here()
+                ))
+            })?;
+            let days = p.lifecycle_days()?;
+            p.finish()?;
+            return Ok(Statement::SetLifecycle { table, days });
+        }
         let add = if p.eat_kw("add") {
             true
         } else if p.eat_kw("drop") {
             false
         } else {
             return err(format!(
-                "unsupported ALTER TABLE: only ADD PARTITION and DROP PARTITION are supported {}",
+                "unsupported ALTER TABLE: only ADD PARTITION, DROP PARTITION and SET LIFECYCLE are supported {}",
                 p.here()
             ));
         };
@@ -506,18 +582,10 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
         } else {
             false
         };
-        let mut specs = Vec::new();
-        loop {
-            if !p.eat_kw("partition") {
-                break;
-            }
-            specs.push(p.partition_spec()?);
-            // DROP separates partitions with commas; ADD with spaces.
-            p.eat_sym(',');
-        }
+        let specs = p.partition_specs()?;
         if specs.is_empty() {
             return err(format!(
-                "unsupported ALTER TABLE: only ADD PARTITION and DROP PARTITION are supported {}",
+                "unsupported ALTER TABLE: only ADD PARTITION, DROP PARTITION and SET LIFECYCLE are supported {}",
                 p.here()
             ));
         }
@@ -581,7 +649,7 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
         }
     } else {
         return err(format!(
-            "unsupported statement {}: the emulator supports CREATE TABLE, DROP TABLE, ALTER TABLE .. ADD PARTITION, SHOW PARTITIONS and simple SELECT",
+            "unsupported statement {}: the emulator supports CREATE TABLE, DROP TABLE, ALTER TABLE .. ADD|DROP PARTITION, ALTER TABLE .. SET LIFECYCLE, TRUNCATE TABLE, SHOW PARTITIONS and simple SELECT",
             p.here()
         ));
     };
@@ -773,6 +841,118 @@ mod tests {
     }
 
     #[test]
+    fn lifecycles_parse_and_must_be_positive() {
+        let s = parse("create table t(a bigint) lifecycle 7").unwrap();
+        assert!(
+            matches!(
+                s,
+                Statement::CreateTable {
+                    lifecycle: Some(7),
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        let s = parse("create table t(a bigint)").unwrap();
+        assert!(
+            matches!(
+                s,
+                Statement::CreateTable {
+                    lifecycle: None,
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        assert_eq!(
+            parse("ALTER TABLE p.`t` SET LIFECYCLE 30;").unwrap(),
+            Statement::SetLifecycle {
+                table: TableRef {
+                    project: Some("p".into()),
+                    name: "t".into()
+                },
+                days: 30
+            }
+        );
+        for bad in [
+            "create table t(a bigint) lifecycle 0",
+            "create table t(a bigint) lifecycle x",
+            "alter table t set lifecycle -1",
+            "alter table t set lifecycle",
+        ] {
+            let e = parse(bad).unwrap_err().0;
+            assert!(e.contains("LIFECYCLE"), "{bad}: {e}");
+        }
+        assert!(
+            parse("alter table t set tblproperties ('a'='b')")
+                .unwrap_err()
+                .0
+                .contains("only SET LIFECYCLE")
+        );
+    }
+
+    #[test]
+    fn hub_table_shards_parse() {
+        // What pyodps writes for `create_table(.., shard_num=10, hub_lifecycle=5)`.
+        let s =
+            parse("CREATE TABLE t (\n  `a` BIGINT\n)\nINTO 10 SHARDS HUBLIFECYCLE 5\n").unwrap();
+        assert!(
+            matches!(
+                s,
+                Statement::CreateTable {
+                    shards: Some((10, Some(5))),
+                    lifecycle: None,
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        let s = parse("create table t(a bigint) lifecycle 2 into 3 shards").unwrap();
+        assert!(
+            matches!(
+                s,
+                Statement::CreateTable {
+                    shards: Some((3, None)),
+                    lifecycle: Some(2),
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        assert!(parse("create table t(a bigint) into shards").is_err());
+    }
+
+    #[test]
+    fn truncate_parses_with_and_without_partitions() {
+        assert_eq!(
+            parse("TRUNCATE TABLE p.`t`").unwrap(),
+            Statement::Truncate {
+                table: TableRef {
+                    project: Some("p".into()),
+                    name: "t".into()
+                },
+                specs: vec![]
+            }
+        );
+        // What pyodps's `Table.truncate(partition_spec=[..])` writes.
+        assert_eq!(
+            parse("TRUNCATE TABLE p.`t` PARTITION (pt='a',h='1'), PARTITION (pt='b',h='2') ")
+                .unwrap(),
+            Statement::Truncate {
+                table: TableRef {
+                    project: Some("p".into()),
+                    name: "t".into()
+                },
+                specs: vec![
+                    vec![("pt".into(), "a".into()), ("h".into(), "1".into())],
+                    vec![("pt".into(), "b".into()), ("h".into(), "2".into())]
+                ]
+            }
+        );
+        assert!(parse("truncate t").is_err());
+    }
+
+    #[test]
     fn unsupported_statements_say_what() {
         assert!(
             parse("insert into t values (1)")
@@ -790,7 +970,7 @@ mod tests {
             parse("alter table t rename to u")
                 .unwrap_err()
                 .0
-                .contains("only ADD PARTITION and DROP PARTITION")
+                .contains("only ADD PARTITION, DROP PARTITION and SET LIFECYCLE")
         );
         assert!(
             parse("create table t(a notatype)")

@@ -27,9 +27,24 @@ pub struct TableInfo {
     pub comment: String,
     pub created_ms: i64,
     pub modified_ms: i64,
+    /// Days the table is kept after its last change (`LIFECYCLE n`); -1 when it has none.
+    /// The emulator records it and reports it, but never expires data.
+    pub lifecycle: i64,
+    /// `INTO n SHARDS [HUBLIFECYCLE h]`: recorded and reported, nothing more.
+    pub shards: Option<Shards>,
     /// Set for tables created with `TBLPROPERTIES ("transactional"="true")`.
     pub transactional: Option<Transactional>,
 }
+
+/// The shards of a hub table, as `INTO n SHARDS [HUBLIFECYCLE h]` declared them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shards {
+    pub shard_num: i64,
+    pub hub_lifecycle: Option<i64>,
+}
+
+/// The lifecycle a table reports when it was created without one.
+pub const NO_LIFECYCLE: i64 = -1;
 
 impl TableInfo {
     /// The table's key and buckets when it is a Delta Table: transactional with a primary key.
@@ -124,6 +139,9 @@ struct StoredTable {
     comment: String,
     created_ms: i64,
     modified_ms: i64,
+    lifecycle: i64,
+    shard_num: Option<i64>,
+    hub_lifecycle: Option<i64>,
     primary_key: Option<String>,
     bucket_num: Option<u32>,
 }
@@ -147,6 +165,11 @@ impl StoredTable {
             comment: self.comment,
             created_ms: self.created_ms,
             modified_ms: self.modified_ms,
+            lifecycle: self.lifecycle,
+            shards: self.shard_num.map(|shard_num| Shards {
+                shard_num,
+                hub_lifecycle: self.hub_lifecycle,
+            }),
             transactional,
         })
     }
@@ -157,6 +180,8 @@ CREATE TABLE IF NOT EXISTS tables(
   id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, name TEXT NOT NULL,
   schema_json TEXT NOT NULL, comment TEXT NOT NULL, created_ms INTEGER NOT NULL,
   modified_ms INTEGER NOT NULL, UNIQUE(project, name));
+-- `lifecycle` (days, -1 for none), `shard_num` and `hub_lifecycle` are added by
+-- `Store::migrate`, so older databases gain them too.
 CREATE TABLE IF NOT EXISTS partitions(
   table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE, spec TEXT NOT NULL,
   created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL, PRIMARY KEY(table_id, spec));
@@ -269,12 +294,31 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        Self::migrate(&conn)?;
         Ok(Self { conn })
+    }
+
+    /// Brings a database written by an older emulator up to date: columns added since are
+    /// added with the value their absence meant.
+    fn migrate(conn: &Connection) -> EmuResult<()> {
+        let has_lifecycle: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('tables') WHERE name = 'lifecycle'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_lifecycle == 0 {
+            conn.execute_batch(&format!(
+                "ALTER TABLE tables ADD COLUMN lifecycle INTEGER NOT NULL DEFAULT {NO_LIFECYCLE};
+                 ALTER TABLE tables ADD COLUMN shard_num INTEGER;
+                 ALTER TABLE tables ADD COLUMN hub_lifecycle INTEGER;"
+            ))?;
+        }
+        Ok(())
     }
 
     /// The columns [`Self::table_from_row`] reads, over `tables t` joined with its
     /// transactional properties `x`.
-    const TABLE_COLUMNS: &'static str = "t.id, t.project, t.name, t.schema_json, t.comment, t.created_ms, t.modified_ms, x.primary_key_json, x.bucket_num FROM tables t LEFT JOIN transactional_tables x ON x.table_id = t.id";
+    const TABLE_COLUMNS: &'static str = "t.id, t.project, t.name, t.schema_json, t.comment, t.created_ms, t.modified_ms, t.lifecycle, t.shard_num, t.hub_lifecycle, x.primary_key_json, x.bucket_num FROM tables t LEFT JOIN transactional_tables x ON x.table_id = t.id";
 
     fn table_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTable> {
         Ok(StoredTable {
@@ -285,8 +329,11 @@ impl Store {
             comment: row.get(4)?,
             created_ms: row.get(5)?,
             modified_ms: row.get(6)?,
-            primary_key: row.get(7)?,
-            bucket_num: row.get(8)?,
+            lifecycle: row.get(7)?,
+            shard_num: row.get(8)?,
+            hub_lifecycle: row.get(9)?,
+            primary_key: row.get(10)?,
+            bucket_num: row.get(11)?,
         })
     }
 
@@ -355,12 +402,15 @@ impl Store {
 
     /// Creates a table (with its transactional properties, in the same transaction); returns
     /// false when it existed and `if_not_exists` was given.
+    #[allow(clippy::too_many_arguments)]
     pub fn create_table(
         &mut self,
         project: &str,
         name: &str,
         schema: &TableSchema,
         comment: &str,
+        lifecycle: i64,
+        shards: Option<Shards>,
         transactional: Option<&Transactional>,
         if_not_exists: bool,
     ) -> EmuResult<bool> {
@@ -376,13 +426,16 @@ impl Store {
         let now = now_ms();
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO tables(project, name, schema_json, comment, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            "INSERT INTO tables(project, name, schema_json, comment, created_ms, modified_ms, lifecycle, shard_num, hub_lifecycle) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8)",
             params![
                 project.to_ascii_lowercase(),
                 name.to_ascii_lowercase(),
                 schema_json(schema).to_string(),
                 comment,
-                now
+                now,
+                lifecycle,
+                shards.map(|s| s.shard_num),
+                shards.and_then(|s| s.hub_lifecycle)
             ],
         )?;
         if let Some(t) = transactional {
@@ -410,6 +463,55 @@ impl Store {
             Err(EmuError::NoSuchTable(_)) if if_exists => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// How many files the service would report for a table or one partition (canonical spec):
+    /// each committed block or stream pack is one, and a Delta Table partition's rows one more.
+    pub fn file_count(&self, table_id: i64, spec: Option<&str>) -> EmuResult<i64> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM blocks WHERE table_id = ?1 AND (?2 IS NULL OR spec = ?2))
+                  + (SELECT COUNT(DISTINCT spec) FROM delta_rows WHERE table_id = ?1 AND (?2 IS NULL OR spec = ?2))",
+            params![table_id, spec],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Sets a table's lifecycle in days (`ALTER TABLE .. SET LIFECYCLE n`).
+    pub fn set_lifecycle(&self, table_id: i64, days: i64) -> EmuResult<()> {
+        self.conn.execute(
+            "UPDATE tables SET lifecycle = ?2 WHERE id = ?1",
+            params![table_id, days],
+        )?;
+        Ok(())
+    }
+
+    /// Removes the committed data of the given partitions (`""` for a table without
+    /// partitions) in one transaction, keeping the partitions themselves. Uncommitted sessions
+    /// are left alone: what they commit later lands in the emptied partition.
+    pub fn truncate(&mut self, table_id: i64, specs: &[PartSpec]) -> EmuResult<()> {
+        let tx = self.conn.transaction()?;
+        let now = now_ms();
+        for spec in specs {
+            let canonical = spec.canonical();
+            tx.execute(
+                "DELETE FROM blocks WHERE table_id = ?1 AND spec = ?2",
+                params![table_id, canonical],
+            )?;
+            tx.execute(
+                "DELETE FROM delta_rows WHERE table_id = ?1 AND spec = ?2",
+                params![table_id, canonical],
+            )?;
+            tx.execute(
+                "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
+                params![table_id, canonical, now],
+            )?;
+        }
+        tx.execute(
+            "UPDATE tables SET modified_ms = ?2 WHERE id = ?1",
+            params![table_id, now],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn partition(&self, table_id: i64, spec: &PartSpec) -> EmuResult<Option<PartitionInfo>> {

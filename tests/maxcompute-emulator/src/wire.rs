@@ -46,6 +46,40 @@ pub fn decode_rows(types: &[OdpsType], bytes: &[u8]) -> EmuResult<Vec<Vec<Value>
         .map_err(|e| EmuError::MalformedDataStream(format!("malformed data stream: {e}")))
 }
 
+/// Decodes a stored block for a reader (a download, a query, `Table.head`): validated like an
+/// upload, and with CHAR(n) cells padded with trailing spaces to n characters, as the service
+/// stores them. Uploads keep the bytes the client sent; the padding is what a reader sees.
+pub fn read_stored_rows(types: &[OdpsType], bytes: &[u8]) -> EmuResult<Vec<Vec<Value>>> {
+    let mut rows = decode_rows(types, bytes)?;
+    let char_columns: Vec<(usize, usize)> = types
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match t {
+            OdpsType::Char(n) => Some((i, *n as usize)),
+            _ => None,
+        })
+        .collect();
+    if char_columns.is_empty() {
+        return Ok(rows);
+    }
+    for row in &mut rows {
+        for &(i, n) in &char_columns {
+            if let Some(Value::Bytes(b)) = row.get_mut(i) {
+                pad_char(b, n);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Pads a CHAR(n) cell with spaces to n characters (a cell that is not UTF-8 counts bytes).
+fn pad_char(cell: &mut Vec<u8>, n: usize) {
+    let chars = std::str::from_utf8(cell)
+        .map(|s| s.chars().count())
+        .unwrap_or(cell.len());
+    cell.resize(cell.len() + n.saturating_sub(chars), b' ');
+}
+
 /// Encodes rows for a download or an instance result.
 pub fn encode_rows(types: &[OdpsType], rows: &[Vec<Value>]) -> EmuResult<Vec<u8>> {
     codec::encode_block(types, rows)
