@@ -4,7 +4,7 @@
 //! every decode error is a property of the input bytes and says where in them it was found.
 //! None of these is transient: retrying the same input gives the same error.
 
-use super::compress::Codec;
+use super::encoding::Codec;
 use crate::types::OdpsType;
 
 /// Why a row could not be encoded. The writer's buffer is unchanged when this is returned.

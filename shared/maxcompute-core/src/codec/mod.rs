@@ -14,6 +14,7 @@
 
 mod compress;
 mod crc;
+mod encoding;
 mod error;
 mod packer;
 mod pool;
@@ -21,9 +22,8 @@ mod reader;
 mod varint;
 mod writer;
 
-pub use compress::{
-    Codec, CompressError, Compression, LevelError, UnknownCodec, decompress, deflate, inflate,
-};
+pub use compress::{CompressError, Compression, LevelError, decompress, deflate, inflate};
+pub use encoding::{Codec, UnknownCodec};
 pub use error::{CellError, DecodeError, EncodeError};
 pub use packer::{EncodedRecords, Pack, Packer};
 pub use pool::BufferPool;

@@ -361,7 +361,10 @@ async fn large_records_are_split_so_that_no_event_is_over_6_mb() {
     let stats = running.wait_committed(7, Duration::from_secs(90)).await;
     running.stop().await.unwrap();
     assert_eq!(stats.committed_records, 7, "{stats:?}");
-    assert_eq!(stats.invocations, 2, "{stats:?}");
+    // Seven do not fit in one event, so it takes two invocations at least; how the rest is cut
+    // depends on when the trigger reads the records within its window (a third invocation on a
+    // busy machine), which this test does not pin.
+    assert!(stats.invocations >= 2, "{stats:?}");
     let count = flow
         .query(&format!(
             "select count(*) from test_kafka where topic = '{topic}'"
