@@ -38,35 +38,15 @@ pub fn outcome_label(outcome: &Outcome) -> String {
 /// `batchItemFailures` (when it does not, the response is ignored as AWS does, and
 /// `ignored_failures` says whether the function reported some anyway).
 pub fn judge(batch: &Batch, outcome: &Outcome, report_failures: bool) -> (Verdict, bool) {
+    let retry = |reason: String| (Verdict::Retry { reason }, false);
     let body = match outcome {
         Outcome::Response(body) => body,
         Outcome::Error {
             error_type,
             error_message,
-        } => {
-            return (
-                Verdict::Retry {
-                    reason: format!("{error_type}: {error_message}"),
-                },
-                false,
-            );
-        }
-        Outcome::Timeout => {
-            return (
-                Verdict::Retry {
-                    reason: "the function timed out".to_owned(),
-                },
-                false,
-            );
-        }
-        Outcome::Exited(why) => {
-            return (
-                Verdict::Retry {
-                    reason: format!("the function exited: {why}"),
-                },
-                false,
-            );
-        }
+        } => return retry(format!("{error_type}: {error_message}")),
+        Outcome::Timeout => return retry("the function timed out".to_owned()),
+        Outcome::Exited(why) => return retry(format!("the function exited: {why}")),
     };
     let parsed: Result<Value, _> = serde_json::from_str(body);
     if !report_failures {
@@ -78,25 +58,22 @@ pub fn judge(batch: &Batch, outcome: &Outcome, report_failures: bool) -> (Verdic
         return (Verdict::Success, reported);
     }
     let Ok(value) = parsed else {
-        return (
-            Verdict::Retry {
-                reason: "the response is not JSON".to_owned(),
-            },
-            false,
-        );
+        return retry("the response is not JSON".to_owned());
     };
-    let failures = match value.get("batchItemFailures") {
-        None | Some(Value::Null) => return (Verdict::Success, false),
-        Some(Value::Array(items)) => items,
-        Some(_) => {
-            return (
-                Verdict::Retry {
-                    reason: "batchItemFailures is not a list".to_owned(),
-                },
-                false,
-            );
-        }
-    };
+    match value.get("batchItemFailures") {
+        None | Some(Value::Null) => (Verdict::Success, false),
+        Some(Value::Array(items)) => match resume_offset(batch, items) {
+            Ok(None) => (Verdict::Success, false),
+            Ok(Some(resume_at)) => (Verdict::Partial { resume_at }, false),
+            Err(reason) => retry(reason),
+        },
+        Some(_) => retry("batchItemFailures is not a list".to_owned()),
+    }
+}
+
+/// The lowest offset that `failures` report, each checked as AWS checks it; `Err` says why the
+/// whole batch counts as failed.
+fn resume_offset(batch: &Batch, failures: &[Value]) -> Result<Option<i64>, String> {
     let key = batch.topic_partition();
     let mut resume_at: Option<i64> = None;
     for item in failures {
@@ -110,33 +87,20 @@ pub fn judge(batch: &Batch, outcome: &Outcome, report_failures: bool) -> (Verdic
                 resume_at = Some(resume_at.map_or(offset, |o| o.min(offset)));
             }
             (Some(_), Some(_)) => {
-                return (
-                    Verdict::Retry {
-                        reason: format!(
-                            "batchItemFailures names a record not in the batch: {item}"
-                        ),
-                    },
-                    false,
-                );
+                return Err(format!(
+                    "batchItemFailures names a record not in the batch: {item}"
+                ));
             }
+            // AWS reads only `{"itemIdentifier": {"partition": "<topic>-<n>", "offset": N}}` and
+            // counts any other entry as a failure of the whole batch.
             _ => {
-                // AWS reads only `{"itemIdentifier": {"partition": "<topic>-<n>", "offset": N}}`
-                // and counts any other entry as a failure of the whole batch.
-                return (
-                    Verdict::Retry {
-                        reason: format!(
-                            "a batchItemFailures entry is not {{\"itemIdentifier\": {{\"partition\": \"<topic>-<n>\", \"offset\": <number>}}}}, so the whole batch failed: {item}"
-                        ),
-                    },
-                    false,
-                );
+                return Err(format!(
+                    "a batchItemFailures entry is not {{\"itemIdentifier\": {{\"partition\": \"<topic>-<n>\", \"offset\": <number>}}}}, so the whole batch failed: {item}"
+                ));
             }
         }
     }
-    match resume_at {
-        None => (Verdict::Success, false),
-        Some(resume_at) => (Verdict::Partial { resume_at }, false),
-    }
+    Ok(resume_at)
 }
 
 #[cfg(test)]
