@@ -249,6 +249,7 @@ pub fn inflate(bytes: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::UnknownCodec;
 
     #[test]
     fn round_trip_and_header() {

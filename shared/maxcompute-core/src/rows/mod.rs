@@ -327,103 +327,13 @@ impl RowBuilder {
             Mode::Key => Field::Key,
             Mode::Value | Mode::Default => Field::Value,
         };
-        let col_err =
-            |column: &str, ty: &OdpsType, expected: &'static str| RowConfigError::ColumnType {
-                column: column.to_owned(),
-                ty: ty.to_string(),
-                expected,
-            };
         let plan = match format {
-            Format::Text | Format::Binary => {
-                let mut sources = Vec::with_capacity(schema.columns.len());
-                for col in &schema.columns {
-                    let payload = match col.name.to_ascii_lowercase().as_str() {
-                        "key" => Some(Field::Key),
-                        "value" => Some(Field::Value),
-                        _ => None,
-                    };
-                    let source = match payload {
-                        Some(f) => {
-                            let written = mode == Mode::Default || f == field;
-                            if !written {
-                                Source::Null
-                            } else if format == Format::Text {
-                                if col.ty.is_text() || col.ty == OdpsType::Binary {
-                                    Source::PayloadText(f, col.ty.clone())
-                                } else {
-                                    return Err(col_err(&col.name, &col.ty, ACCEPT_TEXT_COLUMN));
-                                }
-                            } else if matches!(col.ty, OdpsType::Binary | OdpsType::String) {
-                                Source::PayloadBinary(f)
-                            } else {
-                                return Err(col_err(&col.name, &col.ty, ACCEPT_BINARY_COLUMN));
-                            }
-                        }
-                        None => metadata_source(&col.name, &col.ty)
-                            .map_err(|e| col_err(&col.name, &col.ty, e))?
-                            .unwrap_or(Source::Null),
-                    };
-                    if source == Source::Null && !col.nullable {
-                        return Err(RowConfigError::NotNull {
-                            column: col.name.clone(),
-                            mode,
-                            format,
-                        });
-                    }
-                    sources.push(source);
-                }
-                let needed: &[Field] = match mode {
-                    Mode::Key => &[Field::Key],
-                    Mode::Value => &[Field::Value],
-                    Mode::Default => &[Field::Key, Field::Value],
-                };
-                for f in needed {
-                    if schema.column_index(f.name()).is_none() {
-                        return Err(RowConfigError::MissingColumn {
-                            mode,
-                            field: f.name(),
-                        });
-                    }
-                }
-                Plan::Columns(sources)
-            }
+            Format::Text | Format::Binary => columns_plan(mode, format, field, schema)?,
             Format::Csv | Format::Json if mode == Mode::Default => {
                 return Err(RowConfigError::ModeFormat { format });
             }
-            Format::Csv => {
-                for col in &schema.columns {
-                    if matches!(
-                        col.ty,
-                        OdpsType::Array(_) | OdpsType::Map(..) | OdpsType::Struct(_)
-                    ) {
-                        return Err(col_err(
-                            &col.name,
-                            &col.ty,
-                            "CSV cells are scalars: use format JSON for ARRAY, MAP and STRUCT columns",
-                        ));
-                    }
-                }
-                Plan::Csv {
-                    field,
-                    types: schema.column_types(),
-                }
-            }
-            Format::Json => Plan::Json {
-                field,
-                columns: schema
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        // A metadata name with an unfit type simply has no fallback here: the
-                        // JSON field of that name may well be meant for it.
-                        let fallback = metadata_source(&c.name, &c.ty)
-                            .ok()
-                            .flatten()
-                            .unwrap_or(Source::Null);
-                        (c.name.clone(), c.ty.clone(), fallback)
-                    })
-                    .collect(),
-            },
+            Format::Csv => csv_plan(field, schema)?,
+            Format::Json => json_plan(field, schema),
         };
         Ok(Self {
             mode,
@@ -660,6 +570,115 @@ fn headers_json(headers: &[(String, Vec<u8>)]) -> String {
         .collect();
     // Serializing strings into a String cannot fail.
     serde_json::to_string(&items).unwrap_or_default()
+}
+
+fn column_error(column: &str, ty: &OdpsType, expected: &'static str) -> RowConfigError {
+    RowConfigError::ColumnType {
+        column: column.to_owned(),
+        ty: ty.to_string(),
+        expected,
+    }
+}
+
+/// TEXT and BINARY: each column from the payload field of its name (`key`, `value`) or from the
+/// record's metadata; a payload the mode does not write, and any other column, is NULL.
+fn columns_plan(
+    mode: Mode,
+    format: Format,
+    field: Field,
+    schema: &TableSchema,
+) -> Result<Plan, RowConfigError> {
+    let mut sources = Vec::with_capacity(schema.columns.len());
+    for col in &schema.columns {
+        let payload = match col.name.to_ascii_lowercase().as_str() {
+            "key" => Some(Field::Key),
+            "value" => Some(Field::Value),
+            _ => None,
+        };
+        let source = match payload {
+            Some(f) => {
+                let written = mode == Mode::Default || f == field;
+                if !written {
+                    Source::Null
+                } else if format == Format::Text {
+                    if col.ty.is_text() || col.ty == OdpsType::Binary {
+                        Source::PayloadText(f, col.ty.clone())
+                    } else {
+                        return Err(column_error(&col.name, &col.ty, ACCEPT_TEXT_COLUMN));
+                    }
+                } else if matches!(col.ty, OdpsType::Binary | OdpsType::String) {
+                    Source::PayloadBinary(f)
+                } else {
+                    return Err(column_error(&col.name, &col.ty, ACCEPT_BINARY_COLUMN));
+                }
+            }
+            None => metadata_source(&col.name, &col.ty)
+                .map_err(|e| column_error(&col.name, &col.ty, e))?
+                .unwrap_or(Source::Null),
+        };
+        if source == Source::Null && !col.nullable {
+            return Err(RowConfigError::NotNull {
+                column: col.name.clone(),
+                mode,
+                format,
+            });
+        }
+        sources.push(source);
+    }
+    let needed: &[Field] = match mode {
+        Mode::Key => &[Field::Key],
+        Mode::Value => &[Field::Value],
+        Mode::Default => &[Field::Key, Field::Value],
+    };
+    for f in needed {
+        if schema.column_index(f.name()).is_none() {
+            return Err(RowConfigError::MissingColumn {
+                mode,
+                field: f.name(),
+            });
+        }
+    }
+    Ok(Plan::Columns(sources))
+}
+
+/// CSV: the field's cells by column index; every column a scalar.
+fn csv_plan(field: Field, schema: &TableSchema) -> Result<Plan, RowConfigError> {
+    for col in &schema.columns {
+        if matches!(
+            col.ty,
+            OdpsType::Array(_) | OdpsType::Map(..) | OdpsType::Struct(_)
+        ) {
+            return Err(column_error(
+                &col.name,
+                &col.ty,
+                "CSV cells are scalars: use format JSON for ARRAY, MAP and STRUCT columns",
+            ));
+        }
+    }
+    Ok(Plan::Csv {
+        field,
+        types: schema.column_types(),
+    })
+}
+
+/// JSON: each column from the object's field of its name, else from the record's metadata.
+fn json_plan(field: Field, schema: &TableSchema) -> Plan {
+    Plan::Json {
+        field,
+        columns: schema
+            .columns
+            .iter()
+            .map(|c| {
+                // A metadata name with an unfit type simply has no fallback here: the JSON field
+                // of that name may well be meant for it.
+                let fallback = metadata_source(&c.name, &c.ty)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(Source::Null);
+                (c.name.clone(), c.ty.clone(), fallback)
+            })
+            .collect(),
+    }
 }
 
 /// Builds the rows of a batch and routes each to its partition.
