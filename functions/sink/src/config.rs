@@ -136,21 +136,20 @@ impl Config {
         };
         let partition = settings::partition(&env, time_source)?;
 
-        let tunnel = match get(vars::TUNNEL).as_deref().map(str::to_ascii_lowercase) {
-            None => TunnelKind::default(),
-            Some(v) if v == "stream" => TunnelKind::Stream,
-            Some(v) if v == "batch" => TunnelKind::Batch,
-            Some(v) => return Err(invalid(vars::TUNNEL, &v, "expected stream or batch")),
-        };
-        let write = match get(vars::WRITE).as_deref().map(str::to_ascii_lowercase) {
-            None => WriteMode::default(),
-            Some(v) if v == "auto" => WriteMode::Auto,
-            Some(v) if v == "append" => WriteMode::Append,
-            Some(v) if v == "upsert" => WriteMode::Upsert,
-            Some(v) => {
-                return Err(invalid(vars::WRITE, &v, "expected auto, append or upsert"));
-            }
-        };
+        let tunnel = choose(
+            vars::TUNNEL,
+            get(vars::TUNNEL),
+            &[("stream", TunnelKind::Stream), ("batch", TunnelKind::Batch)],
+        )?;
+        let write = choose(
+            vars::WRITE,
+            get(vars::WRITE),
+            &[
+                ("auto", WriteMode::Auto),
+                ("append", WriteMode::Append),
+                ("upsert", WriteMode::Upsert),
+            ],
+        )?;
         let compress = compression(get(vars::COMPRESS), get(vars::COMPRESS_LEVEL))?;
         let error_topic = get(vars::ERROR_TOPIC);
         if let Some(topic) = &error_topic {
@@ -165,30 +164,21 @@ impl Config {
         });
         let error_security = error_security(&get)?;
         let partial_batch = env.bool_or(vars::PARTIAL_BATCH, false)?;
-        let permanent_write_errors = match get(vars::PERMANENT_WRITE_ERRORS)
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-        {
-            None => PermanentWriteErrors::default(),
-            Some(v) if v == "fail" => PermanentWriteErrors::Fail,
-            Some(v) if v == "error-topic" => {
-                if error_topic.is_none() {
-                    return Err(invalid(
-                        vars::PERMANENT_WRITE_ERRORS,
-                        &v,
-                        "error-topic needs SINK_ERROR_TOPIC",
-                    ));
-                }
-                PermanentWriteErrors::ErrorTopic
-            }
-            Some(v) => {
-                return Err(invalid(
-                    vars::PERMANENT_WRITE_ERRORS,
-                    &v,
-                    "expected fail or error-topic",
-                ));
-            }
-        };
+        let permanent_write_errors = choose(
+            vars::PERMANENT_WRITE_ERRORS,
+            get(vars::PERMANENT_WRITE_ERRORS),
+            &[
+                ("fail", PermanentWriteErrors::Fail),
+                ("error-topic", PermanentWriteErrors::ErrorTopic),
+            ],
+        )?;
+        if permanent_write_errors == PermanentWriteErrors::ErrorTopic && error_topic.is_none() {
+            return Err(invalid(
+                vars::PERMANENT_WRITE_ERRORS,
+                "error-topic",
+                "error-topic needs SINK_ERROR_TOPIC",
+            ));
+        }
         let function_name =
             get(vars::FUNCTION_NAME).unwrap_or_else(|| "kafka-maxcompute-sink".to_owned());
 
@@ -209,6 +199,31 @@ impl Config {
             function_name,
         })
     }
+}
+
+/// The choice `value` names among `choices` (any case), the type's default when unset, or an
+/// error naming `variable` and every accepted name.
+fn choose<T: Copy + Default>(
+    variable: &'static str,
+    value: Option<String>,
+    choices: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let Some(value) = value else {
+        return Ok(T::default());
+    };
+    if let Some((_, choice)) = choices
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&value))
+    {
+        return Ok(*choice);
+    }
+    let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+    let expected = match names.split_last() {
+        Some((last, [])) => format!("expected {last}"),
+        Some((last, rest)) => format!("expected {} or {last}", rest.join(", ")),
+        None => "expected nothing".to_owned(),
+    };
+    Err(invalid(variable, &value.to_ascii_lowercase(), &expected))
 }
 
 /// The error topic's security settings, named as Kafka clients name them.
