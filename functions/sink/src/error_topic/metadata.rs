@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use rskafka::messenger::RequestError;
 use rskafka::protocol::error::Error as ProtocolError;
-use rskafka::protocol::messages::{MetadataRequest, MetadataRequestTopic, WriteVersionedError};
+use rskafka::protocol::messages::{
+    MetadataRequest, MetadataRequestTopic, MetadataResponse, WriteVersionedError,
+};
 use rskafka::protocol::primitives::{Boolean, String_};
 use tokio::time::{Instant, timeout_at};
 
@@ -58,6 +60,11 @@ pub(super) async fn read_layout(
         }
         Ok(result) => result.map_err(failed)?,
     };
+    layout_of(topic, response)
+}
+
+/// The topic's layout as a metadata answer gives it.
+fn layout_of(topic: &str, response: MetadataResponse) -> Result<Layout, ErrorTopicError> {
     let unusable = |reason: String| ErrorTopicError::Metadata {
         topic: topic.to_owned(),
         reason,
