@@ -9,6 +9,7 @@ use sink::config::Config;
 
 use crate::runtime_api::spec;
 use crate::support::flow::{Flow, SinkFlow, event};
+use test_support::lambda::{answer, failure};
 
 const SECRET_ID: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:maxcompute-ak-AbCdEf";
 const SESSION_TOKEN: &str = "local-session-token-9f3c";
@@ -54,11 +55,9 @@ async fn seed(function: &mut Function) -> Outcome {
 }
 
 fn rows_written(outcome: &Outcome) -> u64 {
-    let Outcome::Response(body) = outcome else {
-        panic!("{outcome:?}")
-    };
-    let answer: serde_json::Value = serde_json::from_str(body).unwrap();
-    answer["summary"]["rowsWritten"].as_u64().unwrap()
+    answer(outcome.clone())["summary"]["rowsWritten"]
+        .as_u64()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -111,13 +110,9 @@ async fn the_binary_signs_with_the_secret_reads_it_again_when_refused_and_never_
 /// What a failed cold start reported to the runtime API: a permanent credentials error (no
 /// retry finds a secret that is not there), with its message.
 fn cold_start_failure(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Error {
-            error_type,
-            error_message,
-        } if error_type == "Permanent.Credentials" => error_message,
-        other => panic!("expected the cold start to fail on credentials, got {other:?}"),
-    }
+    let (error_type, error_message) = failure(outcome);
+    assert_eq!(error_type, "Permanent.Credentials", "{error_message}");
+    error_message
 }
 
 #[tokio::test]
