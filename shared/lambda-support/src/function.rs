@@ -303,19 +303,25 @@ mod tests {
             body(br#" {"records": {}} "#).json().unwrap(),
             r#"{"records": {}}"#
         );
-        for unreadable in [&b""[..], b"   ", b"not json", b"{\"records\":", b"\xff\xfe"] {
-            let err = body(unreadable).json().unwrap_err();
+        // Each with a word the parser's reason must contain.
+        let unreadable: [(&[u8], &str); 6] = [
+            (b"", "EOF"),
+            (b" \n", "EOF"),
+            (b"not json", "expected"),
+            (b"records, please", "expected"),
+            (br#"{"records":{"orders-0":["#, "EOF"),
+            (b"\xff\xfe", "expected"),
+        ];
+        for (text, reason) in unreadable {
+            let err = body(text).json().unwrap_err();
             assert!(matches!(err, EventError::Unreadable(_)), "{err:?}");
+            let message = err.to_string();
             assert!(
-                err.to_string()
-                    .starts_with("the Kafka trigger event is not JSON: "),
-                "{err}"
+                message.starts_with("the Kafka trigger event is not JSON: "),
+                "{message}"
             );
+            assert!(message.contains(reason), "{text:?}: {message}");
         }
-        assert!(
-            body(b"").json().unwrap_err().to_string().contains("EOF"),
-            "an empty body is named as such by the parser"
-        );
     }
 
     #[test]

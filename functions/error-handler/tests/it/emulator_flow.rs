@@ -7,7 +7,7 @@ use lambda_support::function::InvocationError;
 use std::time::Duration;
 
 use crate::support::events::{FAILED_AT_MS, SINK_FUNCTION, read_event, rejects_of};
-use crate::support::flow::{Flow, NOW_MS, deadline};
+use crate::support::flow::{Flow, HandlerFlow, NOW_MS, deadline};
 use error_handler::table::COLUMNS;
 use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
 use maxcompute_core::rows::Format;

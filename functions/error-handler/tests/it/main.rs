@@ -16,4 +16,3 @@ mod rows;
 mod runtime_api;
 mod sample_events;
 mod support;
-mod unreadable_body;

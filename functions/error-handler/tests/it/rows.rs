@@ -3,7 +3,6 @@
 //! the DDL and the column matching.
 
 use crate::support::events::read_event;
-use base64::Engine;
 use error_handler::row::{
     ErrorRow, PayloadKind, TRIGGER_GAVE_UP, UNPARSEABLE, rows_from_batch, rows_from_record,
 };
@@ -12,6 +11,7 @@ use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
 use maxcompute_core::event::{KafkaRecord, Reject, RejectClass, TimestampType, decode_event_str};
 use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
 use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
+use test_support::events::{Record, trigger_event};
 
 const NOW: i64 = 1_605_600_000_000;
 
@@ -110,16 +110,16 @@ fn a_raw_event_json_message_stores_the_raw_json_as_the_value() {
 }
 
 fn envelope_record(offset: i64, condition: &str, payload_as_string: bool) -> KafkaRecord {
-    let inner = serde_json::json!({
-        "eventSource": "aws:kafka",
-        "records": {"orders-7": [{
-            "topic": "orders", "partition": 7, "offset": 48213, "timestamp": 1750237198120_i64,
-            "timestampType": "CREATE_TIME",
-            "key": base64::engine::general_purpose::STANDARD.encode([0xff, 0x00]),
-            "value": base64::engine::general_purpose::STANDARD.encode([0x80, b'v']),
-            "headers": [{"h": [-1, 1]}, {"h": [104]}]
-        }]}
-    });
+    let record = Record {
+        key: Some(vec![0xff, 0x00]),
+        value: Some(vec![0x80, b'v']),
+        headers: vec![
+            ("h".to_owned(), vec![0xff, 0x01]),
+            ("h".to_owned(), vec![b'h']),
+        ],
+        ..Record::new("orders", 7, 48213, 1750237198120)
+    };
+    let inner = trigger_event("aws:kafka", None, &[record]);
     let payload = if payload_as_string {
         serde_json::Value::String(inner.to_string())
     } else {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::support::events::read_event;
 use crate::support::flow::Flow;
-use lambda_emulator::runtime::{Function, FunctionSpec, Outcome};
+use lambda_emulator::runtime::{Function, FunctionSpec};
+use test_support::lambda::{answer, failure};
 
 fn spec(flow: &Flow, extra: &[(&str, &str)]) -> FunctionSpec {
     let env = flow.env_with(extra);
@@ -27,10 +28,7 @@ async fn the_binary_creates_the_table_and_writes_the_sample_rows() {
         .invoke(read_event("on-failure-envelopes.json").into())
         .await
         .unwrap();
-    let Outcome::Response(body) = outcome else {
-        panic!("{outcome:?}")
-    };
-    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let answer = answer(outcome);
     assert_eq!(answer["summary"]["rowsWritten"], 3, "{answer}");
     assert_eq!(
         answer["summary"]["classes"]["trigger_gave_up"], 2,
@@ -48,14 +46,12 @@ async fn the_binary_creates_the_table_and_writes_the_sample_rows() {
     );
 
     // The same warm process answers a malformed event with a typed error.
-    match function
+    let outcome = function
         .invoke(read_event("malformed-event.json").into())
         .await
-        .unwrap()
-    {
-        Outcome::Error { error_type, .. } => assert_eq!(error_type, "Permanent.MalformedEvent"),
-        other => panic!("{other:?}"),
-    }
+        .unwrap();
+    let (error_type, _) = failure(outcome);
+    assert_eq!(error_type, "Permanent.MalformedEvent");
     function.stop().await;
 }
 
@@ -65,21 +61,15 @@ async fn a_bad_setting_stops_the_cold_start_naming_the_variable() {
     let mut function = Function::new(spec(&flow, &[("ERRORS_TABLE", "errors-table")]))
         .await
         .unwrap();
-    match function
-        .invoke(read_event("error-topic-bad-records.json").into())
-        .await
-        .unwrap()
-    {
-        Outcome::Error {
-            error_type,
-            error_message,
-        } => {
-            assert_eq!(error_type, "Permanent.Configuration");
-            assert!(
-                error_message.contains("ERRORS_TABLE=\"errors-table\""),
-                "{error_message}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let (error_type, error_message) = failure(
+        function
+            .invoke(read_event("error-topic-bad-records.json").into())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(error_type, "Permanent.Configuration");
+    assert!(
+        error_message.contains("ERRORS_TABLE=\"errors-table\""),
+        "{error_message}"
+    );
 }

@@ -10,11 +10,12 @@ use maxcompute_core::event::decode_event_str;
 fn error_topic_samples_match_what_the_sink_produces() {
     let update = std::env::var_os("UPDATE_EVENTS").is_some();
     for (name, content) in generated() {
-        let path = format!("{}/{name}", events_dir());
+        let path = events_dir().join(name);
         if update {
             std::fs::write(&path, &content).unwrap();
         }
-        let stored = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let stored =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(
             stored == content,
             "events/{name} differs from what the sink produces; rerun with UPDATE_EVENTS=1 if the change is deliberate"

@@ -1,13 +1,13 @@
 //! The sink handler end to end against the MaxCompute emulator over loopback: sample events in,
 //! rows out in the right partitions, through both tunnels, with faults injected by the emulator.
 
-use crate::support::flow::{Flow, NOW_MS, deadline, event, kafka_event};
+use crate::support::flow::{Flow, NOW_MS, SinkFlow, deadline, event, kafka_event};
 use lambda_support::function::InvocationError;
 use sink::error::SinkError;
 
 #[tokio::test]
 async fn the_seed_message_lands_in_its_hour_partition() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let sink = flow.sink(&[]).await;
     let response = sink
         .handle(&event("seed-test-message.json"), NOW_MS, deadline())
@@ -40,7 +40,7 @@ async fn the_seed_message_lands_in_its_hour_partition() {
 #[tokio::test]
 async fn an_hour_boundary_fans_out_to_two_partitions_in_both_tunnels() {
     for tunnel in ["stream", "batch"] {
-        let flow = Flow::start().await;
+        let flow = Flow::seeded().await;
         let sink = flow.sink(&[("SINK_TUNNEL", tunnel)]).await;
         let response = sink
             .handle(&event("hour-boundary-gmt8.json"), NOW_MS, deadline())
@@ -69,7 +69,7 @@ async fn an_hour_boundary_fans_out_to_two_partitions_in_both_tunnels() {
 
 #[tokio::test]
 async fn rejects_without_an_error_topic_fail_the_batch_before_any_write() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let sink = flow.sink(&[]).await;
     let err = sink
         .handle(&event("bad-records.json"), NOW_MS, deadline())
@@ -83,7 +83,7 @@ async fn rejects_without_an_error_topic_fail_the_batch_before_any_write() {
 
 #[tokio::test]
 async fn a_malformed_event_is_rejected_with_the_reason() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let sink = flow.sink(&[]).await;
     let err = sink
         .handle(&event("malformed-event.json"), NOW_MS, deadline())
@@ -95,7 +95,7 @@ async fn a_malformed_event_is_rejected_with_the_reason() {
 
 #[tokio::test]
 async fn transient_tunnel_failures_are_retried_inside_the_invocation() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let sink = flow.sink(&[]).await;
     flow.fault(serde_json::json!({
         "kind": "stream_write", "count": 2, "action": "error",
@@ -112,7 +112,7 @@ async fn transient_tunnel_failures_are_retried_inside_the_invocation() {
 
 #[tokio::test]
 async fn a_permanent_write_failure_reports_the_first_unwritten_offsets() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let sink = flow.sink(&[("SINK_PARTIAL_BATCH", "true")]).await;
     // Every stream write fails permanently; session creation still works.
     flow.fault(serde_json::json!({
@@ -177,7 +177,7 @@ async fn a_commit_whose_answer_is_lost_is_not_written_twice() {
         // The retried commit's answer is lost too, and then the status check's.
         serde_json::json!({"kind": "any", "count": 3, "phase": "after", "action": "drop"}),
     ] {
-        let flow = Flow::start().await;
+        let flow = Flow::seeded().await;
         let sink = flow.sink(&[("SINK_TUNNEL", "batch")]).await;
         let kind = lose["kind"].as_str().unwrap_or_default().to_owned();
         if kind == "any" {
@@ -228,7 +228,7 @@ async fn a_batch_whose_second_hour_fails_reports_it_and_its_retry_rewrites_nothi
             serde_json::json!({"kind": "commit", "skip": 1, "action": "error", "status": 400, "code": "InvalidArgument"}),
         ),
     ] {
-        let flow = Flow::start().await;
+        let flow = Flow::seeded().await;
         let sink = flow
             .sink(&[("SINK_TUNNEL", tunnel), ("SINK_PARTIAL_BATCH", "true")])
             .await;
@@ -265,7 +265,7 @@ async fn a_failed_block_upload_in_one_hour_commits_no_hour() {
     let records: Vec<(i32, i64, i64)> = (0..20)
         .map(|o| (0, o, if o < 10 { T15 + o } else { T16 + o }))
         .collect();
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let sink = flow
         .sink(&[("SINK_TUNNEL", "batch"), ("SINK_PARTIAL_BATCH", "true")])
         .await;
@@ -293,9 +293,9 @@ async fn rejects_go_to_the_error_topic_with_their_bytes_and_good_rows_are_writte
     use sink::rejects::ErrorTopicSink;
 
     let address = require_broker().await;
-    let topic = unique_topic("sink-flow");
+    let topic = unique_topic("errors", "sink-flow");
     create_topic(&address, &topic, 1).await;
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let sink = flow
         .sink_with(
             &[],
@@ -352,7 +352,7 @@ async fn rejects_go_to_the_error_topic_with_their_bytes_and_good_rows_are_writte
 
 #[tokio::test]
 async fn the_ram_role_path_assumes_the_role_through_sts_and_writes_with_temporary_keys() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     // The emulator answers STS AssumeRole on its root, verifying the RPC signature made with
     // the base AccessKey, and issues temporary STS keys that its MaxCompute side accepts.
     let sts = format!("http://{}", flow.server.addr);
@@ -401,7 +401,7 @@ async fn the_ram_role_path_assumes_the_role_through_sts_and_writes_with_temporar
 
 #[tokio::test]
 async fn a_kept_stream_session_the_server_refuses_is_reopened_once() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let sink = flow.sink(&[]).await;
     sink.handle(&event("seed-test-message.json"), NOW_MS, deadline())
         .await
@@ -475,9 +475,9 @@ async fn each_invocation_emits_metrics_that_say_what_it_did() {
     use sink::rejects::ErrorTopicSink;
 
     let address = require_broker().await;
-    let errors = unique_topic("sink-metrics");
+    let errors = unique_topic("errors", "sink-metrics");
     create_topic(&address, &errors, 1).await;
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let (output, lines) = collect_metrics();
     let sink = flow
         .sink_with(
@@ -550,7 +550,7 @@ async fn each_invocation_emits_metrics_that_say_what_it_did() {
 
 #[tokio::test]
 async fn a_failed_invocation_emits_its_metrics_too() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let (output, lines) = collect_metrics();
     let sink = flow.sink(&[]).await.with_metrics_output(output);
     flow.fault(serde_json::json!({
@@ -594,9 +594,9 @@ async fn with_permanent_write_errors_to_the_error_topic_a_refused_hour_goes_ther
             serde_json::json!({"kind": "commit", "skip": 1, "count": 1, "action": "error", "status": 403, "code": "NoPermission"}),
         ),
     ] {
-        let topic = unique_topic("refused");
+        let topic = unique_topic("errors", "refused");
         create_topic(&address, &topic, 1).await;
-        let flow = Flow::start().await;
+        let flow = Flow::seeded().await;
         let sink = flow
             .sink_with(
                 &[

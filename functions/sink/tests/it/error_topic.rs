@@ -67,7 +67,7 @@ fn reject(topic: &str, partition: i32, offset: i64) -> Reject {
 #[tokio::test]
 async fn headers_keep_order_duplicates_and_bytes_through_the_broker() {
     let address = require_broker().await;
-    let topic = unique_topic("bytes");
+    let topic = unique_topic("errors", "bytes");
     create_topic(&address, &topic, 1).await;
 
     let plain = reject("orders", 0, 41);
@@ -146,7 +146,7 @@ async fn headers_keep_order_duplicates_and_bytes_through_the_broker() {
 async fn rskafka_high_level_fetch_would_merge_duplicate_headers() {
     // Why the tests read at the protocol level: the high-level API keeps headers in a map.
     let address = require_broker().await;
-    let topic = unique_topic("merge");
+    let topic = unique_topic("errors", "merge");
     create_topic(&address, &topic, 1).await;
     let message = ErrorMessage::from_reject(&reject("orders", 0, 1), CTX);
     writer(&address, &topic)
@@ -177,7 +177,7 @@ async fn rskafka_high_level_fetch_would_merge_duplicate_headers() {
 #[tokio::test]
 async fn messages_go_to_origin_partition_modulo_partition_count_in_order() {
     let address = require_broker().await;
-    let topic = unique_topic("route");
+    let topic = unique_topic("errors", "route");
     create_topic(&address, &topic, 3).await;
     let w = writer(&address, &topic).await;
     assert_eq!(w.partition_count().await, 3);
@@ -217,7 +217,7 @@ async fn messages_go_to_origin_partition_modulo_partition_count_in_order() {
 #[tokio::test]
 async fn large_sends_are_split_into_several_batches_in_order() {
     let address = require_broker().await;
-    let topic = unique_topic("split");
+    let topic = unique_topic("errors", "split");
     create_topic(&address, &topic, 1).await;
     let sent: Vec<ErrorMessage> = (0..5)
         .map(|i| {
@@ -242,7 +242,7 @@ async fn large_sends_are_split_into_several_batches_in_order() {
 #[tokio::test]
 async fn an_empty_send_writes_nothing_and_succeeds() {
     let address = require_broker().await;
-    let topic = unique_topic("empty");
+    let topic = unique_topic("errors", "empty");
     create_topic(&address, &topic, 1).await;
     writer(&address, &topic)
         .await
@@ -254,7 +254,7 @@ async fn an_empty_send_writes_nothing_and_succeeds() {
 #[tokio::test]
 async fn an_unknown_topic_is_a_clear_permanent_error() {
     let address = require_broker().await;
-    let topic = unique_topic("missing");
+    let topic = unique_topic("errors", "missing");
     let err = ErrorTopicWriter::connect(&[address], &topic, KafkaSecurity::Plaintext, in_secs(10))
         .await
         .unwrap_err();

@@ -67,7 +67,7 @@ async fn rejects_go_through_tls_to_the_broker_byte_for_byte() {
     let pki = Pki::new("error-topic test CA");
     let broker = TlsBroker::start(&pki, &["127.0.0.1"], false).await;
     let direct = messenger(&broker.tansu.address.to_string()).await;
-    let topic = unique_topic("tls");
+    let topic = unique_topic("errors", "tls");
     create_topic_on(&direct, &topic, 2).await;
 
     let writer =
@@ -173,7 +173,7 @@ async fn the_same_broker_is_reached_when_the_certificate_names_it() {
     let pki = Pki::new("error-topic test CA");
     let broker = TlsBroker::start(&pki, &["localhost", "127.0.0.1"], false).await;
     let direct = messenger(&broker.tansu.address.to_string()).await;
-    let topic = unique_topic("tls-ok");
+    let topic = unique_topic("errors", "tls-ok");
     create_topic_on(&direct, &topic, 1).await;
     ErrorTopicWriter::connect(&[broker.bootstrap()], &topic, tls_to(&pki), in_secs(20))
         .await
@@ -183,19 +183,19 @@ async fn the_same_broker_is_reached_when_the_certificate_names_it() {
 
 #[tokio::test]
 async fn the_sink_handler_sends_its_rejects_through_tls_as_configured() {
-    use crate::support::flow::{Flow, NOW_MS, deadline, event};
+    use crate::support::flow::{Flow, NOW_MS, SinkFlow, deadline, event};
     use sink::rejects::ErrorTopicSink;
 
     let pki = Pki::new("error-topic test CA");
     let broker = TlsBroker::start(&pki, &["127.0.0.1"], false).await;
     let direct = messenger(&broker.tansu.address.to_string()).await;
-    let topic = unique_topic("tls-sink");
+    let topic = unique_topic("errors", "tls-sink");
     create_topic_on(&direct, &topic, 1).await;
     let ca = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(ca.path(), pki.ca_pem()).unwrap();
 
     // The configuration as the function reads it, and the reject sink built as main.rs builds it.
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let bootstrap = broker.bootstrap();
     let ca_path = ca.path().to_str().unwrap();
     let vars = [

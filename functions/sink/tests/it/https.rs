@@ -2,12 +2,12 @@
 //! (`maxcompute_client::http_client_builder`), against the MaxCompute emulator behind a
 //! TLS-terminating proxy with a certificate of a test CA.
 
-use crate::support::flow::Flow;
+use crate::support::flow::{Flow, SinkFlow};
 use crate::support::tls::{Pki, TlsProxy};
 
 #[tokio::test]
 async fn the_http_client_speaks_tls_with_ring_and_verifies_the_server() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let pki = Pki::new("https test CA");
     let proxy = TlsProxy::serve(
         TlsProxy::bind().await,

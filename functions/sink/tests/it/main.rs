@@ -23,5 +23,4 @@ mod runtime_api;
 mod secrets;
 mod sink_env;
 mod support;
-mod unreadable_body;
 mod upsert_flow;

@@ -6,16 +6,10 @@
 //! `PYODPS_PYTHON` names the project's Python (default `<workspace>/.venv/bin/python`, made by
 //! `bash scripts/venv.sh`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sink::error_topic::{AwsCredentials, MskIam};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use test_support::python::{check_vectors, workspace_root};
 
 fn text(v: &Value, key: &str) -> String {
     v[key]
@@ -64,32 +58,8 @@ fn tokens_match_aws_msk_iam_sasl_signer() {
 
 #[test]
 fn committed_vectors_are_what_the_aws_signer_produces() {
-    let python = match std::env::var_os("PYODPS_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => workspace_root().join(".venv/bin/python"),
-    };
-    assert!(
-        python.exists(),
-        "no project Python at {}: run `bash scripts/venv.sh` (or set PYODPS_PYTHON)",
-        python.display()
-    );
-    let script = workspace_root().join("tests/vectors/msk_iam.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg("--check")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{} --check failed ({}):\n{stdout}\n{stderr}",
-        script.display(),
-        out.status
-    );
-    // A check that compared nothing would exit 0 too.
-    assert!(
-        stdout.contains("vectors up to date: msk-iam-token.json"),
-        "{stdout}\n{stderr}"
+    check_vectors(
+        "tests/vectors/msk_iam.py",
+        "vectors up to date: msk-iam-token.json",
     );
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use lambda_emulator::runtime::{Function, FunctionSpec, Outcome};
 
-use crate::support::flow::{Flow, event};
+use crate::support::flow::{Flow, SinkFlow, event};
+use test_support::lambda::{answer, failure};
 
 /// The sink binary configured against `flow`'s seed table, with `extra` variables on top.
 pub(crate) fn spec(flow: &Flow, extra: &[(&str, &str)]) -> FunctionSpec {
@@ -22,17 +23,14 @@ pub(crate) fn spec(flow: &Flow, extra: &[(&str, &str)]) -> FunctionSpec {
 
 #[tokio::test]
 async fn the_binary_writes_the_seed_message_and_reports_errors_by_type() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let mut function = Function::new(spec(&flow, &[])).await.unwrap();
 
     let outcome = function
         .invoke(event("seed-test-message.json").into())
         .await
         .unwrap();
-    let Outcome::Response(body) = outcome else {
-        panic!("{outcome:?}")
-    };
-    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let answer = answer(outcome);
     assert_eq!(answer["summary"]["rowsWritten"], 1, "{answer}");
     assert_eq!(
         flow.query(r#"select * from test_kafka where pt = "11-17-2020 15""#)
@@ -48,51 +46,38 @@ async fn the_binary_writes_the_seed_message_and_reports_errors_by_type() {
         .invoke(event("malformed-event.json").into())
         .await
         .unwrap();
-    match outcome {
-        Outcome::Error {
-            error_type,
-            error_message,
-        } => {
-            assert_eq!(error_type, "Permanent.MalformedEvent");
-            assert!(
-                error_message.starts_with("malformed Kafka trigger event"),
-                "{error_message}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let (error_type, error_message) = failure(outcome);
+    assert_eq!(error_type, "Permanent.MalformedEvent");
+    assert!(
+        error_message.starts_with("malformed Kafka trigger event"),
+        "{error_message}"
+    );
     function.stop().await;
 }
 
 #[tokio::test]
 async fn a_bad_configuration_stops_the_cold_start_naming_the_variable() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let mut function = Function::new(spec(&flow, &[("SINK_PARTITION", "WEEK")]))
         .await
         .unwrap();
     // The failed cold start is reported to the runtime API (`/runtime/init/error`), so the
     // invocation ends with the function's own error type, not a bare exit.
-    match function
-        .invoke(event("seed-test-message.json").into())
-        .await
-        .unwrap()
-    {
-        Outcome::Error {
-            error_type,
-            error_message,
-        } => {
-            assert_eq!(error_type, "Permanent.Configuration");
-            assert!(
-                error_message.contains("SINK_PARTITION=\"WEEK\""),
-                "{error_message}"
-            );
-            assert!(
-                error_message.contains("expected DAY, HOUR or MINUTE"),
-                "{error_message}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let (error_type, error_message) = failure(
+        function
+            .invoke(event("seed-test-message.json").into())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(error_type, "Permanent.Configuration");
+    assert!(
+        error_message.contains("SINK_PARTITION=\"WEEK\""),
+        "{error_message}"
+    );
+    assert!(
+        error_message.contains("expected DAY, HOUR or MINUTE"),
+        "{error_message}"
+    );
 }
 
 #[tokio::test]
@@ -107,7 +92,7 @@ async fn a_failed_cold_start_exits_even_when_the_runtime_api_never_answers_its_r
             open.push(socket);
         }
     });
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let spec = spec(&flow, &[("SINK_PARTITION", "WEEK")]);
     let mut child = tokio::process::Command::new(&spec.binary)
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -127,27 +112,21 @@ async fn a_failed_cold_start_exits_even_when_the_runtime_api_never_answers_its_r
 
 #[tokio::test]
 async fn a_missing_table_ends_each_invocation_with_a_permanent_init_error_until_it_exists() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let mut function = Function::new(spec(&flow, &[("MAXCOMPUTE_TABLE", "not_yet")]))
         .await
         .unwrap();
     // Each invocation starts a new process (the failed one is thrown away, as Lambda does), and
     // each ends with the reported error rather than waiting for the function's timeout.
     for _ in 0..2 {
-        match function
-            .invoke(event("seed-test-message.json").into())
-            .await
-            .unwrap()
-        {
-            Outcome::Error {
-                error_type,
-                error_message,
-            } => {
-                assert_eq!(error_type, "Permanent.TableSchema", "{error_message}");
-                assert!(error_message.contains("not_yet"), "{error_message}");
-            }
-            other => panic!("{other:?}"),
-        }
+        let (error_type, error_message) = failure(
+            function
+                .invoke(event("seed-test-message.json").into())
+                .await
+                .unwrap(),
+        );
+        assert_eq!(error_type, "Permanent.TableSchema", "{error_message}");
+        assert!(error_message.contains("not_yet"), "{error_message}");
     }
     flow.query(
         "CREATE TABLE not_yet(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) \
@@ -164,7 +143,7 @@ async fn a_missing_table_ends_each_invocation_with_a_permanent_init_error_until_
 
 #[tokio::test]
 async fn in_json_logs_the_invocation_line_holds_json_values_and_the_metrics_line_its_partitions() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let mut function = Function::new(spec(&flow, &[("AWS_LAMBDA_LOG_FORMAT", "JSON")]))
         .await
         .unwrap();

@@ -8,7 +8,8 @@ use maxcompute_emulator::testing::{self, ACCESS_ID, ACCESS_SECRET};
 use sink::config::Config;
 
 use crate::runtime_api::spec;
-use crate::support::flow::{Flow, event};
+use crate::support::flow::{Flow, SinkFlow, event};
+use test_support::lambda::{answer, failure};
 
 const SECRET_ID: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:maxcompute-ak-AbCdEf";
 const SESSION_TOKEN: &str = "local-session-token-9f3c";
@@ -54,16 +55,14 @@ async fn seed(function: &mut Function) -> Outcome {
 }
 
 fn rows_written(outcome: &Outcome) -> u64 {
-    let Outcome::Response(body) = outcome else {
-        panic!("{outcome:?}")
-    };
-    let answer: serde_json::Value = serde_json::from_str(body).unwrap();
-    answer["summary"]["rowsWritten"].as_u64().unwrap()
+    answer(outcome.clone())["summary"]["rowsWritten"]
+        .as_u64()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn the_binary_signs_with_the_secret_reads_it_again_when_refused_and_never_prints_it() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     let secrets = stand_in(&access_key_json(ACCESS_SECRET)).await;
     let env = secret_env(&secrets);
     let mut function = start(&flow, &env).await;
@@ -111,18 +110,14 @@ async fn the_binary_signs_with_the_secret_reads_it_again_when_refused_and_never_
 /// What a failed cold start reported to the runtime API: a permanent credentials error (no
 /// retry finds a secret that is not there), with its message.
 fn cold_start_failure(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Error {
-            error_type,
-            error_message,
-        } if error_type == "Permanent.Credentials" => error_message,
-        other => panic!("expected the cold start to fail on credentials, got {other:?}"),
-    }
+    let (error_type, error_message) = failure(outcome);
+    assert_eq!(error_type, "Permanent.Credentials", "{error_message}");
+    error_message
 }
 
 #[tokio::test]
 async fn a_missing_or_malformed_secret_stops_the_cold_start_without_echoing_it() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
 
     // Not there at all: Secrets Manager's error type is named.
     let secrets = stand_in("{}").await;
@@ -173,7 +168,7 @@ fn config(flow: &Flow, extra: &[(&str, &str)]) -> Result<Config, sink::config::C
 
 #[tokio::test]
 async fn the_secret_settings_are_checked_at_start() {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     // The secret and the AccessKey variables together: which one wins would be a guess.
     let err = config(
         &flow,

@@ -2,7 +2,7 @@
 //! metadata and written by upsert, so a replayed batch and lost answers of every upsert call
 //! leave one row per record; a write mode that does not fit the table stops the cold start.
 
-use crate::support::flow::{Flow, NOW_MS, deadline, kafka_event};
+use crate::support::flow::{Flow, NOW_MS, SinkFlow, deadline, kafka_event};
 
 /// The seed's columns as a Delta Table keyed by the record's coordinates.
 const DELTA_DDL: &str = "CREATE TABLE IF NOT EXISTS kafka_delta(topic STRING NOT NULL, `partition` BIGINT NOT NULL, `offset` BIGINT NOT NULL, key STRING, value STRING, PRIMARY KEY (topic, `partition`, `offset`)) PARTITIONED BY (pt STRING) TBLPROPERTIES (\"transactional\"=\"true\", \"write.bucket.num\"=\"4\");";
@@ -55,7 +55,7 @@ fn expected() -> Vec<(i64, i64, String, String)> {
 }
 
 async fn delta_flow() -> Flow {
-    let flow = Flow::start().await;
+    let flow = Flow::seeded().await;
     flow.sql(DELTA_DDL).await;
     flow
 }

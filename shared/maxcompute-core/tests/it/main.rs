@@ -16,5 +16,4 @@
 mod codec;
 mod differential;
 mod pipeline;
-mod python;
 mod vectors;

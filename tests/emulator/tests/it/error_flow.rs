@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::support::{create_topic, require_broker, settings, unique};
+use crate::support::{create_topic, require_broker, settings, unique_topic};
 use error_handler::table::COLUMNS;
 use lambda_emulator::trigger;
 use lambda_emulator::trigger::tools::{NewRecord, produce};
@@ -19,8 +19,8 @@ const T15: i64 = 1_605_596_645_123;
 #[tokio::test]
 async fn a_bad_record_ends_in_the_errors_table_with_its_original_bytes() {
     let bootstrap = require_broker().await;
-    let source = unique("source");
-    let errors = unique("errors");
+    let source = unique_topic("flow", "source");
+    let errors = unique_topic("flow", "errors");
     let flow = TestEmulator::start().await;
     flow.query("CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING)")
         .await;

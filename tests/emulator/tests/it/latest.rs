@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::sink_flow::SEED_DDL;
-use crate::support::{create_topic, require_broker, settings, unique};
+use crate::support::{create_topic, require_broker, settings, unique_topic};
 use lambda_emulator::trigger::tools::{NewRecord, produce, produce_together};
 use lambda_emulator::trigger::{self, StartingPosition};
 use maxcompute_emulator::testing::TestEmulator;
@@ -39,7 +39,7 @@ fn reported_high(bootstrap: &str, topic: &str) -> i64 {
 /// at LATEST, produces 5 more, and checks that exactly those 5 were delivered.
 async fn only_new_records_after(requests: usize) {
     let bootstrap = require_broker().await;
-    let topic = unique(&format!("latest{requests}"));
+    let topic = unique_topic("flow", &format!("latest{requests}"));
     create_topic(&bootstrap, &topic, 1).await;
     let flow = TestEmulator::start().await;
     flow.query(SEED_DDL).await;
@@ -108,7 +108,7 @@ async fn latest_after_several_produce_requests_delivers_only_new_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_end_of_an_empty_partition_is_zero_and_of_a_read_one_its_next_offset() {
     let bootstrap = require_broker().await;
-    let topic = unique("end");
+    let topic = unique_topic("flow", "end");
     create_topic(&bootstrap, &topic, 1).await;
     assert_eq!(trigger::end_offset(&bootstrap, &topic, 0, 0).unwrap(), 0);
     produce(&bootstrap, &topic, &records("r", 3)).await.unwrap();

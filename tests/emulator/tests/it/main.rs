@@ -5,7 +5,8 @@
 //! `error_flow` a bad record through the sink, the error topic and the error handler,
 //! `retry_flow` the trigger's bounded retries and on-failure records, `latest` where a trigger
 //! started at LATEST begins, `soak`
-//! many records through the sink under injected faults and killed processes.
+//! many records through the sink under injected faults and killed processes, `unreadable_body`
+//! both binaries answering a body that is not JSON.
 //! One test binary (one link of the tree).
 
 // Test code: a panic is a test failure, and helpers outside `#[test]` functions are test code too,
@@ -23,3 +24,4 @@ mod retry_flow;
 mod sink_flow;
 mod soak;
 mod support;
+mod unreadable_body;

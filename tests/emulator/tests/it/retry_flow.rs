@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::sink_flow::SEED_DDL;
-use crate::support::{create_topic, require_broker, settings, unique};
+use crate::support::{create_topic, require_broker, settings, unique_topic};
 use error_handler::envelope;
 use error_handler::table::COLUMNS;
 use lambda_emulator::trigger::retry::ErrorHandling;
@@ -104,8 +104,8 @@ fn envelopes(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_always_fails_is_bisected_given_up_to_the_error_topic_and_passed() {
     let bootstrap = require_broker().await;
-    let source = unique("giveup");
-    let errors = unique("giveup-errors");
+    let source = unique_topic("flow", "giveup");
+    let errors = unique_topic("flow", "giveup-errors");
     for topic in [&source, &errors] {
         create_topic(&bootstrap, topic, 1).await;
     }
@@ -230,8 +230,8 @@ async fn a_batch_that_always_fails_is_bisected_given_up_to_the_error_topic_and_p
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_bisection_a_batch_gets_exactly_its_retries() {
     let bootstrap = require_broker().await;
-    let source = unique("retries");
-    let errors = unique("retries-errors");
+    let source = unique_topic("flow", "retries");
+    let errors = unique_topic("flow", "retries-errors");
     for topic in [&source, &errors] {
         create_topic(&bootstrap, topic, 1).await;
     }
@@ -275,8 +275,8 @@ async fn without_bisection_a_batch_gets_exactly_its_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_older_than_the_maximum_age_go_to_the_error_topic_unsent() {
     let bootstrap = require_broker().await;
-    let source = unique("age");
-    let errors = unique("age-errors");
+    let source = unique_topic("flow", "age");
+    let errors = unique_topic("flow", "age-errors");
     for topic in [&source, &errors] {
         create_topic(&bootstrap, topic, 1).await;
     }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::support::{create_topic, require_broker, unique};
+use crate::support::{create_topic, require_broker, unique_topic};
 use lambda_emulator::trigger::tools::{NewRecord, produce};
 use lambda_emulator::trigger::{self, Settings, StartingPosition};
 use maxcompute_emulator::testing::TestEmulator;
@@ -74,7 +74,7 @@ fn row(p: i32, o: i64, k: &str, v: &str) -> (String, String, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_become_rows_and_offsets_are_committed_after_success() {
     let bootstrap = require_broker().await;
-    let topic = unique("happy");
+    let topic = unique_topic("flow", "happy");
     create_topic(&bootstrap, &topic, 2).await;
     let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[]);
@@ -158,7 +158,7 @@ async fn records_become_rows_and_offsets_are_committed_after_success() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_sink_loses_nothing_and_offsets_move_only_after_success() {
     let bootstrap = require_broker().await;
-    let topic = unique("failing");
+    let topic = unique_topic("flow", "failing");
     create_topic(&bootstrap, &topic, 1).await;
     let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[]);
@@ -219,7 +219,7 @@ async fn a_failing_sink_loses_nothing_and_offsets_move_only_after_success() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_invocation_restarts_the_function_and_is_retried() {
     let bootstrap = require_broker().await;
-    let topic = unique("timeout");
+    let topic = unique_topic("flow", "timeout");
     create_topic(&bootstrap, &topic, 1).await;
     let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[]);
@@ -248,7 +248,7 @@ async fn a_timed_out_invocation_restarts_the_function_and_is_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_batch_response_resumes_from_the_reported_offset() {
     let bootstrap = require_broker().await;
-    let topic = unique("partial");
+    let topic = unique_topic("flow", "partial");
     create_topic(&bootstrap, &topic, 1).await;
     let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[("SINK_PARTIAL_BATCH", "true")]);
@@ -298,7 +298,7 @@ async fn a_partial_batch_response_resumes_from_the_reported_offset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_that_cannot_start_is_restarted_cold_until_it_can() {
     let bootstrap = require_broker().await;
-    let topic = unique("cold");
+    let topic = unique_topic("flow", "cold");
     create_topic(&bootstrap, &topic, 1).await;
     let flow = start().await;
     // The table does not exist yet: every cold start fails (Permanent.TableSchema) and the process
@@ -339,7 +339,7 @@ async fn a_function_that_cannot_start_is_restarted_cold_until_it_can() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_records_are_split_so_that_no_event_is_over_6_mb() {
     let bootstrap = require_broker().await;
-    let topic = unique("large");
+    let topic = unique_topic("flow", "large");
     create_topic(&bootstrap, &topic, 1).await;
     let flow = start().await;
     let mut s = settings(&flow, &bootstrap, &topic, &[]);
@@ -376,7 +376,7 @@ async fn large_records_are_split_so_that_no_event_is_over_6_mb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latest_skips_what_was_there_before_the_start_and_delivers_the_rest() {
     let bootstrap = require_broker().await;
-    let topic = unique("latest");
+    let topic = unique_topic("flow", "latest");
     create_topic(&bootstrap, &topic, 1).await;
     let flow = start().await;
     produce(&bootstrap, &topic, &[record(0, "old", "old", T15)])
@@ -401,9 +401,14 @@ async fn latest_skips_what_was_there_before_the_start_and_delivers_the_rest() {
 async fn a_missing_topic_is_a_clear_error() {
     let bootstrap = require_broker().await;
     let flow = start().await;
-    let err = trigger::start(settings(&flow, &bootstrap, &unique("missing"), &[]))
-        .await
-        .unwrap_err();
+    let err = trigger::start(settings(
+        &flow,
+        &bootstrap,
+        &unique_topic("flow", "missing"),
+        &[],
+    ))
+    .await
+    .unwrap_err();
     let message = err.to_string();
     assert!(
         message.contains("create it first") || message.contains("broker.sh"),
@@ -417,8 +422,8 @@ async fn a_bad_record_reaches_the_error_topic_byte_for_byte_through_the_trigger(
     use maxcompute_core::error_record::{ErrorMessage, OriginalPayload};
 
     let bootstrap = require_broker().await;
-    let topic = unique("bad");
-    let errors = unique("bad-errors");
+    let topic = unique_topic("flow", "bad");
+    let errors = unique_topic("flow", "bad-errors");
     create_topic(&bootstrap, &topic, 1).await;
     create_topic(&bootstrap, &errors, 1).await;
     let flow = start().await;

@@ -35,7 +35,7 @@ use maxcompute_emulator::testing::TestEmulator;
 use tokio::time::Instant;
 
 use crate::sink_flow::SEED_DDL;
-use crate::support::{create_topic, function_binary, require_broker, unique};
+use crate::support::{create_topic, function_binary, require_broker, unique_topic};
 
 /// 2020-11-17 16:00:00 in GMT+08:00 (08:00Z), the hour boundary the records cross.
 const BOUNDARY_MS: i64 = 1_605_600_000_000;
@@ -522,7 +522,10 @@ async fn soak(scenario: Scenario) {
     );
     let started = std::time::Instant::now();
     let bootstrap = require_broker().await;
-    let topic = unique(&format!("soak-{}", scenario.name.replace([' ', ','], "-")));
+    let topic = unique_topic(
+        "flow",
+        &format!("soak-{}", scenario.name.replace([' ', ','], "-")),
+    );
     create_topic(&bootstrap, &topic, PARTITIONS).await;
     let flow = TestEmulator::start().await;
     flow.sql(scenario.table.ddl()).await;

@@ -1,5 +1,5 @@
-//! What the flow tests share: the broker, unique names, the functions' binaries and the
-//! trigger's settings for a test.
+//! What the flow tests share: the functions' binaries and the trigger's settings for a test;
+//! the broker, unique topic names and topic creation come from the project's test support.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,39 +9,7 @@ use lambda_emulator::trigger::batch::Limits;
 use lambda_emulator::trigger::{Settings, StartingPosition};
 use maxcompute_emulator::testing::TestEmulator;
 
-/// The broker's address; fails the test, saying how to start one, when none answers.
-pub(crate) async fn require_broker() -> String {
-    let address = std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:19092".to_owned());
-    match tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(&address),
-    )
-    .await
-    {
-        Ok(Ok(_)) => address,
-        Ok(Err(e)) => {
-            panic!("no Kafka broker at {address} ({e}); run: bash scripts/broker.sh start")
-        }
-        Err(_) => panic!(
-            "no Kafka broker at {address} (connect timed out); run: bash scripts/broker.sh start"
-        ),
-    }
-}
-
-/// A topic name no other test or run uses.
-pub(crate) fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("flow-{name}-{}-{nanos}", std::process::id())
-}
-
-pub(crate) async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    lambda_emulator::trigger::tools::create_topic(bootstrap, topic, partitions)
-        .await
-        .unwrap();
-}
+pub(crate) use test_support::kafka::{create_topic, require_broker, unique_topic};
 
 /// A function's binary (`sink`, `error-handler`), from the same target directory as this test.
 /// `cargo nextest run --workspace` and `cargo test --workspace` (what `make test` runs) build

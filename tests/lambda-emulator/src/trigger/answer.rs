@@ -107,25 +107,10 @@ fn resume_offset(batch: &Batch, failures: &[Value]) -> Result<Option<i64>, Strin
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::time::Instant;
-
     use super::*;
-    use crate::trigger::batch::Pending;
 
     fn batch() -> Batch {
-        Batch {
-            topic: "t-x".to_owned(),
-            partition: 1,
-            records: (10..15)
-                .map(|offset| Pending {
-                    offset,
-                    json: String::new(),
-                    timestamp_ms: 0,
-                    key: None,
-                })
-                .collect(),
-            first_seen: Instant::now(),
-        }
+        Batch::of_offsets("t-x", 1, 10..15)
     }
 
     fn respond(v: serde_json::Value) -> Outcome {

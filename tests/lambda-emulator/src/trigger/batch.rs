@@ -317,6 +317,32 @@ impl PartitionBuffer {
     }
 }
 
+/// A batch of `offsets` with empty records, for the trigger's unit tests of what follows a
+/// batch (its answer, its retries).
+#[cfg(test)]
+impl Batch {
+    pub(crate) fn of_offsets(
+        topic: &str,
+        partition: i32,
+        offsets: impl IntoIterator<Item = i64>,
+    ) -> Self {
+        Batch {
+            topic: topic.to_owned(),
+            partition,
+            records: offsets
+                .into_iter()
+                .map(|offset| Pending {
+                    offset,
+                    json: String::new(),
+                    timestamp_ms: 0,
+                    key: None,
+                })
+                .collect(),
+            first_seen: Instant::now(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]

@@ -267,8 +267,6 @@ pub fn on_failure_value(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-    use std::time::Instant;
-
     use super::*;
     use crate::trigger::batch::{SourceRecord, record_json};
 
@@ -277,19 +275,7 @@ mod tests {
     }
 
     fn batch(offsets: std::ops::Range<i64>) -> Batch {
-        Batch {
-            topic: "t".to_owned(),
-            partition: 0,
-            records: offsets
-                .map(|offset| Pending {
-                    offset,
-                    json: String::new(),
-                    timestamp_ms: 0,
-                    key: None,
-                })
-                .collect(),
-            first_seen: Instant::now(),
-        }
+        Batch::of_offsets("t", 0, offsets)
     }
 
     #[test]

@@ -4,13 +4,12 @@
 //! trigger would deliver them from the error topic (base64 key and value, headers as Java signed
 //! bytes). `tests/it/sample_events.rs` regenerates the files and compares, so they cannot drift.
 
-use base64::Engine;
 use maxcompute_core::error_record::{ErrorContext, ErrorMessage};
 use maxcompute_core::event::{Reject, decode_event_str};
 use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
 use maxcompute_core::rows::{Format, Mode, RowBuilder, build_rows};
 use maxcompute_core::types::{Column, OdpsType, TableSchema};
-use serde_json::{Value as Json, json};
+use test_support::events::{Record, trigger_event};
 
 /// The error topic of the samples.
 pub(crate) const ERROR_TOPIC: &str = "maxcompute-test-errors";
@@ -19,14 +18,7 @@ pub(crate) const SINK_FUNCTION: &str = "kafka-maxcompute-sink";
 /// When the sink rejected the records: 2020-11-17 07:05:00.500 UTC, 15:05 in GMT+08:00.
 pub(crate) const FAILED_AT_MS: i64 = 1_605_596_700_500;
 
-pub(crate) fn events_dir() -> String {
-    format!("{}/../../events", env!("CARGO_MANIFEST_DIR"))
-}
-
-pub(crate) fn read_event(name: &str) -> String {
-    let path = format!("{}/{name}", events_dir());
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+pub(crate) use test_support::events::{events_dir, read_event};
 
 /// The generated files: name and content.
 pub(crate) fn generated() -> Vec<(&'static str, String)> {
@@ -68,44 +60,22 @@ pub(crate) fn error_topic_event(rejects: &[Reject], first_offset: i64) -> String
         function: SINK_FUNCTION,
         now_ms: FAILED_AT_MS,
     };
-    let records: Vec<Json> = (first_offset..)
+    let records: Vec<Record> = (first_offset..)
         .zip(rejects)
-        .map(|(offset, r)| record_json(offset, &ErrorMessage::from_reject(r, ctx)))
+        .map(|(offset, r)| record(offset, ErrorMessage::from_reject(r, ctx)))
         .collect();
-    let event = json!({
-        "eventSource": "SelfManagedKafka",
-        "bootstrapServers": "127.0.0.1:19092",
-        "records": { format!("{ERROR_TOPIC}-0"): records },
-    });
+    let event = trigger_event("SelfManagedKafka", Some("127.0.0.1:19092"), &records);
     let mut text = serde_json::to_string_pretty(&event).unwrap();
     text.push('\n');
     text
 }
 
-/// One error-topic message as the trigger writes a record: a null key or value (a tombstone) is
-/// left out of the record, as AWS's trigger does (see `tests/aws/event-shapes.json`).
-pub(crate) fn record_json(offset: i64, m: &ErrorMessage) -> Json {
-    let b64 = |b: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
-    let headers: Vec<Json> = m
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            let signed: Vec<Json> = v.iter().map(|b| Json::from(*b as i8)).collect();
-            json!({ k.clone(): signed })
-        })
-        .collect();
-    let mut record = json!({
-        "topic": ERROR_TOPIC, "partition": 0, "offset": offset,
-        "timestamp": m.timestamp_ms, "timestampType": "CREATE_TIME",
-        "headers": headers,
-    });
-    if let Some(object) = record.as_object_mut() {
-        if let Some(key) = &m.key {
-            object.insert("key".to_owned(), Json::from(b64(key)));
-        }
-        if let Some(value) = &m.value {
-            object.insert("value".to_owned(), Json::from(b64(value)));
-        }
+/// One error-topic message as the trigger delivers it from [`ERROR_TOPIC`] partition 0.
+fn record(offset: i64, m: ErrorMessage) -> Record {
+    Record {
+        key: m.key,
+        value: m.value,
+        headers: m.headers,
+        ..Record::new(ERROR_TOPIC, 0, offset, m.timestamp_ms)
     }
-    record
 }

@@ -1,45 +1,28 @@
-//! The MaxCompute emulator in-process (the `maxcompute_emulator::testing` fixture), and the
-//! error handler configured against it.
-
-use std::ops::Deref;
-use std::time::Duration;
+//! The error handler against the emulator-backed [`Flow`] (from the project's test support).
 
 use error_handler::config::Config;
 use error_handler::handler::ErrorHandler;
-use maxcompute_emulator::testing::{self, TestEmulator};
-use tokio::time::Instant;
+pub(crate) use test_support::emulator::Flow;
+pub(crate) use test_support::time::deadline;
 
 /// Processing time: 2020-11-17 08:00:00 UTC, 16:00 in GMT+08:00.
 pub(crate) const NOW_MS: i64 = 1_605_600_000_000;
 
-/// The emulator; derefs to the fixture for queries, downloads and faults.
-pub(crate) struct Flow(TestEmulator);
-
-impl Deref for Flow {
-    type Target = TestEmulator;
-    fn deref(&self) -> &TestEmulator {
-        &self.0
-    }
+/// The error handler's side of the [`Flow`]: its configuration and the handler against it.
+pub(crate) trait HandlerFlow {
+    /// The error handler's configuration, with `extra` variables on top.
+    fn config(&self, extra: &[(&str, &str)]) -> Config;
+    async fn handler(&self, extra: &[(&str, &str)]) -> ErrorHandler;
 }
 
-impl Flow {
-    pub(crate) async fn start() -> Self {
-        Self(TestEmulator::start().await)
+impl HandlerFlow for Flow {
+    fn config(&self, extra: &[(&str, &str)]) -> Config {
+        Config::from_lookup(self.lookup(extra)).unwrap()
     }
 
-    /// The error handler's configuration, with `extra` variables on top.
-    pub(crate) fn config(&self, extra: &[(&str, &str)]) -> Config {
-        let vars = self.env_with(extra);
-        Config::from_lookup(|name| testing::lookup(&vars, name)).unwrap()
-    }
-
-    pub(crate) async fn handler(&self, extra: &[(&str, &str)]) -> ErrorHandler {
+    async fn handler(&self, extra: &[(&str, &str)]) -> ErrorHandler {
         ErrorHandler::start_from_config(&self.config(extra), deadline())
             .await
             .unwrap()
     }
-}
-
-pub(crate) fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(30)
 }

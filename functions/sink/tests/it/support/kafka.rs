@@ -1,11 +1,10 @@
-//! Kafka helpers for the integration tests: the broker's address, unique topics, and a
-//! protocol-level fetch that keeps headers as the list Kafka carries.
+//! Kafka helpers for the integration tests: a protocol-level fetch that keeps headers as the list
+//! Kafka carries, and topic creation through one broker; the broker's address, unique topics
+//! and plain topic creation come from the project's test support.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use maxcompute_core::error_record::ErrorMessage;
-use rskafka::client::ClientBuilder;
 use rskafka::messenger::Messenger;
 use rskafka::protocol::messages::{
     CreateTopicRequest, CreateTopicsRequest, FetchRequest, FetchRequestPartition,
@@ -17,48 +16,8 @@ use tokio::io::BufStream;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-pub(crate) fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:19092".to_owned())
-}
-
-/// Fails the test, saying how to start the broker, when there is none.
-pub(crate) async fn require_broker() -> String {
-    let address = bootstrap();
-    match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&address)).await {
-        Ok(Ok(_)) => address,
-        Ok(Err(e)) => {
-            panic!("no Kafka broker at {address} ({e}); run: bash scripts/broker.sh start")
-        }
-        Err(_) => panic!(
-            "no Kafka broker at {address} (connect timed out); run: bash scripts/broker.sh start"
-        ),
-    }
-}
-
-pub(crate) fn unique_topic(name: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("errors-{name}-{}-{nanos}", std::process::id())
-}
-
-pub(crate) async fn create_topic(address: &str, topic: &str, partitions: i32) {
-    let client = ClientBuilder::new(vec![address.to_owned()])
-        .build()
-        .await
-        .unwrap();
-    client
-        .controller_client()
-        .unwrap()
-        .create_topic(topic, partitions, 1, 5_000)
-        .await
-        .unwrap();
-}
-
-pub(crate) fn in_secs(secs: u64) -> Instant {
-    Instant::now() + Duration::from_secs(secs)
-}
+pub(crate) use test_support::kafka::{bootstrap, create_topic, require_broker, unique_topic};
+pub(crate) use test_support::time::in_secs;
 
 /// A record as it is stored in the broker, headers as the wire list.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 use maxcompute_core::codec::{DecodeError, decode_block, deflate, inflate};
 use maxcompute_core::types::{OdpsType, Value};
+use test_support::hex::unhex;
 
 /// The worked example of protocol §7.3: one Kafka row, 5-byte CRC varints, 56 bytes.
 const KAFKA_ROW: &str = "0a156d6178636f6d707574652d746573742d696e707574100018002201312a013180c0ff7fe6cab6d00df0ffff7f02f8ffff7feab6c1ca0d";
@@ -20,13 +21,6 @@ fn kafka_types() -> Vec<OdpsType> {
     ["string", "bigint", "bigint", "string", "string"]
         .iter()
         .map(|t| t.parse().unwrap())
-        .collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
 

@@ -29,10 +29,11 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use crate::python::{python, seed, workspace_root};
 use maxcompute_core::codec::{decode_block, encode_block};
 use maxcompute_core::types::{OdpsType, Value};
 use serde_json::Value as Json;
+use test_support::hex::unhex;
+use test_support::python::{python, seed, workspace_root};
 
 /// Rows per run, spread by the generator over 10 to 14 random schemas.
 const DEFAULT_ROWS: u64 = 5_000;
@@ -75,19 +76,6 @@ fn records_py(args: &[&str]) -> Result<Vec<u8>, String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd hex length");
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => panic!("{:?} is not a lower-case hex digit", char::from(c)),
-    };
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| (nibble(pair[0]) << 4) | nibble(pair[1]))
-        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {

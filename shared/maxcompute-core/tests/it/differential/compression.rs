@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value as Json, json};
 
-use crate::python::{python, seed, workspace_root};
+use test_support::python::{python, seed, workspace_root};
 
 /// Bodies per run.
 const COUNT: usize = 60;

@@ -6,12 +6,12 @@
 
 use std::process::Command;
 
-use crate::python::{python, seed, workspace_root};
 use maxcompute_core::event::{KafkaRecord, TimestampType};
 use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
 use maxcompute_core::rows::{Format, Mode, RowBuilder, build_rows};
 use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 use serde_json::Value as Json;
+use test_support::python::{python, seed, workspace_root};
 
 const CASES: usize = 5_000;
 

@@ -9,6 +9,7 @@ use maxcompute_core::rows::{Format, Mode, RowBuilder, csv};
 use maxcompute_core::types::{Column, TableSchema};
 use proptest::prelude::*;
 use serde_json::Value as Json;
+use test_support::events::{Record, trigger_event};
 
 const CORPUS: &[&str] = &[
     "seed-test-message.json",
@@ -59,16 +60,8 @@ fn granularity() -> impl Strategy<Value = &'static str> {
 proptest! {
     #[test]
     fn records_round_trip_exactly_through_the_trigger_json(records in prop::collection::vec(arb_record(), 0..12)) {
-        let mut lists = serde_json::Map::new();
-        for r in &records {
-            let list = lists
-                .entry(format!("{}-{}", r.topic, r.partition))
-                .or_insert_with(|| Json::Array(vec![]));
-            if let Json::Array(items) = list {
-                items.push(to_trigger_json(r));
-            }
-        }
-        let event = serde_json::json!({ "eventSource": "SelfManagedKafka", "records": lists });
+        let trigger: Vec<Record> = records.iter().map(to_trigger_record).collect();
+        let event = trigger_event("SelfManagedKafka", None, &trigger);
         let batch = decode_event_str(&event.to_string()).unwrap();
         prop_assert!(batch.rejects.is_empty());
         let mut want = records;
@@ -229,23 +222,14 @@ fn arb_record() -> impl Strategy<Value = KafkaRecord> {
 }
 
 /// The record as the trigger writes it: base64 payloads, headers as Java signed bytes.
-fn to_trigger_json(r: &KafkaRecord) -> Json {
-    use base64::Engine;
-    let b64 = |b: &Vec<u8>| Json::String(base64::engine::general_purpose::STANDARD.encode(b));
-    let headers: Vec<Json> = r
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            let signed: Vec<Json> = v.iter().map(|b| Json::from(*b as i8)).collect();
-            serde_json::json!({ k.clone(): signed })
-        })
-        .collect();
-    serde_json::json!({
-        "topic": r.topic, "partition": r.partition, "offset": r.offset,
-        "timestamp": r.timestamp_ms, "timestampType": "CREATE_TIME",
-        "key": r.key.as_ref().map(b64), "value": r.value.as_ref().map(b64),
-        "headers": headers,
-    })
+/// `r` as the trigger sends it (a null key or value left out, as AWS's trigger does).
+fn to_trigger_record(r: &KafkaRecord) -> Record {
+    Record {
+        key: r.key.clone(),
+        value: r.value.clone(),
+        headers: r.headers.clone(),
+        ..Record::new(&r.topic, r.partition, r.offset, r.timestamp_ms)
+    }
 }
 
 fn arb_json() -> impl Strategy<Value = Json> {

@@ -8,6 +8,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use maxcompute_core::codec::{decode_block, encode_block};
 use maxcompute_core::types::{OdpsType, Value};
 use serde_json::Value as Json;
+use test_support::hex::unhex;
 
 /// How many vectors the file holds; a vector dropped from the file (or skipped here) fails.
 const VECTOR_COUNT: usize = 8;
@@ -37,14 +38,6 @@ fn load_vectors() -> Vec<Json> {
         .as_array()
         .expect("a `vectors` array")
         .clone()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
 }
 
 /// Rewrites pyodps' 10-byte sign-extended CRC varints to the plain 5-byte form. The CRCs are
