@@ -21,6 +21,7 @@ use super::handle::{Client, validate_name};
 use super::limits::MAX_BLOCKS;
 use super::request::{Api, Call};
 use super::service::schema_from_json;
+use maxcompute_core::protocol::{ErrorCode, SessionState};
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::TableSchema;
 
@@ -29,7 +30,7 @@ use maxcompute_core::types::TableSchema;
 pub struct UploadSessionInfo {
     pub upload_id: String,
     /// `normal`, `closing`, `closed`, `canceled`, `expired`, `critical`.
-    pub status: String,
+    pub status: SessionState,
     /// Block ids received so far, sorted.
     pub uploaded_blocks: Vec<u32>,
     pub schema: TableSchema,
@@ -60,7 +61,7 @@ impl Client {
             .create_upload_session_once(table, partition, deadline)
             .await
         {
-            Err(e) if e.code() == Some("NoSuchPartition") => {
+            Err(e) if e.has_code(&ErrorCode::NoSuchPartition) => {
                 let Some(spec) = partition else {
                     return Err(e);
                 };
@@ -139,11 +140,6 @@ impl CommitPoll {
     }
 }
 
-/// Whether a session in this state still takes blocks and a commit.
-fn is_open(status: &str) -> bool {
-    status.eq_ignore_ascii_case("normal")
-}
-
 impl UploadSession {
     pub fn id(&self) -> &str {
         &self.info.upload_id
@@ -205,7 +201,7 @@ impl UploadSession {
     pub async fn commit(&mut self, blocks: &[u32], deadline: Instant) -> Result<(), Error> {
         let expected: BTreeSet<u32> = blocks.iter().copied().collect();
         let status = self.status(deadline).await?;
-        if !is_open(&status.status) {
+        if !status.status.is_open() {
             // Committed (or being committed) by an earlier call whose answer was lost; any
             // other state is an error the wait reports.
             let refused = Error::SessionNotOpen {
@@ -259,12 +255,12 @@ impl UploadSession {
     ) -> Result<(), Error> {
         let mut poll = CommitPoll::new();
         loop {
-            if now.status.eq_ignore_ascii_case("closed") {
+            if now.status == SessionState::Closed {
                 info!(upload_id = %self.info.upload_id, "the session was already committed");
                 self.info = now;
                 return Ok(());
             }
-            if !now.status.eq_ignore_ascii_case("closing") {
+            if now.status != SessionState::Closing {
                 return Err(otherwise);
             }
             poll.pause(deadline).await?;
@@ -320,7 +316,7 @@ fn parse_session(what: &'static str, body: &[u8]) -> Result<UploadSessionInfo, E
     uploaded_blocks.dedup();
     Ok(UploadSessionInfo {
         upload_id: parsed.upload_id,
-        status: parsed.status,
+        status: SessionState::parse(&parsed.status),
         uploaded_blocks,
         schema,
         max_field_size: parsed.max_field_size,

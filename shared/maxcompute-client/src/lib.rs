@@ -46,6 +46,7 @@ pub use error::{Error, ServiceError};
 pub use handle::{Client, ClientConfig, ClientStats};
 pub use http::http_client_builder;
 pub use limits::MAX_BLOCKS;
+pub use maxcompute_core::protocol::{ErrorCode, SessionState};
 pub use retry::{
     Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, Retryable, run_with_retries,
 };

@@ -295,7 +295,11 @@ impl Client {
             // Refused credentials are dropped by their provider; when it may get others (a
             // rotated secret, renewed temporary credentials) the next attempt signs with those.
             if error.is_authentication_failure() && inner.credentials.rejected() {
-                debug!(what = call.what, code = %error.code, "credentials refused; the next attempt asks for fresh ones");
+                debug!(
+                    what = call.what,
+                    code = error.code.as_ref().map_or("", |c| c.as_str()),
+                    "credentials refused; the next attempt asks for fresh ones"
+                );
                 return Err(Error::CredentialsRefused(error));
             }
             Err(Error::Service(error))

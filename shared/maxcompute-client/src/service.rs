@@ -19,6 +19,7 @@ use super::error::Error;
 use super::handle::{Client, validate_name};
 use super::request::{Api, Body, Call};
 use super::xml;
+use maxcompute_core::protocol::ErrorCode;
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::{Column, OdpsType, TableSchema};
 
@@ -74,7 +75,7 @@ impl Client {
         .query("partition", partition.quoted_form());
         match self.send(&call, deadline).await {
             Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("NoSuchPartition") => Ok(false),
+            Err(e) if e.has_code(&ErrorCode::NoSuchPartition) => Ok(false),
             Err(e) => Err(e),
         }
     }

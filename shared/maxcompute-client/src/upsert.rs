@@ -23,6 +23,7 @@ use super::error::Error;
 use super::handle::{Client, validate_name};
 use super::request::{Api, Call};
 use super::service::schema_from_json;
+use maxcompute_core::protocol::{ErrorCode, SessionState};
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::{OdpsType, TableSchema};
 
@@ -67,7 +68,7 @@ pub struct UpsertSlot {
 pub struct UpsertSessionInfo {
     pub id: String,
     /// `normal`, `committing`, `committed`, `expired`, `critical` or `aborted`.
-    pub status: String,
+    pub status: SessionState,
     pub slots: Vec<UpsertSlot>,
     /// The table's data columns (the upsert columns are not in it).
     pub schema: TableSchema,
@@ -191,8 +192,8 @@ impl UpsertSession {
         loop {
             match self.post_commit(deadline).await {
                 Ok(()) => {}
-                Err(e) if !first && e.code() == Some("UpsertSessionNotFound") => {
-                    self.info.status = "committed".to_owned();
+                Err(e) if !first && e.has_code(&ErrorCode::UpsertSessionNotFound) => {
+                    self.info.status = SessionState::Committed;
                     break;
                 }
                 Err(e) => return Err(e),
@@ -200,20 +201,19 @@ impl UpsertSession {
             first = false;
             match self.reload(deadline).await {
                 Ok(()) => {}
-                Err(e) if e.code() == Some("UpsertSessionNotFound") => {
-                    self.info.status = "committed".to_owned();
+                Err(e) if e.has_code(&ErrorCode::UpsertSessionNotFound) => {
+                    self.info.status = SessionState::Committed;
                     break;
                 }
                 Err(e) => return Err(e),
             }
-            let status = self.info.status.to_ascii_lowercase();
-            match status.as_str() {
-                "committed" => break,
-                "normal" | "committing" => {}
-                _ => {
+            match &self.info.status {
+                SessionState::Committed => break,
+                SessionState::Normal | SessionState::Committing => {}
+                other => {
                     return Err(Error::SessionNotOpen {
                         session: self.info.id.clone(),
-                        status,
+                        status: other.clone(),
                     });
                 }
             }
@@ -302,7 +302,7 @@ fn parse_upsert_session(what: &'static str, body: &[u8]) -> Result<UpsertSession
         .collect();
     let info = UpsertSessionInfo {
         id: parsed.id,
-        status: parsed.status.to_ascii_lowercase(),
+        status: SessionState::parse(&parsed.status),
         slots,
         schema,
         hash_key: parsed.hash_key,

@@ -15,6 +15,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use maxcompute_core::protocol::ErrorCode;
 use rand::RngExt;
 use tokio::sync::oneshot;
 
@@ -351,7 +352,7 @@ fn injected(status: u16, code: String, message: Option<String>) -> EmuError {
     EmuError::Injected {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         message: message.unwrap_or_else(|| format!("injected fault: {code}")),
-        code,
+        code: ErrorCode::parse(&code),
     }
 }
 
@@ -391,19 +392,21 @@ fn classify(req: &Request) -> CallKind {
 pub fn render_error(e: &EmuError, surface: Surface, request_id: &str, host: &str) -> Response {
     let status = e.status();
     let message = e.to_string();
+    let code = e.code();
+    let code = code.as_str();
     let (content_type, body) = match surface {
         Surface::Api => (
             "application/xml",
-            xml_body::error(e.code(), &message, request_id, host),
+            xml_body::error(code, &message, request_id, host),
         ),
         _ if matches!(e, EmuError::Sts { .. }) => (
             "application/json",
-            serde_json::json!({"RequestId": request_id, "HostId": host, "Code": e.code(), "Message": message})
+            serde_json::json!({"RequestId": request_id, "HostId": host, "Code": code, "Message": message})
                 .to_string(),
         ),
         Surface::Tunnel | Surface::Admin => (
             "application/json",
-            serde_json::json!({"Code": e.code(), "Message": message, "RequestId": request_id})
+            serde_json::json!({"Code": code, "Message": message, "RequestId": request_id})
                 .to_string(),
         ),
     };
@@ -474,7 +477,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(
-            (e.status(), e.code()),
+            (e.status(), e.code().as_str()),
             (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "InvalidParameter.BodyTooLarge"

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use maxcompute_core::protocol::SessionState;
 use maxcompute_core::types::{Column, OdpsType, TableSchema};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
@@ -73,7 +74,7 @@ pub struct UpsertInfo {
     pub bucket_num: u32,
     pub slot_num: u32,
     /// `normal`, `committed`, `aborted` or `expired`.
-    pub status: String,
+    pub status: SessionState,
     pub created_ms: i64,
 }
 
@@ -103,7 +104,8 @@ pub struct UploadInfo {
     pub table_id: i64,
     pub spec: String,
     pub overwrite: bool,
-    pub status: String,
+    /// `normal`, `closed` or `expired`.
+    pub status: SessionState,
     pub created_ms: i64,
 }
 
@@ -636,7 +638,7 @@ impl Store {
                         table_id: r.get(1)?,
                         spec: r.get(2)?,
                         overwrite: r.get(3)?,
-                        status: r.get(4)?,
+                        status: SessionState::parse(&r.get::<_, String>(4)?),
                         created_ms: r.get(5)?,
                     })
                 },
@@ -645,10 +647,10 @@ impl Store {
             .ok_or_else(|| EmuError::NoSuchUpload(format!("upload session `{id}` does not exist")))
     }
 
-    pub fn set_upload_status(&self, id: &str, status: &str) -> EmuResult<()> {
+    pub fn set_upload_status(&self, id: &str, status: &SessionState) -> EmuResult<()> {
         self.conn.execute(
             "UPDATE uploads SET status = ?2 WHERE id = ?1",
-            params![id, status],
+            params![id, status.as_str()],
         )?;
         Ok(())
     }
@@ -691,7 +693,7 @@ impl Store {
             .ok_or_else(|| {
                 EmuError::NoSuchUpload(format!("upload session `{id}` does not exist"))
             })?;
-        if status != "normal" {
+        if !SessionState::parse(&status).is_open() {
             return Err(EmuError::StatusConflict(format!(
                 "upload session `{id}` is {status}; it can be committed only once"
             )));
@@ -925,7 +927,7 @@ impl Store {
                         spec: r.get(2)?,
                         bucket_num: r.get(3)?,
                         slot_num: r.get(4)?,
-                        status: r.get(5)?,
+                        status: SessionState::parse(&r.get::<_, String>(5)?),
                         created_ms: r.get(6)?,
                     })
                 },
@@ -938,11 +940,11 @@ impl Store {
 
     /// Ends a `normal` session without committing it (`aborted`, `expired`): its staged data is
     /// dropped. A session in any other status is left as it is.
-    pub fn end_upsert(&mut self, id: &str, status: &str) -> EmuResult<()> {
+    pub fn end_upsert(&mut self, id: &str, status: &SessionState) -> EmuResult<()> {
         let tx = self.conn.transaction()?;
         let ended = tx.execute(
             "UPDATE upserts SET status = ?2 WHERE id = ?1 AND status = 'normal'",
-            params![id, status],
+            params![id, status.as_str()],
         )?;
         if ended > 0 {
             tx.execute("DELETE FROM upsert_packs WHERE upsert_id = ?1", params![id])?;
@@ -991,7 +993,7 @@ impl Store {
             .ok_or_else(|| {
                 EmuError::UpsertSessionNotFound(format!("upsert session `{id}` does not exist"))
             })?;
-        if status != "normal" {
+        if !SessionState::parse(&status).is_open() {
             return Err(EmuError::StatusConflict(format!(
                 "upsert session `{id}` is {status}; only a normal session can be committed"
             )));

@@ -6,6 +6,7 @@
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use maxcompute_core::protocol::SessionState;
 use maxcompute_core::types::{OdpsType, TableSchema, Value};
 use serde_json::json;
 
@@ -135,12 +136,12 @@ fn upload_json(
     state: &AppState,
     up: &UploadInfo,
     schema: &TableSchema,
-    status: &str,
+    status: &SessionState,
 ) -> EmuResult<serde_json::Value> {
     let blocks = state.store().uploaded_blocks(&up.id)?;
     Ok(json!({
         "UploadID": up.id,
-        "Status": status,
+        "Status": status.as_str(),
         "UploadedBlockList": blocks.iter().map(|b| json!({"BlockID": b})).collect::<Vec<_>>(),
         "Schema": store::schema_json(schema),
         "MaxFieldSize": MAX_FIELD_SIZE,
@@ -209,7 +210,7 @@ fn create_upload(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult
         state,
         &up,
         &info.schema,
-        "normal",
+        &SessionState::Normal,
     )?))
 }
 
@@ -224,10 +225,12 @@ fn live_upload(state: &AppState, req: &Request, info: &TableInfo) -> EmuResult<U
         )));
     }
     let age = chrono::Utc::now().timestamp_millis() - up.created_ms;
-    if up.status == "normal" && age > state.session_ttl_ms() {
-        state.store().set_upload_status(id, "expired")?;
+    if up.status.is_open() && age > state.session_ttl_ms() {
+        state
+            .store()
+            .set_upload_status(id, &SessionState::Expired)?;
         return Ok(UploadInfo {
-            status: "expired".to_owned(),
+            status: SessionState::Expired,
             ..up
         });
     }
@@ -248,7 +251,7 @@ fn upload_status(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult
 fn put_block(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
     let up = live_upload(state, req, &info)?;
-    if up.status != "normal" {
+    if !up.status.is_open() {
         return Err(EmuError::StatusConflict(format!(
             "upload session `{}` is {}",
             up.id, up.status
@@ -322,7 +325,7 @@ pub(crate) fn check_rows(schema: &TableSchema, rows: &[Vec<Value>]) -> EmuResult
 fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
     let up = live_upload(state, req, &info)?;
-    if up.status != "normal" {
+    if !up.status.is_open() {
         return Err(EmuError::StatusConflict(format!(
             "upload session `{}` is {}; it can be committed only once",
             up.id, up.status
@@ -334,7 +337,7 @@ fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Respon
         state,
         &up,
         &info.schema,
-        "closed",
+        &SessionState::Closed,
     )?))
 }
 

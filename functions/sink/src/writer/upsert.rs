@@ -7,6 +7,7 @@
 use maxcompute_client::{Client, Error as ClientError, UpsertSession, UpsertSessionInfo};
 use maxcompute_core::bucket_hash::{HashError, Hasher, bucket, record_hash};
 use maxcompute_core::codec::Pack;
+use maxcompute_core::protocol::ErrorCode;
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::OdpsType;
 use tokio::time::Instant;
@@ -77,7 +78,7 @@ impl UpsertWriter<'_> {
             .create_upsert_session(self.table, Some(spec), deadline)
             .await
         {
-            Err(e) if e.code() == Some("NoSuchPartition") => {
+            Err(e) if e.has_code(&ErrorCode::NoSuchPartition) => {
                 info!(table = self.table, partition = %spec, "partition missing, creating it");
                 self.client
                     .create_partition(self.table, spec, deadline)

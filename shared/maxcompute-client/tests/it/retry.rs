@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::support::{self, Reply, TestServer, deadline, step, table_xml, upload_session_json};
 use bytes::Bytes;
-use maxcompute_client::{Error, FixedJitter};
+use maxcompute_client::{Error, ErrorCode, FixedJitter};
 use maxcompute_core::signing::Credentials;
 use maxcompute_core::spec::PartitionSpec;
 
@@ -142,7 +142,7 @@ async fn malformed_data_stream_400_is_not_retried() {
     assert!(!err.is_transient());
     assert!(matches!(err, Error::Service(_)), "not wrapped: {err:?}");
     let svc = err.service_error().unwrap();
-    assert_eq!(svc.code, "MalformedDataStream");
+    assert_eq!(svc.code, Some(ErrorCode::MalformedDataStream));
     assert_eq!(svc.message, "record crc mismatch");
     assert_eq!(svc.request_id.as_deref(), Some("r400"));
     assert_eq!(server.requests().len(), 2, "exactly one PUT");
@@ -193,7 +193,7 @@ async fn endless_503s_give_up_at_the_deadline_with_a_transient_error() {
     // are right; which one happens is the scheduler's choice, so each is checked on its own.
     match last.service_error() {
         Some(service) => {
-            assert_eq!(service.code, "ServiceUnavailable");
+            assert_eq!(service.code, Some(ErrorCode::parse("ServiceUnavailable")));
             assert_eq!(*attempts as usize, requests);
         }
         None => {
@@ -237,10 +237,7 @@ async fn a_wait_that_would_end_past_the_deadline_is_not_started() {
         Error::DeadlineExceeded {
             attempts: 1,
             last: Some(last),
-        } => assert_eq!(
-            last.service_error().map(|e| e.code.as_str()),
-            Some("ServiceUnavailable")
-        ),
+        } => assert_eq!(last.code(), Some(&ErrorCode::parse("ServiceUnavailable"))),
         other => panic!("unexpected {other:?}"),
     }
     assert!(err.is_transient());
