@@ -21,7 +21,7 @@ use super::handle::{Client, validate_name};
 use super::limits::MAX_BLOCKS;
 use super::request::{Api, Call};
 use super::service::schema_from_json;
-use maxcompute_core::protocol::{ErrorCode, SessionState};
+use maxcompute_core::protocol::SessionState;
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::TableSchema;
 
@@ -57,21 +57,11 @@ impl Client {
         deadline: Instant,
     ) -> Result<UploadSession, Error> {
         validate_name("table", table)?;
-        let info = match self
-            .create_upload_session_once(table, partition, deadline)
-            .await
-        {
-            Err(e) if e.has_code(&ErrorCode::NoSuchPartition) => {
-                let Some(spec) = partition else {
-                    return Err(e);
-                };
-                info!(table, partition = %spec, "partition missing, creating it");
-                self.create_partition(table, spec, deadline).await?;
+        let info = self
+            .in_partition(table, partition, deadline, || {
                 self.create_upload_session_once(table, partition, deadline)
-                    .await?
-            }
-            other => other?,
-        };
+            })
+            .await?;
         info!(
             table,
             partition = partition.map(|p| p.to_string()).unwrap_or_default(),

@@ -80,6 +80,34 @@ impl Client {
         }
     }
 
+    /// Runs `create` (a session creation for `partition` of `table`); when the service answers
+    /// that the partition does not exist, creates it and runs `create` once more. This is the
+    /// one place that turns `NoSuchPartition` into a created partition, for every kind of
+    /// session. An unpartitioned call (`partition` is `None`) is run once, as it is.
+    pub(crate) async fn in_partition<T, F, Fut>(
+        &self,
+        table: &str,
+        partition: Option<&PartitionSpec>,
+        deadline: Instant,
+        create: F,
+    ) -> Result<T, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        match create().await {
+            Err(e) if e.has_code(&ErrorCode::NoSuchPartition) => {
+                let Some(spec) = partition else {
+                    return Err(e);
+                };
+                info!(table, partition = %spec, "partition missing, creating it");
+                self.create_partition(table, spec, deadline).await?;
+                create().await
+            }
+            other => other,
+        }
+    }
+
     /// Creates a partition (if it does not exist yet) through a SQL instance and waits for it.
     pub async fn create_partition(
         &self,

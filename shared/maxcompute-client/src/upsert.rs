@@ -103,8 +103,8 @@ pub struct UpsertSession {
 }
 
 impl Client {
-    /// Creates an upsert session for `table` (and `partition`, which must exist: create it
-    /// first with [`Client::create_partition`]).
+    /// Creates an upsert session for `table` (and `partition` for partitioned tables), creating
+    /// the partition first if the tunnel reports it missing.
     pub async fn create_upsert_session(
         &self,
         table: &str,
@@ -112,18 +112,11 @@ impl Client {
         deadline: Instant,
     ) -> Result<UpsertSession, Error> {
         validate_name("table", table)?;
-        let mut call = Call::new(
-            "create_upsert_session",
-            Method::POST,
-            Api::Tunnel,
-            upserts_path(self, table),
-        );
-        if let Some(p) = partition {
-            call = call.query("partition", p.tunnel_form());
-        }
-        call = call.query("slotnum", "1");
-        let reply = self.send(&call, deadline).await?;
-        let info = parse_upsert_session("create_upsert_session", &reply.body)?;
+        let info = self
+            .in_partition(table, partition, deadline, || {
+                self.create_upsert_session_once(table, partition, deadline)
+            })
+            .await?;
         info!(
             table,
             partition = partition.map(|p| p.to_string()).unwrap_or_default(),
@@ -137,6 +130,26 @@ impl Client {
             partition: partition.cloned(),
             info,
         })
+    }
+
+    async fn create_upsert_session_once(
+        &self,
+        table: &str,
+        partition: Option<&PartitionSpec>,
+        deadline: Instant,
+    ) -> Result<UpsertSessionInfo, Error> {
+        let mut call = Call::new(
+            "create_upsert_session",
+            Method::POST,
+            Api::Tunnel,
+            upserts_path(self, table),
+        );
+        if let Some(p) = partition {
+            call = call.query("partition", p.tunnel_form());
+        }
+        call = call.query("slotnum", "1");
+        let reply = self.send(&call, deadline).await?;
+        parse_upsert_session("create_upsert_session", &reply.body)
     }
 }
 
