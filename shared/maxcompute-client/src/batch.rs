@@ -8,7 +8,6 @@
 //! SDKs do. This module does not buffer or encode records.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Method;
@@ -19,6 +18,7 @@ use tracing::{debug, info};
 use super::error::Error;
 use super::handle::{Client, validate_name};
 use super::limits::MAX_BLOCKS;
+use super::poll::{COMMIT_POLL, Poll};
 use super::request::{Api, Call};
 use super::service::schema_from_json;
 use maxcompute_core::protocol::SessionState;
@@ -94,39 +94,6 @@ impl Client {
         }
         let reply = self.send(&call, deadline).await?;
         parse_session("create_upload_session", &reply.body)
-    }
-}
-
-/// The first and the longest wait between status checks of a session being committed.
-const COMMIT_POLL_START: Duration = Duration::from_millis(200);
-const COMMIT_POLL_MAX: Duration = Duration::from_secs(2);
-
-/// The waits between status checks of a session being committed (batch and upsert sessions
-/// alike): doubling from [`COMMIT_POLL_START`] to [`COMMIT_POLL_MAX`], none that would end past
-/// the caller's deadline.
-#[derive(Debug)]
-pub(super) struct CommitPoll {
-    wait: Duration,
-}
-
-impl CommitPoll {
-    pub(super) fn new() -> Self {
-        Self {
-            wait: COMMIT_POLL_START,
-        }
-    }
-
-    /// Sleeps before the next check, or gives up when the wait would end past `deadline`.
-    pub(super) async fn pause(&mut self, deadline: Instant) -> Result<(), Error> {
-        if Instant::now() + self.wait >= deadline {
-            return Err(Error::DeadlineExceeded {
-                attempts: 0,
-                last: None,
-            });
-        }
-        tokio::time::sleep(self.wait).await;
-        self.wait = (self.wait * 2).min(COMMIT_POLL_MAX);
-        Ok(())
     }
 }
 
@@ -243,19 +210,19 @@ impl UploadSession {
         otherwise: Error,
         deadline: Instant,
     ) -> Result<(), Error> {
-        let mut poll = CommitPoll::new();
+        let mut poll = Poll::new(COMMIT_POLL, deadline);
         loop {
-            if now.status == SessionState::Closed {
-                info!(upload_id = %self.info.upload_id, "the session was already committed");
-                self.info = now;
-                return Ok(());
+            match now.status {
+                SessionState::Closed => break,
+                SessionState::Closing => {}
+                _ => return Err(otherwise),
             }
-            if now.status != SessionState::Closing {
-                return Err(otherwise);
-            }
-            poll.pause(deadline).await?;
+            poll.wait().await?;
             now = self.status(deadline).await?;
         }
+        info!(upload_id = %self.info.upload_id, "the session was already committed");
+        self.info = now;
+        Ok(())
     }
 
     fn call(&self, what: &'static str, method: Method) -> Call {

@@ -26,6 +26,7 @@ mod error_text;
 mod handle;
 mod http;
 mod limits;
+mod poll;
 mod request;
 mod retry;
 mod secrets;

@@ -17,6 +17,7 @@ use tracing::{debug, info};
 use super::endpoint::Endpoint;
 use super::error::Error;
 use super::handle::{Client, validate_name};
+use super::poll::{Poll, PollSchedule};
 use super::request::{Api, Body, Call};
 use super::xml;
 use maxcompute_core::protocol::ErrorCode;
@@ -260,6 +261,8 @@ impl Client {
 
     async fn wait_for_instance(&self, instance_id: &str, deadline: Instant) -> Result<(), Error> {
         let path = self.instance_path(instance_id);
+        let schedule = PollSchedule::every(self.inner.config.instance_poll_interval);
+        let mut poll = Poll::new(schedule, deadline);
         let mut polls = 0u32;
         loop {
             let call = Call::new("instance_status", Method::GET, Api::Service, path.clone());
@@ -272,14 +275,7 @@ impl Client {
             if status == "Terminated" {
                 return Ok(());
             }
-            let wake = Instant::now() + self.inner.config.instance_poll_interval;
-            if wake >= deadline {
-                return Err(Error::DeadlineExceeded {
-                    attempts: polls,
-                    last: None,
-                });
-            }
-            tokio::time::sleep_until(wake).await;
+            poll.wait().await?;
         }
     }
 

@@ -18,9 +18,9 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use super::batch::CommitPoll;
 use super::error::Error;
 use super::handle::{Client, validate_name};
+use super::poll::{COMMIT_POLL, Poll};
 use super::request::{Api, Call};
 use super::service::schema_from_json;
 use maxcompute_core::protocol::{ErrorCode, SessionState};
@@ -200,7 +200,7 @@ impl UpsertSession {
     /// again while the session is `normal` or `committing`, as the SDKs do; a repeat that finds
     /// the session gone (`UpsertSessionNotFound`) means it was committed.
     pub async fn commit(&mut self, deadline: Instant) -> Result<(), Error> {
-        let mut poll = CommitPoll::new();
+        let mut poll = Poll::new(COMMIT_POLL, deadline);
         let mut first = true;
         loop {
             match self.post_commit(deadline).await {
@@ -230,7 +230,7 @@ impl UpsertSession {
                     });
                 }
             }
-            poll.pause(deadline).await?;
+            poll.wait().await?;
         }
         info!(table = %self.table, session = %self.info.id, "committed upsert session");
         Ok(())
