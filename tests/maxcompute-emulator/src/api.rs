@@ -493,7 +493,7 @@ fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<
             "the instance has no SQL task".to_owned(),
         ));
     }
-    let start = Utc::now();
+    let start = state.clock.now();
     let mut done = Vec::with_capacity(tasks.len());
     {
         let mut store = state.store();
@@ -513,7 +513,7 @@ fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<
         id: id.clone(),
         project: project.to_owned(),
         start,
-        end: Utc::now(),
+        end: state.clock.now(),
         tasks: done,
     };
     {

@@ -14,13 +14,15 @@
 //! credentials, `signature` verifies signatures;
 //! `incoming` parses requests; `partition` parses partition specs as the service does;
 //! `xml_body` reads and writes the XML bodies; `wire` wraps `maxcompute_core::codec`;
-//! `service_error` is the service's error codes. `sql_client` is a signed client of the service
+//! `service_error` is the service's error codes; `clock` is the one source of time (a manual
+//! clock in tests). `sql_client` is a signed client of the service
 //! API (the `emulator sql` command and the tests); `testing` starts an emulator for a test.
 
 pub mod admin;
 pub mod api;
 pub mod assume_role;
 pub mod auth;
+pub mod clock;
 pub mod exec;
 pub mod faults;
 pub mod incoming;

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::api;
 use crate::auth::KeyStore;
+use crate::clock::Clock;
 use crate::faults::{CallKind, FaultAction, Phase};
 use crate::incoming::{Request, Surface};
 use crate::service_error::{EmuError, EmuResult};
@@ -97,10 +98,15 @@ impl RunningServer {
     }
 }
 
-/// Opens the store, binds the port and starts serving.
+/// Opens the store, binds the port and starts serving, on the wall clock.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let store = Store::open(&config.data_dir)?;
-    let now = chrono::Utc::now();
+    start_with_clock(config, Clock::system()).await
+}
+
+/// [`start`] with the time of `clock` (a manual clock in tests).
+pub async fn start_with_clock(config: Config, clock: Clock) -> Result<RunningServer, StartError> {
+    let store = Store::open(&config.data_dir)?.with_clock(clock.clone());
+    let now = clock.now();
     for (id, secret, token, expires_ms) in store.live_issued_keys(now.timestamp_millis())? {
         let expires_at = chrono::DateTime::from_timestamp_millis(expires_ms).unwrap_or(now);
         config.keys.issue(&id, &secret, &token, expires_at);
@@ -120,6 +126,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         config.keys,
         advertised(addr),
         config.session_ttl,
+        clock,
     ));
     let app = Router::new().fallback(dispatch).with_state(state);
     let (tx, rx) = oneshot::channel::<()>();
@@ -271,7 +278,7 @@ async fn handle(
             req.body = read_sts_body(&req.headers, body).await?;
         }
         return with_faults(state, CallKind::AssumeRole, async {
-            crate::assume_role::handle(state, &req, raw_query, chrono::Utc::now())
+            crate::assume_role::handle(state, &req, raw_query, state.clock.now())
         })
         .await;
     }
@@ -285,7 +292,7 @@ async fn handle(
         &req.headers,
         path_and_query,
         prefix,
-        chrono::Utc::now(),
+        state.clock.now(),
     )?;
     req.body = read_body(body).await?;
 
@@ -319,7 +326,10 @@ async fn with_faults(
                 message,
             } => return Err(injected(status, code, message)),
             FaultAction::Hang { millis } => {
-                tokio::time::sleep(std::time::Duration::from_millis(millis)).await
+                state
+                    .clock
+                    .sleep(std::time::Duration::from_millis(millis))
+                    .await
             }
             FaultAction::Drop => return Ok(dropped_connection()),
         }
@@ -339,7 +349,10 @@ async fn with_faults(
                     message,
                 } => Err(injected(status, code, message)),
                 FaultAction::Hang { millis } => {
-                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                    state
+                        .clock
+                        .sleep(std::time::Duration::from_millis(millis))
+                        .await;
                     Ok(response)
                 }
                 FaultAction::Drop => Ok(dropped_connection()),

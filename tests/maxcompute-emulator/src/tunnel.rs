@@ -224,7 +224,7 @@ fn live_upload(state: &AppState, req: &Request, info: &TableInfo) -> EmuResult<U
             info.name
         )));
     }
-    let age = chrono::Utc::now().timestamp_millis() - up.created_ms;
+    let age = state.clock.now_ms() - up.created_ms;
     if up.status.is_open() && age > state.session_ttl_ms() {
         state
             .store()

@@ -148,7 +148,7 @@ fn session(state: &AppState, req: &Request, info: &TableInfo) -> EmuResult<Upser
             )));
         }
     }
-    let age = chrono::Utc::now().timestamp_millis() - up.created_ms;
+    let age = state.clock.now_ms() - up.created_ms;
     if up.status.is_open() && age > state.session_ttl_ms() {
         store.end_upsert(id, &SessionState::Expired)?;
         return Ok(UpsertInfo {
