@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use maxcompute_core::protocol::ErrorCode;
@@ -24,6 +24,7 @@ use crate::auth::KeyStore;
 use crate::clock::Clock;
 use crate::faults::{CallKind, FaultAction, Phase};
 use crate::incoming::{Request, Surface};
+use crate::operation::Operation;
 use crate::service_error::{EmuError, EmuResult};
 use crate::state::AppState;
 use crate::store::Store;
@@ -296,13 +297,14 @@ async fn handle(
     )?;
     req.body = read_body(body).await?;
 
-    let kind = classify(&req);
+    let op = Operation::parse(&req);
+    let kind = op.call_kind();
     let handler_state = Arc::clone(state);
     // Handlers do SQLite I/O and decode whole blocks: run them off the async workers.
     let apply = async move {
-        tokio::task::spawn_blocking(move || match req.surface {
-            Surface::Api => api::handle(&handler_state, &req),
-            _ => tunnel::handle(&handler_state, &req),
+        tokio::task::spawn_blocking(move || match op {
+            Operation::Api { .. } => api::handle(&handler_state, &req),
+            Operation::Tunnel(op) => tunnel::handle(&handler_state, &req, &op),
         })
         .await
         .map_err(|e| EmuError::Internal(format!("request handler failed: {e}")))?
@@ -366,38 +368,6 @@ fn injected(status: u16, code: String, message: Option<String>) -> EmuError {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         message: message.unwrap_or_else(|| format!("injected fault: {code}")),
         code: ErrorCode::parse(&code),
-    }
-}
-
-/// Which kind of call a request is, for fault injection.
-fn classify(req: &Request) -> CallKind {
-    let q = &req.query;
-    let is_table = req.segments.iter().any(|s| s == "tables");
-    let is_stream = req.segments.last().is_some_and(|s| s == "streams");
-    let is_upsert = req.segments.last().is_some_and(|s| s == "upserts");
-    match (req.surface, &req.method) {
-        (Surface::Api, &Method::POST) if req.segments.last().is_some_and(|s| s == "instances") => {
-            let body = String::from_utf8_lossy(&req.body).to_ascii_lowercase();
-            if body.contains("alter table") && body.contains(" add ") && body.contains("partition")
-            {
-                CallKind::PartitionCreate
-            } else {
-                CallKind::Metadata
-            }
-        }
-        (Surface::Api, _) => CallKind::Metadata,
-        (_, &Method::PUT) if is_upsert => CallKind::UpsertWrite,
-        (_, &Method::POST) if is_upsert && q.has("upsertid") => CallKind::UpsertCommit,
-        (_, &Method::POST) if is_upsert => CallKind::SessionCreate,
-        (_, &Method::GET) if is_upsert => CallKind::SessionStatus,
-        (_, &Method::PUT) if is_stream => CallKind::StreamWrite,
-        (_, &Method::PUT) => CallKind::BlockUpload,
-        (_, &Method::POST) if is_stream && !q.has("uploadid") => CallKind::SessionCreate,
-        (_, &Method::POST) if q.has("uploads") || q.has("downloads") => CallKind::SessionCreate,
-        (_, &Method::POST) if is_table && q.has("uploadid") => CallKind::Commit,
-        (_, &Method::GET) if q.has("data") => CallKind::Download,
-        (_, &Method::GET) if is_table && q.has("uploadid") => CallKind::SessionStatus,
-        _ => CallKind::Metadata,
     }
 }
 
