@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::credentials::CredentialsError;
+use super::endpoint::EndpointError;
 use super::error_text::{excerpt, transport_kind, write_service_error};
 use super::limits::MAX_BLOCKS;
 use super::retry::{GiveUp, Retryable};
@@ -131,6 +132,14 @@ pub enum Error {
     #[error("invalid client configuration: {what}: {reason}")]
     Config { what: &'static str, reason: String },
 
+    /// A configured endpoint (`endpoint`, `tunnel_endpoint`) that is not an endpoint URL.
+    #[error("invalid client configuration: {what}: {source}")]
+    Endpoint {
+        what: &'static str,
+        #[source]
+        source: EndpointError,
+    },
+
     #[error("invalid {kind} name {name:?}: use letters, digits and underscores, at most 128 bytes")]
     InvalidName { kind: &'static str, name: String },
 
@@ -202,6 +211,7 @@ impl Error {
             Self::Credentials(e) => e.transient,
             Self::DeadlineExceeded { .. } | Self::RetriesExhausted { .. } => true,
             Self::Config { .. }
+            | Self::Endpoint { .. }
             | Self::InvalidName { .. }
             | Self::PartitionSpec(_)
             | Self::Protocol { .. }
@@ -249,7 +259,7 @@ impl Error {
             Self::CredentialsRefused(_) => "credentials_refused",
             Self::Transport(_) => "transport",
             Self::Credentials(_) => "credentials",
-            Self::Config { .. } => "config",
+            Self::Config { .. } | Self::Endpoint { .. } => "config",
             Self::InvalidName { .. } => "invalid_name",
             Self::PartitionSpec(_) => "partition_spec",
             Self::Protocol { .. } => "protocol",

@@ -42,7 +42,7 @@ pub use credentials::{
     CredentialsError, CredentialsFuture, CredentialsProvider, StaticCredentials, StsError,
     StsServiceError,
 };
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, EndpointError};
 pub use error::{Error, ServiceError};
 pub use handle::{Client, ClientConfig, ClientStats};
 pub use http::http_client_builder;

@@ -200,7 +200,8 @@ impl Client {
         } else {
             format!("{}://{host}", self.inner.service.scheme())
         };
-        let endpoint = Endpoint::parse(&url).map_err(|e| Error::protocol("discover_tunnel", e))?;
+        let endpoint = Endpoint::parse(&url)
+            .map_err(|e| Error::protocol("discover_tunnel", format!("not an endpoint: {e}")))?;
         debug!(tunnel = endpoint.base(), "discovered the tunnel endpoint");
         Ok(endpoint)
     }

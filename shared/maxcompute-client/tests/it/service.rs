@@ -410,7 +410,6 @@ async fn bad_configuration_is_refused_with_the_setting_named() {
         Credentials::access_key("id", "s"),
     ));
     for (endpoint, project, what) in [
-        ("ftp://host/api", "p", "endpoint"),
         ("http://host/api", "bad-name", "project"),
         ("http://host/api", "", "project"),
     ] {
@@ -419,6 +418,19 @@ async fn bad_configuration_is_refused_with_the_setting_named() {
             Err(Error::Config { what: got, .. }) => assert_eq!(got, what),
             other => panic!("{endpoint} {project}: {other:?}"),
         }
+    }
+    let config = maxcompute_client::ClientConfig::new("ftp://host/api", "p");
+    match maxcompute_client::Client::new(config, provider.clone()) {
+        Err(
+            e @ Error::Endpoint {
+                what: "endpoint",
+                source: maxcompute_client::EndpointError::Scheme { .. },
+            },
+        ) => {
+            assert_eq!(e.kind(), "config");
+            assert!(!e.is_transient());
+        }
+        other => panic!("ftp endpoint: {other:?}"),
     }
 }
 
