@@ -8,7 +8,6 @@
 //! SDKs do. This module does not buffer or encode records.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Method;
@@ -19,8 +18,10 @@ use tracing::{debug, info};
 use super::error::Error;
 use super::handle::{Client, validate_name};
 use super::limits::MAX_BLOCKS;
+use super::poll::{COMMIT_POLL, Poll};
 use super::request::{Api, Call};
 use super::service::schema_from_json;
+use maxcompute_core::protocol::SessionState;
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::TableSchema;
 
@@ -29,7 +30,7 @@ use maxcompute_core::types::TableSchema;
 pub struct UploadSessionInfo {
     pub upload_id: String,
     /// `normal`, `closing`, `closed`, `canceled`, `expired`, `critical`.
-    pub status: String,
+    pub status: SessionState,
     /// Block ids received so far, sorted.
     pub uploaded_blocks: Vec<u32>,
     pub schema: TableSchema,
@@ -56,21 +57,11 @@ impl Client {
         deadline: Instant,
     ) -> Result<UploadSession, Error> {
         validate_name("table", table)?;
-        let info = match self
-            .create_upload_session_once(table, partition, deadline)
-            .await
-        {
-            Err(e) if e.code() == Some("NoSuchPartition") => {
-                let Some(spec) = partition else {
-                    return Err(e);
-                };
-                info!(table, partition = %spec, "partition missing, creating it");
-                self.create_partition(table, spec, deadline).await?;
+        let info = self
+            .in_partition(table, partition, deadline, || {
                 self.create_upload_session_once(table, partition, deadline)
-                    .await?
-            }
-            other => other?,
-        };
+            })
+            .await?;
         info!(
             table,
             partition = partition.map(|p| p.to_string()).unwrap_or_default(),
@@ -104,44 +95,6 @@ impl Client {
         let reply = self.send(&call, deadline).await?;
         parse_session("create_upload_session", &reply.body)
     }
-}
-
-/// The first and the longest wait between status checks of a session being committed.
-const COMMIT_POLL_START: Duration = Duration::from_millis(200);
-const COMMIT_POLL_MAX: Duration = Duration::from_secs(2);
-
-/// The waits between status checks of a session being committed (batch and upsert sessions
-/// alike): doubling from [`COMMIT_POLL_START`] to [`COMMIT_POLL_MAX`], none that would end past
-/// the caller's deadline.
-#[derive(Debug)]
-pub(super) struct CommitPoll {
-    wait: Duration,
-}
-
-impl CommitPoll {
-    pub(super) fn new() -> Self {
-        Self {
-            wait: COMMIT_POLL_START,
-        }
-    }
-
-    /// Sleeps before the next check, or gives up when the wait would end past `deadline`.
-    pub(super) async fn pause(&mut self, deadline: Instant) -> Result<(), Error> {
-        if Instant::now() + self.wait >= deadline {
-            return Err(Error::DeadlineExceeded {
-                attempts: 0,
-                last: None,
-            });
-        }
-        tokio::time::sleep(self.wait).await;
-        self.wait = (self.wait * 2).min(COMMIT_POLL_MAX);
-        Ok(())
-    }
-}
-
-/// Whether a session in this state still takes blocks and a commit.
-fn is_open(status: &str) -> bool {
-    status.eq_ignore_ascii_case("normal")
 }
 
 impl UploadSession {
@@ -205,7 +158,7 @@ impl UploadSession {
     pub async fn commit(&mut self, blocks: &[u32], deadline: Instant) -> Result<(), Error> {
         let expected: BTreeSet<u32> = blocks.iter().copied().collect();
         let status = self.status(deadline).await?;
-        if !is_open(&status.status) {
+        if !status.status.is_open() {
             // Committed (or being committed) by an earlier call whose answer was lost; any
             // other state is an error the wait reports.
             let refused = Error::SessionNotOpen {
@@ -257,19 +210,19 @@ impl UploadSession {
         otherwise: Error,
         deadline: Instant,
     ) -> Result<(), Error> {
-        let mut poll = CommitPoll::new();
+        let mut poll = Poll::new(COMMIT_POLL, deadline);
         loop {
-            if now.status.eq_ignore_ascii_case("closed") {
-                info!(upload_id = %self.info.upload_id, "the session was already committed");
-                self.info = now;
-                return Ok(());
+            match now.status {
+                SessionState::Closed => break,
+                SessionState::Closing => {}
+                _ => return Err(otherwise),
             }
-            if !now.status.eq_ignore_ascii_case("closing") {
-                return Err(otherwise);
-            }
-            poll.pause(deadline).await?;
+            poll.wait().await?;
             now = self.status(deadline).await?;
         }
+        info!(upload_id = %self.info.upload_id, "the session was already committed");
+        self.info = now;
+        Ok(())
     }
 
     fn call(&self, what: &'static str, method: Method) -> Call {
@@ -320,7 +273,7 @@ fn parse_session(what: &'static str, body: &[u8]) -> Result<UploadSessionInfo, E
     uploaded_blocks.dedup();
     Ok(UploadSessionInfo {
         upload_id: parsed.upload_id,
-        status: parsed.status,
+        status: SessionState::parse(&parsed.status),
         uploaded_blocks,
         schema,
         max_field_size: parsed.max_field_size,

@@ -10,19 +10,49 @@ pub struct Endpoint {
     scheme: String,
 }
 
+/// The URL parser's error (the `url` crate's, reached through reqwest's `Url` rather than as a
+/// dependency of its own).
+type UrlError = <reqwest::Url as std::str::FromStr>::Err;
+
+/// Why a text is not an endpoint URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{url:?}: {source}")]
+    NotUrl {
+        url: String,
+        #[source]
+        source: UrlError,
+    },
+    #[error("{url:?}: the scheme must be http or https")]
+    Scheme { url: String },
+    #[error("{url:?}: no host")]
+    NoHost { url: String },
+    #[error("{url:?}: an endpoint has no query or fragment")]
+    QueryOrFragment { url: String },
+}
+
 impl Endpoint {
     /// Parses `http(s)://host[:port][/prefix]`.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let parsed = reqwest::Url::parse(url.trim()).map_err(|e| format!("{url:?}: {e}"))?;
+    pub fn parse(url: &str) -> Result<Self, EndpointError> {
+        let parsed = reqwest::Url::parse(url.trim()).map_err(|source| EndpointError::NotUrl {
+            url: url.to_owned(),
+            source,
+        })?;
         let scheme = parsed.scheme().to_owned();
         if scheme != "http" && scheme != "https" {
-            return Err(format!("{url:?}: the scheme must be http or https"));
+            return Err(EndpointError::Scheme {
+                url: url.to_owned(),
+            });
         }
         if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(format!("{url:?}: no host"));
+            return Err(EndpointError::NoHost {
+                url: url.to_owned(),
+            });
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(format!("{url:?}: an endpoint has no query or fragment"));
+            return Err(EndpointError::QueryOrFragment {
+                url: url.to_owned(),
+            });
         }
         let prefix = parsed.path().trim_end_matches('/').to_owned();
         let mut base = parsed.to_string();

@@ -9,18 +9,20 @@
 use std::fmt;
 
 use super::credentials::CredentialsError;
+use super::endpoint::EndpointError;
 use super::error_text::{excerpt, transport_kind, write_service_error};
 use super::limits::MAX_BLOCKS;
 use super::retry::{GiveUp, Retryable};
 use super::xml;
+use maxcompute_core::protocol::{ErrorCode, SessionState};
 use maxcompute_core::spec::SpecError;
 
 /// An error answer from MaxCompute (any non-2xx status).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceError {
     pub status: u16,
-    /// The error code such as `NoSuchPartition`; empty when the body carried none.
-    pub code: String,
+    /// The error code such as `NoSuchPartition`; `None` when the body carried none.
+    pub code: Option<ErrorCode>,
     pub message: String,
     /// From the body, else from the `x-odps-request-id` response header.
     pub request_id: Option<String>,
@@ -40,6 +42,9 @@ impl ServiceError {
         };
         let (code, message, request_id) =
             parsed.unwrap_or_else(|| (String::new(), excerpt(trimmed), None));
+        let code = Some(code)
+            .filter(|c| !c.is_empty())
+            .map(|c| ErrorCode::parse(&c));
         let request_id = request_id
             .filter(|r| !r.is_empty())
             .or_else(|| request_id_header.map(str::to_owned));
@@ -57,11 +62,13 @@ impl ServiceError {
     pub fn is_authentication_failure(&self) -> bool {
         self.status == 401
             || matches!(
-                self.code.as_str(),
-                "Unauthorized"
-                    | "SignatureNotMatch"
-                    | "InvalidAccessKeyId"
-                    | "AuthenticationRequestExpired"
+                self.code,
+                Some(
+                    ErrorCode::Unauthorized
+                        | ErrorCode::SignatureNotMatch
+                        | ErrorCode::InvalidAccessKeyId
+                        | ErrorCode::AuthenticationRequestExpired
+                )
             )
     }
 
@@ -77,7 +84,7 @@ impl fmt::Display for ServiceError {
         write_service_error(
             f,
             self.status,
-            &self.code,
+            self.code.as_ref().map_or("", ErrorCode::as_str),
             &self.message,
             self.request_id.as_deref(),
         )
@@ -125,6 +132,14 @@ pub enum Error {
     #[error("invalid client configuration: {what}: {reason}")]
     Config { what: &'static str, reason: String },
 
+    /// A configured endpoint (`endpoint`, `tunnel_endpoint`) that is not an endpoint URL.
+    #[error("invalid client configuration: {what}: {source}")]
+    Endpoint {
+        what: &'static str,
+        #[source]
+        source: EndpointError,
+    },
+
     #[error("invalid {kind} name {name:?}: use letters, digits and underscores, at most 128 bytes")]
     InvalidName { kind: &'static str, name: String },
 
@@ -159,7 +174,10 @@ pub enum Error {
 
     /// A session that can take no commit: expired, canceled or failed on the server.
     #[error("session {session} is {status}, not open for a commit")]
-    SessionNotOpen { session: String, status: String },
+    SessionNotOpen {
+        session: String,
+        status: SessionState,
+    },
 
     /// The deadline came before the call could succeed; `last` is the last transient error seen.
     #[error("gave up at the deadline after {attempts} attempt(s){}", last_suffix(.last))]
@@ -193,6 +211,7 @@ impl Error {
             Self::Credentials(e) => e.transient,
             Self::DeadlineExceeded { .. } | Self::RetriesExhausted { .. } => true,
             Self::Config { .. }
+            | Self::Endpoint { .. }
             | Self::InvalidName { .. }
             | Self::PartitionSpec(_)
             | Self::Protocol { .. }
@@ -214,10 +233,13 @@ impl Error {
     }
 
     /// The MaxCompute error code (`NoSuchPartition`, ...), if this is a service error.
-    pub fn code(&self) -> Option<&str> {
-        self.service_error()
-            .map(|e| e.code.as_str())
-            .filter(|c| !c.is_empty())
+    pub fn code(&self) -> Option<&ErrorCode> {
+        self.service_error().and_then(|e| e.code.as_ref())
+    }
+
+    /// Whether this is a service error with `code` (looking through retry wrappers).
+    pub fn has_code(&self, code: &ErrorCode) -> bool {
+        self.code() == Some(code)
     }
 
     /// How many attempts were made, for errors that went through the retry loop.
@@ -237,7 +259,7 @@ impl Error {
             Self::CredentialsRefused(_) => "credentials_refused",
             Self::Transport(_) => "transport",
             Self::Credentials(_) => "credentials",
-            Self::Config { .. } => "config",
+            Self::Config { .. } | Self::Endpoint { .. } => "config",
             Self::InvalidName { .. } => "invalid_name",
             Self::PartitionSpec(_) => "partition_spec",
             Self::Protocol { .. } => "protocol",
@@ -294,7 +316,7 @@ mod tests {
         let body = br#"<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>NoSuchPartition</Code><Message>The specified partition does not exist</Message><RequestId>abc123</RequestId><HostId>h</HostId></Error>"#;
         let e = ServiceError::from_response(404, Some("hdr"), body);
-        assert_eq!(e.code, "NoSuchPartition");
+        assert_eq!(e.code, Some(ErrorCode::NoSuchPartition));
         assert_eq!(e.message, "The specified partition does not exist");
         assert_eq!(e.request_id.as_deref(), Some("abc123"));
         assert!(!e.is_transient());
@@ -305,8 +327,8 @@ mod tests {
         let body = br#"{"Code":"FlowExceeded","Message":"slots"}"#;
         let e = ServiceError::from_response(429, Some("hdr-id"), body);
         assert_eq!(
-            (e.code.as_str(), e.message.as_str()),
-            ("FlowExceeded", "slots")
+            (e.code.clone(), e.message.as_str()),
+            (Some(ErrorCode::FlowExceeded), "slots")
         );
         assert_eq!(e.request_id.as_deref(), Some("hdr-id"));
         assert!(e.is_transient());
@@ -316,7 +338,7 @@ mod tests {
     fn keeps_a_bounded_excerpt_of_other_bodies() {
         let body = "é".repeat(600);
         let e = ServiceError::from_response(502, None, body.as_bytes());
-        assert_eq!(e.code, "");
+        assert_eq!(e.code, None);
         assert!(e.message.len() <= MAX_RAW_MESSAGE + "…".len());
         assert!(e.is_transient());
         assert_eq!(

@@ -128,15 +128,15 @@ impl Client {
                 ),
             });
         }
-        let service = Endpoint::parse(&config.endpoint).map_err(|reason| Error::Config {
+        let service = Endpoint::parse(&config.endpoint).map_err(|source| Error::Endpoint {
             what: "endpoint",
-            reason,
+            source,
         })?;
         let tunnel = OnceCell::new();
         if let Some(t) = &config.tunnel_endpoint {
-            let endpoint = Endpoint::parse(t).map_err(|reason| Error::Config {
+            let endpoint = Endpoint::parse(t).map_err(|source| Error::Endpoint {
                 what: "tunnel_endpoint",
-                reason,
+                source,
             })?;
             // A fresh cell cannot already be set, so this cannot fail.
             let _ = tunnel.set(endpoint);

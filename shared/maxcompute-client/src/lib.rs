@@ -26,6 +26,7 @@ mod error_text;
 mod handle;
 mod http;
 mod limits;
+mod poll;
 mod request;
 mod retry;
 mod secrets;
@@ -41,11 +42,12 @@ pub use credentials::{
     CredentialsError, CredentialsFuture, CredentialsProvider, StaticCredentials, StsError,
     StsServiceError,
 };
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, EndpointError};
 pub use error::{Error, ServiceError};
 pub use handle::{Client, ClientConfig, ClientStats};
 pub use http::http_client_builder;
 pub use limits::MAX_BLOCKS;
+pub use maxcompute_core::protocol::{ErrorCode, SessionState};
 pub use retry::{
     Backoff, FixedJitter, GiveUp, Jitter, RandomJitter, RetryPolicy, Retryable, run_with_retries,
 };

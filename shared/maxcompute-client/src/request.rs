@@ -295,7 +295,11 @@ impl Client {
             // Refused credentials are dropped by their provider; when it may get others (a
             // rotated secret, renewed temporary credentials) the next attempt signs with those.
             if error.is_authentication_failure() && inner.credentials.rejected() {
-                debug!(what = call.what, code = %error.code, "credentials refused; the next attempt asks for fresh ones");
+                debug!(
+                    what = call.what,
+                    code = error.code.as_ref().map_or("", |c| c.as_str()),
+                    "credentials refused; the next attempt asks for fresh ones"
+                );
                 return Err(Error::CredentialsRefused(error));
             }
             Err(Error::Service(error))
@@ -363,6 +367,7 @@ fn build_url(endpoint: &Endpoint, path: &str, query: &[(String, String)]) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoint::EndpointError;
 
     #[test]
     fn endpoints_keep_their_prefix_apart() {
@@ -373,8 +378,23 @@ mod tests {
         let t = Endpoint::parse("https://dt.cn-hangzhou.maxcompute.aliyun.com").unwrap();
         assert_eq!(t.base(), "https://dt.cn-hangzhou.maxcompute.aliyun.com");
         assert_eq!(t.path_prefix(), "");
-        assert!(Endpoint::parse("ftp://x").is_err());
-        assert!(Endpoint::parse("not a url").is_err());
+        assert!(matches!(
+            Endpoint::parse("ftp://x"),
+            Err(EndpointError::Scheme { .. })
+        ));
+        let not_url = Endpoint::parse("not a url").unwrap_err();
+        assert!(
+            matches!(not_url, EndpointError::NotUrl { .. }),
+            "{not_url:?}"
+        );
+        assert!(
+            std::error::Error::source(&not_url).is_some(),
+            "the parser's error is kept"
+        );
+        assert!(matches!(
+            Endpoint::parse("http://h/api?x=1"),
+            Err(EndpointError::QueryOrFragment { .. })
+        ));
     }
 
     #[test]

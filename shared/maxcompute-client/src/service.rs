@@ -17,8 +17,10 @@ use tracing::{debug, info};
 use super::endpoint::Endpoint;
 use super::error::Error;
 use super::handle::{Client, validate_name};
+use super::poll::{Poll, PollSchedule};
 use super::request::{Api, Body, Call};
 use super::xml;
+use maxcompute_core::protocol::ErrorCode;
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::{Column, OdpsType, TableSchema};
 
@@ -74,8 +76,36 @@ impl Client {
         .query("partition", partition.quoted_form());
         match self.send(&call, deadline).await {
             Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("NoSuchPartition") => Ok(false),
+            Err(e) if e.has_code(&ErrorCode::NoSuchPartition) => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Runs `create` (a session creation for `partition` of `table`); when the service answers
+    /// that the partition does not exist, creates it and runs `create` once more. This is the
+    /// one place that turns `NoSuchPartition` into a created partition, for every kind of
+    /// session. An unpartitioned call (`partition` is `None`) is run once, as it is.
+    pub(crate) async fn in_partition<T, F, Fut>(
+        &self,
+        table: &str,
+        partition: Option<&PartitionSpec>,
+        deadline: Instant,
+        create: F,
+    ) -> Result<T, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        match create().await {
+            Err(e) if e.has_code(&ErrorCode::NoSuchPartition) => {
+                let Some(spec) = partition else {
+                    return Err(e);
+                };
+                info!(table, partition = %spec, "partition missing, creating it");
+                self.create_partition(table, spec, deadline).await?;
+                create().await
+            }
+            other => other,
         }
     }
 
@@ -170,7 +200,8 @@ impl Client {
         } else {
             format!("{}://{host}", self.inner.service.scheme())
         };
-        let endpoint = Endpoint::parse(&url).map_err(|e| Error::protocol("discover_tunnel", e))?;
+        let endpoint = Endpoint::parse(&url)
+            .map_err(|e| Error::protocol("discover_tunnel", format!("not an endpoint: {e}")))?;
         debug!(tunnel = endpoint.base(), "discovered the tunnel endpoint");
         Ok(endpoint)
     }
@@ -231,6 +262,8 @@ impl Client {
 
     async fn wait_for_instance(&self, instance_id: &str, deadline: Instant) -> Result<(), Error> {
         let path = self.instance_path(instance_id);
+        let schedule = PollSchedule::every(self.inner.config.instance_poll_interval);
+        let mut poll = Poll::new(schedule, deadline);
         let mut polls = 0u32;
         loop {
             let call = Call::new("instance_status", Method::GET, Api::Service, path.clone());
@@ -243,14 +276,7 @@ impl Client {
             if status == "Terminated" {
                 return Ok(());
             }
-            let wake = Instant::now() + self.inner.config.instance_poll_interval;
-            if wake >= deadline {
-                return Err(Error::DeadlineExceeded {
-                    attempts: polls,
-                    last: None,
-                });
-            }
-            tokio::time::sleep_until(wake).await;
+            poll.wait().await?;
         }
     }
 

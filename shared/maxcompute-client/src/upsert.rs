@@ -18,11 +18,12 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use super::batch::CommitPoll;
 use super::error::Error;
 use super::handle::{Client, validate_name};
+use super::poll::{COMMIT_POLL, Poll};
 use super::request::{Api, Call};
 use super::service::schema_from_json;
+use maxcompute_core::protocol::{ErrorCode, SessionState};
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::{OdpsType, TableSchema};
 
@@ -67,7 +68,7 @@ pub struct UpsertSlot {
 pub struct UpsertSessionInfo {
     pub id: String,
     /// `normal`, `committing`, `committed`, `expired`, `critical` or `aborted`.
-    pub status: String,
+    pub status: SessionState,
     pub slots: Vec<UpsertSlot>,
     /// The table's data columns (the upsert columns are not in it).
     pub schema: TableSchema,
@@ -102,8 +103,8 @@ pub struct UpsertSession {
 }
 
 impl Client {
-    /// Creates an upsert session for `table` (and `partition`, which must exist: create it
-    /// first with [`Client::create_partition`]).
+    /// Creates an upsert session for `table` (and `partition` for partitioned tables), creating
+    /// the partition first if the tunnel reports it missing.
     pub async fn create_upsert_session(
         &self,
         table: &str,
@@ -111,18 +112,11 @@ impl Client {
         deadline: Instant,
     ) -> Result<UpsertSession, Error> {
         validate_name("table", table)?;
-        let mut call = Call::new(
-            "create_upsert_session",
-            Method::POST,
-            Api::Tunnel,
-            upserts_path(self, table),
-        );
-        if let Some(p) = partition {
-            call = call.query("partition", p.tunnel_form());
-        }
-        call = call.query("slotnum", "1");
-        let reply = self.send(&call, deadline).await?;
-        let info = parse_upsert_session("create_upsert_session", &reply.body)?;
+        let info = self
+            .in_partition(table, partition, deadline, || {
+                self.create_upsert_session_once(table, partition, deadline)
+            })
+            .await?;
         info!(
             table,
             partition = partition.map(|p| p.to_string()).unwrap_or_default(),
@@ -136,6 +130,26 @@ impl Client {
             partition: partition.cloned(),
             info,
         })
+    }
+
+    async fn create_upsert_session_once(
+        &self,
+        table: &str,
+        partition: Option<&PartitionSpec>,
+        deadline: Instant,
+    ) -> Result<UpsertSessionInfo, Error> {
+        let mut call = Call::new(
+            "create_upsert_session",
+            Method::POST,
+            Api::Tunnel,
+            upserts_path(self, table),
+        );
+        if let Some(p) = partition {
+            call = call.query("partition", p.tunnel_form());
+        }
+        call = call.query("slotnum", "1");
+        let reply = self.send(&call, deadline).await?;
+        parse_upsert_session("create_upsert_session", &reply.body)
     }
 }
 
@@ -186,13 +200,13 @@ impl UpsertSession {
     /// again while the session is `normal` or `committing`, as the SDKs do; a repeat that finds
     /// the session gone (`UpsertSessionNotFound`) means it was committed.
     pub async fn commit(&mut self, deadline: Instant) -> Result<(), Error> {
-        let mut poll = CommitPoll::new();
+        let mut poll = Poll::new(COMMIT_POLL, deadline);
         let mut first = true;
         loop {
             match self.post_commit(deadline).await {
                 Ok(()) => {}
-                Err(e) if !first && e.code() == Some("UpsertSessionNotFound") => {
-                    self.info.status = "committed".to_owned();
+                Err(e) if !first && e.has_code(&ErrorCode::UpsertSessionNotFound) => {
+                    self.info.status = SessionState::Committed;
                     break;
                 }
                 Err(e) => return Err(e),
@@ -200,24 +214,23 @@ impl UpsertSession {
             first = false;
             match self.reload(deadline).await {
                 Ok(()) => {}
-                Err(e) if e.code() == Some("UpsertSessionNotFound") => {
-                    self.info.status = "committed".to_owned();
+                Err(e) if e.has_code(&ErrorCode::UpsertSessionNotFound) => {
+                    self.info.status = SessionState::Committed;
                     break;
                 }
                 Err(e) => return Err(e),
             }
-            let status = self.info.status.to_ascii_lowercase();
-            match status.as_str() {
-                "committed" => break,
-                "normal" | "committing" => {}
-                _ => {
+            match &self.info.status {
+                SessionState::Committed => break,
+                SessionState::Normal | SessionState::Committing => {}
+                other => {
                     return Err(Error::SessionNotOpen {
                         session: self.info.id.clone(),
-                        status,
+                        status: other.clone(),
                     });
                 }
             }
-            poll.pause(deadline).await?;
+            poll.wait().await?;
         }
         info!(table = %self.table, session = %self.info.id, "committed upsert session");
         Ok(())
@@ -302,7 +315,7 @@ fn parse_upsert_session(what: &'static str, body: &[u8]) -> Result<UpsertSession
         .collect();
     let info = UpsertSessionInfo {
         id: parsed.id,
-        status: parsed.status.to_ascii_lowercase(),
+        status: SessionState::parse(&parsed.status),
         slots,
         schema,
         hash_key: parsed.hash_key,

@@ -12,6 +12,7 @@ pub mod decimal;
 pub mod error_record;
 pub mod event;
 pub mod partition;
+pub mod protocol;
 pub mod rows;
 pub mod signing;
 pub mod spec;

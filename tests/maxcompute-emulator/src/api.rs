@@ -482,7 +482,8 @@ fn new_instance_id() -> String {
 fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<Response> {
     let body = std::str::from_utf8(&req.body)
         .map_err(|_| EmuError::InvalidArgument("the instance body is not UTF-8".to_owned()))?;
-    let (tasks, others) = xml_body::parse_instance_job(body).map_err(EmuError::InvalidArgument)?;
+    let (tasks, others) =
+        xml_body::parse_instance_job(body).map_err(|e| EmuError::InvalidArgument(e.to_string()))?;
     if let Some(other) = others.first() {
         return Err(EmuError::InvalidArgument(format!(
             "task type `{other}` is not supported by the emulator (only SQL tasks)"
@@ -493,7 +494,7 @@ fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<
             "the instance has no SQL task".to_owned(),
         ));
     }
-    let start = Utc::now();
+    let start = state.clock.now();
     let mut done = Vec::with_capacity(tasks.len());
     {
         let mut store = state.store();
@@ -513,7 +514,7 @@ fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<
         id: id.clone(),
         project: project.to_owned(),
         start,
-        end: Utc::now(),
+        end: state.clock.now(),
         tasks: done,
     };
     {

@@ -12,18 +12,22 @@
 //! `tunnel` (data plane, with `upsert` for Delta Tables) / `assume_role` (STS) / `admin` (health, faults), all on `state` (the
 //! shared state) → `exec` + `sql` (SQL) and `store` (SQLite). `auth` checks requests'
 //! credentials, `signature` verifies signatures;
-//! `incoming` parses requests; `partition` parses partition specs as the service does;
+//! `incoming` parses requests and `operation` names what each asks for (faults and the tunnel
+//! dispatch both go by it); `partition` parses partition specs as the service does;
 //! `xml_body` reads and writes the XML bodies; `wire` wraps `maxcompute_core::codec`;
-//! `service_error` is the service's error codes. `sql_client` is a signed client of the service
+//! `service_error` is the service's error codes; `clock` is the one source of time (a manual
+//! clock in tests). `sql_client` is a signed client of the service
 //! API (the `emulator sql` command and the tests); `testing` starts an emulator for a test.
 
 pub mod admin;
 pub mod api;
 pub mod assume_role;
 pub mod auth;
+pub mod clock;
 pub mod exec;
 pub mod faults;
 pub mod incoming;
+pub mod operation;
 pub mod partition;
 pub mod server;
 pub mod service_error;

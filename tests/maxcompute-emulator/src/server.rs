@@ -12,16 +12,19 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use maxcompute_core::protocol::ErrorCode;
 use rand::RngExt;
 use tokio::sync::oneshot;
 
 use crate::api;
 use crate::auth::KeyStore;
+use crate::clock::Clock;
 use crate::faults::{CallKind, FaultAction, Phase};
 use crate::incoming::{Request, Surface};
+use crate::operation::Operation;
 use crate::service_error::{EmuError, EmuResult};
 use crate::state::AppState;
 use crate::store::Store;
@@ -96,10 +99,15 @@ impl RunningServer {
     }
 }
 
-/// Opens the store, binds the port and starts serving.
+/// Opens the store, binds the port and starts serving, on the wall clock.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let store = Store::open(&config.data_dir)?;
-    let now = chrono::Utc::now();
+    start_with_clock(config, Clock::system()).await
+}
+
+/// [`start`] with the time of `clock` (a manual clock in tests).
+pub async fn start_with_clock(config: Config, clock: Clock) -> Result<RunningServer, StartError> {
+    let store = Store::open(&config.data_dir)?.with_clock(clock.clone());
+    let now = clock.now();
     for (id, secret, token, expires_ms) in store.live_issued_keys(now.timestamp_millis())? {
         let expires_at = chrono::DateTime::from_timestamp_millis(expires_ms).unwrap_or(now);
         config.keys.issue(&id, &secret, &token, expires_at);
@@ -119,6 +127,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         config.keys,
         advertised(addr),
         config.session_ttl,
+        clock,
     ));
     let app = Router::new().fallback(dispatch).with_state(state);
     let (tx, rx) = oneshot::channel::<()>();
@@ -270,7 +279,7 @@ async fn handle(
             req.body = read_sts_body(&req.headers, body).await?;
         }
         return with_faults(state, CallKind::AssumeRole, async {
-            crate::assume_role::handle(state, &req, raw_query, chrono::Utc::now())
+            crate::assume_role::handle(state, &req, raw_query, state.clock.now())
         })
         .await;
     }
@@ -284,17 +293,18 @@ async fn handle(
         &req.headers,
         path_and_query,
         prefix,
-        chrono::Utc::now(),
+        state.clock.now(),
     )?;
     req.body = read_body(body).await?;
 
-    let kind = classify(&req);
+    let op = Operation::parse(&req);
+    let kind = op.call_kind();
     let handler_state = Arc::clone(state);
     // Handlers do SQLite I/O and decode whole blocks: run them off the async workers.
     let apply = async move {
-        tokio::task::spawn_blocking(move || match req.surface {
-            Surface::Api => api::handle(&handler_state, &req),
-            _ => tunnel::handle(&handler_state, &req),
+        tokio::task::spawn_blocking(move || match op {
+            Operation::Api { .. } => api::handle(&handler_state, &req),
+            Operation::Tunnel(op) => tunnel::handle(&handler_state, &req, &op),
         })
         .await
         .map_err(|e| EmuError::Internal(format!("request handler failed: {e}")))?
@@ -318,7 +328,10 @@ async fn with_faults(
                 message,
             } => return Err(injected(status, code, message)),
             FaultAction::Hang { millis } => {
-                tokio::time::sleep(std::time::Duration::from_millis(millis)).await
+                state
+                    .clock
+                    .sleep(std::time::Duration::from_millis(millis))
+                    .await
             }
             FaultAction::Drop => return Ok(dropped_connection()),
         }
@@ -338,7 +351,10 @@ async fn with_faults(
                     message,
                 } => Err(injected(status, code, message)),
                 FaultAction::Hang { millis } => {
-                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                    state
+                        .clock
+                        .sleep(std::time::Duration::from_millis(millis))
+                        .await;
                     Ok(response)
                 }
                 FaultAction::Drop => Ok(dropped_connection()),
@@ -351,39 +367,7 @@ fn injected(status: u16, code: String, message: Option<String>) -> EmuError {
     EmuError::Injected {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         message: message.unwrap_or_else(|| format!("injected fault: {code}")),
-        code,
-    }
-}
-
-/// Which kind of call a request is, for fault injection.
-fn classify(req: &Request) -> CallKind {
-    let q = &req.query;
-    let is_table = req.segments.iter().any(|s| s == "tables");
-    let is_stream = req.segments.last().is_some_and(|s| s == "streams");
-    let is_upsert = req.segments.last().is_some_and(|s| s == "upserts");
-    match (req.surface, &req.method) {
-        (Surface::Api, &Method::POST) if req.segments.last().is_some_and(|s| s == "instances") => {
-            let body = String::from_utf8_lossy(&req.body).to_ascii_lowercase();
-            if body.contains("alter table") && body.contains(" add ") && body.contains("partition")
-            {
-                CallKind::PartitionCreate
-            } else {
-                CallKind::Metadata
-            }
-        }
-        (Surface::Api, _) => CallKind::Metadata,
-        (_, &Method::PUT) if is_upsert => CallKind::UpsertWrite,
-        (_, &Method::POST) if is_upsert && q.has("upsertid") => CallKind::UpsertCommit,
-        (_, &Method::POST) if is_upsert => CallKind::SessionCreate,
-        (_, &Method::GET) if is_upsert => CallKind::SessionStatus,
-        (_, &Method::PUT) if is_stream => CallKind::StreamWrite,
-        (_, &Method::PUT) => CallKind::BlockUpload,
-        (_, &Method::POST) if is_stream && !q.has("uploadid") => CallKind::SessionCreate,
-        (_, &Method::POST) if q.has("uploads") || q.has("downloads") => CallKind::SessionCreate,
-        (_, &Method::POST) if is_table && q.has("uploadid") => CallKind::Commit,
-        (_, &Method::GET) if q.has("data") => CallKind::Download,
-        (_, &Method::GET) if is_table && q.has("uploadid") => CallKind::SessionStatus,
-        _ => CallKind::Metadata,
+        code: ErrorCode::parse(&code),
     }
 }
 
@@ -391,19 +375,21 @@ fn classify(req: &Request) -> CallKind {
 pub fn render_error(e: &EmuError, surface: Surface, request_id: &str, host: &str) -> Response {
     let status = e.status();
     let message = e.to_string();
+    let code = e.code();
+    let code = code.as_str();
     let (content_type, body) = match surface {
         Surface::Api => (
             "application/xml",
-            xml_body::error(e.code(), &message, request_id, host),
+            xml_body::error(code, &message, request_id, host),
         ),
         _ if matches!(e, EmuError::Sts { .. }) => (
             "application/json",
-            serde_json::json!({"RequestId": request_id, "HostId": host, "Code": e.code(), "Message": message})
+            serde_json::json!({"RequestId": request_id, "HostId": host, "Code": code, "Message": message})
                 .to_string(),
         ),
         Surface::Tunnel | Surface::Admin => (
             "application/json",
-            serde_json::json!({"Code": e.code(), "Message": message, "RequestId": request_id})
+            serde_json::json!({"Code": code, "Message": message, "RequestId": request_id})
                 .to_string(),
         ),
     };
@@ -474,7 +460,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(
-            (e.status(), e.code()),
+            (e.status(), e.code().as_str()),
             (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "InvalidParameter.BodyTooLarge"

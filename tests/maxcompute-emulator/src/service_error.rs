@@ -5,6 +5,7 @@
 //! `server.rs`. This module does no I/O.
 
 use axum::http::StatusCode;
+use maxcompute_core::protocol::ErrorCode;
 
 /// A request failure, named after the MaxCompute error code it becomes.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +76,7 @@ pub enum EmuError {
     #[error("{message}")]
     Injected {
         status: StatusCode,
-        code: String,
+        code: ErrorCode,
         message: String,
     },
 }
@@ -111,33 +112,34 @@ impl EmuError {
     }
 
     /// The MaxCompute error code clients map to exception classes.
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthorized(_) => "Unauthorized",
-            Self::SignatureNotMatch(_) => "SignatureNotMatch",
-            Self::RequestTimeTooSkewed(_) => "RequestTimeTooSkewed",
-            Self::NoSuchTable(_) => "NoSuchTable",
-            Self::NoSuchPartition(_) => "NoSuchPartition",
-            Self::NoSuchObject(_) => "NoSuchObject",
-            Self::NoSuchUpload(_) => "NoSuchUpload",
-            Self::NoSuchDownload(_) => "NoSuchDownload",
-            Self::UpsertSessionNotFound(_) => "UpsertSessionNotFound",
-            Self::NoSuchInstance(_) => "NoSuchInstance",
-            Self::MissingPartitionSpec(_) => "MissingPartitionSpec",
-            Self::InvalidPartitionSpec(_) => "InvalidPartitionSpec",
-            Self::InvalidBlockId(_) => "InvalidBlockID",
-            Self::MalformedDataStream(_) => "MalformedDataStream",
-            Self::BucketMismatch(_) => "BucketMismatch",
-            Self::InvalidRowRange(_) => "InvalidRowRange",
-            Self::InvalidColumnSpec(_) => "InvalidColumnSpec",
-            Self::InvalidArgument(_) => "InvalidArgument",
-            Self::StatusConflict(_) => "StatusConflict",
-            Self::InstanceTypeNotSupported(_) => "InstanceTypeNotSupported",
-            Self::MethodNotAllowed(_) => "MethodNotAllowed",
-            Self::NotSupported(_) => "NotSupported",
-            Self::Storage(_) | Self::Internal(_) => "InternalServerError",
-            Self::Injected { code, .. } => code,
-            Self::Sts { code, .. } => code,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::SignatureNotMatch(_) => ErrorCode::SignatureNotMatch,
+            Self::RequestTimeTooSkewed(_) => ErrorCode::RequestTimeTooSkewed,
+            Self::NoSuchTable(_) => ErrorCode::NoSuchTable,
+            Self::NoSuchPartition(_) => ErrorCode::NoSuchPartition,
+            Self::NoSuchObject(_) => ErrorCode::NoSuchObject,
+            Self::NoSuchUpload(_) => ErrorCode::NoSuchUpload,
+            Self::NoSuchDownload(_) => ErrorCode::NoSuchDownload,
+            Self::UpsertSessionNotFound(_) => ErrorCode::UpsertSessionNotFound,
+            Self::NoSuchInstance(_) => ErrorCode::NoSuchInstance,
+            Self::MissingPartitionSpec(_) => ErrorCode::MissingPartitionSpec,
+            Self::InvalidPartitionSpec(_) => ErrorCode::InvalidPartitionSpec,
+            Self::InvalidBlockId(_) => ErrorCode::InvalidBlockId,
+            Self::MalformedDataStream(_) => ErrorCode::MalformedDataStream,
+            Self::BucketMismatch(_) => ErrorCode::BucketMismatch,
+            Self::InvalidRowRange(_) => ErrorCode::InvalidRowRange,
+            Self::InvalidColumnSpec(_) => ErrorCode::InvalidColumnSpec,
+            Self::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Self::StatusConflict(_) => ErrorCode::StatusConflict,
+            Self::InstanceTypeNotSupported(_) => ErrorCode::InstanceTypeNotSupported,
+            Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            Self::NotSupported(_) => ErrorCode::NotSupported,
+            Self::Storage(_) | Self::Internal(_) => ErrorCode::InternalServerError,
+            Self::Injected { code, .. } => code.clone(),
+            // STS speaks its own codes; they are not MaxCompute's.
+            Self::Sts { code, .. } => ErrorCode::Other((*code).to_owned()),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use crate::auth::KeyStore;
+use crate::clock::Clock;
 use crate::exec::{Outcome, ResultSet};
 use crate::faults::Faults;
 use crate::store::Store;
@@ -21,6 +22,8 @@ pub struct AppState {
     /// `host:port` this server answers on; tunnel discovery and stream slots point here.
     pub endpoint: String,
     session_ttl: std::time::Duration,
+    /// The one source of time of every handler.
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -29,8 +32,10 @@ impl AppState {
         keys: KeyStore,
         endpoint: String,
         session_ttl: std::time::Duration,
+        clock: Clock,
     ) -> Self {
         Self {
+            clock,
             store: Mutex::new(store),
             keys,
             faults: Faults::default(),

@@ -10,10 +10,12 @@
 
 use std::path::Path;
 
+use maxcompute_core::protocol::SessionState;
 use maxcompute_core::types::{Column, OdpsType, TableSchema};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use crate::clock::Clock;
 use crate::partition::PartSpec;
 use crate::service_error::{EmuError, EmuResult};
 
@@ -73,7 +75,7 @@ pub struct UpsertInfo {
     pub bucket_num: u32,
     pub slot_num: u32,
     /// `normal`, `committed`, `aborted` or `expired`.
-    pub status: String,
+    pub status: SessionState,
     pub created_ms: i64,
 }
 
@@ -103,7 +105,8 @@ pub struct UploadInfo {
     pub table_id: i64,
     pub spec: String,
     pub overwrite: bool,
-    pub status: String,
+    /// `normal`, `closed` or `expired`.
+    pub status: SessionState,
     pub created_ms: i64,
 }
 
@@ -128,6 +131,8 @@ pub struct StreamInfo {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// The time stored rows are stamped with.
+    clock: Clock,
 }
 
 /// A `tables` row joined with its transactional properties, before its JSON is read.
@@ -278,11 +283,12 @@ fn schema_from_json(text: &str) -> EmuResult<TableSchema> {
     })
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 impl Store {
+    /// The store stamping rows with `clock`'s time.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
+    }
+
     /// Opens (creating if needed) the database under `dir`.
     pub fn open(dir: &Path) -> EmuResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -295,7 +301,10 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Self::migrate(&conn)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            clock: Clock::system(),
+        })
     }
 
     /// Brings a database written by an older emulator up to date: columns added since are
@@ -423,7 +432,7 @@ impl Store {
                 "Table '{project}.{name}' already exists"
             )));
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO tables(project, name, schema_json, comment, created_ms, modified_ms, lifecycle, shard_num, hub_lifecycle) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8)",
@@ -490,7 +499,7 @@ impl Store {
     /// are left alone: what they commit later lands in the emptied partition.
     pub fn truncate(&mut self, table_id: i64, specs: &[PartSpec]) -> EmuResult<()> {
         let tx = self.conn.transaction()?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for spec in specs {
             let canonical = spec.canonical();
             tx.execute(
@@ -554,7 +563,7 @@ impl Store {
 
     /// Adds a partition; returns false when it existed (callers decide whether that is an error).
     pub fn add_partition(&self, table_id: i64, spec: &PartSpec) -> EmuResult<bool> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let n = self.conn.execute(
             "INSERT OR IGNORE INTO partitions(table_id, spec, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?3)",
             params![table_id, spec.canonical(), now],
@@ -620,7 +629,7 @@ impl Store {
     ) -> EmuResult<()> {
         self.conn.execute(
             "INSERT INTO uploads(id, table_id, spec, overwrite, status, created_ms) VALUES (?1, ?2, ?3, ?4, 'normal', ?5)",
-            params![id, table_id, spec.canonical(), overwrite, now_ms()],
+            params![id, table_id, spec.canonical(), overwrite, self.clock.now_ms()],
         )?;
         Ok(())
     }
@@ -636,7 +645,7 @@ impl Store {
                         table_id: r.get(1)?,
                         spec: r.get(2)?,
                         overwrite: r.get(3)?,
-                        status: r.get(4)?,
+                        status: SessionState::parse(&r.get::<_, String>(4)?),
                         created_ms: r.get(5)?,
                     })
                 },
@@ -645,10 +654,10 @@ impl Store {
             .ok_or_else(|| EmuError::NoSuchUpload(format!("upload session `{id}` does not exist")))
     }
 
-    pub fn set_upload_status(&self, id: &str, status: &str) -> EmuResult<()> {
+    pub fn set_upload_status(&self, id: &str, status: &SessionState) -> EmuResult<()> {
         self.conn.execute(
             "UPDATE uploads SET status = ?2 WHERE id = ?1",
-            params![id, status],
+            params![id, status.as_str()],
         )?;
         Ok(())
     }
@@ -691,7 +700,7 @@ impl Store {
             .ok_or_else(|| {
                 EmuError::NoSuchUpload(format!("upload session `{id}` does not exist"))
             })?;
-        if status != "normal" {
+        if !SessionState::parse(&status).is_open() {
             return Err(EmuError::StatusConflict(format!(
                 "upload session `{id}` is {status}; it can be committed only once"
             )));
@@ -720,7 +729,7 @@ impl Store {
             "UPDATE uploads SET status = 'closed' WHERE id = ?1",
             params![id],
         )?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         tx.execute(
             "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
             params![table_id, spec, now],
@@ -751,7 +760,7 @@ impl Store {
             "INSERT INTO blocks(table_id, spec, row_count, data) VALUES (?1, ?2, ?3, ?4)",
             params![table_id, spec, row_count, data],
         )?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         tx.execute(
             "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
             params![table_id, spec, now],
@@ -767,7 +776,7 @@ impl Store {
     pub fn create_stream(&self, id: &str, table_id: i64, spec: &PartSpec) -> EmuResult<()> {
         self.conn.execute(
             "INSERT INTO streams(id, table_id, spec, created_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![id, table_id, spec.canonical(), now_ms()],
+            params![id, table_id, spec.canonical(), self.clock.now_ms()],
         )?;
         Ok(())
     }
@@ -818,7 +827,7 @@ impl Store {
         };
         self.conn.execute(
             "INSERT INTO downloads(id, table_id, spec, max_block, record_count, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, table_id, spec, max_block, record_count, now_ms()],
+            params![id, table_id, spec, max_block, record_count, self.clock.now_ms()],
         )?;
         Ok(DownloadInfo {
             id: id.to_owned(),
@@ -908,7 +917,7 @@ impl Store {
     ) -> EmuResult<()> {
         self.conn.execute(
             "INSERT INTO upserts(id, table_id, spec, bucket_num, slot_num, status, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'normal', ?6)",
-            params![id, table_id, spec.canonical(), bucket_num, slot_num, now_ms()],
+            params![id, table_id, spec.canonical(), bucket_num, slot_num, self.clock.now_ms()],
         )?;
         Ok(())
     }
@@ -925,7 +934,7 @@ impl Store {
                         spec: r.get(2)?,
                         bucket_num: r.get(3)?,
                         slot_num: r.get(4)?,
-                        status: r.get(5)?,
+                        status: SessionState::parse(&r.get::<_, String>(5)?),
                         created_ms: r.get(6)?,
                     })
                 },
@@ -938,11 +947,11 @@ impl Store {
 
     /// Ends a `normal` session without committing it (`aborted`, `expired`): its staged data is
     /// dropped. A session in any other status is left as it is.
-    pub fn end_upsert(&mut self, id: &str, status: &str) -> EmuResult<()> {
+    pub fn end_upsert(&mut self, id: &str, status: &SessionState) -> EmuResult<()> {
         let tx = self.conn.transaction()?;
         let ended = tx.execute(
             "UPDATE upserts SET status = ?2 WHERE id = ?1 AND status = 'normal'",
-            params![id, status],
+            params![id, status.as_str()],
         )?;
         if ended > 0 {
             tx.execute("DELETE FROM upsert_packs WHERE upsert_id = ?1", params![id])?;
@@ -991,7 +1000,7 @@ impl Store {
             .ok_or_else(|| {
                 EmuError::UpsertSessionNotFound(format!("upsert session `{id}` does not exist"))
             })?;
-        if status != "normal" {
+        if !SessionState::parse(&status).is_open() {
             return Err(EmuError::StatusConflict(format!(
                 "upsert session `{id}` is {status}; only a normal session can be committed"
             )));
@@ -1019,7 +1028,7 @@ impl Store {
             "UPDATE upserts SET status = 'committed' WHERE id = ?1",
             params![id],
         )?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         tx.execute(
             "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
             params![table_id, spec, now],

@@ -4,12 +4,14 @@
 //! here and handled in `upsert.rs`. Bodies are validated with the shared codec before anything
 //! is stored; a refused block changes nothing. Metadata calls are in `api.rs`.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use maxcompute_core::protocol::SessionState;
 use maxcompute_core::types::{OdpsType, TableSchema, Value};
 use serde_json::json;
 
 use crate::incoming::Request;
+use crate::operation::TunnelOp;
 use crate::partition::{self, PartSpec};
 use crate::service_error::{EmuError, EmuResult};
 use crate::state::AppState;
@@ -41,68 +43,35 @@ pub(crate) fn new_id() -> String {
     format!("{}{}", chrono::Utc::now().format("%Y%m%d%H%M%S"), suffix)
 }
 
-pub fn handle(state: &AppState, req: &Request) -> EmuResult<Response> {
-    let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
-    // Three-tier paths (`/projects/p/schemas/s/tables/t`) address the same tables.
-    let seg: Vec<&str> = match seg.as_slice() {
-        ["projects", p, "schemas", _, rest @ ..] => ["projects", *p]
-            .into_iter()
-            .chain(rest.iter().copied())
-            .collect(),
-        _ => seg,
-    };
-    let q = &req.query;
+pub fn handle(state: &AppState, req: &Request, op: &TunnelOp) -> EmuResult<Response> {
     refuse_arrow(req)?;
-    match (&req.method, seg.as_slice()) {
-        (&Method::POST, ["projects", p, "tables", t]) if q.has("uploads") => {
-            create_upload(state, req, p, t)
-        }
-        (&Method::POST, ["projects", p, "tables", t]) if q.has("downloads") => {
-            create_download(state, req, p, t)
-        }
-        (&Method::POST, ["projects", p, "tables", t]) if q.has("uploadid") => {
-            commit(state, req, p, t)
-        }
-        (&Method::PUT, ["projects", p, "tables", t]) if q.has("uploadid") => {
-            put_block(state, req, p, t)
-        }
-        (&Method::GET, ["projects", p, "tables", t]) if q.has("data") => {
-            read_table_data(state, req, p, t)
-        }
-        (&Method::GET, ["projects", p, "tables", t]) if q.has("uploadid") => {
-            upload_status(state, req, p, t)
-        }
-        (&Method::GET, ["projects", p, "tables", t]) if q.has("downloadid") => {
-            download_status(state, req, p, t)
-        }
-        (&Method::POST, ["projects", p, "tables", t, "streams"]) if !q.has("uploadid") => {
-            create_stream(state, req, p, t)
-        }
-        (&Method::PUT, ["projects", p, "tables", t, "streams"]) => stream_write(state, req, p, t),
-        (&Method::GET, ["projects", p, "tables", t, "streams"]) => stream_reload(state, req, p, t),
-        (&Method::POST, ["projects", p, "tables", t, "streams"]) => {
-            stream_reload(state, req, p, t)?;
+    match op {
+        TunnelOp::CreateUpload(t) => create_upload(state, req, &t.project, &t.table),
+        TunnelOp::CreateDownload(t) => create_download(state, req, &t.project, &t.table),
+        TunnelOp::CommitUpload(t) => commit(state, req, &t.project, &t.table),
+        TunnelOp::PutBlock(t) => put_block(state, req, &t.project, &t.table),
+        TunnelOp::ReadTableData(t) => read_table_data(state, req, &t.project, &t.table),
+        TunnelOp::UploadStatus(t) => upload_status(state, req, &t.project, &t.table),
+        TunnelOp::DownloadStatus(t) => download_status(state, req, &t.project, &t.table),
+        TunnelOp::CreateStream(t) => create_stream(state, req, &t.project, &t.table),
+        TunnelOp::StreamWrite(t) => stream_write(state, req, &t.project, &t.table),
+        TunnelOp::StreamReload(t) => stream_reload(state, req, &t.project, &t.table),
+        TunnelOp::StreamFlush(t) => {
+            stream_reload(state, req, &t.project, &t.table)?;
             Ok(StatusCode::OK.into_response())
         }
-        (&Method::POST, ["projects", p, "tables", t, "upserts"]) if q.has("upsertid") => {
-            upsert::commit(state, req, p, t)
+        TunnelOp::CommitUpsert(t) => upsert::commit(state, req, &t.project, &t.table),
+        TunnelOp::CreateUpsert(t) => upsert::create(state, req, &t.project, &t.table),
+        TunnelOp::ReloadUpsert(t) => upsert::reload(state, req, &t.project, &t.table),
+        TunnelOp::WriteUpsert(t) => upsert::write(state, req, &t.project, &t.table),
+        TunnelOp::AbortUpsert(t) => upsert::abort(state, req, &t.project, &t.table),
+        TunnelOp::InstanceDownload {
+            project, instance, ..
+        } => instance_download(state, project, instance),
+        TunnelOp::InstanceData { project, instance } => {
+            instance_data(state, req, project, instance)
         }
-        (&Method::POST, ["projects", p, "tables", t, "upserts"]) => {
-            upsert::create(state, req, p, t)
-        }
-        (&Method::GET, ["projects", p, "tables", t, "upserts"]) => upsert::reload(state, req, p, t),
-        (&Method::PUT, ["projects", p, "tables", t, "upserts"]) => upsert::write(state, req, p, t),
-        (&Method::DELETE, ["projects", p, "tables", t, "upserts"]) => {
-            upsert::abort(state, req, p, t)
-        }
-        (&Method::POST, ["projects", p, "instances", id]) if q.has("downloads") => {
-            instance_download(state, p, id)
-        }
-        (&Method::GET, ["projects", p, "instances", id]) if q.has("data") => {
-            instance_data(state, req, p, id)
-        }
-        (&Method::GET, ["projects", p, "instances", id]) => instance_download(state, p, id),
-        _ => Err(EmuError::NoSuchObject(format!(
+        TunnelOp::Unknown => Err(EmuError::NoSuchObject(format!(
             "the emulator's tunnel does not serve {} {}",
             req.method, req.resource
         ))),
@@ -135,12 +104,12 @@ fn upload_json(
     state: &AppState,
     up: &UploadInfo,
     schema: &TableSchema,
-    status: &str,
+    status: &SessionState,
 ) -> EmuResult<serde_json::Value> {
     let blocks = state.store().uploaded_blocks(&up.id)?;
     Ok(json!({
         "UploadID": up.id,
-        "Status": status,
+        "Status": status.as_str(),
         "UploadedBlockList": blocks.iter().map(|b| json!({"BlockID": b})).collect::<Vec<_>>(),
         "Schema": store::schema_json(schema),
         "MaxFieldSize": MAX_FIELD_SIZE,
@@ -209,7 +178,7 @@ fn create_upload(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult
         state,
         &up,
         &info.schema,
-        "normal",
+        &SessionState::Normal,
     )?))
 }
 
@@ -223,11 +192,13 @@ fn live_upload(state: &AppState, req: &Request, info: &TableInfo) -> EmuResult<U
             info.name
         )));
     }
-    let age = chrono::Utc::now().timestamp_millis() - up.created_ms;
-    if up.status == "normal" && age > state.session_ttl_ms() {
-        state.store().set_upload_status(id, "expired")?;
+    let age = state.clock.now_ms() - up.created_ms;
+    if up.status.is_open() && age > state.session_ttl_ms() {
+        state
+            .store()
+            .set_upload_status(id, &SessionState::Expired)?;
         return Ok(UploadInfo {
-            status: "expired".to_owned(),
+            status: SessionState::Expired,
             ..up
         });
     }
@@ -248,7 +219,7 @@ fn upload_status(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult
 fn put_block(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
     let up = live_upload(state, req, &info)?;
-    if up.status != "normal" {
+    if !up.status.is_open() {
         return Err(EmuError::StatusConflict(format!(
             "upload session `{}` is {}",
             up.id, up.status
@@ -322,7 +293,7 @@ pub(crate) fn check_rows(schema: &TableSchema, rows: &[Vec<Value>]) -> EmuResult
 fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
     let up = live_upload(state, req, &info)?;
-    if up.status != "normal" {
+    if !up.status.is_open() {
         return Err(EmuError::StatusConflict(format!(
             "upload session `{}` is {}; it can be committed only once",
             up.id, up.status
@@ -334,7 +305,7 @@ fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Respon
         state,
         &up,
         &info.schema,
-        "closed",
+        &SessionState::Closed,
     )?))
 }
 

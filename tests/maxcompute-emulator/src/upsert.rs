@@ -10,6 +10,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maxcompute_core::bucket_hash::{self, Hasher};
+use maxcompute_core::protocol::SessionState;
 use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 use serde_json::json;
 
@@ -90,7 +91,7 @@ fn session_json(state: &AppState, up: &UpsertInfo, info: &TableInfo, key: &[Stri
     }
     json_response(json!({
         "id": up.id,
-        "status": up.status,
+        "status": up.status.as_str(),
         "slots": slots,
         "schema": schema,
         "hash_key": key,
@@ -147,11 +148,11 @@ fn session(state: &AppState, req: &Request, info: &TableInfo) -> EmuResult<Upser
             )));
         }
     }
-    let age = chrono::Utc::now().timestamp_millis() - up.created_ms;
-    if up.status == "normal" && age > state.session_ttl_ms() {
-        store.end_upsert(id, "expired")?;
+    let age = state.clock.now_ms() - up.created_ms;
+    if up.status.is_open() && age > state.session_ttl_ms() {
+        store.end_upsert(id, &SessionState::Expired)?;
         return Ok(UpsertInfo {
-            status: "expired".to_owned(),
+            status: SessionState::Expired,
             ..up
         });
     }
@@ -170,7 +171,7 @@ pub fn write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
     let info = state.store().table(p, t)?;
     let delta = delta_of(&info)?;
     let up = session(state, req, &info)?;
-    if up.status != "normal" {
+    if !up.status.is_open() {
         return Err(EmuError::StatusConflict(format!(
             "upsert session `{}` is {}; only a normal session takes writes",
             up.id, up.status
@@ -210,7 +211,7 @@ pub fn write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
     let store = state.store();
     // Checked again under the lock a commit takes, so no pack joins a session after its commit.
     let now = store.upsert(&up.id)?;
-    if now.status != "normal" {
+    if !now.status.is_open() {
         return Err(EmuError::StatusConflict(format!(
             "upsert session `{}` is {}; only a normal session takes writes",
             up.id, now.status
@@ -229,10 +230,12 @@ pub fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Re
     // One lock from the status check to the commit, so two commits cannot both apply.
     let mut store = state.store();
     let up = store.upsert(&id)?;
-    match up.status.as_str() {
+    match &up.status {
         // Clients repeat a commit routinely (after a lost answer, and while polling).
-        "committed" => return Ok(session_json(state, &up, &info, &delta.primary_key)),
-        "normal" => {}
+        SessionState::Committed => {
+            return Ok(session_json(state, &up, &info, &delta.primary_key));
+        }
+        SessionState::Normal => {}
         other => {
             return Err(EmuError::StatusConflict(format!(
                 "upsert session `{}` is {other}; it can no longer be committed",
@@ -258,9 +261,9 @@ pub fn abort(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
     let id = session(state, req, &info)?.id;
     let mut store = state.store();
     let up = store.upsert(&id)?;
-    match up.status.as_str() {
-        "normal" => store.end_upsert(&up.id, "aborted")?,
-        "committed" => {
+    match up.status {
+        SessionState::Normal => store.end_upsert(&up.id, &SessionState::Aborted)?,
+        SessionState::Committed => {
             return Err(EmuError::StatusConflict(format!(
                 "upsert session `{}` is committed; it can no longer be aborted",
                 up.id

@@ -46,9 +46,18 @@ pub struct SqlTask {
     pub query: String,
 }
 
+/// Why an instance body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceJobError {
+    #[error("the instance body is not valid XML: {0}")]
+    Xml(#[source] quick_xml::Error),
+    #[error("unknown entity `&{0};` in the instance body")]
+    UnknownEntity(String),
+}
+
 /// Extracts the SQL tasks from an `<Instance><Job><Tasks><SQL>..` body. Non-SQL tasks are
 /// reported by name so the caller can refuse them.
-pub fn parse_instance_job(body: &str) -> Result<(Vec<SqlTask>, Vec<String>), String> {
+pub fn parse_instance_job(body: &str) -> Result<(Vec<SqlTask>, Vec<String>), InstanceJobError> {
     let mut reader = Reader::from_str(body);
     let mut path: Vec<String> = Vec::new();
     let mut tasks = Vec::new();
@@ -57,7 +66,7 @@ pub fn parse_instance_job(body: &str) -> Result<(Vec<SqlTask>, Vec<String>), Str
     let mut text = String::new();
     loop {
         match reader.read_event() {
-            Err(e) => return Err(format!("the instance body is not valid XML: {e}")),
+            Err(e) => return Err(InstanceJobError::Xml(e)),
             Ok(Event::Eof) => break,
             Ok(Event::Start(e)) => {
                 let name = e.local_name().as_ref().to_owned();
@@ -87,9 +96,7 @@ pub fn parse_instance_job(body: &str) -> Result<(Vec<SqlTask>, Vec<String>), Str
                         "amp" => text.push('&'),
                         "quot" => text.push('"'),
                         "apos" => text.push('\''),
-                        other => {
-                            return Err(format!("unknown entity `&{other};` in the instance body"));
-                        }
+                        other => return Err(InstanceJobError::UnknownEntity(other.to_owned())),
                     }
                 }
             }
@@ -143,8 +150,19 @@ mod tests {
         let (tasks, others) = parse_instance_job(body).unwrap();
         assert_eq!(tasks[0].query, "select * from t where a = '<'");
         assert_eq!(others, vec!["MR".to_owned()]);
+        let bad = parse_instance_job("<a></b>").unwrap_err();
+        assert!(matches!(bad, InstanceJobError::Xml(_)), "{bad:?}");
         assert!(
-            parse_instance_job("<Instance><Job>").is_ok() || parse_instance_job("<a></b>").is_err()
+            std::error::Error::source(&bad).is_some(),
+            "the parser's error is kept"
+        );
+        let entity = parse_instance_job(
+            "<Instance><Job><Tasks><SQL><Query>&nope;</Query></SQL></Tasks></Job></Instance>",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&entity, InstanceJobError::UnknownEntity(name) if name == "nope"),
+            "{entity:?}"
         );
     }
 

@@ -66,28 +66,16 @@ impl PartitionWriter for UpsertWriter<'_> {
 }
 
 impl UpsertWriter<'_> {
-    /// An upsert session for a partition, created first if it is missing.
+    /// An upsert session for a partition; the client creates the partition first if it is
+    /// missing.
     async fn open(
         &self,
         spec: &PartitionSpec,
         deadline: Instant,
     ) -> Result<UpsertSession, ClientError> {
-        match self
-            .client
+        self.client
             .create_upsert_session(self.table, Some(spec), deadline)
             .await
-        {
-            Err(e) if e.code() == Some("NoSuchPartition") => {
-                info!(table = self.table, partition = %spec, "partition missing, creating it");
-                self.client
-                    .create_partition(self.table, spec, deadline)
-                    .await?;
-                self.client
-                    .create_upsert_session(self.table, Some(spec), deadline)
-                    .await
-            }
-            other => other,
-        }
     }
 
     /// The partition's rows in packs per bucket of `session` (its hash of its `hash_key`

@@ -3,7 +3,7 @@
 //! instance, tunnel discovery, XML error bodies and STS credentials.
 
 use super::support::{self, PROJECT, Reply, TestServer, deadline, step, table_xml};
-use maxcompute_client::Error;
+use maxcompute_client::{Error, ErrorCode};
 use maxcompute_core::signing::Credentials;
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::OdpsType;
@@ -110,7 +110,7 @@ async fn other_404s_are_errors_with_code_message_and_request_id() {
         .unwrap_err();
     let svc = err.service_error().expect("a service error");
     assert_eq!(svc.status, 404);
-    assert_eq!(svc.code, "NoSuchTable");
+    assert_eq!(svc.code, Some(ErrorCode::NoSuchTable));
     assert_eq!(svc.message, "table test_kafka not found");
     assert_eq!(svc.request_id.as_deref(), Some("req-42"));
     assert!(!err.is_transient());
@@ -339,7 +339,7 @@ async fn a_wrong_secret_is_rejected_by_the_verifying_server() {
         .table_schema("test_kafka", deadline(5.0))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("SignatureNotMatch"));
+    assert_eq!(err.code(), Some(&ErrorCode::SignatureNotMatch));
     assert!(!err.is_transient());
     // The server noticed too; it is the only request.
     let requests = server.requests();
@@ -410,7 +410,6 @@ async fn bad_configuration_is_refused_with_the_setting_named() {
         Credentials::access_key("id", "s"),
     ));
     for (endpoint, project, what) in [
-        ("ftp://host/api", "p", "endpoint"),
         ("http://host/api", "bad-name", "project"),
         ("http://host/api", "", "project"),
     ] {
@@ -419,6 +418,19 @@ async fn bad_configuration_is_refused_with_the_setting_named() {
             Err(Error::Config { what: got, .. }) => assert_eq!(got, what),
             other => panic!("{endpoint} {project}: {other:?}"),
         }
+    }
+    let config = maxcompute_client::ClientConfig::new("ftp://host/api", "p");
+    match maxcompute_client::Client::new(config, provider.clone()) {
+        Err(
+            e @ Error::Endpoint {
+                what: "endpoint",
+                source: maxcompute_client::EndpointError::Scheme { .. },
+            },
+        ) => {
+            assert_eq!(e.kind(), "config");
+            assert!(!e.is_transient());
+        }
+        other => panic!("ftp endpoint: {other:?}"),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::support::{Recorded, Reply, TestServer, deadline, step, stream_session_json};
 use bytes::Bytes;
-use maxcompute_client::Slot;
+use maxcompute_client::{ErrorCode, Slot};
 use maxcompute_core::spec::PartitionSpec;
 
 const STREAMS: &str = "/projects/my_proj/tables/test_kafka/streams";
@@ -193,7 +193,7 @@ async fn a_permanent_stream_error_is_not_retried() {
         .write(Bytes::from_static(b"garbage"), 1, deadline(5.0))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("MalformedDataStream"));
+    assert_eq!(err.code(), Some(&ErrorCode::MalformedDataStream));
     assert!(!err.is_transient());
     server.assert_clean();
     // Unpartitioned: no partition parameters at all.

@@ -4,7 +4,7 @@
 //! told apart from append tables by their metadata.
 
 use super::support::{Reply, TestServer, deadline, step};
-use maxcompute_client::Error;
+use maxcompute_client::{Error, ErrorCode};
 use maxcompute_core::spec::PartitionSpec;
 
 const UPSERTS: &str = "/projects/my_proj/tables/kafka_delta/upserts";
@@ -232,4 +232,61 @@ async fn a_delta_table_is_told_from_its_metadata() {
         assert_eq!(info.schema.columns.len(), 3);
         assert!(!info.schema.columns[0].nullable);
     }
+}
+
+#[tokio::test]
+async fn no_such_partition_creates_it_through_sql_then_creates_the_session_once_more() {
+    let server = TestServer::start(vec![
+        step(
+            "POST",
+            UPSERTS,
+            Reply::json_error(404, "NoSuchPartition", "partition missing", "r1"),
+        ),
+        step(
+            "POST",
+            "/api/projects/my_proj/instances",
+            Reply::new(201, "").header("Location", "/api/projects/my_proj/instances/inst1"),
+        ),
+        step(
+            "GET",
+            "/api/projects/my_proj/instances/inst1",
+            Reply::ok("<Instance><Status>Terminated</Status></Instance>"),
+        ),
+        step(
+            "GET",
+            "/api/projects/my_proj/instances/inst1",
+            Reply::ok("<Instance><Tasks><Task><Status>Success</Status></Task></Tasks></Instance>"),
+        ),
+        step("POST", UPSERTS, Reply::ok(session_json("normal"))),
+    ])
+    .await;
+    let session = server
+        .client()
+        .create_upsert_session("kafka_delta", Some(&pt()), deadline(5.0))
+        .await
+        .unwrap();
+    assert_eq!(session.id(), SESSION);
+    server.assert_clean();
+    let body = String::from_utf8(server.requests()[1].body.clone()).unwrap();
+    assert!(
+        body.contains("ADD IF NOT EXISTS PARTITION (pt='11-17-2020 15');"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_unpartitioned_session_is_not_retried_on_no_such_partition() {
+    let server = TestServer::start(vec![step(
+        "POST",
+        UPSERTS,
+        Reply::json_error(404, "NoSuchPartition", "partition missing", "r1"),
+    )])
+    .await;
+    let err = server
+        .client()
+        .create_upsert_session("kafka_delta", None, deadline(5.0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::NoSuchPartition));
+    server.assert_clean();
 }

@@ -1,14 +1,17 @@
 //! The emulator driven over loopback HTTP, in-process on 127.0.0.1:0 with a temporary data
 //! directory: authentication failures, refused corrupt blocks, commit semantics, restart
-//! durability and fault injection. Request bodies are the pinned bytes from the protocol
+//! durability and fault injection. Time-dependent tests run the emulator on a manual clock and
+//! advance it; none sleeps to let time pass. Request bodies are the pinned bytes from the protocol
 //! reference (§7.3), not output of the codec under test; the compressed ones are those bytes
 //! put through `maxcompute_core::codec`'s compressors, which the compression differential test
 //! holds to pyodps's own streams.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use maxcompute_core::codec::{Codec, Compression, decompress};
 use maxcompute_emulator::auth::KeyStore;
+use maxcompute_emulator::clock::{Clock, ManualClock};
 use maxcompute_emulator::server::{self, Config, RunningServer};
 use maxcompute_emulator::sql_client::{self, Client};
 use reqwest::Method;
@@ -28,17 +31,56 @@ fn block() -> Vec<u8> {
 }
 
 async fn start(dir: &std::path::Path, ttl: Duration) -> RunningServer {
+    start_on(dir, ttl, Clock::system()).await
+}
+
+/// A server whose time moves only when the returned clock is advanced.
+async fn start_manual(dir: &std::path::Path, ttl: Duration) -> (RunningServer, Arc<ManualClock>) {
+    let manual = ManualClock::starting_now();
+    let srv = start_on(dir, ttl, Clock::manual(Arc::clone(&manual))).await;
+    (srv, manual)
+}
+
+async fn start_on(dir: &std::path::Path, ttl: Duration, clock: Clock) -> RunningServer {
     let mut keys = KeyStore::default();
     keys.add_access_key(ID, SECRET);
     keys.add_sts_key("STS.tmp", "tmp-secret", "the-token");
-    server::start(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        keys,
-        session_ttl: ttl,
-    })
+    server::start_with_clock(
+        Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.to_path_buf(),
+            keys,
+            session_ttl: ttl,
+        },
+        clock,
+    )
     .await
     .unwrap()
+}
+
+/// Waits (bounded) until `condition` holds: the emulator reaches a state on its own tasks.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn uploaded_blocks(c: &Client, id: &str) -> serde_json::Value {
+    let r = c
+        .send(
+            Method::GET,
+            TABLE_PATH,
+            &[PT, ("uploadid", id)],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(status, 200, "{body}");
+    body["UploadedBlockList"].clone()
 }
 
 fn client(srv: &RunningServer) -> Client {
@@ -297,12 +339,18 @@ async fn corrupt_blocks_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn expired_sessions_conflict() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = start(dir.path(), Duration::from_millis(200)).await;
+    let (srv, clock) = start_manual(dir.path(), Duration::from_millis(200)).await;
     let c = client(&srv);
     setup(&c).await;
     let id = create_upload(&c).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let (status, body) = put_block(&c, &id, "0", block()).await;
+    clock.advance(Duration::from_millis(200));
+    assert_eq!(
+        put_block(&c, &id, "0", block()).await.0,
+        200,
+        "a session is usable for its whole lifetime"
+    );
+    clock.advance(Duration::from_millis(1));
+    let (status, body) = put_block(&c, &id, "1", block()).await;
     assert_eq!(
         (status, body["Code"].as_str()),
         (409, Some("StatusConflict")),
@@ -349,7 +397,7 @@ async fn committed_rows_survive_a_restart_and_open_sessions_stay_invisible() {
 #[tokio::test]
 async fn faults_fail_hang_or_drop_the_next_matching_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = start(dir.path(), server::DEFAULT_SESSION_TTL).await;
+    let (srv, clock) = start_manual(dir.path(), server::DEFAULT_SESSION_TTL).await;
     let base = format!("http://{}", srv.addr);
     let c = client(&srv);
     setup(&c).await;
@@ -395,9 +443,25 @@ async fn faults_fail_hang_or_drop_the_next_matching_calls() {
 
     add(serde_json::json!({"kind": "block_upload", "action": "hang", "millis": 300})).await;
     let id = create_upload(&c).await;
-    let t0 = Instant::now();
-    assert_eq!(put_block(&c, &id, "0", block()).await.0, 200);
-    assert!(t0.elapsed() >= Duration::from_millis(300));
+    let put = put_block(&c, &id, "0", block());
+    let release = async {
+        eventually("the upload hangs", || clock.sleepers() == 1).await;
+        assert_eq!(
+            uploaded_blocks(&c, &id).await,
+            serde_json::json!([]),
+            "a request held before it is applied has no effect yet"
+        );
+        clock.advance(Duration::from_millis(299));
+        assert_eq!(clock.sleepers(), 1, "299 ms is not the whole hang");
+        clock.advance(Duration::from_millis(1));
+    };
+    let ((status, _), ()) = tokio::join!(put, release);
+    assert_eq!(status, 200);
+    assert_eq!(clock.sleepers(), 0);
+    assert_eq!(
+        uploaded_blocks(&c, &id).await,
+        serde_json::json!([{"BlockID": 0}])
+    );
 
     add(serde_json::json!({"kind": "session_create", "action": "drop"})).await;
     let r = c

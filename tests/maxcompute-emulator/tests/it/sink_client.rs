@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use maxcompute_client::{Client, ClientConfig, StaticCredentials};
+use maxcompute_client::{Client, ClientConfig, ErrorCode, StaticCredentials};
 use maxcompute_core::codec::{Codec, Compression, encode_block};
 use maxcompute_core::signing::Credentials;
 use maxcompute_core::spec::PartitionSpec;
@@ -308,7 +308,7 @@ async fn assume_role_credentials_from_the_sts_stand_in_work_and_survive_a_restar
     let e = client.table_schema("nope", deadline).await.unwrap_err();
     assert_eq!(
         e.code(),
-        Some("NoSuchTable"),
+        Some(&ErrorCode::NoSuchTable),
         "signed and accepted, then not found: {e}"
     );
 
@@ -328,6 +328,6 @@ async fn assume_role_credentials_from_the_sts_stand_in_work_and_survive_a_restar
         .table_schema("nope", Instant::now() + Duration::from_secs(30))
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Some("NoSuchTable"), "{e}");
+    assert_eq!(e.code(), Some(&ErrorCode::NoSuchTable), "{e}");
     srv.stop().await;
 }
