@@ -2,8 +2,8 @@
 //! file): `http` drives it over loopback HTTP, `sink_client` with the sink's own client, `upsert`
 //! drives Delta Tables and their upsert sessions over loopback HTTP, `service` what the service
 //! answers that pyodps's own suite pins (metadata, head, truncate, refusals, STS bounds);
-//! `vectors` and `differential` pin request signing and its verification to pyodps (`python`
-//! finds the interpreter).
+//! `vectors` and `differential` pin request signing and its verification to pyodps (the
+//! interpreter found by `test-support`).
 
 // Test code: a panic is a test failure, and helpers outside `#[test]` functions are test code too,
 // which clippy.toml's allow-*-in-tests does not reach.
@@ -16,7 +16,6 @@
 
 mod differential;
 mod http;
-mod python;
 mod service;
 mod sink_client;
 mod upsert;

@@ -729,12 +729,9 @@ async fn commit_is_idempotent_and_a_session_ends_once() {
     srv.stop().await;
 }
 
+/// The bytes of a vector written as hex with spaces between its fields.
 fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    test_support::hex::unhex(&s.replace(' ', ""))
 }
 
 #[tokio::test]

@@ -21,7 +21,6 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use crate::python::{python, seed, workspace_root};
 use maxcompute_core::signing::{
     Secret, authorization_v2, authorization_v4, canonical_string, canonical_string_for_request,
     decode_query, sign_v2, sign_v4,
@@ -29,6 +28,7 @@ use maxcompute_core::signing::{
 use maxcompute_emulator::signature::{V4Scope, parse_authorization, verify_v2, verify_v4};
 use percent_encoding::percent_decode_str;
 use serde_json::Value as Json;
+use test_support::python::{python, seed, workspace_root};
 
 /// Requests per run.
 const COUNT: usize = 1_000;
