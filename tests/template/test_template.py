@@ -128,11 +128,11 @@ def match_arm_literals(source, header):
     return literals
 
 
-def validate_function(config_rs, function):
-    """Literals compared with `v == "..."` in the match over `vars::<function>`."""
-    start = config_rs.index(f"get(vars::{function})")
-    end = config_rs.index(";\n", start)
-    return set(re.findall(r'v == "([^"]*)"', config_rs[start:end]))
+def choices(config_rs, function):
+    """The names `choose(vars::<function>, ..., &[("name", ...), ...])` accepts (any case)."""
+    start = config_rs.index(f"choose(\n            vars::{function},")
+    end = config_rs.index(")?;", start)
+    return set(re.findall(r'\("([^"]+)", ', config_rs[start:end]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,8 +419,8 @@ def rust_accepted(config_rs):
         "Partition": match_arm_literals(partition, "impl FromStr for Granularity"),
         # parse_time_source lower-cases the value first.
         "PartitionTime": match_arm_literals(config_rs, "fn parse_time_source"),
-        # The tunnel match lower-cases the value first.
-        "Tunnel": validate_function(config_rs, "TUNNEL"),
+        # `choose` compares case-insensitively.
+        "Tunnel": choices(config_rs, "TUNNEL"),
     }
 
 
@@ -816,8 +816,7 @@ def test_permanent_write_errors_never_stall_an_on_demand_trigger(template, confi
     # partition MaxCompute refuses for good to the error topic instead of failing the batch.
     env = sink_environment(template)
     assert env["SINK_PERMANENT_WRITE_ERRORS"] == {"Fn::If": ["IsProvisioned", "fail", "error-topic"]}
-    start = config_rs.index("let permanent_write_errors = match get(vars::PERMANENT_WRITE_ERRORS)")
-    accepted = set(re.findall(r'Some\(v\) if v == "([a-z-]+)"', config_rs[start:start + 1500]))
+    accepted = choices(config_rs, "PERMANENT_WRITE_ERRORS")
     assert accepted == {"fail", "error-topic"}, accepted
     assert "SINK_ERROR_TOPIC" in env
 
