@@ -22,6 +22,7 @@ bench:
 	bash scripts/bench-encoder.sh
 	cargo bench -q -p maxcompute-core --bench pipeline
 	bash scripts/bench-sink.sh
+	bash scripts/bench-wan.sh
 	cargo bench -q -p sink --bench cold_start 2>/dev/null
 
 conformance:

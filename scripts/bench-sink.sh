@@ -11,7 +11,8 @@
 # the emulator and removes its data on exit.
 #
 # SINK_BENCH_RUNS (timed Sink::handle runs per tunnel, default 5) and SINK_BENCH_VALUE_BYTES
-# (mean record value size) are passed through to the bench.
+# (mean record value size) are passed through to the bench; with SINK_BENCH_WAN set
+# (`scripts/bench-wan.sh`) the bench prints its WAN tables instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

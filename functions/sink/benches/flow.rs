@@ -17,6 +17,9 @@
 //! Lambda runtime does (a second copy as a `Box<RawValue>`, then the first dropped) and handles
 //! it [`WARM_INVOCATIONS`] times, so the timing runs' garbage and the emulator are not counted.
 //!
+//! With `SINK_BENCH_WAN` set (`scripts/bench-wan.sh`), it prints the WAN tables instead (see
+//! [`wan`]).
+//!
 //! `SINK_BENCH_RUNS` sets the timed runs of each `Sink::handle` stage (default 5);
 //! `SINK_BENCH_VALUE_BYTES` the mean record value size (default sized for a 6 MB event).
 
@@ -129,6 +132,11 @@ fn header_bytes(bytes: &[u8], out: &mut String) {
 /// values, two headers each (one with bytes over 127), CREATE_TIME timestamps across an hour
 /// boundary in GMT+08:00. Written straight into one string, as large as the trigger sends.
 fn event(mean_value: usize) -> String {
+    event_spanning(mean_value, SPAN_MS)
+}
+
+/// [`event`] with the records' timestamps spread over `span_ms` from 15:30 local time.
+fn event_spanning(mean_value: usize, span_ms: i64) -> String {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut out = String::with_capacity(RECORDS * (mean_value * 4 / 3 + 400) + 1024);
     out.push_str(
@@ -147,7 +155,7 @@ fn event(mean_value: usize) -> String {
                 out.push(',');
             }
             let offset = 48_213_000 + i as i64;
-            let ts = FIRST_TIMESTAMP_MS + SPAN_MS * i as i64 / per_list as i64 + p as i64 * 7;
+            let ts = FIRST_TIMESTAMP_MS + span_ms * i as i64 / per_list as i64 + p as i64 * 7;
             let seed = (p * per_list + i) as u64;
             value(seed, offset, mean_value, &mut v);
             write!(
@@ -446,6 +454,10 @@ fn main() {
         child(&kind);
         return;
     }
+    if std::env::var_os("SINK_BENCH_WAN").is_some() {
+        wan::run();
+        return;
+    }
     let handle_runs: usize = std::env::var("SINK_BENCH_RUNS")
         .ok()
         .map(|v| v.parse().expect("SINK_BENCH_RUNS is a number"))
@@ -638,5 +650,250 @@ fn main() {
     );
     for s in &skipped {
         println!("{s}");
+    }
+}
+
+/// `Sink::handle` in a warm sink with a WAN between it and the emulator (`wan_proxy`): the
+/// invocation's wall time, its requests by kind and connections as the proxy saw them, the
+/// request body bytes the client sent (compressed), and the ratio of the wall time to the
+/// limit, one RTT plus those bytes at the bandwidth.
+///
+/// One table per tunnel kind and partitions per batch with the configured compression (the
+/// sink's default unless `SINK_COMPRESS` is set), then one of the codecs on the stream tunnel.
+/// `WAN_RTT_MS` (default 60), `WAN_MB_S` (20, both ways), `SINK_BENCH_WAN_RUNS` (timed runs per
+/// row, default 3) and `SINK_BENCH_WAN_CODECS` (default `none,deflate,zstd,lz4,snappy`) shape
+/// it.
+mod wan {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use sink::config::{Config, vars};
+    use sink::handler::{MetricsOutput, Sink};
+    use sink::rejects::NoErrorTopic;
+    use wan_proxy::{WanConfig, WanProxy, WanStats};
+
+    use super::{
+        DELTA_TABLE, FIRST_TIMESTAMP_MS, NOW_MS, RECORDS, deadline, event_spanning,
+        mean_value_bytes,
+    };
+
+    /// Spans from 15:30 local time that put the records in one hourly partition (to 15:55)
+    /// and in four (to 18:59).
+    const SPANS: [(usize, i64); 2] = [(1, 25 * 60_000), (4, 3 * 3_600_000 + 29 * 60_000)];
+    const KINDS: [&str; 3] = ["stream", "batch", "upsert"];
+    const CODECS: &str = "none,deflate,zstd,lz4,snappy";
+
+    fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+        match std::env::var(name) {
+            Ok(v) => v
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+            Err(_) => default,
+        }
+    }
+
+    /// One row: the median run's figures.
+    struct Row {
+        label: String,
+        wall: Duration,
+        best: Duration,
+        requests: u64,
+        connections: u64,
+        bytes_sent: u64,
+        limit: Duration,
+        kinds: BTreeMap<String, u64>,
+    }
+
+    /// The sink's configuration from the environment, pointed at the proxy, for `kind` and
+    /// `compress` (`None`: the environment's or the default).
+    fn config(proxy: SocketAddr, kind: &str, compress: Option<&str>) -> Config {
+        let endpoint = format!("http://{proxy}/api");
+        let tunnel = format!("http://{proxy}");
+        let kind = kind.to_owned();
+        let compress = compress.map(str::to_owned);
+        Config::from_lookup(move |name| match (name, kind.as_str()) {
+            (vars::ENDPOINT, _) => Some(endpoint.clone()),
+            // The emulator advertises its own address as the tunnel's; the WAN is the proxy.
+            ("MAXCOMPUTE_TUNNEL_ENDPOINT", _) => Some(tunnel.clone()),
+            (vars::COMPRESS, _) if compress.is_some() => compress.clone(),
+            (vars::TUNNEL, "stream" | "batch") => Some(kind.clone()),
+            (vars::WRITE, "upsert") => Some("upsert".to_owned()),
+            (vars::TABLE, "upsert") => Some(DELTA_TABLE.to_owned()),
+            _ => std::env::var(name).ok(),
+        })
+        .unwrap_or_else(|e| panic!("the sink's configuration: {e}"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn measure(
+        proxy: &WanProxy,
+        wan: WanConfig,
+        bandwidth: f64,
+        label: String,
+        kind: &str,
+        compress: Option<&str>,
+        (partitions, event): &(usize, String),
+        runs: usize,
+    ) -> Row {
+        let config = config(proxy.local_addr(), kind, compress);
+        let sink = Sink::start_from_config(&config, Box::new(NoErrorTopic), deadline())
+            .await
+            .unwrap_or_else(|e| panic!("starting the sink through the WAN: {e}"))
+            .with_metrics_output(MetricsOutput::to(|_| {}));
+        // The warm-up: sessions opened, partitions created.
+        let response = sink.handle(event, NOW_MS, deadline()).await.unwrap();
+        assert_eq!(response.summary.rows_written, RECORDS as u64);
+        assert_eq!(response.summary.partitions.len(), *partitions, "{label}");
+        let mut measured: Vec<(Duration, WanStats, u64)> = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let (proxy_before, client_before) = (proxy.stats(), sink.client().stats());
+            let t = Instant::now();
+            let response = sink.handle(event, NOW_MS, deadline()).await.unwrap();
+            let wall = t.elapsed();
+            assert_eq!(response.summary.rows_written, RECORDS as u64);
+            let client = sink.client().stats();
+            let seen = proxy.stats().since(&proxy_before);
+            // Every request went through the WAN, none around it.
+            assert_eq!(
+                seen.requests_total(),
+                client.requests - client_before.requests,
+                "requests the proxy saw vs the client sent ({label})"
+            );
+            measured.push((wall, seen, client.bytes_sent - client_before.bytes_sent));
+        }
+        measured.sort_by_key(|(wall, _, _)| *wall);
+        let best = measured[0].0;
+        let (wall, seen, bytes_sent) = measured.swap_remove(measured.len() / 2);
+        Row {
+            label,
+            wall,
+            best,
+            requests: seen.requests_total(),
+            connections: seen.connections,
+            bytes_sent,
+            limit: wan.rtt + Duration::from_secs_f64(bytes_sent as f64 / bandwidth),
+            kinds: seen.requests,
+        }
+    }
+
+    /// A request kind without the `/api/projects/{}/tables/{}` and `curr_project` every
+    /// tunnel call has.
+    fn short(kind: &str) -> String {
+        kind.replace("/api/projects/{}/tables/{}", "…")
+            .replace("/projects/{}/tables/{}", "…")
+            .replace("curr_project&", "")
+            .replace("&curr_project", "")
+    }
+
+    fn print(title: &str, rows: &[Row]) {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!();
+        println!(
+            "{title:<34} {:>9} {:>9} {:>8} {:>6} {:>9} {:>9} {:>6}",
+            "median ms", "best ms", "requests", "conns", "sent MB", "limit ms", "ratio"
+        );
+        for r in rows {
+            println!(
+                "{:<34} {:>9.0} {:>9.0} {:>8} {:>6} {:>9.3} {:>9.0} {:>6.1}",
+                r.label,
+                ms(r.wall),
+                ms(r.best),
+                r.requests,
+                r.connections,
+                r.bytes_sent as f64 / 1e6,
+                ms(r.limit),
+                r.wall.as_secs_f64() / r.limit.as_secs_f64(),
+            );
+        }
+        println!("  requests by kind (median run):");
+        for r in rows {
+            let kinds: Vec<String> = r
+                .kinds
+                .iter()
+                .map(|(k, n)| format!("{n} {}", short(k)))
+                .collect();
+            println!("  {:<32} {}", r.label, kinds.join(", "));
+        }
+    }
+
+    pub(super) fn run() {
+        let endpoint = std::env::var(vars::ENDPOINT).unwrap_or_else(|_| {
+            panic!(
+                "{} is not set; run `bash scripts/bench-wan.sh`, which starts an emulator",
+                vars::ENDPOINT
+            )
+        });
+        let upstream: SocketAddr = endpoint
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{endpoint} is not http://<ip:port>/..."));
+        let rtt_ms: u64 = env("WAN_RTT_MS", 60);
+        let mb_s: f64 = env("WAN_MB_S", 20.0);
+        let runs: usize = env("SINK_BENCH_WAN_RUNS", 3).max(1);
+        let codecs = std::env::var("SINK_BENCH_WAN_CODECS").unwrap_or_else(|_| CODECS.into());
+        let bandwidth = mb_s * 1e6;
+        let wan = WanConfig::symmetric(Duration::from_millis(rtt_ms), Some(bandwidth as u64));
+        let default_compress = std::env::var(vars::COMPRESS).ok();
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let proxy = WanProxy::start("127.0.0.1:0".parse().unwrap(), upstream, wan)
+                .await
+                .unwrap();
+            let events: Vec<(usize, String)> = SPANS
+                .iter()
+                .map(|(n, span)| (*n, event_spanning(mean_value_bytes(), *span)))
+                .collect();
+            println!(
+                "WAN: {rtt_ms} ms RTT, {mb_s} MB/s each way, a TCP handshake's RTT per new \
+                 connection (the emulator closes every connection after its answer); events of \
+                 {RECORDS} records, {:.2} MB of JSON, from {} (ms since the epoch); median of \
+                 {runs} runs in a warm sink; limit = one RTT + request body bytes / bandwidth",
+                events[0].1.len() as f64 / 1e6,
+                FIRST_TIMESTAMP_MS,
+            );
+            let compress_label = default_compress.as_deref().unwrap_or("the default");
+            let mut rows = Vec::new();
+            for kind in KINDS {
+                for event in &events {
+                    let label = format!("{kind}, {} partition(s)", event.0);
+                    eprintln!("==> WAN: {label}, {runs} runs");
+                    rows.push(
+                        measure(&proxy, wan, bandwidth, label, kind, None, event, runs).await,
+                    );
+                }
+            }
+            print(
+                &format!("Sink::handle (SINK_COMPRESS: {compress_label})"),
+                &rows,
+            );
+            let mut rows = Vec::new();
+            for codec in codecs.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                for event in &events {
+                    let label = format!("{codec}, {} partition(s)", event.0);
+                    eprintln!("==> WAN: stream tunnel, {label}, {runs} runs");
+                    rows.push(
+                        measure(
+                            &proxy,
+                            wan,
+                            bandwidth,
+                            label,
+                            "stream",
+                            Some(codec),
+                            event,
+                            runs,
+                        )
+                        .await,
+                    );
+                }
+            }
+            print("stream tunnel by SINK_COMPRESS", &rows);
+        });
     }
 }

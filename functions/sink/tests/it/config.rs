@@ -40,7 +40,11 @@ fn defaults_match_the_seed() {
     assert_eq!(c.tunnel, TunnelKind::Stream);
     assert_eq!(c.write, WriteMode::Auto);
     assert!(!c.partial_batch);
-    assert_eq!(c.compress, None);
+    // zstd at pyodps's level, chosen from the WAN bench (README, "Compression").
+    assert_eq!(
+        c.compress.map(|c| (c.codec(), c.level())),
+        Some((Codec::Zstd, Some(3)))
+    );
     assert_eq!(c.error_topic, None);
     assert!(c.connection.assume_role.is_none());
     assert!(
@@ -143,7 +147,12 @@ fn bad_values_name_the_variable_the_value_and_what_is_accepted() {
             "gzip",
             "expected none, deflate, zstd, lz4 or snappy",
         ),
-        ("SINK_COMPRESS_LEVEL", "3", "needs SINK_COMPRESS"),
+        // Alone, a level applies to the default codec, zstd.
+        (
+            "SINK_COMPRESS_LEVEL",
+            "23",
+            "zstd takes levels 1 to 22, not 23",
+        ),
         ("SINK_ERROR_TOPIC", "bad topic!", "Kafka topic name"),
         (
             "MAXCOMPUTE_ENDPOINT",
@@ -241,6 +250,17 @@ fn compression_codecs_and_levels() {
         let got = compress(&[("SINK_COMPRESS", value)]).unwrap();
         assert_eq!(got.map(|c| (c.codec(), c.level())), want, "{value}");
     }
+    // Unset, the codec is zstd, and a level alone is zstd's.
+    let got = compress(&[]).unwrap();
+    assert_eq!(
+        got.map(|c| (c.codec(), c.level())),
+        Some((Codec::Zstd, Some(3)))
+    );
+    let got = compress(&[("SINK_COMPRESS_LEVEL", "19")]).unwrap();
+    assert_eq!(
+        got.map(|c| (c.codec(), c.level())),
+        Some((Codec::Zstd, Some(19)))
+    );
     for (codec, level, want) in [
         ("deflate", "6", (Codec::Deflate, 6)),
         ("true", "9", (Codec::Deflate, 9)),
