@@ -108,8 +108,11 @@ pub fn verify_v4(
     )
 }
 
+/// The comparison of `subtle`, the crate the RustCrypto MACs compare with: the time it takes
+/// does not depend on where the bytes differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// Whether `signature` is the RPC signature of `string_to_sign` under `secret`, compared in
