@@ -3,6 +3,11 @@
 //!
 //! It does not validate documents, handle namespaces or build a tree; malformed XML yields
 //! whatever was read before the error, and callers treat a missing element as a protocol error.
+//!
+//! Why a walker over quick-xml's events rather than quick-xml's serde support: the client reads
+//! one or two elements from each of a dozen document kinds (instance status, task results, table
+//! metadata, partition listings), and a `Deserialize` struct per kind would hold more code than
+//! this one function, and would refuse the fields the service adds between versions.
 
 use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
