@@ -6,8 +6,8 @@
 //!
 //! Why a walker over quick-xml's events rather than quick-xml's serde support: the client reads
 //! one or two elements from each of a dozen document kinds (instance status, task results, table
-//! metadata, partition listings), and a `Deserialize` struct per kind would hold more code than
-//! this one function, and would refuse the fields the service adds between versions.
+//! metadata, partition listings), and a `Deserialize` struct per kind, with every level of its
+//! nesting spelled out, would hold more code than this one function.
 
 use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
