@@ -718,39 +718,8 @@ impl Loop {
                 self.hold(id, held, false);
             }
             AfterFailure::Bisect => {
-                let Held {
-                    batch,
-                    upto,
-                    settled,
-                    retries,
-                    invocations,
-                    last_request_id,
-                    last_error,
-                    ..
-                } = held;
-                let Some((a, b)) = retry::bisect(batch) else {
-                    return;
-                };
-                warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, halves = ?(a.records.len(), b.records.len()), reason = %shorten(&reason), "batch failed: splitting it in two (BisectBatchOnFunctionError)");
-                self.stats.bisections += 1;
-                let at = Instant::now() + backoff(&self.settings, retries.max(1));
-                let half = |batch: Batch, upto: i64, settled: usize| Held {
-                    batch,
-                    upto,
-                    settled,
-                    retries,
-                    invocations,
-                    last_request_id: last_request_id.clone(),
-                    last_error: last_error.clone(),
-                    giving_up: None,
-                    at,
-                };
-                let a_upto = b.first_offset().unwrap_or(upto);
-                let second = half(b, upto, 0);
-                let first_half = half(a, a_upto, settled);
-                if let Some(part) = self.parts.get_mut(&id) {
-                    part.held.push_front(second);
-                    part.held.push_front(first_half);
+                if let Some(halves) = self.bisect(id, held) {
+                    warn!(topic_partition = %tp, first_offset = first, last_offset = last, records, attempt, outcome = %label, latency_ms, ?halves, reason = %shorten(&reason), "batch failed: splitting it in two (BisectBatchOnFunctionError)");
                 }
             }
             AfterFailure::GiveUp => {
@@ -758,6 +727,45 @@ impl Loop {
                 self.give_up(id, held, retry::RETRIES_EXHAUSTED).await;
             }
         }
+    }
+
+    /// Splits a failed batch in two (BisectBatchOnFunctionError) and holds both halves, the first
+    /// in front, for their next attempt after the backoff; the sizes of the halves, or `None`
+    /// for a batch of one record, which cannot be split.
+    fn bisect(&mut self, id: i32, held: Held) -> Option<(usize, usize)> {
+        let Held {
+            batch,
+            upto,
+            settled,
+            retries,
+            invocations,
+            last_request_id,
+            last_error,
+            ..
+        } = held;
+        let (a, b) = retry::bisect(batch)?;
+        let halves = (a.records.len(), b.records.len());
+        self.stats.bisections += 1;
+        let at = Instant::now() + backoff(&self.settings, retries.max(1));
+        let half = |batch: Batch, upto: i64, settled: usize| Held {
+            batch,
+            upto,
+            settled,
+            retries,
+            invocations,
+            last_request_id: last_request_id.clone(),
+            last_error: last_error.clone(),
+            giving_up: None,
+            at,
+        };
+        let a_upto = b.first_offset().unwrap_or(upto);
+        let second = half(b, upto, 0);
+        let first_half = half(a, a_upto, settled);
+        if let Some(part) = self.parts.get_mut(&id) {
+            part.held.push_front(second);
+            part.held.push_front(first_half);
+        }
+        Some(halves)
     }
 
     /// Commits up to `resume_at` after a partial failure and holds the records from it for
