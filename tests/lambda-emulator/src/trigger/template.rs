@@ -145,8 +145,25 @@ pub fn parse(
         ..TemplateSettings::default()
     };
 
-    // The mapping: an AWS::Lambda::EventSourceMapping whose FunctionName refers to the function,
-    // or a Kafka entry in the function's own Events, whichever a default deployment creates.
+    let mapping = find_mapping(resources, function_id, &ctx);
+    let Some((props, kind)) = mapping else {
+        return Err(TemplateError::NoMapping {
+            path: String::new(),
+            function: function_id.to_owned(),
+        });
+    };
+    apply_mapping(&mut settings, props, kind, &ctx);
+    Ok(settings)
+}
+
+/// The function's mapping and its event source: an `AWS::Lambda::EventSourceMapping` whose
+/// `FunctionName` refers to the function, or a Kafka entry in the function's own `Events`,
+/// whichever a default deployment creates.
+fn find_mapping<'d>(
+    resources: Option<&'d serde_yaml_ng::Mapping>,
+    function_id: &str,
+    ctx: &Ctx<'_>,
+) -> Option<(&'d Value, Option<String>)> {
     let mut mapping: Option<(&Value, Option<String>)> = None;
     for (_, resource) in resources.into_iter().flatten() {
         let is_esm =
@@ -173,12 +190,14 @@ pub fn parse(
             mapping = props.map(|p| (p, kind));
         }
     }
-    if mapping.is_none()
-        && let Some(events) = resources
-            .and_then(|r| r.get(function_id))
-            .and_then(|f| f.get("Properties"))
-            .and_then(|p| p.get("Events"))
-            .and_then(Value::as_mapping)
+    if mapping.is_some() {
+        return mapping;
+    }
+    if let Some(events) = resources
+        .and_then(|r| r.get(function_id))
+        .and_then(|f| f.get("Properties"))
+        .and_then(|p| p.get("Events"))
+        .and_then(Value::as_mapping)
     {
         for (_, event) in events {
             let kind = match event.get("Type").and_then(Value::as_str) {
@@ -192,12 +211,16 @@ pub fn parse(
             }
         }
     }
-    let Some((props, kind)) = mapping else {
-        return Err(TemplateError::NoMapping {
-            path: String::new(),
-            function: function_id.to_owned(),
-        });
-    };
+    mapping
+}
+
+/// The trigger's settings from the mapping's properties.
+fn apply_mapping(
+    settings: &mut TemplateSettings,
+    props: &Value,
+    kind: Option<String>,
+    ctx: &Ctx<'_>,
+) {
     let prop = |name: &str| props.get(name).and_then(|v| ctx.eval(v));
     settings.event_source = kind;
     if settings.event_source.as_deref() == Some("aws:kafka") {
@@ -248,7 +271,6 @@ pub fn parse(
         });
     settings.on_failure_destination = prop("DestinationConfig")
         .and_then(|d| d.get("OnFailure")?.get("Destination").and_then(scalar));
-    Ok(settings)
 }
 
 /// A scalar as text (strings, numbers, booleans).
