@@ -97,6 +97,14 @@ pub fn handle(
         format!("{raw_query}&{}", String::from_utf8_lossy(&req.body))
     };
     let q = RpcQuery::parse(&raw);
+    check_parameters(&q)?;
+    authenticate(state, req.method.as_str(), &q, now)?;
+    let (role_arn, session, duration) = requested_role(&q)?;
+    issue(state, role_arn, session, duration, now)
+}
+
+/// The action is AssumeRole, and every parameter it needs is there.
+fn check_parameters(q: &RpcQuery) -> EmuResult<()> {
     match q.get("Action") {
         Some("AssumeRole") => {}
         Some(other) => {
@@ -144,6 +152,11 @@ pub fn handle(
             "only HMAC-SHA1 is supported",
         );
     }
+    Ok(())
+}
+
+/// The caller's key exists and is current, and the request is signed with it, recently.
+fn authenticate(state: &AppState, method: &str, q: &RpcQuery, now: DateTime<Utc>) -> EmuResult<()> {
     let id = q.get("AccessKeyId").unwrap_or_default();
     let Some(key) = state.keys.lookup(id) else {
         return refuse(
@@ -168,7 +181,6 @@ pub fn handle(
             "the SecurityToken does not match the temporary key",
         );
     }
-    let method = req.method.as_str();
     if !q.verify(method, &key.secret) {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -196,6 +208,11 @@ pub fn handle(
             format!("Specified time stamp `{ts}` is expired"),
         );
     }
+    Ok(())
+}
+
+/// The role, the session name and the duration asked for, each checked as STS checks them.
+fn requested_role(q: &RpcQuery) -> EmuResult<(&str, &str, i64)> {
     let role_arn = q.get("RoleArn").unwrap_or_default();
     if !valid_role_arn(role_arn) {
         return refuse(
@@ -227,7 +244,17 @@ pub fn handle(
             }
         },
     };
+    Ok((role_arn, session, duration))
+}
 
+/// Issues the temporary key, keeps it, and answers with it as STS does.
+fn issue(
+    state: &AppState,
+    role_arn: &str,
+    session: &str,
+    duration: i64,
+    now: DateTime<Utc>,
+) -> EmuResult<Response> {
     let access_key_id = format!("STS.{}", random_string(24, ALNUM));
     let secret = random_string(40, ALNUM);
     let token = format!("CAIS{}", random_string(96, ALNUM));
