@@ -510,15 +510,9 @@ impl Store {
                 "DELETE FROM delta_rows WHERE table_id = ?1 AND spec = ?2",
                 params![table_id, canonical],
             )?;
-            tx.execute(
-                "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
-                params![table_id, canonical, now],
-            )?;
+            touch_partition(&tx, table_id, &canonical, now)?;
         }
-        tx.execute(
-            "UPDATE tables SET modified_ms = ?2 WHERE id = ?1",
-            params![table_id, now],
-        )?;
+        touch_table(&tx, table_id, now)?;
         tx.commit()?;
         Ok(())
     }
@@ -730,14 +724,8 @@ impl Store {
             params![id],
         )?;
         let now = self.clock.now_ms();
-        tx.execute(
-            "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
-            params![table_id, spec, now],
-        )?;
-        tx.execute(
-            "UPDATE tables SET modified_ms = ?2 WHERE id = ?1",
-            params![table_id, now],
-        )?;
+        touch_partition(&tx, table_id, &spec, now)?;
+        touch_table(&tx, table_id, now)?;
         tx.commit()?;
         Ok(())
     }
@@ -761,14 +749,8 @@ impl Store {
             params![table_id, spec, row_count, data],
         )?;
         let now = self.clock.now_ms();
-        tx.execute(
-            "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
-            params![table_id, spec, now],
-        )?;
-        tx.execute(
-            "UPDATE tables SET modified_ms = ?2 WHERE id = ?1",
-            params![table_id, now],
-        )?;
+        touch_partition(&tx, table_id, spec, now)?;
+        touch_table(&tx, table_id, now)?;
         tx.commit()?;
         Ok(())
     }
@@ -1029,15 +1011,32 @@ impl Store {
             params![id],
         )?;
         let now = self.clock.now_ms();
-        tx.execute(
-            "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
-            params![table_id, spec, now],
-        )?;
-        tx.execute(
-            "UPDATE tables SET modified_ms = ?2 WHERE id = ?1",
-            params![table_id, now],
-        )?;
+        touch_partition(&tx, table_id, &spec, now)?;
+        touch_table(&tx, table_id, now)?;
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Records that a partition's data changed at `now` (the partition's `LastDataModifiedTime`).
+fn touch_partition(
+    tx: &rusqlite::Transaction<'_>,
+    table_id: i64,
+    spec: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE partitions SET modified_ms = ?3 WHERE table_id = ?1 AND spec = ?2",
+        params![table_id, spec, now],
+    )?;
+    Ok(())
+}
+
+/// Records that a table's data changed at `now`.
+fn touch_table(tx: &rusqlite::Transaction<'_>, table_id: i64, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE tables SET modified_ms = ?2 WHERE id = ?1",
+        params![table_id, now],
+    )?;
+    Ok(())
 }
