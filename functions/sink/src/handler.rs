@@ -24,7 +24,7 @@ use crate::error::SinkError;
 use crate::metrics;
 use crate::plan::{Plan, Planner};
 use crate::rejects::RejectSink;
-use crate::writer::{TableWriter, WritePath};
+use crate::writer::{KeyColumn, TableWriter, WritePath};
 
 /// The sink, built once per cold start.
 #[derive(Debug)]
@@ -153,16 +153,12 @@ impl Sink {
         let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema)
             .map_err(|e| table_error(e.to_string()))?;
         let key_columns = match &path {
-            WritePath::Upsert { key } => Some(
-                key.iter()
-                    .filter_map(|k| schema.column_index(k))
-                    .collect::<Vec<_>>(),
-            ),
+            WritePath::Upsert { key } => Some(key.iter().map(|k| k.index).collect()),
             WritePath::Append(_) => None,
         };
         let planner = Planner::new(builder, router, &schema, key_columns);
         let divert_refused = config.permanent_write_errors == PermanentWriteErrors::ErrorTopic;
-        let mut writer = TableWriter::new(client, config.table.clone(), &schema, path.clone());
+        let mut writer = TableWriter::new(client, config.table.clone(), path.clone());
         if divert_refused {
             writer = writer.past_permanent_failures();
         }
@@ -308,23 +304,28 @@ impl Sink {
 fn write_path(config: &Config, table: &TableInfo) -> Result<WritePath, String> {
     match (config.write, table.is_delta()) {
         (WriteMode::Auto | WriteMode::Upsert, true) => {
-            for key in &table.primary_key {
-                let column = table
+            let mut key = Vec::with_capacity(table.primary_key.len());
+            for name in &table.primary_key {
+                let (index, ty) = table
                     .schema
                     .columns
                     .iter()
-                    .find(|c| c.name.eq_ignore_ascii_case(key))
-                    .ok_or_else(|| format!("its primary key names `{key}`, which is not a column"))?;
-                if !maxcompute_core::bucket_hash::is_hashable(&column.ty) {
+                    .enumerate()
+                    .find(|(_, c)| c.name.eq_ignore_ascii_case(name))
+                    .map(|(index, c)| (index, c.ty.clone()))
+                    .ok_or_else(|| format!("its primary key names `{name}`, which is not a column"))?;
+                if !maxcompute_core::bucket_hash::is_hashable(&ty) {
                     return Err(format!(
-                        "its primary key column `{key}` is {}; the sink upserts tables keyed by integer and string columns",
-                        column.ty
+                        "its primary key column `{name}` is {ty}; the sink upserts tables keyed by integer and string columns"
                     ));
                 }
+                key.push(KeyColumn {
+                    name: name.clone(),
+                    index,
+                    ty,
+                });
             }
-            Ok(WritePath::Upsert {
-                key: table.primary_key.clone(),
-            })
+            Ok(WritePath::Upsert { key })
         }
         (WriteMode::Auto | WriteMode::Append, false) => Ok(WritePath::Append(config.tunnel)),
         (WriteMode::Upsert, false) => Err(

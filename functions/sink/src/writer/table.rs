@@ -2,7 +2,7 @@
 //! configuration and the table, run under the one write loop.
 
 use maxcompute_client::{Client, Error as ClientError, StreamSessions};
-use maxcompute_core::types::{OdpsType, TableSchema};
+use maxcompute_core::types::OdpsType;
 use tokio::time::Instant;
 
 use super::batch::BatchWriter;
@@ -19,7 +19,16 @@ pub enum WritePath {
     Append(TunnelKind),
     /// Upserted into a Delta Table by its primary key (these columns, in this order): a row
     /// written again replaces itself.
-    Upsert { key: Vec<String> },
+    Upsert { key: Vec<KeyColumn> },
+}
+
+/// A primary-key column of a Delta Table, found in its schema once at cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    pub name: String,
+    /// Its position among the table's data columns.
+    pub index: usize,
+    pub ty: OdpsType,
 }
 
 /// The Tunnel side of the sink; one per warm function.
@@ -28,26 +37,16 @@ pub struct TableWriter {
     /// The client and table, and the stream sessions kept across warm invocations.
     streams: StreamSessions,
     path: WritePath,
-    /// The types of the primary-key columns, with [`WritePath::Upsert`].
-    key_types: Vec<OdpsType>,
     /// Whether a partition MaxCompute refuses for good stops the partitions after it (the
     /// default), or only itself, because its records go to the error topic instead.
     past_permanent: bool,
 }
 
 impl TableWriter {
-    pub fn new(client: Client, table: String, schema: &TableSchema, path: WritePath) -> Self {
-        let key_types = match &path {
-            WritePath::Upsert { key } => key
-                .iter()
-                .filter_map(|k| Some(schema.columns.get(schema.column_index(k)?)?.ty.clone()))
-                .collect(),
-            WritePath::Append(_) => Vec::new(),
-        };
+    pub fn new(client: Client, table: String, path: WritePath) -> Self {
         Self {
             streams: StreamSessions::new(client, table),
             path,
-            key_types,
             past_permanent: false,
         }
     }
@@ -89,12 +88,7 @@ impl TableWriter {
                 write_partitions(&writer, parts, stops, deadline).await
             }
             WritePath::Upsert { key } => {
-                let writer = UpsertWriter {
-                    client,
-                    table,
-                    key_names: key,
-                    key_types: &self.key_types,
-                };
+                let writer = UpsertWriter { client, table, key };
                 write_partitions(&writer, parts, stops, deadline).await
             }
         }

@@ -8,11 +8,11 @@ use maxcompute_client::{Client, Error as ClientError, UpsertSession, UpsertSessi
 use maxcompute_core::bucket_hash::{HashError, Hasher, bucket, record_hash};
 use maxcompute_core::codec::Pack;
 use maxcompute_core::spec::PartitionSpec;
-use maxcompute_core::types::OdpsType;
 use tokio::time::Instant;
 use tracing::info;
 
 use super::drive::{PartitionWriter, StageError};
+use super::table::KeyColumn;
 use crate::plan::PartitionBatch;
 
 /// Writes rows through upsert sessions of one Delta Table.
@@ -21,8 +21,7 @@ pub(super) struct UpsertWriter<'a> {
     pub(super) client: &'a Client,
     pub(super) table: &'a str,
     /// The primary-key columns whose cells the plan kept for each row, in that order.
-    pub(super) key_names: &'a [String],
-    pub(super) key_types: &'a [OdpsType],
+    pub(super) key: &'a [KeyColumn],
 }
 
 impl PartitionWriter for UpsertWriter<'_> {
@@ -98,9 +97,9 @@ impl UpsertWriter<'_> {
             .hash_key
             .iter()
             .map(|k| {
-                self.key_names
+                self.key
                     .iter()
-                    .position(|n| n.eq_ignore_ascii_case(k))
+                    .position(|c| c.name.eq_ignore_ascii_case(k))
                     .ok_or_else(|| {
                         misfit(format!(
                             "the session hashes column `{k}`, which is not in the table's primary key"
@@ -113,7 +112,7 @@ impl UpsertWriter<'_> {
         for (row, keys) in part.keys.iter().enumerate() {
             let cells = order
                 .iter()
-                .filter_map(|&i| Some((self.key_types.get(i)?, keys.get(i)?)));
+                .filter_map(|&i| Some((&self.key.get(i)?.ty, keys.get(i)?)));
             let hash = record_hash(hasher, cells).map_err(|e| {
                 let id = part.records.get(row).map(|r| r.id());
                 misfit(format!("record {id:?}: {e}"))
