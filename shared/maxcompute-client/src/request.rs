@@ -6,6 +6,7 @@
 //! percent-encoded on the wire and signed decoded. Non-2xx answers become [`Error::Service`].
 //! This module knows no MaxCompute resource; `service`, `batch` and `stream` build the calls.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use super::endpoint::Endpoint;
 use super::error::{Error, ServiceError};
 use super::handle::Client;
 use super::retry;
-use maxcompute_core::signing;
+use maxcompute_core::signing::{self, Credentials};
 
 /// The tunnel protocol version every tunnel request announces.
 pub(crate) const TUNNEL_VERSION: &str = "6";
@@ -167,18 +168,124 @@ impl Client {
         trace_id: &str,
         deadline: Instant,
     ) -> Result<Reply, Error> {
+        let request = self
+            .signed_request(call, endpoint, attempt, trace_id, deadline)
+            .await?;
+        let body_len = call.body.as_ref().map_or(0, |b| b.bytes.len());
+        let counters = &self.inner.counters;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        counters
+            .bytes_sent
+            .fetch_add(body_len as u64, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let response = request.send().await.map_err(|e| {
+            debug!(
+                what = call.what,
+                method = %call.method,
+                path = %call.path,
+                attempt,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                error = %e,
+                "request failed in transport"
+            );
+            Error::Transport(e)
+        })?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(Error::Transport)?;
+        let request_id = headers
+            .get("x-odps-request-id")
+            .and_then(|v| v.to_str().ok());
+        debug!(
+            what = call.what,
+            method = %call.method,
+            path = %call.path,
+            attempt,
+            status,
+            request_id = request_id.unwrap_or(""),
+            bytes_sent = body_len,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request done"
+        );
+        if (200..300).contains(&status) {
+            return Ok(Reply { headers, body });
+        }
+        let error = ServiceError::from_response(status, request_id, &body);
+        // Refused credentials are dropped by their provider; when it may get others (a rotated
+        // secret, renewed temporary credentials) the next attempt signs with those.
+        if error.is_authentication_failure() && self.inner.credentials.rejected() {
+            debug!(
+                what = call.what,
+                code = error.code.as_ref().map_or("", |c| c.as_str()),
+                "credentials refused; the next attempt asks for fresh ones"
+            );
+            return Err(Error::CredentialsRefused(error));
+        }
+        Err(Error::Service(error))
+    }
+
+    /// `call` as a signed request for `endpoint`, its time bounded by the deadline and the
+    /// configured request timeout.
+    async fn signed_request(
+        &self,
+        call: &Call,
+        endpoint: &Endpoint,
+        attempt: u32,
+        trace_id: &str,
+        deadline: Instant,
+    ) -> Result<reqwest::RequestBuilder, Error> {
         let inner = &self.inner;
         let config = &inner.config;
         let credentials = inner.credentials.credentials().await?;
 
         let mut query = call.query.clone();
         query.push(("curr_project".to_owned(), config.project.clone()));
-
         let now = chrono::Utc::now();
-        let mut headers: Vec<(&str, String)> = vec![
+        let headers = self.headers(call, attempt, trace_id, now);
+        let authorization = self.authorization(call, &credentials, &headers, &query, now);
+
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .min(config.request_timeout)
+            .max(Duration::from_millis(1));
+        let mut request = inner
+            .http
+            .request(call.method.clone(), build_url(endpoint, &call.path, &query))
+            .timeout(timeout)
+            .header("Authorization", authorization);
+        if let Some(token) = &credentials.security_token {
+            request = request.header(signing::STS_TOKEN_HEADER, token.expose());
+        }
+        for (name, value) in &headers {
+            request = request.header(*name, value.as_str());
+        }
+        Ok(if let Some(body) = &call.body {
+            request.body(body.bytes.clone())
+        } else if call.method != Method::GET {
+            // Bodiless POST/PUT carry Content-Length: 0, as the tunnel expects; hyper leaves
+            // the header out for an empty body unless told.
+            request
+                .header(reqwest::header::CONTENT_LENGTH, "0")
+                .body(Bytes::new())
+        } else {
+            request
+        })
+    }
+
+    /// The headers every request of `call` carries and signs (plus the tunnel's unsigned retry
+    /// trace), in the order they are sent.
+    fn headers(
+        &self,
+        call: &Call,
+        attempt: u32,
+        trace_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<(&'static str, String)> {
+        let user_agent = &self.inner.config.user_agent;
+        let mut headers: Vec<(&'static str, String)> = vec![
             ("Date", signing::http_date(now)),
-            ("User-Agent", config.user_agent.clone()),
-            ("x-odps-user-agent", config.user_agent.clone()),
+            ("User-Agent", user_agent.clone()),
+            ("x-odps-user-agent", user_agent.clone()),
         ];
         if call.api == Api::Tunnel {
             headers.push(("x-odps-tunnel-version", TUNNEL_VERSION.to_owned()));
@@ -194,7 +301,19 @@ impl Client {
             }
         }
         headers.extend(call.headers.iter().map(|(k, v)| (*k, v.clone())));
+        headers
+    }
 
+    /// The `Authorization` value: v4 for the service API when a region is configured, v2
+    /// otherwise.
+    fn authorization(
+        &self,
+        call: &Call,
+        credentials: &Credentials,
+        headers: &[(&'static str, String)],
+        query: &[(String, String)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> String {
         let header_refs: Vec<(&str, &str)> =
             headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let query_refs: Vec<(&str, &str)> = query
@@ -203,7 +322,7 @@ impl Client {
             .collect();
         let string_to_sign =
             signing::canonical_string(call.method.as_str(), &header_refs, &call.path, &query_refs);
-        let authorization = match (&config.region, call.api) {
+        match (&self.inner.config.region, call.api) {
             (Some(region), Api::Service) => {
                 let date8 = signing::v4_date8(now);
                 let signature =
@@ -214,95 +333,6 @@ impl Client {
                 let signature = signing::sign_v2(&credentials.secret, &string_to_sign);
                 signing::authorization_v2(&credentials.access_key_id, &signature)
             }
-        };
-
-        let url = build_url(endpoint, &call.path, &query);
-        let timeout = deadline
-            .saturating_duration_since(Instant::now())
-            .min(config.request_timeout)
-            .max(Duration::from_millis(1));
-        let mut request = inner
-            .http
-            .request(call.method.clone(), url)
-            .timeout(timeout)
-            .header("Authorization", authorization);
-        if let Some(token) = &credentials.security_token {
-            request = request.header(signing::STS_TOKEN_HEADER, token.expose());
-        }
-        for (name, value) in &headers {
-            request = request.header(*name, value.as_str());
-        }
-        let body_len = call.body.as_ref().map_or(0, |b| b.bytes.len());
-        if let Some(body) = &call.body {
-            request = request.body(body.bytes.clone());
-        } else if call.method != Method::GET {
-            // Bodiless POST/PUT carry Content-Length: 0, as the tunnel expects; hyper leaves
-            // the header out for an empty body unless told.
-            request = request
-                .header(reqwest::header::CONTENT_LENGTH, "0")
-                .body(Bytes::new());
-        }
-
-        let started = std::time::Instant::now();
-        inner
-            .counters
-            .requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        inner
-            .counters
-            .bytes_sent
-            .fetch_add(body_len as u64, std::sync::atomic::Ordering::Relaxed);
-        let outcome = request.send().await;
-        let response = match outcome {
-            Ok(r) => r,
-            Err(e) => {
-                debug!(
-                    what = call.what,
-                    method = %call.method,
-                    path = %call.path,
-                    attempt,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    error = %e,
-                    "request failed in transport"
-                );
-                return Err(Error::Transport(e));
-            }
-        };
-        let status = response.status().as_u16();
-        let response_headers = response.headers().clone();
-        let body = response.bytes().await.map_err(Error::Transport)?;
-        let request_id = response_headers
-            .get("x-odps-request-id")
-            .and_then(|v| v.to_str().ok());
-        debug!(
-            what = call.what,
-            method = %call.method,
-            path = %call.path,
-            attempt,
-            status,
-            request_id = request_id.unwrap_or(""),
-            bytes_sent = body_len,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "request done"
-        );
-        if (200..300).contains(&status) {
-            Ok(Reply {
-                headers: response_headers,
-                body,
-            })
-        } else {
-            let error = ServiceError::from_response(status, request_id, &body);
-            // Refused credentials are dropped by their provider; when it may get others (a
-            // rotated secret, renewed temporary credentials) the next attempt signs with those.
-            if error.is_authentication_failure() && inner.credentials.rejected() {
-                debug!(
-                    what = call.what,
-                    code = error.code.as_ref().map_or("", |c| c.as_str()),
-                    "credentials refused; the next attempt asks for fresh ones"
-                );
-                return Err(Error::CredentialsRefused(error));
-            }
-            Err(Error::Service(error))
         }
     }
 
