@@ -54,6 +54,8 @@ class Emulator:
                 "--data-dir", os.path.join(self.data_dir, "db"),
                 "--access-key", f"{ACCESS_ID}:{ACCESS_SECRET}",
                 "--sts-key", f"{STS_ID}:{STS_SECRET}:{STS_TOKEN}",
+                # pyodps's multi-process writers fork with idle pooled connections.
+                "--close-connections",
             ],
             stdout=self.log,
             stderr=self.log,

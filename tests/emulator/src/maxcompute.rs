@@ -42,6 +42,10 @@ pub(crate) struct Args {
     /// How long a batch upload session stays usable.
     #[arg(long, value_name = "N", default_value_t = 24 * 3600)]
     session_ttl_secs: u64,
+    /// Close every connection after its answer instead of keeping it alive as the service
+    /// does: for clients that fork with idle pooled connections (pyodps's multi-process writers).
+    #[arg(long)]
+    close_connections: bool,
 }
 
 fn sts_key(v: &str) -> Result<(KeyPair, String), String> {
@@ -77,6 +81,7 @@ fn config(args: Args) -> Result<(server::Config, Option<KeyPair>), Failure> {
         data_dir: args.data_dir,
         keys,
         session_ttl: Duration::from_secs(args.session_ttl_secs),
+        close_connections: args.close_connections,
     };
     Ok((config, default_key))
 }

@@ -46,6 +46,13 @@ pub struct Config {
     pub keys: KeyStore,
     /// How long a batch upload session stays usable (24 h on the service).
     pub session_ttl: std::time::Duration,
+    /// Close the connection after every answer instead of keeping it alive as the service
+    /// does. For clients that fork with idle pooled connections (pyodps's multi-process
+    /// writers): against the service, over TLS, children writing one connection break its
+    /// record stream, the service resets it and pyodps retries on a fresh one; over the
+    /// emulator's plain HTTP the children's interleaved requests would be parsed as one garbled
+    /// request, or leave a child waiting for an answer another child read.
+    pub close_connections: bool,
 }
 
 /// The real service's upload-session lifetime.
@@ -129,7 +136,10 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<RunningSer
         config.session_ttl,
         clock,
     ));
-    let app = Router::new().fallback(dispatch).with_state(state);
+    let mut app = Router::new().fallback(dispatch).with_state(state);
+    if config.close_connections {
+        app = app.layer(axum::middleware::map_response(close_connection));
+    }
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(
@@ -195,23 +205,21 @@ async fn dispatch(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-odps-request-id", v);
     }
-    // Every answer closes its connection, so a client never holds an idle one. A client that
-    // forks (pyodps's multi-process table writers) hands its idle pooled connections to every
-    // child; against the service, over TLS, children writing one connection break its record
-    // stream, the service resets it and pyodps retries on a fresh one. Over the emulator's
-    // plain HTTP the children's interleaved requests would be parsed as one garbled request
-    // or leave a child waiting for an answer another child read. A loopback connect per
-    // request costs little.
-    response.headers_mut().insert(
-        axum::http::header::CONNECTION,
-        HeaderValue::from_static("close"),
-    );
     let status = response.status();
     if status.is_server_error() || status.is_client_error() {
         tracing::info!(%method, path = %uri.path(), status = status.as_u16(), request_id, "request failed");
     } else {
         tracing::debug!(%method, path = %uri.path(), status = status.as_u16(), request_id, "request served");
     }
+    response
+}
+
+/// Marks an answer as the last on its connection (see [`Config::close_connections`]).
+async fn close_connection(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
     response
 }
 

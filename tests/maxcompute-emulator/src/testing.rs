@@ -41,6 +41,7 @@ impl TestEmulator {
             data_dir: dir.path().to_path_buf(),
             keys,
             session_ttl: server::DEFAULT_SESSION_TTL,
+            close_connections: false,
         })
         .await
         .expect("the emulator starts");

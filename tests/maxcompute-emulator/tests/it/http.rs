@@ -51,6 +51,7 @@ async fn start_on(dir: &std::path::Path, ttl: Duration, clock: Clock) -> Running
             data_dir: dir.to_path_buf(),
             keys,
             session_ttl: ttl,
+            close_connections: false,
         },
         clock,
     )

@@ -1,5 +1,5 @@
 //! The emulator's integration tests, as one test binary (one link of the tree instead of one per
-//! file): `http` drives it over loopback HTTP, `sink_client` with the sink's own client, `upsert`
+//! file): `connections` keep-alive and its opt-out, `http` drives it over loopback HTTP, `sink_client` with the sink's own client, `upsert`
 //! drives Delta Tables and their upsert sessions over loopback HTTP, `service` what the service
 //! answers that pyodps's own suite pins (metadata, head, truncate, refusals, STS bounds);
 //! `vectors` and `differential` pin request signing and its verification to pyodps (the
@@ -14,6 +14,7 @@
     clippy::indexing_slicing
 )]
 
+mod connections;
 mod differential;
 mod http;
 mod service;

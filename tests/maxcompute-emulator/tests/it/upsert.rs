@@ -31,6 +31,7 @@ async fn start(dir: &std::path::Path) -> RunningServer {
         data_dir: dir.to_path_buf(),
         keys,
         session_ttl: server::DEFAULT_SESSION_TTL,
+        close_connections: false,
     })
     .await
     .unwrap()
