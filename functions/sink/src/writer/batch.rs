@@ -1,14 +1,18 @@
-//! The batch tunnel: one upload session per partition and invocation, one block per pack, then
-//! a commit; the client creates a missing partition through SQL. Nothing is visible before the
-//! commit, and a commit whose answer was lost is confirmed by the session's state, never redone
-//! (the client's business).
+//! The batch tunnel: one upload session per partition and invocation, one block per pack (the
+//! blocks at once), then a commit; the client creates a missing partition through SQL. Nothing
+//! is visible before the commit, and a commit whose answer was lost is confirmed by the
+//! session's state, never redone (the client's business).
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use maxcompute_client::{Client, Error as ClientError, UploadSession};
 use tokio::time::Instant;
 use tracing::info;
 
 use super::drive::{PartitionWriter, StageError};
 use crate::plan::PartitionBatch;
+
+/// How many blocks of one session are uploaded at once.
+const UPLOADS_AHEAD: usize = 8;
 
 /// Writes packs as the blocks of upload sessions of one table.
 #[derive(Debug)]
@@ -32,15 +36,20 @@ impl PartitionWriter for BatchWriter<'_> {
             .create_upload_session(self.table, Some(&part.spec), deadline)
             .await
             .map_err(StageError::nothing_written)?;
+        // The blocks are uploaded at once (nothing is visible before the commit); the futures
+        // are made first so that the stream holds no closure, which would keep the handler's
+        // future from being `Send`.
         let packs = part.encoded.in_order();
-        let mut blocks = Vec::with_capacity(packs.len());
-        for (id, pack) in (0u32..).zip(packs) {
-            session
-                .upload_block(id, pack.bytes.clone(), deadline)
-                .await
-                .map_err(StageError::nothing_written)?;
-            blocks.push(id);
-        }
+        let blocks: Vec<u32> = (0u32..).zip(packs).map(|(id, _)| id).collect();
+        let uploads: Vec<_> = (0u32..)
+            .zip(packs)
+            .map(|(id, pack)| session.upload_block(id, pack.bytes.clone(), deadline))
+            .collect();
+        stream::iter(uploads)
+            .buffer_unordered(UPLOADS_AHEAD)
+            .try_collect::<()>()
+            .await
+            .map_err(StageError::nothing_written)?;
         Ok(((session, blocks), part.encoded.bytes()))
     }
 

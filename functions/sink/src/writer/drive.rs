@@ -1,15 +1,17 @@
 //! The one write loop every tunnel kind runs under, and what it reports per partition.
 //!
 //! A tunnel kind is a [`PartitionWriter`]: `stage` sends a partition's rows, `commit` makes them
-//! visible. [`write_partitions`] stages the partitions in the plan's order (oldest first), then
-//! commits them in that order, and stops at the first failure that stops the batch: the
-//! partitions after it are not tried, and after a staging failure nothing staged is committed.
+//! visible. [`write_partitions`] stages the partitions (at once where staged rows are invisible,
+//! else in the plan's order, oldest first), then commits them in the plan's order, and stops at
+//! the first failure that stops the batch: the partitions after it are not committed (a stream's
+//! are not tried), and after a staging failure nothing staged is committed.
 //! So what is written of each Kafka partition is a prefix of its records, and a partial batch
 //! response names the first unwritten offset exactly; a stream's packs are visible once staged,
 //! which the outcome says.
 
 use std::future::Future;
 
+use futures_util::stream::{self, StreamExt};
 use maxcompute_client::Error as ClientError;
 use maxcompute_core::spec::PartitionSpec;
 use tokio::time::Instant;
@@ -110,20 +112,50 @@ pub(super) trait PartitionWriter {
     ) -> impl Future<Output = Result<(), ClientError>> + Send;
 }
 
+/// How many partitions are staged at once when staged rows are invisible (batch, upsert): their
+/// requests overlap, while the commits stay in order, one after another.
+const STAGE_AHEAD: usize = 8;
+
 /// Writes `parts` in order with `writer`: one outcome per partition, in the same order.
 /// `stops` says whether a failure stops the partitions after it (a partition refused for good
 /// does not when its records go to the error topic). Never panics.
+///
+/// Partitions whose staged rows are invisible until committed are staged at once (at most
+/// [`STAGE_AHEAD`]): what is staged after a failure that stops the batch is simply never
+/// committed, so the outcome is the same as staging them one by one. A stream's staged rows are
+/// visible, so its partitions are staged one by one and none after such a failure.
 pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
     writer: &W,
     parts: &[PartitionBatch<'_>],
     stops: impl Fn(&ClientError) -> bool,
     deadline: Instant,
 ) -> Vec<PartitionOutcome> {
+    let stagings = if W::VISIBLE_WHEN_STAGED {
+        let mut stagings = Vec::with_capacity(parts.len());
+        for part in parts {
+            let staging = writer.stage(part, deadline).await;
+            let stop = matches!(&staging, Err(e) if stops(&e.error));
+            stagings.push(staging);
+            if stop {
+                break;
+            }
+        }
+        stagings
+    } else {
+        // The futures are made first so that the stream holds no closure (whose lifetimes would
+        // keep the handler's future from being `Send`).
+        let stagings: Vec<_> = parts
+            .iter()
+            .map(|part| writer.stage(part, deadline))
+            .collect();
+        stream::iter(stagings).buffered(STAGE_AHEAD).collect().await
+    };
+
     let mut outcomes: Vec<PartitionOutcome> = parts.iter().map(PartitionOutcome::skipped).collect();
     let mut staged = Vec::with_capacity(parts.len());
     let mut stopped = false;
-    for (index, part) in parts.iter().enumerate() {
-        match writer.stage(part, deadline).await {
+    for (index, (part, staging)) in parts.iter().zip(stagings).enumerate() {
+        match staging {
             Ok((s, bytes)) => staged.push((index, part, s, bytes)),
             Err(StageError {
                 error,
@@ -171,5 +203,187 @@ pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
 fn set(outcomes: &mut [PartitionOutcome], index: usize, outcome: PartitionOutcome) {
     if let Some(slot) = outcomes.get_mut(index) {
         *slot = outcome;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use maxcompute_core::codec::{BufferPool, Packer};
+    use tokio::sync::Barrier;
+
+    use super::*;
+
+    /// A tunnel kind that logs its calls, fails the stagings and commits it is told to, and
+    /// (when given a barrier) lets no staging finish before every partition's has begun.
+    struct Fake<const VISIBLE: bool> {
+        log: Mutex<Vec<String>>,
+        fail_stage: BTreeSet<&'static str>,
+        fail_commit: BTreeSet<&'static str>,
+        barrier: Option<Barrier>,
+    }
+
+    impl<const VISIBLE: bool> Fake<VISIBLE> {
+        fn new(fail_stage: &[&'static str], fail_commit: &[&'static str]) -> Self {
+            Self {
+                log: Mutex::new(Vec::new()),
+                fail_stage: fail_stage.iter().copied().collect(),
+                fail_commit: fail_commit.iter().copied().collect(),
+                barrier: None,
+            }
+        }
+
+        fn log(&self) -> Vec<String> {
+            self.log.lock().unwrap().clone()
+        }
+    }
+
+    fn refused(spec: &PartitionSpec) -> ClientError {
+        ClientError::Protocol {
+            what: "test",
+            detail: format!("{spec} refused"),
+        }
+    }
+
+    impl<const VISIBLE: bool> PartitionWriter for Fake<VISIBLE> {
+        type Staged = String;
+        const VISIBLE_WHEN_STAGED: bool = VISIBLE;
+
+        async fn stage(
+            &self,
+            part: &PartitionBatch<'_>,
+            _deadline: Instant,
+        ) -> Result<(String, u64), StageError> {
+            let name = part.spec.to_string();
+            self.log.lock().unwrap().push(format!("stage {name}"));
+            if let Some(barrier) = &self.barrier {
+                barrier.wait().await;
+            }
+            if self.fail_stage.contains(name.as_str()) {
+                return Err(StageError::nothing_written(refused(&part.spec)));
+            }
+            Ok((name, 1))
+        }
+
+        async fn commit(
+            &self,
+            part: &PartitionBatch<'_>,
+            staged: String,
+            _deadline: Instant,
+        ) -> Result<(), ClientError> {
+            assert_eq!(
+                staged,
+                part.spec.to_string(),
+                "a partition commits its own staging"
+            );
+            self.log.lock().unwrap().push(format!("commit {staged}"));
+            if self.fail_commit.contains(staged.as_str()) {
+                return Err(refused(&part.spec));
+            }
+            Ok(())
+        }
+    }
+
+    const SPECS: [&str; 3] = ["pt=a", "pt=b", "pt=c"];
+
+    fn parts() -> Vec<PartitionBatch<'static>> {
+        SPECS
+            .iter()
+            .map(|spec| PartitionBatch {
+                spec: spec.parse().unwrap(),
+                records: Vec::new(),
+                keys: Vec::new(),
+                encoded: Packer::new(Vec::new(), 0, &BufferPool::new()).finish(),
+            })
+            .collect()
+    }
+
+    fn results(outcomes: &[PartitionOutcome]) -> Vec<&'static str> {
+        outcomes
+            .iter()
+            .map(|o| match o.result {
+                WriteResult::Written => "written",
+                WriteResult::Failed(_) => "failed",
+                WriteResult::Skipped => "skipped",
+            })
+            .collect()
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn invisible_stagings_overlap_and_commits_follow_in_order() {
+        let mut fake = Fake::<false>::new(&[], &[]);
+        // Every staging waits until all three have begun: staged one by one, the first would
+        // wait for ever.
+        fake.barrier = Some(Barrier::new(SPECS.len()));
+        let parts = parts();
+        let outcomes = tokio::time::timeout(
+            Duration::from_secs(30),
+            write_partitions(&fake, &parts, |_| true, deadline()),
+        )
+        .await
+        .expect("the stagings overlap");
+        assert_eq!(results(&outcomes), ["written"; 3]);
+        let log = fake.log();
+        let commits: Vec<&str> = log[3..].iter().map(String::as_str).collect();
+        assert_eq!(commits, ["commit pt=a", "commit pt=b", "commit pt=c"]);
+    }
+
+    #[tokio::test]
+    async fn after_an_invisible_staging_fails_nothing_is_committed() {
+        let fake = Fake::<false>::new(&["pt=b"], &[]);
+        let outcomes = write_partitions(&fake, &parts(), |_| true, deadline()).await;
+        assert_eq!(results(&outcomes), ["skipped", "failed", "skipped"]);
+        assert!(
+            fake.log().iter().all(|l| l.starts_with("stage")),
+            "{:?}",
+            fake.log()
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_visible_staging_fails_no_later_partition_is_tried() {
+        let fake = Fake::<true>::new(&["pt=b"], &[]);
+        let outcomes = write_partitions(&fake, &parts(), |_| true, deadline()).await;
+        // pt=a's rows are visible once staged, so they count as written.
+        assert_eq!(results(&outcomes), ["written", "failed", "skipped"]);
+        assert_eq!(fake.log(), ["stage pt=a", "stage pt=b"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_stops_the_commits_after_it() {
+        let fake = Fake::<false>::new(&[], &["pt=b"]);
+        let outcomes = write_partitions(&fake, &parts(), |_| true, deadline()).await;
+        assert_eq!(results(&outcomes), ["written", "failed", "skipped"]);
+        let log = fake.log();
+        assert_eq!(log[3..], ["commit pt=a", "commit pt=b"]);
+        assert_eq!(outcomes[1].unwritten.len(), outcomes[1].rows as usize);
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_does_not_stop_lets_the_others_be_written() {
+        for visible in [false, true] {
+            let outcomes = if visible {
+                let fake = Fake::<true>::new(&["pt=a"], &[]);
+                write_partitions(&fake, &parts(), |_| false, deadline()).await
+            } else {
+                let fake = Fake::<false>::new(&["pt=a"], &["pt=b"]);
+                write_partitions(&fake, &parts(), |_| false, deadline()).await
+            };
+            let want = if visible {
+                ["failed", "written", "written"]
+            } else {
+                ["failed", "failed", "written"]
+            };
+            assert_eq!(results(&outcomes), want, "visible {visible}");
+        }
     }
 }

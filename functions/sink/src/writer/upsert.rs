@@ -1,9 +1,10 @@
 //! Upserts into a Delta Table: one upsert session per partition, the rows regrouped by the
 //! session's buckets (each record's encoded bytes copied, not encoded again), one write per
-//! bucket, then a commit. Upsert sessions do not create partitions, so a missing one is created
+//! bucket (the buckets at once), then a commit. Upsert sessions do not create partitions, so a missing one is created
 //! first. A replay of the same records replaces them, so a retry after any failure writes
 //! nothing twice.
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use maxcompute_client::{Client, Error as ClientError, UpsertSession, UpsertSessionInfo};
 use maxcompute_core::bucket_hash::{HashError, Hasher, bucket, record_hash};
 use maxcompute_core::codec::Pack;
@@ -14,6 +15,9 @@ use tracing::info;
 use super::drive::{PartitionWriter, StageError};
 use super::table::KeyColumn;
 use crate::plan::PartitionBatch;
+
+/// How many bucket writes of one session are in flight at once.
+const WRITES_AHEAD: usize = 16;
 
 /// Writes rows through upsert sessions of one Delta Table.
 #[derive(Debug)]
@@ -40,15 +44,22 @@ impl PartitionWriter for UpsertWriter<'_> {
         let packs = self
             .bucket_packs(session.info(), part)
             .map_err(StageError::nothing_written)?;
-        let mut bytes = 0;
-        for (bucket, pack) in packs {
-            bytes += pack.bytes.len() as u64;
-            let count = pack.count();
-            session
-                .write_bucket(bucket, pack.bytes, count, deadline)
-                .await
-                .map_err(StageError::nothing_written)?;
-        }
+        let bytes = packs.iter().map(|(_, pack)| pack.bytes.len() as u64).sum();
+        // The buckets are written at once (nothing is visible before the commit); made first so
+        // that the stream holds no closure, which would keep the handler's future from being
+        // `Send`.
+        let writes: Vec<_> = packs
+            .into_iter()
+            .map(|(bucket, pack)| {
+                let count = pack.count();
+                session.write_bucket(bucket, pack.bytes, count, deadline)
+            })
+            .collect();
+        stream::iter(writes)
+            .buffer_unordered(WRITES_AHEAD)
+            .try_collect::<()>()
+            .await
+            .map_err(StageError::nothing_written)?;
         Ok((session, bytes))
     }
 
