@@ -1,4 +1,5 @@
-//! Bytes from the hex strings test vectors are written in (pyodps's output, captured bodies).
+//! Bytes from the hex strings test vectors are written in (pyodps's output, captured bodies),
+//! and back.
 
 /// The bytes of `s`, two lower-case hex digits a byte. Panics, naming the culprit, on an odd
 /// length or any other character, so a mistyped vector fails its test instead of shifting bytes.
@@ -15,9 +16,27 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// `bytes` as two lower-case hex digits a byte, the form [`unhex`] reads.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
-    use super::unhex;
+    use super::{hex, unhex};
+
+    #[test]
+    fn bytes_become_pairs_of_digits_and_back() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(hex(&[0x00, 0xff, 0x7f, 0x80]), "00ff7f80");
+        assert_eq!(unhex(&hex(&all)), all);
+    }
 
     #[test]
     fn pairs_of_digits_become_bytes() {

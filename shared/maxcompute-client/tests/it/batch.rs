@@ -8,6 +8,7 @@ use bytes::Bytes;
 use maxcompute_client::{Error, ErrorCode, MAX_BLOCKS};
 use maxcompute_core::codec::{Codec, Compression};
 use maxcompute_core::spec::PartitionSpec;
+use test_support::hex::unhex;
 
 const TABLE: &str = "/projects/my_proj/tables/test_kafka";
 const UPLOAD_ID: &str = "20261125120000abcdef";
@@ -16,13 +17,6 @@ const UPLOAD_ID: &str = "20261125120000abcdef";
 const BLOCK_A: &str = "0a156d6178636f6d707574652d746573742d696e707574100018002201312a013180c0ff7fe6cab6d00df0ffff7f02f8ffff7feab6c1ca0d";
 /// An empty block: trailer only.
 const BLOCK_B: &str = "f0ffff7f00f8ffff7f00";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn pt() -> PartitionSpec {
     PartitionSpec::single("pt", "11-17-2020 15").unwrap()
@@ -63,11 +57,11 @@ async fn create_two_blocks_status_commit() {
     assert_eq!(session.schema().partition_keys[0].name, "pt");
 
     session
-        .upload_block(0, Bytes::from(hex(BLOCK_A)), deadline(5.0))
+        .upload_block(0, Bytes::from(unhex(BLOCK_A)), deadline(5.0))
         .await
         .unwrap();
     session
-        .upload_block(1, Bytes::from(hex(BLOCK_B)), deadline(5.0))
+        .upload_block(1, Bytes::from(unhex(BLOCK_B)), deadline(5.0))
         .await
         .unwrap();
     session.commit(&[1, 0], deadline(5.0)).await.unwrap();
@@ -90,7 +84,7 @@ async fn create_two_blocks_status_commit() {
         assert_eq!(req.q("uploadid"), Some(UPLOAD_ID));
         assert_eq!(req.q("blockid"), Some(id));
         assert_eq!(req.q("partition"), Some("pt=11-17-2020 15"));
-        assert_eq!(req.body, hex(block));
+        assert_eq!(req.body, unhex(block));
         assert_eq!(req.encoding, None);
         assert_eq!(req.h("odps-tunnel-retry-index"), Some("0"));
     }
@@ -100,7 +94,7 @@ async fn create_two_blocks_status_commit() {
     assert!(r[4].body.is_empty());
     assert_eq!(
         client.stats().bytes_sent,
-        (hex(BLOCK_A).len() + hex(BLOCK_B).len()) as u64
+        (unhex(BLOCK_A).len() + unhex(BLOCK_B).len()) as u64
     );
 }
 
@@ -190,7 +184,7 @@ async fn blocks_are_compressed_with_each_codec() {
     // Repetitive data so every codec visibly shrinks it.
     let mut block = Vec::new();
     for _ in 0..50 {
-        block.extend(hex(BLOCK_A));
+        block.extend(unhex(BLOCK_A));
     }
     for (compression, encoding) in [
         (

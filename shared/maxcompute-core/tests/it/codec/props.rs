@@ -9,6 +9,8 @@ use maxcompute_core::types::{OdpsType, StructField, Value};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
+use crate::common::same;
+
 fn leaf_type() -> impl Strategy<Value = OdpsType> {
     prop_oneof![
         Just(OdpsType::Boolean),
@@ -153,24 +155,6 @@ fn block() -> impl Strategy<Value = (Vec<OdpsType>, Vec<Vec<Value>>)> {
         let rows = prop::collection::vec(row(&types), 0..5);
         (Just(types), rows)
     })
-}
-
-/// Equality that tells -0.0 from 0.0 and compares NaNs by their bits.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits(),
-        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
-        (Value::Array(x), Value::Array(y)) | (Value::Struct(x), Value::Struct(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
-        (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .zip(y)
-                    .all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
-        }
-        _ => a == b,
-    }
 }
 
 fn same_rows(a: &[Vec<Value>], b: &[Vec<Value>]) -> bool {

@@ -32,7 +32,9 @@ use std::process::Command;
 use maxcompute_core::codec::{decode_block, encode_block};
 use maxcompute_core::types::{OdpsType, Value};
 use serde_json::Value as Json;
-use test_support::hex::unhex;
+use test_support::hex::{hex, unhex};
+
+use crate::common::shorten_crc_varints;
 use test_support::python::{python, seed, workspace_root};
 
 /// Rows per run, spread by the generator over 10 to 14 random schemas.
@@ -76,56 +78,6 @@ fn records_py(args: &[&str]) -> Result<Vec<u8>, String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        write!(s, "{b:02x}").unwrap();
-    }
-    s
-}
-
-/// Rewrites the compiled writer's 10-byte sign-extended CRC varints to the plain 5-byte form.
-/// A CRC with bit 31 set is written as the int64 it sign-extends to: four bytes with the
-/// continuation bit, a fifth whose top three value bits are ones, `ff ff ff ff 01`. Only that
-/// exact shape right after an END_RECORD (`80 c0 ff 7f`) or META_CHECKSUM (`f8 ff ff 7f`) tag is
-/// rewritten, so cell bytes that happen to contain a tag are left alone. Independent of the
-/// codec under test.
-fn shorten_crc_varints(bytes: &[u8]) -> Vec<u8> {
-    const TAGS: [[u8; 4]; 2] = [[0x80, 0xc0, 0xff, 0x7f], [0xf8, 0xff, 0xff, 0x7f]];
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let long_crc = bytes.get(i..i + 14).filter(|w| {
-            TAGS.iter().any(|t| w[..4] == t[..])
-                && w[4..8].iter().all(|b| b & 0x80 != 0)
-                && w[8] & 0xf0 == 0xf0
-                && w[9..13] == [0xff; 4]
-                && w[13] == 0x01
-        });
-        match long_crc {
-            Some(w) => {
-                out.extend_from_slice(&w[..4]);
-                let mut crc = 0u64;
-                for (k, b) in w[4..9].iter().enumerate() {
-                    crc |= u64::from(b & 0x7f) << (7 * k);
-                }
-                let mut crc = crc & 0xffff_ffff;
-                while crc >= 0x80 {
-                    out.push((crc as u8) | 0x80);
-                    crc >>= 7;
-                }
-                out.push(crc as u8);
-                i += 14;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// A value in the generator's notation (see `records.py`), typed by its column.

@@ -8,7 +8,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use maxcompute_core::codec::{decode_block, encode_block};
 use maxcompute_core::types::{OdpsType, Value};
 use serde_json::Value as Json;
-use test_support::hex::unhex;
+use test_support::hex::{hex, unhex};
+
+use crate::common::{same, shorten_crc_varints};
 
 /// How many vectors the file holds; a vector dropped from the file (or skipped here) fails.
 const VECTOR_COUNT: usize = 8;
@@ -38,44 +40,6 @@ fn load_vectors() -> Vec<Json> {
         .as_array()
         .expect("a `vectors` array")
         .clone()
-}
-
-/// Rewrites pyodps' 10-byte sign-extended CRC varints to the plain 5-byte form. The CRCs are
-/// the varints right after the END_RECORD tag (`80 c0 ff 7f`) and the META_CHECKSUM tag
-/// (`f8 ff ff 7f`). This scan is independent of the codec under test, and is checked against
-/// `hex_java_style` on every vector it applies to.
-fn shorten_crc_varints(hex: &str) -> String {
-    const TAGS: [[u8; 4]; 2] = [[0x80, 0xc0, 0xff, 0x7f], [0xf8, 0xff, 0xff, 0x7f]];
-    let bytes = unhex(hex);
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if i + 4 <= bytes.len() && TAGS.iter().any(|t| bytes[i..i + 4] == t[..]) {
-            out.extend_from_slice(&bytes[i..i + 4]);
-            i += 4;
-            let mut value = 0u64;
-            let mut shift = 0;
-            loop {
-                let b = bytes[i];
-                i += 1;
-                value |= u64::from(b & 0x7f) << shift;
-                shift += 7;
-                if b & 0x80 == 0 {
-                    break;
-                }
-            }
-            let mut v = value & 0xffff_ffff;
-            while v >= 0x80 {
-                out.push((v as u8) | 0x80);
-                v >>= 7;
-            }
-            out.push(v as u8);
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    hex_of(&out)
 }
 
 fn schema_types(v: &Json) -> Vec<OdpsType> {
@@ -167,24 +131,6 @@ fn rows(types: &[OdpsType], j: &Json) -> Vec<Vec<Value>> {
         .collect()
 }
 
-/// Equality that also tells -0.0 from 0.0 (and compares NaN by bits).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits(),
-        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
-        (Value::Array(x), Value::Array(y)) | (Value::Struct(x), Value::Struct(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
-        (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .zip(y)
-                    .all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
-        }
-        _ => a == b,
-    }
-}
-
 fn assert_rows(name: &str, which: &str, got: &[Vec<Value>], want: &[Vec<Value>]) {
     assert_eq!(got.len(), want.len(), "{name}/{which}: row count");
     for (g, w) in got.iter().zip(want) {
@@ -212,10 +158,10 @@ fn encoder_reproduces_every_vector() {
         let name = v["name"].as_str().unwrap();
         let types = schema_types(&v);
         let want_rows = rows(&types, &v["rows"]);
-        let hex = v["hex"].as_str().unwrap();
+        let c_hex = v["hex"].as_str().unwrap();
         let java = v["hex_java_style"].as_str().unwrap();
         // The C writer's bytes with 5-byte CRC varints: what a correct Java-style writer emits.
-        let expected = shorten_crc_varints(hex);
+        let expected = hex(&shorten_crc_varints(&unhex(c_hex)));
         if name == TRUNCATING_VECTOR {
             assert_ne!(
                 expected, java,
@@ -225,7 +171,7 @@ fn encoder_reproduces_every_vector() {
             assert_eq!(expected, java, "{name}: C and pure-Python writers disagree");
         }
         let got = encode_block(&types, &want_rows).unwrap();
-        assert_eq!(hex_of(&got), expected, "{name}: encoder output");
+        assert_eq!(hex(&got), expected, "{name}: encoder output");
     }
 }
 
@@ -269,8 +215,4 @@ fn negative_zero_survives_bitwise() {
         panic!("expected a double, got {:?}", decoded[1][1]);
     };
     assert_eq!(d.to_bits(), (-0.0f64).to_bits());
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
