@@ -1213,3 +1213,43 @@ fn touch_table(tx: &rusqlite::Transaction<'_>, table_id: i64, now: i64) -> rusql
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written before schema versions existed gains them when opened: its tables
+    /// are at version 0 with their creation as last DDL, and its open sessions at version 0.
+    #[test]
+    fn an_older_database_gains_schema_versions_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("maxcompute.db")).unwrap();
+            // The tables as an older emulator created them: SCHEMA without the migrated columns.
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO tables(project, name, schema_json, comment, created_ms, modified_ms) VALUES ('p', 't', ?1, '', 1000, 2000)",
+                params![r#"{"columns":[{"name":"a","type":"bigint"}],"partitionKeys":[]}"#],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO streams(id, table_id, spec, created_ms) VALUES ('s', 1, '', 1000)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(dir.path()).unwrap();
+        let t = store.table("p", "t").unwrap();
+        assert_eq!((t.schema_version, t.ddl_ms, t.lifecycle), (0, 1000, NO_LIFECYCLE));
+        assert_eq!(store.stream("s").unwrap().schema_version, 0);
+        let added = store
+            .add_columns("p", "t", &[Column::new("b", OdpsType::String)], false)
+            .unwrap();
+        assert_eq!(added.schema_version, 1);
+        // The session from before the change no longer stores packs.
+        assert!(matches!(
+            store.append_block(t.id, "", 0, 1, b"x"),
+            Err(EmuError::SchemaModified { latest: 1, .. })
+        ));
+    }
+}
