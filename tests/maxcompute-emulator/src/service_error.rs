@@ -79,14 +79,10 @@ pub enum EmuError {
     /// is the emulator's own, so no client mistakes it for a refusal of its data.
     #[error("{0}")]
     NotSupported(String),
-    /// An STS `AssumeRole` refusal; `code` is STS's own (`SignatureDoesNotMatch`,
+    /// An STS `AssumeRole` refusal, with STS's own code (`SignatureDoesNotMatch`,
     /// `InvalidParameter.RoleArn`, ...).
-    #[error("{message}")]
-    Sts {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-    },
+    #[error(transparent)]
+    Sts(#[from] crate::assume_role::StsError),
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),
     /// The data directory cannot be created.
@@ -158,7 +154,8 @@ impl EmuError {
             | Self::Encode(_)
             | Self::Compress(_)
             | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Injected { status, .. } | Self::Sts { status, .. } => *status,
+            Self::Injected { status, .. } => *status,
+            Self::Sts(e) => e.status(),
         }
     }
 
@@ -200,7 +197,7 @@ impl EmuError {
             | Self::Internal(_) => ErrorCode::InternalServerError,
             Self::Injected { code, .. } => code.clone(),
             // STS speaks its own codes; they are not MaxCompute's.
-            Self::Sts { code, .. } => ErrorCode::Other((*code).to_owned()),
+            Self::Sts(e) => ErrorCode::Other(e.code().to_owned()),
         }
     }
 }
