@@ -239,12 +239,11 @@ async fn read_body(body: Body) -> EmuResult<Bytes> {
 /// while streaming is refused as soon as it does, so an unsigned caller can make the emulator
 /// hold no more than the limit.
 async fn read_sts_body(headers: &axum::http::HeaderMap, body: Body) -> EmuResult<Bytes> {
-    let too_large = |what: String| EmuError::Sts {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: "InvalidParameter.BodyTooLarge",
-        message: format!(
-            "{what}: the parameters of an STS call are at most {MAX_STS_BODY_BYTES} bytes"
-        ),
+    let too_large = |what: String| {
+        EmuError::Sts(crate::assume_role::StsError::BodyTooLarge {
+            what,
+            limit: MAX_STS_BODY_BYTES,
+        })
     };
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -390,7 +389,7 @@ pub fn render_error(e: &EmuError, surface: Surface, request_id: &str, host: &str
             "application/xml",
             xml_body::error(code, &message, request_id, host),
         ),
-        _ if matches!(e, EmuError::Sts { .. }) => (
+        _ if matches!(e, EmuError::Sts(_)) => (
             "application/json",
             serde_json::json!({"RequestId": request_id, "HostId": host, "Code": code, "Message": message})
                 .to_string(),
@@ -401,7 +400,14 @@ pub fn render_error(e: &EmuError, surface: Surface, request_id: &str, host: &str
                 .to_string(),
         ),
     };
-    (status, [("content-type", content_type)], body).into_response()
+    let mut response = (status, [("content-type", content_type)], body).into_response();
+    if let EmuError::SchemaModified { latest, .. } = e {
+        response.headers_mut().insert(
+            crate::service_error::LATEST_SCHEMA_VERSION_HEADER,
+            axum::http::HeaderValue::from(*latest),
+        );
+    }
+    response
 }
 
 /// A response whose body fails at once, so the connection is closed without a complete answer.
