@@ -356,6 +356,20 @@ async fn a_stream_session_on_the_old_schema_is_refused_until_reloaded() {
         assert_eq!(body["Code"], "SchemaModified", "{body}");
     }
 
+    // A flush (`POST` on the session) is answered but leaves the session on its schema.
+    let r = raw
+        .send(
+            Method::POST,
+            STREAMS,
+            &[("uploadid", id.as_str())],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(stream.write(old_pack(), 1, deadline()).await.is_err());
+
     // A reload answers the new schema and its version, and the session then takes packs of
     // the new schema.
     stream.reload(deadline()).await.unwrap();
