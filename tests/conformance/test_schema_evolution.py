@@ -102,4 +102,11 @@ def test_a_stream_session_opened_before_a_change_is_refused(o, table):
     with after.open_record_writer() as writer:
         writer.write(after.new_record([5, "b5", None, "d5", 55]))
     assert read(o, "stream") == [[5, "b5", None, "d5", 55]]
+
+    # pyodps opens a session on the version the table reports when it must not mismatch.
+    checked = tunnel.create_stream_upload_session(TABLE, partition_spec="pt=stream", allow_schema_mismatch=False)
+    assert str(checked.schema_version) == "2"
+    with checked.open_record_writer() as writer:
+        writer.write(checked.new_record([6, "b6", 6.5, None, None]))
+    assert read(o, "stream") == [[5, "b5", None, "d5", 55], [6, "b6", 6.5, None, None]]
     assert read(o, "new") == [[3, "b3", 1.5, "d3", None]]

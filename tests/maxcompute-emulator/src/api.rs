@@ -510,8 +510,7 @@ fn new_instance_id() -> String {
 fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<Response> {
     let body = std::str::from_utf8(&req.body)
         .map_err(|_| EmuError::InvalidArgument("the instance body is not UTF-8".to_owned()))?;
-    let (tasks, others) =
-        xml_body::parse_instance_job(body).map_err(|e| EmuError::InvalidArgument(e.to_string()))?;
+    let (tasks, others) = xml_body::parse_instance_job(body)?;
     if let Some(other) = others.first() {
         return Err(EmuError::InvalidArgument(format!(
             "task type `{other}` is not supported by the emulator (only SQL tasks)"

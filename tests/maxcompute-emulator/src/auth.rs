@@ -105,8 +105,7 @@ impl KeyStore {
                     "The request is not signed: Authorization header is missing".into(),
                 )
             })?;
-        let parsed = signature::parse_authorization(auth)
-            .map_err(|e| EmuError::Unauthorized(format!("Invalid Authorization header: {e}")))?;
+        let parsed = signature::parse_authorization(auth)?;
         let key = self.lookup(&parsed.access_key_id).ok_or_else(|| {
             EmuError::Unauthorized(format!(
                 "The AccessKey id `{}` is not known to this server",

@@ -313,8 +313,7 @@ async fn handle(
             Operation::Api { .. } => api::handle(&handler_state, &req),
             Operation::Tunnel(op) => tunnel::handle(&handler_state, &req, &op),
         })
-        .await
-        .map_err(|e| EmuError::Internal(format!("request handler failed: {e}")))?
+        .await?
     };
     with_faults(state, kind, apply).await
 }

@@ -16,6 +16,9 @@ use maxcompute_core::types::TypeParseError;
 pub enum EmuError {
     #[error("{0}")]
     Unauthorized(String),
+    /// An `Authorization` header that does not parse (`Unauthorized`).
+    #[error("Invalid Authorization header: {0}")]
+    Authorization(#[from] crate::signature::AuthorizationParseError),
     #[error("{0}")]
     SignatureNotMatch(String),
     #[error("{0}")]
@@ -64,6 +67,12 @@ pub enum EmuError {
     InvalidColumnSpec(String),
     #[error("{0}")]
     InvalidArgument(String),
+    /// An instance body that is not a job of SQL tasks (`InvalidArgument`).
+    #[error(transparent)]
+    InstanceJob(#[from] crate::xml_body::InstanceJobError),
+    /// A fault rule that does not parse (`InvalidArgument`).
+    #[error("invalid fault rule: {0}")]
+    FaultRule(#[source] serde_json::Error),
     #[error("{0}")]
     StatusConflict(String),
     /// A session opened on an older schema of a table whose columns changed since; the
@@ -110,6 +119,9 @@ pub enum EmuError {
     Compress(#[from] CompressError),
     #[error("{0}")]
     Internal(String),
+    /// A request handler that panicked or was cancelled.
+    #[error("request handler failed: {0}")]
+    Handler(#[from] tokio::task::JoinError),
     /// An error requested through the fault-injection endpoint.
     #[error("{message}")]
     Injected {
@@ -123,7 +135,9 @@ impl EmuError {
     /// The HTTP status the real service uses (or the closest documented guess).
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized(_) | Self::SignatureNotMatch(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::Authorization(_) | Self::SignatureNotMatch(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::RequestTimeTooSkewed(_) => StatusCode::FORBIDDEN,
             Self::NoSuchTable(_)
             | Self::NoSuchPartition(_)
@@ -142,6 +156,8 @@ impl EmuError {
             | Self::InvalidRowRange(_)
             | Self::InvalidColumnSpec(_)
             | Self::InvalidArgument(_)
+            | Self::InstanceJob(_)
+            | Self::FaultRule(_)
             | Self::NotSupported(_)
             | Self::InstanceTypeNotSupported(_) => StatusCode::BAD_REQUEST,
             Self::StatusConflict(_) => StatusCode::CONFLICT,
@@ -153,6 +169,7 @@ impl EmuError {
             | Self::StoredType(_)
             | Self::Encode(_)
             | Self::Compress(_)
+            | Self::Handler(_)
             | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Injected { status, .. } => *status,
             Self::Sts(e) => e.status(),
@@ -162,7 +179,7 @@ impl EmuError {
     /// The MaxCompute error code clients map to exception classes.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Unauthorized(_) | Self::Authorization(_) => ErrorCode::Unauthorized,
             Self::SignatureNotMatch(_) => ErrorCode::SignatureNotMatch,
             Self::RequestTimeTooSkewed(_) => ErrorCode::RequestTimeTooSkewed,
             Self::NoSuchTable(_) => ErrorCode::NoSuchTable,
@@ -181,7 +198,9 @@ impl EmuError {
             Self::BucketMismatch(_) => ErrorCode::BucketMismatch,
             Self::InvalidRowRange(_) => ErrorCode::InvalidRowRange,
             Self::InvalidColumnSpec(_) => ErrorCode::InvalidColumnSpec,
-            Self::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Self::InvalidArgument(_) | Self::InstanceJob(_) | Self::FaultRule(_) => {
+                ErrorCode::InvalidArgument
+            }
             Self::StatusConflict(_) => ErrorCode::StatusConflict,
             // The shared protocol has no variant for it yet; the spelling is the service's.
             Self::SchemaModified { .. } => ErrorCode::Other(SCHEMA_MODIFIED.to_owned()),
@@ -194,6 +213,7 @@ impl EmuError {
             | Self::StoredType(_)
             | Self::Encode(_)
             | Self::Compress(_)
+            | Self::Handler(_)
             | Self::Internal(_) => ErrorCode::InternalServerError,
             Self::Injected { code, .. } => code.clone(),
             // STS speaks its own codes; they are not MaxCompute's.
