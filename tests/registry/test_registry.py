@@ -117,12 +117,12 @@ def produce_raw(topic, values):
     assert producer.flush(30) == 0
 
 
-def run_trigger(emu, registry, source_topics, error_topic, stop_after, fmt="JSON"):
+def run_trigger(emu, registry, source_topics, error_topic, stop_after, fmt="JSON", function=None, env=None):
     """`emulator trigger` with the template's mappings of SourceTopics, until `stop_after`
-    records are committed (given-up ones included)."""
+    records are committed (given-up ones included); the sink unless `function` says otherwise."""
     args = [
         binary("EMULATOR_BIN"), "trigger",
-        "--function", binary("SINK_BIN"),
+        "--function", function or binary("SINK_BIN"),
         "--template", str(REPO / "template.yaml"),
         "--bootstrap", BOOTSTRAP,
         "--parameter", f"SourceTopics={','.join(source_topics)}",
@@ -138,7 +138,7 @@ def run_trigger(emu, registry, source_topics, error_topic, stop_after, fmt="JSON
         "--stop-after", str(stop_after),
         "--max-wait", "120",
     ]
-    for k, v in emu.sink_env(SINK_ERROR_TOPIC=error_topic).items():
+    for k, v in (env or emu.sink_env(SINK_ERROR_TOPIC=error_topic)).items():
         args += ["--env", f"{k}={v}"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr[-6000:]
@@ -239,3 +239,34 @@ def test_the_stock_client_reads_back_what_it_registered(flow):
     with pytest.raises(Exception) as e:
         fresh.get_schema(schema_id + 999)
     assert "40403" in str(e.value) or "not found" in str(e.value).lower()
+
+
+FUNCTION = REPO / "tests" / "aws" / "function" / "bootstrap"
+
+
+@pytest.mark.parametrize("fmt", ["JSON", "SOURCE"])
+def test_powertools_reads_what_the_trigger_delivers(flow, tmp_path, fmt):
+    """AWS's Powertools, as a function behind the local trigger: its Kafka event model accepts
+    the events (schema metadata included), and its Kafka consumer deserializes the values: JSON
+    text with EventRecordFormat JSON, the Avro datum with SOURCE."""
+    emu, registry = flow
+    orders, errors = unique("orders-powertools"), unique("errors")
+    topics(orders, errors)
+    sent = [{"id": 10, "item": "pie", "note": None}, {"id": 11, "item": "tart", "note": "hot"}]
+    schema_id, _ = produce_avro(registry.url, orders, sent)
+    records_file = tmp_path / "records.jsonl"
+    env = {
+        "_HANDLER": "powertools_consumer.handler",
+        "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent / "function"),
+        "PYTHON_BIN": sys.executable,
+        "RECORDS_FILE": str(records_file),
+        "RECORD_FORMAT": fmt,
+        "AVRO_SCHEMA": SCHEMA,
+    }
+    run_trigger(emu, registry, [orders], errors, stop_after=2, fmt=fmt, function=str(FUNCTION), env=env)
+    got = [json.loads(line) for line in records_file.read_text().splitlines()]
+    assert got == [
+        # dataFormat names what is delivered: Powertools refuses a JSON value marked AVRO.
+        {"topic": orders, "offset": i, "value": o, "schema": {"dataFormat": "JSON" if fmt == "JSON" else "AVRO", "schemaId": str(schema_id)}}
+        for i, o in enumerate(sent)
+    ], got

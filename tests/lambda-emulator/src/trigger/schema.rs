@@ -5,7 +5,8 @@
 //! delivered as AWS documents it: with `EventRecordFormat: JSON` the decoded record as JSON text
 //! (base64 in the event, like any key or value), with `SOURCE` the original datum without the
 //! framing, and in both cases `keySchemaMetadata`/`valueSchemaMetadata` with the `dataFormat`
-//! and the `schemaId` (as a string). A record that cannot be decoded is not delivered: the
+//! of what is delivered (`JSON` for JSON, `AVRO` for the source datum: AWS's Powertools refuses
+//! a JSON value whose metadata says otherwise) and the `schemaId` (as a string). A record that cannot be decoded is not delivered: the
 //! trigger sends it to the on-failure destination.
 //!
 //! AWS offers a schema registry to provisioned mappings only; [`RegistryConfig::new`] refuses
@@ -228,14 +229,14 @@ impl Decoder {
             id,
             reason,
         })?;
-        let delivered = match self.config.format {
-            RecordFormat::Json => json.into_bytes(),
-            RecordFormat::Source => datum.to_vec(),
+        let (delivered, data_format) = match self.config.format {
+            RecordFormat::Json => (json.into_bytes(), "JSON"),
+            RecordFormat::Source => (datum.to_vec(), "AVRO"),
         };
         Ok((
             delivered,
             SchemaMetadata {
-                data_format: "AVRO",
+                data_format,
                 schema_id: id.to_string(),
             },
         ))
