@@ -147,6 +147,8 @@ pub enum TriggerError {
 
 /// How long a metadata or offset request to the broker may take.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often reading the schema registry is tried again before a record is given up.
+const REGISTRY_RETRIES: usize = 5;
 /// How long the loop waits for a record when nothing else is due.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 
@@ -558,7 +560,20 @@ async fn pending(decoder: Option<&mut schema::Decoder>, record: &SourceRecord) -
     let Some(decoder) = decoder else {
         return Pending::of(record, record_json(record));
     };
-    match decoder.deliver(record).await {
+    let mut outcome = decoder.deliver(record).await;
+    // A registry that cannot be read is tried again a few times (about 6 s) before the record
+    // is given up: it says nothing about the record.
+    let mut wait = Duration::from_millis(200);
+    for _ in 0..REGISTRY_RETRIES {
+        let Err(schema::DecodeError::Registry { reason, .. }) = &outcome else {
+            break;
+        };
+        warn!(topic = %record.topic, offset = record.offset, %reason, retry_in_ms = wait.as_millis() as u64, "the schema registry cannot be read: trying again");
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+        outcome = decoder.deliver(record).await;
+    }
+    match outcome {
         Ok(d) => {
             let delivered = SourceRecord {
                 key: d.key,

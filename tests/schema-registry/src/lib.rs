@@ -142,6 +142,13 @@ impl SchemaRegistry {
         format!("http://{}", self.addr)
     }
 
+    /// Registers `schema` under `subject` as `POST /subjects/{subject}/versions` does, without
+    /// checking it (for seeding a registry without a client): its id and version, or why the
+    /// data file could not be written.
+    pub fn register(&self, subject: &str, schema: Stored) -> Result<(u32, usize), String> {
+        save(&self.shared, subject, schema)
+    }
+
     /// A copy of what it holds.
     pub fn store(&self) -> Store {
         self.shared
@@ -229,24 +236,27 @@ async fn register(
         Ok(s) => s,
         Err(m) => return error(StatusCode::UNPROCESSABLE_ENTITY, 42201, m),
     };
-    let Ok(mut store) = shared.store.lock() else {
-        return internal();
-    };
-    let (id, version) = store.register(&subject, stored);
+    match save(&shared, &subject, stored) {
+        Ok((id, _)) => answer(StatusCode::OK, serde_json::json!({ "id": id })),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, 50001, e),
+    }
+}
+
+/// Registers a checked schema and writes the data file, if any.
+fn save(shared: &Shared, subject: &str, stored: Stored) -> Result<(u32, usize), String> {
+    let mut store = shared
+        .store
+        .lock()
+        .map_err(|_| "the store is unusable".to_owned())?;
+    let (id, version) = store.register(subject, stored);
     if let Some(path) = &shared.file {
-        let written = serde_json::to_vec(&*store)
+        serde_json::to_vec(&*store)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| write_atomically(path, &bytes).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                50001,
-                format!("cannot write {}: {e}", path.display()),
-            );
-        }
+            .and_then(|bytes| write_atomically(path, &bytes).map_err(|e| e.to_string()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     tracing::info!(%subject, id, version, "schema registered");
-    answer(StatusCode::OK, serde_json::json!({ "id": id }))
+    Ok((id, version))
 }
 
 /// Writes next to `path` and renames, so a crash leaves the old file or the new one.
@@ -431,12 +441,7 @@ mod tests {
         let file = dir.path().join("schemas.json");
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let first = SchemaRegistry::start(addr, Some(&file)).await.unwrap();
-        {
-            let mut store = first.shared.store.lock().unwrap();
-            store.register("t-value", avro("\"long\""));
-        }
-        // Registration through the API writes the file; here the store is written directly.
-        std::fs::write(&file, serde_json::to_vec(&first.store()).unwrap()).unwrap();
+        assert_eq!(first.register("t-value", avro("\"long\"")).unwrap(), (1, 1));
         drop(first);
         let second = SchemaRegistry::start(addr, Some(&file)).await.unwrap();
         assert_eq!(second.store().schemas[&1], avro("\"long\""));

@@ -12,6 +12,9 @@
 //! AWS offers a schema registry to provisioned mappings only; [`RegistryConfig::new`] refuses
 //! it otherwise, as creating such a mapping fails.
 //!
+//! A registry that cannot be read is tried again by the trigger a few times (about 6 s) before
+//! the record is given up; AWS's behaviour then is not documented.
+//!
 //! It does not do: Glue registries, authentication to the registry (`AccessConfigs`), Protobuf
 //! or JSON Schema (a record of either is not decoded and goes to the on-failure destination),
 //! schema references, or HTTPS (the client is a small HTTP/1.1 GET for a local registry).
@@ -505,6 +508,129 @@ mod tests {
         assert!(matches!(
             known_schema(br#"{"schema":"{"}"#),
             Known::Other(_)
+        ));
+    }
+
+    fn framed(id: u32, datum: &[u8]) -> Vec<u8> {
+        [&[0][..], &id.to_be_bytes(), datum].concat()
+    }
+
+    #[tokio::test]
+    async fn keys_and_values_are_decoded_through_the_registry() {
+        let registry = schema_registry::SchemaRegistry::start("127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .unwrap();
+        let stored = |s: &str| schema_registry::Stored {
+            schema: s.to_owned(),
+            schema_type: "AVRO".to_owned(),
+        };
+        let (user, _) = registry.register("t-value", stored(USER)).unwrap();
+        let (long, _) = registry.register("t-key", stored("\"long\"")).unwrap();
+        let (proto, _) = registry
+            .register(
+                "p-value",
+                schema_registry::Stored {
+                    schema: "syntax = \"proto3\";".to_owned(),
+                    schema_type: "PROTOBUF".to_owned(),
+                },
+            )
+            .unwrap();
+        let config = |format: &str| {
+            let mut s = settings(format, &["KEY", "VALUE"]);
+            s.uri = registry.url();
+            RegistryConfig::new(&s, true).unwrap()
+        };
+        let datum = [4, b'a', b'b', 60, 0];
+        let record = SourceRecord {
+            topic: "t".to_owned(),
+            partition: 0,
+            offset: 3,
+            timestamp_ms: 1,
+            timestamp_type: "CREATE_TIME",
+            // The long 21 is zig-zag 42.
+            key: Some(framed(long, &[42])),
+            value: Some(framed(user, &datum)),
+            headers: vec![],
+        };
+        let mut json = Decoder::new(config("JSON"));
+        let d = json.deliver(&record).await.unwrap();
+        assert_eq!(d.key.as_deref(), Some(&b"21"[..]));
+        assert_eq!(
+            d.value.as_deref(),
+            Some(&br#"{"age":30,"email":null,"name":"ab"}"#[..])
+        );
+        let meta = |format, id: u32| SchemaMetadata {
+            data_format: format,
+            schema_id: id.to_string(),
+        };
+        assert_eq!(d.key_schema, Some(meta("JSON", long)));
+        assert_eq!(d.value_schema, Some(meta("JSON", user)));
+        // The event's record carries both, in AWS's names.
+        let delivered = SourceRecord {
+            key: d.key.clone(),
+            value: d.value.clone(),
+            ..record.clone()
+        };
+        let event: serde_json::Value =
+            serde_json::from_str(&super::super::batch::record_json_with(
+                &delivered,
+                d.key_schema.as_ref(),
+                d.value_schema.as_ref(),
+            ))
+            .unwrap();
+        assert_eq!(
+            event["valueSchemaMetadata"],
+            serde_json::json!({"dataFormat": "JSON", "schemaId": user.to_string()})
+        );
+        assert_eq!(event["keySchemaMetadata"]["schemaId"], long.to_string());
+
+        let mut source = Decoder::new(config("SOURCE"));
+        let d = source.deliver(&record).await.unwrap();
+        assert_eq!(d.value.as_deref(), Some(&datum[..]));
+        assert_eq!(d.value_schema, Some(meta("AVRO", user)));
+        // A tombstone has nothing to validate.
+        let tombstone = SourceRecord {
+            value: None,
+            ..record.clone()
+        };
+        assert_eq!(source.deliver(&tombstone).await.unwrap().value, None);
+
+        let unknown = SourceRecord {
+            value: Some(framed(999, &datum)),
+            ..record.clone()
+        };
+        assert_eq!(
+            json.deliver(&unknown).await.unwrap_err(),
+            DecodeError::UnknownSchema {
+                part: "value",
+                id: 999
+            }
+        );
+        let protobuf = SourceRecord {
+            value: Some(framed(proto, &[8, 1])),
+            ..record.clone()
+        };
+        assert!(matches!(
+            json.deliver(&protobuf).await.unwrap_err(),
+            DecodeError::Unsupported { kind, .. } if kind == "PROTOBUF"
+        ));
+        let garbage = SourceRecord {
+            key: Some(framed(long, &[0xff, 0xff])),
+            ..record.clone()
+        };
+        assert!(matches!(
+            json.deliver(&garbage).await.unwrap_err(),
+            DecodeError::Invalid { part: "key", .. }
+        ));
+        // A registry that is gone is an error of its own, not a missing schema.
+        let url = registry.url();
+        drop(registry);
+        let mut s = settings("JSON", &["VALUE"]);
+        s.uri = url;
+        let mut cold = Decoder::new(RegistryConfig::new(&s, true).unwrap());
+        assert!(matches!(
+            cold.deliver(&record).await.unwrap_err(),
+            DecodeError::Registry { part: "value", .. }
         ));
     }
 }
