@@ -26,7 +26,7 @@ access_key="demo-access-id:demo-access-secret"
 project="connector_test"
 kafka_port="${KAFKA_PORT:-19092}"
 bootstrap="${KAFKA_BOOTSTRAP:-127.0.0.1:$kafka_port}"
-# The template's defaults: SourceTopic, ErrorTopic and the consumer group connect-<ConnectorName>.
+# The template's defaults: SourceTopics, ErrorTopic and the consumer group connect-<ConnectorName>.
 source_topic="maxcompute-test-input"
 error_topic="connect-error-kafka-maxcompute-sink"
 group="connect-kafka-maxcompute-sink"

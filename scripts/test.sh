@@ -4,7 +4,7 @@
 # the Python suites and the Rust differential tests run; cargo-nextest; the local Kafka broker;
 # cargo-lambda), starts the broker unless one answers already, runs the Rust tests, the doc
 # tests, the sample events under cargo-lambda, the pyodps conformance suite, the AWS shape checks
-# (tests/aws) and the template checks, and stops what it started. Each install step is a no-op
+# (tests/aws), the schema registry flow (tests/registry) and the template checks, and stops what it started. Each install step is a no-op
 # when its tool is there, so this is also the everyday command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +66,9 @@ bash scripts/conformance.sh
 
 step "AWS shapes against AWS's own libraries (Powertools, the runtime interface client, EMF)"
 bash scripts/aws-shapes.sh
+
+step "the trigger's schema registry and topics with the stock Kafka client (confluent-kafka's AvroSerializer)"
+bash scripts/registry.sh
 
 step "template.yaml checks (cfn-lint, sam validate --lint, content the linters cannot see)"
 bash scripts/template-check.sh

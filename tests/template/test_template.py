@@ -50,10 +50,71 @@ def _intrinsic(loader, tag_suffix, node):
 _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
-@pytest.fixture(scope="module")
-def template():
-    with open(TEMPLATE, encoding="utf-8") as f:
+def load_template(path=TEMPLATE):
+    with open(path, encoding="utf-8") as f:
         return yaml.load(f, Loader=_CfnLoader)
+
+
+def parameter_default(template, name):
+    """A parameter's default; a CommaDelimitedList's as its list."""
+    param = template["Parameters"][name]
+    value = param.get("Default")
+    if param["Type"] == "CommaDelimitedList" and isinstance(value, str):
+        return [v.strip() for v in value.split(",")]
+    return value
+
+
+def _substitute(value, identifier, item):
+    """One Fn::ForEach iteration: `&{Id}` in keys becomes the item's letters and digits,
+    `${Id}` the item, and `{"Ref": Id}` the item itself."""
+    alnum = re.sub(r"[^A-Za-z0-9]", "", item)
+    if isinstance(value, dict):
+        if value == {"Ref": identifier}:
+            return item
+        return {
+            k.replace("&{%s}" % identifier, alnum).replace("${%s}" % identifier, item): _substitute(
+                v, identifier, item
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_substitute(v, identifier, item) for v in value]
+    if isinstance(value, str):
+        return value.replace("${%s}" % identifier, item)
+    return value
+
+
+def expand_foreach(template, overrides=None):
+    """The template with AWS::LanguageExtensions' Fn::ForEach loops of its Resources expanded,
+    their collections taken from the parameters' defaults or `overrides`."""
+    out = dict(template)
+    resources = {}
+    for name, value in template["Resources"].items():
+        if not name.startswith("Fn::ForEach::"):
+            resources[name] = value
+            continue
+        identifier, collection, body = value
+        (fn, parameter), = collection.items()
+        assert fn == "Ref", f"{name} loops over {collection}, not a parameter"
+        items = (overrides or {}).get(parameter) or parameter_default(template, parameter)
+        for item in items:
+            for key, resource in _substitute(body, identifier, item).items():
+                assert key not in resources, f"{name} makes {key} twice"
+                resources[key] = resource
+    out["Resources"] = resources
+    return out
+
+
+@pytest.fixture(scope="module")
+def raw_template():
+    """The template as written, Fn::ForEach loops included."""
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def template(raw_template):
+    """The template as CloudFormation sees it with the default parameters: loops expanded."""
+    return expand_foreach(raw_template)
 
 
 def _function_config(path):
@@ -190,15 +251,29 @@ COMMON_PROPERTIES = {
     "BisectBatchOnFunctionError": None,
     "DestinationConfig": {"OnFailure": {"Destination": None}},
 }
+# The trigger's schema registry (AWS::Lambda::EventSourceMapping SchemaRegistryConfig), inside
+# the cluster kind's config block.
+SCHEMA_REGISTRY_PROPERTIES = {
+    "SchemaRegistryURI": None,
+    "EventRecordFormat": None,
+    "AccessConfigs": [{"Type": None, "URI": None}],
+    "SchemaValidationConfigs": [{"Attribute": None}],
+}
 MSK_PROPERTIES = dict(
     COMMON_PROPERTIES,
     EventSourceArn=None,
-    AmazonManagedKafkaEventSourceConfig={"ConsumerGroupId": None},
+    AmazonManagedKafkaEventSourceConfig={
+        "ConsumerGroupId": None,
+        "SchemaRegistryConfig": SCHEMA_REGISTRY_PROPERTIES,
+    },
 )
 SELF_MANAGED_PROPERTIES = dict(
     COMMON_PROPERTIES,
     SelfManagedEventSource={"Endpoints": {"KafkaBootstrapServers": None}},
-    SelfManagedKafkaEventSourceConfig={"ConsumerGroupId": None},
+    SelfManagedKafkaEventSourceConfig={
+        "ConsumerGroupId": None,
+        "SchemaRegistryConfig": SCHEMA_REGISTRY_PROPERTIES,
+    },
     SourceAccessConfigurations=[{"Type": None, "URI": None}],
 )
 SOURCE_ACCESS_TYPES = {
@@ -273,10 +348,11 @@ def test_there_is_one_trigger_per_kind_of_cluster(template):
     triggers = kafka_triggers(template)
     conditions = {r.get("Condition") for r in triggers.values()}
     assert conditions == {"IsMsk", "IsSelfManaged"}
+    assert len(triggers) == 2
     for resource in triggers.values():
         props = resource["Properties"]
         assert props["FunctionName"] == {"Ref": "SinkFunction"}
-        assert props["Topics"] == [{"Ref": "SourceTopic"}], "the trigger reads exactly one topic"
+        assert props["Topics"] == parameter_default(template, "SourceTopics"), "one topic per trigger"
         assert props["BatchSize"] == {"Ref": "BatchSize"}
         assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "MaximumBatchingWindowInSeconds"}
         kind, _ = trigger_kind(props)
@@ -291,13 +367,29 @@ def test_there_is_one_trigger_per_kind_of_cluster(template):
 
 
 def test_consumer_group_is_connect_dash_connector_name(template):
+    # One topic keeps the seed's group; with several each trigger has its own, since Lambda
+    # requires a consumer group id to be unique among all Kafka event sources.
     for name, resource in kafka_triggers(template).items():
         props = resource["Properties"]
         block = props.get("AmazonManagedKafkaEventSourceConfig") or props.get(
             "SelfManagedKafkaEventSourceConfig"
         )
         assert block, f"{name} sets no consumer group"
-        assert block["ConsumerGroupId"] == {"Fn::Sub": "connect-${ConnectorName}"}, name
+        (topic,) = props["Topics"]
+        assert block["ConsumerGroupId"] == {
+            "Fn::If": [
+                "OneTopic",
+                {"Fn::Sub": "connect-${ConnectorName}"},
+                {"Fn::Sub": f"connect-${{ConnectorName}}-{topic}"},
+            ]
+        }, name
+        assert resolve(block["ConsumerGroupId"], template) == "connect-kafka-maxcompute-sink"
+    assert template["Conditions"]["OneTopic"] == {
+        "Fn::Equals": [
+            {"Fn::Join": [",", {"Ref": "SourceTopics"}]},
+            {"Fn::Select": [0, {"Ref": "SourceTopics"}]},
+        ]
+    }
 
 
 def test_consumer_offset_maps_to_starting_position(template):
@@ -544,13 +636,20 @@ MSK_NETWORK_ACTIONS = {
 def resolve(value, template, extra=None):
     """Evaluates the intrinsics a policy uses (Ref, Sub, Select, Split) with the parameters'
     defaults."""
-    params = {k: v.get("Default") for k, v in template["Parameters"].items()}
+    params = {k: parameter_default(template, k) for k in template["Parameters"]}
     params.update(extra or {})
     if isinstance(value, str):
         return value
+    if isinstance(value, list):
+        return [resolve(v, template, extra) for v in value]
     (fn, arg), = value.items()
     if fn == "Ref":
         return params[arg]
+    if fn == "Fn::If":
+        name, yes, no = arg
+        return resolve(yes if holds(name, template, extra) else no, template, extra)
+    if fn == "Fn::Join":
+        return arg[0].join(resolve(arg[1], template, extra))
     if fn == "Fn::Split":
         return resolve(arg[1], template, extra).split(arg[0])
     if fn == "Fn::Select":
@@ -562,6 +661,27 @@ def resolve(value, template, extra=None):
             r"\$\{([^}]+)\}", lambda m: local.get(m[1], params.get(m[1])) or "", text
         )
     raise AssertionError(f"cannot resolve {value}")
+
+
+def holds(condition, template, extra=None):
+    """Whether a named condition holds with the parameters' defaults (and `extra`)."""
+
+    def truth(c):
+        (fn, arg), = c.items()
+        if fn == "Condition":
+            return holds(arg, template, extra)
+        if fn == "Fn::Not":
+            return not truth(arg[0])
+        if fn == "Fn::And":
+            return all(truth(a) for a in arg)
+        if fn == "Fn::Or":
+            return any(truth(a) for a in arg)
+        if fn == "Fn::Equals":
+            a, b = (resolve(x, template, extra) for x in arg)
+            return str(a) == str(b)
+        raise AssertionError(f"cannot evaluate {c}")
+
+    return truth(template["Conditions"][condition])
 
 
 # The secret of the error topic's SASL user: its own, or the self-managed trigger's.
@@ -579,7 +699,7 @@ def policy_branches(template, function):
     is self-managed in a VPC (on top)."""
     functions = resources_of_type(template, "AWS::Serverless::Function")
     policies = functions[function]["Properties"]["Policies"]
-    assert len(policies) == (4 if function == "SinkFunction" else 3), policies
+    assert len(policies) == (6 if function == "SinkFunction" else 3), policies
     if function == "SinkFunction":
         # The error topic's SASL secret, read by the sink when SCRAM or PLAIN is chosen.
         assert policies[3] == {
@@ -659,6 +779,15 @@ def test_each_trigger_gets_the_permissions_aws_documents_and_no_more(template, f
         assert resolve(statement["Resource"], template) == f"{prefix}topic/{path}/{error_topic}"
     else:
         assert provisioned_only == [], "the error handler has no on-failure destination"
+    if function == "SinkFunction":
+        # Each topic's read and consumer-group statements are a role policy of their own, made
+        # by the same loop as the topic's trigger.
+        topic_policies = resources_of_type(template, "AWS::IAM::RolePolicy")
+        assert len(topic_policies) == len(parameter_default(template, "SourceTopics"))
+        (policy,) = topic_policies.values()
+        assert policy["Condition"] == "IsMsk"
+        assert policy["Properties"]["RoleName"] == {"Ref": "SinkFunctionRole"}
+        msk = msk + policy["Properties"]["PolicyDocument"]["Statement"]
     for s in msk:
         assert s["Effect"] == "Allow"
         assert not any("*" in a for a in actions(s)), s
@@ -836,7 +965,8 @@ def test_the_alarms_watch_metrics_the_sink_emits_with_its_dimensions(template, m
     namespace = re.search(r'pub const NAMESPACE: &str = "(\w+)";', metrics_rs)[1]
     emitted = set(re.findall(r'"(\w+)"\.into\(\),\s*"(?:Count|Milliseconds|Bytes)"', metrics_rs))
     alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
-    assert set(alarms) == {"RejectsAlarm", "RecordAgeAlarm"}
+    # One pair per source topic, named after the topic's letters and digits.
+    assert set(alarms) == {"RejectsAlarmmaxcomputetestinput", "RecordAgeAlarmmaxcomputetestinput"}
     sink = resources_of_type(template, "AWS::Serverless::Function")["SinkFunction"]["Properties"]
     (msk_trigger,) = [
         t for t in kafka_triggers(template, "SinkFunction").values() if t.get("Condition") == "IsMsk"
@@ -861,4 +991,189 @@ def test_the_alarms_watch_metrics_the_sink_emits_with_its_dimensions(template, m
     assert template["Conditions"]["HasAlarms"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
     assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
     # RecordAge is in milliseconds; the parameter in seconds.
-    assert alarms["RecordAgeAlarm"]["Properties"]["Threshold"] == {"Fn::Sub": "${RecordAgeAlarmSeconds}000"}
+    assert alarms["RecordAgeAlarmmaxcomputetestinput"]["Properties"]["Threshold"] == {"Fn::Sub": "${RecordAgeAlarmSeconds}000"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Several source topics: one trigger per topic (AWS::LanguageExtensions' Fn::ForEach)
+
+THREE_TOPICS = ["orders", "order-items", "audit.log"]
+
+
+def _with_defaults(tmp_path, name, **defaults):
+    """template.yaml with other parameter defaults, as a deployment's overrides would set them,
+    written next to the test for the linters."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for param, value in defaults.items():
+        pattern = re.compile(rf"(\n  {param}:\n(?:    .*\n)*?    Default: )(.*)\n")
+        assert pattern.search(text), f"no Default line for {param}"
+        text = pattern.sub(lambda m: f"{m[1]}{value}\n", text, count=1)
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _lint(path):
+    cfn_lint = _tool("cfn-lint")
+    assert cfn_lint, "cfn-lint is not installed: bash scripts/venv.sh installs the pinned version"
+    result = subprocess.run([cfn_lint, str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_three_topics_pass_cfn_lint_and_sam_validate(tmp_path):
+    path = _with_defaults(tmp_path, "three-topics.yaml", SourceTopics=",".join(THREE_TOPICS))
+    _lint(path)
+    sam = _tool("sam")
+    assert sam, "aws-sam-cli is not installed: run bash scripts/venv.sh (it pins aws-sam-cli)"
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION="us-east-1")
+    result = subprocess.run(
+        [sam, "validate", "--lint", "--template", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_topic_gets_its_trigger_group_permissions_and_alarms(raw_template):
+    assert raw_template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+    assert raw_template["Parameters"]["SourceTopics"]["Type"] == "CommaDelimitedList"
+    t = expand_foreach(raw_template, {"SourceTopics": THREE_TOPICS})
+    triggers = kafka_triggers(t)
+    assert sorted(triggers) == sorted(
+        f"{kind}Trigger{re.sub('[^A-Za-z0-9]', '', topic)}"
+        for kind in ("Msk", "SelfManaged")
+        for topic in THREE_TOPICS
+    )
+    several = {"SourceTopics": THREE_TOPICS}
+    assert not holds("OneTopic", t, several)
+    assert holds("OneTopic", t, {"SourceTopics": ["orders"]})
+    groups = {}
+    for name, resource in triggers.items():
+        props = resource["Properties"]
+        (topic,) = props["Topics"]
+        block = props.get("AmazonManagedKafkaEventSourceConfig") or props.get(
+            "SelfManagedKafkaEventSourceConfig"
+        )
+        groups.setdefault(resource["Condition"], set()).add(
+            resolve(block["ConsumerGroupId"], t, several)
+        )
+    # Lambda requires a consumer group id unique among all Kafka event sources.
+    for condition, found in groups.items():
+        assert found == {f"connect-kafka-maxcompute-sink-{topic}" for topic in THREE_TOPICS}, condition
+    cluster = resolve({"Ref": "MskClusterArn"}, t)
+    prefix, path = cluster.split("cluster/", 1)
+    read = set()
+    for policy in resources_of_type(t, "AWS::IAM::RolePolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "kafka-cluster:ReadData" in actions(statement):
+                read.add(resolve(statement["Resource"], t, several))
+    assert read == {f"{prefix}topic/{path}/{topic}" for topic in THREE_TOPICS}
+    alarms = resources_of_type(t, "AWS::CloudWatch::Alarm")
+    topics = {d["Value"] for a in alarms.values() for d in a["Properties"]["Dimensions"] if d["Name"] == "Topic"}
+    assert topics == set(THREE_TOPICS)
+    assert len(alarms) == 2 * len(THREE_TOPICS)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trigger's schema registry (SchemaRegistryConfig), provisioned mode only
+
+# AWS's allowed values (AWS::Lambda::EventSourceMapping SchemaRegistryAccessConfig,
+# SchemaValidationConfig, SchemaRegistryConfig).
+REGISTRY_ACCESS_TYPES = {"BASIC_AUTH", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE"}
+
+
+def registry_config(props):
+    block = props.get("AmazonManagedKafkaEventSourceConfig") or props.get(
+        "SelfManagedKafkaEventSourceConfig"
+    )
+    return block["SchemaRegistryConfig"]
+
+
+def test_the_schema_registry_is_optional_and_as_aws_documents_it(template):
+    params = template["Parameters"]
+    assert params["SchemaRegistryURI"]["Default"] == "", "no registry unless one is named"
+    assert params["EventRecordFormat"]["AllowedValues"] == ["JSON", "SOURCE"]
+    assert set(params["SchemaRegistryAuth"]["AllowedValues"]) <= REGISTRY_ACCESS_TYPES
+    assert params["SchemaValidation"]["AllowedValues"] == ["VALUE", "KEY", "KEY_AND_VALUE"]
+    for uri in ("arn:aws:glue:us-east-1:123456789012:registry/orders", "https://sr.example.com:8081"):
+        assert cfn_pattern_accepts(params["SchemaRegistryURI"]["AllowedPattern"], uri)
+    for name, trigger in kafka_triggers(template).items():
+        condition, config, otherwise = registry_config(trigger["Properties"])["Fn::If"]
+        assert (condition, otherwise) == ("HasSchemaRegistry", {"Ref": "AWS::NoValue"}), name
+        assert config["SchemaRegistryURI"] == {"Ref": "SchemaRegistryURI"}
+        assert config["EventRecordFormat"] == {"Ref": "EventRecordFormat"}
+        validations = config["SchemaValidationConfigs"]
+        assert validations == [
+            {"Fn::If": ["ValidatesKey", {"Attribute": "KEY"}, {"Ref": "AWS::NoValue"}]},
+            {"Fn::If": ["ValidatesValue", {"Attribute": "VALUE"}, {"Ref": "AWS::NoValue"}]},
+        ]
+        for value, key, val in (("VALUE", False, True), ("KEY", True, False), ("KEY_AND_VALUE", True, True)):
+            extra = {"SchemaValidation": value}
+            assert (holds("ValidatesKey", template, extra), holds("ValidatesValue", template, extra)) == (key, val)
+        condition, accesses, otherwise = config["AccessConfigs"]["Fn::If"]
+        assert condition == "HasSchemaRegistrySecret"
+        assert [(a["Fn::If"][0], a["Fn::If"][1]) for a in accesses] == [
+            ("HasSchemaRegistryAuth", {"Type": {"Ref": "SchemaRegistryAuth"}, "URI": {"Ref": "SchemaRegistryAuthSecretArn"}}),
+            ("HasSchemaRegistryRootCa", {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": {"Ref": "SchemaRegistryRootCaSecretArn"}}),
+        ]
+    # The error handler's triggers read the error topic's plain records.
+    for name, trigger in kafka_triggers(template, "ErrorHandlerFunction").items():
+        block = trigger["Properties"].get("AmazonManagedKafkaEventSourceConfig") or trigger[
+            "Properties"
+        ].get("SelfManagedKafkaEventSourceConfig")
+        assert "SchemaRegistryConfig" not in block, name
+
+
+def test_a_schema_registry_needs_provisioned_mode(template):
+    rule = template["Rules"]["SchemaRegistryNeedsProvisionedMode"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SchemaRegistryURI"}, ""]}]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "MinimumPollers"}, "0"]}]}
+
+
+def test_the_registry_gets_the_permissions_aws_documents(template):
+    policies = resources_of_type(template, "AWS::Serverless::Function")["SinkFunction"]["Properties"]["Policies"]
+    glue, secrets = policies[4]["Fn::If"], policies[5]["Fn::If"]
+    assert glue[0] == "IsGlueRegistry" and glue[2] == {"Ref": "AWS::NoValue"}
+    (statement,) = glue[1]["Statement"]
+    assert actions(statement) == {"glue:GetRegistry", "glue:GetSchemaVersion"}
+    registry = "arn:aws:glue:eu-west-1:123456789012:registry/orders"
+    extra = {"SchemaRegistryURI": registry}
+    assert resolve(statement["Resource"], template, extra) == [
+        registry,
+        "arn:aws:glue:eu-west-1:123456789012:schema/orders/*",
+    ]
+    assert holds("IsGlueRegistry", template, extra)
+    assert not holds("IsGlueRegistry", template, {"SchemaRegistryURI": "https://sr.example.com"})
+    assert not holds("IsGlueRegistry", template)
+    assert secrets[0] == "HasSchemaRegistrySecret" and secrets[2] == {"Ref": "AWS::NoValue"}
+    (statement,) = secrets[1]["Statement"]
+    assert actions(statement) == {"secretsmanager:GetSecretValue"}
+    assert statement["Resource"] == [
+        {"Fn::If": ["HasSchemaRegistryAuth", {"Ref": "SchemaRegistryAuthSecretArn"}, {"Ref": "AWS::NoValue"}]},
+        {"Fn::If": ["HasSchemaRegistryRootCa", {"Ref": "SchemaRegistryRootCaSecretArn"}, {"Ref": "AWS::NoValue"}]},
+    ]
+
+
+@pytest.mark.parametrize(
+    "defaults",
+    [
+        {"SchemaRegistryURI": '"arn:aws:glue:us-east-1:123456789012:registry/orders"'},
+        {
+            "SchemaRegistryURI": '"https://sr.example.com:8081"',
+            "SchemaRegistryAuthSecretArn": '"arn:aws:secretsmanager:us-east-1:123456789012:secret:sr"',
+            "SchemaRegistryRootCaSecretArn": '"arn:aws:secretsmanager:us-east-1:123456789012:secret:ca"',
+            "SchemaValidation": "KEY_AND_VALUE",
+            "EventRecordFormat": "SOURCE",
+            "KafkaSource": "SelfManagedKafka",
+        },
+    ],
+    ids=["glue", "confluent"],
+)
+def test_the_template_with_a_registry_passes_cfn_lint(tmp_path, defaults):
+    path = _with_defaults(
+        tmp_path, "registry.yaml", MinimumPollers="1", SourceTopics="orders,payments", **defaults
+    )
+    _lint(path)

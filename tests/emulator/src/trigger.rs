@@ -13,6 +13,7 @@ use clap::Subcommand;
 use lambda_emulator::runtime::FunctionSpec;
 use lambda_emulator::trigger::batch::{BATCH_SIZE_RANGE, Limits, MAX_EVENT_BYTES, SourceRecord};
 use lambda_emulator::trigger::retry::ErrorHandling;
+use lambda_emulator::trigger::schema::RegistryConfig;
 use lambda_emulator::trigger::template::{self, TemplateSettings};
 use lambda_emulator::trigger::tools::{self, NewRecord};
 use lambda_emulator::trigger::{self as kafka_trigger, Settings, StartingPosition};
@@ -154,6 +155,17 @@ enum Tool {
         #[arg(long, value_name = "SECS", default_value_t = 5)]
         timeout: u64,
     },
+    /// Serves a local schema registry (the Confluent REST subset the stock serializers use)
+    /// until Ctrl-C, for a mapping's SchemaRegistryConfig: SchemaRegistryURI=http://ADDR.
+    Registry {
+        /// Where it listens (port 0 picks one; the address is printed).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        /// Keeps the schemas in this JSON file (read at start, written after each
+        /// registration); without it they live as long as the process.
+        #[arg(long, value_name = "FILE")]
+        data_file: Option<PathBuf>,
+    },
     /// Prints the consumer group's committed offset per partition.
     Committed {
         #[command(flatten)]
@@ -184,35 +196,83 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ExitCode, Failure> {
     match args.tool {
+        Some(Tool::Registry { listen, data_file }) => {
+            run_registry(listen, data_file, shutdown).await
+        }
         Some(tool) => run_tool(tool).await,
         None => run_trigger(args.run, shutdown).await,
     }
 }
 
-/// The trigger's settings and where they came from.
+/// `emulator trigger registry`: serves until the shutdown signal.
+async fn run_registry(
+    listen: std::net::SocketAddr,
+    data_file: Option<PathBuf>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ExitCode, Failure> {
+    let registry = schema_registry::SchemaRegistry::start(listen, data_file.as_deref())
+        .await
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    println!("registry: ready on {}", registry.url());
+    shutdown.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The trigger's settings, one per mapping, and where they came from.
 #[derive(Debug)]
 struct Run {
-    settings: Settings,
+    settings: Vec<Settings>,
     template: Option<PathBuf>,
 }
 
+/// The mappings to run: the template's mappings of the function (one per topic), each with the
+/// flags over it; `--topic` replaces the template's topics with one.
 fn settings(args: RunArgs) -> Result<Run, Failure> {
-    let usage = |m: String| Failure::Usage(m);
     let binary = args
         .function
-        .ok_or_else(|| usage("--function PATH is required".to_owned()))?;
-    let template_path = match args.template {
-        Some(path) => Some(path),
+        .clone()
+        .ok_or_else(|| Failure::Usage("--function PATH is required".to_owned()))?;
+    let (template, mut mappings) = template_mappings(&args)?;
+    if args.topic.is_some() {
+        mappings.truncate(1);
+    }
+    if args.group.is_some() && mappings.len() > 1 {
+        return Err(Failure::Usage(format!(
+            "--group names one consumer group, and the template makes {} mappings (one per topic, each with its own group)",
+            mappings.len()
+        )));
+    }
+    let settings = mappings
+        .iter()
+        .map(|t| mapping_settings(&args, &binary, t))
+        .collect::<Result<_, _>>()?;
+    Ok(Run { settings, template })
+}
+
+/// The template's mappings of `--function-id`, or one empty mapping without a template.
+fn template_mappings(args: &RunArgs) -> Result<(Option<PathBuf>, Vec<TemplateSettings>), Failure> {
+    let path = match &args.template {
+        Some(path) => Some(path.clone()),
         None if !args.no_template && std::path::Path::new("template.yaml").is_file() => {
             Some(PathBuf::from("template.yaml"))
         }
         None => None,
     };
-    let t: TemplateSettings = match &template_path {
+    let mappings = match &path {
         Some(p) => template::read(p, &args.function_id, &args.parameters)
-            .map_err(|e| usage(e.to_string()))?,
-        None => TemplateSettings::default(),
+            .map_err(|e| Failure::Usage(e.to_string()))?,
+        None => vec![TemplateSettings::default()],
     };
+    Ok((path, mappings))
+}
+
+/// One mapping's settings: the flags, else the template's, else the trigger's defaults.
+fn mapping_settings(
+    args: &RunArgs,
+    binary: &std::path::Path,
+    t: &TemplateSettings,
+) -> Result<Settings, Failure> {
+    let usage = Failure::Usage;
     let template_position = match &t.starting_position {
         Some(p) => Some(
             p.parse::<StartingPosition>()
@@ -222,20 +282,18 @@ fn settings(args: RunArgs) -> Result<Run, Failure> {
     };
     let topic = args
         .topic
+        .clone()
         .or(t.topic.clone())
         .ok_or_else(|| usage("--topic is required (the template has none)".to_owned()))?;
-    let name = args.name.or(t.function_name.clone()).unwrap_or_else(|| {
-        binary
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "function".to_owned())
-    });
+    let function = function_spec(args, binary, t);
     let group = args
         .group
+        .clone()
         .or(t.consumer_group.clone())
-        .unwrap_or_else(|| format!("connect-{name}"));
+        .unwrap_or_else(|| format!("connect-{}", function.name));
     let event_source = args
         .event_source
+        .clone()
         .or(t.event_source.clone())
         .unwrap_or_else(|| "SelfManagedKafka".to_owned());
     let event_source_arn = (event_source == "aws:kafka").then(|| {
@@ -253,62 +311,76 @@ fn settings(args: RunArgs) -> Result<Run, Failure> {
             .or(t.on_failure_destination.as_deref()),
     )
     .map_err(usage)?;
-    let defaults = Limits::default();
-    let settings = Settings {
-        bootstrap: args.broker.bootstrap,
+    // Creating a mapping with a registry fails in on-demand mode, as in AWS.
+    let schema_registry = t
+        .schema_registry
+        .as_ref()
+        .map(|r| RegistryConfig::new(r, t.provisioned))
+        .transpose()
+        .map_err(|e| usage(format!("the mapping of {topic}: {e}")))?;
+    Ok(Settings {
+        bootstrap: args.broker.bootstrap.clone(),
         topic,
         group,
         starting_position: args
             .starting_position
             .or(template_position)
             .unwrap_or(StartingPosition::Latest),
-        limits: Limits {
-            batch_size: args
-                .batch_size
-                .or(t.batch_size)
-                .unwrap_or(defaults.batch_size),
-            window: args
-                .window_ms
-                .map(Duration::from_millis)
-                .or(t.window)
-                .unwrap_or(defaults.window),
-            max_event_bytes: MAX_EVENT_BYTES,
-        },
+        limits: limits(args, t),
         event_source,
         event_source_arn,
         report_batch_item_failures: args.report_batch_item_failures || t.report_batch_item_failures,
-        function: FunctionSpec {
-            name,
-            binary,
-            env: args.env,
-            timeout: args
-                .timeout
-                .map(Duration::from_secs)
-                .or(t.timeout)
-                .unwrap_or(Duration::from_secs(3)),
-            memory_mb: t.memory_mb.unwrap_or(128),
-        },
+        function,
         retry_backoff: Duration::from_millis(500),
         retry_backoff_max: Duration::from_secs(10),
         error_handling,
-    };
-    Ok(Run {
-        settings,
-        template: template_path,
+        schema_registry,
     })
 }
 
-/// Runs the trigger until the shutdown signal (or `--stop-after`).
-async fn run_trigger(
-    args: RunArgs,
-    shutdown: impl Future<Output = ()>,
-) -> Result<ExitCode, Failure> {
-    let stop_after = args.stop_after;
-    let max_wait = args.max_wait.map(Duration::from_secs);
-    let Run { settings, template } = settings(args)?;
-    let s = &settings;
-    let e = &s.error_handling;
-    let errors = match (e.retry_limit(), &e.on_failure) {
+fn limits(args: &RunArgs, t: &TemplateSettings) -> Limits {
+    let defaults = Limits::default();
+    Limits {
+        batch_size: args
+            .batch_size
+            .or(t.batch_size)
+            .unwrap_or(defaults.batch_size),
+        window: args
+            .window_ms
+            .map(Duration::from_millis)
+            .or(t.window)
+            .unwrap_or(defaults.window),
+        max_event_bytes: MAX_EVENT_BYTES,
+    }
+}
+
+fn function_spec(args: &RunArgs, binary: &std::path::Path, t: &TemplateSettings) -> FunctionSpec {
+    let name = args
+        .name
+        .clone()
+        .or(t.function_name.clone())
+        .unwrap_or_else(|| {
+            binary
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "function".to_owned())
+        });
+    FunctionSpec {
+        name,
+        binary: binary.to_owned(),
+        env: args.env.clone(),
+        timeout: args
+            .timeout
+            .map(Duration::from_secs)
+            .or(t.timeout)
+            .unwrap_or(Duration::from_secs(3)),
+        memory_mb: t.memory_mb.unwrap_or(128),
+    }
+}
+
+/// How one mapping handles errors, for its start line.
+fn describe_errors(e: &ErrorHandling) -> String {
+    match (e.retry_limit(), &e.on_failure) {
         (None, _) if e.maximum_record_age.is_none() => "retries until success".to_owned(),
         (limit, destination) => format!(
             "{} retries{}{}, then {}",
@@ -327,34 +399,55 @@ async fn run_trigger(
                 None => "dropped".to_owned(),
             }
         ),
-    };
-    println!(
-        "trigger: {} ({}) -> {} as {}; group {}, batch {} records / {} ms window, timeout {} s, {errors}{}",
-        s.topic,
-        s.bootstrap,
-        s.function.binary.display(),
-        s.function.name,
-        s.group,
-        s.limits.batch_size,
-        s.limits.window.as_millis(),
-        s.function.timeout.as_secs(),
-        template
-            .as_ref()
-            .map(|p| format!(" (settings from {})", p.display()))
-            .unwrap_or_default()
-    );
-    let mut running = kafka_trigger::start(settings)
-        .await
-        .map_err(|e| Failure::Run(e.to_string()))?;
+    }
+}
+
+/// Runs the trigger, one mapping per topic, until the shutdown signal (or `--stop-after`,
+/// counted over all mappings).
+async fn run_trigger(
+    args: RunArgs,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ExitCode, Failure> {
+    let stop_after = args.stop_after;
+    let max_wait = args.max_wait.map(Duration::from_secs);
+    let Run { settings, template } = settings(args)?;
+    let mut running = Vec::with_capacity(settings.len());
+    for s in settings {
+        println!(
+            "trigger: {} ({}) -> {} as {}; group {}, batch {} records / {} ms window, timeout {} s, {}{}{}",
+            s.topic,
+            s.bootstrap,
+            s.function.binary.display(),
+            s.function.name,
+            s.group,
+            s.limits.batch_size,
+            s.limits.window.as_millis(),
+            s.function.timeout.as_secs(),
+            describe_errors(&s.error_handling),
+            s.schema_registry
+                .as_ref()
+                .map(|r| format!(", schema registry {} ({:?})", r.uri, r.format))
+                .unwrap_or_default(),
+            template
+                .as_ref()
+                .map(|p| format!(" (settings from {})", p.display()))
+                .unwrap_or_default()
+        );
+        running.push(
+            kafka_trigger::start(s)
+                .await
+                .map_err(|e| Failure::Run(e.to_string()))?,
+        );
+    }
     println!("trigger: ready");
     let mut code = ExitCode::SUCCESS;
     match stop_after {
         Some(n) => {
             let wait = max_wait.unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
             tokio::select! {
-                stats = running.wait_committed(n, wait) => {
-                    if stats.committed_records < n {
-                        eprintln!("error: {} of {n} records committed within {} s", stats.committed_records, wait.as_secs());
+                committed = committed_all(&running, n, wait) => {
+                    if committed < n {
+                        eprintln!("error: {committed} of {n} records committed within {} s", wait.as_secs());
                         code = ExitCode::FAILURE;
                     }
                 }
@@ -363,25 +456,47 @@ async fn run_trigger(
         }
         None => shutdown.await,
     }
-    let stats = running
-        .stop()
-        .await
-        .map_err(|e| Failure::Run(e.to_string()))?;
-    println!(
-        "trigger: stopped; {} invocations ({} failed), {} records committed ({} given up), offsets {:?}",
-        stats.invocations,
-        stats.failed_invocations,
-        stats.committed_records,
-        stats.given_up_records,
-        stats.committed
-    );
+    for r in running {
+        let topic_stats = r.stop().await.map_err(|e| Failure::Run(e.to_string()))?;
+        println!(
+            "trigger: stopped; {} invocations ({} failed), {} records committed ({} given up), offsets {:?}",
+            topic_stats.invocations,
+            topic_stats.failed_invocations,
+            topic_stats.committed_records,
+            topic_stats.given_up_records,
+            topic_stats.committed
+        );
+    }
     Ok(code)
+}
+
+/// Waits until the mappings together committed `n` records, or `wait` passes; the count.
+async fn committed_all(running: &[kafka_trigger::Running], n: u64, wait: Duration) -> u64 {
+    let total = || {
+        running
+            .iter()
+            .map(|r| r.stats().committed_records)
+            .sum::<u64>()
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    // The counters of several tasks: checked on a tick until the deadline.
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    while total() < n && tokio::time::Instant::now() < deadline {
+        tick.tick().await;
+    }
+    total()
 }
 
 /// `emulator trigger produce|read|committed`.
 async fn run_tool(tool: Tool) -> Result<ExitCode, Failure> {
     let failed = |e: kafka_trigger::TriggerError| Failure::Run(e.to_string());
     match tool {
+        // Served until the shutdown signal by `run_registry`.
+        Tool::Registry { .. } => {
+            return Err(Failure::Usage(
+                "the registry runs until Ctrl-C: emulator trigger registry".to_owned(),
+            ));
+        }
         Tool::Produce {
             broker,
             topic,
@@ -491,7 +606,10 @@ mod tests {
         let args = trigger(line).map_err(|e| e.to_string())?;
         assert!(args.tool.is_none());
         settings(args.run)
-            .map(|r| r.settings)
+            .map(|r| {
+                assert_eq!(r.settings.len(), 1, "{:?}", r.settings);
+                r.settings.into_iter().next().unwrap()
+            })
             .map_err(|e| format!("{e:?}"))
     }
 
@@ -577,6 +695,73 @@ mod tests {
         assert_eq!((s.group.as_str(), s.topic.as_str()), ("g", "t"));
         assert_eq!(s.function.env, vec![("A".to_owned(), "b=c".to_owned())]);
         assert_eq!(s.event_source_arn, None);
+    }
+
+    fn all_settings(line: &[&str]) -> Result<Vec<Settings>, String> {
+        let args = trigger(line).map_err(|e| e.to_string())?;
+        settings(args.run)
+            .map(|r| r.settings)
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn each_topic_of_the_template_is_a_mapping_of_its_own() {
+        let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let base = ["--function", "f", "--template", template];
+        let all =
+            all_settings(&[&base[..], &["--parameter", "SourceTopics=a,b"]].concat()).unwrap();
+        let mapped: Vec<_> = all
+            .iter()
+            .map(|s| (s.topic.as_str(), s.group.as_str()))
+            .collect();
+        assert_eq!(
+            mapped,
+            [
+                ("a", "connect-kafka-maxcompute-sink-a"),
+                ("b", "connect-kafka-maxcompute-sink-b")
+            ]
+        );
+        // --topic replaces the list with one topic; --group cannot name two groups.
+        let one = all_settings(
+            &[
+                &base[..],
+                &["--parameter", "SourceTopics=a,b", "--topic", "c"],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].topic, "c");
+        let e = all_settings(
+            &[
+                &base[..],
+                &["--parameter", "SourceTopics=a,b", "--group", "g"],
+            ]
+            .concat(),
+        )
+        .unwrap_err();
+        assert!(e.contains("one consumer group"), "{e}");
+    }
+
+    #[test]
+    fn a_schema_registry_needs_provisioned_mode() {
+        let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let base = [
+            "--function",
+            "f",
+            "--template",
+            template,
+            "--parameter",
+            "SchemaRegistryURI=http://127.0.0.1:8081",
+        ];
+        let e = all_settings(&base).unwrap_err();
+        assert!(e.contains("InvalidParameterValueException"), "{e}");
+        assert!(e.contains("provisioned mode"), "{e}");
+        let s = run_settings(&[&base[..], &["--parameter", "MinimumPollers=1"]].concat()).unwrap();
+        let r = s.schema_registry.unwrap();
+        assert_eq!(r.uri, "http://127.0.0.1:8081");
+        assert!(r.validate_value && !r.validate_key);
+        assert!(run_settings(&base[..4]).unwrap().schema_registry.is_none());
     }
 
     #[test]

@@ -26,13 +26,19 @@
 //! of partitions not being retried keep flowing while another partition's batch waits for its
 //! retry.
 //!
+//! With a schema registry ([`schema`]), each record's validated key and value are decoded as it
+//! is read; a record that cannot be decoded never reaches the function: when its turn comes it
+//! goes to the on-failure destination (condition [`schema::UNDELIVERABLE`]), and the batch's
+//! other records are sent.
+//!
 //! Submodules: `batch` (event JSON, batching; pure), `answer` (what an outcome means; pure),
-//! `retry` (error handling and on-failure records; pure), `template` (settings from
-//! `template.yaml`), `tools` (produce and read records).
+//! `retry` (error handling and on-failure records; pure), `schema` (the schema registry),
+//! `template` (settings from `template.yaml`), `tools` (produce and read records).
 
 pub mod answer;
 pub mod batch;
 pub mod retry;
+pub mod schema;
 pub mod template;
 pub mod tools;
 
@@ -50,7 +56,9 @@ use tracing::{error, info, warn};
 
 use crate::runtime::{Function, FunctionSpec};
 use answer::{Verdict, judge, outcome_label};
-use batch::{Batch, EventMeta, Limits, PartitionBuffer, Pending, SourceRecord, record_json};
+use batch::{
+    Batch, EventMeta, Limits, PartitionBuffer, Pending, SourceRecord, record_json, record_json_with,
+};
 use retry::{AfterFailure, Destination, ErrorHandling, GiveUp};
 
 /// Where reading starts when the consumer group has no committed offset for a partition.
@@ -97,6 +105,8 @@ pub struct Settings {
     /// Provisioned mode's retries, bisection, record age and on-failure destination; the
     /// default is on-demand mode's (retry until success).
     pub error_handling: ErrorHandling,
+    /// The mapping's schema registry (`SchemaRegistryConfig`, provisioned mode only).
+    pub schema_registry: Option<schema::RegistryConfig>,
 }
 
 /// Counts since the trigger started, published after every batch.
@@ -137,6 +147,8 @@ pub enum TriggerError {
 
 /// How long a metadata or offset request to the broker may take.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often reading the schema registry is tried again before a record is given up.
+const REGISTRY_RETRIES: usize = 5;
 /// How long the loop waits for a record when nothing else is due.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 
@@ -448,10 +460,11 @@ pub async fn start(settings: Settings) -> Result<Running, TriggerError> {
         "trigger ready"
     );
     let function = Function::new(settings.function.clone()).await?;
+    let decoder = settings.schema_registry.clone().map(schema::Decoder::new);
     let (stats_tx, stats_rx) = watch::channel(Stats::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(run(
-        settings, consumer, on_failure, starts, function, stats_tx, stop_rx,
+        settings, consumer, on_failure, starts, function, decoder, stats_tx, stop_rx,
     ));
     Ok(Running {
         stats: stats_rx,
@@ -460,12 +473,14 @@ pub async fn start(settings: Settings) -> Result<Running, TriggerError> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     settings: Settings,
     consumer: StreamConsumer,
     on_failure: Option<(String, FutureProducer)>,
     starts: BTreeMap<i32, i64>,
     function: Function,
+    mut decoder: Option<schema::Decoder>,
     stats_tx: watch::Sender<Stats>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<Stats, TriggerError> {
@@ -515,14 +530,16 @@ async fn run(
             message = state.consumer.recv() => match message {
                 Ok(m) => {
                     let record = source_record(&m);
-                    if let Some(part) = state.parts.get_mut(&record.partition)
-                        && record.offset >= part.next
-                    {
-                        part.next = record.offset + 1;
-                        part.buffer.push(
-                            Pending::of(&record, record_json(&record)),
-                            Instant::now().into_std(),
-                        );
+                    let fresh = state
+                        .parts
+                        .get(&record.partition)
+                        .is_some_and(|part| record.offset >= part.next);
+                    if fresh {
+                        let pending = pending(decoder.as_mut(), &record).await;
+                        if let Some(part) = state.parts.get_mut(&record.partition) {
+                            part.next = record.offset + 1;
+                            part.buffer.push(pending, Instant::now().into_std());
+                        }
                     }
                 }
                 Err(e) => {
@@ -535,6 +552,45 @@ async fn run(
     }
     state.function.stop().await;
     Ok(state.stats)
+}
+
+/// A record as it waits in a batch: as the function receives it, or, when the schema registry
+/// cannot decode it, as it was read and marked undeliverable.
+async fn pending(decoder: Option<&mut schema::Decoder>, record: &SourceRecord) -> Pending {
+    let Some(decoder) = decoder else {
+        return Pending::of(record, record_json(record));
+    };
+    let mut outcome = decoder.deliver(record).await;
+    // A registry that cannot be read is tried again a few times (about 6 s) before the record
+    // is given up: it says nothing about the record.
+    let mut wait = Duration::from_millis(200);
+    for _ in 0..REGISTRY_RETRIES {
+        let Err(schema::DecodeError::Registry { reason, .. }) = &outcome else {
+            break;
+        };
+        warn!(topic = %record.topic, offset = record.offset, %reason, retry_in_ms = wait.as_millis() as u64, "the schema registry cannot be read: trying again");
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+        outcome = decoder.deliver(record).await;
+    }
+    match outcome {
+        Ok(d) => {
+            let delivered = SourceRecord {
+                key: d.key,
+                value: d.value,
+                ..record.clone()
+            };
+            let json = record_json_with(&delivered, d.key_schema.as_ref(), d.value_schema.as_ref());
+            Pending::of(record, json)
+        }
+        Err(e) => {
+            warn!(topic = %record.topic, partition = record.partition, offset = record.offset, reason = %e, "the schema registry cannot decode the record: it goes to the on-failure destination");
+            Pending {
+                undeliverable: Some(e.to_string()),
+                ..Pending::of(record, record_json(record))
+            }
+        }
+    }
 }
 
 /// The next batch to send: a held one whose wait is over, or a buffer that is ready;
@@ -615,6 +671,29 @@ impl Loop {
         if let Some(condition) = held.giving_up {
             self.give_up(id, held, condition).await;
             return;
+        }
+        if held.batch.records.iter().any(|r| r.undeliverable.is_some()) {
+            let (bad, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut held.batch.records)
+                .into_iter()
+                .partition(|r| r.undeliverable.is_some());
+            held.batch.records = keep;
+            let give_up = self.give_up_context(&held, schema::UNDELIVERABLE);
+            if let Err(e) = self.write_on_failure(&give_up, id, &bad).await {
+                error!(topic_partition = %held.batch.topic_partition(), records = bad.len(), error = %e, "writing records the schema registry cannot decode to the on-failure destination failed: trying again");
+                let mut all = bad;
+                all.append(&mut held.batch.records);
+                all.sort_by_key(|r| r.offset);
+                held.batch.records = all;
+                self.hold(id, held, true);
+                return;
+            }
+            warn!(topic_partition = %held.batch.topic_partition(), first_offset = bad.first().map_or(-1, |r| r.offset), records = bad.len(), "records the schema registry cannot decode given up");
+            self.stats.given_up_records += bad.len() as u64;
+            held.settled += bad.len();
+            if held.batch.records.is_empty() {
+                self.settle(id, &held, held.upto);
+                return;
+            }
         }
         if self.settings.error_handling.maximum_record_age.is_some() {
             let now = now_ms();

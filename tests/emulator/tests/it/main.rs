@@ -24,4 +24,5 @@ mod retry_flow;
 mod sink_flow;
 mod soak;
 mod support;
+mod topics;
 mod unreadable_body;

@@ -60,5 +60,6 @@ pub(crate) fn settings(
         retry_backoff: Duration::from_millis(100),
         retry_backoff_max: Duration::from_millis(500),
         error_handling: Default::default(),
+        schema_registry: None,
     }
 }

@@ -95,6 +95,16 @@ impl Serialize for Header<'_> {
 /// The record's JSON in the event, as AWS writes it: base64 key and value (absent when null),
 /// the timestamp as a number, headers as signed bytes.
 pub fn record_json(record: &SourceRecord) -> String {
+    record_json_with(record, None, None)
+}
+
+/// [`record_json`] with the schema registry's `keySchemaMetadata` and `valueSchemaMetadata`
+/// (present only for a key or value the mapping validated).
+pub fn record_json_with(
+    record: &SourceRecord,
+    key_schema: Option<&super::schema::SchemaMetadata>,
+    value_schema: Option<&super::schema::SchemaMetadata>,
+) -> String {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire<'a> {
@@ -108,6 +118,10 @@ pub fn record_json(record: &SourceRecord) -> String {
         #[serde(skip_serializing_if = "Option::is_none")]
         value: Option<String>,
         headers: Vec<Header<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_schema_metadata: Option<&'a super::schema::SchemaMetadata>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value_schema_metadata: Option<&'a super::schema::SchemaMetadata>,
     }
     let b64 = |b: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
     let wire = Wire {
@@ -123,6 +137,8 @@ pub fn record_json(record: &SourceRecord) -> String {
             .iter()
             .map(|(k, v)| Header(k, v.as_deref()))
             .collect(),
+        key_schema_metadata: key_schema,
+        value_schema_metadata: value_schema,
     };
     serde_json::to_string(&wire).unwrap_or_default()
 }
@@ -136,6 +152,9 @@ pub struct Pending {
     /// Epoch milliseconds; -1 when the broker has none.
     pub timestamp_ms: i64,
     pub key: Option<Vec<u8>>,
+    /// Why the record cannot reach the function (the schema registry could not decode it): it
+    /// goes to the on-failure destination instead, its `json` the record as it was read.
+    pub undeliverable: Option<String>,
 }
 
 impl Pending {
@@ -146,6 +165,7 @@ impl Pending {
             json,
             timestamp_ms: record.timestamp_ms,
             key: record.key.clone(),
+            undeliverable: None,
         }
     }
 }
@@ -336,6 +356,7 @@ impl Batch {
                     json: String::new(),
                     timestamp_ms: 0,
                     key: None,
+                    undeliverable: None,
                 })
                 .collect(),
             first_seen: Instant::now(),

@@ -4,13 +4,19 @@
 //! handling (MaximumRetryAttempts, MaximumRecordAgeInSeconds, BisectBatchOnFunctionError,
 //! DestinationConfig.OnFailure), and the function's Timeout, MemorySize and name.
 //!
+//! A function may have several mappings, one per topic: `AWS::LanguageExtensions`'
+//! `Fn::ForEach` loops in `Resources` are expanded first (over a `CommaDelimitedList`
+//! parameter, `&{Id}` in logical ids, `${Id}` in strings and `!Ref Id` in values), and
+//! [`read`] gives one [`TemplateSettings`] per mapping. Each mapping's `SchemaRegistryConfig`
+//! and whether it is in provisioned mode (`ProvisionedPollerConfig`) are read too.
+//!
 //! CloudFormation is not evaluated in general: parameters take their `Default` unless the
 //! caller overrides them (as `sam deploy --parameter-overrides` does), and only the intrinsics
-//! these settings use are resolved (`Ref`, `Sub`, `FindInMap`, `If` with `AWS::NoValue`, and
-//! `Equals`/`Not`/`And`/`Or` in `Condition`s to pick the mapping a deployment creates), in
-//! short (`!Ref`) and long (`Fn::Sub`) form. Anything else leaves the setting unset, and the
-//! caller's default applies. This module reads no environment and does no I/O besides reading
-//! the file.
+//! these settings use are resolved (`Ref`, `Sub`, `FindInMap`, `Join`, `Select`, `Split`, `If`
+//! with `AWS::NoValue`, and `Equals`/`Not`/`And`/`Or` in `Condition`s to pick the mapping a
+//! deployment creates), in short (`!Ref`) and long (`Fn::Sub`) form. Anything else leaves the
+//! setting unset, and the caller's default applies. `Rules` are not checked. This module reads
+//! no environment and does no I/O besides reading the file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,6 +49,22 @@ pub struct TemplateSettings {
     pub bisect_batch_on_function_error: Option<bool>,
     /// `DestinationConfig.OnFailure.Destination`, e.g. `kafka://errors` or an SQS queue ARN.
     pub on_failure_destination: Option<String>,
+    /// Whether the mapping has a `ProvisionedPollerConfig` (provisioned mode).
+    pub provisioned: bool,
+    /// The cluster config block's `SchemaRegistryConfig`, when the mapping has one.
+    pub schema_registry: Option<SchemaRegistrySettings>,
+}
+
+/// A mapping's `SchemaRegistryConfig`, as written (the trigger checks it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaRegistrySettings {
+    pub uri: String,
+    /// `JSON` or `SOURCE`; `None` when the template leaves it out.
+    pub event_record_format: Option<String>,
+    /// The `Attribute` of each `SchemaValidationConfigs` entry (`KEY`, `VALUE`).
+    pub validate: Vec<String>,
+    /// The `Type` of each `AccessConfigs` entry.
+    pub access_types: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,13 +91,14 @@ pub enum TemplateError {
     },
 }
 
-/// Reads the settings of the Kafka trigger of `function_id` (a logical id) from a SAM template,
-/// with `overrides` (`NAME`, `VALUE`) in place of those parameters' defaults.
+/// Reads the settings of the Kafka triggers of `function_id` (a logical id) from a SAM template,
+/// with `overrides` (`NAME`, `VALUE`) in place of those parameters' defaults: one per mapping a
+/// deployment creates, in the template's order, at least one.
 pub fn read(
     path: &Path,
     function_id: &str,
     overrides: &[(String, String)],
-) -> Result<TemplateSettings, TemplateError> {
+) -> Result<Vec<TemplateSettings>, TemplateError> {
     let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
         path: path.display().to_string(),
         source,
@@ -103,7 +126,7 @@ pub fn parse(
     text: &str,
     function_id: &str,
     overrides: &[(String, String)],
-) -> Result<TemplateSettings, TemplateError> {
+) -> Result<Vec<TemplateSettings>, TemplateError> {
     let doc: Value = serde_yaml_ng::from_str(text).map_err(|source| TemplateError::Yaml {
         path: String::new(),
         source,
@@ -117,11 +140,19 @@ pub fn parse(
                 value: value.clone(),
             });
         }
-        ctx.params
-            .insert(name.clone(), Value::String(value.clone()));
+        let value = if ctx.lists.contains(name) {
+            list_value(value)
+        } else {
+            Value::String(value.clone())
+        };
+        ctx.params.insert(name.clone(), value);
     }
     let ctx = ctx;
-    let resources = doc.get("Resources").and_then(Value::as_mapping);
+    let expanded = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .map(|r| expand_for_each(r, &ctx));
+    let resources = expanded.as_ref();
     let function = resources
         .and_then(|r| r.get(function_id))
         .and_then(|f| f.get("Properties"));
@@ -133,7 +164,7 @@ pub fn parse(
             .and_then(|v| ctx.eval(v))
     };
 
-    let mut settings = TemplateSettings {
+    let base = TemplateSettings {
         function_id: function_id.to_owned(),
         function_name: function_prop("FunctionName").and_then(|v| scalar(&v)),
         timeout: function_prop("Timeout")
@@ -145,26 +176,101 @@ pub fn parse(
         ..TemplateSettings::default()
     };
 
-    let mapping = find_mapping(resources, function_id, &ctx);
-    let Some((props, kind)) = mapping else {
+    let mappings = find_mappings(resources, function_id, &ctx);
+    if mappings.is_empty() {
         return Err(TemplateError::NoMapping {
             path: String::new(),
             function: function_id.to_owned(),
         });
-    };
-    apply_mapping(&mut settings, props, kind, &ctx);
-    Ok(settings)
+    }
+    Ok(mappings
+        .into_iter()
+        .map(|(props, kind)| {
+            let mut settings = base.clone();
+            apply_mapping(&mut settings, props, kind, &ctx);
+            settings
+        })
+        .collect())
 }
 
-/// The function's mapping and its event source: an `AWS::Lambda::EventSourceMapping` whose
-/// `FunctionName` refers to the function, or a Kafka entry in the function's own `Events`,
-/// whichever a default deployment creates.
-fn find_mapping<'d>(
+/// A `CommaDelimitedList` value as CloudFormation splits it.
+fn list_value(text: &str) -> Value {
+    Value::Sequence(
+        text.split(',')
+            .map(|item| Value::String(item.trim().to_owned()))
+            .collect(),
+    )
+}
+
+/// `Resources` with each `Fn::ForEach::<Name>: [Id, Collection, {LogicalId: Resource}]` loop
+/// replaced by its resources; a loop whose collection cannot be resolved makes none.
+fn expand_for_each(resources: &serde_yaml_ng::Mapping, ctx: &Ctx<'_>) -> serde_yaml_ng::Mapping {
+    let mut out = serde_yaml_ng::Mapping::new();
+    for (key, value) in resources {
+        let is_loop = key.as_str().is_some_and(|k| k.starts_with("Fn::ForEach::"));
+        if !is_loop {
+            out.insert(key.clone(), value.clone());
+            continue;
+        }
+        let Some([id, collection, body]) = value.as_sequence().map(Vec::as_slice) else {
+            continue;
+        };
+        let (Some(id), Some(Value::Sequence(items))) = (id.as_str(), ctx.eval(collection)) else {
+            continue;
+        };
+        for item in items.iter().filter_map(scalar) {
+            if let Value::Mapping(made) = substitute(body, id, &item) {
+                out.extend(made);
+            }
+        }
+    }
+    out
+}
+
+/// One `Fn::ForEach` iteration: `&{id}` in keys becomes the item's letters and digits, `${id}`
+/// in any string the item, and `Ref: id` the item itself.
+fn substitute(v: &Value, id: &str, item: &str) -> Value {
+    let alnum: String = item.chars().filter(char::is_ascii_alphanumeric).collect();
+    let text = |s: &str| {
+        s.replace(&format!("&{{{id}}}"), &alnum)
+            .replace(&format!("${{{id}}}"), item)
+    };
+    if ref_target(v).is_some_and(|t| t == id) {
+        return Value::String(item.to_owned());
+    }
+    match v {
+        Value::String(s) => Value::String(text(s)),
+        Value::Sequence(items) => {
+            Value::Sequence(items.iter().map(|i| substitute(i, id, item)).collect())
+        }
+        Value::Mapping(m) => Value::Mapping(
+            m.iter()
+                .map(|(k, v)| {
+                    let k = match k {
+                        Value::String(s) => Value::String(text(s)),
+                        other => other.clone(),
+                    };
+                    (k, substitute(v, id, item))
+                })
+                .collect(),
+        ),
+        Value::Tagged(t) => Value::Tagged(Box::new(serde_yaml_ng::value::TaggedValue {
+            tag: t.tag.clone(),
+            value: substitute(&t.value, id, item),
+        })),
+        other => other.clone(),
+    }
+}
+
+/// The function's mappings and their event sources: each `AWS::Lambda::EventSourceMapping`
+/// whose `FunctionName` refers to the function and whose condition holds, or else the first
+/// Kafka entry in the function's own `Events`.
+fn find_mappings<'d>(
     resources: Option<&'d serde_yaml_ng::Mapping>,
     function_id: &str,
     ctx: &Ctx<'_>,
-) -> Option<(&'d Value, Option<String>)> {
-    let mut mapping: Option<(&Value, Option<String>)> = None;
+) -> Vec<(&'d Value, Option<String>)> {
+    let mut mappings: Vec<(&Value, Option<String>)> = Vec::new();
     for (_, resource) in resources.into_iter().flatten() {
         let is_esm =
             resource.get("Type").and_then(Value::as_str) == Some("AWS::Lambda::EventSourceMapping");
@@ -177,7 +283,7 @@ fn find_mapping<'d>(
             .get("Condition")
             .and_then(Value::as_str)
             .is_none_or(|c| ctx.condition(c));
-        if is_esm && refers && active && mapping.is_none() {
+        if is_esm && refers && active {
             let kind = props.and_then(|p| {
                 if p.get("SelfManagedEventSource").is_some() {
                     Some("SelfManagedKafka".to_owned())
@@ -187,11 +293,11 @@ fn find_mapping<'d>(
                     None
                 }
             });
-            mapping = props.map(|p| (p, kind));
+            mappings.extend(props.map(|p| (p, kind)));
         }
     }
-    if mapping.is_some() {
-        return mapping;
+    if !mappings.is_empty() {
+        return mappings;
     }
     if let Some(events) = resources
         .and_then(|r| r.get(function_id))
@@ -206,12 +312,12 @@ fn find_mapping<'d>(
                 _ => continue,
             };
             if let Some(p) = event.get("Properties") {
-                mapping = Some((p, Some(kind.to_owned())));
+                mappings.push((p, Some(kind.to_owned())));
                 break;
             }
         }
     }
-    mapping
+    mappings
 }
 
 /// The trigger's settings from the mapping's properties.
@@ -271,6 +377,39 @@ fn apply_mapping(
         });
     settings.on_failure_destination = prop("DestinationConfig")
         .and_then(|d| d.get("OnFailure")?.get("Destination").and_then(scalar));
+    settings.provisioned = prop("ProvisionedPollerConfig").is_some();
+    settings.schema_registry = [
+        "AmazonManagedKafkaEventSourceConfig",
+        "SelfManagedKafkaEventSourceConfig",
+    ]
+    .iter()
+    .find_map(|c| props.get(*c))
+    .and_then(|c| c.get("SchemaRegistryConfig"))
+    .or_else(|| props.get("SchemaRegistryConfig"))
+    .and_then(|v| ctx.eval(v))
+    .and_then(|c| schema_registry(&c));
+}
+
+/// A resolved `SchemaRegistryConfig`; `None` without a `SchemaRegistryURI`.
+fn schema_registry(config: &Value) -> Option<SchemaRegistrySettings> {
+    let list = |name: &str, field: &str| -> Vec<String> {
+        config
+            .get(name)
+            .and_then(Value::as_sequence)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.get(field).and_then(scalar))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some(SchemaRegistrySettings {
+        uri: config.get("SchemaRegistryURI").and_then(scalar)?,
+        event_record_format: config.get("EventRecordFormat").and_then(scalar),
+        validate: list("SchemaValidationConfigs", "Attribute"),
+        access_types: list("AccessConfigs", "Type"),
+    })
 }
 
 /// A scalar as text (strings, numbers, booleans).
@@ -318,31 +457,43 @@ fn ref_target(v: &Value) -> Option<String> {
 
 struct Ctx<'a> {
     params: BTreeMap<String, Value>,
+    /// The `CommaDelimitedList` parameters, whose values are lists.
+    lists: std::collections::BTreeSet<String>,
     doc: &'a Value,
 }
 
 impl<'a> Ctx<'a> {
     fn new(doc: &'a Value) -> Self {
         let mut params = BTreeMap::new();
+        let mut lists = std::collections::BTreeSet::new();
         if let Some(p) = doc.get("Parameters").and_then(Value::as_mapping) {
             for (name, spec) in p {
-                if let (Some(name), Some(default)) = (name.as_str(), spec.get("Default")) {
-                    params.insert(name.to_owned(), default.clone());
+                let Some(name) = name.as_str() else { continue };
+                let is_list =
+                    spec.get("Type").and_then(Value::as_str) == Some("CommaDelimitedList");
+                if is_list {
+                    lists.insert(name.to_owned());
+                }
+                if let Some(default) = spec.get("Default") {
+                    let value = match (is_list, scalar(default)) {
+                        (true, Some(text)) => list_value(&text),
+                        _ => default.clone(),
+                    };
+                    params.insert(name.to_owned(), value);
                 }
             }
         }
-        Self { params, doc }
+        Self { params, lists, doc }
     }
 
     /// The value with the intrinsics it uses resolved; `None` when one cannot be.
     fn eval(&self, v: &Value) -> Option<Value> {
         let Some((name, arg)) = intrinsic(v) else {
             return match v {
-                Value::Sequence(items) => items
-                    .iter()
-                    .map(|i| self.eval(i))
-                    .collect::<Option<Vec<_>>>()
-                    .map(Value::Sequence),
+                // An item that is `AWS::NoValue` (or cannot be resolved) is left out.
+                Value::Sequence(items) => Some(Value::Sequence(
+                    items.iter().filter_map(|i| self.eval(i)).collect(),
+                )),
                 // A key whose value is `AWS::NoValue` (or cannot be resolved) is left out.
                 Value::Mapping(m) => Some(Value::Mapping(
                     m.iter()
@@ -381,6 +532,40 @@ impl<'a> Ctx<'a> {
                 }
                 out.push_str(rest);
                 Some(Value::String(out))
+            }
+            "Join" => {
+                let args = arg.as_sequence()?;
+                let [sep, list] = args.as_slice() else {
+                    return None;
+                };
+                let Value::Sequence(items) = self.eval(list)? else {
+                    return None;
+                };
+                let parts: Vec<String> = items.iter().map(scalar).collect::<Option<_>>()?;
+                Some(Value::String(parts.join(sep.as_str()?)))
+            }
+            "Select" => {
+                let args = arg.as_sequence()?;
+                let [index, list] = args.as_slice() else {
+                    return None;
+                };
+                let index: usize = scalar(&self.eval(index)?)?.parse().ok()?;
+                let Value::Sequence(items) = self.eval(list)? else {
+                    return None;
+                };
+                items.get(index).cloned()
+            }
+            "Split" => {
+                let args = arg.as_sequence()?;
+                let [sep, text] = args.as_slice() else {
+                    return None;
+                };
+                let text = scalar(&self.eval(text)?)?;
+                Some(Value::Sequence(
+                    text.split(sep.as_str()?)
+                        .map(|s| Value::String(s.to_owned()))
+                        .collect(),
+                ))
             }
             "FindInMap" => {
                 let args = arg.as_sequence()?;
@@ -446,10 +631,16 @@ mod tests {
 
     use super::*;
 
+    /// The one mapping of a template that has one.
+    fn only(v: Vec<TemplateSettings>) -> TemplateSettings {
+        assert_eq!(v.len(), 1, "{v:?}");
+        v.into_iter().next().unwrap()
+    }
+
     #[test]
     fn the_project_template_gives_the_deployed_settings() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-        let s = read(&path, "SinkFunction", &[]).unwrap();
+        let s = only(read(&path, "SinkFunction", &[]).unwrap());
         assert_eq!(
             s.function_name.as_deref(),
             Some("kafka-maxcompute-sink-sink")
@@ -484,12 +675,14 @@ mod tests {
                 .collect()
         };
         for source in ["MSK", "SelfManagedKafka"] {
-            let s = read(
-                &path,
-                "SinkFunction",
-                &overrides(&[("MinimumPollers", "1"), ("KafkaSource", source)]),
-            )
-            .unwrap();
+            let s = only(
+                read(
+                    &path,
+                    "SinkFunction",
+                    &overrides(&[("MinimumPollers", "1"), ("KafkaSource", source)]),
+                )
+                .unwrap(),
+            );
             assert_eq!(s.maximum_retry_attempts, Some(10), "{source}");
             assert_eq!(s.maximum_record_age_s, Some(-1));
             assert_eq!(s.bisect_batch_on_function_error, Some(true));
@@ -499,31 +692,35 @@ mod tests {
             );
             assert!(!s.report_batch_item_failures);
         }
-        let s = read(
-            &path,
-            "SinkFunction",
-            &overrides(&[
-                ("MinimumPollers", "2"),
-                ("MaximumRetryAttempts", "3"),
-                ("MaximumRecordAgeInSeconds", "60"),
-                ("BisectBatchOnFunctionError", "false"),
-                ("ErrorTopic", "errs"),
-                ("PartialBatchResponse", "true"),
-            ]),
-        )
-        .unwrap();
+        let s = only(
+            read(
+                &path,
+                "SinkFunction",
+                &overrides(&[
+                    ("MinimumPollers", "2"),
+                    ("MaximumRetryAttempts", "3"),
+                    ("MaximumRecordAgeInSeconds", "60"),
+                    ("BisectBatchOnFunctionError", "false"),
+                    ("ErrorTopic", "errs"),
+                    ("PartialBatchResponse", "true"),
+                ]),
+            )
+            .unwrap(),
+        );
         assert_eq!(s.maximum_retry_attempts, Some(3));
         assert_eq!(s.maximum_record_age_s, Some(60));
         assert_eq!(s.bisect_batch_on_function_error, Some(false));
         assert_eq!(s.on_failure_destination.as_deref(), Some("kafka://errs"));
         assert!(s.report_batch_item_failures);
         // The error handler's trigger has no destination, in any mode.
-        let s = read(
-            &path,
-            "ErrorHandlerFunction",
-            &overrides(&[("MinimumPollers", "1")]),
-        )
-        .unwrap();
+        let s = only(
+            read(
+                &path,
+                "ErrorHandlerFunction",
+                &overrides(&[("MinimumPollers", "1")]),
+            )
+            .unwrap(),
+        );
         assert_eq!(s.on_failure_destination, None);
         let e = read(&path, "SinkFunction", &overrides(&[("MinimumPoller", "1")])).unwrap_err();
         assert!(
@@ -556,7 +753,7 @@ Resources:
             ConsumerGroupId: {"Fn::Sub": "connect-${Name}"}
             FunctionResponseTypes: [ReportBatchItemFailures]
 "#;
-        let s = parse(text, "F", &[]).unwrap();
+        let s = only(parse(text, "F", &[]).unwrap());
         assert_eq!(s.batch_size, Some(7));
         assert_eq!(s.window, Some(Duration::from_millis(250)));
         assert_eq!(s.starting_position.as_deref(), Some("TRIM_HORIZON"));
@@ -568,5 +765,96 @@ Resources:
             parse(text, "Other", &[]),
             Err(TemplateError::NoMapping { .. })
         ));
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn each_topic_of_the_list_is_a_mapping_with_its_own_group() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        for source in ["MSK", "SelfManagedKafka"] {
+            let all = read(
+                &path,
+                "SinkFunction",
+                &pairs(&[
+                    ("SourceTopics", "orders, order-items,audit.log"),
+                    ("KafkaSource", source),
+                ]),
+            )
+            .unwrap();
+            let topics: Vec<_> = all.iter().map(|s| s.topic.clone().unwrap()).collect();
+            assert_eq!(topics, ["orders", "order-items", "audit.log"], "{source}");
+            let groups: Vec<_> = all
+                .iter()
+                .map(|s| s.consumer_group.clone().unwrap())
+                .collect();
+            assert_eq!(
+                groups,
+                [
+                    "connect-kafka-maxcompute-sink-orders",
+                    "connect-kafka-maxcompute-sink-order-items",
+                    "connect-kafka-maxcompute-sink-audit.log"
+                ]
+            );
+            assert!(all.iter().all(|s| s.batch_size == Some(500)));
+        }
+        // One topic keeps the seed's group.
+        let s = only(read(&path, "SinkFunction", &pairs(&[("SourceTopics", "t")])).unwrap());
+        assert_eq!(
+            s.consumer_group.as_deref(),
+            Some("connect-kafka-maxcompute-sink")
+        );
+        assert_eq!(s.schema_registry, None);
+        assert!(!s.provisioned);
+    }
+
+    #[test]
+    fn the_schema_registry_config_is_read_with_the_mode() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let s = only(
+            read(
+                &path,
+                "SinkFunction",
+                &pairs(&[
+                    ("SchemaRegistryURI", "http://127.0.0.1:8081"),
+                    ("SchemaValidation", "KEY_AND_VALUE"),
+                    ("EventRecordFormat", "SOURCE"),
+                    ("MinimumPollers", "1"),
+                    (
+                        "SchemaRegistryAuthSecretArn",
+                        "arn:aws:secretsmanager:us-east-1:1:secret:s",
+                    ),
+                ]),
+            )
+            .unwrap(),
+        );
+        assert!(s.provisioned);
+        assert_eq!(
+            s.schema_registry,
+            Some(SchemaRegistrySettings {
+                uri: "http://127.0.0.1:8081".to_owned(),
+                event_record_format: Some("SOURCE".to_owned()),
+                validate: vec!["KEY".to_owned(), "VALUE".to_owned()],
+                access_types: vec!["BASIC_AUTH".to_owned()],
+            })
+        );
+        // On demand the template still names the registry: the trigger refuses it, as AWS does.
+        let s = only(
+            read(
+                &path,
+                "SinkFunction",
+                &pairs(&[("SchemaRegistryURI", "http://127.0.0.1:8081")]),
+            )
+            .unwrap(),
+        );
+        assert!(!s.provisioned);
+        let r = s.schema_registry.unwrap();
+        assert_eq!(r.validate, ["VALUE"]);
+        assert_eq!(r.event_record_format.as_deref(), Some("JSON"));
+        assert!(r.access_types.is_empty());
     }
 }

@@ -1,0 +1,272 @@
+"""The trigger's schema registry and its topics, driven by the stock Kafka client: records are
+produced with confluent-kafka's own AvroSerializer through its SchemaRegistryClient, which
+registers the schema in the project's local registry (`emulator trigger registry`); `emulator
+trigger` runs the template's mappings (one per topic of SourceTopics, provisioned mode, a
+SchemaRegistryConfig) into the sink, which writes into the MaxCompute emulator. The sink's
+TEXT format stores each value as the function received it, so the table shows what the trigger
+delivered: the decoded record as JSON (EventRecordFormat JSON) or the Avro datum without the
+registry's framing (SOURCE). Records the registry cannot decode (an unknown schema id, garbage
+after the magic byte) land in the on-failure topic, never in the table.
+
+Needs the local broker (KAFKA_BOOTSTRAP, `bash scripts/broker.sh start`) and the built emulator
+and sink (scripts/registry.sh builds them).
+"""
+
+import base64
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "aws"))
+from conftest import Emulator, SEED_DDL, binary  # noqa: E402  (the shared emulator helper)
+
+from confluent_kafka import Consumer, Producer  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
+from confluent_kafka.schema_registry.avro import AvroSerializer  # noqa: E402
+from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
+from fastavro import parse_schema, schemaless_writer  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+SCHEMA = json.dumps(
+    {
+        "type": "record",
+        "name": "Order",
+        "fields": [
+            {"name": "id", "type": "int"},
+            {"name": "item", "type": "string"},
+            {"name": "note", "type": ["null", "string"], "default": None},
+        ],
+    }
+)
+
+
+def topics(*names, partitions=1):
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    try:
+        admin.list_topics(timeout=10)
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"no broker on {BOOTSTRAP} ({e}): run bash scripts/broker.sh start")
+    futures = admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    for f in futures.values():
+        f.result(timeout=30)
+
+
+def unique(name):
+    return f"registry-{name}-{uuid.uuid4().hex[:8]}"
+
+
+class Registry:
+    """`emulator trigger registry` on a free port."""
+
+    def __init__(self, tmp_path):
+        self.log = open(tmp_path / "registry.log", "w+b")
+        self.proc = subprocess.Popen(
+            [binary("EMULATOR_BIN"), "trigger", "registry", "--listen", "127.0.0.1:0",
+             "--data-file", str(tmp_path / "schemas.json")],
+            stdout=subprocess.PIPE, stderr=self.log,
+        )
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("registry: ready on "), line
+        self.url = line.split()[-1]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def flow(tmp_path):
+    emu = Emulator(tmp_path)
+    emu.odps().execute_sql(SEED_DDL)
+    registry = Registry(tmp_path)
+    yield emu, registry
+    registry.stop()
+    emu.stop()
+
+
+def produce_avro(registry_url, topic, orders):
+    """Produces `orders` with the stock AvroSerializer; returns the schema id it registered."""
+    client = SchemaRegistryClient({"url": registry_url})
+    serializer = AvroSerializer(client, SCHEMA)
+    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    framed = []
+    for order in orders:
+        value = serializer(order, SerializationContext(topic, MessageField.VALUE))
+        framed.append(value)
+        producer.produce(topic, key=str(order["id"]).encode(), value=value)
+    assert producer.flush(30) == 0
+    ids = {int.from_bytes(v[1:5], "big") for v in framed}
+    assert all(v[0] == 0 for v in framed) and len(ids) == 1, framed
+    return ids.pop(), framed
+
+
+def produce_raw(topic, values):
+    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    for v in values:
+        producer.produce(topic, value=v)
+    assert producer.flush(30) == 0
+
+
+def run_trigger(emu, registry, source_topics, error_topic, stop_after, fmt="JSON", function=None, env=None):
+    """`emulator trigger` with the template's mappings of SourceTopics, until `stop_after`
+    records are committed (given-up ones included); the sink unless `function` says otherwise."""
+    args = [
+        binary("EMULATOR_BIN"), "trigger",
+        "--function", function or binary("SINK_BIN"),
+        "--template", str(REPO / "template.yaml"),
+        "--bootstrap", BOOTSTRAP,
+        "--parameter", f"SourceTopics={','.join(source_topics)}",
+        "--parameter", "KafkaSource=SelfManagedKafka",
+        "--parameter", "MinimumPollers=1",
+        "--parameter", "ConsumerOffset=earliest",
+        "--parameter", f"ConnectorName={unique('c')}",
+        "--parameter", f"ErrorTopic={error_topic}",
+        "--parameter", f"SchemaRegistryURI={registry.url}",
+        "--parameter", f"EventRecordFormat={fmt}",
+        "--window-ms", "200",
+        "--timeout", "30",
+        "--stop-after", str(stop_after),
+        "--max-wait", "120",
+    ]
+    for k, v in (env or emu.sink_env(SINK_ERROR_TOPIC=error_topic)).items():
+        args += ["--env", f"{k}={v}"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-6000:]
+    return done
+
+
+def rows(emu):
+    return sorted(
+        (t, o, v) for t, o, v in emu.query("select topic, offset, value from test_kafka")
+    )
+
+
+def on_failure_records(topic, expected, timeout=30):
+    consumer = Consumer({
+        "bootstrap.servers": BOOTSTRAP,
+        "group.id": unique("reader"),
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
+    consumer.subscribe([topic])
+    found = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            m = consumer.poll(0.5)
+            if m is not None and m.error() is None:
+                found.append(json.loads(m.value()))
+    finally:
+        consumer.close()
+    return found
+
+
+def avro_datum(order):
+    out = io.BytesIO()
+    schemaless_writer(out, parse_schema(json.loads(SCHEMA)), order)
+    return out.getvalue()
+
+
+def test_avro_through_the_registry_reaches_the_function_as_json_from_two_topics(flow):
+    emu, registry = flow
+    orders, payments, errors = unique("orders"), unique("payments"), unique("errors")
+    topics(orders, payments, errors)
+    a = [{"id": 1, "item": "tea", "note": None}, {"id": 2, "item": "cake", "note": "warm"}]
+    b = [{"id": 3, "item": "card", "note": None}]
+    schema_id, framed = produce_avro(registry.url, orders, a)
+    assert produce_avro(registry.url, payments, b)[0] == schema_id
+    # An id the registry never gave, and a known id followed by bytes that are no Order.
+    unknown = b"\x00" + (schema_id + 1000).to_bytes(4, "big") + framed[0][5:]
+    garbage = b"\x00" + schema_id.to_bytes(4, "big") + b"\xff\xff\xff\xff\xff"
+    produce_raw(orders, [unknown, garbage])
+
+    run_trigger(emu, registry, [orders, payments], errors, stop_after=5)
+
+    got = rows(emu)
+    expected = sorted(
+        [(orders, i, json.dumps(o, separators=(",", ":"), sort_keys=True)) for i, o in enumerate(a)]
+        + [(payments, 0, json.dumps(b[0], separators=(",", ":"), sort_keys=True))]
+    )
+    assert [(t, o, json.loads(v)) for t, o, v in got] == [
+        (t, o, json.loads(v)) for t, o, v in expected
+    ], got
+    # Neither undecodable record reached the function: they are in the on-failure topic, whole.
+    failed = on_failure_records(errors, 2)
+    assert len(failed) == 2, failed
+    sent = sorted(
+        base64.b64decode(r["payload"]["records"][f"{orders}-0"][0]["value"]) for r in failed
+    )
+    assert sent == sorted([unknown, garbage])
+    assert {r["requestContext"]["condition"] for r in failed} == {"SchemaRegistryValidationFailed"}
+    assert {r["payload"]["records"][f"{orders}-0"][0]["offset"] for r in failed} == {2, 3}
+
+
+def test_source_format_delivers_the_datum_without_the_framing(flow):
+    emu, registry = flow
+    orders, errors = unique("orders-source"), unique("errors")
+    topics(orders, errors)
+    # Small ints and ASCII strings: the datum is valid UTF-8, so TEXT stores it unchanged.
+    order = {"id": 7, "item": "jam", "note": "x"}
+    _, framed = produce_avro(registry.url, orders, [order])
+    run_trigger(emu, registry, [orders], errors, stop_after=1, fmt="SOURCE")
+    (row,) = rows(emu)
+    assert row[2].encode() == framed[0][5:] == avro_datum(order)
+
+
+def test_the_stock_client_reads_back_what_it_registered(flow):
+    _, registry = flow
+    client = SchemaRegistryClient({"url": registry.url})
+    subject = unique("subject") + "-value"
+    from confluent_kafka.schema_registry import Schema
+
+    schema_id = client.register_schema(subject, Schema(SCHEMA, "AVRO"))
+    assert client.register_schema(subject, Schema(SCHEMA, "AVRO")) == schema_id
+    fresh = SchemaRegistryClient({"url": registry.url})
+    assert json.loads(fresh.get_schema(schema_id).schema_str) == json.loads(SCHEMA)
+    assert fresh.lookup_schema(subject, Schema(SCHEMA, "AVRO")).schema_id == schema_id
+    assert subject in fresh.get_subjects()
+    assert fresh.get_latest_version(subject).schema_id == schema_id
+    with pytest.raises(Exception) as e:
+        fresh.get_schema(schema_id + 999)
+    assert "40403" in str(e.value) or "not found" in str(e.value).lower()
+
+
+FUNCTION = REPO / "tests" / "aws" / "function" / "bootstrap"
+
+
+@pytest.mark.parametrize("fmt", ["JSON", "SOURCE"])
+def test_powertools_reads_what_the_trigger_delivers(flow, tmp_path, fmt):
+    """AWS's Powertools, as a function behind the local trigger: its Kafka event model accepts
+    the events (schema metadata included), and its Kafka consumer deserializes the values: JSON
+    text with EventRecordFormat JSON, the Avro datum with SOURCE."""
+    emu, registry = flow
+    orders, errors = unique("orders-powertools"), unique("errors")
+    topics(orders, errors)
+    sent = [{"id": 10, "item": "pie", "note": None}, {"id": 11, "item": "tart", "note": "hot"}]
+    schema_id, _ = produce_avro(registry.url, orders, sent)
+    records_file = tmp_path / "records.jsonl"
+    env = {
+        "_HANDLER": "powertools_consumer.handler",
+        "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent / "function"),
+        "PYTHON_BIN": sys.executable,
+        "RECORDS_FILE": str(records_file),
+        "RECORD_FORMAT": fmt,
+        "AVRO_SCHEMA": SCHEMA,
+    }
+    run_trigger(emu, registry, [orders], errors, stop_after=2, fmt=fmt, function=str(FUNCTION), env=env)
+    got = [json.loads(line) for line in records_file.read_text().splitlines()]
+    assert got == [
+        # dataFormat names what is delivered: Powertools refuses a JSON value marked AVRO.
+        {"topic": orders, "offset": i, "value": o, "schema": {"dataFormat": "JSON" if fmt == "JSON" else "AVRO", "schemaId": str(schema_id)}}
+        for i, o in enumerate(sent)
+    ], got
