@@ -19,7 +19,8 @@ use crate::plan::PartitionBatch;
 /// What happened to one partition's rows.
 #[derive(Debug)]
 pub struct PartitionOutcome {
-    pub spec: PartitionSpec,
+    /// `None`: a table without partition columns.
+    pub spec: Option<PartitionSpec>,
     pub rows: u64,
     /// Bytes sent for the rows, when they were written.
     pub bytes: u64,
