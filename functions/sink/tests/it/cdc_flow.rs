@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use sink::config::Config;
 use test_support::events::{Record, trigger_event};
 
 use crate::support::flow::{Flow, NOW_MS, SinkFlow, deadline};
@@ -229,6 +230,21 @@ async fn debezium_needs_upsert_into_a_delta_table() {
     ]))
     .unwrap_err();
     assert!(config.to_string().contains("SINK_WRITE"), "{config}");
+    let mode = Config::from_lookup(flow.lookup(&[
+        ("MAXCOMPUTE_TABLE", "orders"),
+        ("SINK_FORMAT", "DEBEZIUM"),
+        ("SINK_MODE", "VALUE"),
+    ]))
+    .unwrap_err();
+    assert!(mode.to_string().contains("SINK_MODE"), "{mode}");
+    // Unset and auto mean upsert.
+    let auto = Config::from_lookup(flow.lookup(&[
+        ("MAXCOMPUTE_TABLE", "orders"),
+        ("SINK_FORMAT", "DEBEZIUM"),
+        ("SINK_WRITE", "auto"),
+    ]))
+    .unwrap();
+    assert_eq!(auto.write, sink::config::WriteMode::Upsert);
     let err = sink::handler::Sink::start_from_config(
         &flow.config(&[("SINK_FORMAT", "DEBEZIUM")]),
         Box::new(sink::rejects::NoErrorTopic),
@@ -238,8 +254,6 @@ async fn debezium_needs_upsert_into_a_delta_table() {
     .unwrap_err();
     assert!(err.to_string().contains("needs a Delta Table"), "{err}");
 }
-
-use sink::config::Config;
 
 /// SplitMix64: the same draws for the same seed on every machine.
 struct Rng(u64);

@@ -36,6 +36,9 @@
 //! CSV and JSON cannot make a row from nothing, so there a missing payload is a reject
 //! (`missing_payload`) and the record goes to the error topic.
 //!
+//! DEBEZIUM reads the value as a Debezium change event and makes keyed upserts and deletes of a
+//! Delta Table's rows instead of one row per record: see [`debezium`] ([`RowBuilder`] refuses it).
+//!
 //! This module does no I/O and reads no clock: processing time is passed in.
 
 mod convert;
