@@ -219,6 +219,80 @@ async fn a_change_without_a_key_is_a_reject_and_without_an_error_topic_fails_the
     assert!(table(&flow).await.is_empty());
 }
 
+/// Keeps the rejects it is given, as an error topic would.
+#[derive(Debug, Default, Clone)]
+struct Kept(std::sync::Arc<std::sync::Mutex<Vec<maxcompute_core::event::Reject>>>);
+
+impl sink::rejects::RejectSink for Kept {
+    fn deliver<'a>(
+        &'a self,
+        rejects: &'a [maxcompute_core::event::Reject],
+        _bootstrap_servers: &'a [String],
+        _now_ms: i64,
+        _deadline: tokio::time::Instant,
+    ) -> sink::rejects::DeliverFuture<'a> {
+        self.0.lock().unwrap().extend_from_slice(rejects);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn changes_that_cannot_be_applied_go_to_the_error_topic_with_their_bytes_and_the_rest_is_written()
+ {
+    let flow = Flow::seeded().await;
+    flow.sql(ORDERS_DDL).await;
+    let kept = Kept::default();
+    let sink = flow
+        .sink_with(
+            &[("MAXCOMPUTE_TABLE", "orders"), ("SINK_FORMAT", "DEBEZIUM")],
+            Box::new(kept.clone()),
+        )
+        .await;
+    let bad_values: [&[u8]; 5] = [
+        br#"{"before":null,"after":{"customer":"no key"},"op":"c"}"#,
+        br#"{"before":null,"after":{"id":7,"amount":"not a number"},"op":"u"}"#,
+        br#"{"before":null,"after":null,"op":"t"}"#,
+        b"\xff not UTF-8",
+        b"not JSON",
+    ];
+    let mut records = vec![record(0, 1, &up("c", "kept", 100), false)];
+    for (i, value) in bad_values.iter().enumerate() {
+        let mut r = record(i as i64 + 1, 7, &Op::Delete, false);
+        r.key = None;
+        r.value = Some(value.to_vec());
+        records.push(r);
+    }
+    let response = sink
+        .handle(&event(&records), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(response.summary.rows_written, 1);
+    assert_eq!(
+        response.summary.rejects,
+        BTreeMap::from([
+            ("invalid_json", 1),
+            ("invalid_utf8", 1),
+            ("missing_key", 1),
+            ("type_conversion", 1),
+            ("unsupported_change", 1)
+        ])
+    );
+    let rejects = kept.0.lock().unwrap().clone();
+    let values: Vec<&[u8]> = rejects
+        .iter()
+        .map(|r| r.value.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        bad_values.to_vec(),
+        "each reject keeps its record's bytes"
+    );
+    assert_eq!(
+        table(&flow).await,
+        vec![(1, "kept".into(), "1.00".into(), "c".into())]
+    );
+}
+
 #[tokio::test]
 async fn debezium_needs_upsert_into_a_delta_table() {
     let flow = Flow::seeded().await;
