@@ -1,5 +1,5 @@
 # One-line targets; the scripts they call hold the logic.
-.PHONY: build test soak lint fmt bench conformance demo emulate deploy delete
+.PHONY: build test soak lint fmt bench conformance demo demo-cdc emulate deploy delete
 
 build:
 	cargo build --workspace
@@ -30,6 +30,9 @@ conformance:
 
 demo:
 	bash scripts/demo.sh
+
+demo-cdc:
+	bash scripts/demo-cdc.sh
 
 emulate:
 	cargo run -p emulator -- maxcompute

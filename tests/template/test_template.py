@@ -494,7 +494,7 @@ def test_names_derived_from_the_connector_name_fit(template):
 ACCEPTED = {
     # parameter: (environment variable, values)
     "Mode": ("SINK_MODE", ["DEFAULT", "KEY", "VALUE"]),
-    "Format": ("SINK_FORMAT", ["TEXT", "BINARY", "CSV", "JSON"]),
+    "Format": ("SINK_FORMAT", ["TEXT", "BINARY", "CSV", "JSON", "DEBEZIUM"]),
     "Partition": ("SINK_PARTITION", ["HOUR", "DAY", "MINUTE"]),
     "PartitionTime": ("SINK_PARTITION_TIME", ["record", "processing"]),
     "Tunnel": ("SINK_TUNNEL", ["stream", "batch"]),

@@ -487,7 +487,7 @@ fn main() {
         .collect();
     let encoded_bytes: usize = packs.iter().map(|p| p.len()).sum();
     let deflated_bytes: usize = packs.iter().map(|p| deflate(p).len()).sum();
-    let partitions: Vec<String> = plan.partitions.iter().map(|p| p.spec.to_string()).collect();
+    let partitions: Vec<String> = plan.partitions.iter().map(|p| p.name()).collect();
 
     println!(
         "event: {RECORDS} records in {KAFKA_PARTITIONS} Kafka partitions, {:.2} MB of JSON \

@@ -52,6 +52,16 @@ pub struct Summary {
     pub partitions: BTreeMap<String, u64>,
     pub rejects: BTreeMap<&'static str, usize>,
     pub failed_partitions: usize,
+    /// Records without a value that write nothing: Debezium's tombstones (DEBEZIUM format).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tombstones: usize,
+    /// Changes a later change of the same key in the batch replaced (DEBEZIUM format).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub superseded: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What the writes of a plan came to.
@@ -72,6 +82,8 @@ pub struct Written {
 pub fn tally(plan: &Plan<'_>, outcomes: Vec<PartitionOutcome>, divert_refused: bool) -> Written {
     let mut summary = Summary {
         records: plan.records,
+        tombstones: plan.tombstones,
+        superseded: plan.superseded,
         ..Summary::default()
     };
     for r in &plan.rejects {
@@ -81,7 +93,7 @@ pub fn tally(plan: &Plan<'_>, outcomes: Vec<PartitionOutcome>, divert_refused: b
     let mut unwritten: BTreeMap<(String, i32), i64> = BTreeMap::new();
     let mut first_error = None;
     for (part, outcome) in plan.partitions.iter().zip(outcomes) {
-        let spec = outcome.spec.to_string();
+        let spec = crate::plan::partition_name(outcome.spec.as_ref());
         let records = outcome
             .unwritten
             .iter()

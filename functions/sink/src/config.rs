@@ -151,6 +151,7 @@ impl Config {
                 ("upsert", WriteMode::Upsert),
             ],
         )?;
+        let write = changes_write_mode(format, mode, write)?;
         let compress = compression(get(vars::COMPRESS), get(vars::COMPRESS_LEVEL))?;
         let error_topic = get(vars::ERROR_TOPIC);
         if let Some(topic) = &error_topic {
@@ -325,6 +326,34 @@ fn error_security(get: &impl Fn(&str) -> Option<String>) -> Result<KafkaSecurity
             other,
             "expected PLAINTEXT, SSL or SASL_SSL",
         )),
+    }
+}
+
+/// SINK_FORMAT=DEBEZIUM upserts and deletes rows by the table's primary key, so it implies
+/// SINK_WRITE=upsert (unset and `auto` mean upsert; a table that is not a Delta Table then stops
+/// the cold start), and it reads the record's value and key, so it takes the default mode.
+fn changes_write_mode(
+    format: Format,
+    mode: Mode,
+    write: WriteMode,
+) -> Result<WriteMode, ConfigError> {
+    if format != Format::Debezium {
+        return Ok(write);
+    }
+    if mode != Mode::Default {
+        return Err(invalid(
+            vars::MODE,
+            &mode.to_string(),
+            "SINK_FORMAT=DEBEZIUM reads the change from the value and the key from the key: leave SINK_MODE unset or DEFAULT",
+        ));
+    }
+    match write {
+        WriteMode::Append => Err(invalid(
+            vars::WRITE,
+            "append",
+            "SINK_FORMAT=DEBEZIUM upserts and deletes rows by primary key: leave SINK_WRITE unset, or set auto or upsert",
+        )),
+        WriteMode::Auto | WriteMode::Upsert => Ok(WriteMode::Upsert),
     }
 }
 

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use maxcompute_client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
 use maxcompute_core::event::{DecodedBatch, Reject, decode_event_str};
 use maxcompute_core::partition::PartitionRouter;
-use maxcompute_core::rows::RowBuilder;
+use maxcompute_core::rows::debezium::ChangeBuilder;
+use maxcompute_core::rows::{Format, RowBuilder};
 use maxcompute_core::types::TableSchema;
 use tokio::time::Instant;
 use tracing::info;
@@ -147,16 +148,35 @@ impl Sink {
         let schema = table.schema;
         let router =
             PartitionRouter::new(&config.partition).map_err(|e| table_error(e.to_string()))?;
-        router
-            .check_table(&schema)
-            .map_err(|e| table_error(e.to_string()))?;
-        let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema)
-            .map_err(|e| table_error(e.to_string()))?;
-        let key_columns = match &path {
+        let key_columns: Option<Vec<usize>> = match &path {
             WritePath::Upsert { key } => Some(key.iter().map(|k| k.index).collect()),
             WritePath::Append(_) => None,
         };
-        let planner = Planner::new(builder, router, &schema, key_columns);
+        let planner = match (config.format, key_columns) {
+            (Format::Debezium, Some(key)) => {
+                let builder = ChangeBuilder::new(&schema, &key, router.zone())
+                    .map_err(|e| table_error(e.to_string()))?;
+                // A mirror of a source table is usually not partitioned by time: a Delta Table
+                // without partition columns is written whole, and no time partition is made up.
+                let router = if schema.partition_keys.is_empty() {
+                    None
+                } else {
+                    router
+                        .check_table(&schema)
+                        .map_err(|e| table_error(e.to_string()))?;
+                    Some(router)
+                };
+                Planner::changes(builder, router, &schema, key)
+            }
+            (_, key_columns) => {
+                router
+                    .check_table(&schema)
+                    .map_err(|e| table_error(e.to_string()))?;
+                let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema)
+                    .map_err(|e| table_error(e.to_string()))?;
+                Planner::new(builder, router, &schema, key_columns)
+            }
+        };
         let divert_refused = config.permanent_write_errors == PermanentWriteErrors::ErrorTopic;
         let mut writer = TableWriter::new(client, config.table.clone(), path.clone());
         if divert_refused {

@@ -8,15 +8,20 @@
 //! Kafka partition's records land in offset order (as long as its timestamps do not go back
 //! across a partition boundary), which is what makes a partial batch response exact.
 //!
+//! With `SINK_FORMAT=DEBEZIUM` the rows are changes ([`maxcompute_core::rows::debezium`]): each
+//! an upsert or a delete by the table's primary key, one per key and partition (the last of the
+//! batch), and a table without partition columns is written whole, without a router.
+//!
 //! No I/O, no clock (`now_ms` is passed in), no environment.
 
 use std::collections::BTreeSet;
 
-use maxcompute_client::{OPERATION_UPSERT, upsert_column_types};
+use maxcompute_client::{OPERATION_DELETE, OPERATION_UPSERT, upsert_column_types};
 use maxcompute_core::codec::{BufferPool, CellError, EncodeError, EncodedRecords, Packer};
 use maxcompute_core::event::{KafkaRecord, Reject, RejectClass};
 use maxcompute_core::partition::PartitionRouter;
-use maxcompute_core::rows::{BuiltRows, Row, RowBuilder, build_rows};
+use maxcompute_core::rows::debezium::{BuiltChanges, ChangeBuilder, ChangeOp, build_changes};
+use maxcompute_core::rows::{BuiltRows, RowBuilder, build_rows};
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::{OdpsType, TableSchema, Value};
 
@@ -33,12 +38,17 @@ pub struct Plan<'r> {
     pub oldest_record_ms: Option<i64>,
     /// The topics of the records, comma-separated.
     pub topics: String,
+    /// Records without a value that write nothing (Debezium's tombstones).
+    pub tombstones: usize,
+    /// Changes replaced by a later change of the same key in the batch.
+    pub superseded: usize,
 }
 
 /// One partition's rows, encoded.
 #[derive(Debug)]
 pub struct PartitionBatch<'r> {
-    pub spec: PartitionSpec,
+    /// `None`: a table without partition columns.
+    pub spec: Option<PartitionSpec>,
     /// The record of each encoded row, by row index (offset order).
     pub records: Vec<&'r KafkaRecord>,
     /// The primary-key cells of each row, by row index, when the table is upserted (an upsert
@@ -52,13 +62,35 @@ impl PartitionBatch<'_> {
     pub fn rows(&self) -> usize {
         self.records.len()
     }
+
+    /// The partition as `SHOW PARTITIONS` spells it, or `(table)` for a table without
+    /// partition columns.
+    pub fn name(&self) -> String {
+        partition_name(self.spec.as_ref())
+    }
+}
+
+/// A partition as `SHOW PARTITIONS` spells it, or `(table)` for a table without partition
+/// columns.
+pub fn partition_name(spec: Option<&PartitionSpec>) -> String {
+    spec.map_or_else(|| "(table)".to_owned(), ToString::to_string)
+}
+
+/// How records become rows.
+#[derive(Debug)]
+pub enum Rows {
+    /// One row per record, appended or upserted by the row's own key.
+    Records(RowBuilder),
+    /// Debezium changes, upserted or deleted by the table's primary key.
+    Changes(ChangeBuilder),
 }
 
 /// Turns decoded records into a [`Plan`]; built once per cold start.
 #[derive(Debug)]
 pub struct Planner {
-    builder: RowBuilder,
-    router: PartitionRouter,
+    rows: Rows,
+    /// `None` only for a Delta Table without partition columns, written whole.
+    router: Option<PartitionRouter>,
     /// The types of the encoded columns: the table's data columns, then the upsert columns
     /// when rows are upserted.
     types: Vec<OdpsType>,
@@ -68,16 +100,27 @@ pub struct Planner {
     pool: BufferPool,
 }
 
-/// The cells an upsert record carries after the table's own (the upsert columns): an upsert
+/// The cells an upsert record carries after the table's own (the upsert columns): the
 /// operation, no version, every column given.
-fn upsert_cells() -> [Value; 5] {
+fn upsert_cells(op: ChangeOp) -> [Value; 5] {
+    let operation = match op {
+        ChangeOp::Upsert => OPERATION_UPSERT,
+        ChangeOp::Delete => OPERATION_DELETE,
+    };
     [
         Value::Null,
         Value::Null,
-        Value::Integer(OPERATION_UPSERT),
+        Value::Integer(operation),
         Value::Null,
         Value::Array(Vec::new()),
     ]
+}
+
+/// A row to encode: its record, what it does, its cells.
+struct Planned<'r> {
+    record: &'r KafkaRecord,
+    op: ChangeOp,
+    values: Vec<Value>,
 }
 
 impl Planner {
@@ -89,12 +132,32 @@ impl Planner {
         schema: &TableSchema,
         key_columns: Option<Vec<usize>>,
     ) -> Self {
+        Self::with_rows(Rows::Records(builder), Some(router), schema, key_columns)
+    }
+
+    /// A planner of Debezium changes into a Delta Table whose primary-key columns are at
+    /// `key_columns`; `router` is `None` when the table has no partition columns.
+    pub fn changes(
+        builder: ChangeBuilder,
+        router: Option<PartitionRouter>,
+        schema: &TableSchema,
+        key_columns: Vec<usize>,
+    ) -> Self {
+        Self::with_rows(Rows::Changes(builder), router, schema, Some(key_columns))
+    }
+
+    fn with_rows(
+        rows: Rows,
+        router: Option<PartitionRouter>,
+        schema: &TableSchema,
+        key_columns: Option<Vec<usize>>,
+    ) -> Self {
         let mut types = schema.column_types();
         if key_columns.is_some() {
             types.extend(upsert_column_types());
         }
         Self {
-            builder,
+            rows,
             router,
             types,
             key_columns,
@@ -102,8 +165,13 @@ impl Planner {
         }
     }
 
-    pub fn router(&self) -> &PartitionRouter {
-        &self.router
+    /// The time a record is routed by: its own, or `now_ms` (processing time, or a table
+    /// without partitions).
+    fn time_of(&self, record: &KafkaRecord, now_ms: i64) -> i64 {
+        match &self.router {
+            Some(router) => router.time_of(record.event_time_ms(), now_ms),
+            None => now_ms,
+        }
     }
 
     /// The plan for an event's decoded `records` and the records that did not decode
@@ -114,10 +182,72 @@ impl Planner {
         undecoded: Vec<Reject>,
         now_ms: i64,
     ) -> Plan<'r> {
-        let BuiltRows {
-            partitions,
-            rejects: row_rejects,
-        } = build_rows(records, &self.builder, &self.router, now_ms);
+        let mut tombstones = 0;
+        let mut superseded = 0;
+        let (partitions, row_rejects): (Vec<(Option<PartitionSpec>, Vec<Planned<'r>>)>, _) =
+            match (&self.rows, &self.router) {
+                (Rows::Records(builder), Some(router)) => {
+                    let BuiltRows {
+                        partitions,
+                        rejects,
+                    } = build_rows(records, builder, router, now_ms);
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|(spec, rows)| {
+                            let rows = rows
+                                .into_iter()
+                                .map(|r| Planned {
+                                    record: r.record,
+                                    op: ChangeOp::Upsert,
+                                    values: r.values,
+                                })
+                                .collect();
+                            (Some(spec), rows)
+                        })
+                        .collect();
+                    (partitions, rejects)
+                }
+                // `with_rows` is only given no router with changes; records are then rejected
+                // rather than routed nowhere.
+                (Rows::Records(_), None) => (
+                    Vec::new(),
+                    records
+                        .iter()
+                        .map(|r| {
+                            Reject::from_record(
+                                r,
+                                RejectClass::PartitionValue,
+                                "the table has no partition columns to route this record to",
+                            )
+                        })
+                        .collect(),
+                ),
+                (Rows::Changes(builder), router) => {
+                    let BuiltChanges {
+                        partitions,
+                        rejects,
+                        tombstones: t,
+                        superseded: s,
+                    } = build_changes(records, builder, router.as_ref(), now_ms);
+                    tombstones = t;
+                    superseded = s;
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|(spec, changes)| {
+                            let rows = changes
+                                .into_iter()
+                                .map(|c| Planned {
+                                    record: c.record,
+                                    op: c.op,
+                                    values: c.values,
+                                })
+                                .collect();
+                            (spec, rows)
+                        })
+                        .collect();
+                    (partitions, rejects)
+                }
+            };
         let record_count = records.len() + undecoded.len();
         let mut rejects = undecoded;
         rejects.extend(row_rejects);
@@ -125,7 +255,7 @@ impl Planner {
         for (spec, rows) in partitions {
             let oldest = rows
                 .iter()
-                .map(|r| self.router.time_of(r.record.event_time_ms(), now_ms))
+                .map(|r| self.time_of(r.record, now_ms))
                 .min()
                 .unwrap_or(now_ms);
             // Each partition's row values are dropped once encoded, so a full event never has
@@ -143,6 +273,8 @@ impl Planner {
             oldest_record_ms: records.iter().filter_map(KafkaRecord::event_time_ms).min(),
             topics: topics.into_iter().collect::<Vec<_>>().join(","),
             rejects,
+            tombstones,
+            superseded,
         }
     }
 
@@ -150,8 +282,8 @@ impl Planner {
     /// record.
     fn encode<'r>(
         &self,
-        spec: PartitionSpec,
-        rows: Vec<Row<'r>>,
+        spec: Option<PartitionSpec>,
+        rows: Vec<Planned<'r>>,
         rejects: &mut Vec<Reject>,
     ) -> PartitionBatch<'r> {
         let mut packer = Packer::new(self.types.clone(), rows.len(), &self.pool);
@@ -159,7 +291,7 @@ impl Planner {
         let mut keys = Vec::new();
         for mut row in rows {
             if self.key_columns.is_some() {
-                row.values.extend(upsert_cells());
+                row.values.extend(upsert_cells(row.op));
             }
             match packer.push(&row.values) {
                 Ok(()) => {
@@ -267,7 +399,7 @@ mod tests {
         assert_eq!(plan.rejects[0].class, RejectClass::CellTooLarge);
         assert_eq!(plan.partitions.len(), 1);
         let part = &plan.partitions[0];
-        assert_eq!(part.spec.to_string(), "pt=11-17-2020 15");
+        assert_eq!(part.name(), "pt=11-17-2020 15");
         assert!(std::ptr::eq(part.records[0], &records[0]));
         assert!(std::ptr::eq(part.records[1], &records[2]));
         assert_eq!(part.encoded.len(), 2);
@@ -291,7 +423,7 @@ mod tests {
             record(0, dec31, b"a".to_vec()),
         ];
         let plan = planner(Granularity::Day).plan(&records, Vec::new(), jan1);
-        let specs: Vec<String> = plan.partitions.iter().map(|p| p.spec.to_string()).collect();
+        let specs: Vec<String> = plan.partitions.iter().map(PartitionBatch::name).collect();
         assert_eq!(specs, vec!["pt=12-31-2020", "pt=01-01-2021"]);
         let ids: Vec<RecordId> = plan
             .partitions

@@ -165,7 +165,10 @@ impl UpsertSession {
     /// Writes one bucket's records: a complete record stream of the data columns followed by
     /// [`UPSERT_COLUMNS`], every record hashing to `bucket`.
     /// An upsert record's extra cells are NULL, NULL, [`OPERATION_UPSERT`], NULL and an empty
-    /// array, as pyodps writes them.
+    /// array, as pyodps writes them; a delete's are the same with [`OPERATION_DELETE`]. A delete
+    /// is found by its key cells; the sink sends its other cells NULL (pyodps sends whatever its
+    /// record holds). Whether the service checks NOT NULL on a delete's other cells is not
+    /// documented; the emulator does not.
     pub async fn write_bucket(
         &self,
         bucket: u32,

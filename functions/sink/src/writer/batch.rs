@@ -33,7 +33,7 @@ impl PartitionWriter for BatchWriter<'_> {
     ) -> Result<(Self::Staged, u64), StageError> {
         let session = self
             .client
-            .create_upload_session(self.table, Some(&part.spec), deadline)
+            .create_upload_session(self.table, part.spec.as_ref(), deadline)
             .await
             .map_err(StageError::nothing_written)?;
         // The blocks are uploaded at once (nothing is visible before the commit); the futures
@@ -60,7 +60,7 @@ impl PartitionWriter for BatchWriter<'_> {
         deadline: Instant,
     ) -> Result<(), ClientError> {
         session.commit(&blocks, deadline).await?;
-        info!(partition = %part.spec, blocks = blocks.len(), "committed upload session");
+        info!(partition = %part.name(), blocks = blocks.len(), "committed upload session");
         Ok(())
     }
 }

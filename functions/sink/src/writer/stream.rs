@@ -23,11 +23,18 @@ impl PartitionWriter for StreamWriter<'_> {
         part: &PartitionBatch<'_>,
         deadline: Instant,
     ) -> Result<((), u64), StageError> {
+        // Only a Delta Table is written without partitions, and never through this writer.
+        let Some(spec) = &part.spec else {
+            return Err(StageError::nothing_written(ClientError::Protocol {
+                what: "stream",
+                detail: "a stream write needs a partition".to_owned(),
+            }));
+        };
         let mut written_rows = 0;
         let mut bytes = 0;
         for pack in part.encoded.in_order() {
             self.sessions
-                .write(&part.spec, pack.bytes.clone(), pack.count(), deadline)
+                .write(spec, pack.bytes.clone(), pack.count(), deadline)
                 .await
                 .map_err(|error| StageError {
                     error,

@@ -38,7 +38,7 @@ impl PartitionWriter for UpsertWriter<'_> {
         deadline: Instant,
     ) -> Result<(UpsertSession, u64), StageError> {
         let session = self
-            .open(&part.spec, deadline)
+            .open(part.spec.as_ref(), deadline)
             .await
             .map_err(StageError::nothing_written)?;
         let packs = self
@@ -70,21 +70,21 @@ impl PartitionWriter for UpsertWriter<'_> {
         deadline: Instant,
     ) -> Result<(), ClientError> {
         session.commit(deadline).await?;
-        info!(partition = %part.spec, rows = part.rows(), "committed upsert session");
+        info!(partition = %part.name(), rows = part.rows(), "committed upsert session");
         Ok(())
     }
 }
 
 impl UpsertWriter<'_> {
-    /// An upsert session for a partition; the client creates the partition first if it is
-    /// missing.
+    /// An upsert session for a partition (`None`: a table without partition columns); the
+    /// client creates the partition first if it is missing.
     async fn open(
         &self,
-        spec: &PartitionSpec,
+        spec: Option<&PartitionSpec>,
         deadline: Instant,
     ) -> Result<UpsertSession, ClientError> {
         self.client
-            .create_upsert_session(self.table, Some(spec), deadline)
+            .create_upsert_session(self.table, spec, deadline)
             .await
     }
 

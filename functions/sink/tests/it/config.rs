@@ -130,7 +130,11 @@ fn missing_variables_are_named() {
 fn bad_values_name_the_variable_the_value_and_what_is_accepted() {
     let cases: &[(&str, &str, &str)] = &[
         ("SINK_MODE", "BOTH", "expected KEY, VALUE or DEFAULT"),
-        ("SINK_FORMAT", "XML", "expected TEXT, BINARY, CSV or JSON"),
+        (
+            "SINK_FORMAT",
+            "XML",
+            "expected TEXT, BINARY, CSV, JSON or DEBEZIUM",
+        ),
         ("SINK_PARTITION", "WEEK", "expected DAY, HOUR or MINUTE"),
         ("SINK_TIME_ZONE", "Mars/Base", "Asia/Shanghai"),
         ("SINK_PARTITION_TIME", "wallclock", "expected record"),

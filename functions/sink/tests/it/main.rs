@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+mod cdc_flow;
 mod config;
 mod emulator_flow;
 mod error_topic;

@@ -38,11 +38,17 @@ pub enum RejectClass {
     /// error), and the sink was told to send such records to the error topic rather than fail
     /// the batch (`SINK_PERMANENT_WRITE_ERRORS=error-topic`).
     WriteRefused,
+    /// DEBEZIUM format: a change whose primary key cannot be formed from its row image
+    /// (`after`, or `before` for a delete) nor from the record key.
+    MissingKey,
+    /// DEBEZIUM format: a change that cannot be applied row by row (a truncate, a logical
+    /// decoding message, an operation Debezium does not define).
+    UnsupportedChange,
 }
 
 impl RejectClass {
     /// Every class, in declaration order (for exhaustive tests and metrics).
-    pub const ALL: [RejectClass; 10] = [
+    pub const ALL: [RejectClass; 12] = [
         Self::MalformedRecord,
         Self::InvalidUtf8,
         Self::CsvFieldCount,
@@ -53,6 +59,8 @@ impl RejectClass {
         Self::MissingPayload,
         Self::PartitionValue,
         Self::WriteRefused,
+        Self::MissingKey,
+        Self::UnsupportedChange,
     ];
 
     /// The stable short name, e.g. `csv_field_count`.
@@ -68,6 +76,8 @@ impl RejectClass {
             Self::MissingPayload => "missing_payload",
             Self::PartitionValue => "partition_value",
             Self::WriteRefused => "write_refused",
+            Self::MissingKey => "missing_key",
+            Self::UnsupportedChange => "unsupported_change",
         }
     }
 }

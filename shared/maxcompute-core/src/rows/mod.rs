@@ -36,10 +36,14 @@
 //! CSV and JSON cannot make a row from nothing, so there a missing payload is a reject
 //! (`missing_payload`) and the record goes to the error topic.
 //!
+//! DEBEZIUM reads the value as a Debezium change event and makes keyed upserts and deletes of a
+//! Delta Table's rows instead of one row per record: see [`debezium`] ([`RowBuilder`] refuses it).
+//!
 //! This module does no I/O and reads no clock: processing time is passed in.
 
 mod convert;
 pub mod csv;
+pub mod debezium;
 mod json;
 
 use std::collections::{BTreeMap, HashMap};
@@ -71,6 +75,9 @@ pub enum Format {
     Binary,
     Csv,
     Json,
+    /// Debezium change events, upserted and deleted by the table's primary key
+    /// ([`debezium::ChangeBuilder`]).
+    Debezium,
 }
 
 impl FromStr for Mode {
@@ -93,6 +100,7 @@ impl FromStr for Format {
             "BINARY" => Ok(Self::Binary),
             "CSV" => Ok(Self::Csv),
             "JSON" => Ok(Self::Json),
+            "DEBEZIUM" => Ok(Self::Debezium),
             _ => Err(RowConfigError::Format(s.to_owned())),
         }
     }
@@ -115,6 +123,7 @@ impl fmt::Display for Format {
             Self::Binary => "BINARY",
             Self::Csv => "CSV",
             Self::Json => "JSON",
+            Self::Debezium => "DEBEZIUM",
         })
     }
 }
@@ -125,7 +134,7 @@ impl fmt::Display for Format {
 pub enum RowConfigError {
     #[error("unknown mode `{0}`: expected KEY, VALUE or DEFAULT")]
     Mode(String),
-    #[error("unknown format `{0}`: expected TEXT, BINARY, CSV or JSON")]
+    #[error("unknown format `{0}`: expected TEXT, BINARY, CSV, JSON or DEBEZIUM")]
     Format(String),
     #[error(
         "format {format} needs mode KEY or VALUE, not DEFAULT (it fills the table's columns from one field)"
@@ -151,6 +160,10 @@ pub enum RowConfigError {
     },
     #[error("the table has no data columns")]
     NoColumns,
+    #[error(
+        "format DEBEZIUM applies changes by the table's primary key: it needs a Delta Table (transactional, with a primary key)"
+    )]
+    NoPrimaryKey,
 }
 
 /// Why one record cannot become a row; [`build_rows`] turns it into a [`Reject`] with the record.
@@ -334,6 +347,8 @@ impl RowBuilder {
             }
             Format::Csv => csv_plan(field, schema)?,
             Format::Json => json_plan(field, schema),
+            // Changes are keyed rows, built by `debezium::ChangeBuilder` with the key columns.
+            Format::Debezium => return Err(RowConfigError::NoPrimaryKey),
         };
         Ok(Self {
             mode,

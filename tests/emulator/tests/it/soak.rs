@@ -23,6 +23,15 @@
 //! fits its timeout many times over, and the client recognises a landed commit.
 //!
 //! A scenario is one entry in `scenarios!` at the end of this file.
+//!
+//! The change-data-capture scenario (`cdc_mirror`) is a mirror of a source table instead: random
+//! inserts, updates and deletes (and the tombstones Debezium writes after a delete) over
+//! [`CDC_KEYS`] keys, at least [`CDC_MIN_CHANGES`] changes (or `SOAK_RECORDS`, when larger), as
+//! Debezium JSON with and without the schema wrapper, each key's changes on the Kafka partition
+//! its key hashes to (Kafka's default partitioner, which Debezium's records go through), written
+//! with `SINK_FORMAT=DEBEZIUM` into a Delta Table without partition columns under every upsert
+//! fault and killed processes. It ends with the table equal, row for row, to the source table
+//! the test computed from the changes it produced.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -721,4 +730,319 @@ scenarios! {
         timeout: Duration::from_secs(3),
         exactly_once: true,
     };
+}
+
+/// The source table's keys in the change-data-capture scenario.
+const CDC_KEYS: u64 = 1_000;
+/// The fewest changes the scenario produces.
+const CDC_MIN_CHANGES: usize = 20_000;
+/// Records per invocation there: a batch then often holds several changes of one key.
+const CDC_BATCH_SIZE: usize = 100;
+/// The mirror of the source table: its own primary key, no partition columns.
+const CDC_DDL: &str = "CREATE TABLE IF NOT EXISTS cdc_mirror(id BIGINT NOT NULL, name STRING, qty BIGINT, price DECIMAL(12,2), cdc_op STRING, PRIMARY KEY (id)) TBLPROPERTIES (\"transactional\"=\"true\", \"write.bucket.num\"=\"4\");";
+
+/// Kafka's murmur2 (the default partitioner's hash of the key bytes, as the Java client computes
+/// it, wrapping 32-bit arithmetic).
+fn murmur2(data: &[u8]) -> i32 {
+    const M: i32 = 0x5bd1_e995;
+    let mut h: i32 = (0x9747_b28c_u32 as i32) ^ data.len() as i32;
+    let chunks = data.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        let mut k = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= ((k as u32) >> 24) as i32;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    if rest.len() == 3 {
+        h ^= i32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= i32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= i32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= ((h as u32) >> 13) as i32;
+    h = h.wrapping_mul(M);
+    h ^= ((h as u32) >> 15) as i32;
+    h
+}
+
+/// The partition Kafka's default partitioner gives a key: `toPositive(murmur2(key)) % n`.
+fn key_partition(key: &[u8], partitions: i32) -> i32 {
+    (murmur2(key) & 0x7fff_ffff) % partitions
+}
+
+/// A source row: name, quantity, price in cents, and the `op` that wrote it last.
+type SourceRow = (String, i64, i64, &'static str);
+
+/// One change of the source table.
+#[derive(Debug, Clone)]
+enum SourceChange {
+    Upsert(&'static str, SourceRow),
+    Delete,
+    Tombstone,
+}
+
+fn price_text(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+/// A change as Debezium's JSON converter writes it, with the schema wrapper (the price as
+/// Connect's Decimal bytes) or without (the price as a string, decimal.handling.mode=string).
+fn debezium_value(id: u64, change: &SourceChange, wrapped: bool) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let source = r#"{"version":"2.5.0.Final","connector":"postgresql","name":"soak","ts_ms":1605600000000,"db":"shop","schema":"public","table":"items"}"#;
+    let text = match change {
+        SourceChange::Tombstone => return None,
+        SourceChange::Delete => {
+            format!(
+                r#"{{"before":{{"id":{id}}},"after":null,"source":{source},"op":"d","ts_ms":1}}"#
+            )
+        }
+        SourceChange::Upsert(op, (name, qty, cents, _)) if wrapped => {
+            let bytes = cents.to_be_bytes();
+            let skip = bytes
+                .windows(2)
+                .take_while(|w| (w[0] == 0 && w[1] < 0x80) || (w[0] == 0xff && w[1] >= 0x80))
+                .count();
+            let price = base64::engine::general_purpose::STANDARD.encode(&bytes[skip..]);
+            let fields = r#"[{"type":"int64","optional":false,"field":"id"},{"type":"string","optional":true,"field":"name"},{"type":"int64","optional":true,"field":"qty"},{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2","connect.decimal.precision":"12"},"field":"price"}]"#;
+            format!(
+                r#"{{"schema":{{"type":"struct","fields":[{{"type":"struct","fields":{fields},"optional":true,"name":"soak.public.items.Value","field":"before"}},{{"type":"struct","fields":{fields},"optional":true,"name":"soak.public.items.Value","field":"after"}},{{"type":"string","optional":false,"field":"op"}}],"optional":false,"name":"soak.public.items.Envelope"}},"payload":{{"before":null,"after":{{"id":{id},"name":"{name}","qty":{qty},"price":"{price}"}},"source":{source},"op":"{op}","ts_ms":1}}}}"#
+            )
+        }
+        SourceChange::Upsert(op, (name, qty, cents, _)) => format!(
+            r#"{{"before":null,"after":{{"id":{id},"name":"{name}","qty":{qty},"price":"{}"}},"source":{source},"op":"{op}","ts_ms":1}}"#,
+            price_text(*cents)
+        ),
+    };
+    Some(text.into_bytes())
+}
+
+/// Produces random changes of a source table of [`CDC_KEYS`] keys, at least `changes` of them
+/// plus the tombstones after deletes, each on its key's partition in the order they happened;
+/// returns the source table they leave and the number of records produced.
+async fn produce_changes(
+    bootstrap: &str,
+    topic: &str,
+    changes: usize,
+    rng: &mut Rng,
+) -> (BTreeMap<u64, SourceRow>, usize) {
+    let mut source: BTreeMap<u64, SourceRow> = BTreeMap::new();
+    let mut per_partition: Vec<Vec<NewRecord>> = (0..PARTITIONS).map(|_| Vec::new()).collect();
+    let mut push = |id: u64, change: &SourceChange, wrapped: bool, n: usize| {
+        let key = if wrapped {
+            format!(
+                r#"{{"schema":{{"type":"struct","fields":[{{"type":"int64","optional":false,"field":"id"}}],"optional":false,"name":"soak.public.items.Key"}},"payload":{{"id":{id}}}}}"#
+            )
+        } else {
+            format!(r#"{{"id":{id}}}"#)
+        };
+        // The partition of the key's bytes as Debezium would write them unwrapped, so that
+        // every change of a key lands on one partition whichever way it is written.
+        let p = key_partition(format!(r#"{{"id":{id}}}"#).as_bytes(), PARTITIONS);
+        per_partition[p as usize].push(NewRecord {
+            partition: p,
+            key: Some(key.into_bytes()),
+            value: debezium_value(id, change, wrapped),
+            headers: vec![],
+            timestamp_ms: Some(BOUNDARY_MS + n as i64),
+        });
+    };
+    let mut records = 0;
+    for n in 0..changes {
+        let id = rng.below(CDC_KEYS as usize) as u64;
+        let wrapped = rng.below(2) == 0;
+        let change = if source.contains_key(&id) && rng.below(4) == 0 {
+            source.remove(&id);
+            SourceChange::Delete
+        } else {
+            let op = match source.contains_key(&id) {
+                true => "u",
+                false if rng.below(10) == 0 => "r",
+                false => "c",
+            };
+            let row = (
+                format!("item-{id}-{}", rng.below(1_000_000)),
+                rng.below(1_000) as i64 - 100,
+                rng.below(10_000_000) as i64 - 1_000_000,
+                op,
+            );
+            source.insert(id, row.clone());
+            SourceChange::Upsert(op, row)
+        };
+        push(id, &change, wrapped, n);
+        records += 1;
+        if matches!(change, SourceChange::Delete) && rng.below(2) == 0 {
+            push(id, &SourceChange::Tombstone, wrapped, n);
+            records += 1;
+        }
+    }
+    let mut tasks = Vec::new();
+    for (p, batch) in per_partition.into_iter().enumerate() {
+        let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let offsets = produce(&bootstrap, &topic, &batch).await.unwrap();
+            let expected: Vec<i64> = (0..batch.len() as i64).collect();
+            assert_eq!(offsets, expected, "partition {p} of a fresh topic");
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (source, records)
+}
+
+/// Changes of a source table through the whole flow into its mirror, under every upsert fault
+/// and killed processes; the mirror must end equal to the source.
+async fn soak_cdc(scenario: Scenario) {
+    let requested = env_number("SOAK_RECORDS").map_or(0, |n| n as usize);
+    let changes = requested.max(CDC_MIN_CHANGES);
+    let seed = env_number("SOAK_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    });
+    eprintln!(
+        "soak {}: {changes} changes over {CDC_KEYS} keys, SOAK_SEED={seed} replays them and their faults",
+        scenario.name
+    );
+    let started = std::time::Instant::now();
+    let bootstrap = require_broker().await;
+    let topic = unique_topic("flow", "soak-cdc");
+    create_topic(&bootstrap, &topic, PARTITIONS).await;
+    let flow = TestEmulator::start().await;
+    flow.sql(CDC_DDL).await;
+    // The changes and the faults draw from two generators of the one seed.
+    let mut changes_rng = Rng(seed ^ 0x5eed_cdc0);
+    let (source, records) = produce_changes(&bootstrap, &topic, changes, &mut changes_rng).await;
+
+    let sink = std::fs::canonicalize(function_binary("sink")).unwrap();
+    let level = std::env::var("SOAK_FUNCTION_LOG").unwrap_or_else(|_| "error".to_owned());
+    let partial = if scenario.partial_batch {
+        "true"
+    } else {
+        "false"
+    };
+    let env = [
+        ("MAXCOMPUTE_TABLE", "cdc_mirror"),
+        ("SINK_FORMAT", "DEBEZIUM"),
+        ("SINK_PARTIAL_BATCH", partial),
+        ("AWS_LAMBDA_LOG_LEVEL", level.as_str()),
+    ];
+    let mut settings = crate::support::settings(&flow, &bootstrap, &topic, "sink", &env);
+    settings.function.binary = PathBuf::from(&sink);
+    settings.function.timeout = scenario.timeout;
+    settings.limits.batch_size = CDC_BATCH_SIZE;
+    settings.report_batch_item_failures = scenario.partial_batch;
+
+    let budget = Duration::from_secs(120) + Duration::from_millis(10) * records as u32;
+    let running = trigger::start(settings).await.unwrap();
+    let (injected, waited) = drive(
+        &flow,
+        &scenario,
+        &sink,
+        seed,
+        &running,
+        records as u64,
+        budget,
+    )
+    .await;
+    flow.clear_faults().await;
+    let stats = running.stop().await.unwrap();
+
+    let stored: Vec<(u64, SourceRow)> = flow
+        .query("select id, name, qty, price, cdc_op from cdc_mirror")
+        .await
+        .into_iter()
+        .skip(1)
+        .map(|r| {
+            let op = match r[4].as_str() {
+                "c" => "c",
+                "r" => "r",
+                "u" => "u",
+                other => panic!("cdc_op {other:?} in the mirror"),
+            };
+            // The price as MaxCompute shows DECIMAL(12,2): always two places.
+            let cents = r[3].replace('.', "").parse::<i64>().unwrap();
+            let row = (r[1].clone(), r[2].parse().unwrap(), cents, op);
+            (r[0].parse().unwrap(), row)
+        })
+        .collect();
+    let mirror: BTreeMap<u64, SourceRow> = stored.iter().cloned().collect();
+    let differing: Vec<u64> = source
+        .keys()
+        .chain(mirror.keys())
+        .filter(|id| source.get(id) != mirror.get(id))
+        .copied()
+        .collect::<std::collections::BTreeSet<u64>>()
+        .into_iter()
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "soak (SOAK_SEED={seed}, {changes} changes over {CDC_KEYS} keys)\n\
+         mode       | records | source rows | mirror rows | differing | invocations | failures | faults | kills | seconds\n\
+         -----------|---------|-------------|-------------|-----------|-------------|----------|--------|-------|--------\n\
+         {:<10} | {records:>7} | {:>11} | {:>11} | {:>9} | {:>11} | {:>8} | {:>6} | {:>5} | {seconds:>7.1}\n",
+        "cdc mirror",
+        source.len(),
+        stored.len(),
+        differing.len(),
+        stats.invocations,
+        stats.failed_invocations,
+        injected.rules,
+        injected.kills,
+    );
+    let replay = format!("replay: SOAK_SEED={seed} SOAK_RECORDS={changes}");
+    assert_eq!(
+        waited.committed_records, records as u64,
+        "not every change was committed within {budget:?}: {waited:?} ({replay})"
+    );
+    assert_eq!(stored.len(), mirror.len(), "one row per key ({replay})");
+    let examples: Vec<(u64, Option<&SourceRow>, Option<&SourceRow>)> = differing
+        .iter()
+        .take(5)
+        .map(|id| (*id, source.get(id), mirror.get(id)))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{} keys differ from the source, e.g. (id, source, mirror) {examples:?} ({replay})",
+        differing.len()
+    );
+}
+
+/// The change-data-capture scenario: its own driver, the machinery above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_mirror() {
+    soak_cdc(Scenario {
+        name: "cdc mirror",
+        table: Table::Delta,
+        tunnel: "stream",
+        partial_batch: true,
+        chaos: everything(UPSERT_KINDS),
+        timeout: Duration::from_secs(3),
+        exactly_once: true,
+    })
+    .await;
+}
+
+#[test]
+fn murmur2_is_kafka_s() {
+    // Values of Kafka's own UtilsTest.testMurmur2.
+    assert_eq!(murmur2(b"21"), -973_932_308);
+    assert_eq!(murmur2(b"foobar"), -790_332_482);
+    assert_eq!(murmur2(b"a-little-bit-long-string"), -985_981_536);
+    assert_eq!(murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
+    assert_eq!(
+        murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
+        -58_897_971
+    );
+    assert_eq!(murmur2(b"abc"), 479_470_107);
 }

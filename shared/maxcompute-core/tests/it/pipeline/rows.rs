@@ -706,7 +706,7 @@ fn configuration_errors_are_caught_at_cold_start() {
     );
     assert_eq!(
         "avro".parse::<Format>().unwrap_err().to_string(),
-        "unknown format `avro`: expected TEXT, BINARY, CSV or JSON"
+        "unknown format `avro`: expected TEXT, BINARY, CSV, JSON or DEBEZIUM"
     );
     assert_eq!("value".parse::<Mode>(), Ok(Mode::Value));
     assert_eq!(" csv ".parse::<Format>(), Ok(Format::Csv));
