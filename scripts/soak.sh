@@ -2,7 +2,8 @@
 # The soak test at full size (`make soak`): SOAK_RECORDS records (default 20 000) per scenario
 # through the broker, the trigger, the sink binary and the MaxCompute emulator while faults are
 # injected and the sink is killed now and then; prints one table per scenario. `make test` runs
-# the same test at 2 000 records. SOAK_SEED replays a run's fault draws; SOAK_FILTER picks
+# the same test at 2 000 records. SOAK_WAN_RTT_MS (and SOAK_WAN_MB_S) run it through a WAN proxy.
+# SOAK_SEED replays a run's fault draws; SOAK_FILTER picks
 # scenarios (a test-name substring, e.g. stream). Starts the broker unless one answers, and stops
 # what it started.
 set -euo pipefail

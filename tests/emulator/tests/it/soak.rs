@@ -22,6 +22,10 @@
 //! matching request pass first: a request's retry therefore always succeeds, every invocation
 //! fits its timeout many times over, and the client recognises a landed commit.
 //!
+//! With `SOAK_WAN_RTT_MS` set (and optionally `SOAK_WAN_MB_S`), the sink reaches the emulator
+//! through a WAN proxy of that round-trip time and bandwidth (`wan-proxy`), and each scenario
+//! also prints the connections and requests that crossed it; what is asserted stays the same.
+//!
 //! A scenario is one entry in `scenarios!` at the end of this file.
 //!
 //! The change-data-capture scenario (`cdc_mirror`) is a mirror of a source table instead: random
@@ -345,7 +349,7 @@ struct Injected {
 async fn drive(
     flow: &TestEmulator,
     scenario: &Scenario,
-    sink: &Path,
+    sink: Sinks<'_>,
     seed: u64,
     running: &trigger::Running,
     records: u64,
@@ -353,7 +357,6 @@ async fn drive(
 ) -> (Injected, Stats) {
     let chaos = &scenario.chaos;
     let catalogue = chaos.catalogue();
-    let endpoint = flow.endpoint();
     let mut rng = Rng(seed);
     let mut injected = Injected::default();
     let mut seen = 0;
@@ -367,7 +370,7 @@ async fn drive(
         }
         if kill_at.is_some_and(|at| at <= Instant::now()) {
             kill_at = None;
-            injected.kills += kill_sink(sink, &endpoint);
+            injected.kills += kill_sink(sink.binary, sink.endpoint);
         }
         while seen < stats.invocations {
             seen += 1;
@@ -401,8 +404,73 @@ async fn drive(
     }
 }
 
-/// SIGKILLs the processes that run `binary` against the emulator at `endpoint` (its
-/// `MAXCOMPUTE_ENDPOINT`, unique to one test's emulator, so no other test's sink is touched);
+/// Where the sink reaches the emulator: directly, or with `SOAK_WAN_RTT_MS` set through a WAN
+/// proxy of that round-trip time (and `SOAK_WAN_MB_S` each way, unlimited when unset). The
+/// proxy lives as long as this value.
+struct Wan {
+    endpoint: String,
+    proxy: Option<wan_proxy::WanProxy>,
+}
+
+impl Wan {
+    /// A line for the scenario's output: the WAN and what crossed it.
+    fn describe(&self) -> String {
+        match &self.proxy {
+            None => "no WAN (SOAK_WAN_RTT_MS unset)".to_owned(),
+            Some(proxy) => {
+                let stats = proxy.stats();
+                format!(
+                    "through a WAN of {} ms RTT, {}: {} connections, {} requests",
+                    env_number("SOAK_WAN_RTT_MS").unwrap_or(0),
+                    env_number("SOAK_WAN_MB_S")
+                        .map_or_else(|| "unlimited".to_owned(), |mb| format!("{mb} MB/s")),
+                    stats.connections,
+                    stats.requests_total()
+                )
+            }
+        }
+    }
+}
+
+/// Points the function of `settings` at the emulator through the WAN `SOAK_WAN_RTT_MS` asks
+/// for, if any (see [`Wan`]).
+async fn through_wan(flow: &TestEmulator, settings: &mut trigger::Settings) -> Wan {
+    let Some(rtt_ms) = env_number("SOAK_WAN_RTT_MS") else {
+        return Wan {
+            endpoint: flow.endpoint(),
+            proxy: None,
+        };
+    };
+    let bandwidth = env_number("SOAK_WAN_MB_S").map(|mb| mb * 1_000_000);
+    let config = wan_proxy::WanConfig::symmetric(Duration::from_millis(rtt_ms), bandwidth);
+    let proxy =
+        wan_proxy::WanProxy::start("127.0.0.1:0".parse().unwrap(), flow.server.addr, config)
+            .await
+            .unwrap();
+    let endpoint = format!("http://{}/api", proxy.local_addr());
+    let env = &mut settings.function.env;
+    env.push(("MAXCOMPUTE_ENDPOINT".to_owned(), endpoint.clone()));
+    // The emulator names itself as the tunnel's endpoint; the WAN is the proxy.
+    env.push((
+        "MAXCOMPUTE_TUNNEL_ENDPOINT".to_owned(),
+        format!("http://{}", proxy.local_addr()),
+    ));
+    Wan {
+        endpoint,
+        proxy: Some(proxy),
+    }
+}
+
+/// The sink processes a scenario runs: their binary and the `MAXCOMPUTE_ENDPOINT` they are
+/// given, which tell them apart from any other test's.
+#[derive(Clone, Copy)]
+struct Sinks<'a> {
+    binary: &'a Path,
+    endpoint: &'a str,
+}
+
+/// SIGKILLs the processes that run `binary` against `endpoint` (its `MAXCOMPUTE_ENDPOINT`: the
+/// emulator's or the WAN proxy's, unique to one test, so no other test's sink is touched);
 /// returns how many.
 fn kill_sink(binary: &Path, endpoint: &str) -> u64 {
     let marker = format!("MAXCOMPUTE_ENDPOINT={endpoint}");
@@ -561,11 +629,16 @@ async fn soak(scenario: Scenario) {
 
     // Generous: a few seconds per hundred records covers the slowest machine under every fault.
     let budget = Duration::from_secs(120) + Duration::from_millis(40) * records as u32;
+    let wan = through_wan(&flow, &mut settings).await;
     let running = trigger::start(settings).await.unwrap();
+    let sinks = Sinks {
+        binary: &sink,
+        endpoint: &wan.endpoint,
+    };
     let (injected, waited) = drive(
         &flow,
         &scenario,
-        &sink,
+        sinks,
         seed,
         &running,
         records as u64,
@@ -608,7 +681,7 @@ async fn soak(scenario: Scenario) {
         injected,
         seconds: started.elapsed().as_secs_f64(),
     };
-    println!("{}", table(&scenario, seed, &report));
+    println!("{}\n{}", table(&scenario, seed, &report), wan.describe());
 
     let per_partition: BTreeMap<i32, i64> = (0..PARTITIONS)
         .map(|p| {
@@ -944,11 +1017,16 @@ async fn soak_cdc(scenario: Scenario) {
     settings.report_batch_item_failures = scenario.partial_batch;
 
     let budget = Duration::from_secs(120) + Duration::from_millis(10) * records as u32;
+    let wan = through_wan(&flow, &mut settings).await;
     let running = trigger::start(settings).await.unwrap();
+    let sinks = Sinks {
+        binary: &sink,
+        endpoint: &wan.endpoint,
+    };
     let (injected, waited) = drive(
         &flow,
         &scenario,
-        &sink,
+        sinks,
         seed,
         &running,
         records as u64,
@@ -986,6 +1064,7 @@ async fn soak_cdc(scenario: Scenario) {
         .into_iter()
         .collect();
     let seconds = started.elapsed().as_secs_f64();
+    println!("{}", wan.describe());
     println!(
         "soak (SOAK_SEED={seed}, {changes} changes over {CDC_KEYS} keys)\n\
          mode       | records | source rows | mirror rows | differing | invocations | failures | faults | kills | seconds\n\
