@@ -38,11 +38,21 @@ pub enum RejectClass {
     /// error), and the sink was told to send such records to the error topic rather than fail
     /// the batch (`SINK_PERMANENT_WRITE_ERRORS=error-topic`).
     WriteRefused,
+    /// No table for the record: its topic or routing field makes no MaxCompute name, or the
+    /// routing field is missing or not a string.
+    TableName,
+    /// The record's routing field names a table outside the allow-list (`SINK_TABLE_ALLOW`).
+    TableNotAllowed,
+    /// A JSON field whose value does not fit its column's type (schema evolution: never
+    /// converted).
+    SchemaMismatch,
+    /// A JSON field name with no column name under the naming rule, or two fields with one.
+    ColumnName,
 }
 
 impl RejectClass {
     /// Every class, in declaration order (for exhaustive tests and metrics).
-    pub const ALL: [RejectClass; 10] = [
+    pub const ALL: [RejectClass; 14] = [
         Self::MalformedRecord,
         Self::InvalidUtf8,
         Self::CsvFieldCount,
@@ -53,6 +63,10 @@ impl RejectClass {
         Self::MissingPayload,
         Self::PartitionValue,
         Self::WriteRefused,
+        Self::TableName,
+        Self::TableNotAllowed,
+        Self::SchemaMismatch,
+        Self::ColumnName,
     ];
 
     /// The stable short name, e.g. `csv_field_count`.
@@ -68,6 +82,10 @@ impl RejectClass {
             Self::MissingPayload => "missing_payload",
             Self::PartitionValue => "partition_value",
             Self::WriteRefused => "write_refused",
+            Self::TableName => "table_name",
+            Self::TableNotAllowed => "table_not_allowed",
+            Self::SchemaMismatch => "schema_mismatch",
+            Self::ColumnName => "column_name",
         }
     }
 }
