@@ -48,8 +48,10 @@ pub struct Summary {
     pub records: usize,
     pub rows_written: u64,
     pub bytes_written: u64,
-    /// Rows written per partition, as `SHOW PARTITIONS` spells it.
+    /// Rows written per partition, as `SHOW PARTITIONS` spells it (summed across tables).
     pub partitions: BTreeMap<String, u64>,
+    /// Rows written per table.
+    pub tables: BTreeMap<String, u64>,
     pub rejects: BTreeMap<&'static str, usize>,
     pub failed_partitions: usize,
 }
@@ -90,7 +92,8 @@ pub fn tally(plan: &Plan<'_>, outcomes: Vec<PartitionOutcome>, divert_refused: b
             WriteResult::Written => {
                 summary.rows_written += outcome.rows;
                 summary.bytes_written += outcome.bytes;
-                summary.partitions.insert(spec, outcome.rows);
+                *summary.partitions.entry(spec).or_default() += outcome.rows;
+                *summary.tables.entry(part.table.clone()).or_default() += outcome.rows;
                 continue;
             }
             WriteResult::Failed(e) if divert_refused && !e.is_transient() => {

@@ -8,36 +8,41 @@
 //! response) or as an error that makes the trigger retry the whole batch. Nothing is dropped
 //! silently.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use maxcompute_client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
-use maxcompute_core::event::{DecodedBatch, Reject, decode_event_str};
+use maxcompute_client::{Client, CredentialsProvider, Error as ClientError};
+use maxcompute_core::event::{DecodedBatch, KafkaRecord, Reject, decode_event_str};
 use maxcompute_core::partition::PartitionRouter;
-use maxcompute_core::rows::RowBuilder;
-use maxcompute_core::types::TableSchema;
+use maxcompute_core::rows::Mode;
 use tokio::time::Instant;
 use tracing::info;
 
 use crate::answer::{self, Response, Summary};
-use crate::config::{Config, PermanentWriteErrors, WriteMode};
+use crate::config::{Config, PermanentWriteErrors};
 use crate::error::SinkError;
 use crate::metrics;
-use crate::plan::{Plan, Planner};
+use crate::plan::{Plan, Planner, TableRows};
 use crate::rejects::RejectSink;
-use crate::writer::{KeyColumn, TableWriter, WritePath};
+use crate::route::{NoTable, TableRouting};
+use crate::tables::{Table, TableError, Tables};
+use crate::writer::TableWriters;
 
 /// The sink, built once per cold start.
 #[derive(Debug)]
 pub struct Sink {
     planner: Planner,
-    writer: TableWriter,
-    schema: TableSchema,
+    /// Which table each record goes to.
+    routing: TableRouting,
+    /// The payload a routing field is read from.
+    mode: Mode,
+    /// The tables written so far, each read once per container.
+    tables: Tables,
     partial_batch: bool,
     /// Records of a partition MaxCompute refuses for good go to the error topic.
     divert_refused: bool,
     rejects: Box<dyn RejectSink>,
     function_name: String,
-    table: String,
     metrics: MetricsOutput,
 }
 
@@ -120,9 +125,22 @@ impl lambda_support::function::InvocationError for StartError {
     }
 }
 
+impl From<TableError> for StartError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::Read { table, source }
+            | TableError::Create { table, source }
+            | TableError::AddColumns { table, source, .. } => Self::Schema { table, source },
+            TableError::Misfit { table, reason } => Self::Table { table, reason },
+        }
+    }
+}
+
 impl Sink {
-    /// Builds the sink: the client, the table's schema (read once), the row builder and the
-    /// router, all checked against each other so a misfit stops the cold start.
+    /// Builds the sink: the client and the router, checked against the configuration; with a
+    /// fixed table (and no table creation), the table's schema read once and checked against
+    /// the configuration, so that a misfit stops the cold start. Routed tables are read when
+    /// their first records arrive.
     pub async fn start(
         config: &Config,
         credentials: Arc<dyn CredentialsProvider>,
@@ -132,53 +150,30 @@ impl Sink {
         let mut client_config = config.connection.client_config();
         client_config.compress = config.compress;
         let client = Client::new(client_config, credentials).map_err(StartError::Client)?;
-        let table = client
-            .table_info(&config.table, deadline)
-            .await
-            .map_err(|source| StartError::Schema {
-                table: config.table.clone(),
-                source,
-            })?;
-        let table_error = |reason: String| StartError::Table {
+        let router = PartitionRouter::new(&config.partition).map_err(|e| StartError::Table {
             table: config.table.clone(),
-            reason,
-        };
-        let path = write_path(config, &table).map_err(table_error)?;
-        let schema = table.schema;
-        let router =
-            PartitionRouter::new(&config.partition).map_err(|e| table_error(e.to_string()))?;
-        router
-            .check_table(&schema)
-            .map_err(|e| table_error(e.to_string()))?;
-        let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema)
-            .map_err(|e| table_error(e.to_string()))?;
-        let key_columns = match &path {
-            WritePath::Upsert { key } => Some(key.iter().map(|k| k.index).collect()),
-            WritePath::Append(_) => None,
-        };
-        let planner = Planner::new(builder, router, &schema, key_columns);
+            reason: e.to_string(),
+        })?;
         let divert_refused = config.permanent_write_errors == PermanentWriteErrors::ErrorTopic;
-        let mut writer = TableWriter::new(client, config.table.clone(), path.clone());
-        if divert_refused {
-            writer = writer.past_permanent_failures();
+        let tables = Tables::new(client, router.clone(), config, divert_refused);
+        if let (Some(table), None) = (config.routing.fixed(), &config.create_table) {
+            tables.ready(table, &[], deadline).await?;
         }
         info!(
             table = %config.table,
-            columns = schema.columns.len(),
             mode = %config.mode,
             format = %config.format,
-            write = ?path,
             "sink ready"
         );
         Ok(Self {
-            planner,
-            writer,
-            schema,
+            planner: Planner::new(router),
+            routing: config.routing.clone(),
+            mode: config.mode,
+            tables,
             partial_batch: config.partial_batch,
             divert_refused,
             rejects,
             function_name: config.function_name.clone(),
-            table: config.table.clone(),
             metrics: MetricsOutput::stdout(),
         })
     }
@@ -203,12 +198,8 @@ impl Sink {
         Self::start(config, credentials, rejects, deadline).await
     }
 
-    pub fn schema(&self) -> &TableSchema {
-        &self.schema
-    }
-
     pub fn client(&self) -> &Client {
-        self.writer.client()
+        self.tables.client()
     }
 
     /// Handles one trigger event. `now_ms` is the processing time; `deadline` bounds every
@@ -227,17 +218,67 @@ impl Sink {
             bootstrap_servers,
             ..
         } = decode_event_str(event)?;
-        let plan = self.planner.plan(&records, rejects, now_ms);
+        let routes: Vec<Result<String, NoTable>> = records
+            .iter()
+            .map(|r| self.routing.table_for(r, self.mode))
+            .collect();
+        let tables = self.ready_tables(&records, &routes, deadline).await?;
+        let destinations: Vec<Result<&TableRows, NoTable>> = routes
+            .iter()
+            .map(|route| match route {
+                Ok(name) => tables.get(name).map(|t| &t.rows).ok_or_else(|| NoTable {
+                    class: maxcompute_core::event::RejectClass::TableName,
+                    message: format!("table `{name}` was not read"),
+                }),
+                Err(no) => Err(no.clone()),
+            })
+            .collect();
+        let plan = self
+            .planner
+            .plan_routed(&records, rejects, now_ms, &destinations);
         // Rejects first: if they cannot go anywhere, fail before writing rows that a retry
         // would write again.
         self.deliver(&plan.rejects, &bootstrap_servers, now_ms, deadline)
             .await?;
-        let outcomes = self.writer.write(&plan.partitions, deadline).await;
+        let writers = TableWriters::new(tables.values().map(|t| &t.writer));
+        let outcomes = writers.write(&plan.partitions, deadline).await;
         let written = answer::tally(&plan, outcomes, self.divert_refused);
         self.deliver(&written.refused, &bootstrap_servers, now_ms, deadline)
             .await?;
-        self.report(&plan, &written.summary, started, retries_before, now_ms);
+        let names: Vec<&str> = tables.keys().map(String::as_str).collect();
+        self.report(
+            &plan,
+            &written.summary,
+            &names.join(","),
+            started,
+            retries_before,
+            now_ms,
+        );
         written.into_response(self.partial_batch)
+    }
+
+    /// Every table the records are routed to, read, created or given new columns as the
+    /// configuration says, in name order. A table that cannot be made ready fails the
+    /// invocation before anything is written (transient or permanent, as its cause).
+    async fn ready_tables(
+        &self,
+        records: &[KafkaRecord],
+        routes: &[Result<String, NoTable>],
+        deadline: Instant,
+    ) -> Result<BTreeMap<String, Arc<Table>>, SinkError> {
+        let mut by_table: BTreeMap<&str, Vec<&KafkaRecord>> = BTreeMap::new();
+        for (record, route) in records.iter().zip(routes) {
+            if let Ok(name) = route {
+                by_table.entry(name.as_str()).or_default().push(record);
+            }
+        }
+        let mut tables = BTreeMap::new();
+        for (name, mut of_table) in by_table {
+            of_table.sort_by_key(|r| (r.topic.as_str(), r.partition, r.offset));
+            let table = self.tables.ready(name, &of_table, deadline).await?;
+            tables.insert(name.to_owned(), table);
+        }
+        Ok(tables)
     }
 
     /// Sends rejects to the error topic (or fails, when they cannot go anywhere).
@@ -262,6 +303,7 @@ impl Sink {
         &self,
         plan: &Plan<'_>,
         summary: &Summary,
+        tables: &str,
         started: std::time::Instant,
         retries_before: u64,
         now_ms: i64,
@@ -284,7 +326,7 @@ impl Sink {
         let invocation = metrics::Invocation {
             function: self.function_name.clone(),
             topic: plan.topics.clone(),
-            table: self.table.clone(),
+            table: tables.to_owned(),
             records: summary.records,
             rows_written: summary.rows_written,
             bytes_written: summary.bytes_written,
@@ -297,44 +339,5 @@ impl Sink {
             now_ms,
         };
         (self.metrics.0)(metrics::emf(&invocation).to_string());
-    }
-}
-
-/// How the rows reach the table: `SINK_WRITE` resolved against what the table is.
-fn write_path(config: &Config, table: &TableInfo) -> Result<WritePath, String> {
-    match (config.write, table.is_delta()) {
-        (WriteMode::Auto | WriteMode::Upsert, true) => {
-            let mut key = Vec::with_capacity(table.primary_key.len());
-            for name in &table.primary_key {
-                let (index, ty) = table
-                    .schema
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .find(|(_, c)| c.name.eq_ignore_ascii_case(name))
-                    .map(|(index, c)| (index, c.ty.clone()))
-                    .ok_or_else(|| format!("its primary key names `{name}`, which is not a column"))?;
-                if !maxcompute_core::bucket_hash::is_hashable(&ty) {
-                    return Err(format!(
-                        "its primary key column `{name}` is {ty}; the sink upserts tables keyed by integer and string columns"
-                    ));
-                }
-                key.push(KeyColumn {
-                    name: name.clone(),
-                    index,
-                    ty,
-                });
-            }
-            Ok(WritePath::Upsert { key })
-        }
-        (WriteMode::Auto | WriteMode::Append, false) => Ok(WritePath::Append(config.tunnel)),
-        (WriteMode::Upsert, false) => Err(
-            "SINK_WRITE=upsert needs a Delta Table (TBLPROPERTIES (\"transactional\"=\"true\") with a PRIMARY KEY), and this table is not one"
-                .to_owned(),
-        ),
-        (WriteMode::Append, true) => Err(
-            "it is a Delta Table (transactional, with a primary key), written by upsert: set SINK_WRITE=auto or upsert"
-                .to_owned(),
-        ),
     }
 }

@@ -18,6 +18,8 @@ pub mod handler;
 pub mod metrics;
 pub mod plan;
 pub mod rejects;
+pub mod route;
+pub mod tables;
 pub mod writer;
 
 /// How long the cold start may take to read the table schema.

@@ -1,29 +1,43 @@
-//! The plan of one invocation, pure: decoded records in, the rows of each partition encoded and
-//! in write order out, plus every record that became a reject.
+//! The plan of one invocation, pure: decoded records in, the rows of each (table, partition)
+//! encoded and in write order out, plus every record that became a reject.
 //!
-//! Rows are built and routed by [`maxcompute_core::rows::build_rows`] (its router,
-//! [`PartitionRouter`], is the one place a record's partition is decided) and encoded once by
-//! the codec's [`Packer`]; the encoder is the last word on what MaxCompute accepts, so a row it
-//! refuses is a reject too. Partitions are ordered oldest first: written in that order, each
-//! Kafka partition's records land in offset order (as long as its timestamps do not go back
-//! across a partition boundary), which is what makes a partial batch response exact.
+//! Each record's table is decided before (by [`crate::route`]); its row is built by that
+//! table's [`RowBuilder`] and routed by the one [`PartitionRouter`] (the one place a record's
+//! partition is decided), then encoded once by the codec's [`Packer`]; the encoder is the last
+//! word on what MaxCompute accepts, so a row it refuses is a reject too.
+//!
+//! # Write order
+//!
+//! What is written of each Kafka partition must be a prefix of its records (offset order), for
+//! a partial batch response to name the first unwritten offset exactly while writes stop at the
+//! first failure. One topic-partition's records may go to several tables and partitions, so
+//! each topic-partition's records are cut into runs of consecutive records with the same
+//! (table, partition); the batches are then taken run by run: each step picks, among the first
+//! runs left of every topic-partition, the oldest (then by table and partition name), and joins
+//! every first run with that same (table, partition) into one batch. Every batch is therefore
+//! the next records of each topic-partition it holds: a write that stops anywhere leaves a
+//! prefix of each. With one table and timestamps that only grow, this is one batch per
+//! partition, oldest first; a topic-partition whose timestamps go back across a partition
+//! boundary gets a second batch for the earlier partition rather than a write out of order.
 //!
 //! No I/O, no clock (`now_ms` is passed in), no environment.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use maxcompute_client::{OPERATION_UPSERT, upsert_column_types};
 use maxcompute_core::codec::{BufferPool, CellError, EncodeError, EncodedRecords, Packer};
 use maxcompute_core::event::{KafkaRecord, Reject, RejectClass};
-use maxcompute_core::partition::PartitionRouter;
-use maxcompute_core::rows::{BuiltRows, Row, RowBuilder, build_rows};
+use maxcompute_core::partition::{PartitionRouter, PartitionValueError, TimeBucket};
+use maxcompute_core::rows::{Row, RowBuilder};
 use maxcompute_core::spec::PartitionSpec;
 use maxcompute_core::types::{OdpsType, TableSchema, Value};
+
+use crate::route::NoTable;
 
 /// What one invocation writes, and what it cannot.
 #[derive(Debug)]
 pub struct Plan<'r> {
-    /// The partitions to write, oldest first.
+    /// The batches to write, in write order (see the module's "Write order").
     pub partitions: Vec<PartitionBatch<'r>>,
     /// Records that can never be written, each with its original bytes.
     pub rejects: Vec<Reject>,
@@ -35,11 +49,13 @@ pub struct Plan<'r> {
     pub topics: String,
 }
 
-/// One partition's rows, encoded.
+/// One batch of rows for one partition of one table, encoded.
 #[derive(Debug)]
 pub struct PartitionBatch<'r> {
+    /// The table (lower-case).
+    pub table: String,
     pub spec: PartitionSpec,
-    /// The record of each encoded row, by row index (offset order).
+    /// The record of each encoded row, by row index (offset order per topic-partition).
     pub records: Vec<&'r KafkaRecord>,
     /// The primary-key cells of each row, by row index, when the table is upserted (an upsert
     /// session buckets rows by them); empty otherwise.
@@ -48,22 +64,54 @@ pub struct PartitionBatch<'r> {
 }
 
 impl PartitionBatch<'_> {
-    /// Rows in the partition.
+    /// Rows in the batch.
     pub fn rows(&self) -> usize {
         self.records.len()
+    }
+}
+
+/// How the rows of one table are built and encoded; made when its schema is read.
+#[derive(Debug)]
+pub struct TableRows {
+    name: String,
+    builder: RowBuilder,
+    /// The types of the encoded columns: the table's data columns, then the upsert columns
+    /// when rows are upserted.
+    types: Vec<OdpsType>,
+    /// The positions of the primary-key columns, when rows are upserted.
+    key_columns: Option<Vec<usize>>,
+}
+
+impl TableRows {
+    /// Rows of table `name` with `schema`; `key_columns` are the positions of the primary-key
+    /// columns when the table is upserted (its records then carry the upsert columns too).
+    pub fn new(
+        name: impl Into<String>,
+        builder: RowBuilder,
+        schema: &TableSchema,
+        key_columns: Option<Vec<usize>>,
+    ) -> Self {
+        let mut types = schema.column_types();
+        if key_columns.is_some() {
+            types.extend(upsert_column_types());
+        }
+        Self {
+            name: name.into(),
+            builder,
+            types,
+            key_columns,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
 /// Turns decoded records into a [`Plan`]; built once per cold start.
 #[derive(Debug)]
 pub struct Planner {
-    builder: RowBuilder,
     router: PartitionRouter,
-    /// The types of the encoded columns: the table's data columns, then the upsert columns
-    /// when rows are upserted.
-    types: Vec<OdpsType>,
-    /// The positions of the primary-key columns, when rows are upserted.
-    key_columns: Option<Vec<usize>>,
     /// The buffers of packs sent by earlier invocations of the warm function, kept for the next.
     pool: BufferPool,
 }
@@ -80,24 +128,19 @@ fn upsert_cells() -> [Value; 5] {
     ]
 }
 
+/// Consecutive records of one topic-partition bound for one (table, partition).
+struct Run<'r, 't> {
+    table: &'t TableRows,
+    spec: PartitionSpec,
+    /// The earliest partition time among its records.
+    oldest: i64,
+    rows: Vec<Row<'r>>,
+}
+
 impl Planner {
-    /// A planner for rows of `schema`; `key_columns` are the positions of the primary-key
-    /// columns when the table is upserted (its records then carry the upsert columns too).
-    pub fn new(
-        builder: RowBuilder,
-        router: PartitionRouter,
-        schema: &TableSchema,
-        key_columns: Option<Vec<usize>>,
-    ) -> Self {
-        let mut types = schema.column_types();
-        if key_columns.is_some() {
-            types.extend(upsert_column_types());
-        }
+    pub fn new(router: PartitionRouter) -> Self {
         Self {
-            builder,
             router,
-            types,
-            key_columns,
             pool: BufferPool::new(),
         }
     }
@@ -106,39 +149,137 @@ impl Planner {
         &self.router
     }
 
-    /// The plan for an event's decoded `records` and the records that did not decode
-    /// (`undecoded`, rejects already), with `now_ms` as the processing time.
+    /// The plan for an event's decoded `records`, all bound for `table`, and the records that
+    /// did not decode (`undecoded`, rejects already), with `now_ms` as the processing time.
     pub fn plan<'r>(
         &self,
         records: &'r [KafkaRecord],
         undecoded: Vec<Reject>,
         now_ms: i64,
+        table: &TableRows,
     ) -> Plan<'r> {
-        let BuiltRows {
-            partitions,
-            rejects: row_rejects,
-        } = build_rows(records, &self.builder, &self.router, now_ms);
+        let tables: Vec<Result<&TableRows, NoTable>> = records.iter().map(|_| Ok(table)).collect();
+        self.plan_routed(records, undecoded, now_ms, &tables)
+    }
+
+    /// The plan for decoded `records` whose tables are `tables` (one per record, in the same
+    /// order: the table's rows, or why the record has none, which makes it a reject).
+    pub fn plan_routed<'r>(
+        &self,
+        records: &'r [KafkaRecord],
+        undecoded: Vec<Reject>,
+        now_ms: i64,
+        tables: &[Result<&TableRows, NoTable>],
+    ) -> Plan<'r> {
+        fn key(r: &KafkaRecord) -> (&str, i32, i64) {
+            (r.topic.as_str(), r.partition, r.offset)
+        }
         let record_count = records.len() + undecoded.len();
         let mut rejects = undecoded;
-        rejects.extend(row_rejects);
-        let mut by_age: Vec<(i64, PartitionBatch<'r>)> = Vec::with_capacity(partitions.len());
-        for (spec, rows) in partitions {
-            let oldest = rows
-                .iter()
-                .map(|r| self.router.time_of(r.record.event_time_ms(), now_ms))
-                .min()
-                .unwrap_or(now_ms);
-            // Each partition's row values are dropped once encoded, so a full event never has
-            // every row both as values and as bytes.
-            let part = self.encode(spec, rows, &mut rejects);
-            if part.rows() > 0 {
-                by_age.push((oldest, part));
+        let mut order: Vec<(&'r KafkaRecord, Option<&Result<&TableRows, NoTable>>)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r, tables.get(i)))
+            .collect();
+        if !order.is_sorted_by(|a, b| key(a.0) <= key(b.0)) {
+            order.sort_by(|a, b| key(a.0).cmp(&key(b.0)));
+        }
+        // Partition specs are spelled once per time bucket, not once per record.
+        let mut specs: HashMap<TimeBucket, Result<PartitionSpec, PartitionValueError>> =
+            HashMap::new();
+        let mut runs: BTreeMap<(&'r str, i32), VecDeque<Run<'r, '_>>> = BTreeMap::new();
+        for (record, table) in order {
+            let table = match table {
+                Some(Ok(table)) => *table,
+                Some(Err(no)) => {
+                    rejects.push(Reject::from_record(record, no.class, no.message.as_str()));
+                    continue;
+                }
+                None => {
+                    rejects.push(Reject::from_record(
+                        record,
+                        RejectClass::TableName,
+                        "no table was decided for the record",
+                    ));
+                    continue;
+                }
+            };
+            let time = self.router.time_of(record.event_time_ms(), now_ms);
+            let spec = self
+                .router
+                .bucket(time)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    let spec = specs.entry(b).or_insert_with(|| self.router.spec_for(b));
+                    spec.as_ref().map_err(ToString::to_string)
+                });
+            let spec = match spec {
+                Ok(spec) => spec,
+                Err(message) => {
+                    rejects.push(Reject::from_record(
+                        record,
+                        RejectClass::PartitionValue,
+                        message,
+                    ));
+                    continue;
+                }
+            };
+            let values = match table.builder.row(record) {
+                Ok(values) => values,
+                Err(e) => {
+                    rejects.push(Reject::from_record(record, e.class, e.message));
+                    continue;
+                }
+            };
+            let row = Row { record, values };
+            let queue = runs
+                .entry((record.topic.as_str(), record.partition))
+                .or_default();
+            match queue.back_mut() {
+                Some(run) if std::ptr::eq(run.table, table) && run.spec == *spec => {
+                    run.oldest = run.oldest.min(time);
+                    run.rows.push(row);
+                }
+                _ => queue.push_back(Run {
+                    table,
+                    spec: spec.clone(),
+                    oldest: time,
+                    rows: vec![row],
+                }),
             }
         }
-        by_age.sort_by(|a, b| (a.0, &a.1.spec).cmp(&(b.0, &b.1.spec)));
+        let mut batches = Vec::new();
+        loop {
+            let next = runs
+                .values()
+                .filter_map(VecDeque::front)
+                .min_by(|a, b| {
+                    (a.oldest, a.table.name(), &a.spec).cmp(&(b.oldest, b.table.name(), &b.spec))
+                })
+                .map(|run| (run.table, run.spec.clone()));
+            let Some((table, spec)) = next else {
+                break;
+            };
+            let mut rows = Vec::new();
+            for queue in runs.values_mut() {
+                if queue
+                    .front()
+                    .is_some_and(|run| std::ptr::eq(run.table, table) && run.spec == spec)
+                    && let Some(run) = queue.pop_front()
+                {
+                    rows.extend(run.rows);
+                }
+            }
+            // Each batch's row values are dropped once encoded, so a full event never has
+            // every row both as values and as bytes.
+            let batch = self.encode(table, spec, rows, &mut rejects);
+            if batch.rows() > 0 {
+                batches.push(batch);
+            }
+        }
         let topics: BTreeSet<&str> = records.iter().map(|r| r.topic.as_str()).collect();
         Plan {
-            partitions: by_age.into_iter().map(|(_, part)| part).collect(),
+            partitions: batches,
             records: record_count,
             oldest_record_ms: records.iter().filter_map(KafkaRecord::event_time_ms).min(),
             topics: topics.into_iter().collect::<Vec<_>>().join(","),
@@ -146,25 +287,25 @@ impl Planner {
         }
     }
 
-    /// Encodes one partition's rows; a row the encoder refuses becomes a reject of its own
-    /// record.
+    /// Encodes one batch's rows; a row the encoder refuses becomes a reject of its own record.
     fn encode<'r>(
         &self,
+        table: &TableRows,
         spec: PartitionSpec,
         rows: Vec<Row<'r>>,
         rejects: &mut Vec<Reject>,
     ) -> PartitionBatch<'r> {
-        let mut packer = Packer::new(self.types.clone(), rows.len(), &self.pool);
+        let mut packer = Packer::new(table.types.clone(), rows.len(), &self.pool);
         let mut records = Vec::with_capacity(rows.len());
         let mut keys = Vec::new();
         for mut row in rows {
-            if self.key_columns.is_some() {
+            if table.key_columns.is_some() {
                 row.values.extend(upsert_cells());
             }
             match packer.push(&row.values) {
                 Ok(()) => {
                     records.push(row.record);
-                    if let Some(columns) = &self.key_columns {
+                    if let Some(columns) = &table.key_columns {
                         keys.push(
                             columns
                                 .iter()
@@ -181,6 +322,7 @@ impl Planner {
             }
         }
         PartitionBatch {
+            table: table.name.clone(),
             spec,
             records,
             keys,
@@ -216,6 +358,15 @@ mod tests {
     use super::*;
 
     fn planner(granularity: Granularity) -> Planner {
+        let router = PartitionRouter::new(&PartitionConfig {
+            granularity,
+            ..PartitionConfig::default()
+        })
+        .unwrap();
+        Planner::new(router)
+    }
+
+    fn seed_rows(name: &str) -> TableRows {
         let schema = TableSchema {
             columns: ["topic", "partition", "offset", "key", "value"]
                 .iter()
@@ -224,13 +375,9 @@ mod tests {
                 .collect(),
             partition_keys: vec![Column::new("pt", OdpsType::String)],
         };
-        let router = PartitionRouter::new(&PartitionConfig {
-            granularity,
-            ..PartitionConfig::default()
-        })
-        .unwrap();
-        let builder = RowBuilder::new(Mode::Default, Format::Text, router.zone(), &schema).unwrap();
-        Planner::new(builder, router, &schema, None)
+        let zone = PartitionConfig::default().zone;
+        let builder = RowBuilder::new(Mode::Default, Format::Text, zone, &schema).unwrap();
+        TableRows::new(name, builder, &schema, None)
     }
 
     fn record(offset: i64, timestamp_ms: i64, value: Vec<u8>) -> KafkaRecord {
@@ -259,7 +406,7 @@ mod tests {
             record(5, T15, big.clone()),
             record(6, T15, b"next".to_vec()),
         ];
-        let plan = planner(Granularity::Hour).plan(&records, Vec::new(), T15);
+        let plan = planner(Granularity::Hour).plan(&records, Vec::new(), T15, &seed_rows("t"));
 
         assert_eq!(plan.rejects.len(), 1);
         assert_eq!(plan.rejects[0].offset, Some(5));
@@ -290,7 +437,7 @@ mod tests {
             record(1, jan1, b"b".to_vec()),
             record(0, dec31, b"a".to_vec()),
         ];
-        let plan = planner(Granularity::Day).plan(&records, Vec::new(), jan1);
+        let plan = planner(Granularity::Day).plan(&records, Vec::new(), jan1, &seed_rows("t"));
         let specs: Vec<String> = plan.partitions.iter().map(|p| p.spec.to_string()).collect();
         assert_eq!(specs, vec!["pt=12-31-2020", "pt=01-01-2021"]);
         let ids: Vec<RecordId> = plan
@@ -301,5 +448,125 @@ mod tests {
         assert_eq!(ids, vec![records[1].id(), records[0].id()]);
         assert_eq!(plan.oldest_record_ms, Some(dec31));
         assert_eq!(plan.topics, "t");
+    }
+
+    fn on(topic: &str, partition: i32, offset: i64, timestamp_ms: i64) -> KafkaRecord {
+        KafkaRecord {
+            topic: topic.into(),
+            partition,
+            ..record(offset, timestamp_ms, b"v".to_vec())
+        }
+    }
+
+    /// The batches as (table, partition value, [(topic, partition, offset)]).
+    fn batches(plan: &Plan<'_>) -> Vec<(String, String, Vec<(String, i32, i64)>)> {
+        plan.partitions
+            .iter()
+            .map(|p| {
+                (
+                    p.table.clone(),
+                    p.spec.to_string(),
+                    p.records
+                        .iter()
+                        .map(|r| (r.topic.clone(), r.partition, r.offset))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_topic_partition_split_across_tables_is_written_in_offset_order() {
+        // Offsets 0 and 2 go to table a, 1 and 3 to table b: one batch per table would write
+        // 0 and 2 before 1, and a failure of b's batch would leave 2 written after unwritten 1.
+        let (a, b) = (seed_rows("a"), seed_rows("b"));
+        let records: Vec<KafkaRecord> = (0..4).map(|o| on("t", 0, o, T15)).collect();
+        let tables: Vec<Result<&TableRows, NoTable>> = records
+            .iter()
+            .map(|r| Ok(if r.offset % 2 == 0 { &a } else { &b }))
+            .collect();
+        let plan = planner(Granularity::Hour).plan_routed(&records, Vec::new(), T15, &tables);
+        let t = |o| ("t".to_owned(), 0, o);
+        let pt = "pt=11-17-2020 15".to_owned();
+        assert_eq!(
+            batches(&plan),
+            vec![
+                ("a".to_owned(), pt.clone(), vec![t(0)]),
+                ("b".to_owned(), pt.clone(), vec![t(1)]),
+                ("a".to_owned(), pt.clone(), vec![t(2)]),
+                ("b".to_owned(), pt, vec![t(3)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_prefix_of_the_batches_is_a_prefix_of_each_topic_partition() {
+        // Two topics, three partitions each, records routed to three tables and two hours by a
+        // seeded generator: whichever batch a write stops at, what came before it is, for each
+        // topic-partition, its first records in offset order.
+        let seed: u64 = std::env::var("PLAN_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(7, |d| d.as_nanos() as u64)
+            });
+        println!("PLAN_SEED={seed}");
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let tables = [seed_rows("a"), seed_rows("b"), seed_rows("c")];
+        for _ in 0..50 {
+            let mut records = Vec::new();
+            for topic in ["x", "y"] {
+                for partition in 0..3 {
+                    for offset in 0..(next() % 12) as i64 {
+                        let hour = (next() % 2) as i64 * 3_600_000;
+                        records.push(on(topic, partition, offset, T15 + hour));
+                    }
+                }
+            }
+            let routes: Vec<Result<&TableRows, NoTable>> = records
+                .iter()
+                .map(|_| Ok(&tables[(next() % 3) as usize]))
+                .collect();
+            let plan = planner(Granularity::Hour).plan_routed(&records, Vec::new(), T15, &routes);
+            assert!(plan.rejects.is_empty(), "seed {seed}");
+            let written: usize = plan.partitions.iter().map(PartitionBatch::rows).sum();
+            assert_eq!(written, records.len(), "seed {seed}");
+            let mut seen: BTreeMap<(String, i32), i64> = BTreeMap::new();
+            for batch in &plan.partitions {
+                for r in &batch.records {
+                    let next_offset = seen.entry((r.topic.clone(), r.partition)).or_insert(0);
+                    assert_eq!(r.offset, *next_offset, "seed {seed}: {:?}", batches(&plan));
+                    *next_offset += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_record_without_a_table_is_a_reject_with_its_bytes() {
+        let a = seed_rows("a");
+        let records = [on("t", 0, 0, T15), on("t", 0, 1, T15)];
+        let tables = [
+            Ok(&a),
+            Err(NoTable {
+                class: RejectClass::TableNotAllowed,
+                message: "not allowed".into(),
+            }),
+        ];
+        let plan = planner(Granularity::Hour).plan_routed(&records, Vec::new(), T15, &tables);
+        assert_eq!(plan.rejects.len(), 1);
+        assert_eq!(plan.rejects[0].class, RejectClass::TableNotAllowed);
+        assert_eq!(plan.rejects[0].offset, Some(1));
+        assert_eq!(plan.rejects[0].value.as_deref(), Some(&b"v"[..]));
+        assert_eq!(plan.partitions.len(), 1);
+        assert_eq!(plan.partitions[0].rows(), 1);
     }
 }

@@ -1,7 +1,7 @@
 //! The one write loop every tunnel kind runs under, and what it reports per partition.
 //!
 //! A tunnel kind is a [`PartitionWriter`]: `stage` sends a partition's rows, `commit` makes them
-//! visible. [`write_partitions`] stages the partitions in the plan's order (oldest first), then
+//! visible. [`write_partitions`] stages the batches in the plan's order (across tables), then
 //! commits them in that order, and stops at the first failure that stops the batch: the
 //! partitions after it are not tried, and after a staging failure nothing staged is committed.
 //! So what is written of each Kafka partition is a prefix of its records, and a partial batch
@@ -92,7 +92,7 @@ pub(super) trait PartitionWriter {
 
     /// Whether staged rows are visible before the commit (a stream's are): then a commit that
     /// never comes still leaves them written.
-    const VISIBLE_WHEN_STAGED: bool;
+    fn visible_when_staged(&self, part: &PartitionBatch<'_>) -> bool;
 
     /// Sends the partition's rows; answers what the commit needs and the bytes sent.
     fn stage(
@@ -116,7 +116,7 @@ pub(super) trait PartitionWriter {
 pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
     writer: &W,
     parts: &[PartitionBatch<'_>],
-    stops: impl Fn(&ClientError) -> bool,
+    stops: impl Fn(&PartitionBatch<'_>, &ClientError) -> bool,
     deadline: Instant,
 ) -> Vec<PartitionOutcome> {
     let mut outcomes: Vec<PartitionOutcome> = parts.iter().map(PartitionOutcome::skipped).collect();
@@ -129,7 +129,7 @@ pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
                 error,
                 written_rows,
             }) => {
-                stopped = stops(&error);
+                stopped = stops(part, &error);
                 set(
                     &mut outcomes,
                     index,
@@ -145,7 +145,7 @@ pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
         let outcome = if stopped {
             // Nothing more is committed once the batch has stopped: a retry of the whole batch
             // then writes nothing twice, but what a stream made visible already.
-            if !W::VISIBLE_WHEN_STAGED {
+            if !writer.visible_when_staged(part) {
                 continue;
             }
             PartitionOutcome::written(part, bytes)
@@ -153,8 +153,8 @@ pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
             match writer.commit(part, s, deadline).await {
                 Ok(()) => PartitionOutcome::written(part, bytes),
                 Err(error) => {
-                    stopped = stops(&error);
-                    let visible = if W::VISIBLE_WHEN_STAGED {
+                    stopped = stops(part, &error);
+                    let visible = if writer.visible_when_staged(part) {
                         part.rows()
                     } else {
                         0

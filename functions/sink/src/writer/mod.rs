@@ -19,4 +19,4 @@ mod table;
 mod upsert;
 
 pub use drive::{PartitionOutcome, WriteResult};
-pub use table::{KeyColumn, TableWriter, WritePath};
+pub use table::{KeyColumn, TableWriter, TableWriters, WritePath};

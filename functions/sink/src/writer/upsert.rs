@@ -26,7 +26,9 @@ pub(super) struct UpsertWriter<'a> {
 
 impl PartitionWriter for UpsertWriter<'_> {
     type Staged = UpsertSession;
-    const VISIBLE_WHEN_STAGED: bool = false;
+    fn visible_when_staged(&self, _part: &PartitionBatch<'_>) -> bool {
+        false
+    }
 
     async fn stage(
         &self,
