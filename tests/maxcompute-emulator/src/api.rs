@@ -171,7 +171,7 @@ fn table_schema_json(t: &TableInfo, size: i64, extended: Option<Extended>) -> St
         obj.insert("comment".into(), t.comment.clone().into());
         obj.insert("owner".into(), OWNER.into());
         obj.insert("createTime".into(), (t.created_ms / 1000).into());
-        obj.insert("lastDDLTime".into(), (t.created_ms / 1000).into());
+        obj.insert("lastDDLTime".into(), (t.ddl_ms / 1000).into());
         obj.insert("lastModifiedTime".into(), (t.modified_ms / 1000).into());
         obj.insert("isVirtualView".into(), false.into());
         obj.insert("lifecycle".into(), t.lifecycle.into());
@@ -195,110 +195,45 @@ fn table_schema_json(t: &TableInfo, size: i64, extended: Option<Extended>) -> St
             obj.insert("FileNum".into(), x.file_num.into());
         }
         // `Reserved` is a string holding JSON; pyodps reads `Transactional` and `PrimaryKey`
-        // from it to decide that a table is a Delta Table (writes by upsert, reads by SQL).
+        // from it to decide that a table is a Delta Table (writes by upsert, reads by SQL),
+        // and `schema_version` (a string) as the version a stream session is opened on.
+        let mut reserved = serde_json::Map::new();
+        reserved.insert("schema_version".into(), t.schema_version.to_string().into());
         if let Some(x) = &t.transactional {
-            let mut reserved = serde_json::Map::new();
             reserved.insert("Transactional".into(), "true".into());
             if !x.primary_key.is_empty() {
                 reserved.insert("PrimaryKey".into(), x.primary_key.clone().into());
             }
-            let reserved = serde_json::Value::Object(reserved);
-            obj.insert("Reserved".into(), reserved.to_string().into());
         }
+        let reserved = serde_json::Value::Object(reserved);
+        obj.insert("Reserved".into(), reserved.to_string().into());
     }
     v.to_string()
 }
 
+/// `GET .../tables/t`: the table's metadata, or with `?data` its first rows, with
+/// `?partitions` a page of its partitions, with `?partition=..` one partition.
 fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> EmuResult<Response> {
     let store = state.store();
     let info = store.table(project, table)?;
-    if req.query.has("data") {
-        return head(&store, req, project, &info);
-    }
     let extended = req.query.has("extended");
-    if req.query.has("partitions") {
-        let parts = store.list_partitions(info.id)?;
-        let prefix = match req.query.get("partition") {
-            Some(raw) if !raw.is_empty() => partition::parse_pairs(raw)?,
-            _ => Vec::new(),
-        };
-        let max_items = req
-            .query
-            .get("maxitems")
-            .and_then(|m| m.parse::<usize>().ok())
-            .filter(|m| *m > 0)
-            .unwrap_or(PARTITION_PAGE);
-        // The marker is the canonical spec of the last partition of the previous page.
-        let marker = req.query.get("marker").unwrap_or_default();
-        // `?reverse` lists from the last partition back; the marker then counts down.
-        let reverse = req.query.has("reverse");
-        let mut parts = parts;
-        if reverse {
-            parts.reverse();
-        }
-        let matching: Vec<&PartitionInfo> = parts
-            .iter()
-            .filter(|p| {
-                prefix.iter().all(|(k, v)| {
-                    p.spec
-                        .pairs
-                        .iter()
-                        .any(|(pk, pv)| pk.eq_ignore_ascii_case(k) && pv == v)
-                })
-            })
-            .filter(|p| {
-                let key = p.spec.canonical();
-                marker.is_empty()
-                    || if reverse {
-                        key.as_str() < marker
-                    } else {
-                        key.as_str() > marker
-                    }
-            })
-            .collect();
-        let page: Vec<&PartitionInfo> = matching.iter().take(max_items).copied().collect();
-        let next_marker = if matching.len() > page.len() {
-            page.last().map(|p| p.spec.canonical()).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let mut body = format!("{DECL}<Partitions>");
-        for p in page {
-            body.push_str(&partition_xml(p, None));
-        }
-        body.push_str(&format!(
-            "<Marker>{}</Marker><MaxItems>{max_items}</MaxItems></Partitions>",
-            escape(&next_marker)
-        ));
-        return Ok(xml_response(StatusCode::OK, body));
+    if req.query.has("data") {
+        head(&store, req, project, &info)
+    } else if req.query.has("partitions") {
+        partitions_page(&store, req, &info)
+    } else if let Some(raw) = req.query.get("partition") {
+        partition_get(&store, &info, raw, extended)
+    } else {
+        table_meta(&store, &info, extended)
     }
-    if let Some(raw) = req.query.get("partition") {
-        let spec = partition::resolve(&info.schema, Some(raw))?;
-        return match store.partition(info.id, &spec)? {
-            Some(p) => {
-                let x = if extended {
-                    Some(Extended {
-                        physical_size: p.size,
-                        file_num: store.file_count(info.id, Some(&p.spec.canonical()))?,
-                    })
-                } else {
-                    None
-                };
-                Ok(xml_response(
-                    StatusCode::OK,
-                    format!(
-                        "{DECL}{}",
-                        partition_xml(&p, x.map(|x| (x, info.lifecycle)))
-                    ),
-                ))
-            }
-            None => Err(EmuError::NoSuchPartition(format!(
-                "The specified partition does not exist: {}",
-                spec.quoted()
-            ))),
-        };
-    }
-    let size = table_size(&store, &info)?;
+}
+
+fn table_meta(
+    store: &crate::store::Store,
+    info: &TableInfo,
+    extended: bool,
+) -> EmuResult<Response> {
+    let size = table_size(store, info)?;
     let x = if extended {
         Some(Extended {
             physical_size: size,
@@ -309,8 +244,101 @@ fn table_get(state: &AppState, req: &Request, project: &str, table: &str) -> Emu
     };
     Ok(xml_response(
         StatusCode::OK,
-        format!("{DECL}{}", table_xml(&info, size, x)),
+        format!("{DECL}{}", table_xml(info, size, x)),
     ))
+}
+
+fn partition_get(
+    store: &crate::store::Store,
+    info: &TableInfo,
+    raw: &str,
+    extended: bool,
+) -> EmuResult<Response> {
+    let spec = partition::resolve(&info.schema, Some(raw))?;
+    let p = store.partition(info.id, &spec)?.ok_or_else(|| {
+        EmuError::NoSuchPartition(format!(
+            "The specified partition does not exist: {}",
+            spec.quoted()
+        ))
+    })?;
+    let x = if extended {
+        Some(Extended {
+            physical_size: p.size,
+            file_num: store.file_count(info.id, Some(&p.spec.canonical()))?,
+        })
+    } else {
+        None
+    };
+    Ok(xml_response(
+        StatusCode::OK,
+        format!(
+            "{DECL}{}",
+            partition_xml(&p, x.map(|x| (x, info.lifecycle)))
+        ),
+    ))
+}
+
+/// `?partitions`: the partitions under the `partition` prefix, one page of `maxitems` after
+/// `marker` (the canonical spec of the last partition of the previous page), from the last
+/// one back with `?reverse`; `Marker` is empty on the last page.
+fn partitions_page(
+    store: &crate::store::Store,
+    req: &Request,
+    info: &TableInfo,
+) -> EmuResult<Response> {
+    let mut parts = store.list_partitions(info.id)?;
+    let prefix = match req.query.get("partition") {
+        Some(raw) if !raw.is_empty() => partition::parse_pairs(raw)?,
+        _ => Vec::new(),
+    };
+    let max_items = req
+        .query
+        .get("maxitems")
+        .and_then(|m| m.parse::<usize>().ok())
+        .filter(|m| *m > 0)
+        .unwrap_or(PARTITION_PAGE);
+    let marker = req.query.get("marker").unwrap_or_default();
+    let reverse = req.query.has("reverse");
+    if reverse {
+        parts.reverse();
+    }
+    let under_prefix = |p: &&PartitionInfo| {
+        prefix.iter().all(|(k, v)| {
+            p.spec
+                .pairs
+                .iter()
+                .any(|(pk, pv)| pk.eq_ignore_ascii_case(k) && pv == v)
+        })
+    };
+    let after_marker = |p: &&PartitionInfo| {
+        let key = p.spec.canonical();
+        marker.is_empty()
+            || if reverse {
+                key.as_str() < marker
+            } else {
+                key.as_str() > marker
+            }
+    };
+    let matching: Vec<&PartitionInfo> = parts
+        .iter()
+        .filter(under_prefix)
+        .filter(after_marker)
+        .collect();
+    let page: Vec<&PartitionInfo> = matching.iter().take(max_items).copied().collect();
+    let next_marker = if matching.len() > page.len() {
+        page.last().map(|p| p.spec.canonical()).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let mut body = format!("{DECL}<Partitions>");
+    for p in page {
+        body.push_str(&partition_xml(p, None));
+    }
+    body.push_str(&format!(
+        "<Marker>{}</Marker><MaxItems>{max_items}</MaxItems></Partitions>",
+        escape(&next_marker)
+    ));
+    Ok(xml_response(StatusCode::OK, body))
 }
 
 fn table_xml(info: &TableInfo, size: i64, extended: Option<Extended>) -> String {

@@ -7,7 +7,7 @@ use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 use crate::partition::{self, PartSpec};
 use crate::service_error::{EmuError, EmuResult};
 use crate::sql::{Projection, Statement, TableRef};
-use crate::store::{Store, Transactional};
+use crate::store::{Store, TableInfo, Transactional};
 use crate::wire;
 
 /// Rows a query produced, with their column names and types.
@@ -129,11 +129,16 @@ fn project_of<'a>(t: &'a TableRef, default: &'a str) -> &'a str {
     t.project.as_deref().unwrap_or(default)
 }
 
-fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outcome> {
-    let ok = || Outcome::Success {
+/// The outcome of a statement that answers `OK`.
+fn ok() -> Outcome {
+    Outcome::Success {
         text: "OK".to_owned(),
         result: None,
-    };
+    }
+}
+
+/// Runs one statement: one function per statement kind.
+fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outcome> {
     match stmt {
         Statement::CreateTable {
             if_not_exists,
@@ -146,81 +151,44 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             lifecycle,
             shards,
         } => {
-            let mut seen = std::collections::HashSet::new();
-            for c in columns.iter().chain(&partition_keys) {
-                if !seen.insert(c.name.to_ascii_lowercase()) {
-                    return Err(EmuError::InvalidArgument(format!(
-                        "column `{}` is defined twice",
-                        c.name
-                    )));
-                }
-            }
-            for k in &partition_keys {
-                let allowed = k.ty.is_text() || k.ty.integer_range().is_some();
-                if !allowed {
-                    return Err(EmuError::InvalidArgument(format!(
-                        "partition key `{}` has type {}; partition keys must be STRING, VARCHAR, CHAR or an integer type",
-                        k.name, k.ty
-                    )));
-                }
-            }
-            let transactional = transactional(&columns, &primary_key, &properties)?;
-            let schema = TableSchema {
-                columns,
-                partition_keys,
+            let definition = TableDefinition {
+                schema: TableSchema {
+                    columns,
+                    partition_keys,
+                },
+                comment,
+                primary_key,
+                properties,
+                lifecycle,
+                shards,
             };
-            store.create_table(
+            create_table(
+                store,
                 project_of(&table, project),
                 &table.name,
-                &schema,
-                &comment,
-                lifecycle.unwrap_or(crate::store::NO_LIFECYCLE),
-                shards.map(|(shard_num, hub_lifecycle)| crate::store::Shards {
-                    shard_num,
-                    hub_lifecycle,
-                }),
-                transactional.as_ref(),
+                definition,
                 if_not_exists,
-            )?;
-            Ok(ok())
+            )
         }
         Statement::SetLifecycle { table, days } => {
             let info = store.table(project_of(&table, project), &table.name)?;
             store.set_lifecycle(info.id, days)?;
             Ok(ok())
         }
+        Statement::AddColumns {
+            if_not_exists,
+            table,
+            columns,
+        } => add_columns(
+            store,
+            project_of(&table, project),
+            &table.name,
+            &columns,
+            if_not_exists,
+        ),
         Statement::Truncate { table, specs } => {
             let info = store.table(project_of(&table, project), &table.name)?;
-            let partitioned = !info.schema.partition_keys.is_empty();
-            if partitioned && specs.is_empty() {
-                return Err(EmuError::InvalidArgument(format!(
-                    "table {} is partitioned: name the partitions to truncate (TRUNCATE TABLE {} PARTITION (..)[, PARTITION (..)])",
-                    info.name, info.name
-                )));
-            }
-            if !partitioned && !specs.is_empty() {
-                return Err(EmuError::InvalidArgument(format!(
-                    "table {} is not partitioned: TRUNCATE TABLE {} takes no PARTITION",
-                    info.name, info.name
-                )));
-            }
-            let mut resolved = Vec::new();
-            for pairs in &specs {
-                let spec = partition::validate(&info.schema, pairs)?;
-                if store.partition(info.id, &spec)?.is_none() {
-                    return Err(EmuError::NoSuchPartition(format!(
-                        "partition {} does not exist in table {}",
-                        spec.quoted(),
-                        info.name
-                    )));
-                }
-                resolved.push(spec);
-            }
-            if resolved.is_empty() {
-                resolved.push(crate::partition::PartSpec::none());
-            }
-            store.truncate(info.id, &resolved)?;
-            Ok(ok())
+            truncate(store, &info, &specs)
         }
         Statement::DropTable { if_exists, table } => {
             store.drop_table(project_of(&table, project), &table.name, if_exists)?;
@@ -232,21 +200,7 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             specs,
         } => {
             let info = store.table(project_of(&table, project), &table.name)?;
-            let mut resolved = Vec::new();
-            for pairs in &specs {
-                resolved.push(partition::validate(&info.schema, pairs)?);
-            }
-            for spec in &resolved {
-                let created = store.add_partition(info.id, spec)?;
-                if !created && !if_not_exists {
-                    return Err(EmuError::InvalidArgument(format!(
-                        "partition {} already exists in table {}",
-                        spec.quoted(),
-                        info.name
-                    )));
-                }
-            }
-            Ok(ok())
+            add_partitions(store, &info, &specs, if_not_exists)
         }
         Statement::DropPartitions {
             if_exists,
@@ -254,38 +208,11 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             specs,
         } => {
             let info = store.table(project_of(&table, project), &table.name)?;
-            let mut resolved = Vec::new();
-            for pairs in &specs {
-                resolved.push(partition::validate(&info.schema, pairs)?);
-            }
-            for spec in &resolved {
-                if store.partition(info.id, spec)?.is_none() && !if_exists {
-                    return Err(EmuError::NoSuchPartition(format!(
-                        "partition {} does not exist in table {}",
-                        spec.quoted(),
-                        info.name
-                    )));
-                }
-            }
-            for spec in &resolved {
-                store.drop_partition(info.id, spec)?;
-            }
-            Ok(ok())
+            drop_partitions(store, &info, &specs, if_exists)
         }
         Statement::ShowPartitions { table } => {
             let info = store.table(project_of(&table, project), &table.name)?;
-            if info.schema.partition_keys.is_empty() {
-                return Err(EmuError::InvalidArgument(format!(
-                    "table {} is not partitioned",
-                    info.name
-                )));
-            }
-            let mut text = String::new();
-            for p in store.list_partitions(info.id)? {
-                text.push_str(&p.spec.show());
-                text.push('\n');
-            }
-            Ok(Outcome::Success { text, result: None })
+            show_partitions(store, &info)
         }
         Statement::Select {
             table,
@@ -293,20 +220,208 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
             filter,
             limit,
         } => {
-            let result = select(
-                store,
-                project_of(&table, project),
-                &table.name,
-                &projection,
-                &filter,
+            let query = Query {
+                projection,
+                filter,
                 limit,
-            )?;
+            };
+            let result = select(store, project_of(&table, project), &table.name, &query)?;
             Ok(Outcome::Success {
                 text: result.to_csv(),
                 result: Some(result),
             })
         }
     }
+}
+
+/// What a `CREATE TABLE` declares besides the table's name.
+struct TableDefinition {
+    schema: TableSchema,
+    comment: String,
+    primary_key: Vec<String>,
+    properties: Vec<(String, String)>,
+    lifecycle: Option<i64>,
+    shards: Option<(i64, Option<i64>)>,
+}
+
+fn create_table(
+    store: &mut Store,
+    project: &str,
+    name: &str,
+    def: TableDefinition,
+    if_not_exists: bool,
+) -> EmuResult<Outcome> {
+    let schema = &def.schema;
+    let mut seen = std::collections::HashSet::new();
+    for c in schema.columns.iter().chain(&schema.partition_keys) {
+        if !seen.insert(c.name.to_ascii_lowercase()) {
+            return Err(EmuError::InvalidArgument(format!(
+                "column `{}` is defined twice",
+                c.name
+            )));
+        }
+    }
+    for k in &schema.partition_keys {
+        let allowed = k.ty.is_text() || k.ty.integer_range().is_some();
+        if !allowed {
+            return Err(EmuError::InvalidArgument(format!(
+                "partition key `{}` has type {}; partition keys must be STRING, VARCHAR, CHAR or an integer type",
+                k.name, k.ty
+            )));
+        }
+    }
+    let transactional = transactional(&schema.columns, &def.primary_key, &def.properties)?;
+    store.create_table(
+        project,
+        name,
+        schema,
+        &def.comment,
+        def.lifecycle.unwrap_or(crate::store::NO_LIFECYCLE),
+        def.shards
+            .map(|(shard_num, hub_lifecycle)| crate::store::Shards {
+                shard_num,
+                hub_lifecycle,
+            }),
+        transactional.as_ref(),
+        if_not_exists,
+    )?;
+    Ok(ok())
+}
+
+/// `ALTER TABLE .. ADD COLUMNS`: the new columns are nullable (the rows already stored read
+/// NULL in them) and appended after the existing data columns, the partition columns staying
+/// last. The store appends them, or finds them there with `IF NOT EXISTS`.
+fn add_columns(
+    store: &mut Store,
+    project: &str,
+    name: &str,
+    columns: &[Column],
+    if_not_exists: bool,
+) -> EmuResult<Outcome> {
+    let mut seen = std::collections::HashSet::new();
+    for c in columns {
+        if !seen.insert(c.name.to_ascii_lowercase()) {
+            return Err(EmuError::InvalidArgument(format!(
+                "column `{}` is added twice",
+                c.name
+            )));
+        }
+        if !c.nullable {
+            return Err(EmuError::InvalidArgument(format!(
+                "column `{}` cannot be added NOT NULL: the rows already stored have no value for it",
+                c.name
+            )));
+        }
+    }
+    let outcome = store.add_columns(project, name, columns, if_not_exists)?;
+    tracing::info!(
+        table = %name,
+        added = ?outcome.added,
+        schema_version = outcome.schema_version,
+        "columns added"
+    );
+    Ok(ok())
+}
+
+/// `TRUNCATE TABLE`: a partitioned table names its partitions, which must exist; a table
+/// without partitions names none.
+fn truncate(
+    store: &mut Store,
+    info: &TableInfo,
+    specs: &[Vec<(String, String)>],
+) -> EmuResult<Outcome> {
+    let partitioned = !info.schema.partition_keys.is_empty();
+    if partitioned && specs.is_empty() {
+        return Err(EmuError::InvalidArgument(format!(
+            "table {} is partitioned: name the partitions to truncate (TRUNCATE TABLE {} PARTITION (..)[, PARTITION (..)])",
+            info.name, info.name
+        )));
+    }
+    if !partitioned && !specs.is_empty() {
+        return Err(EmuError::InvalidArgument(format!(
+            "table {} is not partitioned: TRUNCATE TABLE {} takes no PARTITION",
+            info.name, info.name
+        )));
+    }
+    let mut resolved = existing_partitions(store, info, specs, false)?;
+    if resolved.is_empty() {
+        resolved.push(PartSpec::none());
+    }
+    store.truncate(info.id, &resolved)?;
+    Ok(ok())
+}
+
+/// Resolves partition specs against the table; unless `if_exists`, each must exist.
+fn existing_partitions(
+    store: &Store,
+    info: &TableInfo,
+    specs: &[Vec<(String, String)>],
+    if_exists: bool,
+) -> EmuResult<Vec<PartSpec>> {
+    let resolved = resolve_specs(info, specs)?;
+    for spec in &resolved {
+        if store.partition(info.id, spec)?.is_none() && !if_exists {
+            return Err(EmuError::NoSuchPartition(format!(
+                "partition {} does not exist in table {}",
+                spec.quoted(),
+                info.name
+            )));
+        }
+    }
+    Ok(resolved)
+}
+
+fn resolve_specs(info: &TableInfo, specs: &[Vec<(String, String)>]) -> EmuResult<Vec<PartSpec>> {
+    specs
+        .iter()
+        .map(|pairs| partition::validate(&info.schema, pairs))
+        .collect()
+}
+
+fn add_partitions(
+    store: &mut Store,
+    info: &TableInfo,
+    specs: &[Vec<(String, String)>],
+    if_not_exists: bool,
+) -> EmuResult<Outcome> {
+    for spec in &resolve_specs(info, specs)? {
+        let created = store.add_partition(info.id, spec)?;
+        if !created && !if_not_exists {
+            return Err(EmuError::InvalidArgument(format!(
+                "partition {} already exists in table {}",
+                spec.quoted(),
+                info.name
+            )));
+        }
+    }
+    Ok(ok())
+}
+
+fn drop_partitions(
+    store: &mut Store,
+    info: &TableInfo,
+    specs: &[Vec<(String, String)>],
+    if_exists: bool,
+) -> EmuResult<Outcome> {
+    for spec in &existing_partitions(store, info, specs, if_exists)? {
+        store.drop_partition(info.id, spec)?;
+    }
+    Ok(ok())
+}
+
+fn show_partitions(store: &Store, info: &TableInfo) -> EmuResult<Outcome> {
+    if info.schema.partition_keys.is_empty() {
+        return Err(EmuError::InvalidArgument(format!(
+            "table {} is not partitioned",
+            info.name
+        )));
+    }
+    let mut text = String::new();
+    for p in store.list_partitions(info.id)? {
+        text.push_str(&p.spec.show());
+        text.push('\n');
+    }
+    Ok(Outcome::Success { text, result: None })
 }
 
 /// Buckets of a Delta Table when `write.bucket.num` is not given.
@@ -406,126 +521,47 @@ pub fn head(
     columns: Option<Vec<String>>,
     limit: u64,
 ) -> EmuResult<ResultSet> {
-    let projection = match columns {
-        Some(cols) => Projection::Columns(cols),
-        None => Projection::Star,
+    let query = Query {
+        projection: match columns {
+            Some(cols) => Projection::Columns(cols),
+            None => Projection::Star,
+        },
+        filter: partition.to_vec(),
+        limit: Some(limit),
     };
-    select(store, project, name, &projection, partition, Some(limit))
+    select(store, project, name, &query)
 }
 
-fn select(
-    store: &Store,
-    project: &str,
-    name: &str,
-    projection: &Projection,
-    filter: &[(String, String)],
+/// A `SELECT` as parsed: what to return, the `col = 'v'` conditions, at most how many rows.
+struct Query {
+    projection: Projection,
+    filter: Vec<(String, String)>,
     limit: Option<u64>,
-) -> EmuResult<ResultSet> {
-    let info = store.table(project, name)?;
-    let schema = &info.schema;
-    let all: Vec<Column> = schema
-        .columns
-        .iter()
-        .chain(&schema.partition_keys)
-        .cloned()
-        .collect();
-    let index_of = |col: &str| all.iter().position(|c| c.name.eq_ignore_ascii_case(col));
-    let mut conditions = Vec::new();
-    for (col, value) in filter {
-        let i = index_of(col).ok_or_else(|| {
-            EmuError::InvalidArgument(format!(
-                "column `{col}` cannot be resolved in table {}",
-                info.name
-            ))
-        })?;
-        conditions.push((i, value.as_str()));
-    }
-    let picked: Vec<usize> = match projection {
-        Projection::Star | Projection::CountStar => (0..all.len()).collect(),
-        Projection::Columns(cols) => cols
-            .iter()
-            .map(|c| {
-                index_of(c).ok_or_else(|| {
-                    EmuError::InvalidArgument(format!(
-                        "column `{c}` cannot be resolved in table {}",
-                        info.name
-                    ))
-                })
-            })
-            .collect::<EmuResult<_>>()?,
-    };
+}
 
-    let types = schema.column_types();
-    let mut specs = store.data_specs(info.id)?;
-    specs.sort();
-    let mut rows = Vec::new();
-    let mut counted: u64 = 0;
-    let cap = limit.map(|l| l as usize).unwrap_or(usize::MAX);
-    'specs: for canonical in specs {
-        let part = PartSpec::from_canonical(&canonical);
-        let part_values: Vec<Value> = schema
-            .partition_keys
-            .iter()
-            .map(|k| {
-                let raw = part
-                    .pairs
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(&k.name))
-                    .map(|(_, v)| v.as_str());
-                match (raw, k.ty.integer_range()) {
-                    (None, _) => Value::Null,
-                    (Some(v), Some(_)) => v
-                        .parse::<i64>()
-                        .map(Value::Integer)
-                        .unwrap_or_else(|_| Value::text(v)),
-                    (Some(v), None) => Value::text(v),
-                }
-            })
-            .collect();
-        // Partition pruning: skip partitions whose key values cannot match.
-        let n_data = schema.columns.len();
-        let prunable = conditions
-            .iter()
-            .filter(|(i, _)| *i >= n_data)
-            .all(|(i, v)| {
-                part_values
-                    .get(i - n_data)
-                    .is_some_and(|pv| !pv.is_null() && render(pv) == *v)
-            });
-        if !prunable {
-            continue;
-        }
-        let counting = matches!(projection, Projection::CountStar);
-        let data_conditions = conditions.iter().any(|(i, _)| *i < n_data);
-        for (n, data) in store.blocks(info.id, &canonical, None)? {
-            if counting && !data_conditions {
-                // Only partition filters: the stored row counts answer COUNT(*) without decoding.
-                counted += n.max(0) as u64;
-                continue;
-            }
-            for mut row in wire::read_stored_rows(&types, &data)? {
-                row.extend(part_values.iter().cloned());
-                let keep = conditions.iter().all(|(i, v)| {
-                    row.get(*i)
-                        .is_some_and(|cell| !cell.is_null() && render(cell) == *v)
-                });
-                if !keep {
-                    continue;
-                }
-                if counting {
-                    counted += 1;
-                    continue;
-                }
-                rows.push(row);
-                if rows.len() >= cap {
-                    break 'specs;
-                }
-            }
-        }
-    }
-    if matches!(projection, Projection::CountStar) {
+/// A query resolved against its table: columns by position in `all` (the data columns, then
+/// the partition columns).
+struct Plan {
+    all: Vec<Column>,
+    /// `(position, value)` of each condition.
+    conditions: Vec<(usize, String)>,
+    picked: Vec<usize>,
+    n_data: usize,
+    counting: bool,
+    cap: usize,
+}
+
+/// Runs a query in three stages: resolve its names, scan the partitions that can match, and
+/// shape the result (a count or the picked columns). Rows stored before an `ADD COLUMNS` read
+/// NULL in the new columns: a record holds no field for a NULL cell, so an older record
+/// decodes under the newer schema with those cells NULL.
+fn select(store: &Store, project: &str, name: &str, query: &Query) -> EmuResult<ResultSet> {
+    let info = store.table(project, name)?;
+    let plan = plan(&info, query)?;
+    let (rows, counted) = scan(store, &info, &plan)?;
+    if plan.counting {
         let count = i64::try_from(counted).unwrap_or(i64::MAX);
-        let rows = if cap == 0 {
+        let rows = if plan.cap == 0 {
             Vec::new()
         } else {
             vec![vec![Value::Integer(count)]]
@@ -535,7 +571,122 @@ fn select(
             rows,
         });
     }
-    let columns = picked.iter().filter_map(|i| all.get(*i).cloned()).collect();
-    let rows = crate::wire::project(rows, &picked);
+    let columns = plan
+        .picked
+        .iter()
+        .filter_map(|i| plan.all.get(*i).cloned())
+        .collect();
+    let rows = crate::wire::project(rows, &plan.picked);
     Ok(ResultSet { columns, rows })
+}
+
+fn plan(info: &TableInfo, query: &Query) -> EmuResult<Plan> {
+    let schema = &info.schema;
+    let all: Vec<Column> = schema
+        .columns
+        .iter()
+        .chain(&schema.partition_keys)
+        .cloned()
+        .collect();
+    let index_of = |col: &str| {
+        all.iter()
+            .position(|c| c.name.eq_ignore_ascii_case(col))
+            .ok_or_else(|| {
+                EmuError::InvalidArgument(format!(
+                    "column `{col}` cannot be resolved in table {}",
+                    info.name
+                ))
+            })
+    };
+    let conditions = query
+        .filter
+        .iter()
+        .map(|(col, value)| Ok((index_of(col)?, value.clone())))
+        .collect::<EmuResult<Vec<_>>>()?;
+    let picked: Vec<usize> = match &query.projection {
+        Projection::Star | Projection::CountStar => (0..all.len()).collect(),
+        Projection::Columns(cols) => cols.iter().map(|c| index_of(c)).collect::<EmuResult<_>>()?,
+    };
+    Ok(Plan {
+        all,
+        conditions,
+        picked,
+        n_data: schema.columns.len(),
+        counting: matches!(query.projection, Projection::CountStar),
+        cap: query.limit.map(|l| l as usize).unwrap_or(usize::MAX),
+    })
+}
+
+/// A partition's key values as cells: integers for integer keys.
+fn partition_values(schema: &TableSchema, part: &PartSpec) -> Vec<Value> {
+    schema
+        .partition_keys
+        .iter()
+        .map(|k| {
+            let raw = part
+                .pairs
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&k.name))
+                .map(|(_, v)| v.as_str());
+            match (raw, k.ty.integer_range()) {
+                (None, _) => Value::Null,
+                (Some(v), Some(_)) => v
+                    .parse::<i64>()
+                    .map(Value::Integer)
+                    .unwrap_or_else(|_| Value::text(v)),
+                (Some(v), None) => Value::text(v),
+            }
+        })
+        .collect()
+}
+
+/// Whether `cell` meets a `col = 'v'` condition.
+fn matches(cell: Option<&Value>, value: &str) -> bool {
+    cell.is_some_and(|c| !c.is_null() && render(c) == value)
+}
+
+/// The matching rows (with their partition values) up to the plan's cap, or with a count
+/// their number only.
+fn scan(store: &Store, info: &TableInfo, plan: &Plan) -> EmuResult<(Vec<Vec<Value>>, u64)> {
+    let types = info.schema.column_types();
+    let n_data = plan.n_data;
+    let data_conditions = plan.conditions.iter().any(|(i, _)| *i < n_data);
+    let mut specs = store.data_specs(info.id)?;
+    specs.sort();
+    let mut rows = Vec::new();
+    let mut counted: u64 = 0;
+    for canonical in specs {
+        let part_values = partition_values(&info.schema, &PartSpec::from_canonical(&canonical));
+        // Partition pruning: skip partitions whose key values cannot match.
+        let prunable = plan
+            .conditions
+            .iter()
+            .filter(|(i, _)| *i >= n_data)
+            .all(|(i, v)| matches(part_values.get(i - n_data), v));
+        if !prunable {
+            continue;
+        }
+        for (n, data) in store.blocks(info.id, &canonical, None)? {
+            if plan.counting && !data_conditions {
+                // Only partition filters: the stored row counts answer COUNT(*) without decoding.
+                counted += n.max(0) as u64;
+                continue;
+            }
+            for mut row in wire::read_stored_rows(&types, &data)? {
+                row.extend(part_values.iter().cloned());
+                if !plan.conditions.iter().all(|(i, v)| matches(row.get(*i), v)) {
+                    continue;
+                }
+                if plan.counting {
+                    counted += 1;
+                    continue;
+                }
+                rows.push(row);
+                if rows.len() >= plan.cap {
+                    return Ok((rows, counted));
+                }
+            }
+        }
+    }
+    Ok((rows, counted))
 }

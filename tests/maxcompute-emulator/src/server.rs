@@ -393,7 +393,14 @@ pub fn render_error(e: &EmuError, surface: Surface, request_id: &str, host: &str
                 .to_string(),
         ),
     };
-    (status, [("content-type", content_type)], body).into_response()
+    let mut response = (status, [("content-type", content_type)], body).into_response();
+    if let EmuError::SchemaModified { latest, .. } = e {
+        response.headers_mut().insert(
+            crate::service_error::LATEST_SCHEMA_VERSION_HEADER,
+            axum::http::HeaderValue::from(*latest),
+        );
+    }
+    response
 }
 
 /// A response whose body fails at once, so the connection is closed without a complete answer.

@@ -52,6 +52,11 @@ pub enum EmuError {
     InvalidArgument(String),
     #[error("{0}")]
     StatusConflict(String),
+    /// A session opened on an older schema of a table whose columns changed since; the
+    /// answer names the table's `latest` schema version in the
+    /// `odps-tunnel-latest-schema-version` header.
+    #[error("{message}")]
+    SchemaModified { latest: i64, message: String },
     #[error("{0}")]
     InstanceTypeNotSupported(String),
     #[error("{0}")]
@@ -105,6 +110,7 @@ impl EmuError {
             | Self::NotSupported(_)
             | Self::InstanceTypeNotSupported(_) => StatusCode::BAD_REQUEST,
             Self::StatusConflict(_) => StatusCode::CONFLICT,
+            Self::SchemaModified { .. } => StatusCode::PRECONDITION_FAILED,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Storage(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Injected { status, .. } | Self::Sts { status, .. } => *status,
@@ -133,6 +139,8 @@ impl EmuError {
             Self::InvalidColumnSpec(_) => ErrorCode::InvalidColumnSpec,
             Self::InvalidArgument(_) => ErrorCode::InvalidArgument,
             Self::StatusConflict(_) => ErrorCode::StatusConflict,
+            // The shared protocol has no variant for it yet; the spelling is the service's.
+            Self::SchemaModified { .. } => ErrorCode::Other(SCHEMA_MODIFIED.to_owned()),
             Self::InstanceTypeNotSupported(_) => ErrorCode::InstanceTypeNotSupported,
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::NotSupported(_) => ErrorCode::NotSupported,
@@ -145,3 +153,9 @@ impl EmuError {
 }
 
 pub type EmuResult<T> = Result<T, EmuError>;
+
+/// The tunnel's code for a write on a stale schema.
+pub const SCHEMA_MODIFIED: &str = "SchemaModified";
+
+/// The header of a `SchemaModified` answer that names the table's latest schema version.
+pub const LATEST_SCHEMA_VERSION_HEADER: &str = "odps-tunnel-latest-schema-version";

@@ -3,7 +3,7 @@
 //! Supported: `CREATE TABLE [IF NOT EXISTS]` (with `PRIMARY KEY` at column or table level,
 //! `TBLPROPERTIES` and `LIFECYCLE`), `DROP TABLE [IF EXISTS]`,
 //! `ALTER TABLE .. ADD [IF NOT EXISTS] | DROP [IF EXISTS] PARTITION (..) [PARTITION (..)]`,
-//! `ALTER TABLE .. SET LIFECYCLE n`, `TRUNCATE TABLE t [PARTITION (..)[, PARTITION (..)]]`,
+//! `ALTER TABLE .. ADD COLUMNS [IF NOT EXISTS] (..)`, `ALTER TABLE .. SET LIFECYCLE n`, `TRUNCATE TABLE t [PARTITION (..)[, PARTITION (..)]]`,
 //! `SHOW PARTITIONS`,
 //! `SELECT * | cols | COUNT(*) FROM t [WHERE col = 'v' [AND ..]] [LIMIT n]`. Keywords are
 //! case-insensitive, names may be backquoted and project-qualified, string literals may use single
@@ -64,6 +64,13 @@ pub enum Statement {
     DropTable {
         if_exists: bool,
         table: TableRef,
+    },
+    /// `ALTER TABLE t ADD COLUMNS [IF NOT EXISTS] (..)`: columns appended after the existing
+    /// data columns.
+    AddColumns {
+        if_not_exists: bool,
+        table: TableRef,
+        columns: Vec<Column>,
     },
     AddPartitions {
         if_not_exists: bool,
@@ -466,61 +473,93 @@ fn set_primary_key(slot: &mut Option<Vec<String>>, names: Vec<String>) -> Result
     Ok(())
 }
 
-/// Parses one statement (a trailing `;` is allowed).
+/// Parses one statement (a trailing `;` is allowed): one parser per statement kind, chosen by
+/// the first keyword.
 pub fn parse(sql: &str) -> Result<Statement, SqlError> {
     let toks = tokenize(sql)?;
     let mut p = Parser { toks, pos: 0 };
     let stmt = if p.eat_kw("create") {
-        p.expect_kw("table").map_err(|_| {
+        p.create_table()?
+    } else if p.eat_kw("truncate") {
+        p.truncate()?
+    } else if p.eat_kw("drop") {
+        p.drop_table()?
+    } else if p.eat_kw("alter") {
+        p.alter_table()?
+    } else if p.eat_kw("show") {
+        p.show_partitions()?
+    } else if p.eat_kw("select") {
+        p.select()?
+    } else {
+        return err(format!(
+            "unsupported statement {}: the emulator supports CREATE TABLE, DROP TABLE, ALTER TABLE .. ADD|DROP PARTITION, ALTER TABLE .. ADD COLUMNS, ALTER TABLE .. SET LIFECYCLE, TRUNCATE TABLE, SHOW PARTITIONS and simple SELECT",
+            p.here()
+        ));
+    };
+    p.finish()?;
+    Ok(stmt)
+}
+
+/// What an `ALTER TABLE` the emulator does not know is told.
+const ALTER_SUPPORTED: &str =
+    "only ADD PARTITION, DROP PARTITION, ADD COLUMNS and SET LIFECYCLE are supported";
+
+/// The statements, each after its first keyword.
+impl Parser {
+    /// `[IF NOT EXISTS]`, after a keyword that takes it.
+    fn if_not_exists(&mut self) -> Result<bool, SqlError> {
+        if self.eat_kw("if") {
+            self.expect_kw("not")?;
+            self.expect_kw("exists")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// `[IF EXISTS]`, after a keyword that takes it.
+    fn if_exists(&mut self) -> Result<bool, SqlError> {
+        if self.eat_kw("if") {
+            self.expect_kw("exists")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// `CREATE TABLE [IF NOT EXISTS] t (..) [COMMENT ..] [PARTITIONED BY (..)]
+    /// [TBLPROPERTIES (..)] [LIFECYCLE n] [INTO n SHARDS [HUBLIFECYCLE h]]`, clauses in any order.
+    fn create_table(&mut self) -> Result<Statement, SqlError> {
+        self.expect_kw("table").map_err(|_| {
             SqlError("unsupported statement: only CREATE TABLE is supported".into())
         })?;
-        let if_not_exists = if p.eat_kw("if") {
-            p.expect_kw("not")?;
-            p.expect_kw("exists")?;
-            true
-        } else {
-            false
-        };
-        let table = p.table_ref()?;
-        let (columns, primary_key) = p.column_defs()?;
+        let if_not_exists = self.if_not_exists()?;
+        let table = self.table_ref()?;
+        let (columns, primary_key) = self.column_defs()?;
         let mut comment = String::new();
         let mut partition_keys = Vec::new();
         let mut properties = Vec::new();
         let mut lifecycle = None;
         let mut shards = None;
         loop {
-            if p.eat_kw("comment") {
-                comment = p.string()?;
-            } else if p.eat_kw("partitioned") {
-                p.expect_kw("by")?;
-                let (keys, key_of_partitions) = p.column_defs()?;
+            if self.eat_kw("comment") {
+                comment = self.string()?;
+            } else if self.eat_kw("partitioned") {
+                self.expect_kw("by")?;
+                let (keys, key_of_partitions) = self.column_defs()?;
                 if !key_of_partitions.is_empty() {
                     return err("a PRIMARY KEY cannot be declared among the partition columns");
                 }
                 partition_keys = keys;
-            } else if p.eat_kw("tblproperties") {
-                properties.extend(p.properties()?);
-            } else if p.eat_kw("lifecycle") {
-                lifecycle = Some(p.lifecycle_days()?);
-            } else if p.eat_kw("into") {
-                let n = p.lifecycle_days().map_err(|_| {
-                    SqlError(format!(
-                        "INTO needs a positive number of SHARDS {}",
-                        p.here()
-                    ))
-                })?;
-                p.expect_kw("shards")?;
-                let hub = if p.eat_kw("hublifecycle") {
-                    Some(p.lifecycle_days()?)
-                } else {
-                    None
-                };
-                shards = Some((n, hub));
+            } else if self.eat_kw("tblproperties") {
+                properties.extend(self.properties()?);
+            } else if self.eat_kw("lifecycle") {
+                lifecycle = Some(self.lifecycle_days()?);
+            } else if self.eat_kw("into") {
+                shards = Some(self.shards()?);
             } else {
                 break;
             }
         }
-        Statement::CreateTable {
+        Ok(Statement::CreateTable {
             if_not_exists,
             table,
             columns,
@@ -530,108 +569,134 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
             properties,
             lifecycle,
             shards,
-        }
-    } else if p.eat_kw("truncate") {
-        p.expect_kw("table")?;
-        let table = p.table_ref()?;
-        let specs = p.partition_specs()?;
-        Statement::Truncate { table, specs }
-    } else if p.eat_kw("drop") {
-        p.expect_kw("table")
-            .map_err(|_| SqlError("unsupported statement: only DROP TABLE is supported".into()))?;
-        let if_exists = if p.eat_kw("if") {
-            p.expect_kw("exists")?;
-            true
+        })
+    }
+
+    /// `n SHARDS [HUBLIFECYCLE h]`, after `INTO`.
+    fn shards(&mut self) -> Result<(i64, Option<i64>), SqlError> {
+        let n = self.lifecycle_days().map_err(|_| {
+            SqlError(format!(
+                "INTO needs a positive number of SHARDS {}",
+                self.here()
+            ))
+        })?;
+        self.expect_kw("shards")?;
+        let hub = if self.eat_kw("hublifecycle") {
+            Some(self.lifecycle_days()?)
         } else {
-            false
+            None
         };
-        Statement::DropTable {
+        Ok((n, hub))
+    }
+
+    /// `TRUNCATE TABLE t [PARTITION (..)[, PARTITION (..)]]`.
+    fn truncate(&mut self) -> Result<Statement, SqlError> {
+        self.expect_kw("table")?;
+        let table = self.table_ref()?;
+        let specs = self.partition_specs()?;
+        Ok(Statement::Truncate { table, specs })
+    }
+
+    /// `DROP TABLE [IF EXISTS] t`.
+    fn drop_table(&mut self) -> Result<Statement, SqlError> {
+        self.expect_kw("table")
+            .map_err(|_| SqlError("unsupported statement: only DROP TABLE is supported".into()))?;
+        let if_exists = self.if_exists()?;
+        Ok(Statement::DropTable {
             if_exists,
-            table: p.table_ref()?,
-        }
-    } else if p.eat_kw("alter") {
-        p.expect_kw("table")?;
-        let table = p.table_ref()?;
-        if p.eat_kw("set") {
-            p.expect_kw("lifecycle").map_err(|_| {
+            table: self.table_ref()?,
+        })
+    }
+
+    /// `ALTER TABLE t` and then `SET LIFECYCLE n`, `ADD COLUMNS ..`, `ADD PARTITION ..` or
+    /// `DROP PARTITION ..`.
+    fn alter_table(&mut self) -> Result<Statement, SqlError> {
+        self.expect_kw("table")?;
+        let table = self.table_ref()?;
+        if self.eat_kw("set") {
+            self.expect_kw("lifecycle").map_err(|_| {
                 SqlError(format!(
                     "unsupported ALTER TABLE .. SET: only SET LIFECYCLE is supported {}",
-                    p.here()
+                    self.here()
                 ))
             })?;
-            let days = p.lifecycle_days()?;
-            p.finish()?;
+            let days = self.lifecycle_days()?;
             return Ok(Statement::SetLifecycle { table, days });
         }
-        let add = if p.eat_kw("add") {
-            true
-        } else if p.eat_kw("drop") {
-            false
-        } else {
-            return err(format!(
-                "unsupported ALTER TABLE: only ADD PARTITION, DROP PARTITION and SET LIFECYCLE are supported {}",
-                p.here()
-            ));
-        };
-        let if_clause = if p.eat_kw("if") {
-            if add {
-                p.expect_kw("not")?;
+        if self.eat_kw("add") {
+            if self.eat_kw("columns") {
+                return self.add_columns(table);
             }
-            p.expect_kw("exists")?;
-            true
-        } else {
-            false
-        };
-        let specs = p.partition_specs()?;
+            let if_not_exists = self.if_not_exists()?;
+            let specs = self.alter_partition_specs()?;
+            return Ok(Statement::AddPartitions {
+                if_not_exists,
+                table,
+                specs,
+            });
+        }
+        if self.eat_kw("drop") {
+            let if_exists = self.if_exists()?;
+            let specs = self.alter_partition_specs()?;
+            return Ok(Statement::DropPartitions {
+                if_exists,
+                table,
+                specs,
+            });
+        }
+        err(format!(
+            "unsupported ALTER TABLE: {ALTER_SUPPORTED} {}",
+            self.here()
+        ))
+    }
+
+    /// The partitions an `ALTER TABLE .. ADD|DROP` names: at least one.
+    fn alter_partition_specs(&mut self) -> Result<Vec<Vec<(String, String)>>, SqlError> {
+        let specs = self.partition_specs()?;
         if specs.is_empty() {
             return err(format!(
-                "unsupported ALTER TABLE: only ADD PARTITION, DROP PARTITION and SET LIFECYCLE are supported {}",
-                p.here()
+                "unsupported ALTER TABLE: {ALTER_SUPPORTED} {}",
+                self.here()
             ));
         }
-        if add {
-            Statement::AddPartitions {
-                if_not_exists: if_clause,
-                table,
-                specs,
-            }
-        } else {
-            Statement::DropPartitions {
-                if_exists: if_clause,
-                table,
-                specs,
-            }
+        Ok(specs)
+    }
+
+    /// `[IF NOT EXISTS] (name type [COMMENT '..'], ...)`, after `ADD COLUMNS`. A key cannot be
+    /// added: a Delta Table's primary key is fixed when the table is created.
+    fn add_columns(&mut self, table: TableRef) -> Result<Statement, SqlError> {
+        let if_not_exists = self.if_not_exists()?;
+        let (columns, primary_key) = self.column_defs()?;
+        if !primary_key.is_empty() {
+            return err(
+                "ADD COLUMNS cannot declare a PRIMARY KEY: a table's key is set when it is created",
+            );
         }
-    } else if p.eat_kw("show") {
-        p.expect_kw("partitions").map_err(|_| {
+        Ok(Statement::AddColumns {
+            if_not_exists,
+            table,
+            columns,
+        })
+    }
+
+    /// `SHOW PARTITIONS t`.
+    fn show_partitions(&mut self) -> Result<Statement, SqlError> {
+        self.expect_kw("partitions").map_err(|_| {
             SqlError("unsupported statement: only SHOW PARTITIONS is supported".into())
         })?;
-        Statement::ShowPartitions {
-            table: p.table_ref()?,
-        }
-    } else if p.eat_kw("select") {
-        let projection = if p.eat_sym('*') {
-            Projection::Star
-        } else if p.is_kw("count") {
-            p.next();
-            p.expect_sym('(')?;
-            if !p.eat_sym('*') {
-                return err("unsupported aggregate: only COUNT(*) is supported");
-            }
-            p.expect_sym(')')?;
-            Projection::CountStar
-        } else {
-            let mut cols = vec![p.name()?];
-            while p.eat_sym(',') {
-                cols.push(p.name()?);
-            }
-            Projection::Columns(cols)
-        };
-        p.expect_kw("from")?;
-        let table = p.table_ref()?;
-        let filter = p.where_clause()?;
-        let limit = if p.eat_kw("limit") {
-            match p.next() {
+        Ok(Statement::ShowPartitions {
+            table: self.table_ref()?,
+        })
+    }
+
+    /// `SELECT * | cols | COUNT(*) FROM t [WHERE col = 'v' [AND ..]] [LIMIT n]`.
+    fn select(&mut self) -> Result<Statement, SqlError> {
+        let projection = self.projection()?;
+        self.expect_kw("from")?;
+        let table = self.table_ref()?;
+        let filter = self.where_clause()?;
+        let limit = if self.eat_kw("limit") {
+            match self.next() {
                 Some(Tok::Word(w)) => Some(
                     w.parse::<u64>()
                         .map_err(|_| SqlError(format!("invalid LIMIT `{w}`")))?,
@@ -641,20 +706,33 @@ pub fn parse(sql: &str) -> Result<Statement, SqlError> {
         } else {
             None
         };
-        Statement::Select {
+        Ok(Statement::Select {
             table,
             projection,
             filter,
             limit,
+        })
+    }
+
+    fn projection(&mut self) -> Result<Projection, SqlError> {
+        if self.eat_sym('*') {
+            return Ok(Projection::Star);
         }
-    } else {
-        return err(format!(
-            "unsupported statement {}: the emulator supports CREATE TABLE, DROP TABLE, ALTER TABLE .. ADD|DROP PARTITION, ALTER TABLE .. SET LIFECYCLE, TRUNCATE TABLE, SHOW PARTITIONS and simple SELECT",
-            p.here()
-        ));
-    };
-    p.finish()?;
-    Ok(stmt)
+        if self.is_kw("count") {
+            self.next();
+            self.expect_sym('(')?;
+            if !self.eat_sym('*') {
+                return err("unsupported aggregate: only COUNT(*) is supported");
+            }
+            self.expect_sym(')')?;
+            return Ok(Projection::CountStar);
+        }
+        let mut cols = vec![self.name()?];
+        while self.eat_sym(',') {
+            cols.push(self.name()?);
+        }
+        Ok(Projection::Columns(cols))
+    }
 }
 
 #[cfg(test)]
@@ -726,6 +804,59 @@ mod tests {
                 ]],
             }
         );
+    }
+
+    #[test]
+    fn add_columns_parses_with_comments_and_if_not_exists() {
+        let s = parse("ALTER TABLE p.`t` ADD COLUMNS IF NOT EXISTS (`c` double COMMENT 'x', d decimal(10,2));").unwrap();
+        let Statement::AddColumns {
+            if_not_exists,
+            table,
+            columns,
+        } = s
+        else {
+            panic!("not an ADD COLUMNS: {s:?}")
+        };
+        assert!(if_not_exists);
+        assert_eq!(table.project.as_deref(), Some("p"));
+        assert_eq!(table.name, "t");
+        assert_eq!(columns.len(), 2);
+        assert_eq!(
+            (columns[0].name.as_str(), &columns[0].ty),
+            ("c", &OdpsType::Double)
+        );
+        assert_eq!(columns[0].comment, "x");
+        assert_eq!(columns[1].ty.to_string(), "decimal(10,2)");
+        assert!(columns.iter().all(|c| c.nullable));
+        let s = parse("alter table t add columns (e string)").unwrap();
+        assert!(
+            matches!(
+                s,
+                Statement::AddColumns {
+                    if_not_exists: false,
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        for (bad, expected) in [
+            ("alter table t add columns e string", "expected `(`"),
+            (
+                "alter table t add columns (e string, primary key (e))",
+                "PRIMARY KEY",
+            ),
+            (
+                "alter table t add columns (e string) lifecycle 1",
+                "trailing input",
+            ),
+            (
+                "alter table t add columns if exists (e string)",
+                "expected not",
+            ),
+        ] {
+            let e = parse(bad).unwrap_err().0;
+            assert!(e.contains(expected), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -970,7 +1101,7 @@ mod tests {
             parse("alter table t rename to u")
                 .unwrap_err()
                 .0
-                .contains("only ADD PARTITION, DROP PARTITION and SET LIFECYCLE")
+                .contains("only ADD PARTITION, DROP PARTITION, ADD COLUMNS and SET LIFECYCLE")
         );
         assert!(
             parse("create table t(a notatype)")

@@ -29,6 +29,12 @@ pub struct TableInfo {
     pub comment: String,
     pub created_ms: i64,
     pub modified_ms: i64,
+    /// When the table's definition last changed (`lastDDLTime`): its creation, or its last
+    /// `ADD COLUMNS`.
+    pub ddl_ms: i64,
+    /// The version of its schema: 0 at creation, one more for each change of its columns.
+    /// Sessions opened on an older version are refused (`SchemaModified`).
+    pub schema_version: i64,
     /// Days the table is kept after its last change (`LIFECYCLE n`); -1 when it has none.
     /// The emulator records it and reports it, but never expires data.
     pub lifecycle: i64,
@@ -77,6 +83,8 @@ pub struct UpsertInfo {
     /// `normal`, `committed`, `aborted` or `expired`.
     pub status: SessionState,
     pub created_ms: i64,
+    /// The table's schema version when the session was created.
+    pub schema_version: i64,
 }
 
 /// One staged operation of an upsert session, as the commit applies it.
@@ -86,6 +94,15 @@ pub enum DeltaOp {
     Upsert { key: Vec<u8>, row: Vec<u8> },
     /// Remove the row stored under `key`, if any.
     Delete { key: Vec<u8> },
+}
+
+/// What an `ADD COLUMNS` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnsAdded {
+    /// The columns appended, as declared; empty when `IF NOT EXISTS` found them all.
+    pub added: Vec<String>,
+    /// The table's schema version afterwards.
+    pub schema_version: i64,
 }
 
 /// A partition with its data statistics.
@@ -108,6 +125,8 @@ pub struct UploadInfo {
     /// `normal`, `closed` or `expired`.
     pub status: SessionState,
     pub created_ms: i64,
+    /// The table's schema version when the session was created.
+    pub schema_version: i64,
 }
 
 /// A download session: a snapshot of the blocks that existed when it was created.
@@ -126,6 +145,8 @@ pub struct StreamInfo {
     pub id: String,
     pub table_id: i64,
     pub spec: String,
+    /// The table's schema version when the session was created or last reloaded.
+    pub schema_version: i64,
 }
 
 #[derive(Debug)]
@@ -144,6 +165,8 @@ struct StoredTable {
     comment: String,
     created_ms: i64,
     modified_ms: i64,
+    ddl_ms: Option<i64>,
+    schema_version: i64,
     lifecycle: i64,
     shard_num: Option<i64>,
     hub_lifecycle: Option<i64>,
@@ -170,6 +193,8 @@ impl StoredTable {
             comment: self.comment,
             created_ms: self.created_ms,
             modified_ms: self.modified_ms,
+            ddl_ms: self.ddl_ms.unwrap_or(self.created_ms),
+            schema_version: self.schema_version,
             lifecycle: self.lifecycle,
             shards: self.shard_num.map(|shard_num| Shards {
                 shard_num,
@@ -185,8 +210,9 @@ CREATE TABLE IF NOT EXISTS tables(
   id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, name TEXT NOT NULL,
   schema_json TEXT NOT NULL, comment TEXT NOT NULL, created_ms INTEGER NOT NULL,
   modified_ms INTEGER NOT NULL, UNIQUE(project, name));
--- `lifecycle` (days, -1 for none), `shard_num` and `hub_lifecycle` are added by
--- `Store::migrate`, so older databases gain them too.
+-- `lifecycle` (days, -1 for none), `shard_num`, `hub_lifecycle`, `ddl_ms` and `schema_version`
+-- (also on `uploads`, `streams` and `upserts`: the version a session was opened on) are added
+-- by `Store::migrate`, so older databases gain them too.
 CREATE TABLE IF NOT EXISTS partitions(
   table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE, spec TEXT NOT NULL,
   created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL, PRIMARY KEY(table_id, spec));
@@ -322,12 +348,28 @@ impl Store {
                  ALTER TABLE tables ADD COLUMN hub_lifecycle INTEGER;"
             ))?;
         }
+        let has_schema_version: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('tables') WHERE name = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_schema_version == 0 {
+            // A table of an older database has never changed its columns: version 0, and its
+            // last DDL is its creation (`ddl_ms` NULL).
+            conn.execute_batch(
+                "ALTER TABLE tables ADD COLUMN ddl_ms INTEGER;
+                 ALTER TABLE tables ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE uploads ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE streams ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE upserts ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0;",
+            )?;
+        }
         Ok(())
     }
 
     /// The columns [`Self::table_from_row`] reads, over `tables t` joined with its
     /// transactional properties `x`.
-    const TABLE_COLUMNS: &'static str = "t.id, t.project, t.name, t.schema_json, t.comment, t.created_ms, t.modified_ms, t.lifecycle, t.shard_num, t.hub_lifecycle, x.primary_key_json, x.bucket_num FROM tables t LEFT JOIN transactional_tables x ON x.table_id = t.id";
+    const TABLE_COLUMNS: &'static str = "t.id, t.project, t.name, t.schema_json, t.comment, t.created_ms, t.modified_ms, t.ddl_ms, t.schema_version, t.lifecycle, t.shard_num, t.hub_lifecycle, x.primary_key_json, x.bucket_num FROM tables t LEFT JOIN transactional_tables x ON x.table_id = t.id";
 
     fn table_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTable> {
         Ok(StoredTable {
@@ -338,11 +380,13 @@ impl Store {
             comment: row.get(4)?,
             created_ms: row.get(5)?,
             modified_ms: row.get(6)?,
-            lifecycle: row.get(7)?,
-            shard_num: row.get(8)?,
-            hub_lifecycle: row.get(9)?,
-            primary_key: row.get(10)?,
-            bucket_num: row.get(11)?,
+            ddl_ms: row.get(7)?,
+            schema_version: row.get(8)?,
+            lifecycle: row.get(9)?,
+            shard_num: row.get(10)?,
+            hub_lifecycle: row.get(11)?,
+            primary_key: row.get(12)?,
+            bucket_num: row.get(13)?,
         })
     }
 
@@ -494,6 +538,83 @@ impl Store {
         Ok(())
     }
 
+    /// Appends `columns` to a table's data columns (`ALTER TABLE .. ADD COLUMNS`): one more
+    /// schema version and a new DDL time, in one transaction that takes the write lock before
+    /// it reads the schema. So two concurrent `ADD COLUMNS IF NOT EXISTS` of one column
+    /// converge: the first adds it, the second finds it and changes nothing.
+    ///
+    /// A name is compared case-insensitively with the data and partition columns. With
+    /// `if_not_exists` a column that exists is skipped, whatever its type; without it, it is an
+    /// error and nothing is added. When nothing is added the version stays as it was.
+    pub fn add_columns(
+        &mut self,
+        project: &str,
+        name: &str,
+        columns: &[Column],
+        if_not_exists: bool,
+    ) -> EmuResult<ColumnsAdded> {
+        check_table_name(name)?;
+        let now = self.clock.now_ms();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let info = tx
+            .query_row(
+                &format!(
+                    "SELECT {} WHERE t.project = ?1 AND t.name = ?2",
+                    Self::TABLE_COLUMNS
+                ),
+                params![project.to_ascii_lowercase(), name.to_ascii_lowercase()],
+                Self::table_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| {
+                EmuError::NoSuchTable(format!("Table '{project}.{name}' does not exist"))
+            })?
+            .into_info()?;
+        let mut schema = info.schema;
+        let mut added = Vec::new();
+        for col in columns {
+            let exists = schema
+                .columns
+                .iter()
+                .chain(&schema.partition_keys)
+                .any(|c| c.name.eq_ignore_ascii_case(&col.name));
+            if exists && if_not_exists {
+                continue;
+            }
+            if exists {
+                return Err(EmuError::InvalidArgument(format!(
+                    "column `{}` already exists in table {}",
+                    col.name, info.name
+                )));
+            }
+            schema.columns.push(col.clone());
+            added.push(col.name.clone());
+        }
+        if added.is_empty() {
+            return Ok(ColumnsAdded {
+                added,
+                schema_version: info.schema_version,
+            });
+        }
+        let schema_version = info.schema_version + 1;
+        tx.execute(
+            "UPDATE tables SET schema_json = ?2, schema_version = ?3, ddl_ms = ?4 WHERE id = ?1",
+            params![
+                info.id,
+                schema_json(&schema).to_string(),
+                schema_version,
+                now
+            ],
+        )?;
+        tx.commit()?;
+        Ok(ColumnsAdded {
+            added,
+            schema_version,
+        })
+    }
+
     /// Removes the committed data of the given partitions (`""` for a table without
     /// partitions) in one transaction, keeping the partitions themselves. Uncommitted sessions
     /// are left alone: what they commit later lands in the emptied partition.
@@ -622,7 +743,8 @@ impl Store {
         overwrite: bool,
     ) -> EmuResult<()> {
         self.conn.execute(
-            "INSERT INTO uploads(id, table_id, spec, overwrite, status, created_ms) VALUES (?1, ?2, ?3, ?4, 'normal', ?5)",
+            "INSERT INTO uploads(id, table_id, spec, overwrite, status, created_ms, schema_version)
+             VALUES (?1, ?2, ?3, ?4, 'normal', ?5, (SELECT schema_version FROM tables WHERE id = ?2))",
             params![id, table_id, spec.canonical(), overwrite, self.clock.now_ms()],
         )?;
         Ok(())
@@ -631,7 +753,7 @@ impl Store {
     pub fn upload(&self, id: &str) -> EmuResult<UploadInfo> {
         self.conn
             .query_row(
-                "SELECT id, table_id, spec, overwrite, status, created_ms FROM uploads WHERE id = ?1",
+                "SELECT id, table_id, spec, overwrite, status, created_ms, schema_version FROM uploads WHERE id = ?1",
                 params![id],
                 |r| {
                     Ok(UploadInfo {
@@ -641,6 +763,7 @@ impl Store {
                         overwrite: r.get(3)?,
                         status: SessionState::parse(&r.get::<_, String>(4)?),
                         created_ms: r.get(5)?,
+                        schema_version: r.get(6)?,
                     })
                 },
             )
@@ -684,11 +807,11 @@ impl Store {
     /// Publishes a session's blocks in block-id order, atomically; a second commit is a conflict.
     pub fn commit_upload(&mut self, id: &str) -> EmuResult<()> {
         let tx = self.conn.transaction()?;
-        let (table_id, spec, overwrite, status): (i64, String, bool, String) = tx
+        let (table_id, spec, overwrite, status, version): (i64, String, bool, String, i64) = tx
             .query_row(
-                "SELECT table_id, spec, overwrite, status FROM uploads WHERE id = ?1",
+                "SELECT table_id, spec, overwrite, status, schema_version FROM uploads WHERE id = ?1",
                 params![id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?
             .ok_or_else(|| {
@@ -699,6 +822,7 @@ impl Store {
                 "upload session `{id}` is {status}; it can be committed only once"
             )));
         }
+        require_schema_version(&tx, table_id, version, &format!("upload session `{id}`"))?;
         if !Self::partition_present(&tx, table_id, &spec)? {
             return Err(EmuError::NoSuchPartition(format!(
                 "the session's partition `{spec}` no longer exists"
@@ -730,15 +854,19 @@ impl Store {
         Ok(())
     }
 
-    /// Appends one stream pack: visible as soon as this returns.
+    /// Appends one stream pack encoded with the table's schema at `schema_version`: visible
+    /// as soon as this returns, and refused (`SchemaModified`) when the table's columns have
+    /// changed since that version.
     pub fn append_block(
         &mut self,
         table_id: i64,
         spec: &str,
+        schema_version: i64,
         row_count: i64,
         data: &[u8],
     ) -> EmuResult<()> {
         let tx = self.conn.transaction()?;
+        require_schema_version(&tx, table_id, schema_version, "the stream's record pack")?;
         if !Self::partition_present(&tx, table_id, spec)? {
             return Err(EmuError::NoSuchPartition(format!(
                 "the stream's partition `{spec}` no longer exists"
@@ -757,7 +885,8 @@ impl Store {
 
     pub fn create_stream(&self, id: &str, table_id: i64, spec: &PartSpec) -> EmuResult<()> {
         self.conn.execute(
-            "INSERT INTO streams(id, table_id, spec, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO streams(id, table_id, spec, created_ms, schema_version)
+             VALUES (?1, ?2, ?3, ?4, (SELECT schema_version FROM tables WHERE id = ?2))",
             params![id, table_id, spec.canonical(), self.clock.now_ms()],
         )?;
         Ok(())
@@ -766,18 +895,29 @@ impl Store {
     pub fn stream(&self, id: &str) -> EmuResult<StreamInfo> {
         self.conn
             .query_row(
-                "SELECT id, table_id, spec FROM streams WHERE id = ?1",
+                "SELECT id, table_id, spec, schema_version FROM streams WHERE id = ?1",
                 params![id],
                 |r| {
                     Ok(StreamInfo {
                         id: r.get(0)?,
                         table_id: r.get(1)?,
                         spec: r.get(2)?,
+                        schema_version: r.get(3)?,
                     })
                 },
             )
             .optional()?
             .ok_or_else(|| EmuError::NoSuchUpload(format!("stream session `{id}` does not exist")))
+    }
+
+    /// Moves a stream session to its table's current schema (a reload): its later packs are
+    /// read with the current columns.
+    pub fn reload_stream(&self, id: &str) -> EmuResult<()> {
+        self.conn.execute(
+            "UPDATE streams SET schema_version = (SELECT schema_version FROM tables WHERE id = streams.table_id) WHERE id = ?1",
+            params![id],
+        )?;
+        Ok(())
     }
 
     /// Creates a download session over the data committed so far: for a table of blocks, the
@@ -898,7 +1038,8 @@ impl Store {
         slot_num: u32,
     ) -> EmuResult<()> {
         self.conn.execute(
-            "INSERT INTO upserts(id, table_id, spec, bucket_num, slot_num, status, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'normal', ?6)",
+            "INSERT INTO upserts(id, table_id, spec, bucket_num, slot_num, status, created_ms, schema_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'normal', ?6, (SELECT schema_version FROM tables WHERE id = ?2))",
             params![id, table_id, spec.canonical(), bucket_num, slot_num, self.clock.now_ms()],
         )?;
         Ok(())
@@ -907,7 +1048,7 @@ impl Store {
     pub fn upsert(&self, id: &str) -> EmuResult<UpsertInfo> {
         self.conn
             .query_row(
-                "SELECT id, table_id, spec, bucket_num, slot_num, status, created_ms FROM upserts WHERE id = ?1",
+                "SELECT id, table_id, spec, bucket_num, slot_num, status, created_ms, schema_version FROM upserts WHERE id = ?1",
                 params![id],
                 |r| {
                     Ok(UpsertInfo {
@@ -918,6 +1059,7 @@ impl Store {
                         slot_num: r.get(4)?,
                         status: SessionState::parse(&r.get::<_, String>(5)?),
                         created_ms: r.get(6)?,
+                        schema_version: r.get(7)?,
                     })
                 },
             )
@@ -972,11 +1114,11 @@ impl Store {
     /// of it becomes visible at once, or none of it.
     pub fn commit_upsert(&mut self, id: &str, ops: &[DeltaOp]) -> EmuResult<()> {
         let tx = self.conn.transaction()?;
-        let (table_id, spec, status): (i64, String, String) = tx
+        let (table_id, spec, status, version): (i64, String, String, i64) = tx
             .query_row(
-                "SELECT table_id, spec, status FROM upserts WHERE id = ?1",
+                "SELECT table_id, spec, status, schema_version FROM upserts WHERE id = ?1",
                 params![id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?
             .ok_or_else(|| {
@@ -987,6 +1129,7 @@ impl Store {
                 "upsert session `{id}` is {status}; only a normal session can be committed"
             )));
         }
+        require_schema_version(&tx, table_id, version, &format!("upsert session `{id}`"))?;
         if !Self::partition_present(&tx, table_id, &spec)? {
             return Err(EmuError::NoSuchPartition(format!(
                 "the session's partition `{spec}` no longer exists"
@@ -1015,6 +1158,36 @@ impl Store {
         touch_table(&tx, table_id, now)?;
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// Refuses data encoded with the table's schema at `version` once the table's columns have
+/// changed since: read with the current columns it could be misread (an upsert record's
+/// operation columns follow the data columns), so it is never stored.
+fn require_schema_version(
+    conn: &Connection,
+    table_id: i64,
+    version: i64,
+    what: &str,
+) -> EmuResult<()> {
+    let latest: i64 = conn.query_row(
+        "SELECT schema_version FROM tables WHERE id = ?1",
+        params![table_id],
+        |r| r.get(0),
+    )?;
+    if latest == version {
+        return Ok(());
+    }
+    Err(schema_modified(what, version, latest))
+}
+
+/// The refusal of data or a session on schema version `version` of a table now at `latest`.
+pub fn schema_modified(what: &str, version: i64, latest: i64) -> EmuError {
+    EmuError::SchemaModified {
+        latest,
+        message: format!(
+            "{what} was opened on schema version {version}, but the table's schema changed since (now version {latest}): reload the session or create a new one"
+        ),
     }
 }
 

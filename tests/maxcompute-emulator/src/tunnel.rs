@@ -216,6 +216,17 @@ fn upload_status(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult
     )?))
 }
 
+/// Refuses a session opened on an older schema than the table's (`SchemaModified`). What the
+/// service does with a batch or upsert session created before an `ADD COLUMNS` is not
+/// documented; the emulator refuses its blocks and its commit rather than guess at the
+/// column count of what it was sent.
+pub(crate) fn require_current_schema(info: &TableInfo, what: &str, version: i64) -> EmuResult<()> {
+    if version == info.schema_version {
+        return Ok(());
+    }
+    Err(store::schema_modified(what, version, info.schema_version))
+}
+
 fn put_block(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
     let up = live_upload(state, req, &info)?;
@@ -225,6 +236,8 @@ fn put_block(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
             up.id, up.status
         )));
     }
+    let what = format!("upload session `{}`", up.id);
+    require_current_schema(&info, &what, up.schema_version)?;
     let raw = req.query.get("blockid").unwrap_or_default();
     let block_id: i64 = raw
         .parse()
@@ -299,6 +312,8 @@ fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Respon
             up.id, up.status
         )));
     }
+    let what = format!("upload session `{}`", up.id);
+    require_current_schema(&info, &what, up.schema_version)?;
     state.store().commit_upload(&up.id)?;
     tracing::info!(table = %info.name, upload_id = %up.id, "upload session committed");
     Ok(json_response(upload_json(
@@ -309,54 +324,77 @@ fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Respon
     )?))
 }
 
-fn stream_json(state: &AppState, id: &str, schema: &TableSchema) -> serde_json::Value {
+/// A stream session as create and reload answer it: the table's current schema and its
+/// version, which the session's writes then carry.
+fn stream_json(state: &AppState, id: &str, info: &TableInfo) -> serde_json::Value {
     let slots: Vec<serde_json::Value> = (1..=STREAM_SLOTS)
         .map(|i| json!([i.to_string(), state.endpoint.clone()]))
         .collect();
     json!({
         "session_name": id,
         "status": "normal",
-        "schema": store::schema_json(schema),
-        "schema_version": "0",
+        "schema": store::schema_json(&info.schema),
+        "schema_version": info.schema_version.to_string(),
         "slots": slots,
         "quota_name": "",
         "QuotaName": "",
     })
 }
 
+/// The request's `schema_version`, when it names one.
+fn requested_schema_version(req: &Request) -> EmuResult<Option<i64>> {
+    match req.query.get("schema_version").filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(raw) => raw.trim().parse().map(Some).map_err(|_| {
+            EmuError::InvalidArgument(format!("schema_version `{raw}` is not a version number"))
+        }),
+    }
+}
+
 fn create_stream(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let (info, spec) = table_and_spec(state, req, p, t)?;
     refuse_delta(&info, "stream upload session")?;
+    // The emulator keeps a table's latest schema only: a session is opened on it.
+    if let Some(version) = requested_schema_version(req)? {
+        require_current_schema(&info, "the stream session asked for", version)?;
+    }
     ensure_partition(state, &info, &spec, req.query.has("create_partition"))?;
     let id = new_id();
     state.store().create_stream(&id, info.id, &spec)?;
     tracing::info!(table = %info.name, partition = %spec.canonical(), stream_id = %id, "stream session created");
-    Ok(json_response(stream_json(state, &id, &info.schema)))
+    Ok(json_response(stream_json(state, &id, &info)))
 }
 
+/// The stream session named by `uploadid`, checked against the addressed table.
+fn stream_of(state: &AppState, req: &Request, info: &TableInfo) -> EmuResult<store::StreamInfo> {
+    let id = req.query.get("uploadid").unwrap_or_default();
+    let stream = state.store().stream(id)?;
+    if stream.table_id != info.id {
+        return Err(EmuError::NoSuchUpload(format!(
+            "stream session `{id}` does not belong to table {}",
+            info.name
+        )));
+    }
+    Ok(stream)
+}
+
+/// A reload moves the session to the table's current schema and answers it.
 fn stream_reload(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
-    let id = req.query.get("uploadid").unwrap_or_default();
-    let stream = state.store().stream(id)?;
-    if stream.table_id != info.id {
-        return Err(EmuError::NoSuchUpload(format!(
-            "stream session `{id}` does not belong to table {}",
-            info.name
-        )));
-    }
-    Ok(json_response(stream_json(state, &stream.id, &info.schema)))
+    let stream = stream_of(state, req, &info)?;
+    state.store().reload_stream(&stream.id)?;
+    Ok(json_response(stream_json(state, &stream.id, &info)))
 }
 
+/// One record pack, visible once stored. A pack is read with the schema of the version it
+/// names (`schema_version`, else the session's); once the table's columns have changed since,
+/// it is refused with `412 SchemaModified` and the latest version, before a byte of it is read.
 fn stream_write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
-    let id = req.query.get("uploadid").unwrap_or_default();
-    let stream = state.store().stream(id)?;
-    if stream.table_id != info.id {
-        return Err(EmuError::NoSuchUpload(format!(
-            "stream session `{id}` does not belong to table {}",
-            info.name
-        )));
-    }
+    let stream = stream_of(state, req, &info)?;
+    let version = requested_schema_version(req)?.unwrap_or(stream.schema_version);
+    let what = format!("stream session `{}`", stream.id);
+    require_current_schema(&info, &what, version)?;
     let bytes = wire::decode_body(req.header("content-encoding"), &req.body)?;
     let rows = wire::decode_rows(&info.schema.column_types(), &bytes)?;
     check_rows(&info.schema, &rows)?;
@@ -371,9 +409,9 @@ fn stream_write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<
     if !rows.is_empty() {
         state
             .store()
-            .append_block(info.id, &stream.spec, rows.len() as i64, &bytes)?;
+            .append_block(info.id, &stream.spec, version, rows.len() as i64, &bytes)?;
     }
-    tracing::debug!(stream_id = %id, n_rows = rows.len(), "stream pack stored");
+    tracing::debug!(stream_id = %stream.id, n_rows = rows.len(), "stream pack stored");
     let slots = STREAM_SLOTS.to_string();
     Ok((
         StatusCode::OK,

@@ -19,7 +19,7 @@ use crate::partition;
 use crate::service_error::{EmuError, EmuResult};
 use crate::state::AppState;
 use crate::store::{self, DeltaOp, TableInfo, Transactional, UpsertInfo};
-use crate::tunnel::{check_rows, json_response, new_id, table_and_spec};
+use crate::tunnel::{check_rows, json_response, new_id, require_current_schema, table_and_spec};
 use crate::wire;
 
 /// The hasher every session names (the Java SDK's fallback; which one the service names is not
@@ -188,6 +188,8 @@ pub fn write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
                 up.bucket_num.saturating_sub(1)
             ))
         })?;
+    let what = format!("upsert session `{}`", up.id);
+    require_current_schema(&info, &what, up.schema_version)?;
     let owner = slot_of(bucket, up.bucket_num, up.slot_num);
     if let Some(slot) = req.query.get("slotid")
         && slot != owner.to_string()
@@ -224,11 +226,14 @@ pub fn write(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Res
 
 pub fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
     let info = state.store().table(p, t)?;
-    let delta = delta_of(&info)?;
     let id = session(state, req, &info)?.id;
-    let records = Records::of(&info, delta)?;
-    // One lock from the status check to the commit, so two commits cannot both apply.
+    // One lock from the status check to the commit, so two commits cannot both apply; the
+    // table is read again under it, so its packs are read with the columns they are checked
+    // against.
     let mut store = state.store();
+    let info = store.table(p, t)?;
+    let delta = delta_of(&info)?;
+    let records = Records::of(&info, delta)?;
     let up = store.upsert(&id)?;
     match &up.status {
         // Clients repeat a commit routinely (after a lost answer, and while polling).
@@ -243,6 +248,14 @@ pub fn commit(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Re
             )));
         }
     }
+    // The packs hold the operation columns after the data columns of the session's schema:
+    // read with more data columns they would be misread, so a session opened before an
+    // `ADD COLUMNS` is refused.
+    require_current_schema(
+        &info,
+        &format!("upsert session `{}`", up.id),
+        up.schema_version,
+    )?;
     let mut ops = Vec::new();
     for (_, pack) in store.upsert_packs(&up.id)? {
         for row in wire::decode_rows(&records.types, &pack)? {

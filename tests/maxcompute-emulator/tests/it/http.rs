@@ -16,9 +16,9 @@ use maxcompute_emulator::server::{self, Config, RunningServer};
 use maxcompute_emulator::sql_client::{self, Client};
 use reqwest::Method;
 
-const ID: &str = "test-id";
-const SECRET: &str = "test-secret";
-const PROJECT: &str = "p";
+pub(crate) const ID: &str = "test-id";
+pub(crate) const SECRET: &str = "test-secret";
+pub(crate) const PROJECT: &str = "p";
 /// One row `('maxcompute-test-input', 0, 0, '1', '1')`, 5-byte CRC varints (reference §7.3).
 const ROW_HEX: &str = "0a156d6178636f6d707574652d746573742d696e707574100018002201312a013180c0ff7fe6cab6d00df0ffff7f02f8ffff7feab6c1ca0d";
 const TABLE_PATH: &str = "/projects/p/tables/test_kafka";
@@ -35,7 +35,10 @@ async fn start(dir: &std::path::Path, ttl: Duration) -> RunningServer {
 }
 
 /// A server whose time moves only when the returned clock is advanced.
-async fn start_manual(dir: &std::path::Path, ttl: Duration) -> (RunningServer, Arc<ManualClock>) {
+pub(crate) async fn start_manual(
+    dir: &std::path::Path,
+    ttl: Duration,
+) -> (RunningServer, Arc<ManualClock>) {
     let manual = ManualClock::starting_now();
     let srv = start_on(dir, ttl, Clock::manual(Arc::clone(&manual))).await;
     (srv, manual)

@@ -1,6 +1,7 @@
 //! The emulator's integration tests, as one test binary (one link of the tree instead of one per
 //! file): `http` drives it over loopback HTTP, `sink_client` with the sink's own client, `upsert`
-//! drives Delta Tables and their upsert sessions over loopback HTTP, `service` what the service
+//! drives Delta Tables and their upsert sessions over loopback HTTP, `evolution` a table's
+//! columns added by `ALTER TABLE .. ADD COLUMNS` and the sessions and readers around it, `service` what the service
 //! answers that pyodps's own suite pins (metadata, head, truncate, refusals, STS bounds);
 //! `vectors` and `differential` pin request signing and its verification to pyodps (the
 //! interpreter found by `test-support`).
@@ -15,6 +16,7 @@
 )]
 
 mod differential;
+mod evolution;
 mod http;
 mod service;
 mod sink_client;

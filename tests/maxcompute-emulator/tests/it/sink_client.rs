@@ -37,10 +37,20 @@ fn sink_client(srv: &RunningServer) -> Client {
 }
 
 fn sink_client_with(srv: &RunningServer, compress: Option<Compression>) -> Client {
-    let mut config = ClientConfig::new(format!("http://{}/api", srv.addr), "sink_proj");
+    project_client(srv, "sink_proj", (ID, SECRET), compress)
+}
+
+/// The project's client of `project` on `srv`, signing with `key` (id, secret).
+pub(crate) fn project_client(
+    srv: &RunningServer,
+    project: &str,
+    key: (&str, &str),
+    compress: Option<Compression>,
+) -> Client {
+    let mut config = ClientConfig::new(format!("http://{}/api", srv.addr), project);
     config.compress = compress;
     config.instance_poll_interval = Duration::from_millis(50);
-    let creds = StaticCredentials::new(Credentials::access_key(ID, SECRET));
+    let creds = StaticCredentials::new(Credentials::access_key(key.0, key.1));
     Client::new(config, Arc::new(creds)).unwrap()
 }
 
