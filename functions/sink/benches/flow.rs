@@ -272,7 +272,9 @@ impl Pipeline {
     /// Decode and plan (build rows, encode): returns the encoded bytes.
     fn run(&self, event: &str) -> usize {
         let batch = decode_event_str(event).unwrap();
-        let plan = self.planner.plan(&batch.records, batch.rejects, NOW_MS, &self.rows);
+        let plan = self
+            .planner
+            .plan(&batch.records, batch.rejects, NOW_MS, &self.rows);
         assert!(plan.rejects.is_empty());
         plan.partitions
             .iter()
@@ -481,7 +483,9 @@ fn main() {
         .iter()
         .map(|r| r.value.as_ref().map_or(0, Vec::len))
         .sum();
-    let plan = pipeline.planner.plan(&batch.records, Vec::new(), NOW_MS);
+    let plan = pipeline
+        .planner
+        .plan(&batch.records, Vec::new(), NOW_MS, &pipeline.rows);
     let packs: Vec<&[u8]> = plan
         .partitions
         .iter()
@@ -535,7 +539,11 @@ fn main() {
     rows.push((
         "plan: build rows + encode (Planner::plan)".into(),
         measure(PURE_TIME, MIN_RUNS, || {
-            black_box(pipeline.planner.plan(&batch.records, Vec::new(), NOW_MS));
+            black_box(
+                pipeline
+                    .planner
+                    .plan(&batch.records, Vec::new(), NOW_MS, &pipeline.rows),
+            );
         }),
         None,
     ));

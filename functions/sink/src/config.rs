@@ -228,7 +228,10 @@ impl Config {
         let json_number = choose(
             vars::JSON_NUMBER,
             get(vars::JSON_NUMBER),
-            &[("double", JsonNumber::Double), ("decimal", JsonNumber::Decimal)],
+            &[
+                ("double", JsonNumber::Double),
+                ("decimal", JsonNumber::Decimal),
+            ],
         )?;
         let evolve = choose(
             vars::EVOLVE,
@@ -281,8 +284,13 @@ fn routing(
                 accepted: "a regular expression every routed table name must match whole (required with SINK_TABLE_FIELD)",
             });
         };
-        let allow = AllowList::new(&pattern)
-            .map_err(|e| invalid(vars::TABLE_ALLOW, &pattern, format!("not a regular expression: {e}")))?;
+        let allow = AllowList::new(&pattern).map_err(|e| {
+            invalid(
+                vars::TABLE_ALLOW,
+                &pattern,
+                format!("not a regular expression: {e}"),
+            )
+        })?;
         let default = if table.is_empty() {
             None
         } else {
@@ -312,12 +320,19 @@ fn routing(
         let mut tables = BTreeMap::new();
         for pair in table.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let Some((topic, name)) = pair.split_once('=') else {
-                return Err(invalid(vars::TABLE, pair, "expected topic=table pairs, separated by commas"));
+                return Err(invalid(
+                    vars::TABLE,
+                    pair,
+                    "expected topic=table pairs, separated by commas",
+                ));
             };
             let (topic, name) = (topic.trim(), name.trim());
             check_topic(vars::TABLE, topic)?;
             check_name(vars::TABLE, name)?;
-            if tables.insert(topic.to_owned(), name.to_ascii_lowercase()).is_some() {
+            if tables
+                .insert(topic.to_owned(), name.to_ascii_lowercase())
+                .is_some()
+            {
                 return Err(invalid(vars::TABLE, topic, "this topic is listed twice"));
             }
         }
@@ -342,9 +357,16 @@ fn create_table(
     let lifecycle = env.get(vars::TABLE_LIFECYCLE);
     let key = env.get(vars::PRIMARY_KEY);
     if !env.bool_or(vars::CREATE_TABLE, false)? {
-        for (variable, value) in [(vars::TABLE_LIFECYCLE, &lifecycle), (vars::PRIMARY_KEY, &key)] {
+        for (variable, value) in [
+            (vars::TABLE_LIFECYCLE, &lifecycle),
+            (vars::PRIMARY_KEY, &key),
+        ] {
             if let Some(v) = value {
-                return Err(invalid(variable, v, "applies to created tables: set SINK_CREATE_TABLE=true too"));
+                return Err(invalid(
+                    variable,
+                    v,
+                    "applies to created tables: set SINK_CREATE_TABLE=true too",
+                ));
             }
         }
         return Ok(None);
@@ -363,7 +385,13 @@ fn create_table(
                 .parse::<u32>()
                 .ok()
                 .filter(|d| *d > 0)
-                .ok_or_else(|| invalid(vars::TABLE_LIFECYCLE, &text, "expected a number of days, at least 1"))?,
+                .ok_or_else(|| {
+                    invalid(
+                        vars::TABLE_LIFECYCLE,
+                        &text,
+                        "expected a number of days, at least 1",
+                    )
+                })?,
         ),
     };
     let mut primary_key = Vec::new();

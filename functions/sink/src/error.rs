@@ -20,13 +20,19 @@ pub enum SinkError {
     #[error("writing rejected records to the error topic failed: {0}")]
     ErrorTopic(#[from] ErrorTopicError),
     #[error(transparent)]
-    Table(#[from] TableError),
+    Table(Box<TableError>),
     #[error("writing partition {partition} failed: {source}")]
     Write {
         partition: String,
         #[source]
         source: ClientError,
     },
+}
+
+impl From<TableError> for SinkError {
+    fn from(e: TableError) -> Self {
+        Self::Table(Box::new(e))
+    }
 }
 
 impl InvocationError for SinkError {

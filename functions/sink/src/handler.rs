@@ -130,7 +130,10 @@ impl From<TableError> for StartError {
         match e {
             TableError::Read { table, source }
             | TableError::Create { table, source }
-            | TableError::AddColumns { table, source, .. } => Self::Schema { table, source },
+            | TableError::AddColumns { table, source, .. } => Self::Schema {
+                table,
+                source: *source,
+            },
             TableError::Misfit { table, reason } => Self::Table { table, reason },
         }
     }

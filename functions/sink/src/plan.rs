@@ -458,8 +458,10 @@ mod tests {
         }
     }
 
-    /// The batches as (table, partition value, [(topic, partition, offset)]).
-    fn batches(plan: &Plan<'_>) -> Vec<(String, String, Vec<(String, i32, i64)>)> {
+    /// A batch as (table, partition value, [(topic, partition, offset)]).
+    type Batch = (String, String, Vec<(String, i32, i64)>);
+
+    fn batches(plan: &Plan<'_>) -> Vec<Batch> {
         plan.partitions
             .iter()
             .map(|p| {

@@ -175,7 +175,10 @@ mod tests {
             Ok("table_a".to_owned())
         );
         assert_eq!(
-            routing.table_for(&record("b", ""), Mode::Value).unwrap_err().class,
+            routing
+                .table_for(&record("b", ""), Mode::Value)
+                .unwrap_err()
+                .class,
             RejectClass::TableName
         );
     }
@@ -188,7 +191,10 @@ mod tests {
             default: None,
         };
         let route = |v: &str| routing.table_for(&record("t", v), Mode::Value);
-        assert_eq!(route(r#"{"table": "ODS_Orders"}"#), Ok("ods_orders".to_owned()));
+        assert_eq!(
+            route(r#"{"table": "ODS_Orders"}"#),
+            Ok("ods_orders".to_owned())
+        );
         // The pattern matches a part of each of these, never the whole.
         for name in ["ods_orders_2", "xods_orders", "secrets"] {
             let err = route(&format!(r#"{{"table": "{name}"}}"#)).unwrap_err();
@@ -201,7 +207,11 @@ mod tests {
             "not json",
             r#"["ods_x"]"#,
         ] {
-            assert_eq!(route(bad).unwrap_err().class, RejectClass::TableName, "{bad}");
+            assert_eq!(
+                route(bad).unwrap_err().class,
+                RejectClass::TableName,
+                "{bad}"
+            );
         }
     }
 

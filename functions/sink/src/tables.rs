@@ -44,20 +44,20 @@ pub enum TableError {
     Read {
         table: String,
         #[source]
-        source: ClientError,
+        source: Box<ClientError>,
     },
     #[error("cannot create table {table}: {source}")]
     Create {
         table: String,
         #[source]
-        source: ClientError,
+        source: Box<ClientError>,
     },
     #[error("cannot add columns ({columns}) to table {table}: {source}")]
     AddColumns {
         table: String,
         columns: String,
         #[source]
-        source: ClientError,
+        source: Box<ClientError>,
     },
     #[error("table {table} does not fit the configuration: {reason}")]
     Misfit { table: String, reason: String },
@@ -107,7 +107,12 @@ pub struct Tables {
 }
 
 impl Tables {
-    pub fn new(client: Client, router: PartitionRouter, config: &Config, past_permanent: bool) -> Self {
+    pub fn new(
+        client: Client,
+        router: PartitionRouter,
+        config: &Config,
+        past_permanent: bool,
+    ) -> Self {
         Self {
             client,
             router,
@@ -159,7 +164,10 @@ impl Tables {
         let info = if missing.is_empty() {
             fresh
         } else {
-            let columns: Vec<String> = missing.iter().map(|c| format!("{} {}", c.name, c.ty)).collect();
+            let columns: Vec<String> = missing
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.ty))
+                .collect();
             info!(table = name, columns = %columns.join(", "), "adding columns for new fields");
             self.client
                 .add_columns(name, &missing, deadline)
@@ -167,7 +175,7 @@ impl Tables {
                 .map_err(|source| TableError::AddColumns {
                     table: name.to_owned(),
                     columns: columns.join(", "),
-                    source,
+                    source: Box::new(source),
                 })?
         };
         self.keep(name, info).await
@@ -179,7 +187,13 @@ impl Tables {
             records.iter().copied(),
             self.settings.mode,
             self.settings.json_number,
-            |c| schema.column_index(c).is_some() || schema.partition_keys.iter().any(|k| k.name.eq_ignore_ascii_case(c)),
+            |c| {
+                schema.column_index(c).is_some()
+                    || schema
+                        .partition_keys
+                        .iter()
+                        .any(|k| k.name.eq_ignore_ascii_case(c))
+            },
         )
     }
 
@@ -189,7 +203,7 @@ impl Tables {
             .await
             .map_err(|source| TableError::Read {
                 table: name.to_owned(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -207,12 +221,12 @@ impl Tables {
                     .await
                     .map_err(|source| TableError::Create {
                         table: name.to_owned(),
-                        source,
+                        source: Box::new(source),
                     })
             }
             other => other.map_err(|source| TableError::Read {
                 table: name.to_owned(),
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -274,12 +288,19 @@ impl Tables {
         let primary_key = if !delta {
             Vec::new()
         } else if create.primary_key.is_empty() {
-            vec!["topic".to_owned(), "partition".to_owned(), "offset".to_owned()]
+            vec![
+                "topic".to_owned(),
+                "partition".to_owned(),
+                "offset".to_owned(),
+            ]
         } else {
             create.primary_key.clone()
         };
         for key in &primary_key {
-            match columns.iter_mut().find(|c| c.name.eq_ignore_ascii_case(key)) {
+            match columns
+                .iter_mut()
+                .find(|c| c.name.eq_ignore_ascii_case(key))
+            {
                 Some(c) => c.nullable = false,
                 None => {
                     return Err(misfit(format!(

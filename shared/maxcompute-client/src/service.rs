@@ -583,7 +583,13 @@ mod tests {
                 column("topic", OdpsType::String),
                 column("partition", OdpsType::BigInt),
                 column("offset", OdpsType::BigInt),
-                column("price", OdpsType::Decimal { precision: 38, scale: 18 }),
+                column(
+                    "price",
+                    OdpsType::Decimal {
+                        precision: 38,
+                        scale: 18,
+                    },
+                ),
             ],
             partition_keys: vec![column("pt", OdpsType::String)],
             primary_key: vec!["topic".into(), "partition".into(), "offset".into()],

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use maxcompute_client::{Client, Error as ClientError, StreamSessions, UploadSession, UpsertSession};
+use maxcompute_client::{
+    Client, Error as ClientError, StreamSessions, UploadSession, UpsertSession,
+};
 use maxcompute_core::types::OdpsType;
 use tokio::time::Instant;
 
@@ -192,7 +194,10 @@ impl PartitionWriter for TableWriters<'_> {
             }
             (Staged::Upsert(_), _) => Err(ClientError::Protocol {
                 what: "write",
-                detail: format!("table `{}` staged an upsert but is not upserted", part.table),
+                detail: format!(
+                    "table `{}` staged an upsert but is not upserted",
+                    part.table
+                ),
             }),
         }
     }

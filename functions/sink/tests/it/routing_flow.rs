@@ -111,11 +111,19 @@ async fn two_topics_land_in_their_two_tables_in_one_invocation() {
         [("ods_orders".to_owned(), 2), ("ods_users".to_owned(), 1)].into()
     );
     assert_eq!(
-        rows(&flow, &format!("select offset, value from ods_orders where pt = '{PT}'")).await,
+        rows(
+            &flow,
+            &format!("select offset, value from ods_orders where pt = '{PT}'")
+        )
+        .await,
         vec![vec!["0", "o0"], vec!["1", "o1"]]
     );
     assert_eq!(
-        rows(&flow, &format!("select offset, value from ods_users where pt = '{PT}'")).await,
+        rows(
+            &flow,
+            &format!("select offset, value from ods_users where pt = '{PT}'")
+        )
+        .await,
         vec![vec!["5", "u5"]]
     );
     assert!(kept.classes().is_empty(), "{:?}", kept.classes());
@@ -129,19 +137,34 @@ async fn a_topic_list_routes_listed_topics_and_rejects_the_rest() {
     ])
     .await;
     let kept = Kept::default();
-    let sink = sink(&flow, &[("MAXCOMPUTE_TABLE", "topicA=table_a, topicB=table_b")], &kept).await;
+    let sink = sink(
+        &flow,
+        &[("MAXCOMPUTE_TABLE", "topicA=table_a, topicB=table_b")],
+        &kept,
+    )
+    .await;
     let response = sink
         .handle(
-            &event(&[("topicA", 0, 0, "a"), ("topicB", 1, 0, "b"), ("topicC", 0, 9, "c")]),
+            &event(&[
+                ("topicA", 0, 0, "a"),
+                ("topicB", 1, 0, "b"),
+                ("topicC", 0, 9, "c"),
+            ]),
             NOW_MS,
             deadline(),
         )
         .await
         .unwrap();
     assert_eq!(response.summary.rows_written, 2);
-    assert_eq!(kept.classes(), vec![("topicC".to_owned(), 9, "table_name".to_owned())]);
+    assert_eq!(
+        kept.classes(),
+        vec![("topicC".to_owned(), 9, "table_name".to_owned())]
+    );
     assert_eq!(kept.values(), vec![b"c".to_vec()]);
-    assert_eq!(rows(&flow, "select value from table_b").await, vec![vec!["b"]]);
+    assert_eq!(
+        rows(&flow, "select value from table_b").await,
+        vec![vec!["b"]]
+    );
 }
 
 #[tokio::test]
@@ -187,7 +210,10 @@ async fn a_routed_name_outside_the_allow_list_is_a_reject_never_a_write() {
     );
     assert_eq!(kept.values()[0], to_secrets.as_bytes());
     assert!(flow.query("show partitions secrets").await.is_empty());
-    assert_eq!(rows(&flow, "select name, n from ods_a").await, vec![vec!["x", "1"]]);
+    assert_eq!(
+        rows(&flow, "select name, n from ods_a").await,
+        vec![vec!["x", "1"]]
+    );
 }
 
 #[tokio::test]
@@ -216,7 +242,10 @@ async fn a_failure_in_one_table_leaves_a_prefix_of_each_topic_partition() {
     // Both tables read (and kept) by a first invocation; then b is dropped, so that its next
     // write fails for good.
     sink.handle(
-        &event(&[("w", 0, 0, r#"{"t": "a", "v": "w"}"#), ("w", 0, 1, r#"{"t": "b", "v": "w"}"#)]),
+        &event(&[
+            ("w", 0, 0, r#"{"t": "a", "v": "w"}"#),
+            ("w", 0, 1, r#"{"t": "b", "v": "w"}"#),
+        ]),
         NOW_MS,
         deadline(),
     )
@@ -240,7 +269,10 @@ async fn a_failure_in_one_table_leaves_a_prefix_of_each_topic_partition() {
         failures,
         serde_json::json!([{"itemIdentifier": {"partition": "x-0", "offset": 1}}])
     );
-    assert_eq!(rows(&flow, "select v from a").await, vec![vec!["0"], vec!["w"]]);
+    assert_eq!(
+        rows(&flow, "select v from a").await,
+        vec![vec!["0"], vec!["w"]]
+    );
 }
 
 #[tokio::test]
@@ -288,7 +320,10 @@ async fn two_sinks_creating_one_delta_table_at_once_converge() {
         ("SINK_WRITE", "upsert"),
     ];
     let (k1, k2) = (Kept::default(), Kept::default());
-    let (s1, s2) = (sink(&flow, &extra, &k1).await, sink(&flow, &extra, &k2).await);
+    let (s1, s2) = (
+        sink(&flow, &extra, &k1).await,
+        sink(&flow, &extra, &k2).await,
+    );
     let e1 = event(&[("seed", 0, 0, "a"), ("seed", 0, 1, "b")]);
     let e2 = event(&[("seed", 1, 0, "c"), ("seed", 0, 1, "b")]);
     let (r1, r2) = tokio::join!(
@@ -300,7 +335,11 @@ async fn two_sinks_creating_one_delta_table_at_once_converge() {
     // A Delta Table keyed by (topic, partition, offset): offset 1 written twice is one row.
     assert_eq!(
         rows(&flow, "select partition, offset, value from ods_seed").await,
-        vec![vec!["0", "0", "a"], vec!["0", "1", "b"], vec!["1", "0", "c"]]
+        vec![
+            vec!["0", "0", "a"],
+            vec!["0", "1", "b"],
+            vec!["1", "0", "c"]
+        ]
     );
 }
 
@@ -321,7 +360,12 @@ async fn three_fields_added_mid_stream_become_three_columns_with_every_value() {
     sink.handle(&first, NOW_MS, deadline()).await.unwrap();
     let second = event(&[
         ("p", 0, 2, r#"{"id": 3, "Color": "red"}"#),
-        ("p", 0, 3, r#"{"id": 4, "Color": "blue", "size": 2.5, "meta": {"a": 1}}"#),
+        (
+            "p",
+            0,
+            3,
+            r#"{"id": 4, "Color": "blue", "size": 2.5, "meta": {"a": 1}}"#,
+        ),
     ]);
     let response = sink.handle(&second, NOW_MS, deadline()).await.unwrap();
     assert_eq!(response.summary.rows_written, 2);
@@ -371,5 +415,8 @@ async fn a_field_that_changes_type_goes_to_the_error_topic_with_its_bytes() {
     );
     assert_eq!(kept.values()[0], changed.as_bytes());
     assert_eq!(kept.values()[2], collide.as_bytes());
-    assert_eq!(rows(&flow, "select n from ods_q").await, vec![vec!["1"], vec!["4"]]);
+    assert_eq!(
+        rows(&flow, "select n from ods_q").await,
+        vec![vec!["1"], vec!["4"]]
+    );
 }

@@ -160,12 +160,21 @@ mod tests {
     fn each_json_kind_has_one_column_type() {
         let d = JsonNumber::Double;
         assert_eq!(type_of(&kind("12"), d), Some(OdpsType::BigInt));
-        assert_eq!(type_of(&kind("-9223372036854775808"), d), Some(OdpsType::BigInt));
+        assert_eq!(
+            type_of(&kind("-9223372036854775808"), d),
+            Some(OdpsType::BigInt)
+        );
         // Past 64 bits, or with a fraction or exponent, a number is not an integer.
-        assert_eq!(type_of(&kind("9223372036854775808"), d), Some(OdpsType::Double));
+        assert_eq!(
+            type_of(&kind("9223372036854775808"), d),
+            Some(OdpsType::Double)
+        );
         assert_eq!(type_of(&kind("1.0"), d), Some(OdpsType::Double));
         assert_eq!(type_of(&kind("1e3"), d), Some(OdpsType::Double));
-        assert_eq!(type_of(&kind("1.5"), JsonNumber::Decimal), Some(DECIMAL_COLUMN));
+        assert_eq!(
+            type_of(&kind("1.5"), JsonNumber::Decimal),
+            Some(DECIMAL_COLUMN)
+        );
         assert_eq!(type_of(&kind("true"), d), Some(OdpsType::Boolean));
         assert_eq!(type_of(&kind(r#""x""#), d), Some(OdpsType::String));
         assert_eq!(type_of(&kind("[1]"), d), Some(OdpsType::Json));

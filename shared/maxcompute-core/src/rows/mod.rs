@@ -531,7 +531,11 @@ impl RowBuilder {
 /// The text of the top-level string field `name` of a record's JSON payload (the key in KEY
 /// mode, else the value): `Ok(None)` when the payload is an object without it (or with `null`),
 /// an error saying why when the payload is not a JSON object or the field is not a string.
-pub fn json_text_field(record: &KafkaRecord, mode: Mode, name: &str) -> Result<Option<String>, String> {
+pub fn json_text_field(
+    record: &KafkaRecord,
+    mode: Mode,
+    name: &str,
+) -> Result<Option<String>, String> {
     let field = match mode {
         Mode::Key => Field::Key,
         Mode::Value | Mode::Default => Field::Value,

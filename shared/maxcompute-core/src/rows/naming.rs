@@ -183,7 +183,13 @@ mod tests {
 
     #[test]
     fn a_template_must_spell_its_own_text_validly() {
-        for bad in ["ODS_${topic}", "ods-${topic}", "${topic}${topic}", "x_${tpic}", "9_${topic}"] {
+        for bad in [
+            "ODS_${topic}",
+            "ods-${topic}",
+            "${topic}${topic}",
+            "x_${tpic}",
+            "9_${topic}",
+        ] {
             assert!(TableTemplate::parse(bad).is_err(), "{bad}");
         }
     }
@@ -219,7 +225,10 @@ mod tests {
             match maxcompute_name(&text) {
                 Ok(name) => {
                     valid += 1;
-                    assert!(is_maxcompute_name(&name), "seed {seed}: {text:?} -> {name:?}");
+                    assert!(
+                        is_maxcompute_name(&name),
+                        "seed {seed}: {text:?} -> {name:?}"
+                    );
                     assert_eq!(name, name.to_ascii_lowercase(), "seed {seed}: {text:?}");
                     assert_eq!(name.chars().count(), text.chars().count(), "seed {seed}");
                     // The rule maps a name to itself.
@@ -235,6 +244,9 @@ mod tests {
                 }
             }
         }
-        assert!(valid > 0 && invalid > 0, "seed {seed}: {valid} valid, {invalid} not");
+        assert!(
+            valid > 0 && invalid > 0,
+            "seed {seed}: {valid} valid, {invalid} not"
+        );
     }
 }
