@@ -111,6 +111,15 @@ pub fn tally(plan: &Plan<'_>, outcomes: Vec<PartitionOutcome>, divert_refused: b
                     source: e,
                 });
             }
+            WriteResult::Retried => {
+                let rows = outcome.rows - outcome.unwritten.len() as u64;
+                if rows > 0 {
+                    summary.rows_written += rows;
+                    *summary.partitions.entry(spec).or_default() += rows;
+                    *summary.tables.entry(part.table.clone()).or_default() += rows;
+                }
+                continue;
+            }
             WriteResult::Skipped => {}
         }
         summary.failed_partitions += 1;
@@ -136,6 +145,32 @@ pub fn tally(plan: &Plan<'_>, outcomes: Vec<PartitionOutcome>, divert_refused: b
 }
 
 impl Written {
+    /// What a first pass and a second pass over some of its records (`later`) came to
+    /// together: the records counted once (the first pass's), the rest summed, the first
+    /// unwritten offset of each topic-partition the lower, the first failure the earlier.
+    pub fn and_then(mut self, later: Written) -> Written {
+        let s = &mut self.summary;
+        s.rows_written += later.summary.rows_written;
+        s.bytes_written += later.summary.bytes_written;
+        s.failed_partitions += later.summary.failed_partitions;
+        for (k, v) in later.summary.partitions {
+            *s.partitions.entry(k).or_default() += v;
+        }
+        for (k, v) in later.summary.tables {
+            *s.tables.entry(k).or_default() += v;
+        }
+        for (k, v) in later.summary.rejects {
+            *s.rejects.entry(k).or_default() += v;
+        }
+        self.refused.extend(later.refused);
+        for (k, offset) in later.unwritten {
+            let first = self.unwritten.entry(k).or_insert(offset);
+            *first = (*first).min(offset);
+        }
+        self.first_error = self.first_error.or(later.first_error);
+        self
+    }
+
     /// The answer: the summary, with the first unwritten offset of each topic-partition when
     /// the trigger takes partial batch responses; else the first failure, so that the trigger
     /// retries the whole batch.

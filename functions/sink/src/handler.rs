@@ -8,7 +8,7 @@
 //! response) or as an error that makes the trigger retry the whole batch. Nothing is dropped
 //! silently.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use maxcompute_client::{Client, CredentialsProvider, Error as ClientError};
@@ -26,7 +26,14 @@ use crate::plan::{Plan, Planner, TableRows};
 use crate::rejects::RejectSink;
 use crate::route::{NoTable, TableRouting};
 use crate::tables::{Table, TableError, Tables};
-use crate::writer::TableWriters;
+use crate::writer::{PartitionOutcome, TableWriters, WriteResult, schema_changed};
+
+/// What every pass of one invocation shares.
+struct Pass<'a> {
+    bootstrap_servers: &'a [String],
+    now_ms: i64,
+    deadline: Instant,
+}
 
 /// The sink, built once per cold start.
 #[derive(Debug)]
@@ -221,11 +228,48 @@ impl Sink {
             bootstrap_servers,
             ..
         } = decode_event_str(event)?;
+        let pass = Pass {
+            bootstrap_servers: &bootstrap_servers,
+            now_ms,
+            deadline,
+        };
+        let (plan, mut outcomes, tables) = self.write_pass(&records, rejects, &pass).await?;
+        let again = self.schema_changes(&plan, &mut outcomes).await;
+        let mut written = answer::tally(&plan, outcomes, self.divert_refused);
+        if !again.is_empty() {
+            info!(
+                records = again.len(),
+                "a table's schema changed under the write; writing its records again"
+            );
+            let (plan, outcomes, _) = self.write_pass(&again, Vec::new(), &pass).await?;
+            written = written.and_then(answer::tally(&plan, outcomes, self.divert_refused));
+        }
+        self.deliver(&written.refused, &bootstrap_servers, now_ms, deadline)
+            .await?;
+        self.report(
+            &plan,
+            &written.summary,
+            &tables,
+            started,
+            retries_before,
+            now_ms,
+        );
+        written.into_response(self.partial_batch)
+    }
+
+    /// Plans `records` (with the `undecoded` ones as rejects), delivers the rejects, and writes
+    /// the batches: the plan, one outcome per batch, and the tables' names.
+    async fn write_pass<'r>(
+        &self,
+        records: &'r [KafkaRecord],
+        undecoded: Vec<Reject>,
+        pass: &Pass<'_>,
+    ) -> Result<(Plan<'r>, Vec<PartitionOutcome>, String), SinkError> {
         let routes: Vec<Result<String, NoTable>> = records
             .iter()
             .map(|r| self.routing.table_for(r, self.mode))
             .collect();
-        let tables = self.ready_tables(&records, &routes, deadline).await?;
+        let tables = self.ready_tables(records, &routes, pass.deadline).await?;
         let destinations: Vec<Result<&TableRows, NoTable>> = routes
             .iter()
             .map(|route| match route {
@@ -238,26 +282,62 @@ impl Sink {
             .collect();
         let plan = self
             .planner
-            .plan_routed(&records, rejects, now_ms, &destinations);
+            .plan_routed(records, undecoded, pass.now_ms, &destinations);
         // Rejects first: if they cannot go anywhere, fail before writing rows that a retry
         // would write again.
-        self.deliver(&plan.rejects, &bootstrap_servers, now_ms, deadline)
-            .await?;
+        self.deliver(
+            &plan.rejects,
+            pass.bootstrap_servers,
+            pass.now_ms,
+            pass.deadline,
+        )
+        .await?;
         let writers = TableWriters::new(tables.values().map(|t| &t.writer));
-        let outcomes = writers.write(&plan.partitions, deadline).await;
-        let written = answer::tally(&plan, outcomes, self.divert_refused);
-        self.deliver(&written.refused, &bootstrap_servers, now_ms, deadline)
-            .await?;
+        let outcomes = writers.write(&plan.partitions, pass.deadline).await;
         let names: Vec<&str> = tables.keys().map(String::as_str).collect();
-        self.report(
-            &plan,
-            &written.summary,
-            &names.join(","),
-            started,
-            retries_before,
-            now_ms,
-        );
-        written.into_response(self.partial_batch)
+        Ok((plan, outcomes, names.join(",")))
+    }
+
+    /// When a write failed because its table's schema changed under it (nothing of it stored),
+    /// the tables that changed are forgotten (read anew next), and the records of that write and
+    /// of every write skipped after it are answered, to be written again; their outcomes become
+    /// `Retried`. Nothing is answered when no schema changed.
+    async fn schema_changes(
+        &self,
+        plan: &Plan<'_>,
+        outcomes: &mut [PartitionOutcome],
+    ) -> Vec<KafkaRecord> {
+        let changed: BTreeSet<&str> = plan
+            .partitions
+            .iter()
+            .zip(outcomes.iter())
+            .filter(|(_, o)| matches!(&o.result, WriteResult::Failed(e) if schema_changed(e)))
+            .map(|(p, _)| p.table.as_str())
+            .collect();
+        if changed.is_empty() {
+            return Vec::new();
+        }
+        for table in &changed {
+            self.tables.forget(table).await;
+        }
+        let mut again = Vec::new();
+        for (part, outcome) in plan.partitions.iter().zip(outcomes.iter_mut()) {
+            let retried = match &outcome.result {
+                WriteResult::Failed(e) => schema_changed(e),
+                WriteResult::Skipped => true,
+                WriteResult::Written | WriteResult::Retried => false,
+            };
+            if retried {
+                again.extend(
+                    outcome
+                        .unwritten
+                        .iter()
+                        .filter_map(|&row| part.records.get(row).map(|r| (*r).clone())),
+                );
+                outcome.result = WriteResult::Retried;
+            }
+        }
+        again
     }
 
     /// Every table the records are routed to, read, created or given new columns as the

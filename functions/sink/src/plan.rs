@@ -60,6 +60,8 @@ pub struct PartitionBatch<'r> {
     /// The primary-key cells of each row, by row index, when the table is upserted (an upsert
     /// session buckets rows by them); empty otherwise.
     pub keys: Vec<Vec<Value>>,
+    /// The table's data columns the rows were encoded for.
+    pub data_columns: usize,
     pub encoded: EncodedRecords,
 }
 
@@ -80,6 +82,8 @@ pub struct TableRows {
     types: Vec<OdpsType>,
     /// The positions of the primary-key columns, when rows are upserted.
     key_columns: Option<Vec<usize>>,
+    /// The table's data columns.
+    data_columns: usize,
 }
 
 impl TableRows {
@@ -100,6 +104,7 @@ impl TableRows {
             builder,
             types,
             key_columns,
+            data_columns: schema.columns.len(),
         }
     }
 
@@ -326,6 +331,7 @@ impl Planner {
             spec,
             records,
             keys,
+            data_columns: table.data_columns,
             encoded: packer.finish(),
         }
     }

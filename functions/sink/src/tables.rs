@@ -181,6 +181,11 @@ impl Tables {
         self.keep(name, info).await
     }
 
+    /// Forgets what is kept of table `name`: it is read anew when next written.
+    pub async fn forget(&self, name: &str) {
+        self.known.lock().await.remove(name);
+    }
+
     /// The columns `records`' fields need that `schema` lacks.
     fn missing(&self, schema: &TableSchema, records: &[&KafkaRecord]) -> Vec<Column> {
         missing_columns(

@@ -36,6 +36,9 @@ pub enum WriteResult {
     Failed(ClientError),
     /// Not tried, or not committed, because a partition before it failed.
     Skipped,
+    /// Its `unwritten` rows are written by a second pass, with the table read anew (its schema
+    /// changed under the first): the rest are written.
+    Retried,
 }
 
 impl PartitionOutcome {

@@ -420,3 +420,65 @@ async fn a_field_that_changes_type_goes_to_the_error_topic_with_its_bytes() {
         vec![vec!["1"], vec!["4"]]
     );
 }
+
+/// Two sinks on one table: the second adds a column while the first keeps what it read before.
+/// The first's next write, through a session of the old schema (a kept stream session) or rows
+/// encoded for it (an upsert session of the new one), is written again with the table read anew:
+/// every record once, the new column filled where a record has it.
+async fn a_column_added_by_another_sink(write: &str) {
+    let flow = Flow::start_with(&[]).await;
+    let extra = [
+        ("MAXCOMPUTE_TABLE", "shared"),
+        ("SINK_FORMAT", "JSON"),
+        ("SINK_MODE", "VALUE"),
+        ("SINK_CREATE_TABLE", "true"),
+        ("SINK_EVOLVE", "add-columns"),
+        ("SINK_WRITE", write),
+    ];
+    let (k1, k2) = (Kept::default(), Kept::default());
+    let first = sink(&flow, &extra, &k1).await;
+    let second = sink(&flow, &extra, &k2).await;
+    let one = |offset: i64, value: &str| event(&[("t", 0, offset, value)]);
+    first
+        .handle(&one(0, r#"{"id": 1}"#), NOW_MS, deadline())
+        .await
+        .unwrap();
+    second
+        .handle(&one(1, r#"{"id": 2, "x": "a"}"#), NOW_MS, deadline())
+        .await
+        .unwrap();
+    let r = first
+        .handle(&one(2, r#"{"id": 3}"#), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(r.summary.rows_written, 1, "{write}");
+    let r = first
+        .handle(&one(3, r#"{"id": 4, "x": "b"}"#), NOW_MS, deadline())
+        .await
+        .unwrap();
+    assert_eq!(r.summary.rows_written, 1, "{write}");
+    assert!(
+        k1.classes().is_empty() && k2.classes().is_empty(),
+        "{write}"
+    );
+    assert_eq!(
+        rows(&flow, "select id, x from shared").await,
+        vec![
+            vec!["1", "NULL"],
+            vec!["2", "a"],
+            vec!["3", "NULL"],
+            vec!["4", "b"]
+        ],
+        "{write}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_session_of_an_old_schema_is_reopened_and_the_pack_written_once() {
+    a_column_added_by_another_sink("auto").await;
+}
+
+#[tokio::test]
+async fn upsert_rows_encoded_for_an_old_schema_are_planned_again_and_written_once() {
+    a_column_added_by_another_sink("upsert").await;
+}
