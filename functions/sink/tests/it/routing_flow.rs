@@ -482,3 +482,40 @@ async fn a_stream_session_of_an_old_schema_is_reopened_and_the_pack_written_once
 async fn upsert_rows_encoded_for_an_old_schema_are_planned_again_and_written_once() {
     a_column_added_by_another_sink("upsert").await;
 }
+
+#[tokio::test]
+async fn a_created_delta_table_is_keyed_by_the_primary_key_named() {
+    let flow = Flow::start_with(&[]).await;
+    let kept = Kept::default();
+    let sink = sink(
+        &flow,
+        &[
+            ("MAXCOMPUTE_TABLE", "keyed"),
+            ("SINK_FORMAT", "JSON"),
+            ("SINK_MODE", "VALUE"),
+            ("SINK_CREATE_TABLE", "true"),
+            ("SINK_WRITE", "upsert"),
+            ("SINK_PRIMARY_KEY", "id"),
+        ],
+        &kept,
+    )
+    .await;
+    let response = sink
+        .handle(
+            &event(&[
+                ("t", 0, 0, r#"{"id": 1, "v": "first"}"#),
+                ("t", 0, 1, r#"{"id": 2, "v": "other"}"#),
+                ("t", 0, 2, r#"{"id": 1, "v": "second"}"#),
+            ]),
+            NOW_MS,
+            deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.summary.rows_written, 3);
+    // Upserted by `id`: the later record of id 1 replaced the first.
+    assert_eq!(
+        rows(&flow, "select id, v from keyed").await,
+        vec![vec!["1", "second"], vec!["2", "other"]]
+    );
+}
