@@ -1,8 +1,11 @@
-//! One invocation of the sink, as plan, write, answer: the event decoded once, the plan
-//! (rows per partition, encoded once, in write order, plus rejects) made by the pure
-//! [`Planner`], rejects delivered before any row is written (if they cannot go anywhere the
-//! batch fails, and a retry writes nothing twice), the partitions written by the
-//! [`TableWriter`], the records refused for good delivered, and the pure answer
+//! One invocation of the sink, as plan, write, answer: the event decoded once, each record's
+//! table decided ([`TableRouting`]) and every such table made ready ([`Tables`]: read once per
+//! container, created, or given new columns), the plan (rows per table and partition, encoded
+//! once, in write order, plus rejects) made by the pure [`Planner`], rejects delivered before
+//! any row is written (if they cannot go anywhere the batch fails, and a retry writes nothing
+//! twice), the batches written by the tables' writers ([`TableWriters`]; a write refused because
+//! its table's schema changed is planned and written once more), the records refused for good
+//! delivered, and the pure answer
 //! ([`answer::tally`]). A record that can never be written is a reject, never a failed batch; a
 //! failure to write rows is reported with the offsets that were not written (partial batch
 //! response) or as an error that makes the trigger retry the whole batch. Nothing is dropped
