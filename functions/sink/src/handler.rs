@@ -297,8 +297,14 @@ impl Sink {
         .await?;
         let writers = TableWriters::new(tables.values().map(|t| &t.writer));
         let outcomes = writers.write(&plan.partitions, pass.deadline).await;
+        // The tables written, or the one table of a fixed configuration even when no record
+        // reached it (the metrics' `Table` dimension).
         let names: Vec<&str> = tables.keys().map(String::as_str).collect();
-        Ok((plan, outcomes, names.join(",")))
+        let names = match (names.is_empty(), self.routing.fixed()) {
+            (true, Some(table)) => table.to_owned(),
+            _ => names.join(","),
+        };
+        Ok((plan, outcomes, names))
     }
 
     /// When a write failed because its table's schema changed under it (nothing of it stored),
