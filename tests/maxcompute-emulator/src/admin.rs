@@ -22,8 +22,7 @@ pub fn handle(state: &AppState, req: &Request) -> EmuResult<Response> {
             Ok(json(serde_json::json!({"faults": state.faults.list()})))
         }
         (Some("faults"), &Method::POST) => {
-            let rule: FaultRule = serde_json::from_slice(&req.body)
-                .map_err(|e| EmuError::InvalidArgument(format!("invalid fault rule: {e}")))?;
+            let rule: FaultRule = serde_json::from_slice(&req.body).map_err(EmuError::FaultRule)?;
             state.faults.add(rule.clone());
             Ok(json(serde_json::json!({"added": rule})))
         }

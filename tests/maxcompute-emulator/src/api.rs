@@ -510,8 +510,7 @@ fn new_instance_id() -> String {
 fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<Response> {
     let body = std::str::from_utf8(&req.body)
         .map_err(|_| EmuError::InvalidArgument("the instance body is not UTF-8".to_owned()))?;
-    let (tasks, others) =
-        xml_body::parse_instance_job(body).map_err(|e| EmuError::InvalidArgument(e.to_string()))?;
+    let (tasks, others) = xml_body::parse_instance_job(body)?;
     if let Some(other) = others.first() {
         return Err(EmuError::InvalidArgument(format!(
             "task type `{other}` is not supported by the emulator (only SQL tasks)"
@@ -568,6 +567,7 @@ fn submit_instance(state: &AppState, req: &Request, project: &str) -> EmuResult<
         .into_response())
 }
 
+/// `GET .../instances/id`: its status (plain or `?taskstatus`), `?result` or `?source`.
 fn instance_get(state: &AppState, req: &Request, project: &str, id: &str) -> EmuResult<Response> {
     let inst = state
         .instances()
@@ -577,80 +577,12 @@ fn instance_get(state: &AppState, req: &Request, project: &str, id: &str) -> Emu
         .ok_or_else(|| EmuError::NoSuchObject(format!("instance `{id}` does not exist")))?;
     let q = &req.query;
     let body = if q.has("result") {
-        let mut body = format!("{DECL}<Instance><Tasks>");
-        for (task, outcome) in &inst.tasks {
-            let (format, text) = match outcome {
-                Outcome::Success {
-                    text,
-                    result: Some(_),
-                } => ("csv", text.as_str()),
-                Outcome::Success { text, result: None } => ("text", text.as_str()),
-                Outcome::Failed { message } => ("text", message.as_str()),
-            };
-            // A query's descriptor lets clients type the CSV columns.
-            let descriptor = match outcome {
-                Outcome::Success {
-                    result: Some(r), ..
-                } => {
-                    let columns: Vec<serde_json::Value> = r
-                        .columns
-                        .iter()
-                        .map(|c| serde_json::json!({"Name": c.name, "Type": c.ty.to_string()}))
-                        .collect();
-                    let json = serde_json::json!({
-                        "IsSelect": true,
-                        "SelectResultStatus": "FULL",
-                        "Schema": {"Columns": columns},
-                    });
-                    format!(
-                        "<ResultDescriptor>{}</ResultDescriptor>",
-                        cdata(&json.to_string())
-                    )
-                }
-                _ => String::new(),
-            };
-            body.push_str(&format!(
-                "<Task Type=\"SQL\"><Name>{}</Name><Result Transform=\"false\" Format=\"{format}\">{}</Result>{descriptor}</Task>",
-                escape(&task.name),
-                cdata(text)
-            ));
-        }
-        body.push_str("</Tasks></Instance>");
-        body
+        instance_result_xml(&inst)
     } else if q.has("source") {
-        let mut body = format!("{DECL}<Job><Priority>9</Priority><Tasks>");
-        for (task, _) in &inst.tasks {
-            body.push_str(&format!(
-                "<SQL><Name>{}</Name><Config></Config><Query>{}</Query></SQL>",
-                escape(&task.name),
-                cdata(&task.query)
-            ));
-        }
-        body.push_str("</Tasks><DAG><RunMode>Sequence</RunMode></DAG></Job>");
-        body
+        instance_source_xml(&inst)
     } else {
         // Plain GET and `?taskstatus` both carry the task list.
-        let mut body = format!(
-            "{DECL}<Instance><Name>{}</Name><Owner>{}</Owner><StartTime>{}</StartTime><EndTime>{}</EndTime><Status>Terminated</Status><Tasks>",
-            escape(&inst.id),
-            escape(OWNER),
-            http_time(inst.start),
-            http_time(inst.end)
-        );
-        for (task, outcome) in &inst.tasks {
-            let status = match outcome {
-                Outcome::Success { .. } => "Success",
-                Outcome::Failed { .. } => "Failed",
-            };
-            body.push_str(&format!(
-                "<Task Type=\"SQL\"><Name>{}</Name><StartTime>{}</StartTime><EndTime>{}</EndTime><Status>{status}</Status><Histories></Histories></Task>",
-                escape(&task.name),
-                http_time(inst.start),
-                http_time(inst.end)
-            ));
-        }
-        body.push_str("</Tasks></Instance>");
-        body
+        instance_status_xml(&inst)
     };
     let mut resp = xml_response(StatusCode::OK, body);
     for (name, value) in [
@@ -663,4 +595,88 @@ fn instance_get(state: &AppState, req: &Request, project: &str, id: &str) -> Emu
         }
     }
     Ok(resp)
+}
+
+/// `?result`: each task's result text (CSV for a query, with the descriptor that types its
+/// columns) or its failure.
+fn instance_result_xml(inst: &Instance) -> String {
+    let mut body = format!("{DECL}<Instance><Tasks>");
+    for (task, outcome) in &inst.tasks {
+        let (format, text) = match outcome {
+            Outcome::Success {
+                text,
+                result: Some(_),
+            } => ("csv", text.as_str()),
+            Outcome::Success { text, result: None } => ("text", text.as_str()),
+            Outcome::Failed { message } => ("text", message.as_str()),
+        };
+        // A query's descriptor lets clients type the CSV columns.
+        let descriptor = match outcome {
+            Outcome::Success {
+                result: Some(r), ..
+            } => {
+                let columns: Vec<serde_json::Value> = r
+                    .columns
+                    .iter()
+                    .map(|c| serde_json::json!({"Name": c.name, "Type": c.ty.to_string()}))
+                    .collect();
+                let json = serde_json::json!({
+                    "IsSelect": true,
+                    "SelectResultStatus": "FULL",
+                    "Schema": {"Columns": columns},
+                });
+                format!(
+                    "<ResultDescriptor>{}</ResultDescriptor>",
+                    cdata(&json.to_string())
+                )
+            }
+            _ => String::new(),
+        };
+        body.push_str(&format!(
+            "<Task Type=\"SQL\"><Name>{}</Name><Result Transform=\"false\" Format=\"{format}\">{}</Result>{descriptor}</Task>",
+            escape(&task.name),
+            cdata(text)
+        ));
+    }
+    body.push_str("</Tasks></Instance>");
+    body
+}
+
+/// `?source`: the job as submitted.
+fn instance_source_xml(inst: &Instance) -> String {
+    let mut body = format!("{DECL}<Job><Priority>9</Priority><Tasks>");
+    for (task, _) in &inst.tasks {
+        body.push_str(&format!(
+            "<SQL><Name>{}</Name><Config></Config><Query>{}</Query></SQL>",
+            escape(&task.name),
+            cdata(&task.query)
+        ));
+    }
+    body.push_str("</Tasks><DAG><RunMode>Sequence</RunMode></DAG></Job>");
+    body
+}
+
+/// The instance's status and its tasks' (always `Terminated`: statements run at submission).
+fn instance_status_xml(inst: &Instance) -> String {
+    let mut body = format!(
+        "{DECL}<Instance><Name>{}</Name><Owner>{}</Owner><StartTime>{}</StartTime><EndTime>{}</EndTime><Status>Terminated</Status><Tasks>",
+        escape(&inst.id),
+        escape(OWNER),
+        http_time(inst.start),
+        http_time(inst.end)
+    );
+    for (task, outcome) in &inst.tasks {
+        let status = match outcome {
+            Outcome::Success { .. } => "Success",
+            Outcome::Failed { .. } => "Failed",
+        };
+        body.push_str(&format!(
+            "<Task Type=\"SQL\"><Name>{}</Name><StartTime>{}</StartTime><EndTime>{}</EndTime><Status>{status}</Status><Histories></Histories></Task>",
+            escape(&task.name),
+            http_time(inst.start),
+            http_time(inst.end)
+        ));
+    }
+    body.push_str("</Tasks></Instance>");
+    body
 }

@@ -37,12 +37,76 @@ pub fn query_is_signed(raw_query: &str) -> bool {
         .any(|(k, _)| k == "Signature")
 }
 
-fn refuse<T>(status: StatusCode, code: &'static str, message: impl Into<String>) -> EmuResult<T> {
-    Err(EmuError::Sts {
-        status,
-        code,
-        message: message.into(),
-    })
+/// Why the stand-in refuses a call, each with STS's own code and status (`code`, `status`: the
+/// one place they are chosen) and message.
+#[derive(Debug, thiserror::Error)]
+pub enum StsError {
+    #[error("the STS stand-in serves only AssumeRole, not `{0}`")]
+    UnknownAction(String),
+    #[error("{0} is missing")]
+    MissingParameter(&'static str),
+    #[error("Signature is missing")]
+    MissingSignature,
+    #[error("only HMAC-SHA1 is supported")]
+    SignatureMethod,
+    #[error("Specified access key `{0}` is not found.")]
+    UnknownAccessKey(String),
+    #[error("the calling key's security token has expired")]
+    TokenExpired,
+    #[error("the SecurityToken does not match the temporary key")]
+    TokenMismatch,
+    #[error(
+        "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+    )]
+    SignatureDoesNotMatch { string_to_sign: String },
+    #[error("`{0}` is not yyyy-MM-ddTHH:mm:ssZ")]
+    TimestampFormat(String),
+    #[error("Specified time stamp `{0}` is expired")]
+    TimestampExpired(String),
+    #[error("`{0}` is not acs:ram::<account id>:role/<role name>")]
+    RoleArn(String),
+    #[error("RoleSessionName must be 2 to 64 characters of letters, digits, `-_.@`")]
+    RoleSessionName,
+    #[error("DurationSeconds must be {MIN_DURATION_SECS}..={MAX_DURATION_SECS}, got `{0}`")]
+    DurationSeconds(String),
+    /// A body over the stand-in's bound (`what` says how it was found out).
+    #[error("{what}: the parameters of an STS call are at most {limit} bytes")]
+    BodyTooLarge { what: String, limit: usize },
+}
+
+impl StsError {
+    /// STS's code for the refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownAction(_) => "InvalidAction.NotFound",
+            Self::MissingParameter(_) => "MissingParameter",
+            Self::MissingSignature => "IncompleteSignature",
+            Self::SignatureMethod => "InvalidParameter.SignatureMethod",
+            Self::UnknownAccessKey(_) => "InvalidAccessKeyId.NotFound",
+            Self::TokenExpired => "InvalidSecurityToken.Expired",
+            Self::TokenMismatch => "InvalidSecurityToken.Mismatch",
+            Self::SignatureDoesNotMatch { .. } => "SignatureDoesNotMatch",
+            Self::TimestampFormat(_) => "InvalidTimeStamp.Format",
+            Self::TimestampExpired(_) => "InvalidTimeStamp.Expired",
+            Self::RoleArn(_) => "InvalidParameter.RoleArn",
+            Self::RoleSessionName => "InvalidParameter.RoleSessionName",
+            Self::DurationSeconds(_) => "InvalidParameter.DurationSeconds",
+            Self::BodyTooLarge { .. } => "InvalidParameter.BodyTooLarge",
+        }
+    }
+
+    /// The HTTP status STS answers it with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownAction(_) | Self::UnknownAccessKey(_) => StatusCode::NOT_FOUND,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+fn refuse<T>(e: StsError) -> EmuResult<T> {
+    Err(EmuError::Sts(e))
 }
 
 fn random_string(len: usize, alphabet: &[u8]) -> String {
@@ -108,18 +172,10 @@ fn check_parameters(q: &RpcQuery) -> EmuResult<()> {
     match q.get("Action") {
         Some("AssumeRole") => {}
         Some(other) => {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                "InvalidAction.NotFound",
-                format!("the STS stand-in serves only AssumeRole, not `{other}`"),
-            );
+            return refuse(StsError::UnknownAction(other.to_owned()));
         }
         None => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "MissingParameter",
-                "Action is missing",
-            );
+            return refuse(StsError::MissingParameter("Action"));
         }
     }
     for name in [
@@ -131,26 +187,14 @@ fn check_parameters(q: &RpcQuery) -> EmuResult<()> {
         "RoleSessionName",
     ] {
         if q.get(name).is_none_or(str::is_empty) {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "MissingParameter",
-                format!("{name} is missing"),
-            );
+            return refuse(StsError::MissingParameter(name));
         }
     }
     if q.signature.is_none() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "IncompleteSignature",
-            "Signature is missing",
-        );
+        return refuse(StsError::MissingSignature);
     }
     if q.get("SignatureMethod") != Some("HMAC-SHA1") {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameter.SignatureMethod",
-            "only HMAC-SHA1 is supported",
-        );
+        return refuse(StsError::SignatureMethod);
     }
     Ok(())
 }
@@ -159,54 +203,27 @@ fn check_parameters(q: &RpcQuery) -> EmuResult<()> {
 fn authenticate(state: &AppState, method: &str, q: &RpcQuery, now: DateTime<Utc>) -> EmuResult<()> {
     let id = q.get("AccessKeyId").unwrap_or_default();
     let Some(key) = state.keys.lookup(id) else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            "InvalidAccessKeyId.NotFound",
-            format!("Specified access key `{id}` is not found."),
-        );
+        return refuse(StsError::UnknownAccessKey(id.to_owned()));
     };
     if key.expires_at.is_some_and(|at| at <= now) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "InvalidSecurityToken.Expired",
-            "the calling key's security token has expired",
-        );
+        return refuse(StsError::TokenExpired);
     }
     if let Some(token) = &key.sts_token
         && q.get("SecurityToken") != Some(token.as_str())
     {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "InvalidSecurityToken.Mismatch",
-            "the SecurityToken does not match the temporary key",
-        );
+        return refuse(StsError::TokenMismatch);
     }
     if !q.verify(method, &key.secret) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "SignatureDoesNotMatch",
-            format!(
-                "Specified signature is not matched with our calculation. server string to sign is:{}",
-                q.string_to_sign(method)
-            ),
-        );
+        return refuse(StsError::SignatureDoesNotMatch {
+            string_to_sign: q.string_to_sign(method),
+        });
     }
     let ts = q.get("Timestamp").unwrap_or_default();
     let at = DateTime::parse_from_rfc3339(ts)
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| {
-            refuse(
-                StatusCode::BAD_REQUEST,
-                "InvalidTimeStamp.Format",
-                format!("`{ts}` is not yyyy-MM-ddTHH:mm:ssZ"),
-            )
-        })?;
+        .or_else(|_| refuse(StsError::TimestampFormat(ts.to_owned())))?;
     if (now - at).abs() > MAX_TIMESTAMP_SKEW {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "InvalidTimeStamp.Expired",
-            format!("Specified time stamp `{ts}` is expired"),
-        );
+        return refuse(StsError::TimestampExpired(ts.to_owned()));
     }
     Ok(())
 }
@@ -215,32 +232,18 @@ fn authenticate(state: &AppState, method: &str, q: &RpcQuery, now: DateTime<Utc>
 fn requested_role(q: &RpcQuery) -> EmuResult<(&str, &str, i64)> {
     let role_arn = q.get("RoleArn").unwrap_or_default();
     if !valid_role_arn(role_arn) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameter.RoleArn",
-            format!("`{role_arn}` is not acs:ram::<account id>:role/<role name>"),
-        );
+        return refuse(StsError::RoleArn(role_arn.to_owned()));
     }
     let session = q.get("RoleSessionName").unwrap_or_default();
     if !valid_session_name(session) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameter.RoleSessionName",
-            "RoleSessionName must be 2 to 64 characters of letters, digits, `-_.@`",
-        );
+        return refuse(StsError::RoleSessionName);
     }
     let duration = match q.get("DurationSeconds") {
         None | Some("") => DEFAULT_DURATION_SECS,
         Some(d) => match d.parse::<i64>() {
             Ok(d) if (MIN_DURATION_SECS..=MAX_DURATION_SECS).contains(&d) => d,
             _ => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidParameter.DurationSeconds",
-                    format!(
-                        "DurationSeconds must be {MIN_DURATION_SECS}..={MAX_DURATION_SECS}, got `{d}`"
-                    ),
-                );
+                return refuse(StsError::DurationSeconds(d.to_owned()));
             }
         },
     };

@@ -105,8 +105,7 @@ impl KeyStore {
                     "The request is not signed: Authorization header is missing".into(),
                 )
             })?;
-        let parsed = signature::parse_authorization(auth)
-            .map_err(|e| EmuError::Unauthorized(format!("Invalid Authorization header: {e}")))?;
+        let parsed = signature::parse_authorization(auth)?;
         let key = self.lookup(&parsed.access_key_id).ok_or_else(|| {
             EmuError::Unauthorized(format!(
                 "The AccessKey id `{}` is not known to this server",
@@ -120,34 +119,9 @@ impl KeyStore {
             )));
         }
 
-        let date = headers
-            .get("date")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| EmuError::Unauthorized("The Date header is missing".into()))?;
-        let at = DateTime::parse_from_rfc2822(date)
-            .map_err(|_| {
-                EmuError::Unauthorized(format!("The Date header `{date}` is not an RFC 1123 date"))
-            })?
-            .with_timezone(&Utc);
-        let skew = (now - at).abs();
-        if skew > MAX_CLOCK_SKEW {
-            return Err(EmuError::RequestTimeTooSkewed(format!(
-                "The difference between the request time ({date}) and the server time is {} s, more than {} s",
-                skew.num_seconds(),
-                MAX_CLOCK_SKEW.num_seconds()
-            )));
-        }
-
+        check_request_time(headers, now)?;
         if let Some(expected) = &key.sts_token {
-            let given = headers
-                .get(signing::STS_TOKEN_HEADER)
-                .and_then(|v| v.to_str().ok());
-            if given != Some(expected.as_str()) {
-                return Err(EmuError::Unauthorized(format!(
-                    "The security token for the temporary AccessKey `{}` is missing or invalid",
-                    parsed.access_key_id
-                )));
-            }
+            check_security_token(headers, expected, &parsed.access_key_id)?;
         }
 
         let header_pairs: Vec<(&str, &str)> = headers
@@ -175,6 +149,41 @@ impl KeyStore {
             )))
         }
     }
+}
+
+/// The request's `Date` is within [`MAX_CLOCK_SKEW`] of `now`.
+fn check_request_time(headers: &HeaderMap, now: DateTime<Utc>) -> EmuResult<()> {
+    let date = headers
+        .get("date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| EmuError::Unauthorized("The Date header is missing".into()))?;
+    let at = DateTime::parse_from_rfc2822(date)
+        .map_err(|_| {
+            EmuError::Unauthorized(format!("The Date header `{date}` is not an RFC 1123 date"))
+        })?
+        .with_timezone(&Utc);
+    let skew = (now - at).abs();
+    if skew > MAX_CLOCK_SKEW {
+        return Err(EmuError::RequestTimeTooSkewed(format!(
+            "The difference between the request time ({date}) and the server time is {} s, more than {} s",
+            skew.num_seconds(),
+            MAX_CLOCK_SKEW.num_seconds()
+        )));
+    }
+    Ok(())
+}
+
+/// A temporary AccessKey's request carries the security token it was issued with.
+fn check_security_token(headers: &HeaderMap, expected: &str, access_key_id: &str) -> EmuResult<()> {
+    let given = headers
+        .get(signing::STS_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if given != Some(expected) {
+        return Err(EmuError::Unauthorized(format!(
+            "The security token for the temporary AccessKey `{access_key_id}` is missing or invalid"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

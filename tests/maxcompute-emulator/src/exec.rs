@@ -6,7 +6,7 @@ use maxcompute_core::types::{Column, OdpsType, TableSchema, Value};
 
 use crate::partition::{self, PartSpec};
 use crate::service_error::{EmuError, EmuResult};
-use crate::sql::{Projection, Statement, TableRef};
+use crate::sql::{CreateTable, Projection, Statement, TableRef};
 use crate::store::{Store, TableInfo, Transactional};
 use crate::wire;
 
@@ -140,36 +140,7 @@ fn ok() -> Outcome {
 /// Runs one statement: one function per statement kind.
 fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outcome> {
     match stmt {
-        Statement::CreateTable {
-            if_not_exists,
-            table,
-            columns,
-            partition_keys,
-            comment,
-            primary_key,
-            properties,
-            lifecycle,
-            shards,
-        } => {
-            let definition = TableDefinition {
-                schema: TableSchema {
-                    columns,
-                    partition_keys,
-                },
-                comment,
-                primary_key,
-                properties,
-                lifecycle,
-                shards,
-            };
-            create_table(
-                store,
-                project_of(&table, project),
-                &table.name,
-                definition,
-                if_not_exists,
-            )
-        }
+        Statement::CreateTable(create) => create_table(store, project, create),
         Statement::SetLifecycle { table, days } => {
             let info = store.table(project_of(&table, project), &table.name)?;
             store.set_lifecycle(info.id, days)?;
@@ -234,24 +205,11 @@ fn execute(store: &mut Store, project: &str, stmt: Statement) -> EmuResult<Outco
     }
 }
 
-/// What a `CREATE TABLE` declares besides the table's name.
-struct TableDefinition {
-    schema: TableSchema,
-    comment: String,
-    primary_key: Vec<String>,
-    properties: Vec<(String, String)>,
-    lifecycle: Option<i64>,
-    shards: Option<(i64, Option<i64>)>,
-}
-
-fn create_table(
-    store: &mut Store,
-    project: &str,
-    name: &str,
-    def: TableDefinition,
-    if_not_exists: bool,
-) -> EmuResult<Outcome> {
-    let schema = &def.schema;
+fn create_table(store: &mut Store, project: &str, create: CreateTable) -> EmuResult<Outcome> {
+    let schema = TableSchema {
+        columns: create.columns,
+        partition_keys: create.partition_keys,
+    };
     let mut seen = std::collections::HashSet::new();
     for c in schema.columns.iter().chain(&schema.partition_keys) {
         if !seen.insert(c.name.to_ascii_lowercase()) {
@@ -270,20 +228,21 @@ fn create_table(
             )));
         }
     }
-    let transactional = transactional(&schema.columns, &def.primary_key, &def.properties)?;
+    let transactional = transactional(&schema.columns, &create.primary_key, &create.properties)?;
     store.create_table(
-        project,
-        name,
-        schema,
-        &def.comment,
-        def.lifecycle.unwrap_or(crate::store::NO_LIFECYCLE),
-        def.shards
+        project_of(&create.table, project),
+        &create.table.name,
+        &schema,
+        &create.comment,
+        create.lifecycle.unwrap_or(crate::store::NO_LIFECYCLE),
+        create
+            .shards
             .map(|(shard_num, hub_lifecycle)| crate::store::Shards {
                 shard_num,
                 hub_lifecycle,
             }),
         transactional.as_ref(),
-        if_not_exists,
+        create.if_not_exists,
     )?;
     Ok(ok())
 }

@@ -231,12 +231,11 @@ async fn read_body(body: Body) -> EmuResult<Bytes> {
 /// while streaming is refused as soon as it does, so an unsigned caller can make the emulator
 /// hold no more than the limit.
 async fn read_sts_body(headers: &axum::http::HeaderMap, body: Body) -> EmuResult<Bytes> {
-    let too_large = |what: String| EmuError::Sts {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: "InvalidParameter.BodyTooLarge",
-        message: format!(
-            "{what}: the parameters of an STS call are at most {MAX_STS_BODY_BYTES} bytes"
-        ),
+    let too_large = |what: String| {
+        EmuError::Sts(crate::assume_role::StsError::BodyTooLarge {
+            what,
+            limit: MAX_STS_BODY_BYTES,
+        })
     };
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -306,8 +305,7 @@ async fn handle(
             Operation::Api { .. } => api::handle(&handler_state, &req),
             Operation::Tunnel(op) => tunnel::handle(&handler_state, &req, &op),
         })
-        .await
-        .map_err(|e| EmuError::Internal(format!("request handler failed: {e}")))?
+        .await?
     };
     with_faults(state, kind, apply).await
 }
@@ -382,7 +380,7 @@ pub fn render_error(e: &EmuError, surface: Surface, request_id: &str, host: &str
             "application/xml",
             xml_body::error(code, &message, request_id, host),
         ),
-        _ if matches!(e, EmuError::Sts { .. }) => (
+        _ if matches!(e, EmuError::Sts(_)) => (
             "application/json",
             serde_json::json!({"RequestId": request_id, "HostId": host, "Code": code, "Message": message})
                 .to_string(),

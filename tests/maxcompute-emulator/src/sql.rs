@@ -35,23 +35,27 @@ pub enum Projection {
     CountStar,
 }
 
+/// `CREATE TABLE`, as declared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateTable {
+    pub if_not_exists: bool,
+    pub table: TableRef,
+    pub columns: Vec<Column>,
+    pub partition_keys: Vec<Column>,
+    pub comment: String,
+    /// Key column names in key order; empty when the table has no primary key.
+    pub primary_key: Vec<String>,
+    /// `TBLPROPERTIES` as written (keys as given, values unquoted).
+    pub properties: Vec<(String, String)>,
+    /// `LIFECYCLE n`: days, always positive.
+    pub lifecycle: Option<i64>,
+    /// `INTO n SHARDS [HUBLIFECYCLE h]`: `(n, h)`.
+    pub shards: Option<(i64, Option<i64>)>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
-    CreateTable {
-        if_not_exists: bool,
-        table: TableRef,
-        columns: Vec<Column>,
-        partition_keys: Vec<Column>,
-        comment: String,
-        /// Key column names in key order; empty when the table has no primary key.
-        primary_key: Vec<String>,
-        /// `TBLPROPERTIES` as written (keys as given, values unquoted).
-        properties: Vec<(String, String)>,
-        /// `LIFECYCLE n`: days, always positive.
-        lifecycle: Option<i64>,
-        /// `INTO n SHARDS [HUBLIFECYCLE h]`: `(n, h)`.
-        shards: Option<(i64, Option<i64>)>,
-    },
+    CreateTable(CreateTable),
     SetLifecycle {
         table: TableRef,
         days: i64,
@@ -559,7 +563,7 @@ impl Parser {
                 break;
             }
         }
-        Ok(Statement::CreateTable {
+        Ok(Statement::CreateTable(CreateTable {
             if_not_exists,
             table,
             columns,
@@ -569,7 +573,7 @@ impl Parser {
             properties,
             lifecycle,
             shards,
-        })
+        }))
     }
 
     /// `n SHARDS [HUBLIFECYCLE h]`, after `INTO`.
@@ -742,13 +746,13 @@ mod tests {
     #[test]
     fn seed_create_table_parses() {
         let s = parse("CREATE TABLE IF NOT EXISTS test_kafka(topic STRING,partition BIGINT,offset BIGINT,key STRING,value STRING) PARTITIONED by (pt STRING);").unwrap();
-        let Statement::CreateTable {
+        let Statement::CreateTable(CreateTable {
             if_not_exists,
             table,
             columns,
             partition_keys,
             ..
-        } = s
+        }) = s
         else {
             panic!("not a create: {s:?}")
         };
@@ -764,13 +768,13 @@ mod tests {
     #[test]
     fn complex_types_and_comments_parse() {
         let s = parse("create table p.`t`(a decimal(10,2) comment 'money', b array<struct<x:bigint,y:string>>, c varchar(20), d map<string,bigint>) comment 'tbl' partitioned by (ds string, h string) lifecycle 7").unwrap();
-        let Statement::CreateTable {
+        let Statement::CreateTable(CreateTable {
             table,
             columns,
             partition_keys,
             comment,
             ..
-        } = s
+        }) = s
         else {
             panic!()
         };
@@ -909,13 +913,13 @@ mod tests {
     fn pyodps_delta_table_ddl_parses() {
         // What `Table.gen_create_table_sql(..., transactional=True, primary_key=[...])` writes.
         let s = parse("CREATE TABLE IF NOT EXISTS p.`delta_kafka` (\n  `topic` string NOT NULL,\n  `partition` bigint NOT NULL,\n  `offset` bigint NOT NULL,\n  `key` string,\n  `value` string,\n  PRIMARY KEY (`topic`, `partition`, `offset`)\n)\nPARTITIONED BY (\n  `pt` string\n)\nTBLPROPERTIES (\n  'transactional' = 'true',\n  'write.bucket.num' = '4'\n)\nLIFECYCLE 7\n").unwrap();
-        let Statement::CreateTable {
+        let Statement::CreateTable(CreateTable {
             columns,
             partition_keys,
             primary_key,
             properties,
             ..
-        } = s
+        }) = s
         else {
             panic!("not a create: {s:?}")
         };
@@ -937,11 +941,11 @@ mod tests {
     #[test]
     fn column_level_primary_key_parses_in_any_order() {
         let s = parse(r#"create table t(id bigint not null primary key comment 'k', v string) tblproperties ("transactional"="true")"#).unwrap();
-        let Statement::CreateTable {
+        let Statement::CreateTable(CreateTable {
             columns,
             primary_key,
             ..
-        } = s
+        }) = s
         else {
             panic!()
         };
@@ -949,10 +953,14 @@ mod tests {
         assert!(!columns[0].nullable);
         assert_eq!(columns[0].comment, "k");
         let s = parse("create table t(id bigint primary key not null)").unwrap();
-        assert!(matches!(s, Statement::CreateTable { primary_key, .. } if primary_key == ["id"]));
+        assert!(
+            matches!(s, Statement::CreateTable(CreateTable { primary_key, .. }) if primary_key == ["id"])
+        );
         // A backquoted column named `primary` is a column.
         let s = parse("create table t(`primary` string, `key` string)").unwrap();
-        assert!(matches!(s, Statement::CreateTable { columns, .. } if columns.len() == 2));
+        assert!(
+            matches!(s, Statement::CreateTable(CreateTable { columns, .. }) if columns.len() == 2)
+        );
     }
 
     #[test]
@@ -977,10 +985,10 @@ mod tests {
         assert!(
             matches!(
                 s,
-                Statement::CreateTable {
+                Statement::CreateTable(CreateTable {
                     lifecycle: Some(7),
                     ..
-                }
+                })
             ),
             "{s:?}"
         );
@@ -988,10 +996,10 @@ mod tests {
         assert!(
             matches!(
                 s,
-                Statement::CreateTable {
+                Statement::CreateTable(CreateTable {
                     lifecycle: None,
                     ..
-                }
+                })
             ),
             "{s:?}"
         );
@@ -1030,11 +1038,11 @@ mod tests {
         assert!(
             matches!(
                 s,
-                Statement::CreateTable {
+                Statement::CreateTable(CreateTable {
                     shards: Some((10, Some(5))),
                     lifecycle: None,
                     ..
-                }
+                })
             ),
             "{s:?}"
         );
@@ -1042,11 +1050,11 @@ mod tests {
         assert!(
             matches!(
                 s,
-                Statement::CreateTable {
+                Statement::CreateTable(CreateTable {
                     shards: Some((3, None)),
                     lifecycle: Some(2),
                     ..
-                }
+                })
             ),
             "{s:?}"
         );

@@ -178,8 +178,9 @@ impl StoredTable {
     fn into_info(self) -> EmuResult<TableInfo> {
         let transactional = match (self.primary_key, self.bucket_num) {
             (Some(key), Some(bucket_num)) => Some(Transactional {
-                primary_key: serde_json::from_str(&key).map_err(|e| {
-                    EmuError::Internal(format!("stored primary key is not a JSON list: {e}"))
+                primary_key: serde_json::from_str(&key).map_err(|source| EmuError::StoredJson {
+                    what: "primary key",
+                    source,
                 })?,
                 bucket_num,
             }),
@@ -280,8 +281,11 @@ pub fn schema_json(schema: &TableSchema) -> serde_json::Value {
 }
 
 fn schema_from_json(text: &str) -> EmuResult<TableSchema> {
-    let v: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| EmuError::Internal(format!("stored schema is not JSON: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|source| EmuError::StoredJson {
+            what: "schema",
+            source,
+        })?;
     let cols = |key: &str| -> EmuResult<Vec<Column>> {
         let mut out = Vec::new();
         for c in v.get(key).and_then(|c| c.as_array()).into_iter().flatten() {
@@ -291,7 +295,7 @@ fn schema_from_json(text: &str) -> EmuResult<TableSchema> {
                 .and_then(|t| t.as_str())
                 .unwrap_or_default()
                 .parse()
-                .map_err(|e| EmuError::Internal(format!("stored schema: {e}")))?;
+                .map_err(EmuError::StoredType)?;
             let mut col = Column::new(name, ty);
             col.comment = c
                 .get("comment")
@@ -317,8 +321,9 @@ impl Store {
 
     /// Opens (creating if needed) the database under `dir`.
     pub fn open(dir: &Path) -> EmuResult<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            EmuError::Internal(format!("cannot create data dir {}: {e}", dir.display()))
+        std::fs::create_dir_all(dir).map_err(|source| EmuError::DataDir {
+            dir: dir.to_path_buf(),
+            source,
         })?;
         let conn = Connection::open(dir.join("maxcompute.db"))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -1212,4 +1217,47 @@ fn touch_table(tx: &rusqlite::Transaction<'_>, table_id: i64, now: i64) -> rusql
         params![table_id, now],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written before schema versions existed gains them when opened: its tables
+    /// are at version 0 with their creation as last DDL, and its open sessions at version 0.
+    #[test]
+    fn an_older_database_gains_schema_versions_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("maxcompute.db")).unwrap();
+            // The tables as an older emulator created them: SCHEMA without the migrated columns.
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO tables(project, name, schema_json, comment, created_ms, modified_ms) VALUES ('p', 't', ?1, '', 1000, 2000)",
+                params![r#"{"columns":[{"name":"a","type":"bigint"}],"partitionKeys":[]}"#],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO streams(id, table_id, spec, created_ms) VALUES ('s', 1, '', 1000)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(dir.path()).unwrap();
+        let t = store.table("p", "t").unwrap();
+        assert_eq!(
+            (t.schema_version, t.ddl_ms, t.lifecycle),
+            (0, 1000, NO_LIFECYCLE)
+        );
+        assert_eq!(store.stream("s").unwrap().schema_version, 0);
+        let added = store
+            .add_columns("p", "t", &[Column::new("b", OdpsType::String)], false)
+            .unwrap();
+        assert_eq!(added.schema_version, 1);
+        // The session from before the change no longer stores packs.
+        assert!(matches!(
+            store.append_block(t.id, "", 0, 1, b"x"),
+            Err(EmuError::SchemaModified { latest: 1, .. })
+        ));
+    }
 }

@@ -56,10 +56,7 @@ pub fn handle(state: &AppState, req: &Request, op: &TunnelOp) -> EmuResult<Respo
         TunnelOp::CreateStream(t) => create_stream(state, req, &t.project, &t.table),
         TunnelOp::StreamWrite(t) => stream_write(state, req, &t.project, &t.table),
         TunnelOp::StreamReload(t) => stream_reload(state, req, &t.project, &t.table),
-        TunnelOp::StreamFlush(t) => {
-            stream_reload(state, req, &t.project, &t.table)?;
-            Ok(StatusCode::OK.into_response())
-        }
+        TunnelOp::StreamFlush(t) => stream_flush(state, req, &t.project, &t.table),
         TunnelOp::CommitUpsert(t) => upsert::commit(state, req, &t.project, &t.table),
         TunnelOp::CreateUpsert(t) => upsert::create(state, req, &t.project, &t.table),
         TunnelOp::ReloadUpsert(t) => upsert::reload(state, req, &t.project, &t.table),
@@ -384,6 +381,14 @@ fn stream_reload(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult
     let stream = stream_of(state, req, &info)?;
     state.store().reload_stream(&stream.id)?;
     Ok(json_response(stream_json(state, &stream.id, &info)))
+}
+
+/// A `POST` on a session: its packs are visible already, so nothing is left to do. Unlike a
+/// reload, it leaves the session on the schema it writes.
+fn stream_flush(state: &AppState, req: &Request, p: &str, t: &str) -> EmuResult<Response> {
+    let info = state.store().table(p, t)?;
+    stream_of(state, req, &info)?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// One record pack, visible once stored. A pack is read with the schema of the version it

@@ -23,11 +23,9 @@ pub fn decode_body(content_encoding: Option<&str>, body: &[u8]) -> EmuResult<Vec
             "Content-Encoding `{token}` is not supported (deflate, zstd, x-lz4-frame or x-snappy-framed)"
         ))
     })?;
-    codec::decompress(codec, body, MAX_INFLATED_BYTES).map_err(|err| {
-        EmuError::MalformedDataStream(format!(
-            "the {} body does not decompress: {err}",
-            codec.content_encoding()
-        ))
+    codec::decompress(codec, body, MAX_INFLATED_BYTES).map_err(|source| EmuError::Decompress {
+        encoding: codec.content_encoding(),
+        source,
     })
 }
 
@@ -42,8 +40,7 @@ pub fn accepted_codec(accept_encoding: Option<&str>) -> Option<Codec> {
 
 /// Decodes and fully validates one block (CRCs, count, types).
 pub fn decode_rows(types: &[OdpsType], bytes: &[u8]) -> EmuResult<Vec<Vec<Value>>> {
-    codec::decode_block(types, bytes)
-        .map_err(|e| EmuError::MalformedDataStream(format!("malformed data stream: {e}")))
+    Ok(codec::decode_block(types, bytes)?)
 }
 
 /// Decodes a stored block for a reader (a download, a query, `Table.head`): validated like an
@@ -82,15 +79,12 @@ fn pad_char(cell: &mut Vec<u8>, n: usize) {
 
 /// Encodes rows for a download or an instance result.
 pub fn encode_rows(types: &[OdpsType], rows: &[Vec<Value>]) -> EmuResult<Vec<u8>> {
-    codec::encode_block(types, rows)
-        .map_err(|e| EmuError::Internal(format!("cannot re-encode stored rows: {e}")))
+    Ok(codec::encode_block(types, rows)?)
 }
 
 /// Compresses a response body with `codec` at pyodps's default level.
 pub fn compress(codec: Codec, bytes: &[u8]) -> EmuResult<Vec<u8>> {
-    Compression::default_for(codec)
-        .compress(bytes)
-        .map_err(|e| EmuError::Internal(format!("cannot compress the response: {e}")))
+    Ok(Compression::default_for(codec).compress(bytes)?)
 }
 
 /// The cells at `picked` of each row, in that order (a missing cell reads as NULL): the column

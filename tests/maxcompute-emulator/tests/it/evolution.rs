@@ -356,6 +356,20 @@ async fn a_stream_session_on_the_old_schema_is_refused_until_reloaded() {
         assert_eq!(body["Code"], "SchemaModified", "{body}");
     }
 
+    // A flush (`POST` on the session) is answered but leaves the session on its schema.
+    let r = raw
+        .send(
+            Method::POST,
+            STREAMS,
+            &[("uploadid", id.as_str())],
+            &[],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(stream.write(old_pack(), 1, deadline()).await.is_err());
+
     // A reload answers the new schema and its version, and the session then takes packs of
     // the new schema.
     stream.reload(deadline()).await.unwrap();
@@ -529,4 +543,23 @@ fn concurrent_add_columns_if_not_exists_of_one_column_converge() {
     assert_eq!(names, expected);
     // Each column was added once: one version per round.
     assert_eq!(info.schema_version, ROUNDS as i64);
+}
+
+#[tokio::test]
+async fn two_clients_adding_one_column_at_once_both_succeed_and_add_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (srv, _clock) = start_manual(dir.path(), Duration::from_secs(3600)).await;
+    let (one, two) = (sink(&srv), sink(&srv));
+    create_table(&one).await;
+    let statement = "ALTER TABLE evolving ADD COLUMNS IF NOT EXISTS (c DOUBLE)";
+    let (a, b) = tokio::join!(
+        one.run_sql(statement, deadline()),
+        two.run_sql(statement, deadline())
+    );
+    a.unwrap();
+    b.unwrap();
+    let meta = table_meta(&raw_client(&srv), false).await;
+    assert_eq!(column_names(&meta, "columns"), ["a", "b", "c"]);
+    assert_eq!(reserved_version(&meta), "1");
+    srv.stop().await;
 }

@@ -1,7 +1,7 @@
 //! Delta Tables over loopback HTTP: the DDL forms and their refusals, the metadata pyodps reads
 //! to detect them, upsert sessions (bucket checks, commit, abort, status transitions), reads of
 //! the latest value per key through SQL and the download tunnel, durability across a restart,
-//! and refused table names. The worked example's bytes are the protocol reference's (§4 of
+//! columns added to a Delta Table (sessions opened before refused), and refused table names. The worked example's bytes are the protocol reference's (§4 of
 //! maxcompute-upsert.md), not output of the codec; other bodies are encoded with the shared
 //! codec, whose bytes pyodps checks in the conformance suite.
 
@@ -173,7 +173,18 @@ async fn write(c: &Client, session: &Json, records: &[Vec<Value>]) {
 }
 
 async fn put(c: &Client, session: &Json, bucket: u32, rows: &[Vec<Value>]) -> (u16, Json) {
-    let body = maxcompute_core::codec::encode_block(&kafka_types(), rows).unwrap();
+    put_typed(c, session, bucket, &kafka_types(), rows).await
+}
+
+/// A PUT of records of `types` (the data columns' types, then the upsert columns').
+async fn put_typed(
+    c: &Client,
+    session: &Json,
+    bucket: u32,
+    types: &[OdpsType],
+    rows: &[Vec<Value>],
+) -> (u16, Json) {
+    let body = maxcompute_core::codec::encode_block(types, rows).unwrap();
     let bucket_s = bucket.to_string();
     let count = rows.len().to_string();
     let slot = slot_of(session, bucket);
@@ -844,6 +855,78 @@ async fn table_names_maxcompute_refuses_are_refused() {
             .unwrap()
             .contains("invalid table name"),
         "{body}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_delta_table_takes_new_columns_and_refuses_sessions_opened_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = client(&srv);
+    setup_kafka(&c).await;
+    let committed = create_session(&c).await;
+    write(&c, &committed, &[record(0, Some("v0"))]).await;
+    assert_eq!(commit(&c, committed["id"].as_str().unwrap()).await.0, 200);
+    // Staged before the change: its records hold the operation columns after five data
+    // columns, so read with six they would be misread.
+    let staged = create_session(&c).await;
+    write(&c, &staged, &[record(1, Some("v1"))]).await;
+
+    sql(
+        &c,
+        "ALTER TABLE p.`delta_kafka` ADD COLUMNS (`note` string COMMENT 'added')",
+    )
+    .await;
+    let schema = schema_of(&c, "delta_kafka", false).await;
+    let reserved: Json = serde_json::from_str(schema["Reserved"].as_str().unwrap()).unwrap();
+    assert_eq!(reserved["schema_version"], "1");
+    assert_eq!(
+        reserved["PrimaryKey"],
+        serde_json::json!(["topic", "partition", "offset"])
+    );
+
+    // Neither a write nor the commit of the older session is taken, and the refusal names the
+    // latest version; what it staged never becomes visible.
+    let b = bucket_of(2);
+    let (status, body) = put(&c, &staged, b, &[record(2, Some("v2"))]).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (412, Some("SchemaModified")),
+        "{body}"
+    );
+    let (status, body) = commit(&c, staged["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (412, Some("SchemaModified")),
+        "{body}"
+    );
+    assert_eq!(rows_by_sql(&c).await, expect(&[(0, "v0")]));
+
+    // A new session answers the new schema and upserts rows with the new column.
+    let session = create_session(&c).await;
+    let columns = session["schema"]["columns"].as_array().unwrap();
+    assert_eq!(columns.len(), 6);
+    assert_eq!(columns[5]["name"], "note");
+    let mut types = kafka_types();
+    types.insert(5, OdpsType::String);
+    let mut with_note = record(2, Some("v2"));
+    with_note.insert(5, Value::text("n2"));
+    let (status, body) = put_typed(&c, &session, bucket_of(2), &types, &[with_note]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(commit(&c, session["id"].as_str().unwrap()).await.0, 200);
+
+    // The row upserted before the change reads NULL in the new column.
+    let text = sql(
+        &c,
+        "SELECT `offset`, `note` FROM p.`delta_kafka` WHERE pt='2026-11-30 20'",
+    )
+    .await;
+    let mut rows = sql_client::parse_csv(&text);
+    rows[1..].sort();
+    assert_eq!(
+        rows,
+        [vec!["offset", "note"], vec!["0", "NULL"], vec!["2", "n2"]]
     );
     srv.stop().await;
 }
