@@ -44,7 +44,7 @@ use maxcompute_core::types::{Column, OdpsType, TableSchema};
 use serde_json::value::RawValue;
 use sink::config::{Config, vars};
 use sink::handler::{MetricsOutput, Sink};
-use sink::plan::Planner;
+use sink::plan::{Planner, TableRows};
 use sink::rejects::NoErrorTopic;
 
 const RECORDS: usize = 10_000;
@@ -245,6 +245,7 @@ struct Pipeline {
     builder: RowBuilder,
     router: PartitionRouter,
     planner: Planner,
+    rows: TableRows,
 }
 
 impl Pipeline {
@@ -253,9 +254,10 @@ impl Pipeline {
         let router = PartitionRouter::new(&config.partition).unwrap();
         router.check_table(&schema).unwrap();
         let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema).unwrap();
-        let planner = Planner::new(
+        let planner = Planner::new(PartitionRouter::new(&config.partition).unwrap());
+        let rows = TableRows::new(
+            "test_kafka",
             RowBuilder::new(config.mode, config.format, router.zone(), &schema).unwrap(),
-            PartitionRouter::new(&config.partition).unwrap(),
             &schema,
             None,
         );
@@ -263,13 +265,16 @@ impl Pipeline {
             builder,
             router,
             planner,
+            rows,
         }
     }
 
     /// Decode and plan (build rows, encode): returns the encoded bytes.
     fn run(&self, event: &str) -> usize {
         let batch = decode_event_str(event).unwrap();
-        let plan = self.planner.plan(&batch.records, batch.rejects, NOW_MS);
+        let plan = self
+            .planner
+            .plan(&batch.records, batch.rejects, NOW_MS, &self.rows);
         assert!(plan.rejects.is_empty());
         plan.partitions
             .iter()
@@ -478,7 +483,9 @@ fn main() {
         .iter()
         .map(|r| r.value.as_ref().map_or(0, Vec::len))
         .sum();
-    let plan = pipeline.planner.plan(&batch.records, Vec::new(), NOW_MS);
+    let plan = pipeline
+        .planner
+        .plan(&batch.records, Vec::new(), NOW_MS, &pipeline.rows);
     let packs: Vec<&[u8]> = plan
         .partitions
         .iter()
@@ -532,7 +539,11 @@ fn main() {
     rows.push((
         "plan: build rows + encode (Planner::plan)".into(),
         measure(PURE_TIME, MIN_RUNS, || {
-            black_box(pipeline.planner.plan(&batch.records, Vec::new(), NOW_MS));
+            black_box(
+                pipeline
+                    .planner
+                    .plan(&batch.records, Vec::new(), NOW_MS, &pipeline.rows),
+            );
         }),
         None,
     ));

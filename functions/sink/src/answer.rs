@@ -48,8 +48,10 @@ pub struct Summary {
     pub records: usize,
     pub rows_written: u64,
     pub bytes_written: u64,
-    /// Rows written per partition, as `SHOW PARTITIONS` spells it.
+    /// Rows written per partition, as `SHOW PARTITIONS` spells it (summed across tables).
     pub partitions: BTreeMap<String, u64>,
+    /// Rows written per table.
+    pub tables: BTreeMap<String, u64>,
     pub rejects: BTreeMap<&'static str, usize>,
     pub failed_partitions: usize,
     /// Records without a value that write nothing: Debezium's tombstones (DEBEZIUM format).
@@ -102,7 +104,8 @@ pub fn tally(plan: &Plan<'_>, outcomes: Vec<PartitionOutcome>, divert_refused: b
             WriteResult::Written => {
                 summary.rows_written += outcome.rows;
                 summary.bytes_written += outcome.bytes;
-                summary.partitions.insert(spec, outcome.rows);
+                *summary.partitions.entry(spec).or_default() += outcome.rows;
+                *summary.tables.entry(part.table.clone()).or_default() += outcome.rows;
                 continue;
             }
             WriteResult::Failed(e) if divert_refused && !e.is_transient() => {
@@ -119,6 +122,15 @@ pub fn tally(plan: &Plan<'_>, outcomes: Vec<PartitionOutcome>, divert_refused: b
                     partition: spec,
                     source: e,
                 });
+            }
+            WriteResult::Retried => {
+                let rows = outcome.rows - outcome.unwritten.len() as u64;
+                if rows > 0 {
+                    summary.rows_written += rows;
+                    *summary.partitions.entry(spec).or_default() += rows;
+                    *summary.tables.entry(part.table.clone()).or_default() += rows;
+                }
+                continue;
             }
             WriteResult::Skipped => {}
         }
@@ -145,6 +157,32 @@ pub fn tally(plan: &Plan<'_>, outcomes: Vec<PartitionOutcome>, divert_refused: b
 }
 
 impl Written {
+    /// What a first pass and a second pass over some of its records (`later`) came to
+    /// together: the records counted once (the first pass's), the rest summed, the first
+    /// unwritten offset of each topic-partition the lower, the first failure the earlier.
+    pub fn and_then(mut self, later: Written) -> Written {
+        let s = &mut self.summary;
+        s.rows_written += later.summary.rows_written;
+        s.bytes_written += later.summary.bytes_written;
+        s.failed_partitions += later.summary.failed_partitions;
+        for (k, v) in later.summary.partitions {
+            *s.partitions.entry(k).or_default() += v;
+        }
+        for (k, v) in later.summary.tables {
+            *s.tables.entry(k).or_default() += v;
+        }
+        for (k, v) in later.summary.rejects {
+            *s.rejects.entry(k).or_default() += v;
+        }
+        self.refused.extend(later.refused);
+        for (k, offset) in later.unwritten {
+            let first = self.unwritten.entry(k).or_insert(offset);
+            *first = (*first).min(offset);
+        }
+        self.first_error = self.first_error.or(later.first_error);
+        self
+    }
+
     /// The answer: the summary, with the first unwritten offset of each topic-partition when
     /// the trigger takes partial batch responses; else the first failure, so that the trigger
     /// retries the whole batch.

@@ -8,9 +8,15 @@
 use lambda_support::settings::{self, Connection, Env, SettingError, check_name, invalid};
 
 use crate::error_topic::{AwsCredentials, KafkaSecurity, MskIam, SaslMechanism, TlsOptions};
+use std::collections::BTreeMap;
+
 use maxcompute_core::codec::{Codec, Compression};
 use maxcompute_core::partition::{PartitionConfig, TimeSource};
+use maxcompute_core::rows::infer::JsonNumber;
+use maxcompute_core::rows::naming::TableTemplate;
 use maxcompute_core::rows::{Format, Mode};
+
+use crate::route::{AllowList, TableRouting};
 
 /// Which Tunnel API writes the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,13 +54,43 @@ pub enum PermanentWriteErrors {
     ErrorTopic,
 }
 
+/// What happens to the columns of a table when records bring JSON fields it lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Evolve {
+    /// Fields without a column are ignored (the table is the user's to change).
+    #[default]
+    None,
+    /// A field without a column adds it (nullable, typed by the inference rule), and every
+    /// value must fit its column's type (else the record is a `schema_mismatch` reject).
+    AddColumns,
+}
+
+/// How a missing table is created (`SINK_CREATE_TABLE=true`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreateTable {
+    /// `SINK_TABLE_LIFECYCLE`: days MaxCompute keeps a partition unchanged before dropping it.
+    pub lifecycle_days: Option<u32>,
+    /// `SINK_PRIMARY_KEY`: the key of a created Delta Table (`SINK_WRITE=upsert`); empty means
+    /// (`topic`, `partition`, `offset`).
+    pub primary_key: Vec<String>,
+}
+
 /// Everything the sink reads from its environment.
 /// `Debug` shows no secret: [`Connection`] prints only the access key id.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Endpoints, project and credentials (with the role to assume, if any).
     pub connection: Connection,
+    /// `MAXCOMPUTE_TABLE` as written (empty when only `SINK_TABLE_FIELD` names tables).
     pub table: String,
+    /// Which table each record goes to.
+    pub routing: TableRouting,
+    /// `Some` when a missing table is created.
+    pub create_table: Option<CreateTable>,
+    pub evolve: Evolve,
+    /// The column type of JSON numbers that are not 64-bit integers, for created and added
+    /// columns.
+    pub json_number: JsonNumber,
     pub mode: Mode,
     pub format: Format,
     pub partition: PartitionConfig,
@@ -106,6 +142,13 @@ pub mod vars {
     pub const AWS_REGION: &str = "AWS_REGION";
     pub const PARTIAL_BATCH: &str = "SINK_PARTIAL_BATCH";
     pub const PERMANENT_WRITE_ERRORS: &str = "SINK_PERMANENT_WRITE_ERRORS";
+    pub const TABLE_FIELD: &str = "SINK_TABLE_FIELD";
+    pub const TABLE_ALLOW: &str = "SINK_TABLE_ALLOW";
+    pub const CREATE_TABLE: &str = "SINK_CREATE_TABLE";
+    pub const TABLE_LIFECYCLE: &str = "SINK_TABLE_LIFECYCLE";
+    pub const PRIMARY_KEY: &str = "SINK_PRIMARY_KEY";
+    pub const JSON_NUMBER: &str = "SINK_JSON_NUMBER";
+    pub const EVOLVE: &str = "SINK_EVOLVE";
 }
 
 impl Config {
@@ -119,8 +162,8 @@ impl Config {
         let env = Env(lookup);
         let get = |name: &str| env.get(name);
         let connection = Connection::read(&env)?;
-        let table = env.required(vars::TABLE, "the destination table name")?;
-        check_name(vars::TABLE, &table)?;
+        let table = get(vars::TABLE).unwrap_or_default();
+        let routing = routing(&table, get(vars::TABLE_FIELD), get(vars::TABLE_ALLOW))?;
 
         let mode: Mode = env.parse_or_default(vars::MODE)?;
         let format: Format = env.parse_or_default(vars::FORMAT)?;
@@ -183,10 +226,53 @@ impl Config {
         }
         let function_name =
             get(vars::FUNCTION_NAME).unwrap_or_else(|| "kafka-maxcompute-sink".to_owned());
+        let json_number = choose(
+            vars::JSON_NUMBER,
+            get(vars::JSON_NUMBER),
+            &[
+                ("double", JsonNumber::Double),
+                ("decimal", JsonNumber::Decimal),
+            ],
+        )?;
+        let evolve = choose(
+            vars::EVOLVE,
+            get(vars::EVOLVE),
+            &[("none", Evolve::None), ("add-columns", Evolve::AddColumns)],
+        )?;
+        if evolve == Evolve::AddColumns && format != Format::Json {
+            return Err(invalid(
+                vars::EVOLVE,
+                "add-columns",
+                "add-columns needs SINK_FORMAT=JSON (columns come from JSON fields)",
+            ));
+        }
+        let create_table = create_table(&env, format, write)?;
+        if format == Format::Debezium {
+            // A mirror has the source's key and columns, and one source table's changes go to
+            // one table: no routing, and no table made up from records.
+            if routing.fixed().is_none() {
+                return Err(invalid(
+                    vars::TABLE,
+                    &table,
+                    "SINK_FORMAT=DEBEZIUM mirrors into one table: give MAXCOMPUTE_TABLE a table name, without SINK_TABLE_FIELD",
+                ));
+            }
+            if create_table.is_some() {
+                return Err(invalid(
+                    vars::CREATE_TABLE,
+                    "true",
+                    "SINK_FORMAT=DEBEZIUM writes a Delta Table with the source's key, which the sink does not create: leave SINK_CREATE_TABLE unset",
+                ));
+            }
+        }
 
         Ok(Self {
             connection,
             table,
+            routing,
+            create_table,
+            evolve,
+            json_number,
             mode,
             format,
             partition,
@@ -201,6 +287,150 @@ impl Config {
             function_name,
         })
     }
+}
+
+/// `MAXCOMPUTE_TABLE` (a name, a `${topic}` template, or `topic=table` pairs) with
+/// `SINK_TABLE_FIELD` and its required `SINK_TABLE_ALLOW`.
+fn routing(
+    table: &str,
+    field: Option<String>,
+    allow: Option<String>,
+) -> Result<TableRouting, ConfigError> {
+    if let Some(field) = field {
+        let Some(pattern) = allow else {
+            return Err(ConfigError::Missing {
+                variable: vars::TABLE_ALLOW,
+                accepted: "a regular expression every routed table name must match whole (required with SINK_TABLE_FIELD)",
+            });
+        };
+        let allow = AllowList::new(&pattern).map_err(|e| {
+            invalid(
+                vars::TABLE_ALLOW,
+                &pattern,
+                format!("not a regular expression: {e}"),
+            )
+        })?;
+        let default = if table.is_empty() {
+            None
+        } else {
+            check_name(vars::TABLE, table)?;
+            Some(table.to_ascii_lowercase())
+        };
+        return Ok(TableRouting::Field {
+            field,
+            allow,
+            default,
+        });
+    }
+    if allow.is_some() {
+        return Err(invalid(
+            vars::TABLE_ALLOW,
+            "(set)",
+            "SINK_TABLE_ALLOW checks the tables SINK_TABLE_FIELD names; set SINK_TABLE_FIELD too",
+        ));
+    }
+    if table.is_empty() {
+        return Err(ConfigError::Missing {
+            variable: vars::TABLE,
+            accepted: "the destination table: a name, a template such as ods_${topic}, or topicA=table_a,topicB=table_b",
+        });
+    }
+    if table.contains('=') {
+        let mut tables = BTreeMap::new();
+        for pair in table.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((topic, name)) = pair.split_once('=') else {
+                return Err(invalid(
+                    vars::TABLE,
+                    pair,
+                    "expected topic=table pairs, separated by commas",
+                ));
+            };
+            let (topic, name) = (topic.trim(), name.trim());
+            check_topic(vars::TABLE, topic)?;
+            check_name(vars::TABLE, name)?;
+            if tables
+                .insert(topic.to_owned(), name.to_ascii_lowercase())
+                .is_some()
+            {
+                return Err(invalid(vars::TABLE, topic, "this topic is listed twice"));
+            }
+        }
+        return Ok(TableRouting::Topics(tables));
+    }
+    match TableTemplate::parse(table) {
+        Ok(Some(template)) => Ok(TableRouting::Template(template)),
+        Ok(None) => {
+            check_name(vars::TABLE, table)?;
+            Ok(TableRouting::Fixed(table.to_ascii_lowercase()))
+        }
+        Err(e) => Err(invalid(vars::TABLE, table, e)),
+    }
+}
+
+/// `SINK_CREATE_TABLE` with `SINK_TABLE_LIFECYCLE` and `SINK_PRIMARY_KEY`.
+fn create_table(
+    env: &Env<impl Fn(&str) -> Option<String>>,
+    format: Format,
+    write: WriteMode,
+) -> Result<Option<CreateTable>, ConfigError> {
+    let lifecycle = env.get(vars::TABLE_LIFECYCLE);
+    let key = env.get(vars::PRIMARY_KEY);
+    if !env.bool_or(vars::CREATE_TABLE, false)? {
+        for (variable, value) in [
+            (vars::TABLE_LIFECYCLE, &lifecycle),
+            (vars::PRIMARY_KEY, &key),
+        ] {
+            if let Some(v) = value {
+                return Err(invalid(
+                    variable,
+                    v,
+                    "applies to created tables: set SINK_CREATE_TABLE=true too",
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    if format == Format::Csv {
+        return Err(invalid(
+            vars::CREATE_TABLE,
+            "true",
+            "CSV fills a table's columns by position, which the sink cannot guess: create the table yourself",
+        ));
+    }
+    let lifecycle_days = match lifecycle {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| *d > 0)
+                .ok_or_else(|| {
+                    invalid(
+                        vars::TABLE_LIFECYCLE,
+                        &text,
+                        "expected a number of days, at least 1",
+                    )
+                })?,
+        ),
+    };
+    let mut primary_key = Vec::new();
+    if let Some(text) = key {
+        if write != WriteMode::Upsert {
+            return Err(invalid(
+                vars::PRIMARY_KEY,
+                &text,
+                "a primary key makes a Delta Table: set SINK_WRITE=upsert too",
+            ));
+        }
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            check_name(vars::PRIMARY_KEY, name)?;
+            primary_key.push(name.to_ascii_lowercase());
+        }
+    }
+    Ok(Some(CreateTable {
+        lifecycle_days,
+        primary_key,
+    }))
 }
 
 /// The choice `value` names among `choices` (any case), the type's default when unset, or an

@@ -6,6 +6,7 @@ use maxcompute_client::Error as ClientError;
 use maxcompute_core::event::EventError;
 
 use crate::error_topic::ErrorTopicError;
+use crate::tables::TableError;
 
 /// Why an invocation failed. Each error is transient (retrying may help) or permanent.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,8 @@ pub enum SinkError {
     NoErrorTopic { count: usize, first: String },
     #[error("writing rejected records to the error topic failed: {0}")]
     ErrorTopic(#[from] ErrorTopicError),
+    #[error(transparent)]
+    Table(Box<TableError>),
     #[error("writing partition {partition} failed: {source}")]
     Write {
         partition: String,
@@ -26,11 +29,18 @@ pub enum SinkError {
     },
 }
 
+impl From<TableError> for SinkError {
+    fn from(e: TableError) -> Self {
+        Self::Table(Box::new(e))
+    }
+}
+
 impl InvocationError for SinkError {
     fn is_transient(&self) -> bool {
         match self {
             Self::MalformedEvent(_) | Self::NoErrorTopic { .. } => false,
             Self::ErrorTopic(source) => source.is_transient(),
+            Self::Table(source) => source.is_transient(),
             Self::Write { source, .. } => source.is_transient(),
         }
     }
@@ -40,6 +50,7 @@ impl InvocationError for SinkError {
             Self::MalformedEvent(_) => "MalformedEvent",
             Self::NoErrorTopic { .. } => "NoErrorTopic",
             Self::ErrorTopic(_) => "ErrorTopic",
+            Self::Table(_) => "Table",
             Self::Write { .. } => "MaxComputeWrite",
         }
     }

@@ -1,44 +1,58 @@
-//! One invocation of the sink, as plan, write, answer: the event decoded once, the plan
-//! (rows per partition, encoded once, in write order, plus rejects) made by the pure
-//! [`Planner`], rejects delivered before any row is written (if they cannot go anywhere the
-//! batch fails, and a retry writes nothing twice), the partitions written by the
-//! [`TableWriter`], the records refused for good delivered, and the pure answer
+//! One invocation of the sink, as plan, write, answer: the event decoded once, each record's
+//! table decided ([`TableRouting`]) and every such table made ready ([`Tables`]: read once per
+//! container, created, or given new columns), the plan (rows per table and partition, encoded
+//! once, in write order, plus rejects) made by the pure [`Planner`], rejects delivered before
+//! any row is written (if they cannot go anywhere the batch fails, and a retry writes nothing
+//! twice), the batches written by the tables' writers ([`TableWriters`]; a write refused because
+//! its table's schema changed is planned and written once more), the records refused for good
+//! delivered, and the pure answer
 //! ([`answer::tally`]). A record that can never be written is a reject, never a failed batch; a
 //! failure to write rows is reported with the offsets that were not written (partial batch
 //! response) or as an error that makes the trigger retry the whole batch. Nothing is dropped
 //! silently.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use maxcompute_client::{Client, CredentialsProvider, Error as ClientError, TableInfo};
-use maxcompute_core::event::{DecodedBatch, Reject, decode_event_str};
+use maxcompute_client::{Client, CredentialsProvider, Error as ClientError};
+use maxcompute_core::event::{DecodedBatch, KafkaRecord, Reject, decode_event_str};
 use maxcompute_core::partition::PartitionRouter;
-use maxcompute_core::rows::debezium::ChangeBuilder;
-use maxcompute_core::rows::{Format, RowBuilder};
-use maxcompute_core::types::TableSchema;
+use maxcompute_core::rows::Mode;
 use tokio::time::Instant;
 use tracing::info;
 
 use crate::answer::{self, Response, Summary};
-use crate::config::{Config, PermanentWriteErrors, WriteMode};
+use crate::config::{Config, PermanentWriteErrors};
 use crate::error::SinkError;
 use crate::metrics;
-use crate::plan::{Plan, Planner};
+use crate::plan::{Plan, Planner, TableRows};
 use crate::rejects::RejectSink;
-use crate::writer::{KeyColumn, TableWriter, WritePath};
+use crate::route::{NoTable, TableRouting};
+use crate::tables::{Table, TableError, Tables};
+use crate::writer::{PartitionOutcome, TableWriters, WriteResult, schema_changed};
+
+/// What every pass of one invocation shares.
+struct Pass<'a> {
+    bootstrap_servers: &'a [String],
+    now_ms: i64,
+    deadline: Instant,
+}
 
 /// The sink, built once per cold start.
 #[derive(Debug)]
 pub struct Sink {
     planner: Planner,
-    writer: TableWriter,
-    schema: TableSchema,
+    /// Which table each record goes to.
+    routing: TableRouting,
+    /// The payload a routing field is read from.
+    mode: Mode,
+    /// The tables written so far, each read once per container.
+    tables: Tables,
     partial_batch: bool,
     /// Records of a partition MaxCompute refuses for good go to the error topic.
     divert_refused: bool,
     rejects: Box<dyn RejectSink>,
     function_name: String,
-    table: String,
     metrics: MetricsOutput,
 }
 
@@ -121,9 +135,25 @@ impl lambda_support::function::InvocationError for StartError {
     }
 }
 
+impl From<TableError> for StartError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::Read { table, source }
+            | TableError::Create { table, source }
+            | TableError::AddColumns { table, source, .. } => Self::Schema {
+                table,
+                source: *source,
+            },
+            TableError::Misfit { table, reason } => Self::Table { table, reason },
+        }
+    }
+}
+
 impl Sink {
-    /// Builds the sink: the client, the table's schema (read once), the row builder and the
-    /// router, all checked against each other so a misfit stops the cold start.
+    /// Builds the sink: the client and the router, checked against the configuration; with a
+    /// fixed table (and no table creation), the table's schema read once and checked against
+    /// the configuration, so that a misfit stops the cold start. Routed tables are read when
+    /// their first records arrive.
     pub async fn start(
         config: &Config,
         credentials: Arc<dyn CredentialsProvider>,
@@ -133,72 +163,30 @@ impl Sink {
         let mut client_config = config.connection.client_config();
         client_config.compress = config.compress;
         let client = Client::new(client_config, credentials).map_err(StartError::Client)?;
-        let table = client
-            .table_info(&config.table, deadline)
-            .await
-            .map_err(|source| StartError::Schema {
-                table: config.table.clone(),
-                source,
-            })?;
-        let table_error = |reason: String| StartError::Table {
+        let router = PartitionRouter::new(&config.partition).map_err(|e| StartError::Table {
             table: config.table.clone(),
-            reason,
-        };
-        let path = write_path(config, &table).map_err(table_error)?;
-        let schema = table.schema;
-        let router =
-            PartitionRouter::new(&config.partition).map_err(|e| table_error(e.to_string()))?;
-        let key_columns: Option<Vec<usize>> = match &path {
-            WritePath::Upsert { key } => Some(key.iter().map(|k| k.index).collect()),
-            WritePath::Append(_) => None,
-        };
-        let planner = match (config.format, key_columns) {
-            (Format::Debezium, Some(key)) => {
-                let builder = ChangeBuilder::new(&schema, &key, router.zone())
-                    .map_err(|e| table_error(e.to_string()))?;
-                // A mirror of a source table is usually not partitioned by time: a Delta Table
-                // without partition columns is written whole, and no time partition is made up.
-                let router = if schema.partition_keys.is_empty() {
-                    None
-                } else {
-                    router
-                        .check_table(&schema)
-                        .map_err(|e| table_error(e.to_string()))?;
-                    Some(router)
-                };
-                Planner::changes(builder, router, &schema, key)
-            }
-            (_, key_columns) => {
-                router
-                    .check_table(&schema)
-                    .map_err(|e| table_error(e.to_string()))?;
-                let builder = RowBuilder::new(config.mode, config.format, router.zone(), &schema)
-                    .map_err(|e| table_error(e.to_string()))?;
-                Planner::new(builder, router, &schema, key_columns)
-            }
-        };
+            reason: e.to_string(),
+        })?;
         let divert_refused = config.permanent_write_errors == PermanentWriteErrors::ErrorTopic;
-        let mut writer = TableWriter::new(client, config.table.clone(), path.clone());
-        if divert_refused {
-            writer = writer.past_permanent_failures();
+        let tables = Tables::new(client, router.clone(), config, divert_refused);
+        if let (Some(table), None) = (config.routing.fixed(), &config.create_table) {
+            tables.ready(table, &[], deadline).await?;
         }
         info!(
             table = %config.table,
-            columns = schema.columns.len(),
             mode = %config.mode,
             format = %config.format,
-            write = ?path,
             "sink ready"
         );
         Ok(Self {
-            planner,
-            writer,
-            schema,
+            planner: Planner::new(router),
+            routing: config.routing.clone(),
+            mode: config.mode,
+            tables,
             partial_batch: config.partial_batch,
             divert_refused,
             rejects,
             function_name: config.function_name.clone(),
-            table: config.table.clone(),
             metrics: MetricsOutput::stdout(),
         })
     }
@@ -223,12 +211,8 @@ impl Sink {
         Self::start(config, credentials, rejects, deadline).await
     }
 
-    pub fn schema(&self) -> &TableSchema {
-        &self.schema
-    }
-
     pub fn client(&self) -> &Client {
-        self.writer.client()
+        self.tables.client()
     }
 
     /// Handles one trigger event. `now_ms` is the processing time; `deadline` bounds every
@@ -247,17 +231,146 @@ impl Sink {
             bootstrap_servers,
             ..
         } = decode_event_str(event)?;
-        let plan = self.planner.plan(&records, rejects, now_ms);
-        // Rejects first: if they cannot go anywhere, fail before writing rows that a retry
-        // would write again.
-        self.deliver(&plan.rejects, &bootstrap_servers, now_ms, deadline)
-            .await?;
-        let outcomes = self.writer.write(&plan.partitions, deadline).await;
-        let written = answer::tally(&plan, outcomes, self.divert_refused);
+        let pass = Pass {
+            bootstrap_servers: &bootstrap_servers,
+            now_ms,
+            deadline,
+        };
+        let (plan, mut outcomes, tables) = self.write_pass(&records, rejects, &pass).await?;
+        let again = self.schema_changes(&plan, &mut outcomes).await;
+        let mut written = answer::tally(&plan, outcomes, self.divert_refused);
+        if !again.is_empty() {
+            info!(
+                records = again.len(),
+                "a table's schema changed under the write; writing its records again"
+            );
+            let (plan, outcomes, _) = self.write_pass(&again, Vec::new(), &pass).await?;
+            written = written.and_then(answer::tally(&plan, outcomes, self.divert_refused));
+        }
         self.deliver(&written.refused, &bootstrap_servers, now_ms, deadline)
             .await?;
-        self.report(&plan, &written.summary, started, retries_before, now_ms);
+        self.report(
+            &plan,
+            &written.summary,
+            &tables,
+            started,
+            retries_before,
+            now_ms,
+        );
         written.into_response(self.partial_batch)
+    }
+
+    /// Plans `records` (with the `undecoded` ones as rejects), delivers the rejects, and writes
+    /// the batches: the plan, one outcome per batch, and the tables' names.
+    async fn write_pass<'r>(
+        &self,
+        records: &'r [KafkaRecord],
+        undecoded: Vec<Reject>,
+        pass: &Pass<'_>,
+    ) -> Result<(Plan<'r>, Vec<PartitionOutcome>, String), SinkError> {
+        let routes: Vec<Result<String, NoTable>> = records
+            .iter()
+            .map(|r| self.routing.table_for(r, self.mode))
+            .collect();
+        let tables = self.ready_tables(records, &routes, pass.deadline).await?;
+        let destinations: Vec<Result<&TableRows, NoTable>> = routes
+            .iter()
+            .map(|route| match route {
+                Ok(name) => tables.get(name).map(|t| &t.rows).ok_or_else(|| NoTable {
+                    class: maxcompute_core::event::RejectClass::TableName,
+                    message: format!("table `{name}` was not read"),
+                }),
+                Err(no) => Err(no.clone()),
+            })
+            .collect();
+        let plan = self
+            .planner
+            .plan_routed(records, undecoded, pass.now_ms, &destinations);
+        // Rejects first: if they cannot go anywhere, fail before writing rows that a retry
+        // would write again.
+        self.deliver(
+            &plan.rejects,
+            pass.bootstrap_servers,
+            pass.now_ms,
+            pass.deadline,
+        )
+        .await?;
+        let writers = TableWriters::new(tables.values().map(|t| &t.writer));
+        let outcomes = writers.write(&plan.partitions, pass.deadline).await;
+        // The tables written, or the one table of a fixed configuration even when no record
+        // reached it (the metrics' `Table` dimension).
+        let names: Vec<&str> = tables.keys().map(String::as_str).collect();
+        let names = match (names.is_empty(), self.routing.fixed()) {
+            (true, Some(table)) => table.to_owned(),
+            _ => names.join(","),
+        };
+        Ok((plan, outcomes, names))
+    }
+
+    /// When a write failed because its table's schema changed under it (nothing of it stored),
+    /// the tables that changed are forgotten (read anew next), and the records of that write and
+    /// of every write skipped after it are answered, to be written again; their outcomes become
+    /// `Retried`. Nothing is answered when no schema changed.
+    async fn schema_changes(
+        &self,
+        plan: &Plan<'_>,
+        outcomes: &mut [PartitionOutcome],
+    ) -> Vec<KafkaRecord> {
+        let changed: BTreeSet<&str> = plan
+            .partitions
+            .iter()
+            .zip(outcomes.iter())
+            .filter(|(_, o)| matches!(&o.result, WriteResult::Failed(e) if schema_changed(e)))
+            .map(|(p, _)| p.table.as_str())
+            .collect();
+        if changed.is_empty() {
+            return Vec::new();
+        }
+        for table in &changed {
+            self.tables.forget(table).await;
+        }
+        let mut again = Vec::new();
+        for (part, outcome) in plan.partitions.iter().zip(outcomes.iter_mut()) {
+            let retried = match &outcome.result {
+                WriteResult::Failed(e) => schema_changed(e),
+                WriteResult::Skipped => true,
+                WriteResult::Written | WriteResult::Retried => false,
+            };
+            if retried {
+                again.extend(
+                    outcome
+                        .unwritten
+                        .iter()
+                        .filter_map(|&row| part.records.get(row).map(|r| (*r).clone())),
+                );
+                outcome.result = WriteResult::Retried;
+            }
+        }
+        again
+    }
+
+    /// Every table the records are routed to, read, created or given new columns as the
+    /// configuration says, in name order. A table that cannot be made ready fails the
+    /// invocation before anything is written (transient or permanent, as its cause).
+    async fn ready_tables(
+        &self,
+        records: &[KafkaRecord],
+        routes: &[Result<String, NoTable>],
+        deadline: Instant,
+    ) -> Result<BTreeMap<String, Arc<Table>>, SinkError> {
+        let mut by_table: BTreeMap<&str, Vec<&KafkaRecord>> = BTreeMap::new();
+        for (record, route) in records.iter().zip(routes) {
+            if let Ok(name) = route {
+                by_table.entry(name.as_str()).or_default().push(record);
+            }
+        }
+        let mut tables = BTreeMap::new();
+        for (name, mut of_table) in by_table {
+            of_table.sort_by_key(|r| (r.topic.as_str(), r.partition, r.offset));
+            let table = self.tables.ready(name, &of_table, deadline).await?;
+            tables.insert(name.to_owned(), table);
+        }
+        Ok(tables)
     }
 
     /// Sends rejects to the error topic (or fails, when they cannot go anywhere).
@@ -282,6 +395,7 @@ impl Sink {
         &self,
         plan: &Plan<'_>,
         summary: &Summary,
+        tables: &str,
         started: std::time::Instant,
         retries_before: u64,
         now_ms: i64,
@@ -304,7 +418,7 @@ impl Sink {
         let invocation = metrics::Invocation {
             function: self.function_name.clone(),
             topic: plan.topics.clone(),
-            table: self.table.clone(),
+            table: tables.to_owned(),
             records: summary.records,
             rows_written: summary.rows_written,
             bytes_written: summary.bytes_written,
@@ -317,44 +431,5 @@ impl Sink {
             now_ms,
         };
         (self.metrics.0)(metrics::emf(&invocation).to_string());
-    }
-}
-
-/// How the rows reach the table: `SINK_WRITE` resolved against what the table is.
-fn write_path(config: &Config, table: &TableInfo) -> Result<WritePath, String> {
-    match (config.write, table.is_delta()) {
-        (WriteMode::Auto | WriteMode::Upsert, true) => {
-            let mut key = Vec::with_capacity(table.primary_key.len());
-            for name in &table.primary_key {
-                let (index, ty) = table
-                    .schema
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .find(|(_, c)| c.name.eq_ignore_ascii_case(name))
-                    .map(|(index, c)| (index, c.ty.clone()))
-                    .ok_or_else(|| format!("its primary key names `{name}`, which is not a column"))?;
-                if !maxcompute_core::bucket_hash::is_hashable(&ty) {
-                    return Err(format!(
-                        "its primary key column `{name}` is {ty}; the sink upserts tables keyed by integer and string columns"
-                    ));
-                }
-                key.push(KeyColumn {
-                    name: name.clone(),
-                    index,
-                    ty,
-                });
-            }
-            Ok(WritePath::Upsert { key })
-        }
-        (WriteMode::Auto | WriteMode::Append, false) => Ok(WritePath::Append(config.tunnel)),
-        (WriteMode::Upsert, false) => Err(
-            "SINK_WRITE=upsert needs a Delta Table (TBLPROPERTIES (\"transactional\"=\"true\") with a PRIMARY KEY), and this table is not one"
-                .to_owned(),
-        ),
-        (WriteMode::Append, true) => Err(
-            "it is a Delta Table (transactional, with a primary key), written by upsert: set SINK_WRITE=auto or upsert"
-                .to_owned(),
-        ),
     }
 }

@@ -1,8 +1,9 @@
-//! The sink function: Kafka trigger batches into rows of a MaxCompute table.
+//! The sink function: Kafka trigger batches into rows of MaxCompute tables.
 //!
 //! [`config`] reads and validates the environment once; [`handler::Sink`] handles invocations
-//! as plan ([`plan`], pure), write ([`writer`], through the Tunnel) and answer ([`answer`],
-//! pure); [`rejects`] sends rejected records to the error topic through [`error_topic`];
+//! as route ([`route`], pure: each record's table), tables ([`tables`]: each read once, created
+//! or given new columns), plan ([`plan`], pure), write ([`writer`], through the Tunnel) and
+//! answer ([`answer`], pure); [`rejects`] sends rejected records to the error topic through [`error_topic`];
 //! [`error`] is why an invocation failed; [`metrics`] is each invocation's CloudWatch metrics
 //! line. `main.rs` only wires them to the Lambda runtime.
 //! The pure pipeline (event
@@ -18,6 +19,8 @@ pub mod handler;
 pub mod metrics;
 pub mod plan;
 pub mod rejects;
+pub mod route;
+pub mod tables;
 pub mod writer;
 
 /// How long the cold start may take to read the table schema.

@@ -15,10 +15,11 @@ use serde_json::{Map, Value, json};
 /// The namespace the metrics are filed under.
 pub const NAMESPACE: &str = "KafkaMaxComputeSink";
 
-/// The `Topic` dimension of a batch without records. CloudWatch drops a metric whose dimension
-/// value is empty (the EMF specification wants 1 to 1024 characters, AWS's EMF library refuses
-/// an empty or blank one), and no Kafka topic can be named this (topic names are
-/// `[a-zA-Z0-9._-]`), so it cannot be mistaken for one.
+/// The `Topic` (and `Table`) dimension of a batch without records (or without a table
+/// written). CloudWatch drops a metric whose dimension value is empty (the EMF specification
+/// wants 1 to 1024 characters, AWS's EMF library refuses an empty or blank one), and no Kafka
+/// topic or MaxCompute table can be named this (topic names are `[a-zA-Z0-9._-]`, table names
+/// `[a-zA-Z0-9_]`), so it cannot be mistaken for one.
 pub const NO_TOPIC: &str = "(none)";
 
 /// One invocation's figures.
@@ -81,7 +82,12 @@ pub fn emf(i: &Invocation) -> Value {
         i.topic.as_str()
     };
     doc.insert("Topic".into(), json!(topic));
-    doc.insert("Table".into(), json!(i.table));
+    let table = if i.table.trim().is_empty() {
+        NO_TOPIC
+    } else {
+        i.table.as_str()
+    };
+    doc.insert("Table".into(), json!(table));
     doc.insert("Partitions".into(), json!(i.partitions));
     let definitions: Vec<Value> = metrics
         .iter()
@@ -129,6 +135,11 @@ mod tests {
     #[test]
     fn every_dimension_value_is_non_empty() {
         assert_eq!(emf(&invocation(""))["Topic"], NO_TOPIC);
+        let no_table = Invocation {
+            table: String::new(),
+            ..invocation("t")
+        };
+        assert_eq!(emf(&no_table)["Table"], NO_TOPIC);
         assert_eq!(emf(&invocation("orders,clicks"))["Topic"], "orders,clicks");
     }
 }

@@ -55,7 +55,7 @@ pub use secrets::{
     ACCESS_KEY_FIELDS, DEFAULT_EXTENSION_PORT, SecretCredentials, SecretsError, SecretsExtension,
     TOKEN_HEADER,
 };
-pub use service::TableInfo;
+pub use service::{NewTable, TableInfo};
 pub use sessions::StreamSessions;
 pub use stream::{Slot, StreamSession};
 pub use sts::{AssumeRoleConfig, Clock, StsAssumeRoleProvider, SystemClock};

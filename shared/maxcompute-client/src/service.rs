@@ -136,6 +136,62 @@ impl Client {
         Ok(())
     }
 
+    /// Creates `table` unless it exists (`CREATE TABLE IF NOT EXISTS`), then reads it back: two
+    /// functions creating the same table at once both end with the table that exists, whichever
+    /// statement made it.
+    pub async fn create_table(
+        &self,
+        table: &NewTable,
+        deadline: Instant,
+    ) -> Result<TableInfo, Error> {
+        let sql = table.ddl(self.project())?;
+        let instance_id = self.run_sql(&sql, deadline).await?;
+        info!(table = %table.name, instance_id = %instance_id, "created table (if not exists)");
+        self.table_info(&table.name, deadline).await
+    }
+
+    /// Adds nullable `columns` to `table` (`ALTER TABLE ... ADD COLUMNS IF NOT EXISTS`), then reads it back.
+    /// A statement that fails is checked against the table as it is: when every column is there
+    /// (another function added them at the same time) the change has converged and the table is
+    /// answered; else the failure is.
+    pub async fn add_columns(
+        &self,
+        table: &str,
+        columns: &[Column],
+        deadline: Instant,
+    ) -> Result<TableInfo, Error> {
+        validate_name("table", table)?;
+        let mut parts = Vec::with_capacity(columns.len());
+        for c in columns {
+            validate_name("column", &c.name)?;
+            parts.push(format!("`{}` {}", c.name, c.ty));
+        }
+        let sql = format!(
+            "ALTER TABLE {}.`{table}` ADD COLUMNS IF NOT EXISTS ({});",
+            self.project(),
+            parts.join(", ")
+        );
+        match self.run_sql(&sql, deadline).await {
+            Ok(instance_id) => {
+                info!(table, columns = columns.len(), instance_id = %instance_id, "added columns");
+                self.table_info(table, deadline).await
+            }
+            Err(e) if !e.is_transient() => {
+                let info = self.table_info(table, deadline).await?;
+                let all_there = columns
+                    .iter()
+                    .all(|c| info.schema.column_index(&c.name).is_some());
+                if all_there {
+                    info!(table, "columns were added by someone else");
+                    Ok(info)
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs one SQL statement as a SQL instance and waits until it has ended successfully;
     /// returns the instance id. A task that ends in any other state is [`Error::SqlFailed`]
     /// with the task's result text; running past `deadline` is [`Error::DeadlineExceeded`].
@@ -346,6 +402,74 @@ struct ColumnJson {
     nullable: Option<serde_json::Value>,
 }
 
+/// A table to create: its columns, partition columns, and, for a Delta Table, its primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTable {
+    pub name: String,
+    pub columns: Vec<Column>,
+    pub partition_keys: Vec<Column>,
+    /// Non-empty for a Delta Table (transactional, written by upsert); its columns are made
+    /// NOT NULL.
+    pub primary_key: Vec<String>,
+    /// Days MaxCompute keeps a partition unchanged before dropping it; `None`: forever.
+    pub lifecycle_days: Option<u32>,
+}
+
+impl NewTable {
+    /// The `CREATE TABLE IF NOT EXISTS` statement, names quoted and checked.
+    pub fn ddl(&self, project: &str) -> Result<String, Error> {
+        validate_name("table", &self.name)?;
+        let mut items = Vec::with_capacity(self.columns.len() + 1);
+        for c in &self.columns {
+            validate_name("column", &c.name)?;
+            let in_key = self
+                .primary_key
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&c.name));
+            let not_null = if in_key || !c.nullable {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            items.push(format!("`{}` {}{not_null}", c.name, c.ty));
+        }
+        for k in &self.primary_key {
+            validate_name("column", k)?;
+            if !self.columns.iter().any(|c| c.name.eq_ignore_ascii_case(k)) {
+                return Err(Error::Config {
+                    what: "primary key",
+                    reason: format!("`{k}` is not a column of the table"),
+                });
+            }
+        }
+        if !self.primary_key.is_empty() {
+            let key: Vec<String> = self.primary_key.iter().map(|k| format!("`{k}`")).collect();
+            items.push(format!("PRIMARY KEY ({})", key.join(", ")));
+        }
+        let mut sql = format!(
+            "CREATE TABLE IF NOT EXISTS {project}.`{}` ({})",
+            self.name,
+            items.join(", ")
+        );
+        if !self.partition_keys.is_empty() {
+            let mut keys = Vec::with_capacity(self.partition_keys.len());
+            for k in &self.partition_keys {
+                validate_name("partition column", &k.name)?;
+                keys.push(format!("`{}` {}", k.name, k.ty));
+            }
+            sql.push_str(&format!(" PARTITIONED BY ({})", keys.join(", ")));
+        }
+        if !self.primary_key.is_empty() {
+            sql.push_str(" TBLPROPERTIES (\"transactional\"=\"true\")");
+        }
+        if let Some(days) = self.lifecycle_days {
+            sql.push_str(&format!(" LIFECYCLE {days}"));
+        }
+        sql.push(';');
+        Ok(sql)
+    }
+}
+
 /// A table as its metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableInfo {
@@ -439,4 +563,61 @@ pub(crate) fn schema_from_json(
             .map(convert)
             .collect::<Result<_, _>>()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn column(name: &str, ty: OdpsType) -> Column {
+        Column::new(name, ty)
+    }
+
+    #[test]
+    fn a_delta_table_is_keyed_transactional_and_its_key_not_null() {
+        let table = NewTable {
+            name: "ods_orders".into(),
+            columns: vec![
+                column("topic", OdpsType::String),
+                column("partition", OdpsType::BigInt),
+                column("offset", OdpsType::BigInt),
+                column(
+                    "price",
+                    OdpsType::Decimal {
+                        precision: 38,
+                        scale: 18,
+                    },
+                ),
+            ],
+            partition_keys: vec![column("pt", OdpsType::String)],
+            primary_key: vec!["topic".into(), "partition".into(), "offset".into()],
+            lifecycle_days: Some(30),
+        };
+        assert_eq!(
+            table.ddl("p").unwrap(),
+            "CREATE TABLE IF NOT EXISTS p.`ods_orders` (`topic` string NOT NULL, `partition` bigint NOT NULL, `offset` bigint NOT NULL, `price` decimal(38,18), PRIMARY KEY (`topic`, `partition`, `offset`)) PARTITIONED BY (`pt` string) TBLPROPERTIES (\"transactional\"=\"true\") LIFECYCLE 30;"
+        );
+    }
+
+    #[test]
+    fn an_append_table_has_no_key_and_a_key_must_name_a_column() {
+        let mut table = NewTable {
+            name: "t".into(),
+            columns: vec![column("v", OdpsType::Json)],
+            partition_keys: vec![column("pt", OdpsType::String)],
+            primary_key: vec![],
+            lifecycle_days: None,
+        };
+        assert_eq!(
+            table.ddl("p").unwrap(),
+            "CREATE TABLE IF NOT EXISTS p.`t` (`v` json) PARTITIONED BY (`pt` string);"
+        );
+        table.primary_key = vec!["id".into()];
+        assert!(table.ddl("p").is_err());
+        table.primary_key = vec![];
+        table.columns = vec![column("a`b", OdpsType::String)];
+        assert!(table.ddl("p").is_err());
+    }
 }

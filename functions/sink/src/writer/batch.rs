@@ -24,7 +24,9 @@ pub(super) struct BatchWriter<'a> {
 impl PartitionWriter for BatchWriter<'_> {
     /// The session and the blocks uploaded to it.
     type Staged = (UploadSession, Vec<u32>);
-    const VISIBLE_WHEN_STAGED: bool = false;
+    fn visible_when_staged(&self, _part: &PartitionBatch<'_>) -> bool {
+        false
+    }
 
     async fn stage(
         &self,

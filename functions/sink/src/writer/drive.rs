@@ -1,10 +1,10 @@
 //! The one write loop every tunnel kind runs under, and what it reports per partition.
 //!
 //! A tunnel kind is a [`PartitionWriter`]: `stage` sends a partition's rows, `commit` makes them
-//! visible. [`write_partitions`] stages the partitions (at once where staged rows are invisible,
-//! else in the plan's order, oldest first), then commits them in the plan's order, and stops at
-//! the first failure that stops the batch: the partitions after it are not committed (a stream's
-//! are not tried), and after a staging failure nothing staged is committed.
+//! visible. [`write_partitions`] stages the batches (at once where staged rows are invisible,
+//! else one by one, in the plan's order across tables), then commits them in the plan's order,
+//! and stops at the first failure that stops the batch: the partitions after it are not
+//! committed (a stream's are not tried), and after a staging failure nothing staged is committed.
 //! So what is written of each Kafka partition is a prefix of its records, and a partial batch
 //! response names the first unwritten offset exactly; a stream's packs are visible once staged,
 //! which the outcome says.
@@ -39,6 +39,9 @@ pub enum WriteResult {
     Failed(ClientError),
     /// Not tried, or not committed, because a partition before it failed.
     Skipped,
+    /// Its `unwritten` rows are written by a second pass, with the table read anew (its schema
+    /// changed under the first): the rest are written.
+    Retried,
 }
 
 impl PartitionOutcome {
@@ -95,7 +98,7 @@ pub(super) trait PartitionWriter {
 
     /// Whether staged rows are visible before the commit (a stream's are): then a commit that
     /// never comes still leaves them written.
-    const VISIBLE_WHEN_STAGED: bool;
+    fn visible_when_staged(&self, part: &PartitionBatch<'_>) -> bool;
 
     /// Sends the partition's rows; answers what the commit needs and the bytes sent.
     fn stage(
@@ -121,37 +124,17 @@ const STAGE_AHEAD: usize = 8;
 /// `stops` says whether a failure stops the partitions after it (a partition refused for good
 /// does not when its records go to the error topic). Never panics.
 ///
-/// Partitions whose staged rows are invisible until committed are staged at once (at most
-/// [`STAGE_AHEAD`]): what is staged after a failure that stops the batch is simply never
-/// committed, so the outcome is the same as staging them one by one. A stream's staged rows are
-/// visible, so its partitions are staged one by one and none after such a failure.
+/// Consecutive partitions whose staged rows are invisible until committed are staged at once
+/// (at most [`STAGE_AHEAD`]): what is staged after a failure that stops the batch is simply
+/// never committed, so the outcome is the same as staging them one by one. A stream's staged
+/// rows are visible, so its partitions are staged one by one and none after such a failure.
 pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
     writer: &W,
     parts: &[PartitionBatch<'_>],
-    stops: impl Fn(&ClientError) -> bool,
+    stops: impl Fn(&PartitionBatch<'_>, &ClientError) -> bool,
     deadline: Instant,
 ) -> Vec<PartitionOutcome> {
-    let stagings = if W::VISIBLE_WHEN_STAGED {
-        let mut stagings = Vec::with_capacity(parts.len());
-        for part in parts {
-            let staging = writer.stage(part, deadline).await;
-            let stop = matches!(&staging, Err(e) if stops(&e.error));
-            stagings.push(staging);
-            if stop {
-                break;
-            }
-        }
-        stagings
-    } else {
-        // The futures are made first so that the stream holds no closure (whose lifetimes would
-        // keep the handler's future from being `Send`).
-        let stagings: Vec<_> = parts
-            .iter()
-            .map(|part| writer.stage(part, deadline))
-            .collect();
-        stream::iter(stagings).buffered(STAGE_AHEAD).collect().await
-    };
-
+    let stagings = stage_all(writer, parts, &stops, deadline).await;
     let mut outcomes: Vec<PartitionOutcome> = parts.iter().map(PartitionOutcome::skipped).collect();
     let mut staged = Vec::with_capacity(parts.len());
     let mut stopped = false;
@@ -162,7 +145,7 @@ pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
                 error,
                 written_rows,
             }) => {
-                stopped = stops(&error);
+                stopped = stops(part, &error);
                 set(
                     &mut outcomes,
                     index,
@@ -178,7 +161,7 @@ pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
         let outcome = if stopped {
             // Nothing more is committed once the batch has stopped: a retry of the whole batch
             // then writes nothing twice, but what a stream made visible already.
-            if !W::VISIBLE_WHEN_STAGED {
+            if !writer.visible_when_staged(part) {
                 continue;
             }
             PartitionOutcome::written(part, bytes)
@@ -186,8 +169,8 @@ pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
             match writer.commit(part, s, deadline).await {
                 Ok(()) => PartitionOutcome::written(part, bytes),
                 Err(error) => {
-                    stopped = stops(&error);
-                    let visible = if W::VISIBLE_WHEN_STAGED {
+                    stopped = stops(part, &error);
+                    let visible = if writer.visible_when_staged(part) {
                         part.rows()
                     } else {
                         0
@@ -199,6 +182,47 @@ pub(super) async fn write_partitions<W: PartitionWriter + Sync>(
         set(&mut outcomes, index, outcome);
     }
     outcomes
+}
+
+/// Stages `parts` in order, invisible runs at once, up to and including the first failure that
+/// stops the batch: one staging per partition tried, in the same order.
+async fn stage_all<W: PartitionWriter + Sync>(
+    writer: &W,
+    parts: &[PartitionBatch<'_>],
+    stops: &impl Fn(&PartitionBatch<'_>, &ClientError) -> bool,
+    deadline: Instant,
+) -> Vec<Result<(W::Staged, u64), StageError>> {
+    let mut stagings = Vec::with_capacity(parts.len());
+    let mut rest = parts;
+    while !rest.is_empty() {
+        let invisible = rest
+            .iter()
+            .take_while(|p| !writer.visible_when_staged(p))
+            .count();
+        let (now, later) = rest.split_at(invisible.max(1));
+        let results: Vec<_> = if invisible == 0 {
+            let mut one = Vec::with_capacity(1);
+            for part in now {
+                one.push(writer.stage(part, deadline).await);
+            }
+            one
+        } else {
+            // The futures are made first so that the stream holds no closure (whose lifetimes
+            // would keep the handler's future from being `Send`).
+            let futures: Vec<_> = now.iter().map(|p| writer.stage(p, deadline)).collect();
+            stream::iter(futures).buffered(STAGE_AHEAD).collect().await
+        };
+        let stop = now
+            .iter()
+            .zip(&results)
+            .any(|(part, r)| matches!(r, Err(e) if stops(part, &e.error)));
+        stagings.extend(results);
+        if stop {
+            break;
+        }
+        rest = later;
+    }
+    stagings
 }
 
 fn set(outcomes: &mut [PartitionOutcome], index: usize, outcome: PartitionOutcome) {
@@ -253,7 +277,10 @@ mod tests {
 
     impl<const VISIBLE: bool> PartitionWriter for Fake<VISIBLE> {
         type Staged = String;
-        const VISIBLE_WHEN_STAGED: bool = VISIBLE;
+
+        fn visible_when_staged(&self, _part: &PartitionBatch<'_>) -> bool {
+            VISIBLE
+        }
 
         async fn stage(
             &self,
@@ -292,9 +319,11 @@ mod tests {
         SPECS
             .iter()
             .map(|spec| PartitionBatch {
+                table: "t".to_owned(),
                 spec: Some(spec.parse().unwrap()),
                 records: Vec::new(),
                 keys: Vec::new(),
+                data_columns: 0,
                 encoded: Packer::new(Vec::new(), 0, &BufferPool::new()).finish(),
             })
             .collect()
@@ -307,6 +336,7 @@ mod tests {
                 WriteResult::Written => "written",
                 WriteResult::Failed(_) => "failed",
                 WriteResult::Skipped => "skipped",
+                WriteResult::Retried => "retried",
             })
             .collect()
     }
@@ -324,7 +354,7 @@ mod tests {
         let parts = parts();
         let outcomes = tokio::time::timeout(
             Duration::from_secs(30),
-            write_partitions(&fake, &parts, |_| true, deadline()),
+            write_partitions(&fake, &parts, |_, _| true, deadline()),
         )
         .await
         .expect("the stagings overlap");
@@ -337,7 +367,7 @@ mod tests {
     #[tokio::test]
     async fn after_an_invisible_staging_fails_nothing_is_committed() {
         let fake = Fake::<false>::new(&["pt=b"], &[]);
-        let outcomes = write_partitions(&fake, &parts(), |_| true, deadline()).await;
+        let outcomes = write_partitions(&fake, &parts(), |_, _| true, deadline()).await;
         assert_eq!(results(&outcomes), ["skipped", "failed", "skipped"]);
         assert!(
             fake.log().iter().all(|l| l.starts_with("stage")),
@@ -349,7 +379,7 @@ mod tests {
     #[tokio::test]
     async fn after_a_visible_staging_fails_no_later_partition_is_tried() {
         let fake = Fake::<true>::new(&["pt=b"], &[]);
-        let outcomes = write_partitions(&fake, &parts(), |_| true, deadline()).await;
+        let outcomes = write_partitions(&fake, &parts(), |_, _| true, deadline()).await;
         // pt=a's rows are visible once staged, so they count as written.
         assert_eq!(results(&outcomes), ["written", "failed", "skipped"]);
         assert_eq!(fake.log(), ["stage pt=a", "stage pt=b"]);
@@ -358,7 +388,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_commit_stops_the_commits_after_it() {
         let fake = Fake::<false>::new(&[], &["pt=b"]);
-        let outcomes = write_partitions(&fake, &parts(), |_| true, deadline()).await;
+        let outcomes = write_partitions(&fake, &parts(), |_, _| true, deadline()).await;
         assert_eq!(results(&outcomes), ["written", "failed", "skipped"]);
         let log = fake.log();
         assert_eq!(log[3..], ["commit pt=a", "commit pt=b"]);
@@ -370,10 +400,10 @@ mod tests {
         for visible in [false, true] {
             let outcomes = if visible {
                 let fake = Fake::<true>::new(&["pt=a"], &[]);
-                write_partitions(&fake, &parts(), |_| false, deadline()).await
+                write_partitions(&fake, &parts(), |_, _| false, deadline()).await
             } else {
                 let fake = Fake::<false>::new(&["pt=a"], &["pt=b"]);
-                write_partitions(&fake, &parts(), |_| false, deadline()).await
+                write_partitions(&fake, &parts(), |_, _| false, deadline()).await
             };
             let want = if visible {
                 ["failed", "written", "written"]

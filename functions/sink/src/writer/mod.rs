@@ -7,7 +7,8 @@
 //! - [`batch`]: one upload session per partition, a block per pack, then a commit;
 //! - [`upsert`]: one upsert session per partition of a Delta Table, a write per bucket, then a
 //!   commit;
-//! - [`table`]: [`TableWriter`], the tunnel kind chosen at cold start.
+//! - [`table`]: [`TableWriter`], the tunnel kind of one table, chosen when the table is read,
+//!   and [`TableWriters`], the writers of every table of one invocation under the one loop.
 //!
 //! Retries of transient failures happen in the client, bounded by the deadline; this module only
 //! reports what was not written.
@@ -19,4 +20,21 @@ mod table;
 mod upsert;
 
 pub use drive::{PartitionOutcome, WriteResult};
-pub use table::{KeyColumn, TableWriter, WritePath};
+
+use maxcompute_client::Error as ClientError;
+
+/// The service's code for a write through a session of an older schema (`412`): nothing of the
+/// write was stored.
+pub const SCHEMA_MODIFIED: &str = "SchemaModified";
+
+/// What [`upsert`] calls a session whose table has other columns than the rows were encoded
+/// for (another function changed the table): nothing was written.
+const SCHEMA_CHANGED_WHAT: &str = "schema_changed";
+
+/// Whether a write failed because the table's schema changed under it, before anything of it was
+/// stored: its rows are planned again with the table read anew, and written again.
+pub fn schema_changed(error: &ClientError) -> bool {
+    error.code().is_some_and(|c| c.as_str() == SCHEMA_MODIFIED)
+        || matches!(error, ClientError::Protocol { what, .. } if *what == SCHEMA_CHANGED_WHAT)
+}
+pub use table::{KeyColumn, TableWriter, TableWriters, WritePath};

@@ -16,7 +16,9 @@ pub(super) struct StreamWriter<'a> {
 
 impl PartitionWriter for StreamWriter<'_> {
     type Staged = ();
-    const VISIBLE_WHEN_STAGED: bool = true;
+    fn visible_when_staged(&self, _part: &PartitionBatch<'_>) -> bool {
+        true
+    }
 
     async fn stage(
         &self,

@@ -1,12 +1,18 @@
-//! The table's writer, one per warm function: the tunnel kind chosen at cold start from the
-//! configuration and the table, run under the one write loop.
+//! A table's writer, one per table and warm function: the tunnel kind chosen when the table is
+//! read, from the configuration and the table; and the writers of every table an invocation
+//! writes, run together under the one write loop so that its order and its stop at the first
+//! failure hold across tables.
 
-use maxcompute_client::{Client, Error as ClientError, StreamSessions};
+use std::collections::BTreeMap;
+
+use maxcompute_client::{
+    Client, Error as ClientError, StreamSessions, UploadSession, UpsertSession,
+};
 use maxcompute_core::types::OdpsType;
 use tokio::time::Instant;
 
 use super::batch::BatchWriter;
-use super::drive::{PartitionOutcome, write_partitions};
+use super::drive::{PartitionOutcome, PartitionWriter, StageError, write_partitions};
 use super::stream::StreamWriter;
 use super::upsert::UpsertWriter;
 use crate::config::TunnelKind;
@@ -66,31 +72,133 @@ impl TableWriter {
         self.streams.client()
     }
 
-    /// Writes the planned partitions in order and stops at the first failure (see
-    /// [`super::drive`]); one outcome per partition, in the same order.
+    /// Writes the planned batches (all of this table) in order and stops at the first failure
+    /// (see [`super::drive`]); one outcome per batch, in the same order.
     pub async fn write(
         &self,
         parts: &[PartitionBatch<'_>],
         deadline: Instant,
     ) -> Vec<PartitionOutcome> {
-        let stops = |error: &ClientError| error.is_transient() || !self.past_permanent;
-        let client = self.client();
-        let table = self.streams.table();
-        match &self.path {
+        TableWriters::new([self]).write(parts, deadline).await
+    }
+
+    fn table(&self) -> &str {
+        self.streams.table()
+    }
+}
+
+/// The writers of the tables one invocation writes, by table name.
+#[derive(Debug)]
+pub struct TableWriters<'a> {
+    by_table: BTreeMap<&'a str, &'a TableWriter>,
+}
+
+/// What staging left for the commit, by tunnel kind.
+#[derive(Debug)]
+pub(super) enum Staged {
+    Stream,
+    Batch((UploadSession, Vec<u32>)),
+    Upsert(UpsertSession),
+}
+
+impl<'a> TableWriters<'a> {
+    pub fn new(writers: impl IntoIterator<Item = &'a TableWriter>) -> Self {
+        Self {
+            by_table: writers.into_iter().map(|w| (w.table(), w)).collect(),
+        }
+    }
+
+    /// Writes the planned batches in order, each through its table's writer, and stops at the
+    /// first failure that stops the batch (see [`super::drive`]): across tables, as within one.
+    /// One outcome per batch, in the same order.
+    pub async fn write(
+        &self,
+        parts: &[PartitionBatch<'_>],
+        deadline: Instant,
+    ) -> Vec<PartitionOutcome> {
+        let stops = |part: &PartitionBatch<'_>, error: &ClientError| {
+            error.is_transient() || !self.writer(part).is_some_and(|w| w.past_permanent)
+        };
+        write_partitions(self, parts, stops, deadline).await
+    }
+
+    fn writer(&self, part: &PartitionBatch<'_>) -> Option<&'a TableWriter> {
+        self.by_table.get(part.table.as_str()).copied()
+    }
+
+    fn writer_or_error(&self, part: &PartitionBatch<'_>) -> Result<&'a TableWriter, ClientError> {
+        self.writer(part).ok_or_else(|| ClientError::Protocol {
+            what: "write",
+            detail: format!("no writer for table `{}`", part.table),
+        })
+    }
+}
+
+impl PartitionWriter for TableWriters<'_> {
+    type Staged = Staged;
+
+    fn visible_when_staged(&self, part: &PartitionBatch<'_>) -> bool {
+        self.writer(part)
+            .is_some_and(|w| w.path == WritePath::Append(TunnelKind::Stream))
+    }
+
+    async fn stage(
+        &self,
+        part: &PartitionBatch<'_>,
+        deadline: Instant,
+    ) -> Result<(Staged, u64), StageError> {
+        let w = self
+            .writer_or_error(part)
+            .map_err(StageError::nothing_written)?;
+        let (client, table) = (w.client(), w.table());
+        match &w.path {
             WritePath::Append(TunnelKind::Stream) => {
                 let writer = StreamWriter {
-                    sessions: &self.streams,
+                    sessions: &w.streams,
                 };
-                write_partitions(&writer, parts, stops, deadline).await
+                let ((), bytes) = writer.stage(part, deadline).await?;
+                Ok((Staged::Stream, bytes))
             }
             WritePath::Append(TunnelKind::Batch) => {
                 let writer = BatchWriter { client, table };
-                write_partitions(&writer, parts, stops, deadline).await
+                let (staged, bytes) = writer.stage(part, deadline).await?;
+                Ok((Staged::Batch(staged), bytes))
             }
             WritePath::Upsert { key } => {
                 let writer = UpsertWriter { client, table, key };
-                write_partitions(&writer, parts, stops, deadline).await
+                let (staged, bytes) = writer.stage(part, deadline).await?;
+                Ok((Staged::Upsert(staged), bytes))
             }
+        }
+    }
+
+    async fn commit(
+        &self,
+        part: &PartitionBatch<'_>,
+        staged: Staged,
+        deadline: Instant,
+    ) -> Result<(), ClientError> {
+        let w = self.writer_or_error(part)?;
+        let (client, table) = (w.client(), w.table());
+        match (staged, &w.path) {
+            (Staged::Stream, _) => Ok(()),
+            (Staged::Batch(staged), _) => {
+                BatchWriter { client, table }
+                    .commit(part, staged, deadline)
+                    .await
+            }
+            (Staged::Upsert(session), WritePath::Upsert { key }) => {
+                UpsertWriter { client, table, key }
+                    .commit(part, session, deadline)
+                    .await
+            }
+            (Staged::Upsert(_), _) => Err(ClientError::Protocol {
+                what: "write",
+                detail: format!(
+                    "table `{}` staged an upsert but is not upserted",
+                    part.table
+                ),
+            }),
         }
     }
 }

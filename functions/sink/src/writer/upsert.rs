@@ -30,7 +30,9 @@ pub(super) struct UpsertWriter<'a> {
 
 impl PartitionWriter for UpsertWriter<'_> {
     type Staged = UpsertSession;
-    const VISIBLE_WHEN_STAGED: bool = false;
+    fn visible_when_staged(&self, _part: &PartitionBatch<'_>) -> bool {
+        false
+    }
 
     async fn stage(
         &self,
@@ -41,6 +43,18 @@ impl PartitionWriter for UpsertWriter<'_> {
             .open(part.spec.as_ref(), deadline)
             .await
             .map_err(StageError::nothing_written)?;
+        // The upsert columns follow the table's own: rows encoded for other data columns would
+        // put their cells in the wrong columns.
+        if session.info().schema.columns.len() != part.data_columns {
+            return Err(StageError::nothing_written(ClientError::Protocol {
+                what: super::SCHEMA_CHANGED_WHAT,
+                detail: format!(
+                    "the upsert session has {} data columns, the rows were encoded for {}",
+                    session.info().schema.columns.len(),
+                    part.data_columns
+                ),
+            }));
+        }
         let packs = self
             .bucket_packs(session.info(), part)
             .map_err(StageError::nothing_written)?;

@@ -316,3 +316,137 @@ fn compression_codecs_and_levels() {
         assert_eq!(err.to_string(), message, "{codec} {level}");
     }
 }
+
+#[test]
+fn the_table_setting_is_a_name_a_template_or_a_topic_list() {
+    use sink::route::TableRouting;
+    assert!(matches!(with(&[]).unwrap().routing, TableRouting::Fixed(t) if t == "test_kafka"));
+    assert!(matches!(
+        with(&[("MAXCOMPUTE_TABLE", "ods_${topic}")])
+            .unwrap()
+            .routing,
+        TableRouting::Template(_)
+    ));
+    match with(&[("MAXCOMPUTE_TABLE", "a=T_A, b.c=t_b")])
+        .unwrap()
+        .routing
+    {
+        TableRouting::Topics(t) => assert_eq!(
+            t,
+            [
+                ("a".to_owned(), "t_a".to_owned()),
+                ("b.c".to_owned(), "t_b".to_owned())
+            ]
+            .into()
+        ),
+        other => panic!("{other:?}"),
+    }
+    match with(&[
+        ("SINK_TABLE_FIELD", "table"),
+        ("SINK_TABLE_ALLOW", "ods_.*"),
+    ])
+    .unwrap()
+    .routing
+    {
+        TableRouting::Field { field, default, .. } => {
+            assert_eq!(field, "table");
+            assert_eq!(default.as_deref(), Some("test_kafka"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_routing_creation_and_evolution_settings_name_their_variable() {
+    let cases: &[(&[(&'static str, &'static str)], &str)] = &[
+        (&[("MAXCOMPUTE_TABLE", "ODS_${topic}")], "MAXCOMPUTE_TABLE"),
+        (
+            &[("MAXCOMPUTE_TABLE", "a_${topic}_${topic}")],
+            "MAXCOMPUTE_TABLE",
+        ),
+        (&[("MAXCOMPUTE_TABLE", "a=t,a=u")], "MAXCOMPUTE_TABLE"),
+        (&[("MAXCOMPUTE_TABLE", "a=1t")], "MAXCOMPUTE_TABLE"),
+        (&[("SINK_TABLE_FIELD", "table")], "SINK_TABLE_ALLOW"),
+        (
+            &[("SINK_TABLE_FIELD", "t"), ("SINK_TABLE_ALLOW", "(")],
+            "SINK_TABLE_ALLOW",
+        ),
+        (&[("SINK_TABLE_ALLOW", "ods_.*")], "SINK_TABLE_ALLOW"),
+        (&[("SINK_EVOLVE", "add-columns")], "SINK_EVOLVE"),
+        (
+            &[
+                ("SINK_EVOLVE", "drop-columns"),
+                ("SINK_FORMAT", "JSON"),
+                ("SINK_MODE", "VALUE"),
+            ],
+            "SINK_EVOLVE",
+        ),
+        (&[("SINK_JSON_NUMBER", "float")], "SINK_JSON_NUMBER"),
+        (&[("SINK_CREATE_TABLE", "yes")], "SINK_CREATE_TABLE"),
+        (
+            &[
+                ("SINK_CREATE_TABLE", "true"),
+                ("SINK_FORMAT", "CSV"),
+                ("SINK_MODE", "VALUE"),
+            ],
+            "SINK_CREATE_TABLE",
+        ),
+        (&[("SINK_TABLE_LIFECYCLE", "7")], "SINK_TABLE_LIFECYCLE"),
+        (
+            &[("SINK_CREATE_TABLE", "true"), ("SINK_TABLE_LIFECYCLE", "0")],
+            "SINK_TABLE_LIFECYCLE",
+        ),
+        (
+            &[("SINK_CREATE_TABLE", "true"), ("SINK_PRIMARY_KEY", "id")],
+            "SINK_PRIMARY_KEY",
+        ),
+        (
+            &[
+                ("SINK_CREATE_TABLE", "true"),
+                ("SINK_WRITE", "upsert"),
+                ("SINK_PRIMARY_KEY", "id,_x"),
+            ],
+            "SINK_PRIMARY_KEY",
+        ),
+    ];
+    for (vars, variable) in cases {
+        let text = with(vars).unwrap_err().to_string();
+        assert!(text.starts_with(variable), "{vars:?}: {text}");
+    }
+    let mut vars = base();
+    vars.remove("MAXCOMPUTE_TABLE");
+    assert!(matches!(
+        load(&vars),
+        Err(ConfigError::Missing {
+            variable: "MAXCOMPUTE_TABLE",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn creation_and_evolution_settings_are_read() {
+    use maxcompute_core::rows::infer::JsonNumber;
+    use sink::config::Evolve;
+    let c = with(&[
+        ("SINK_FORMAT", "JSON"),
+        ("SINK_MODE", "VALUE"),
+        ("SINK_CREATE_TABLE", "true"),
+        ("SINK_WRITE", "upsert"),
+        ("SINK_PRIMARY_KEY", "Id, region"),
+        ("SINK_TABLE_LIFECYCLE", "30"),
+        ("SINK_JSON_NUMBER", "decimal"),
+        ("SINK_EVOLVE", "add-columns"),
+    ])
+    .unwrap();
+    let create = c.create_table.unwrap();
+    assert_eq!(create.primary_key, vec!["id", "region"]);
+    assert_eq!(create.lifecycle_days, Some(30));
+    assert_eq!(c.json_number, JsonNumber::Decimal);
+    assert_eq!(c.evolve, Evolve::AddColumns);
+    let d = with(&[]).unwrap();
+    assert_eq!(
+        (d.create_table, d.evolve, d.json_number),
+        (None, Evolve::None, JsonNumber::Double)
+    );
+}

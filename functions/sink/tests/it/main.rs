@@ -20,6 +20,7 @@ mod error_topic_secrets;
 mod error_topic_tls;
 mod https;
 mod msk_iam_token;
+mod routing_flow;
 mod runtime_api;
 mod secrets;
 mod sink_env;

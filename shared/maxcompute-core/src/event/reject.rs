@@ -44,11 +44,21 @@ pub enum RejectClass {
     /// DEBEZIUM format: a change that cannot be applied row by row (a truncate, a logical
     /// decoding message, an operation Debezium does not define).
     UnsupportedChange,
+    /// No table for the record: its topic or routing field makes no MaxCompute name, or the
+    /// routing field is missing or not a string.
+    TableName,
+    /// The record's routing field names a table outside the allow-list (`SINK_TABLE_ALLOW`).
+    TableNotAllowed,
+    /// A JSON field whose value does not fit its column's type (schema evolution: never
+    /// converted).
+    SchemaMismatch,
+    /// A JSON field name with no column name under the naming rule, or two fields with one.
+    ColumnName,
 }
 
 impl RejectClass {
     /// Every class, in declaration order (for exhaustive tests and metrics).
-    pub const ALL: [RejectClass; 12] = [
+    pub const ALL: [RejectClass; 16] = [
         Self::MalformedRecord,
         Self::InvalidUtf8,
         Self::CsvFieldCount,
@@ -61,6 +71,10 @@ impl RejectClass {
         Self::WriteRefused,
         Self::MissingKey,
         Self::UnsupportedChange,
+        Self::TableName,
+        Self::TableNotAllowed,
+        Self::SchemaMismatch,
+        Self::ColumnName,
     ];
 
     /// The stable short name, e.g. `csv_field_count`.
@@ -78,6 +92,10 @@ impl RejectClass {
             Self::WriteRefused => "write_refused",
             Self::MissingKey => "missing_key",
             Self::UnsupportedChange => "unsupported_change",
+            Self::TableName => "table_name",
+            Self::TableNotAllowed => "table_not_allowed",
+            Self::SchemaMismatch => "schema_mismatch",
+            Self::ColumnName => "column_name",
         }
     }
 }

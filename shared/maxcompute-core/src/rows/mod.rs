@@ -44,7 +44,9 @@
 mod convert;
 pub mod csv;
 pub mod debezium;
+pub mod infer;
 mod json;
+pub mod naming;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -320,6 +322,9 @@ pub struct RowBuilder {
     names: Vec<String>,
     nullable: Vec<bool>,
     plan: Plan,
+    /// JSON with schema evolution: fields meet columns by their mapped names and only a value
+    /// of the column's own inferred type fits ([`RowBuilder::exact_json_fields`]).
+    exact: bool,
 }
 
 impl RowBuilder {
@@ -357,7 +362,18 @@ impl RowBuilder {
             names: schema.columns.iter().map(|c| c.name.clone()).collect(),
             nullable: schema.columns.iter().map(|c| c.nullable).collect(),
             plan,
+            exact: false,
         })
+    }
+
+    /// JSON fields meet columns by their names under [`naming`]'s rule, and, where the column
+    /// has a type [`infer`]'s rule makes, only a value of that type fits it: anything else is a
+    /// `schema_mismatch`, never converted. A field with no name under the rule, and two fields
+    /// with one name, are `column_name` rejects. For tables whose columns the sink adds
+    /// (`SINK_EVOLVE=add-columns`); no effect on other formats.
+    pub fn exact_json_fields(mut self) -> Self {
+        self.exact = true;
+        self
     }
 
     pub fn mode(&self) -> Mode {
@@ -423,6 +439,9 @@ impl RowBuilder {
                         format!("{} is JSON but not an object", field.name()),
                     ));
                 };
+                if self.exact {
+                    return self.exact_json_row(record, &obj, columns);
+                }
                 let mut values = Vec::with_capacity(columns.len());
                 for (name, ty, fallback) in columns {
                     let v = match json::Json::field(&obj, name) {
@@ -455,6 +474,103 @@ impl RowBuilder {
             }
         }
         Ok(values)
+    }
+}
+
+impl RowBuilder {
+    /// A JSON object's row under [`RowBuilder::exact_json_fields`].
+    fn exact_json_row(
+        &self,
+        record: &KafkaRecord,
+        obj: &[(std::borrow::Cow<'_, str>, json::Json<'_>)],
+        columns: &[(String, OdpsType, Source)],
+    ) -> Result<Vec<Value>, RowError> {
+        let reject = |class, message: String| RowError { class, message };
+        let mut by_name: HashMap<String, (&str, &json::Json<'_>)> =
+            HashMap::with_capacity(obj.len());
+        for (field, value) in obj {
+            let name = naming::maxcompute_name(field).map_err(|e| {
+                reject(
+                    RejectClass::ColumnName,
+                    format!("field `{}` has no column name: {e}", excerpt(field)),
+                )
+            })?;
+            if let Some((other, _)) = by_name.insert(name.clone(), (field.as_ref(), value)) {
+                return Err(reject(
+                    RejectClass::ColumnName,
+                    format!(
+                        "fields `{}` and `{}` both map to column `{name}`",
+                        excerpt(other),
+                        excerpt(field)
+                    ),
+                ));
+            }
+        }
+        let mut values = Vec::with_capacity(columns.len());
+        for (name, ty, fallback) in columns {
+            let Some((field, item)) = by_name.get(&name.to_ascii_lowercase()) else {
+                let v = cell(fallback, record).map_err(|e| {
+                    reject(e.class, format!("column `{name}` ({ty}): {}", e.detail))
+                })?;
+                values.push(v);
+                continue;
+            };
+            let kind = item.kind().map_err(|e| {
+                reject(
+                    RejectClass::InvalidJson,
+                    format!("field `{}` is not JSON: {e}", excerpt(field)),
+                )
+            })?;
+            if infer::fits(&kind, ty) == Some(false) {
+                return Err(reject(
+                    RejectClass::SchemaMismatch,
+                    format!(
+                        "field `{}` is {}, and its column `{name}` is {ty}",
+                        excerpt(field),
+                        infer::kind_name(&kind)
+                    ),
+                ));
+            }
+            let v = convert::from_json(item, ty, &self.zone).map_err(|e| {
+                reject(
+                    RejectClass::SchemaMismatch,
+                    format!("column `{name}` ({ty}): {}", e.detail),
+                )
+            })?;
+            values.push(v);
+        }
+        Ok(values)
+    }
+}
+
+/// The text of the top-level string field `name` of a record's JSON payload (the key in KEY
+/// mode, else the value): `Ok(None)` when the payload is an object without it (or with `null`),
+/// an error saying why when the payload is not a JSON object or the field is not a string.
+pub fn json_text_field(
+    record: &KafkaRecord,
+    mode: Mode,
+    name: &str,
+) -> Result<Option<String>, String> {
+    let field = match mode {
+        Mode::Key => Field::Key,
+        Mode::Value | Mode::Default => Field::Value,
+    };
+    let text = payload_text(field, record).map_err(|(_, m)| m)?;
+    let json = json::Json::parse(text).map_err(|e| format!("{} is not JSON: {e}", field.name()))?;
+    let Ok(json::Kind::Object(obj)) = json.kind() else {
+        return Err(format!("{} is JSON but not an object", field.name()));
+    };
+    let Some(item) = obj.iter().find(|(k, _)| k == name).map(|(_, v)| v) else {
+        return Ok(None);
+    };
+    match item.kind() {
+        Ok(json::Kind::Null) => Ok(None),
+        Ok(json::Kind::String(s)) => Ok(Some(s.into_owned())),
+        _ => Err(format!(
+            "field `{}` is `{}`, not a string",
+            excerpt(name),
+            excerpt(item.raw)
+        )),
     }
 }
 

@@ -4,7 +4,8 @@
 //! local Lambda runtime API, and the MaxCompute emulator. `sink_flow` follows the sink,
 //! `error_flow` a bad record through the sink, the error topic and the error handler,
 //! `retry_flow` the trigger's bounded retries and on-failure records, `latest` where a trigger
-//! started at LATEST begins, `soak`
+//! started at LATEST begins, `routing_flow` two topics into the tables the sink creates and
+//! evolves, `soak`
 //! many records through the sink under injected faults and killed processes, `unreadable_body`
 //! both binaries answering a body that is not JSON.
 //! One test binary (one link of the tree).
@@ -21,6 +22,7 @@
 mod error_flow;
 mod latest;
 mod retry_flow;
+mod routing_flow;
 mod sink_flow;
 mod soak;
 mod support;

@@ -22,6 +22,10 @@
 //! matching request pass first: a request's retry therefore always succeeds, every invocation
 //! fits its timeout many times over, and the client recognises a landed commit.
 //!
+//! One scenario has the sink create its Delta Table from JSON records and add a column for each
+//! of three fields the producer adds partway, under the same faults and kills: besides `missing
+//! 0` and `duplicates 0`, every added field's value must be in its column.
+//!
 //! With `SOAK_WAN_RTT_MS` set (and optionally `SOAK_WAN_MB_S`), the sink reaches the emulator
 //! through a WAN proxy of that round-trip time and bandwidth (`wan-proxy`), and each scenario
 //! also prints the connections and requests that crossed it; what is asserted stays the same.
@@ -225,7 +229,24 @@ enum Table {
     /// The seed's columns as a Delta Table keyed by (`topic`, `partition`, `offset`), which
     /// the sink writes by upsert.
     Delta,
+    /// A Delta Table the sink creates from JSON records (keyed by `topic`, `partition`,
+    /// `offset`) and gives a column for each of the three fields the producer adds partway
+    /// through each Kafka partition ([`EVOLVING_FIELDS`]), while its functions run side by side.
+    DeltaEvolving,
 }
+
+/// The fields the producer of [`Table::DeltaEvolving`] adds, in order: the first at a quarter
+/// of each partition's records, the second at half, the third at three quarters.
+const EVOLVING_FIELDS: [&str; 3] = ["f1", "f2", "f3"];
+
+/// The sink's settings for a table it creates from JSON and evolves.
+const EVOLVING_ENV: &[(&str, &str)] = &[
+    ("SINK_FORMAT", "JSON"),
+    ("SINK_MODE", "VALUE"),
+    ("SINK_CREATE_TABLE", "true"),
+    ("SINK_WRITE", "upsert"),
+    ("SINK_EVOLVE", "add-columns"),
+];
 
 /// The Delta Table of [`Table::Delta`].
 const DELTA_DDL: &str = "CREATE TABLE IF NOT EXISTS kafka_delta(topic STRING NOT NULL, `partition` BIGINT NOT NULL, `offset` BIGINT NOT NULL, key STRING, value STRING, PRIMARY KEY (topic, `partition`, `offset`)) PARTITIONED BY (pt STRING) TBLPROPERTIES (\"transactional\"=\"true\", \"write.bucket.num\"=\"4\");";
@@ -235,14 +256,21 @@ impl Table {
         match self {
             Self::Seed => "test_kafka",
             Self::Delta => "kafka_delta",
+            Self::DeltaEvolving => "kafka_evolving",
         }
     }
 
-    fn ddl(self) -> &'static str {
+    /// The table's DDL; `None` when the sink creates it.
+    fn ddl(self) -> Option<&'static str> {
         match self {
-            Self::Seed => SEED_DDL,
-            Self::Delta => DELTA_DDL,
+            Self::Seed => Some(SEED_DDL),
+            Self::Delta => Some(DELTA_DDL),
+            Self::DeltaEvolving => None,
         }
+    }
+
+    fn evolving(self) -> bool {
+        self == Self::DeltaEvolving
     }
 }
 
@@ -292,11 +320,32 @@ fn env_number(name: &str) -> Option<u64> {
 struct Produced {
     key: String,
     hour: &'static str,
+    /// What each of [`EVOLVING_FIELDS`] holds, as a query prints it (`NULL` before the field was
+    /// added); JSON records only.
+    fields: Vec<String>,
+}
+
+/// The JSON value of record `n` of `count` in partition `p`, with the fields added so far, and
+/// what the table's columns of those fields then hold.
+fn evolving_value(p: i32, n: usize, count: usize) -> (String, Vec<String>) {
+    let mut value = format!(r#"{{"key": "k{p}-{n}", "v": "v{p}-{n}""#);
+    let mut fields = Vec::with_capacity(EVOLVING_FIELDS.len());
+    for (i, field) in EVOLVING_FIELDS.iter().enumerate() {
+        if n * 4 >= count * (i + 1) {
+            value.push_str(&format!(r#", "{field}": "{field}-{n}""#));
+            fields.push(format!("{field}-{n}"));
+        } else {
+            fields.push("NULL".to_owned());
+        }
+    }
+    value.push('}');
+    (value, fields)
 }
 
 /// Produces `total` records over the topic's partitions, the three partitions at once; each
-/// partition's first half falls before [`BOUNDARY_MS`] and its second half after.
-async fn produce_all(bootstrap: &str, topic: &str, total: usize) -> Vec<Produced> {
+/// partition's first half falls before [`BOUNDARY_MS`] and its second half after. With `json`,
+/// values are JSON objects that gain [`EVOLVING_FIELDS`] as they go.
+async fn produce_all(bootstrap: &str, topic: &str, total: usize, json: bool) -> Vec<Produced> {
     let parts = PARTITIONS as usize;
     let mut tasks = Vec::new();
     let mut produced = Vec::with_capacity(total);
@@ -311,14 +360,19 @@ async fn produce_all(bootstrap: &str, topic: &str, total: usize) -> Vec<Produced
             } else {
                 (BOUNDARY_MS + n as i64, HOUR_AFTER)
             };
+            let (value, fields) = if json {
+                evolving_value(p, n, count)
+            } else {
+                (format!("v{p}-{n}"), Vec::new())
+            };
             records.push(NewRecord {
                 partition: p,
                 key: Some(key.clone().into_bytes()),
-                value: Some(format!("v{p}-{n}").into_bytes()),
+                value: Some(value.into_bytes()),
                 headers: vec![],
                 timestamp_ms: Some(timestamp_ms),
             });
-            produced.push(Produced { key, hour });
+            produced.push(Produced { key, hour, fields });
         }
         let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
         tasks.push(tokio::spawn(async move {
@@ -605,8 +659,10 @@ async fn soak(scenario: Scenario) {
     );
     create_topic(&bootstrap, &topic, PARTITIONS).await;
     let flow = TestEmulator::start().await;
-    flow.sql(scenario.table.ddl()).await;
-    let produced = produce_all(&bootstrap, &topic, records).await;
+    if let Some(ddl) = scenario.table.ddl() {
+        flow.sql(ddl).await;
+    }
+    let produced = produce_all(&bootstrap, &topic, records, scenario.table.evolving()).await;
 
     let sink = std::fs::canonicalize(function_binary("sink")).unwrap();
     let level = std::env::var("SOAK_FUNCTION_LOG").unwrap_or_else(|_| "error".to_owned());
@@ -615,12 +671,15 @@ async fn soak(scenario: Scenario) {
     } else {
         "false"
     };
-    let env = [
+    let mut env = vec![
         ("MAXCOMPUTE_TABLE", scenario.table.name()),
         ("SINK_TUNNEL", scenario.tunnel),
         ("SINK_PARTIAL_BATCH", partial),
         ("AWS_LAMBDA_LOG_LEVEL", level.as_str()),
     ];
+    if scenario.table.evolving() {
+        env.extend_from_slice(EVOLVING_ENV);
+    }
     let mut settings = crate::support::settings(&flow, &bootstrap, &topic, "sink", &env);
     settings.function.binary = PathBuf::from(&sink);
     settings.function.timeout = scenario.timeout;
@@ -665,6 +724,28 @@ async fn soak(scenario: Scenario) {
                 }
             }
             None => unknown += 1,
+        }
+    }
+    // Every value of every added field in its column: read back by key, compared with what
+    // the producer wrote.
+    let mut wrong_fields = Vec::new();
+    if scenario.table.evolving() {
+        let read = flow
+            .query(&format!(
+                "select key, {} from {}",
+                EVOLVING_FIELDS.join(", "),
+                scenario.table.name()
+            ))
+            .await;
+        let fields: HashMap<&str, &[String]> = produced
+            .iter()
+            .map(|p| (p.key.as_str(), p.fields.as_slice()))
+            .collect();
+        for row in read.iter().skip(1) {
+            let expected = fields.get(row[0].as_str()).copied().unwrap_or_default();
+            if row.get(1..) != Some(expected) {
+                wrong_fields.push(row.clone());
+            }
         }
     }
     let rows = stored.len() - 1;
@@ -712,6 +793,12 @@ async fn soak(scenario: Scenario) {
         "committed but not stored, e.g. {missing:?} ({replay})"
     );
     assert_eq!(report.unknown, 0, "rows of no produced record ({replay})");
+    assert!(
+        wrong_fields.is_empty(),
+        "{} rows whose added fields are not what was produced, e.g. {:?} ({replay})",
+        wrong_fields.len(),
+        wrong_fields.iter().take(5).collect::<Vec<_>>()
+    );
     assert_eq!(report.misplaced, 0, "rows in the wrong hour ({replay})");
     if scenario.exactly_once {
         let twice: Vec<&&str> = count
@@ -786,6 +873,18 @@ scenarios! {
     upsert_partial_batch: Scenario {
         name: "upsert, partial batch",
         table: Table::Delta,
+        tunnel: "stream",
+        partial_batch: true,
+        chaos: everything(UPSERT_KINDS),
+        timeout: Duration::from_secs(3),
+        exactly_once: true,
+    };
+    /// A Delta Table the sink creates from JSON records and gives three new columns as the
+    /// producer adds three fields, with partial batch responses, every upsert fault and killed
+    /// processes: exactly once, and every added field's value in its column.
+    upsert_evolving_columns: Scenario {
+        name: "upsert, added columns",
+        table: Table::DeltaEvolving,
         tunnel: "stream",
         partial_batch: true,
         chaos: everything(UPSERT_KINDS),

@@ -967,3 +967,73 @@ fn a_record_time_out_of_range_is_a_reject_for_time_columns() {
         4
     );
 }
+
+fn json_record(offset: i64, value: &str) -> KafkaRecord {
+    KafkaRecord {
+        topic: "t".into(),
+        partition: 0,
+        offset,
+        timestamp_ms: 1_605_596_645_000,
+        timestamp_type: TimestampType::CreateTime,
+        key: None,
+        value: Some(value.as_bytes().to_vec()),
+        headers: vec![],
+    }
+}
+
+#[test]
+fn exact_json_fields_meet_columns_by_mapped_name_and_convert_nothing() {
+    let b = builder(
+        Mode::Value,
+        Format::Json,
+        &[
+            ("user_name", "string"),
+            ("n", "bigint"),
+            ("x", "double"),
+            ("j", "json"),
+        ],
+    )
+    .exact_json_fields();
+    let records = [
+        json_record(0, r#"{"User Name": "ann", "n": 1, "x": 2, "j": [1]}"#),
+        json_record(1, r#"{"n": "1"}"#),
+        json_record(2, r#"{"n": 1.5}"#),
+        json_record(3, r#"{"user_name": 5}"#),
+        json_record(4, r#"{"j": "text"}"#),
+        json_record(5, r#"{"a-b": 1, "A_b": 2}"#),
+        json_record(6, r#"{"_id": 1}"#),
+        json_record(7, r#"{"n": null, "unknown": true}"#),
+    ];
+    let built = build(&records, &b);
+    let rows: Vec<(i64, Vec<Value>)> = flat(&built).into_iter().map(|(_, o, v)| (o, v)).collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                0,
+                vec![t("ann"), Value::Integer(1), Value::Double(2.0), t("[1]")]
+            ),
+            (7, vec![Value::Null, Value::Null, Value::Null, Value::Null]),
+        ]
+    );
+    let classes: Vec<(Option<i64>, &str)> = built
+        .rejects
+        .iter()
+        .map(|r| (r.offset, r.class.as_str()))
+        .collect();
+    assert_eq!(
+        classes,
+        vec![
+            (Some(1), "schema_mismatch"),
+            (Some(2), "schema_mismatch"),
+            (Some(3), "schema_mismatch"),
+            (Some(4), "schema_mismatch"),
+            (Some(5), "column_name"),
+            (Some(6), "column_name"),
+        ]
+    );
+    // Without exact fields, the same builder converts and ignores as it always has.
+    let lenient = builder(Mode::Value, Format::Json, &[("n", "string")]);
+    let built = build(&records[1..3], &lenient);
+    assert!(built.rejects.is_empty());
+}
