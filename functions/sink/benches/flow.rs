@@ -863,7 +863,7 @@ mod wan {
                 .collect();
             println!(
                 "WAN: {rtt_ms} ms RTT, {mb_s} MB/s each way, a TCP handshake's RTT per new \
-                 connection (the emulator closes every connection after its answer); events of \
+                 connection (connections are kept alive, so a warm sink opens none); events of \
                  {RECORDS} records, {:.2} MB of JSON, from {} (ms since the epoch); median of \
                  {runs} runs in a warm sink; limit = one RTT + request body bytes / bandwidth",
                 events[0].1.len() as f64 / 1e6,

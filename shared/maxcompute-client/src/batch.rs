@@ -1,13 +1,14 @@
-//! Batch upload sessions (the classic tunnel): create a session, PUT blocks, check the server's
-//! block list, commit.
+//! Batch upload sessions (the classic tunnel): create a session, PUT blocks, commit.
 //!
 //! A session targets one table partition. Creating it for a partition that does not exist
 //! (`NoSuchPartition`) creates the partition through a SQL instance and tries once more. Blocks
 //! are independent record streams; re-sending a block id replaces it, which is what makes block
-//! retries safe. Commit is verified client-side against the server's block list first, as both
+//! retries safe. A commit of blocks the service acknowledged to the session goes at once; a
+//! commit of blocks written elsewhere is first verified against the server's block list, as both
 //! SDKs do. This module does not buffer or encode records.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use reqwest::Method;
@@ -45,6 +46,8 @@ pub struct UploadSession {
     table: String,
     partition: Option<PartitionSpec>,
     info: UploadSessionInfo,
+    /// The blocks the service acknowledged to this session or a clone of it.
+    acknowledged: Arc<Mutex<BTreeSet<u32>>>,
 }
 
 impl Client {
@@ -73,6 +76,7 @@ impl Client {
             table: table.to_owned(),
             partition: partition.cloned(),
             info,
+            acknowledged: Arc::default(),
         })
     }
 
@@ -136,6 +140,10 @@ impl UploadSession {
             .query("blockid", block_id.to_string())
             .body(body);
         self.client.send(&call, deadline).await?;
+        self.acknowledged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(block_id);
         debug!(upload_id = %self.info.upload_id, block_id, bytes = raw_len, "uploaded block");
         Ok(())
     }
@@ -147,7 +155,10 @@ impl UploadSession {
         parse_session("upload_status", &reply.body)
     }
 
-    /// Commits the session after checking that the server holds exactly `blocks`.
+    /// Commits the session holding exactly `blocks`. When they are the blocks the service
+    /// acknowledged to this session (or its clones), that is known and the commit goes at once;
+    /// otherwise the session's state is read first and compared, as the SDKs do (blocks written
+    /// by another process), and a difference is refused before anything is committed.
     ///
     /// A commit whose answer was lost is recognised by asking the service: a session that is
     /// `closed` was committed (only a commit closes a session, and an upload id is never
@@ -157,24 +168,34 @@ impl UploadSession {
     /// write the rows a second time.
     pub async fn commit(&mut self, blocks: &[u32], deadline: Instant) -> Result<(), Error> {
         let expected: BTreeSet<u32> = blocks.iter().copied().collect();
-        let status = self.status(deadline).await?;
-        if !status.status.is_open() {
-            // Committed (or being committed) by an earlier call whose answer was lost; any
-            // other state is an error the wait reports.
-            let refused = Error::SessionNotOpen {
-                session: self.info.upload_id.clone(),
-                status: status.status.clone(),
-            };
-            return self.await_closed(status, refused, deadline).await;
-        }
-        let server: BTreeSet<u32> = status.uploaded_blocks.iter().copied().collect();
-        if server != expected {
-            return Err(Error::BlockListMismatch {
-                upload_id: self.info.upload_id.clone(),
-                expected: expected.into_iter().collect(),
-                server: server.into_iter().collect(),
-            });
-        }
+        let known = *self
+            .acknowledged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            == expected;
+        let checked = if known {
+            None
+        } else {
+            let status = self.status(deadline).await?;
+            if !status.status.is_open() {
+                // Committed (or being committed) by an earlier call whose answer was lost; any
+                // other state is an error the wait reports.
+                let refused = Error::SessionNotOpen {
+                    session: self.info.upload_id.clone(),
+                    status: status.status.clone(),
+                };
+                return self.await_closed(status, refused, deadline).await;
+            }
+            let server: BTreeSet<u32> = status.uploaded_blocks.iter().copied().collect();
+            if server != expected {
+                return Err(Error::BlockListMismatch {
+                    upload_id: self.info.upload_id.clone(),
+                    expected: expected.into_iter().collect(),
+                    server: server.into_iter().collect(),
+                });
+            }
+            Some(status)
+        };
         let call = self.call("commit_upload", Method::POST);
         let reply = match self.client.send(&call, deadline).await {
             Ok(reply) => reply,
@@ -188,7 +209,9 @@ impl UploadSession {
         };
         // The answer normally repeats the session; an empty body is accepted too.
         self.info = if reply.body.iter().all(u8::is_ascii_whitespace) {
-            status
+            let mut info = checked.unwrap_or_else(|| self.info.clone());
+            info.status = SessionState::Closed;
+            info
         } else {
             parse_session("commit_upload", &reply.body)?
         };

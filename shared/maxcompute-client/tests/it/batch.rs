@@ -23,7 +23,7 @@ fn pt() -> PartitionSpec {
 }
 
 #[tokio::test]
-async fn create_two_blocks_status_commit() {
+async fn create_two_blocks_and_commit_at_once() {
     let server = TestServer::start(vec![
         step(
             "POST",
@@ -32,11 +32,6 @@ async fn create_two_blocks_status_commit() {
         ),
         step("PUT", TABLE, Reply::ok("")),
         step("PUT", TABLE, Reply::ok("")),
-        step(
-            "GET",
-            TABLE,
-            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[0, 1])),
-        ),
         step(
             "POST",
             TABLE,
@@ -69,7 +64,8 @@ async fn create_two_blocks_status_commit() {
     server.assert_clean();
 
     let r = server.requests();
-    assert_eq!(r.len(), 5);
+    // The service acknowledged both blocks, so the commit goes without reading the block list.
+    assert_eq!(r.len(), 4);
     // Create: valueless `uploads`, tunnel partition form, empty body with Content-Length 0.
     assert_eq!(r[0].q("uploads"), Some(""));
     assert_eq!(r[0].q("partition"), Some("pt=11-17-2020 15"));
@@ -88,14 +84,49 @@ async fn create_two_blocks_status_commit() {
         assert_eq!(req.encoding, None);
         assert_eq!(req.h("odps-tunnel-retry-index"), Some("0"));
     }
-    // Status then commit, both naming the session.
+    // The commit names the session.
+    assert_eq!(r[3].method, "POST");
     assert_eq!(r[3].q("uploadid"), Some(UPLOAD_ID));
-    assert_eq!(r[4].q("uploadid"), Some(UPLOAD_ID));
-    assert!(r[4].body.is_empty());
+    assert!(r[3].body.is_empty());
     assert_eq!(
         client.stats().bytes_sent,
         (unhex(BLOCK_A).len() + unhex(BLOCK_B).len()) as u64
     );
+}
+
+#[tokio::test]
+async fn blocks_the_session_did_not_upload_are_checked_before_the_commit() {
+    // Blocks written by another process (pyodps's forked writers): the commit reads the
+    // session's block list first, as the SDKs do, and commits when it holds exactly them.
+    let server = TestServer::start(vec![
+        step(
+            "POST",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
+        ),
+        step(
+            "GET",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[0, 1])),
+        ),
+        step(
+            "POST",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "closed", &[0, 1])),
+        ),
+    ])
+    .await;
+    let mut session = server
+        .client()
+        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+        .await
+        .unwrap();
+    session.commit(&[0, 1], deadline(5.0)).await.unwrap();
+    assert_eq!(session.info().status, "closed");
+    server.assert_clean();
+    let requests = server.requests();
+    let methods: Vec<&str> = requests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["POST", "GET", "POST"]);
 }
 
 #[tokio::test]
