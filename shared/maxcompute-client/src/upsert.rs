@@ -201,13 +201,18 @@ impl UpsertSession {
 
     /// Commits the session and waits until the service says `committed`. The commit is posted
     /// again while the session is `normal` or `committing`, as the SDKs do; a repeat that finds
-    /// the session gone (`UpsertSessionNotFound`) means it was committed.
+    /// the session gone (`UpsertSessionNotFound`) means it was committed. A commit answered with
+    /// the session `committed` needs no second look.
     pub async fn commit(&mut self, deadline: Instant) -> Result<(), Error> {
         let mut poll = Poll::new(COMMIT_POLL, deadline);
         let mut first = true;
         loop {
             match self.post_commit(deadline).await {
-                Ok(()) => {}
+                Ok(Some(answered)) if answered.status == SessionState::Committed => {
+                    self.info = answered;
+                    break;
+                }
+                Ok(_) => {}
                 Err(e) if !first && e.has_code(&ErrorCode::UpsertSessionNotFound) => {
                     self.info.status = SessionState::Committed;
                     break;
@@ -247,12 +252,14 @@ impl UpsertSession {
         Ok(())
     }
 
-    async fn post_commit(&self, deadline: Instant) -> Result<(), Error> {
+    /// Posts the commit; answers the session as the answer's body gives it, when it does.
+    async fn post_commit(&self, deadline: Instant) -> Result<Option<UpsertSessionInfo>, Error> {
         let mut call = self.call("commit_upsert", Method::POST);
         if let Some(slot) = self.info.slot_of(0) {
             call = call.header(ROUTED_SERVER_HEADER, slot.server.clone());
         }
-        self.client.send(&call, deadline).await.map(|_| ())
+        let reply = self.client.send(&call, deadline).await?;
+        Ok(parse_upsert_session("commit_upsert", &reply.body).ok())
     }
 
     fn call(&self, what: &'static str, method: Method) -> Call {

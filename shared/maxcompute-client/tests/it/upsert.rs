@@ -45,8 +45,8 @@ async fn create_write_buckets_and_commit_as_pyodps_does() {
         step("POST", UPSERTS, Reply::ok(session_json("committing"))),
         // Still committing: the commit is posted again, as the SDKs do.
         step("GET", UPSERTS, Reply::ok(session_json("committing"))),
+        // Answered committed: nothing more to ask.
         step("POST", UPSERTS, Reply::ok(session_json("committed"))),
-        step("GET", UPSERTS, Reply::ok(session_json("committed"))),
     ])
     .await;
     let client = server.client();
@@ -82,6 +82,7 @@ async fn create_write_buckets_and_commit_as_pyodps_does() {
     server.assert_clean();
 
     let requests = server.requests();
+    assert_eq!(requests.len(), 6);
     let create = &requests[0];
     assert_eq!(create.q("partition"), Some("pt=11-17-2020 15"));
     assert_eq!(create.q("slotnum"), Some("1"));
