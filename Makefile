@@ -1,5 +1,5 @@
 # One-line targets; the scripts they call hold the logic.
-.PHONY: build test soak lint fmt bench conformance demo demo-cdc emulate deploy delete
+.PHONY: build test soak lint fmt bench conformance demo demo-cdc demo-routing emulate deploy delete
 
 build:
 	cargo build --workspace
@@ -33,6 +33,9 @@ demo:
 
 demo-cdc:
 	bash scripts/demo-cdc.sh
+
+demo-routing:
+	bash scripts/demo-routing.sh
 
 emulate:
 	cargo run -p emulator -- maxcompute
