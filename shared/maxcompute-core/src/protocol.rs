@@ -112,6 +112,9 @@ wire_words! {
         InvalidArgument => "InvalidArgument",
         /// The session is not in a state that takes the request (closed, expired, ...).
         StatusConflict => "StatusConflict",
+        /// A write through a session of an older schema than the table's (`412`): nothing of it
+        /// was stored; the answer's `odps-tunnel-latest-schema-version` names the current one.
+        SchemaModified => "SchemaModified",
         InstanceTypeNotSupported => "InstanceTypeNotSupported",
         MethodNotAllowed => "MethodNotAllowed",
         /// The emulator's own code for a feature it does not implement.

@@ -203,7 +203,7 @@ impl EmuError {
             }
             Self::StatusConflict(_) => ErrorCode::StatusConflict,
             // The shared protocol has no variant for it yet; the spelling is the service's.
-            Self::SchemaModified { .. } => ErrorCode::Other(SCHEMA_MODIFIED.to_owned()),
+            Self::SchemaModified { .. } => ErrorCode::SchemaModified,
             Self::InstanceTypeNotSupported(_) => ErrorCode::InstanceTypeNotSupported,
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::NotSupported(_) => ErrorCode::NotSupported,
@@ -223,9 +223,6 @@ impl EmuError {
 }
 
 pub type EmuResult<T> = Result<T, EmuError>;
-
-/// The tunnel's code for a write on a stale schema.
-pub const SCHEMA_MODIFIED: &str = "SchemaModified";
 
 /// The header of a `SchemaModified` answer that names the table's latest schema version.
 pub const LATEST_SCHEMA_VERSION_HEADER: &str = "odps-tunnel-latest-schema-version";

@@ -21,11 +21,7 @@ mod upsert;
 
 pub use drive::{PartitionOutcome, WriteResult};
 
-use maxcompute_client::Error as ClientError;
-
-/// The service's code for a write through a session of an older schema (`412`): nothing of the
-/// write was stored.
-pub const SCHEMA_MODIFIED: &str = "SchemaModified";
+use maxcompute_client::{Error as ClientError, ErrorCode};
 
 /// What [`upsert`] calls a session whose table has other columns than the rows were encoded
 /// for (another function changed the table): nothing was written.
@@ -34,7 +30,7 @@ const SCHEMA_CHANGED_WHAT: &str = "schema_changed";
 /// Whether a write failed because the table's schema changed under it, before anything of it was
 /// stored: its rows are planned again with the table read anew, and written again.
 pub fn schema_changed(error: &ClientError) -> bool {
-    error.code().is_some_and(|c| c.as_str() == SCHEMA_MODIFIED)
+    error.has_code(&ErrorCode::SchemaModified)
         || matches!(error, ClientError::Protocol { what, .. } if *what == SCHEMA_CHANGED_WHAT)
 }
 pub use table::{KeyColumn, TableWriter, TableWriters, WritePath};

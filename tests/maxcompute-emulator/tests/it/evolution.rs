@@ -317,9 +317,7 @@ async fn a_stream_session_on_the_old_schema_is_refused_until_reloaded() {
     let e = stream.write(old_pack(), 1, deadline()).await.unwrap_err();
     assert_eq!(
         e.code(),
-        Some(&maxcompute_client::ErrorCode::Other(
-            "SchemaModified".into()
-        )),
+        Some(&maxcompute_client::ErrorCode::SchemaModified),
         "{e}"
     );
     assert!(!e.is_transient(), "{e}");
