@@ -29,12 +29,12 @@
 //!
 //! No I/O, no clock (`now_ms` is passed in), no environment.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use maxcompute_client::{OPERATION_DELETE, OPERATION_UPSERT, upsert_column_types};
 use maxcompute_core::codec::{BufferPool, CellError, EncodeError, EncodedRecords, Packer};
 use maxcompute_core::event::{KafkaRecord, Reject, RejectClass};
-use maxcompute_core::partition::{PartitionRouter, PartitionValueError, TimeBucket};
+use maxcompute_core::partition::{PartitionRouter, Specs};
 use maxcompute_core::rows::debezium::{BuiltChanges, ChangeBuilder, ChangeOp, build_changes};
 use maxcompute_core::rows::{Row, RowBuilder};
 use maxcompute_core::spec::PartitionSpec;
@@ -262,9 +262,6 @@ impl Planner {
         }) {
             return self.plan_changes(records, undecoded, now_ms, table);
         }
-        fn key(r: &KafkaRecord) -> (&str, i32, i64) {
-            (r.topic.as_str(), r.partition, r.offset)
-        }
         let record_count = records.len() + undecoded.len();
         let mut rejects = undecoded;
         let mut order: Vec<(&'r KafkaRecord, Option<&Result<&TableRows, NoTable>>)> = records
@@ -272,12 +269,10 @@ impl Planner {
             .enumerate()
             .map(|(i, r)| (r, tables.get(i)))
             .collect();
-        if !order.is_sorted_by(|a, b| key(a.0) <= key(b.0)) {
-            order.sort_by(|a, b| key(a.0).cmp(&key(b.0)));
+        if !order.is_sorted_by(|a, b| a.0.order_key() <= b.0.order_key()) {
+            order.sort_by(|a, b| a.0.order_key().cmp(&b.0.order_key()));
         }
-        // Partition specs are spelled once per time bucket, not once per record.
-        let mut specs: HashMap<TimeBucket, Result<PartitionSpec, PartitionValueError>> =
-            HashMap::new();
+        let mut specs = Specs::new(&self.router);
         let mut runs: BTreeMap<(&'r str, i32), VecDeque<Run<'r, '_>>> = BTreeMap::new();
         for (record, table) in order {
             let table = match table {
@@ -296,21 +291,13 @@ impl Planner {
                 }
             };
             let time = self.router.time_of(record.event_time_ms(), now_ms);
-            let spec = self
-                .router
-                .bucket(time)
-                .map_err(|e| e.to_string())
-                .and_then(|b| {
-                    let spec = specs.entry(b).or_insert_with(|| self.router.spec_for(b));
-                    spec.as_ref().map_err(ToString::to_string)
-                });
-            let spec = match spec {
+            let spec = match specs.of(record.event_time_ms(), now_ms) {
                 Ok(spec) => spec,
-                Err(message) => {
+                Err(e) => {
                     rejects.push(Reject::from_record(
                         record,
                         RejectClass::PartitionValue,
-                        message,
+                        e.to_string(),
                     ));
                     continue;
                 }

@@ -14,6 +14,7 @@
 //! This module reads no clock and no environment: callers pass "now" and the configuration text in
 //! (and add the environment variable's name to parse errors). It does not create partitions.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -620,6 +621,39 @@ fn push_year(out: &mut String, year: i32) {
         out.push('-');
     }
     let _ = write!(out, "{:04}", year.unsigned_abs());
+}
+
+/// The partition specs of one batch, spelled once per time bucket rather than once per record
+/// (most batches span one or two hours).
+#[derive(Debug)]
+pub struct Specs<'r> {
+    router: &'r PartitionRouter,
+    spelled: HashMap<TimeBucket, Result<PartitionSpec, PartitionValueError>>,
+}
+
+impl<'r> Specs<'r> {
+    pub fn new(router: &'r PartitionRouter) -> Self {
+        Self {
+            router,
+            spelled: HashMap::new(),
+        }
+    }
+
+    /// The partition of a record at `event_time_ms` (its own time, if any) processed at
+    /// `now_ms`, by the router's time source; or why the time names no partition.
+    pub fn of(
+        &mut self,
+        event_time_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<&PartitionSpec, PartitionValueError> {
+        let router = self.router;
+        let bucket = router.bucket(router.time_of(event_time_ms, now_ms))?;
+        self.spelled
+            .entry(bucket)
+            .or_insert_with(|| router.spec_for(bucket))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
 }
 
 #[cfg(test)]

@@ -114,6 +114,21 @@ impl KafkaRecord {
         }
     }
 
+    /// The order a batch is processed in: (topic, partition, offset).
+    pub fn order_key(&self) -> (&str, i32, i64) {
+        (self.topic.as_str(), self.partition, self.offset)
+    }
+
+    /// `records` in [`KafkaRecord::order_key`] order (a stable sort, skipped when they already
+    /// are, as the trigger sends them).
+    pub fn in_order(records: &[KafkaRecord]) -> Vec<&KafkaRecord> {
+        let mut ordered: Vec<&KafkaRecord> = records.iter().collect();
+        if !ordered.is_sorted_by(|a, b| a.order_key() <= b.order_key()) {
+            ordered.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        }
+        ordered
+    }
+
     /// The trigger's "topic-partition" identifier, as `batchItemFailures` must quote it.
     pub fn topic_partition(&self) -> String {
         format!("{}-{}", self.topic, self.partition)

@@ -73,7 +73,7 @@ use super::json::{Json, Kind};
 use super::{RowConfigError, RowError, cell_bytes};
 use crate::codec::MAX_CELL_BYTES;
 use crate::event::{KafkaRecord, Reject, RejectClass, excerpt};
-use crate::partition::{PartitionRouter, PartitionValueError, TimeBucket, Zone};
+use crate::partition::{PartitionRouter, Specs, Zone};
 use crate::spec::PartitionSpec;
 use crate::types::{OdpsType, TableSchema, Value};
 
@@ -755,18 +755,11 @@ pub fn build_changes<'a>(
     router: Option<&PartitionRouter>,
     now_ms: i64,
 ) -> BuiltChanges<'a> {
-    fn order(r: &KafkaRecord) -> (&str, i32, i64) {
-        (r.topic.as_str(), r.partition, r.offset)
-    }
-    let mut ordered: Vec<&'a KafkaRecord> = records.iter().collect();
-    if !ordered.is_sorted_by(|a, b| order(a) <= order(b)) {
-        ordered.sort_by(|a, b| order(a).cmp(&order(b)));
-    }
-    let mut specs: HashMap<TimeBucket, Result<PartitionSpec, PartitionValueError>> = HashMap::new();
+    let mut specs = router.map(Specs::new);
     let mut out = BuiltChanges::default();
     // Per partition, where each key's change is in its list.
     let mut seen: HashMap<Option<PartitionSpec>, HashMap<Vec<u8>, usize>> = HashMap::new();
-    for record in ordered {
+    for record in KafkaRecord::in_order(records) {
         let (op, values) = match builder.change(record) {
             Ok(Some(change)) => change,
             Ok(None) => {
@@ -779,29 +772,19 @@ pub fn build_changes<'a>(
                 continue;
             }
         };
-        let spec = match router {
+        let spec = match &mut specs {
             None => None,
-            Some(router) => {
-                let time = router.time_of(record.event_time_ms(), now_ms);
-                let spec = router
-                    .bucket(time)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| {
-                        let spec = specs.entry(b).or_insert_with(|| router.spec_for(b));
-                        spec.as_ref().map(Clone::clone).map_err(ToString::to_string)
-                    });
-                match spec {
-                    Ok(spec) => Some(spec),
-                    Err(message) => {
-                        out.rejects.push(Reject::from_record(
-                            record,
-                            RejectClass::PartitionValue,
-                            message,
-                        ));
-                        continue;
-                    }
+            Some(specs) => match specs.of(record.event_time_ms(), now_ms) {
+                Ok(spec) => Some(spec.clone()),
+                Err(e) => {
+                    out.rejects.push(Reject::from_record(
+                        record,
+                        RejectClass::PartitionValue,
+                        e.to_string(),
+                    ));
+                    continue;
                 }
-            }
+            },
         };
         let id = identity(&builder.key_cells(&values));
         let change = Change { record, op, values };

@@ -54,7 +54,7 @@ use std::str::FromStr;
 
 use crate::codec::MAX_CELL_BYTES;
 use crate::event::{KafkaRecord, Reject, RejectClass, excerpt};
-use crate::partition::{PartitionRouter, PartitionValueError, TimeBucket, Zone};
+use crate::partition::{PartitionRouter, Specs, Zone};
 use crate::spec::PartitionSpec;
 use crate::types::{OdpsType, TableSchema, Value};
 
@@ -823,33 +823,16 @@ pub fn build_rows<'a>(
     router: &PartitionRouter,
     now_ms: i64,
 ) -> BuiltRows<'a> {
-    fn key(r: &KafkaRecord) -> (&str, i32, i64) {
-        (r.topic.as_str(), r.partition, r.offset)
-    }
-    let mut ordered: Vec<&'a KafkaRecord> = records.iter().collect();
-    if !ordered.is_sorted_by(|a, b| key(a) <= key(b)) {
-        ordered.sort_by(|a, b| key(a).cmp(&key(b)));
-    }
-    // Partition specs are spelled once per time bucket, not once per record: most batches span
-    // one or two hours.
-    let mut specs: HashMap<TimeBucket, Result<PartitionSpec, PartitionValueError>> = HashMap::new();
+    let mut specs = Specs::new(router);
     let mut out = BuiltRows::default();
-    for record in ordered {
-        let time = router.time_of(record.event_time_ms(), now_ms);
-        let spec = router
-            .bucket(time)
-            .map_err(|e| e.to_string())
-            .and_then(|b| {
-                let spec = specs.entry(b).or_insert_with(|| router.spec_for(b));
-                spec.as_ref().map_err(ToString::to_string)
-            });
-        let spec = match spec {
+    for record in KafkaRecord::in_order(records) {
+        let spec = match specs.of(record.event_time_ms(), now_ms) {
             Ok(spec) => spec,
-            Err(message) => {
+            Err(e) => {
                 out.rejects.push(Reject::from_record(
                     record,
                     RejectClass::PartitionValue,
-                    message,
+                    e.to_string(),
                 ));
                 continue;
             }
