@@ -165,15 +165,7 @@ impl Config {
         let table = get(vars::TABLE).unwrap_or_default();
         let routing = routing(&table, get(vars::TABLE_FIELD), get(vars::TABLE_ALLOW))?;
 
-        let mode: Mode = env.parse_or_default(vars::MODE)?;
-        let format: Format = env.parse_or_default(vars::FORMAT)?;
-        if format == Format::Csv && mode == Mode::Default {
-            return Err(invalid(
-                vars::FORMAT,
-                "CSV",
-                "CSV needs SINK_MODE=KEY or SINK_MODE=VALUE (it fills the table's columns from one field), not DEFAULT",
-            ));
-        }
+        let (mode, format) = mode_and_format(&env)?;
         let time_source = match get(vars::PARTITION_TIME) {
             None => TimeSource::default(),
             Some(v) => parse_time_source(&v)?,
@@ -196,34 +188,13 @@ impl Config {
         )?;
         let write = changes_write_mode(format, mode, write)?;
         let compress = compression(get(vars::COMPRESS), get(vars::COMPRESS_LEVEL))?;
-        let error_topic = get(vars::ERROR_TOPIC);
-        if let Some(topic) = &error_topic {
-            check_topic(vars::ERROR_TOPIC, topic)?;
-        }
-        let error_bootstrap_servers = get(vars::ERROR_BOOTSTRAP_SERVERS).map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        });
-        let error_security = error_security(&get)?;
+        let ErrorTopic {
+            topic: error_topic,
+            bootstrap_servers: error_bootstrap_servers,
+            security: error_security,
+            permanent_write_errors,
+        } = ErrorTopic::read(&get)?;
         let partial_batch = env.bool_or(vars::PARTIAL_BATCH, false)?;
-        let permanent_write_errors = choose(
-            vars::PERMANENT_WRITE_ERRORS,
-            get(vars::PERMANENT_WRITE_ERRORS),
-            &[
-                ("fail", PermanentWriteErrors::Fail),
-                ("error-topic", PermanentWriteErrors::ErrorTopic),
-            ],
-        )?;
-        if permanent_write_errors == PermanentWriteErrors::ErrorTopic && error_topic.is_none() {
-            return Err(invalid(
-                vars::PERMANENT_WRITE_ERRORS,
-                "error-topic",
-                "error-topic needs SINK_ERROR_TOPIC",
-            ));
-        }
         let function_name =
             get(vars::FUNCTION_NAME).unwrap_or_else(|| "kafka-maxcompute-sink".to_owned());
         let json_number = choose(
@@ -234,36 +205,10 @@ impl Config {
                 ("decimal", JsonNumber::Decimal),
             ],
         )?;
-        let evolve = choose(
-            vars::EVOLVE,
-            get(vars::EVOLVE),
-            &[("none", Evolve::None), ("add-columns", Evolve::AddColumns)],
-        )?;
-        if evolve == Evolve::AddColumns && format != Format::Json {
-            return Err(invalid(
-                vars::EVOLVE,
-                "add-columns",
-                "add-columns needs SINK_FORMAT=JSON (columns come from JSON fields)",
-            ));
-        }
+        let evolve = evolve(get(vars::EVOLVE), format)?;
         let create_table = create_table(&env, format, write)?;
         if format == Format::Debezium {
-            // A mirror has the source's key and columns, and one source table's changes go to
-            // one table: no routing, and no table made up from records.
-            if routing.fixed().is_none() {
-                return Err(invalid(
-                    vars::TABLE,
-                    &table,
-                    "SINK_FORMAT=DEBEZIUM mirrors into one table: give MAXCOMPUTE_TABLE a table name, without SINK_TABLE_FIELD",
-                ));
-            }
-            if create_table.is_some() {
-                return Err(invalid(
-                    vars::CREATE_TABLE,
-                    "true",
-                    "SINK_FORMAT=DEBEZIUM writes a Delta Table with the source's key, which the sink does not create: leave SINK_CREATE_TABLE unset",
-                ));
-            }
+            check_mirror(&table, &routing, create_table.as_ref())?;
         }
 
         Ok(Self {
@@ -285,6 +230,108 @@ impl Config {
             partial_batch,
             permanent_write_errors,
             function_name,
+        })
+    }
+}
+
+/// `SINK_MODE` and `SINK_FORMAT`, which CSV takes only in the modes that read one field.
+fn mode_and_format(
+    env: &Env<impl Fn(&str) -> Option<String>>,
+) -> Result<(Mode, Format), ConfigError> {
+    let mode: Mode = env.parse_or_default(vars::MODE)?;
+    let format: Format = env.parse_or_default(vars::FORMAT)?;
+    if format == Format::Csv && mode == Mode::Default {
+        return Err(invalid(
+            vars::FORMAT,
+            "CSV",
+            "CSV needs SINK_MODE=KEY or SINK_MODE=VALUE (it fills the table's columns from one field), not DEFAULT",
+        ));
+    }
+    Ok((mode, format))
+}
+
+/// `SINK_EVOLVE`: columns come from JSON fields, so only SINK_FORMAT=JSON adds them.
+fn evolve(value: Option<String>, format: Format) -> Result<Evolve, ConfigError> {
+    let evolve = choose(
+        vars::EVOLVE,
+        value,
+        &[("none", Evolve::None), ("add-columns", Evolve::AddColumns)],
+    )?;
+    if evolve == Evolve::AddColumns && format != Format::Json {
+        return Err(invalid(
+            vars::EVOLVE,
+            "add-columns",
+            "add-columns needs SINK_FORMAT=JSON (columns come from JSON fields)",
+        ));
+    }
+    Ok(evolve)
+}
+
+/// A mirror has the source's key and columns, and one source table's changes go to one table:
+/// SINK_FORMAT=DEBEZIUM takes no routing, and no table made up from records.
+fn check_mirror(
+    table: &str,
+    routing: &TableRouting,
+    create_table: Option<&CreateTable>,
+) -> Result<(), ConfigError> {
+    if routing.fixed().is_none() {
+        return Err(invalid(
+            vars::TABLE,
+            table,
+            "SINK_FORMAT=DEBEZIUM mirrors into one table: give MAXCOMPUTE_TABLE a table name, without SINK_TABLE_FIELD",
+        ));
+    }
+    if create_table.is_some() {
+        return Err(invalid(
+            vars::CREATE_TABLE,
+            "true",
+            "SINK_FORMAT=DEBEZIUM writes a Delta Table with the source's key, which the sink does not create: leave SINK_CREATE_TABLE unset",
+        ));
+    }
+    Ok(())
+}
+
+/// The error topic's variables.
+struct ErrorTopic {
+    topic: Option<String>,
+    bootstrap_servers: Option<Vec<String>>,
+    security: KafkaSecurity,
+    permanent_write_errors: PermanentWriteErrors,
+}
+
+impl ErrorTopic {
+    fn read(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let topic = get(vars::ERROR_TOPIC);
+        if let Some(topic) = &topic {
+            check_topic(vars::ERROR_TOPIC, topic)?;
+        }
+        let bootstrap_servers = get(vars::ERROR_BOOTSTRAP_SERVERS).map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
+        let permanent_write_errors = choose(
+            vars::PERMANENT_WRITE_ERRORS,
+            get(vars::PERMANENT_WRITE_ERRORS),
+            &[
+                ("fail", PermanentWriteErrors::Fail),
+                ("error-topic", PermanentWriteErrors::ErrorTopic),
+            ],
+        )?;
+        if permanent_write_errors == PermanentWriteErrors::ErrorTopic && topic.is_none() {
+            return Err(invalid(
+                vars::PERMANENT_WRITE_ERRORS,
+                "error-topic",
+                "error-topic needs SINK_ERROR_TOPIC",
+            ));
+        }
+        Ok(Self {
+            topic,
+            bootstrap_servers,
+            security: error_security(get)?,
+            permanent_write_errors,
         })
     }
 }
@@ -460,103 +507,115 @@ fn choose<T: Copy + Default>(
 
 /// The error topic's security settings, named as Kafka clients name them.
 fn error_security(get: &impl Fn(&str) -> Option<String>) -> Result<KafkaSecurity, ConfigError> {
-    let tls = || -> Result<TlsOptions, ConfigError> {
-        let ca_pem = match get(vars::ERROR_TLS_CA_FILE) {
-            None => None,
-            Some(path) => Some(std::fs::read(&path).map_err(|e| {
-                invalid(
-                    vars::ERROR_TLS_CA_FILE,
-                    &path,
-                    format!("cannot read it: {e}"),
-                )
-            })?),
-        };
-        Ok(TlsOptions { ca_pem })
-    };
     let protocol = get(vars::ERROR_SECURITY_PROTOCOL)
         .unwrap_or_else(|| "PLAINTEXT".to_owned())
         .to_ascii_uppercase();
     match protocol.as_str() {
         "PLAINTEXT" => Ok(KafkaSecurity::Plaintext),
-        "SSL" => Ok(KafkaSecurity::Tls(tls()?)),
-        "SASL_SSL" => {
-            let mechanism = get(vars::ERROR_SASL_MECHANISM)
-                .unwrap_or_else(|| "SCRAM-SHA-512".to_owned())
-                .to_ascii_uppercase();
-            let mechanism = match mechanism.as_str() {
-                "PLAIN" => SaslMechanism::Plain,
-                "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
-                "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
-                // Signed with the function role's credentials, which Lambda puts in the
-                // environment; no user name or password.
-                "AWS_MSK_IAM" => {
-                    let required = |variable: &'static str, accepted: &'static str| {
-                        get(variable).ok_or(ConfigError::Missing { variable, accepted })
-                    };
-                    const FROM_LAMBDA: &str = "set by Lambda from the function's role, with SINK_ERROR_SASL_MECHANISM=AWS_MSK_IAM";
-                    let credentials = AwsCredentials {
-                        access_key_id: required(vars::AWS_ACCESS_KEY_ID, FROM_LAMBDA)?,
-                        secret_access_key: required(vars::AWS_SECRET_ACCESS_KEY, FROM_LAMBDA)?,
-                        session_token: get(vars::AWS_SESSION_TOKEN),
-                    };
-                    let region = required(vars::AWS_REGION, FROM_LAMBDA)?;
-                    return Ok(KafkaSecurity::MskIam {
-                        iam: MskIam {
-                            region,
-                            credentials,
-                        },
-                        tls: tls()?,
-                    });
-                }
-                other => {
-                    return Err(invalid(
-                        vars::ERROR_SASL_MECHANISM,
-                        other,
-                        "expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM",
-                    ));
-                }
-            };
-            if let Some(secret_id) = get(vars::ERROR_SASL_SECRET) {
-                for variable in [vars::ERROR_SASL_USERNAME, vars::ERROR_SASL_PASSWORD] {
-                    if get(variable).is_some() {
-                        return Err(invalid(
-                            variable,
-                            "(set)",
-                            "set either SINK_ERROR_SASL_SECRET or the SASL user and password, not both",
-                        ));
-                    }
-                }
-                return Ok(KafkaSecurity::SaslTlsSecret {
-                    mechanism,
-                    extension: settings::secrets_extension(
-                        &Env(|name: &str| get(name)),
-                        vars::ERROR_SASL_SECRET,
-                    )?,
-                    secret_id,
-                    tls: tls()?,
-                });
-            }
-            let username = get(vars::ERROR_SASL_USERNAME).ok_or(ConfigError::Missing {
-                variable: vars::ERROR_SASL_USERNAME,
-                accepted: "the SASL user name (or SINK_ERROR_SASL_SECRET), with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
-            })?;
-            let password = get(vars::ERROR_SASL_PASSWORD).ok_or(ConfigError::Missing {
-                variable: vars::ERROR_SASL_PASSWORD,
-                accepted: "the SASL password (or SINK_ERROR_SASL_SECRET), with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
-            })?;
-            Ok(KafkaSecurity::SaslTls {
-                mechanism,
-                username,
-                password,
-                tls: tls()?,
-            })
-        }
+        "SSL" => Ok(KafkaSecurity::Tls(tls_options(get)?)),
+        "SASL_SSL" => sasl_security(get),
         other => Err(invalid(
             vars::ERROR_SECURITY_PROTOCOL,
             other,
             "expected PLAINTEXT, SSL or SASL_SSL",
         )),
     }
+}
+
+/// `SINK_ERROR_TLS_CA_FILE`, read now so that a path that cannot be read stops the cold start.
+fn tls_options(get: &impl Fn(&str) -> Option<String>) -> Result<TlsOptions, ConfigError> {
+    let ca_pem = match get(vars::ERROR_TLS_CA_FILE) {
+        None => None,
+        Some(path) => Some(std::fs::read(&path).map_err(|e| {
+            invalid(
+                vars::ERROR_TLS_CA_FILE,
+                &path,
+                format!("cannot read it: {e}"),
+            )
+        })?),
+    };
+    Ok(TlsOptions { ca_pem })
+}
+
+/// SASL over TLS: the mechanism, then its credentials (a user and password, a Secrets Manager
+/// secret, or for AWS_MSK_IAM the function role's).
+fn sasl_security(get: &impl Fn(&str) -> Option<String>) -> Result<KafkaSecurity, ConfigError> {
+    let mechanism = get(vars::ERROR_SASL_MECHANISM)
+        .unwrap_or_else(|| "SCRAM-SHA-512".to_owned())
+        .to_ascii_uppercase();
+    let mechanism = match mechanism.as_str() {
+        "PLAIN" => SaslMechanism::Plain,
+        "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
+        "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
+        "AWS_MSK_IAM" => {
+            return Ok(KafkaSecurity::MskIam {
+                iam: msk_iam(get)?,
+                tls: tls_options(get)?,
+            });
+        }
+        other => {
+            return Err(invalid(
+                vars::ERROR_SASL_MECHANISM,
+                other,
+                "expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM",
+            ));
+        }
+    };
+    if let Some(secret_id) = get(vars::ERROR_SASL_SECRET) {
+        for variable in [vars::ERROR_SASL_USERNAME, vars::ERROR_SASL_PASSWORD] {
+            if get(variable).is_some() {
+                return Err(invalid(
+                    variable,
+                    "(set)",
+                    "set either SINK_ERROR_SASL_SECRET or the SASL user and password, not both",
+                ));
+            }
+        }
+        return Ok(KafkaSecurity::SaslTlsSecret {
+            mechanism,
+            extension: settings::secrets_extension(
+                &Env(|name: &str| get(name)),
+                vars::ERROR_SASL_SECRET,
+            )?,
+            secret_id,
+            tls: tls_options(get)?,
+        });
+    }
+    let username = get(vars::ERROR_SASL_USERNAME).ok_or(ConfigError::Missing {
+        variable: vars::ERROR_SASL_USERNAME,
+        accepted: "the SASL user name (or SINK_ERROR_SASL_SECRET), with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
+    })?;
+    let password = get(vars::ERROR_SASL_PASSWORD).ok_or(ConfigError::Missing {
+        variable: vars::ERROR_SASL_PASSWORD,
+        accepted: "the SASL password (or SINK_ERROR_SASL_SECRET), with SINK_ERROR_SECURITY_PROTOCOL=SASL_SSL and a PLAIN or SCRAM mechanism",
+    })?;
+    Ok(KafkaSecurity::SaslTls {
+        mechanism,
+        username,
+        password,
+        tls: tls_options(get)?,
+    })
+}
+
+/// AWS_MSK_IAM signs with the function role's credentials, which Lambda puts in the
+/// environment; there is no user name or password.
+fn msk_iam(get: &impl Fn(&str) -> Option<String>) -> Result<MskIam, ConfigError> {
+    const FROM_LAMBDA: &str =
+        "set by Lambda from the function's role, with SINK_ERROR_SASL_MECHANISM=AWS_MSK_IAM";
+    let required = |variable: &'static str| {
+        get(variable).ok_or(ConfigError::Missing {
+            variable,
+            accepted: FROM_LAMBDA,
+        })
+    };
+    Ok(MskIam {
+        credentials: AwsCredentials {
+            access_key_id: required(vars::AWS_ACCESS_KEY_ID)?,
+            secret_access_key: required(vars::AWS_SECRET_ACCESS_KEY)?,
+            session_token: get(vars::AWS_SESSION_TOKEN),
+        },
+        region: required(vars::AWS_REGION)?,
+    })
 }
 
 /// SINK_FORMAT=DEBEZIUM upserts and deletes rows by the table's primary key, so it implies

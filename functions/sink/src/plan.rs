@@ -211,6 +211,9 @@ impl<'r> From<Row<'r>> for Planned<'r> {
     }
 }
 
+/// Each topic-partition's runs, in offset order.
+type Runs<'r, 't> = BTreeMap<(&'r str, i32), VecDeque<Run<'r, 't>>>;
+
 /// Consecutive records of one topic-partition bound for one (table, partition).
 struct Run<'r, 't> {
     table: &'t TableRows,
@@ -264,7 +267,31 @@ impl Planner {
         }
         let record_count = records.len() + undecoded.len();
         let mut rejects = undecoded;
-        let mut order: Vec<(&'r KafkaRecord, Option<&Result<&TableRows, NoTable>>)> = records
+        let runs = self.runs(records, tables, now_ms, &mut rejects);
+        let partitions = self.merge(runs, &mut rejects);
+        let topics: BTreeSet<&str> = records.iter().map(|r| r.topic.as_str()).collect();
+        Plan {
+            partitions,
+            records: record_count,
+            oldest_record_ms: records.iter().filter_map(KafkaRecord::event_time_ms).min(),
+            topics: topics.into_iter().collect::<Vec<_>>().join(","),
+            rejects,
+            tombstones: 0,
+            superseded: 0,
+        }
+    }
+
+    /// Each record's row, in (topic, partition, offset) order, gathered per topic-partition
+    /// into runs of consecutive records bound for one (table, partition); the records that
+    /// have no row go to `rejects`.
+    fn runs<'r, 't>(
+        &self,
+        records: &'r [KafkaRecord],
+        tables: &[Result<&'t TableRows, NoTable>],
+        now_ms: i64,
+        rejects: &mut Vec<Reject>,
+    ) -> Runs<'r, 't> {
+        let mut order: Vec<(&'r KafkaRecord, Option<&Result<&'t TableRows, NoTable>>)> = records
             .iter()
             .enumerate()
             .map(|(i, r)| (r, tables.get(i)))
@@ -273,7 +300,7 @@ impl Planner {
             order.sort_by(|a, b| a.0.order_key().cmp(&b.0.order_key()));
         }
         let mut specs = Specs::new(&self.router);
-        let mut runs: BTreeMap<(&'r str, i32), VecDeque<Run<'r, '_>>> = BTreeMap::new();
+        let mut runs = Runs::new();
         for (record, table) in order {
             let table = match table {
                 Some(Ok(table)) => *table,
@@ -290,7 +317,6 @@ impl Planner {
                     continue;
                 }
             };
-            let time = self.router.time_of(record.event_time_ms(), now_ms);
             let spec = match specs.of(record.event_time_ms(), now_ms) {
                 Ok(spec) => spec,
                 Err(e) => {
@@ -302,21 +328,25 @@ impl Planner {
                     continue;
                 }
             };
-            let Rows::Records(builder) = &table.rows else {
-                rejects.push(Reject::from_record(
-                    record,
-                    RejectClass::TableName,
-                    "changes are written to one fixed table only",
-                ));
-                continue;
+            let values = match &table.rows {
+                Rows::Records(builder) => builder.row(record),
+                Rows::Changes(_) => {
+                    rejects.push(Reject::from_record(
+                        record,
+                        RejectClass::TableName,
+                        "changes are written to one fixed table only",
+                    ));
+                    continue;
+                }
             };
-            let values = match builder.row(record) {
+            let values = match values {
                 Ok(values) => values,
                 Err(e) => {
                     rejects.push(Reject::from_record(record, e.class, e.message));
                     continue;
                 }
             };
+            let time = self.router.time_of(record.event_time_ms(), now_ms);
             let row = Row { record, values };
             let queue = runs
                 .entry((record.topic.as_str(), record.partition))
@@ -334,6 +364,17 @@ impl Planner {
                 }),
             }
         }
+        runs
+    }
+
+    /// The runs merged into partition batches, oldest first: each batch takes, from the front
+    /// of every topic-partition's queue, the runs bound for the oldest run's (table,
+    /// partition), so that no topic-partition's records are written out of order.
+    fn merge<'r>(
+        &self,
+        mut runs: Runs<'r, '_>,
+        rejects: &mut Vec<Reject>,
+    ) -> Vec<PartitionBatch<'r>> {
         let mut batches = Vec::new();
         loop {
             let next = runs
@@ -344,7 +385,7 @@ impl Planner {
                 })
                 .map(|run| (run.table, run.spec.clone()));
             let Some((table, spec)) = next else {
-                break;
+                return batches;
             };
             let mut rows = Vec::new();
             for queue in runs.values_mut() {
@@ -359,20 +400,10 @@ impl Planner {
             // Each batch's row values are dropped once encoded, so a full event never has
             // every row both as values and as bytes.
             let rows = rows.into_iter().map(Planned::from).collect();
-            let batch = self.encode(table, Some(spec), rows, &mut rejects);
+            let batch = self.encode(table, Some(spec), rows, rejects);
             if batch.rows() > 0 {
                 batches.push(batch);
             }
-        }
-        let topics: BTreeSet<&str> = records.iter().map(|r| r.topic.as_str()).collect();
-        Plan {
-            partitions: batches,
-            records: record_count,
-            oldest_record_ms: records.iter().filter_map(KafkaRecord::event_time_ms).min(),
-            topics: topics.into_iter().collect::<Vec<_>>().join(","),
-            rejects,
-            tombstones: 0,
-            superseded: 0,
         }
     }
 

@@ -64,6 +64,14 @@ pub enum TableError {
     Misfit { table: String, reason: String },
 }
 
+/// The Kafka coordinates a created table starts with (and a created Delta Table is keyed by,
+/// unless `SINK_PRIMARY_KEY` says otherwise).
+const METADATA: [(&str, OdpsType); 3] = [
+    ("topic", OdpsType::String),
+    ("partition", OdpsType::BigInt),
+    ("offset", OdpsType::BigInt),
+];
+
 impl TableError {
     pub fn is_transient(&self) -> bool {
         match self {
@@ -246,64 +254,21 @@ impl Tables {
         };
         let create = self.settings.create.clone().unwrap_or_default();
         let delta = self.settings.write == WriteMode::Upsert;
-        let metadata = [
-            Column::new("topic", OdpsType::String),
-            Column::new("partition", OdpsType::BigInt),
-            Column::new("offset", OdpsType::BigInt),
-        ];
-        let mut columns: Vec<Column> = match self.settings.format {
-            Format::Json => {
-                let default_key = delta && create.primary_key.is_empty();
-                let mut columns: Vec<Column> = if default_key {
-                    metadata.to_vec()
-                } else {
-                    Vec::new()
-                };
-                let fields = missing_columns(
-                    records.iter().copied(),
-                    self.settings.mode,
-                    self.settings.json_number,
-                    |c| {
-                        columns.iter().any(|k| k.name == c)
-                            || self.router.columns().any(|k| k.eq_ignore_ascii_case(c))
-                    },
-                );
-                columns.extend(fields);
-                if columns.is_empty() {
-                    return Err(misfit(
-                        "its first records have no JSON object fields with values to make columns of".to_owned(),
-                    ));
-                }
-                columns
-            }
-            Format::Text | Format::Binary => {
-                let payload = if self.settings.format == Format::Binary {
-                    OdpsType::Binary
-                } else {
-                    OdpsType::String
-                };
-                let mut columns = metadata.to_vec();
-                columns.push(Column::new("key", payload.clone()));
-                columns.push(Column::new("value", payload));
-                columns
-            }
-            Format::Csv => {
-                return Err(misfit("CSV tables are not created by the sink".to_owned()));
-            }
-            Format::Debezium => {
-                return Err(misfit(
-                    "mirror tables are not created by the sink: create the Delta Table with the source's key".to_owned(),
-                ));
-            }
-        };
+        let mut columns =
+            self.new_columns(name, records, delta && create.primary_key.is_empty())?;
+        if columns.is_empty() {
+            return Err(misfit(
+                "its first records have no JSON object fields with values to make columns of"
+                    .to_owned(),
+            ));
+        }
         let primary_key = if !delta {
             Vec::new()
         } else if create.primary_key.is_empty() {
-            vec![
-                "topic".to_owned(),
-                "partition".to_owned(),
-                "offset".to_owned(),
-            ]
+            METADATA
+                .iter()
+                .map(|(name, _)| (*name).to_owned())
+                .collect()
         } else {
             create.primary_key.clone()
         };
@@ -331,6 +296,58 @@ impl Tables {
             primary_key,
             lifecycle_days: create.lifecycle_days,
         })
+    }
+
+    /// The data columns of a new table: for JSON the records' fields (after the Kafka
+    /// coordinates when they are the key, `with_metadata`), else the seed's layout.
+    fn new_columns(
+        &self,
+        name: &str,
+        records: &[&KafkaRecord],
+        with_metadata: bool,
+    ) -> Result<Vec<Column>, TableError> {
+        let metadata = METADATA
+            .iter()
+            .map(|(name, ty)| Column::new(*name, ty.clone()));
+        let payload = match self.settings.format {
+            Format::Text => OdpsType::String,
+            Format::Binary => OdpsType::Binary,
+            Format::Json => {
+                let mut columns: Vec<Column> = if with_metadata {
+                    metadata.collect()
+                } else {
+                    Vec::new()
+                };
+                let fields = missing_columns(
+                    records.iter().copied(),
+                    self.settings.mode,
+                    self.settings.json_number,
+                    |c| {
+                        columns.iter().any(|k| k.name == c)
+                            || self.router.columns().any(|k| k.eq_ignore_ascii_case(c))
+                    },
+                );
+                columns.extend(fields);
+                return Ok(columns);
+            }
+            Format::Csv | Format::Debezium => {
+                let reason = if self.settings.format == Format::Csv {
+                    "CSV tables are not created by the sink"
+                } else {
+                    "mirror tables are not created by the sink: create the Delta Table with the source's key"
+                };
+                return Err(TableError::Misfit {
+                    table: name.to_owned(),
+                    reason: reason.to_owned(),
+                });
+            }
+        };
+        Ok(metadata
+            .chain([
+                Column::new("key", payload.clone()),
+                Column::new("value", payload),
+            ])
+            .collect())
     }
 
     /// Makes `info` the kept state of table `name`: checked against the configuration, its row

@@ -724,6 +724,23 @@ impl Loop {
         self.invoke(id, held).await;
     }
 
+    /// One invocation of the function with `event`, counted, its request id and whether it
+    /// failed kept on the batch for the on-failure record.
+    async fn call(&mut self, held: &mut Held, event: Vec<u8>) -> crate::runtime::Outcome {
+        self.stats.invocations += 1;
+        let outcome = match self.function.invoke(event.into()).await {
+            Ok(o) => o,
+            Err(e) => crate::runtime::Outcome::Exited(e.to_string()),
+        };
+        held.invocations += 1;
+        held.last_request_id = self.function.last_request_id();
+        held.last_error = Some(match outcome {
+            crate::runtime::Outcome::Response(_) => None,
+            _ => Some("Unhandled".to_owned()),
+        });
+        outcome
+    }
+
     /// Invokes the function with a batch and acts on the outcome.
     async fn invoke(&mut self, id: i32, mut held: Held) {
         let event = held.batch.event(&self.meta);
@@ -735,19 +752,9 @@ impl Loop {
         if event.len() > self.settings.limits.max_event_bytes {
             warn!(topic_partition = %tp, offset = first, bytes = event.len(), "one record makes an event over the 6 MB Lambda payload limit: AWS could not deliver it; sent anyway");
         }
-        let started = std::time::Instant::now();
-        self.stats.invocations += 1;
         let event_bytes = event.len();
-        let outcome = match self.function.invoke(event.into()).await {
-            Ok(o) => o,
-            Err(e) => crate::runtime::Outcome::Exited(e.to_string()),
-        };
-        held.invocations += 1;
-        held.last_request_id = self.function.last_request_id();
-        held.last_error = Some(match outcome {
-            crate::runtime::Outcome::Response(_) => None,
-            _ => Some("Unhandled".to_owned()),
-        });
+        let started = std::time::Instant::now();
+        let outcome = self.call(&mut held, event).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         let label = outcome_label(&outcome);
         let (verdict, ignored) = judge(

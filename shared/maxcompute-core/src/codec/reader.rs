@@ -74,42 +74,8 @@ pub fn decode_block(types: &[OdpsType], bytes: &[u8]) -> Result<Vec<Vec<Value>>,
             return Ok(rows);
         }
 
-        // A data field: 1-based column position.
-        let column = match usize::try_from(field) {
-            Ok(f) if f >= 1 && f <= types.len() => f - 1,
-            _ => {
-                return Err(DecodeError::UnexpectedTag {
-                    offset: tag_offset,
-                    field,
-                    wire_type: wire,
-                });
-            }
-        };
-        if field <= previous_field {
-            return Err(DecodeError::FieldOutOfOrder {
-                offset: tag_offset,
-                field,
-                previous: previous_field,
-            });
-        }
+        let (column, ty) = data_column(types, tag_offset, tag, previous_field)?;
         previous_field = field;
-        let Some(ty) = types.get(column) else {
-            return Err(DecodeError::UnexpectedTag {
-                offset: tag_offset,
-                field,
-                wire_type: wire,
-            });
-        };
-        let expected_wire = wire_type(ty);
-        if wire != expected_wire {
-            return Err(DecodeError::WrongWireType {
-                offset: tag_offset,
-                column,
-                ty: ty.clone(),
-                expected: expected_wire,
-                actual: wire,
-            });
-        }
         crc.update(&(field as u32).to_le_bytes());
         let value = read_value(&mut cur, &mut crc, ty, column)?;
         let cells = row.get_or_insert_with(|| vec![Value::Null; types.len()]);
@@ -117,6 +83,45 @@ pub fn decode_block(types: &[OdpsType], bytes: &[u8]) -> Result<Vec<Vec<Value>>,
             *cell = value;
         }
     }
+}
+
+/// The column (0-based) and type of a data field's tag, checked: a known 1-based position, after
+/// the record's previous field, with its type's wire type.
+fn data_column(
+    types: &[OdpsType],
+    tag_offset: usize,
+    tag: u64,
+    previous_field: u64,
+) -> Result<(usize, &OdpsType), DecodeError> {
+    let (field, wire) = (tag >> 3, (tag & 7) as u8);
+    let unexpected = || DecodeError::UnexpectedTag {
+        offset: tag_offset,
+        field,
+        wire_type: wire,
+    };
+    let column = usize::try_from(field)
+        .ok()
+        .and_then(|f| f.checked_sub(1))
+        .ok_or_else(unexpected)?;
+    let ty = types.get(column).ok_or_else(unexpected)?;
+    if field <= previous_field {
+        return Err(DecodeError::FieldOutOfOrder {
+            offset: tag_offset,
+            field,
+            previous: previous_field,
+        });
+    }
+    let expected = wire_type(ty);
+    if wire != expected {
+        return Err(DecodeError::WrongWireType {
+            offset: tag_offset,
+            column,
+            ty: ty.clone(),
+            expected,
+            actual: wire,
+        });
+    }
+    Ok((column, ty))
 }
 
 /// Reads what follows the META_COUNT tag: the count, the optional metrics section, the

@@ -113,6 +113,30 @@ pub struct BuiltChanges<'a> {
     pub superseded: usize,
 }
 
+fn reject(class: RejectClass, message: String) -> RowError {
+    RowError { class, message }
+}
+
+/// What an `op` does, and the row image it reads (`after` for an upsert, `before` for a
+/// delete); the operations that cannot be applied row by row are `unsupported_change` rejects.
+fn operation(op: &str) -> Result<(ChangeOp, &'static str), RowError> {
+    match op {
+        "c" | "r" | "u" => Ok((ChangeOp::Upsert, "after")),
+        "d" => Ok((ChangeOp::Delete, "before")),
+        other => {
+            let what = match other {
+                "t" => "a truncate".to_owned(),
+                "m" => "a logical decoding message".to_owned(),
+                _ => format!("operation `{}`", excerpt(other)),
+            };
+            Err(reject(
+                RejectClass::UnsupportedChange,
+                format!("{what} cannot be applied row by row"),
+            ))
+        }
+    }
+}
+
 /// Where one column's cell comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -207,7 +231,6 @@ impl ChangeBuilder {
     /// The change a record makes: `Ok(None)` for a tombstone, else the operation and the row's
     /// values, or why the record must be rejected.
     pub fn change(&self, record: &KafkaRecord) -> Result<Option<(ChangeOp, Vec<Value>)>, RowError> {
-        let reject = |class, message: String| RowError { class, message };
         let Some(bytes) = record.value.as_deref() else {
             return Ok(None);
         };
@@ -221,21 +244,7 @@ impl ChangeBuilder {
             // `{"schema": …, "payload": null}`: the JSON converter's spelling of no value.
             return Ok(None);
         };
-        let (op, image_name) = match envelope.op.as_ref() {
-            "c" | "r" | "u" => (ChangeOp::Upsert, "after"),
-            "d" => (ChangeOp::Delete, "before"),
-            other => {
-                let what = match other {
-                    "t" => "a truncate".to_owned(),
-                    "m" => "a logical decoding message".to_owned(),
-                    _ => format!("operation `{}`", excerpt(other)),
-                };
-                return Err(reject(
-                    RejectClass::UnsupportedChange,
-                    format!("{what} cannot be applied row by row"),
-                ));
-            }
-        };
+        let (op, image_name) = operation(&envelope.op)?;
         let image = envelope
             .image(image_name)
             .map_err(|m| reject(RejectClass::InvalidJson, m))?;
@@ -245,46 +254,68 @@ impl ChangeBuilder {
                 format!("a change with op `{}` has no `after` row", envelope.op),
             ));
         }
-        let key_image = record_key(record).map_err(|m| reject(RejectClass::InvalidJson, m))?;
+        let mut values = self.cells(op, &envelope, image.as_ref())?;
+        self.fill_key(record, image_name, &mut values)?;
+        self.check(op, &values)?;
+        Ok(Some((op, values)))
+    }
 
-        let mut values = vec![Value::Null; self.columns.len()];
-        let convert = |col: &ColumnPlan, item: &Json<'_>, schema: Option<&FieldSchema>| {
-            typed(item, schema, &col.ty, &self.zone).map_err(|e| {
-                reject(
-                    e.class,
-                    format!("column `{}` ({}): {}", col.name, col.ty, e.detail),
-                )
-            })
-        };
+    /// One cell converted to its column's type, or the reject that names the column.
+    fn convert(
+        &self,
+        col: &ColumnPlan,
+        item: &Json<'_>,
+        schema: Option<&FieldSchema>,
+    ) -> Result<Value, RowError> {
+        typed(item, schema, &col.ty, &self.zone).map_err(|e| {
+            reject(
+                e.class,
+                format!("column `{}` ({}): {}", col.name, col.ty, e.detail),
+            )
+        })
+    }
+
+    /// The cells the row image and the envelope give, one per column (NULL where they give
+    /// none); a delete takes only its key cells.
+    fn cells(
+        &self,
+        op: ChangeOp,
+        envelope: &Envelope<'_>,
+        image: Option<&Image<'_>>,
+    ) -> Result<Vec<Value>, RowError> {
+        let mut values = Vec::with_capacity(self.columns.len());
         for (i, col) in self.columns.iter().enumerate() {
-            let is_key = self.key.contains(&i);
-            if op == ChangeOp::Delete && !is_key {
+            if op == ChangeOp::Delete && !self.key.contains(&i) {
+                values.push(Value::Null);
                 continue;
             }
-            let v = match col.source {
-                Source::Field => match image.as_ref().and_then(|img| img.field(&col.name)) {
-                    Some((item, schema)) => convert(col, &item, schema)?,
-                    None => Value::Null,
-                },
-                Source::Op => Value::text(envelope.op.as_ref()),
-                Source::Ts => match envelope.source_field("ts_ms") {
-                    Some(item) => convert(col, &item, None)?,
-                    None => Value::Null,
-                },
-                Source::Db => match envelope.source_field("db") {
-                    Some(item) => convert(col, &item, None)?,
-                    None => Value::Null,
-                },
-                Source::Table => match envelope.source_field("table") {
-                    Some(item) => convert(col, &item, None)?,
-                    None => Value::Null,
-                },
+            let item = match col.source {
+                Source::Field => image.and_then(|img| img.field(&col.name)),
+                Source::Op => {
+                    values.push(Value::text(envelope.op.as_ref()));
+                    continue;
+                }
+                Source::Ts => envelope.source_field("ts_ms").map(|item| (item, None)),
+                Source::Db => envelope.source_field("db").map(|item| (item, None)),
+                Source::Table => envelope.source_field("table").map(|item| (item, None)),
             };
-            if let Some(slot) = values.get_mut(i) {
-                *slot = v;
-            }
+            values.push(match item {
+                Some((item, schema)) => self.convert(col, &item, schema)?,
+                None => Value::Null,
+            });
         }
-        // Key cells the row image does not give come from the record key.
+        Ok(values)
+    }
+
+    /// Fills the key cells the row image did not give from the record key; a key cell that is
+    /// still NULL is a `missing_key` reject.
+    fn fill_key(
+        &self,
+        record: &KafkaRecord,
+        image_name: &str,
+        values: &mut [Value],
+    ) -> Result<(), RowError> {
+        let key_image = record_key(record).map_err(|m| reject(RejectClass::InvalidJson, m))?;
         for &i in &self.key {
             let (Some(col), Some(slot)) = (self.columns.get(i), values.get_mut(i)) else {
                 continue;
@@ -293,11 +324,11 @@ impl ChangeBuilder {
                 continue;
             }
             if let Some((item, schema)) = key_image.as_ref().and_then(|k| k.field(&col.name)) {
-                *slot = convert(col, &item, schema)?;
+                *slot = self.convert(col, &item, schema)?;
             } else if let Some(KeyImage::Scalar(item)) = &key_image
                 && self.key.len() == 1
             {
-                *slot = convert(col, item, None)?;
+                *slot = self.convert(col, item, None)?;
             }
             if slot.is_null() {
                 return Err(reject(
@@ -309,17 +340,20 @@ impl ChangeBuilder {
                 ));
             }
         }
-        if op == ChangeOp::Upsert {
-            for (v, col) in values.iter().zip(&self.columns) {
-                if v.is_null() && !col.nullable {
-                    return Err(reject(
-                        RejectClass::TypeConversion,
-                        format!(
-                            "column `{}` is NOT NULL and the change gives it no value",
-                            col.name
-                        ),
-                    ));
-                }
+        Ok(())
+    }
+
+    /// An upsert fills every NOT NULL column, and no cell is over MaxCompute's size limit.
+    fn check(&self, op: ChangeOp, values: &[Value]) -> Result<(), RowError> {
+        for (v, col) in values.iter().zip(&self.columns) {
+            if op == ChangeOp::Upsert && v.is_null() && !col.nullable {
+                return Err(reject(
+                    RejectClass::TypeConversion,
+                    format!(
+                        "column `{}` is NOT NULL and the change gives it no value",
+                        col.name
+                    ),
+                ));
             }
         }
         for (v, col) in values.iter().zip(&self.columns) {
@@ -334,7 +368,7 @@ impl ChangeBuilder {
                 ));
             }
         }
-        Ok(Some((op, values)))
+        Ok(())
     }
 
     /// The primary-key cells of a row, in key order.

@@ -386,7 +386,6 @@ impl RowBuilder {
 
     /// One record's row values (in the table's column order), or why it must be rejected.
     pub fn row(&self, record: &KafkaRecord) -> Result<Vec<Value>, RowError> {
-        let reject = |class, message: String| RowError { class, message };
         let values = match &self.plan {
             Plan::Columns(sources) => {
                 let mut values = Vec::with_capacity(sources.len());
@@ -397,64 +396,8 @@ impl RowBuilder {
                 }
                 values
             }
-            Plan::Csv { field, types } => {
-                let text = payload_text(*field, record).map_err(|(c, m)| reject(c, m))?;
-                let cells = csv::split(text).map_err(|e| {
-                    reject(RejectClass::CsvSyntax, format!("{}: {e}", field.name()))
-                })?;
-                if cells.len() != types.len() {
-                    return Err(reject(
-                        RejectClass::CsvFieldCount,
-                        format!(
-                            "{} has {} CSV cells, the table has {} columns",
-                            field.name(),
-                            cells.len(),
-                            types.len()
-                        ),
-                    ));
-                }
-                let mut values = Vec::with_capacity(types.len());
-                for ((cell, ty), name) in cells.iter().zip(types).zip(&self.names) {
-                    let v = match cell {
-                        None => Value::Null,
-                        Some(text) => convert::from_text(text, ty, &self.zone).map_err(|e| {
-                            reject(e.class, format!("column `{name}` ({ty}): {}", e.detail))
-                        })?,
-                    };
-                    values.push(v);
-                }
-                values
-            }
-            Plan::Json { field, columns } => {
-                let text = payload_text(*field, record).map_err(|(c, m)| reject(c, m))?;
-                let json = json::Json::parse(text).map_err(|e| {
-                    reject(
-                        RejectClass::InvalidJson,
-                        format!("{} is not JSON: {e}", field.name()),
-                    )
-                })?;
-                let Ok(json::Kind::Object(obj)) = json.kind() else {
-                    return Err(reject(
-                        RejectClass::InvalidJson,
-                        format!("{} is JSON but not an object", field.name()),
-                    ));
-                };
-                if self.exact {
-                    return self.exact_json_row(record, &obj, columns);
-                }
-                let mut values = Vec::with_capacity(columns.len());
-                for (name, ty, fallback) in columns {
-                    let v = match json::Json::field(&obj, name) {
-                        Some(item) => convert::from_json(item, ty, &self.zone),
-                        None => cell(fallback, record),
-                    }
-                    .map_err(|e| {
-                        reject(e.class, format!("column `{name}` ({ty}): {}", e.detail))
-                    })?;
-                    values.push(v);
-                }
-                values
-            }
+            Plan::Csv { field, types } => self.csv_row(record, *field, types)?,
+            Plan::Json { field, columns } => self.json_row(record, *field, columns)?,
         };
         for ((v, name), nullable) in values.iter().zip(&self.names).zip(&self.nullable) {
             if v.is_null() && !nullable {
@@ -477,7 +420,81 @@ impl RowBuilder {
     }
 }
 
+fn reject(class: RejectClass, message: String) -> RowError {
+    RowError { class, message }
+}
+
 impl RowBuilder {
+    /// A CSV field's cells, by position, converted to the columns' `types`.
+    fn csv_row(
+        &self,
+        record: &KafkaRecord,
+        field: Field,
+        types: &[OdpsType],
+    ) -> Result<Vec<Value>, RowError> {
+        let text = payload_text(field, record).map_err(|(c, m)| reject(c, m))?;
+        let cells = csv::split(text)
+            .map_err(|e| reject(RejectClass::CsvSyntax, format!("{}: {e}", field.name())))?;
+        if cells.len() != types.len() {
+            return Err(reject(
+                RejectClass::CsvFieldCount,
+                format!(
+                    "{} has {} CSV cells, the table has {} columns",
+                    field.name(),
+                    cells.len(),
+                    types.len()
+                ),
+            ));
+        }
+        let mut values = Vec::with_capacity(types.len());
+        for ((cell, ty), name) in cells.iter().zip(types).zip(&self.names) {
+            let v = match cell {
+                None => Value::Null,
+                Some(text) => convert::from_text(text, ty, &self.zone).map_err(|e| {
+                    reject(e.class, format!("column `{name}` ({ty}): {}", e.detail))
+                })?,
+            };
+            values.push(v);
+        }
+        Ok(values)
+    }
+
+    /// A JSON object's fields by column name; a column the object does not mention takes its
+    /// fallback.
+    fn json_row(
+        &self,
+        record: &KafkaRecord,
+        field: Field,
+        columns: &[(String, OdpsType, Source)],
+    ) -> Result<Vec<Value>, RowError> {
+        let text = payload_text(field, record).map_err(|(c, m)| reject(c, m))?;
+        let json = json::Json::parse(text).map_err(|e| {
+            reject(
+                RejectClass::InvalidJson,
+                format!("{} is not JSON: {e}", field.name()),
+            )
+        })?;
+        let Ok(json::Kind::Object(obj)) = json.kind() else {
+            return Err(reject(
+                RejectClass::InvalidJson,
+                format!("{} is JSON but not an object", field.name()),
+            ));
+        };
+        if self.exact {
+            return self.exact_json_row(record, &obj, columns);
+        }
+        let mut values = Vec::with_capacity(columns.len());
+        for (name, ty, fallback) in columns {
+            let v = match json::Json::field(&obj, name) {
+                Some(item) => convert::from_json(item, ty, &self.zone),
+                None => cell(fallback, record),
+            }
+            .map_err(|e| reject(e.class, format!("column `{name}` ({ty}): {}", e.detail)))?;
+            values.push(v);
+        }
+        Ok(values)
+    }
+
     /// A JSON object's row under [`RowBuilder::exact_json_fields`].
     fn exact_json_row(
         &self,
