@@ -726,7 +726,7 @@ impl Loop {
 
     /// One invocation of the function with `event`, counted, its request id and whether it
     /// failed kept on the batch for the on-failure record.
-    async fn call(&mut self, held: &mut Held, event: Vec<u8>) -> crate::runtime::Outcome {
+    async fn call(&mut self, held: &mut Held, event: String) -> crate::runtime::Outcome {
         self.stats.invocations += 1;
         let outcome = match self.function.invoke(event.into()).await {
             Ok(o) => o,
