@@ -40,6 +40,11 @@
 //! with `SINK_FORMAT=DEBEZIUM` into a Delta Table without partition columns under every upsert
 //! fault and killed processes. It ends with the table equal, row for row, to the source table
 //! the test computed from the changes it produced.
+//!
+//! Its Avro variant (`cdc_mirror_avro`) writes the same changes as Debezium's Avro converter does
+//! (keys and values in the schema registry's wire format, their schemas registered in the local
+//! schema registry), and the trigger decodes them through `SchemaRegistryConfig`
+//! (`EventRecordFormat: JSON`) before the sink sees them; the mirror must end equal all the same.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -1001,6 +1006,142 @@ fn debezium_value(id: u64, change: &SourceChange, wrapped: bool) -> Option<Vec<u
     Some(text.into_bytes())
 }
 
+/// How the changes are written to Kafka.
+enum Encoding {
+    /// Debezium's JSON converter, with and without the schema wrapper.
+    Json,
+    /// Debezium's Avro converter: the registry's framing around Avro datums of these schemas.
+    Avro(Box<AvroSchemas>),
+}
+
+/// The key and envelope schemas of the Avro variant and their ids in the registry.
+struct AvroSchemas {
+    key: apache_avro::Schema,
+    key_id: u32,
+    value: apache_avro::Schema,
+    value_id: u32,
+}
+
+/// The key schema Debezium's Avro converter registers for the source table.
+const AVRO_KEY_SCHEMA: &str = r#"{"type":"record","name":"Key","namespace":"soak.public.items","fields":[{"name":"id","type":"long"}]}"#;
+
+/// The envelope schema Debezium's Avro converter registers (the price as a string, as
+/// decimal.handling.mode=string writes it).
+const AVRO_VALUE_SCHEMA: &str = r#"{"type":"record","name":"Envelope","namespace":"soak.public.items","fields":[
+ {"name":"before","type":["null",{"type":"record","name":"Value","fields":[
+   {"name":"id","type":"long"},
+   {"name":"name","type":["null","string"],"default":null},
+   {"name":"qty","type":["null","long"],"default":null},
+   {"name":"price","type":["null","string"],"default":null}]}],"default":null},
+ {"name":"after","type":["null","Value"],"default":null},
+ {"name":"source","type":{"type":"record","name":"Source","namespace":"io.debezium.connector.postgresql","fields":[
+   {"name":"connector","type":"string"},{"name":"ts_ms","type":"long"},
+   {"name":"db","type":"string"},{"name":"table","type":"string"}]}},
+ {"name":"op","type":"string"},
+ {"name":"ts_ms","type":["null","long"],"default":null}]}"#;
+
+impl AvroSchemas {
+    /// Registers both schemas for `topic` as the stock serializer does (`<topic>-key`,
+    /// `<topic>-value`).
+    fn register(registry: &schema_registry::SchemaRegistry, topic: &str) -> Self {
+        let register = |subject: String, text: &str| {
+            let stored = schema_registry::Stored {
+                schema: text.to_owned(),
+                schema_type: "AVRO".to_owned(),
+            };
+            registry.register(&subject, stored).unwrap().0
+        };
+        Self {
+            key: apache_avro::Schema::parse_str(AVRO_KEY_SCHEMA).unwrap(),
+            key_id: register(format!("{topic}-key"), AVRO_KEY_SCHEMA),
+            value: apache_avro::Schema::parse_str(AVRO_VALUE_SCHEMA).unwrap(),
+            value_id: register(format!("{topic}-value"), AVRO_VALUE_SCHEMA),
+        }
+    }
+
+    /// A datum of `schema` in the registry's wire format: magic byte 0, the schema id (4 bytes,
+    /// big endian), the Avro binary encoding.
+    fn frame(schema: &apache_avro::Schema, id: u32, value: apache_avro::types::Value) -> Vec<u8> {
+        let mut out = vec![0];
+        out.extend_from_slice(&id.to_be_bytes());
+        let writer = apache_avro::writer::datum::GenericDatumWriter::builder(schema)
+            .build()
+            .unwrap();
+        out.extend(writer.write_value_to_vec(value).unwrap());
+        out
+    }
+
+    fn key(&self, id: u64) -> Vec<u8> {
+        use apache_avro::types::Value;
+        let key = Value::Record(vec![("id".to_owned(), Value::Long(id as i64))]);
+        Self::frame(&self.key, self.key_id, key)
+    }
+
+    fn value(&self, id: u64, change: &SourceChange) -> Option<Vec<u8>> {
+        use apache_avro::types::Value;
+        let optional = |v: Option<Value>| match v {
+            Some(v) => Value::Union(1, Box::new(v)),
+            None => Value::Union(0, Box::new(Value::Null)),
+        };
+        let row = |r: Option<&SourceRow>| {
+            Value::Record(vec![
+                ("id".to_owned(), Value::Long(id as i64)),
+                (
+                    "name".to_owned(),
+                    optional(r.map(|r| Value::String(r.0.clone()))),
+                ),
+                ("qty".to_owned(), optional(r.map(|r| Value::Long(r.1)))),
+                (
+                    "price".to_owned(),
+                    optional(r.map(|r| Value::String(price_text(r.2)))),
+                ),
+            ])
+        };
+        let (before, after, op) = match change {
+            SourceChange::Tombstone => return None,
+            SourceChange::Delete => (Some(row(None)), None, "d"),
+            SourceChange::Upsert(op, r) => (None, Some(row(Some(r))), *op),
+        };
+        let source = Value::Record(vec![
+            (
+                "connector".to_owned(),
+                Value::String("postgresql".to_owned()),
+            ),
+            ("ts_ms".to_owned(), Value::Long(1_605_600_000_000)),
+            ("db".to_owned(), Value::String("shop".to_owned())),
+            ("table".to_owned(), Value::String("items".to_owned())),
+        ]);
+        let envelope = Value::Record(vec![
+            ("before".to_owned(), optional(before)),
+            ("after".to_owned(), optional(after)),
+            ("source".to_owned(), source),
+            ("op".to_owned(), Value::String(op.to_owned())),
+            ("ts_ms".to_owned(), optional(Some(Value::Long(1)))),
+        ]);
+        Some(Self::frame(&self.value, self.value_id, envelope))
+    }
+}
+
+/// Queues the `n`th change, of key `id`, on the partition of the key's bytes as Debezium would
+/// write them in JSON without the wrapper, so that every change of a key lands on one partition
+/// whichever way it is written.
+fn push_record(
+    per_partition: &mut [Vec<NewRecord>],
+    id: u64,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+    n: usize,
+) {
+    let p = key_partition(format!(r#"{{"id":{id}}}"#).as_bytes(), PARTITIONS);
+    per_partition[p as usize].push(NewRecord {
+        partition: p,
+        key: Some(key),
+        value,
+        headers: vec![],
+        timestamp_ms: Some(BOUNDARY_MS + n as i64),
+    });
+}
+
 /// Produces random changes of a source table of [`CDC_KEYS`] keys, at least `changes` of them
 /// plus the tombstones after deletes, each on its key's partition in the order they happened;
 /// returns the source table they leave and the number of records produced.
@@ -1009,27 +1150,33 @@ async fn produce_changes(
     topic: &str,
     changes: usize,
     rng: &mut Rng,
+    encoding: &Encoding,
 ) -> (BTreeMap<u64, SourceRow>, usize) {
     let mut source: BTreeMap<u64, SourceRow> = BTreeMap::new();
     let mut per_partition: Vec<Vec<NewRecord>> = (0..PARTITIONS).map(|_| Vec::new()).collect();
     let mut push = |id: u64, change: &SourceChange, wrapped: bool, n: usize| {
-        let key = if wrapped {
+        let key = if let Encoding::Avro(schemas) = encoding {
+            return push_record(
+                &mut per_partition,
+                id,
+                schemas.key(id),
+                schemas.value(id, change),
+                n,
+            );
+        } else if wrapped {
             format!(
                 r#"{{"schema":{{"type":"struct","fields":[{{"type":"int64","optional":false,"field":"id"}}],"optional":false,"name":"soak.public.items.Key"}},"payload":{{"id":{id}}}}}"#
             )
         } else {
             format!(r#"{{"id":{id}}}"#)
         };
-        // The partition of the key's bytes as Debezium would write them unwrapped, so that
-        // every change of a key lands on one partition whichever way it is written.
-        let p = key_partition(format!(r#"{{"id":{id}}}"#).as_bytes(), PARTITIONS);
-        per_partition[p as usize].push(NewRecord {
-            partition: p,
-            key: Some(key.into_bytes()),
-            value: debezium_value(id, change, wrapped),
-            headers: vec![],
-            timestamp_ms: Some(BOUNDARY_MS + n as i64),
-        });
+        push_record(
+            &mut per_partition,
+            id,
+            key.into_bytes(),
+            debezium_value(id, change, wrapped),
+            n,
+        );
     };
     let mut records = 0;
     for n in 0..changes {
@@ -1077,7 +1224,7 @@ async fn produce_changes(
 
 /// Changes of a source table through the whole flow into its mirror, under every upsert fault
 /// and killed processes; the mirror must end equal to the source.
-async fn soak_cdc(scenario: Scenario) {
+async fn soak_cdc(scenario: Scenario, avro: bool) {
     let requested = env_number("SOAK_RECORDS").map_or(0, |n| n as usize);
     let changes = requested.max(CDC_MIN_CHANGES);
     let seed = env_number("SOAK_SEED").unwrap_or_else(|| {
@@ -1096,9 +1243,18 @@ async fn soak_cdc(scenario: Scenario) {
     create_topic(&bootstrap, &topic, PARTITIONS).await;
     let flow = TestEmulator::start().await;
     flow.sql(CDC_DDL).await;
+    let registry = schema_registry::SchemaRegistry::start(([127, 0, 0, 1], 0).into(), None)
+        .await
+        .unwrap();
+    let encoding = if avro {
+        Encoding::Avro(Box::new(AvroSchemas::register(&registry, &topic)))
+    } else {
+        Encoding::Json
+    };
     // The changes and the faults draw from two generators of the one seed.
     let mut changes_rng = Rng(seed ^ 0x5eed_cdc0);
-    let (source, records) = produce_changes(&bootstrap, &topic, changes, &mut changes_rng).await;
+    let (source, records) =
+        produce_changes(&bootstrap, &topic, changes, &mut changes_rng, &encoding).await;
 
     let sink = std::fs::canonicalize(function_binary("sink")).unwrap();
     let level = std::env::var("SOAK_FUNCTION_LOG").unwrap_or_else(|_| "error".to_owned());
@@ -1118,6 +1274,14 @@ async fn soak_cdc(scenario: Scenario) {
     settings.function.timeout = scenario.timeout;
     settings.limits.batch_size = CDC_BATCH_SIZE;
     settings.report_batch_item_failures = scenario.partial_batch;
+    if avro {
+        settings.schema_registry = Some(trigger::schema::RegistryConfig {
+            uri: registry.url(),
+            format: trigger::schema::RecordFormat::Json,
+            validate_key: true,
+            validate_value: true,
+        });
+    }
 
     let budget = Duration::from_secs(120) + Duration::from_millis(10) * records as u32;
     let wan = through_wan(&flow, &mut settings).await;
@@ -1173,7 +1337,7 @@ async fn soak_cdc(scenario: Scenario) {
          mode       | records | source rows | mirror rows | differing | invocations | failures | faults | kills | seconds\n\
          -----------|---------|-------------|-------------|-----------|-------------|----------|--------|-------|--------\n\
          {:<10} | {records:>7} | {:>11} | {:>11} | {:>9} | {:>11} | {:>8} | {:>6} | {:>5} | {seconds:>7.1}\n",
-        "cdc mirror",
+        scenario.name,
         source.len(),
         stored.len(),
         differing.len(),
@@ -1203,15 +1367,36 @@ async fn soak_cdc(scenario: Scenario) {
 /// The change-data-capture scenario: its own driver, the machinery above.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdc_mirror() {
-    soak_cdc(Scenario {
-        name: "cdc mirror",
-        table: Table::Delta,
-        tunnel: "stream",
-        partial_batch: true,
-        chaos: everything(UPSERT_KINDS),
-        timeout: Duration::from_secs(3),
-        exactly_once: true,
-    })
+    soak_cdc(
+        Scenario {
+            name: "cdc mirror",
+            table: Table::Delta,
+            tunnel: "stream",
+            partial_batch: true,
+            chaos: everything(UPSERT_KINDS),
+            timeout: Duration::from_secs(3),
+            exactly_once: true,
+        },
+        false,
+    )
+    .await;
+}
+
+/// The same through the schema registry: Avro changes, decoded by the trigger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_mirror_avro() {
+    soak_cdc(
+        Scenario {
+            name: "cdc avro",
+            table: Table::Delta,
+            tunnel: "stream",
+            partial_batch: true,
+            chaos: everything(UPSERT_KINDS),
+            timeout: Duration::from_secs(3),
+            exactly_once: true,
+        },
+        true,
+    )
     .await;
 }
 
