@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make demo-cdc`: a source table mirrored into a Delta Table from its Debezium changes, on this
 # machine. A Kafka broker (started here unless one answers), the MaxCompute emulator, a Delta
-# Table `orders` keyed by the source's primary key and not partitioned, and the emulator's
-# trigger feeding the sink function (its deployed binary, settings from template.yaml with
-# Format=DEBEZIUM). The changes are Debezium's JSON for a small `orders` table
-# (scripts/demo_cdc.py): first the initial snapshot and an insert, then one batch with a key
+# Table `orders` keyed by the source's primary key and not partitioned, a local schema registry,
+# and the emulator's trigger feeding the sink function (its deployed binary, settings from
+# template.yaml with Format=DEBEZIUM, the mapping's SchemaRegistryConfig decoding Avro to JSON).
+# The changes are Debezium's for a small `orders` table (scripts/demo_cdc.py), in Avro as
+# Confluent's converter writes them, produced with the stock Python client's AvroSerializer: first the initial snapshot and an insert, then one batch with a key
 # updated twice, a delete and its tombstone, a delete followed by an insert of the same key, an
 # insert and an update. After each phase it prints the source table and the mirror, and checks
 # that they are equal. Everything started here is stopped on exit (the broker only if this
@@ -25,8 +26,14 @@ bootstrap="${KAFKA_BOOTSTRAP:-127.0.0.1:$kafka_port}"
 # A fresh topic per run, as Debezium names it (<server>.<schema>.<table>), so a broker that keeps
 # earlier runs' topics does not replay them into this run's table.
 topic="shop.public.orders.$(date +%s)"
+# Where the trigger puts a change the registry cannot decode, and the sink its rejects.
+errors="demo-cdc-errors.$(date +%s)"
 group="connect-demo-cdc-$(date +%s)"
 ddl='CREATE TABLE IF NOT EXISTS orders(id BIGINT NOT NULL, customer STRING, product STRING, quantity BIGINT, amount DECIMAL(10,2), status STRING, cdc_op STRING, cdc_source_ts_ms BIGINT, PRIMARY KEY (id)) TBLPROPERTIES ("transactional"="true", "write.bucket.num"="4");'
+
+step "the Python environment (confluent-kafka's Avro serializer)"
+bash scripts/venv.sh >/dev/null || fail "the Python environment could not be made"
+python="$PWD/.venv/bin/python"
 
 step "building the emulator and the sink function"
 cargo build --quiet -p emulator -p sink || fail "the build failed"
@@ -35,8 +42,13 @@ data_dir=$(mktemp -d "${TMPDIR:-/tmp}/sink-demo-cdc.XXXXXX")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 endpoint="http://127.0.0.1:$port/api"
 emulator_pid=""
+registry_pid=""
 started_broker=""
 cleanup() {
+  if [ -n "$registry_pid" ]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
   if [ -n "$emulator_pid" ]; then
     kill "$emulator_pid" 2>/dev/null || true
     wait "$emulator_pid" 2>/dev/null || true
@@ -54,14 +66,25 @@ else
   KAFKA_PORT="$kafka_port" bash scripts/broker.sh start || fail "the broker did not start"
   started_broker=1
 fi
-step "creating the change topic $topic"
+step "creating the change topic $topic and the error topic $errors"
 KAFKA_PORT="$kafka_port" bash scripts/broker.sh topic "$topic" 1 | tail -n 1 || fail "creating the topic failed"
+KAFKA_PORT="$kafka_port" bash scripts/broker.sh topic "$errors" 1 | tail -n 1 || fail "creating the topic failed"
 
 step "starting the MaxCompute emulator on 127.0.0.1:$port"
 "$emulator" maxcompute --listen "127.0.0.1:$port" --data-dir "$data_dir/maxcompute" \
   --access-key "$access_key" >"$data_dir/emulator.log" 2>&1 &
 emulator_pid=$!
 sql() { "$emulator" sql --endpoint "$endpoint" --project "$project" --access-key "$access_key" "$1"; }
+
+registry_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+registry_url="http://127.0.0.1:$registry_port"
+step "starting the schema registry on $registry_url"
+"$emulator" trigger registry --listen "127.0.0.1:$registry_port" >"$data_dir/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 1 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$registry_port") 2>/dev/null && break
+  sleep 0.1
+done
 
 step "creating the mirror: a Delta Table keyed by the source's primary key, without partitions"
 echo "$ddl"
@@ -77,22 +100,16 @@ done
 phase() {
   local n=$1 what=$2 count=0
   step "phase $n: $what"
-  while IFS=$'\t' read -r key value; do
-    if [ "$value" = "-" ]; then
-      echo "  key $key  tombstone (no value)"
-      "$emulator" trigger produce --bootstrap "$bootstrap" --topic "$topic" --key "$key" >/dev/null \
-        || fail "producing failed"
-    else
-      echo "  key $key  $(python3 -c 'import json,sys; v=json.loads(sys.argv[1]); print("op", v["op"], json.dumps(v["after"] or v["before"]))' "$value")"
-      "$emulator" trigger produce --bootstrap "$bootstrap" --topic "$topic" --key "$key" --value "$value" >/dev/null \
-        || fail "producing failed"
-    fi
-    count=$((count + 1))
-  done < <(python3 scripts/demo_cdc.py changes "$n")
+  "$python" scripts/demo_cdc.py produce "$n" "$bootstrap" "$topic" "$registry_url" \
+    || fail "producing failed"
+  count=$("$python" scripts/demo_cdc.py changes "$n" | wc -l)
 
-  step "phase $n: the trigger feeds the $count changes to the sink (SINK_FORMAT=DEBEZIUM) in one batch"
+  step "phase $n: the trigger decodes the $count changes through the registry and feeds them to the sink (SINK_FORMAT=DEBEZIUM) in one batch"
   "$emulator" trigger --function "$sink" --template template.yaml --bootstrap "$bootstrap" \
     --topic "$topic" --group "$group" --starting-position earliest --batch-size 100 \
+    --parameter MinimumPollers=1 --parameter "SchemaRegistryURI=$registry_url" \
+    --parameter SchemaValidation=VALUE --parameter EventRecordFormat=JSON \
+    --parameter "ErrorTopic=$errors" \
     --env "SINK_FORMAT=DEBEZIUM" \
     --env "MAXCOMPUTE_ENDPOINT=$endpoint" --env "MAXCOMPUTE_PROJECT=$project" \
     --env "MAXCOMPUTE_TABLE=orders" \

@@ -1,8 +1,12 @@
 """The source side of `make demo-cdc`: a small `orders` table and the Debezium changes of it.
 
-`changes PHASE` prints one change per line as `KEY<TAB>VALUE` (VALUE `-` for a tombstone), the
-JSON Debezium's Postgres connector writes through Kafka Connect's JSON converter without the
-schema wrapper; `table PHASE` prints the source table after that phase; `compare PHASE FILE`
+`produce PHASE BOOTSTRAP TOPIC REGISTRY` writes that phase's changes to TOPIC as Debezium's
+Postgres connector does through Confluent's Avro converter: each value serialized by the stock
+`AvroSerializer` with the envelope schema (registered in the schema registry at REGISTRY), the
+key `{"id": N}` as JSON, a tombstone as a null value; it prints one line per change.
+`changes PHASE` prints one change per line as `KEY<TAB>VALUE` (VALUE `-` for a tombstone) in
+the JSON of Kafka Connect's JSON converter without the schema wrapper (the same changes); `table
+PHASE` prints the source table after that phase; `compare PHASE FILE`
 checks the mirror's rows (the emulator's `select` output in FILE) against it; `sorted FILE`
 prints that output with its rows sorted by their first column.
 Phase 1 is the initial snapshot (op `r`) and one insert; phase 2, one batch, has a key updated
@@ -59,6 +63,57 @@ def changes(phase):
         yield key, json.dumps(value, separators=(",", ":"))
 
 
+def row_schema():
+    optional = lambda name, t: {"name": name, "type": ["null", t], "default": None}
+    return {
+        "type": "record", "name": "Value",
+        "fields": [{"name": "id", "type": "long"}, optional("customer", "string"),
+                   optional("product", "string"), optional("quantity", "long"),
+                   # decimal.handling.mode=string: the amount as its decimal text.
+                   optional("amount", "string"), optional("status", "string")],
+    }
+
+
+# The envelope schema Debezium's Avro converter registers for the table (the fields the demo
+# uses).
+ENVELOPE_SCHEMA = json.dumps({
+    "type": "record", "name": "Envelope", "namespace": "shop.public.orders",
+    "fields": [
+        {"name": "before", "type": ["null", row_schema()], "default": None},
+        {"name": "after", "type": ["null", "Value"], "default": None},
+        {"name": "source", "type": {
+            "type": "record", "name": "Source", "namespace": "io.debezium.connector.postgresql",
+            "fields": [{"name": k, "type": "string"} for k in SOURCE] +
+                      [{"name": "ts_ms", "type": "long"}]}},
+        {"name": "op", "type": "string"},
+        {"name": "ts_ms", "type": ["null", "long"], "default": None},
+    ],
+})
+
+
+def produce(phase, bootstrap, topic, registry):
+    """Writes the phase's changes with the stock Avro serializer; prints what it wrote."""
+    from confluent_kafka import Producer
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    serializer = AvroSerializer(SchemaRegistryClient({"url": registry}), ENVELOPE_SCHEMA)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for key, value in changes(phase):
+        if value == "-":
+            print(f"  key {key}  tombstone (no value)")
+            producer.produce(topic, key=key.encode(), value=None)
+            continue
+        change = json.loads(value)
+        framed = serializer(change, SerializationContext(topic, MessageField.VALUE))
+        row = change["after"] or change["before"]
+        print(f"  key {key}  op {change['op']} {json.dumps(row)}  ({len(framed)} bytes of Avro)")
+        producer.produce(topic, key=key.encode(), value=framed)
+    if producer.flush(30) != 0:
+        sys.exit("producing failed: the broker did not take every change")
+
+
 def table(phase):
     rows = {}
     for p in range(1, phase + 1):
@@ -97,7 +152,9 @@ def main():
         print_sorted(sys.argv[2])
         return
     what, phase = sys.argv[1], int(sys.argv[2])
-    if what == "changes":
+    if what == "produce":
+        produce(phase, *sys.argv[3:6])
+    elif what == "changes":
         for key, value in changes(phase):
             print(f"{key}\t{value}")
     elif what == "table":
