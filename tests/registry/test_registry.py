@@ -5,7 +5,8 @@ trigger` runs the template's mappings (one per topic of SourceTopics, provisione
 SchemaRegistryConfig) into the sink, which writes into the MaxCompute emulator. The sink's
 TEXT format stores each value as the function received it, so the table shows what the trigger
 delivered: the decoded record as JSON (EventRecordFormat JSON) or the Avro datum without the
-registry's framing (SOURCE). Records the registry cannot decode (an unknown schema id, garbage
+registry's framing (SOURCE); the same for Protobuf records written by its ProtobufSerializer.
+Records the registry cannot decode (an unknown schema id, garbage
 after the magic byte) land in the on-failure topic, never in the table.
 
 Needs the local broker (KAFKA_BOOTSTRAP, `bash scripts/broker.sh start`) and the built emulator
@@ -32,7 +33,10 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
 from confluent_kafka.schema_registry.avro import AvroSerializer  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
+from confluent_kafka.schema_registry.protobuf import ProtobufSerializer  # noqa: E402
 from fastavro import parse_schema, schemaless_writer  # noqa: E402
+from google.protobuf import descriptor_pb2, descriptor_pool  # noqa: E402
+from google.protobuf.message_factory import GetMessageClass  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092")
@@ -366,3 +370,78 @@ def test_debezium_changes_in_avro_mirror_the_source_table(flow):
     mirror = sorted(tuple(r) for r in emu.query("select id, item, qty from orders_mirror"))
     assert mirror == sorted((k, r["item"], r["qty"]) for k, r in source.items()), mirror
     assert on_failure_records(errors, 1, timeout=2) == []
+
+
+def order_message_class():
+    """An `Order` message as protoc would generate it from a small shop.proto, built from its
+    descriptor (no generated code in the repository). It is the file's second message and has a
+    nested one, so the record's message indexes are not the lone 0 the first message gets."""
+    field = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name=f"{unique('shop')}.proto", package="shop", syntax="proto3"
+    )
+    header = proto.message_type.add(name="Header")
+    header.field.add(name="source", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    order = proto.message_type.add(name="Order")
+    item = order.nested_type.add(name="Item")
+    item.field.add(name="sku", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    for name, number, kind in [
+        ("order_id", 1, field.TYPE_INT64),
+        ("customer", 2, field.TYPE_STRING),
+        ("amount", 3, field.TYPE_DOUBLE),
+    ]:
+        order.field.add(name=name, number=number, type=kind, label=field.LABEL_OPTIONAL)
+    order.field.add(
+        name="items", number=4, type=field.TYPE_MESSAGE, type_name=".shop.Order.Item",
+        label=field.LABEL_REPEATED,
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return GetMessageClass(pool.FindMessageTypeByName("shop.Order"))
+
+
+@pytest.mark.parametrize("fmt", ["JSON", "SOURCE"])
+def test_protobuf_through_the_registry_reaches_the_function(flow, fmt):
+    """Protobuf records written by the stock ProtobufSerializer (which registers the file's
+    descriptor): with JSON the function receives the message in Protobuf's JSON mapping (field
+    names as in the .proto, 64-bit integers as numbers), with SOURCE the message bytes without
+    the framing and message indexes; a record whose message does not parse goes to the
+    on-failure topic."""
+    emu, registry = flow
+    orders, errors = unique("orders-protobuf"), unique("errors")
+    topics(orders, errors)
+    Order = order_message_class()
+    serializer = ProtobufSerializer(
+        Order, SchemaRegistryClient({"url": registry.url}), {"use.deprecated.format": False}
+    )
+    # A 64-bit id past 2^53 in JSON; with SOURCE one whose bytes are valid UTF-8, since the
+    # sink's TEXT format keeps a value as text.
+    big = 9_007_199_254_740_993 if fmt == "JSON" else 7
+    sent = [
+        Order(order_id=big, customer="ann", amount=12.5,
+              items=[Order.Item(sku="tea"), Order.Item(sku="cake")]),
+        Order(order_id=2, customer="bob"),
+    ]
+    framed = [serializer(o, SerializationContext(orders, MessageField.VALUE)) for o in sent]
+    # Magic byte, schema id, then the indexes [1] as zig-zag varints (count 1, index 1).
+    assert all(f[0] == 0 and f[5:7] == b"\x02\x02" for f in framed), framed
+    garbage = framed[0][:7] + b"\xff\xff\xff\xff"
+    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    for value in framed + [garbage]:
+        producer.produce(orders, value=value)
+    assert producer.flush(30) == 0
+
+    run_trigger(emu, registry, [orders], errors, stop_after=3, fmt=fmt)
+
+    got = [v for _, _, v in rows(emu)]
+    if fmt == "JSON":
+        assert [json.loads(v) for v in got] == [
+            {"order_id": big, "customer": "ann", "amount": 12.5,
+             "items": [{"sku": "tea"}, {"sku": "cake"}]},
+            {"order_id": 2, "customer": "bob"},
+        ], got
+    else:
+        assert [v.encode() for v in got] == [o.SerializeToString() for o in sent], got
+    (failed,) = on_failure_records(errors, 1)
+    assert base64.b64decode(failed["payload"]["records"][f"{orders}-0"][0]["value"]) == garbage
+    assert failed["requestContext"]["condition"] == "SchemaRegistryValidationFailed"

@@ -1,7 +1,8 @@
 //! The mapping's schema registry (`SchemaRegistryConfig`): the key and value the mapping
 //! validates are read as the Confluent wire format (magic byte 0, the schema id as 4 bytes big
-//! endian, then the Avro datum), their schema fetched by id from the registry
-//! (`GET /schemas/ids/{id}`, cached for the trigger's life) and decoded; the record is then
+//! endian, for Protobuf the message indexes, then the Avro datum or Protobuf message), their
+//! schema fetched by id from the registry (`GET /schemas/ids/{id}`, cached for the trigger's
+//! life) and decoded; the record is then
 //! delivered as AWS documents it: with `EventRecordFormat: JSON` the decoded record as JSON text
 //! (base64 in the event, like any key or value), with `SOURCE` the original datum without the
 //! framing, and in both cases `keySchemaMetadata`/`valueSchemaMetadata` with the `dataFormat`
@@ -15,9 +16,17 @@
 //! A registry that cannot be read is tried again by the trigger a few times (about 6 s) before
 //! the record is given up; AWS's behaviour then is not documented.
 //!
-//! It does not do: Glue registries, authentication to the registry (`AccessConfigs`), Protobuf
-//! or JSON Schema (a record of either is not decoded and goes to the on-failure destination),
-//! schema references, or HTTPS (the client is a small HTTP/1.1 GET for a local registry).
+//! A Protobuf schema is read as the stock serializers register it (the base64 of a serialized
+//! `FileDescriptorProto`) or as `.proto` text (what Confluent's registry serves), and may import
+//! the well-known types; the message is the one its indexes name. With `EventRecordFormat: JSON`
+//! it is delivered in Protobuf's JSON mapping with two choices of ours, since AWS documents
+//! neither: fields keep their `.proto` names (so that they match column names), and 64-bit
+//! integers are JSON numbers rather than strings. With `SOURCE`, the message bytes without the
+//! framing and indexes, `dataFormat` `PROTOBUF`.
+//!
+//! It does not do: Glue registries, authentication to the registry (`AccessConfigs`), JSON
+//! Schema (such a record is not decoded and goes to the on-failure destination), schema
+//! references, or HTTPS (the client is a small HTTP/1.1 GET for a local registry).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -166,6 +175,7 @@ pub enum DecodeError {
 #[derive(Debug)]
 enum Known {
     Avro(Schema),
+    Protobuf(prost_reflect::FileDescriptor),
     Other(String),
     Missing,
 }
@@ -216,8 +226,23 @@ impl Decoder {
     ) -> Result<(Vec<u8>, SchemaMetadata), DecodeError> {
         let (id, datum) = split_frame(part, bytes)?;
         let schema = self.schema(part, id).await?;
+        let invalid = |reason| DecodeError::Invalid { part, id, reason };
         let schema = match schema.as_ref() {
             Known::Avro(s) => s,
+            Known::Protobuf(file) => {
+                let (json, message) = decode_protobuf(file, datum).map_err(invalid)?;
+                let delivered = match self.config.format {
+                    RecordFormat::Json => (json.into_bytes(), "JSON"),
+                    RecordFormat::Source => (message.to_vec(), "PROTOBUF"),
+                };
+                return Ok((
+                    delivered.0,
+                    SchemaMetadata {
+                        data_format: delivered.1,
+                        schema_id: id.to_string(),
+                    },
+                ));
+            }
             Known::Other(kind) => {
                 return Err(DecodeError::Unsupported {
                     part,
@@ -308,6 +333,10 @@ fn known_schema(body: &[u8]) -> Known {
             Ok(s) => Known::Avro(s),
             Err(e) => Known::Other(format!("an Avro schema that does not parse ({e})")),
         },
+        Some("PROTOBUF") => match protobuf_file(&answer.schema) {
+            Ok(file) => Known::Protobuf(file),
+            Err(e) => Known::Other(format!("a Protobuf schema that does not load ({e})")),
+        },
         Some(other) => Known::Other(other.to_owned()),
     }
 }
@@ -324,6 +353,100 @@ pub fn decode_avro(schema: &Schema, datum: &[u8]) -> Result<String, String> {
     }
     let json = serde_json::Value::try_from(value).map_err(|e| format!("not JSON: {e}"))?;
     serde_json::to_string(&json).map_err(|e| e.to_string())
+}
+
+/// The file a registered Protobuf schema describes: the base64 of a serialized
+/// `FileDescriptorProto` (what the stock serializers register) or `.proto` text (what
+/// Confluent's registry serves), compiled by protox with the well-known types importable.
+fn protobuf_file(text: &str) -> Result<prost_reflect::FileDescriptor, String> {
+    use base64::Engine;
+    use protox::file::{ChainFileResolver, File, GoogleFileResolver};
+
+    /// The one registered file, by its name.
+    struct Registered(File);
+    impl protox::file::FileResolver for Registered {
+        fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+            if name == self.0.name() {
+                Ok(self.0.clone())
+            } else {
+                Err(protox::Error::file_not_found(name))
+            }
+        }
+    }
+
+    let file = match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+        Ok(bytes) => File::decode_file_descriptor_proto(bytes.as_slice())
+            .map_err(|e| format!("not a FileDescriptorProto: {e}"))?,
+        Err(_) => File::from_source("registered.proto", text).map_err(|e| e.to_string())?,
+    };
+    let name = file.name().to_owned();
+    if name.is_empty() {
+        return Err("a FileDescriptorProto without a file name".to_owned());
+    }
+    let mut resolver = ChainFileResolver::new();
+    resolver.add(Registered(file));
+    resolver.add(GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.open_file(&name).map_err(|e| e.to_string())?;
+    compiler
+        .descriptor_pool()
+        .get_file_by_name(&name)
+        .ok_or_else(|| format!("{name} is not in its own descriptor pool"))
+}
+
+/// Reads the message indexes that follow the schema id in a Protobuf frame (zig-zag varints: a
+/// count, then that many indexes; a lone 0 is the first message) and the message they name,
+/// decoded as JSON; also the message's own bytes.
+pub fn decode_protobuf<'d>(
+    file: &prost_reflect::FileDescriptor,
+    datum: &'d [u8],
+) -> Result<(String, &'d [u8]), String> {
+    let mut rest = datum;
+    let mut varint = || -> Result<i64, String> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, tail) = rest
+                .split_first()
+                .ok_or("the message indexes are cut short")?;
+            rest = tail;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
+            }
+        }
+        Err("a message index is longer than a varint".to_owned())
+    };
+    let count = varint()?;
+    let indexes: Vec<i64> = if count == 0 {
+        vec![0]
+    } else {
+        (0..count).map(|_| varint()).collect::<Result<_, _>>()?
+    };
+    let mut message: Option<prost_reflect::MessageDescriptor> = None;
+    for &index in &indexes {
+        let found = usize::try_from(index).ok().and_then(|i| match &message {
+            None => file.messages().nth(i),
+            Some(parent) => parent.child_messages().nth(i),
+        });
+        message = Some(found.ok_or_else(|| {
+            format!(
+                "message indexes {indexes:?} name no message of {}",
+                file.name()
+            )
+        })?);
+    }
+    let message = message.ok_or("no message indexes")?;
+    let decoded = prost_reflect::DynamicMessage::decode(message.clone(), rest)
+        .map_err(|e| format!("not a {} message: {e}", message.full_name()))?;
+    let options = prost_reflect::SerializeOptions::new()
+        .use_proto_field_name(true)
+        .stringify_64_bit_integers(false);
+    let mut json = serde_json::Serializer::new(Vec::new());
+    decoded
+        .serialize_with_options(&mut json, &options)
+        .map_err(|e| format!("not JSON: {e}"))?;
+    let json = String::from_utf8(json.into_inner()).map_err(|e| e.to_string())?;
+    Ok((json, rest))
 }
 
 /// A plain HTTP/1.1 GET: the status and the body (the connection is closed after it).
@@ -439,6 +562,31 @@ mod tests {
             (both.format, both.validate_key, both.validate_value),
             (RecordFormat::Source, true, true)
         );
+    }
+
+    #[test]
+    fn protobuf_text_schemas_decode_the_message_their_indexes_name() {
+        let text = r#"syntax = "proto3"; package t; import "google/protobuf/timestamp.proto";
+            message A { string x = 1; message B { int64 n = 1; google.protobuf.Timestamp at = 2; } }"#;
+        let file = protobuf_file(text).unwrap();
+        // A.B is [0, 0]: the count 2 and both indexes as zig-zag varints; then n = 300.
+        let (json, message) = decode_protobuf(&file, &[4, 0, 0, 0x08, 0xac, 0x02]).unwrap();
+        assert_eq!(
+            (json.as_str(), message),
+            (r#"{"n":300}"#, &[0x08, 0xac, 0x02][..])
+        );
+        // A lone 0 is the first message.
+        let (json, _) = decode_protobuf(&file, &[0, 0x0a, 1, b'q']).unwrap();
+        assert_eq!(json, r#"{"x":"q"}"#);
+        let past = decode_protobuf(&file, &[2, 4]).unwrap_err();
+        assert!(past.contains("name no message"), "{past}");
+        let bad = decode_protobuf(&file, &[0, 0xff]).unwrap_err();
+        assert!(bad.contains("not a t.A message"), "{bad}");
+        assert!(protobuf_file("message {").is_err());
+        assert!(matches!(
+            known_schema(br#"{"schema":"message {","schemaType":"PROTOBUF"}"#),
+            Known::Other(kind) if kind.starts_with("a Protobuf schema that does not load")
+        ));
     }
 
     #[test]
