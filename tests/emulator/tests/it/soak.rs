@@ -1364,40 +1364,29 @@ async fn soak_cdc(scenario: Scenario, avro: bool) {
     );
 }
 
-/// The change-data-capture scenario: its own driver, the machinery above.
+/// The change-data-capture scenario: its own driver, the machinery above, under every upsert
+/// fault and killed processes, with partial batch responses.
+fn cdc_scenario(name: &'static str) -> Scenario {
+    Scenario {
+        name,
+        table: Table::Delta,
+        tunnel: "stream",
+        partial_batch: true,
+        chaos: everything(UPSERT_KINDS),
+        timeout: Duration::from_secs(3),
+        exactly_once: true,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdc_mirror() {
-    soak_cdc(
-        Scenario {
-            name: "cdc mirror",
-            table: Table::Delta,
-            tunnel: "stream",
-            partial_batch: true,
-            chaos: everything(UPSERT_KINDS),
-            timeout: Duration::from_secs(3),
-            exactly_once: true,
-        },
-        false,
-    )
-    .await;
+    soak_cdc(cdc_scenario("cdc mirror"), false).await;
 }
 
 /// The same through the schema registry: Avro changes, decoded by the trigger.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdc_mirror_avro() {
-    soak_cdc(
-        Scenario {
-            name: "cdc avro",
-            table: Table::Delta,
-            tunnel: "stream",
-            partial_batch: true,
-            chaos: everything(UPSERT_KINDS),
-            timeout: Duration::from_secs(3),
-            exactly_once: true,
-        },
-        true,
-    )
-    .await;
+    soak_cdc(cdc_scenario("cdc avro"), true).await;
 }
 
 #[test]
