@@ -5,9 +5,9 @@
 # and the emulator's trigger feeding the sink function (its deployed binary, settings from
 # template.yaml with Format=DEBEZIUM, the mapping's SchemaRegistryConfig decoding Avro to JSON).
 # The changes are Debezium's for a small `orders` table (scripts/demo_cdc.py), in Avro as
-# Confluent's converter writes them, produced with the stock Python client's AvroSerializer: first the initial snapshot and an insert, then one batch with a key
-# updated twice, a delete and its tombstone, a delete followed by an insert of the same key, an
-# insert and an update. After each phase it prints the source table and the mirror, and checks
+# Confluent's converter writes them, produced with the stock Python client's AvroSerializer:
+# first the initial snapshot and an insert, then one batch with a key updated twice, a delete
+# and its tombstone, a delete followed by an insert of the same key, an insert and an update. After each phase it prints the source table and the mirror, and checks
 # that they are equal. Everything started here is stopped on exit (the broker only if this
 # script started it).
 set -euo pipefail

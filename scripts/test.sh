@@ -67,7 +67,7 @@ bash scripts/conformance.sh
 step "AWS shapes against AWS's own libraries (Powertools, the runtime interface client, EMF)"
 bash scripts/aws-shapes.sh
 
-step "the trigger's schema registry and topics with the stock Kafka client (confluent-kafka's AvroSerializer)"
+step "the trigger's schema registry and topics with the stock Kafka client (confluent-kafka's Avro and Protobuf serializers)"
 bash scripts/registry.sh
 
 step "template.yaml checks (cfn-lint, sam validate --lint, content the linters cannot see)"
