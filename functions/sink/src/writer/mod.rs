@@ -33,4 +33,5 @@ pub fn schema_changed(error: &ClientError) -> bool {
     error.has_code(&ErrorCode::SchemaModified)
         || matches!(error, ClientError::Protocol { what, .. } if *what == SCHEMA_CHANGED_WHAT)
 }
-pub use table::{KeyColumn, TableWriter, TableWriters, WritePath};
+pub use table::{TableWriter, TableWriters, WritePath};
+pub use upsert::KeyColumn;

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use maxcompute_client::{
     Client, Error as ClientError, StreamSessions, UploadSession, UpsertSession,
 };
-use maxcompute_core::types::OdpsType;
+
 use tokio::time::Instant;
 
 use super::batch::BatchWriter;
 use super::drive::{PartitionOutcome, PartitionWriter, StageError, write_partitions};
 use super::stream::StreamWriter;
-use super::upsert::UpsertWriter;
+use super::upsert::{KeyColumn, UpsertWriter};
 use crate::config::TunnelKind;
 use crate::plan::PartitionBatch;
 
@@ -26,15 +26,6 @@ pub enum WritePath {
     /// Upserted into a Delta Table by its primary key (these columns, in this order): a row
     /// written again replaces itself.
     Upsert { key: Vec<KeyColumn> },
-}
-
-/// A primary-key column of a Delta Table, found in its schema once at cold start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyColumn {
-    pub name: String,
-    /// Its position among the table's data columns.
-    pub index: usize,
-    pub ty: OdpsType,
 }
 
 /// The Tunnel side of the sink; one per warm function.

@@ -9,12 +9,21 @@ use maxcompute_client::{Client, Error as ClientError, UpsertSession, UpsertSessi
 use maxcompute_core::bucket_hash::{HashError, Hasher, bucket, record_hash};
 use maxcompute_core::codec::Pack;
 use maxcompute_core::spec::PartitionSpec;
+use maxcompute_core::types::OdpsType;
 use tokio::time::Instant;
 use tracing::info;
 
 use super::drive::{PartitionWriter, StageError};
-use super::table::KeyColumn;
 use crate::plan::PartitionBatch;
+
+/// A primary-key column of a Delta Table, found in its schema once at cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    pub name: String,
+    /// Its position among the table's data columns.
+    pub index: usize,
+    pub ty: OdpsType,
+}
 
 /// How many bucket writes of one session are in flight at once.
 const WRITES_AHEAD: usize = 16;
