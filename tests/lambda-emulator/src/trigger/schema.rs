@@ -650,7 +650,11 @@ mod tests {
         ));
         assert!(matches!(
             known_schema(br#"{"schema":"syntax = \"proto3\";","schemaType":"PROTOBUF"}"#),
-            Known::Other(k) if k == "PROTOBUF"
+            Known::Protobuf(_)
+        ));
+        assert!(matches!(
+            known_schema(br#"{"schema":"{}","schemaType":"JSON"}"#),
+            Known::Other(k) if k == "JSON"
         ));
         assert!(matches!(known_schema(b"{}"), Known::Other(_)));
         assert!(matches!(
@@ -678,7 +682,7 @@ mod tests {
             .register(
                 "p-value",
                 schema_registry::Stored {
-                    schema: "syntax = \"proto3\";".to_owned(),
+                    schema: "syntax = \"proto3\"; message M { int64 n = 1; }".to_owned(),
                     schema_type: "PROTOBUF".to_owned(),
                 },
             )
@@ -754,14 +758,18 @@ mod tests {
                 id: 999
             }
         );
+        // The first message (a lone 0 for its indexes) with n = 1.
         let protobuf = SourceRecord {
-            value: Some(framed(proto, &[8, 1])),
+            key: None,
+            value: Some(framed(proto, &[0, 8, 1])),
             ..record.clone()
         };
-        assert!(matches!(
-            json.deliver(&protobuf).await.unwrap_err(),
-            DecodeError::Unsupported { kind, .. } if kind == "PROTOBUF"
-        ));
+        let d = json.deliver(&protobuf).await.unwrap();
+        assert_eq!(d.value.as_deref(), Some(&br#"{"n":1}"#[..]));
+        assert_eq!(d.value_schema, Some(meta("JSON", proto)));
+        let d = source.deliver(&protobuf).await.unwrap();
+        assert_eq!(d.value.as_deref(), Some(&[8u8, 1][..]));
+        assert_eq!(d.value_schema, Some(meta("PROTOBUF", proto)));
         let garbage = SourceRecord {
             key: Some(framed(long, &[0xff, 0xff])),
             ..record.clone()
