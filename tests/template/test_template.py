@@ -191,7 +191,9 @@ def match_arm_literals(source, header):
 
 def choices(config_rs, function):
     """The names `choose(vars::<function>, ..., &[("name", ...), ...])` accepts (any case)."""
-    start = config_rs.index(f"choose(\n            vars::{function},")
+    found = re.search(rf"choose\(\s*vars::{function},", config_rs)
+    assert found, f"no choose(vars::{function}, ...) in the sink's configuration"
+    start = found.start()
     end = config_rs.index(")?;", start)
     return set(re.findall(r'\("([^"]+)", ', config_rs[start:end]))
 
