@@ -173,25 +173,25 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
 
 /// One record as it appears in the event. Every field is optional here so that a missing one
 /// produces our own message (and the salvage path) rather than a bare serde error.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(expecting = "a Kafka record object")]
-struct WireRecord<'a> {
+pub(super) struct WireRecord<'a> {
     #[serde(borrow, default)]
-    topic: Option<Text<'a>>,
+    pub(super) topic: Option<Text<'a>>,
     #[serde(default)]
-    partition: Option<Int>,
+    pub(super) partition: Option<Int>,
     #[serde(default)]
-    offset: Option<Int>,
+    pub(super) offset: Option<Int>,
     #[serde(default)]
-    timestamp: Option<Int>,
+    pub(super) timestamp: Option<Int>,
     #[serde(rename = "timestampType", borrow, default)]
-    timestamp_type: Option<Text<'a>>,
+    pub(super) timestamp_type: Option<Text<'a>>,
     #[serde(borrow, default)]
-    key: Option<Text<'a>>,
+    pub(super) key: Option<Text<'a>>,
     #[serde(borrow, default)]
-    value: Option<Text<'a>>,
+    pub(super) value: Option<Text<'a>>,
     #[serde(default)]
-    headers: Option<Headers>,
+    pub(super) headers: Option<Headers>,
 }
 
 /// A string that borrows from the event text unless it holds JSON escapes (such as `\/`, which
@@ -223,7 +223,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 /// An exact integer. Accepts a JSON integer, an integral float below 2^53 (exact in an `f64`),
 /// or a decimal string (what a re-serialized `aws_lambda_events` record carries). Never goes
 /// through `f64` for an integer literal, so no millisecond is lost.
-struct Int(i64);
+pub(super) struct Int(pub(super) i64);
 
 impl<'de> Deserialize<'de> for Int {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -264,7 +264,7 @@ impl<'de> Deserialize<'de> for Int {
 }
 
 /// Record headers, in order, duplicates kept.
-struct Headers(Vec<(String, Vec<u8>)>);
+pub(super) struct Headers(pub(super) Vec<(String, Vec<u8>)>);
 
 impl<'de> Deserialize<'de> for Headers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -387,7 +387,7 @@ pub(super) fn decode_record(raw: &str) -> Result<KafkaRecord, String> {
 }
 
 /// Checks a parsed record's coordinates and decodes its key and value.
-fn finish(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
+pub(super) fn finish(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
     let topic = w.topic.ok_or("the record has no `topic`")?.0.into_owned();
     let partition = w.partition.ok_or("the record has no `partition`")?.0;
     let partition = i32::try_from(partition)

@@ -465,3 +465,210 @@ fn reject_messages_are_capped() {
         Some(format!("\"{huge}\"").as_str())
     );
 }
+
+/// The fast path reads only events the serde path reads alike: on random events in every
+/// spelling the tests know (and some no emitter writes), the fast path either gives the event
+/// to the serde path or decodes it exactly as the serde path does, and `decode_event` always
+/// answers as the serde path. The seed is printed; `DIFFERENTIAL_SEED=<n>` replays a run.
+#[test]
+fn the_fast_path_decodes_as_the_serde_path_on_random_events() {
+    use maxcompute_core::event::{decode_event_scanned, decode_event_serde};
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    let seed = test_support::python::seed();
+    eprintln!("DIFFERENTIAL_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let pick = |rng: &mut StdRng, choices: &[&str]| -> String {
+        choices[rng.random_range(0..choices.len())].to_owned()
+    };
+    // Each field's spellings; "" leaves the field out.
+    let topics = [
+        r#""orders""#,
+        r#""t-x""#,
+        r#""tópico""#,
+        r#""t\u002dx""#,
+        "null",
+        "",
+        "7",
+        r#""a\"b""#,
+    ];
+    let ints = [
+        "0",
+        "3",
+        "17",
+        r#""3""#,
+        "3.0",
+        "-1",
+        "2147483648",
+        "null",
+        "",
+        "-0",
+        "01",
+        "1e3",
+        "9007199254740993",
+        "18446744073709551615",
+        "-9223372036854775808",
+    ];
+    let types = [
+        r#""CREATE_TIME""#,
+        r#""LOG_APPEND_TIME""#,
+        "null",
+        "",
+        r#""X""#,
+        "1",
+    ];
+    let payloads = [
+        r#""YQ==""#,
+        r#""YQ""#,
+        r#""""#,
+        r#""Y""#,
+        r#""a2\/f""#,
+        "null",
+        "",
+        r#""é""#,
+        r#""aGVsbG8gd29ybGQ=""#,
+        "12",
+    ];
+    let headers = [
+        "[]",
+        r#"[{"a":[1,-128,255]}]"#,
+        r#"[{"a":null}]"#,
+        r#"{"a":[1]}"#,
+        r#"[{"a":[256]}]"#,
+        r#"[{"a":[1.0]}]"#,
+        r#"[{"a":[-0]}]"#,
+        "[{}]",
+        r#"[{"a\u0062":[1]}]"#,
+        "null",
+        "",
+        r#"[{"x":[1,2],"y":[]},{"x":[3]}]"#,
+        "[null]",
+    ];
+    let space = |rng: &mut StdRng| -> &'static str {
+        [""; 6]
+            .iter()
+            .chain(&[" ", "\n  ", "\t"])
+            .copied()
+            .nth(rng.random_range(0..9))
+            .unwrap_or("")
+    };
+    let (mut fast, mut total) = (0, 0);
+    for _ in 0..3000 {
+        let mut lists = Vec::new();
+        for l in 0..rng.random_range(0..3) {
+            let mut records = Vec::new();
+            for _ in 0..rng.random_range(0..3) {
+                // Mostly spellings the fast path reads, so that an odd one is often the only
+                // odd one in its event.
+                let field = |rng: &mut StdRng, good: &[&str], all: &[&str]| {
+                    if rng.random_bool(0.9) {
+                        pick(rng, good)
+                    } else {
+                        pick(rng, all)
+                    }
+                };
+                let mut fields = vec![
+                    (
+                        "topic",
+                        field(&mut rng, &[r#""orders""#, r#""tópico""#], &topics),
+                    ),
+                    ("partition", field(&mut rng, &["0", "3"], &ints)),
+                    (
+                        "offset",
+                        field(&mut rng, &["0", "17", "9007199254740993"], &ints),
+                    ),
+                    (
+                        "timestamp",
+                        field(&mut rng, &["17", "", "null", "-9223372036854775808"], &ints),
+                    ),
+                    (
+                        "timestampType",
+                        field(&mut rng, &[r#""CREATE_TIME""#, ""], &types),
+                    ),
+                    (
+                        "key",
+                        field(&mut rng, &[r#""YQ==""#, "null", ""], &payloads),
+                    ),
+                    (
+                        "value",
+                        field(
+                            &mut rng,
+                            &[r#""aGVsbG8gd29ybGQ=""#, r#""""#, r#""YQ""#],
+                            &payloads,
+                        ),
+                    ),
+                    (
+                        "headers",
+                        field(
+                            &mut rng,
+                            &[
+                                "[]",
+                                r#"[{"a":[1,-128,255]}]"#,
+                                r#"[{"a":null}]"#,
+                                "[{}]",
+                                "",
+                            ],
+                            &headers,
+                        ),
+                    ),
+                ];
+                if rng.random_bool(0.3) {
+                    fields.swap(0, 6);
+                }
+                if rng.random_bool(0.05) {
+                    fields.push(("extra", "{\"x\":[1]}".to_owned()));
+                }
+                if rng.random_bool(0.05) {
+                    fields.push(("offset", "4".to_owned()));
+                }
+                let body: Vec<String> = fields
+                    .iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| {
+                        format!(
+                            "{}\"{k}\"{}:{}{v}{}",
+                            space(&mut rng),
+                            space(&mut rng),
+                            space(&mut rng),
+                            space(&mut rng)
+                        )
+                    })
+                    .collect();
+                records.push(format!("{{{}}}", body.join(",")));
+            }
+            lists.push(format!("\"orders-{l}\":[{}]", records.join(",")));
+        }
+        let source = pick(
+            &mut rng,
+            &[r#""aws:kafka""#, r#""SelfManagedKafka""#, "null", r#""x""#],
+        );
+        let mut event = format!(
+            r#"{{"eventSource":{source},"bootstrapServers":"b-1:9092, b-2:9092","records":{}{{{}}}}}"#,
+            space(&mut rng),
+            lists.join(",")
+        );
+        match rng.random_range(0..20) {
+            0 => event.push_str(" x"),
+            1 => event.push_str(" \n"),
+            2 => {
+                event = event.replacen(r#""eventSource""#, r#""eventSource":null,"eventSource""#, 1)
+            }
+            3 => event = event.replacen(r#"{"eventSource""#, r#"{"other":1,"eventSource""#, 1),
+            _ => {}
+        }
+        total += 1;
+        let serde = decode_event_serde(&event).map_err(|e| e.to_string());
+        let public = decode_event(event.as_bytes()).map_err(|e| e.to_string());
+        assert_eq!(public, serde, "DIFFERENTIAL_SEED={seed}: {event}");
+        if let Some(scanned) = decode_event_scanned(event.as_bytes()) {
+            fast += 1;
+            assert_eq!(Ok(scanned), serde, "DIFFERENTIAL_SEED={seed}: {event}");
+        }
+    }
+    // Both paths are exercised: the fast one takes a good share, the serde one the rest.
+    assert!(
+        fast > total / 10 && fast < total,
+        "{fast} of {total} took the fast path"
+    );
+}
