@@ -72,6 +72,9 @@ fn once(seen: &mut u8, bit: u8) -> Option<()> {
 /// One record object, decoded onto the end of `out`.
 fn record<'a>(c: &mut Cursor<'a>, out: &mut Vec<KafkaRecord>) -> Option<()> {
     let mut w = WireRecord::default();
+    // Key and value as their base64 bytes, decoded once the record's coordinates check out:
+    // no UTF-8 check is needed, since anything but base64's ASCII alphabet fails to decode.
+    let (mut key_base64, mut value_base64) = (None, None);
     let mut seen = 0u8;
     c.object(|c, key| {
         let int = |c: &mut Cursor<'a>| c.optional(Cursor::int).map(|v| v.map(Int));
@@ -97,13 +100,12 @@ fn record<'a>(c: &mut Cursor<'a>, out: &mut Vec<KafkaRecord>) -> Option<()> {
                 w.timestamp_type = text(c)?;
                 16
             }
-            // Base64 needs no check for control characters: they are not in its alphabet.
             "key" => {
-                w.key = c.optional(Cursor::utf8)?.map(borrowed);
+                key_base64 = c.optional(Cursor::raw_string)?;
                 32
             }
             "value" => {
-                w.value = c.optional(Cursor::utf8)?.map(borrowed);
+                value_base64 = c.optional(Cursor::raw_string)?;
                 64
             }
             "headers" => {
@@ -114,7 +116,16 @@ fn record<'a>(c: &mut Cursor<'a>, out: &mut Vec<KafkaRecord>) -> Option<()> {
         };
         once(&mut seen, bit)
     })?;
-    out.push(wire::finish(w).ok()?);
+    let mut record = wire::finish(w).ok()?;
+    record.key = key_base64
+        .map(|k| wire::decode_base64("key", k))
+        .transpose()
+        .ok()?;
+    record.value = value_base64
+        .map(|v| wire::decode_base64("value", v))
+        .transpose()
+        .ok()?;
+    out.push(record);
     Some(())
 }
 
@@ -190,14 +201,9 @@ impl<'a> Cursor<'a> {
         Some(text)
     }
 
-    /// A string without escapes, as text; control characters are left to the caller.
-    fn utf8(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.raw_string()?).ok()
-    }
-
     /// A string without escapes or control characters (which JSON does not allow raw).
     fn text(&mut self) -> Option<&'a str> {
-        let text = self.utf8()?;
+        let text = std::str::from_utf8(self.raw_string()?).ok()?;
         (!text.bytes().any(|b| b < 0x20)).then_some(text)
     }
 

@@ -363,8 +363,8 @@ impl<'de> Visitor<'de> for HeaderBytes<'_> {
 /// Decodes a key or value. The SIMD decoder takes the canonical spellings (padded to a multiple
 /// of four, or unpadded), and on those agrees with [`BASE64`]; anything else (padding cut short,
 /// a bad symbol) goes to [`BASE64`], which decides and says what is wrong.
-fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, String> {
-    let simd = if text.ends_with('=') {
+pub(super) fn decode_base64(field: &str, text: &[u8]) -> Result<Vec<u8>, String> {
+    let simd = if text.ends_with(b"=") {
         base64_simd::STANDARD
     } else {
         base64_simd::STANDARD_NO_PAD
@@ -398,8 +398,14 @@ pub(super) fn finish(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
     if offset < 0 {
         return Err(format!("`offset` {offset} is negative"));
     }
-    let key = w.key.map(|t| decode_base64("key", &t.0)).transpose()?;
-    let value = w.value.map(|t| decode_base64("value", &t.0)).transpose()?;
+    let key = w
+        .key
+        .map(|t| decode_base64("key", t.0.as_bytes()))
+        .transpose()?;
+    let value = w
+        .value
+        .map(|t| decode_base64("value", t.0.as_bytes()))
+        .transpose()?;
     Ok(KafkaRecord {
         topic,
         partition,
@@ -472,7 +478,7 @@ mod tests {
             let want = BASE64
                 .decode(text)
                 .map_err(|e| format!("`value` is not valid base64: {e}"));
-            assert_eq!(decode_base64("value", text), want, "{text:?}");
+            assert_eq!(decode_base64("value", text.as_bytes()), want, "{text:?}");
         };
         // Every string of up to six symbols over an alphabet that holds padding, symbols whose
         // low bits are zero or not, both special symbols, a URL-safe one and a blank.
