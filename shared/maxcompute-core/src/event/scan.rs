@@ -237,6 +237,13 @@ impl<'a> Cursor<'a> {
         Some(value)
     }
 
+    /// After an item: `true` past a `,`, `false` past `close`.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        let next = self.peek()?;
+        (next == b',' || next == close).then(|| self.pos += 1)?;
+        Some(next == b',')
+    }
+
     /// `[item, ...]`, each item read by `item`.
     fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.eat(b'[')?;
@@ -246,13 +253,8 @@ impl<'a> Cursor<'a> {
         }
         loop {
             item(self)?;
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b']')? {
+                return Some(());
             }
         }
     }
@@ -268,13 +270,8 @@ impl<'a> Cursor<'a> {
             let key = self.text()?;
             self.eat(b':')?;
             member(self, key)?;
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
         }
     }
