@@ -306,6 +306,10 @@ impl Tables {
         records: &[&KafkaRecord],
         with_metadata: bool,
     ) -> Result<Vec<Column>, TableError> {
+        let misfit = |reason: &str| TableError::Misfit {
+            table: name.to_owned(),
+            reason: reason.to_owned(),
+        };
         let metadata = METADATA
             .iter()
             .map(|(name, ty)| Column::new(*name, ty.clone()));
@@ -330,16 +334,11 @@ impl Tables {
                 columns.extend(fields);
                 return Ok(columns);
             }
-            Format::Csv | Format::Debezium => {
-                let reason = if self.settings.format == Format::Csv {
-                    "CSV tables are not created by the sink"
-                } else {
-                    "mirror tables are not created by the sink: create the Delta Table with the source's key"
-                };
-                return Err(TableError::Misfit {
-                    table: name.to_owned(),
-                    reason: reason.to_owned(),
-                });
+            Format::Csv => return Err(misfit("CSV tables are not created by the sink")),
+            Format::Debezium => {
+                return Err(misfit(
+                    "mirror tables are not created by the sink: create the Delta Table with the source's key",
+                ));
             }
         };
         Ok(metadata

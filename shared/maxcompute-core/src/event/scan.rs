@@ -142,12 +142,7 @@ fn headers(c: &mut Cursor<'_>) -> Option<Headers> {
             let mut bytes = Vec::new();
             c.optional(|c| {
                 c.array(|c| {
-                    let b = c.int()?;
-                    bytes.push(match b {
-                        -128..=-1 => (b + 256) as u8,
-                        0..=255 => b as u8,
-                        _ => return None,
-                    });
+                    bytes.push(wire::header_byte(c.int()?)?);
                     Some(())
                 })
             })?;

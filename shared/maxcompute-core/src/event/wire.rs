@@ -343,20 +343,25 @@ impl<'de> Visitor<'de> for HeaderBytes<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(b) = seq.next_element::<i64>()? {
-            let byte = match b {
-                // A Java signed byte: its two's complement is the wire byte.
-                -128..=-1 => (b + 256) as u8,
-                0..=255 => b as u8,
-                _ => {
-                    return Err(de::Error::custom(format!(
-                        "header `{}` has byte {b}, outside -128..=255",
-                        excerpt(self.name)
-                    )));
-                }
-            };
+            let byte = header_byte(b).ok_or_else(|| {
+                de::Error::custom(format!(
+                    "header `{}` has byte {b}, outside -128..=255",
+                    excerpt(self.name)
+                ))
+            })?;
             out.push(byte);
         }
         Ok(out)
+    }
+}
+
+/// A header byte as the event spells it: a Java signed byte (-128..=127, whose two's
+/// complement is the wire byte) or an unsigned one (0..=255); `None` outside both.
+pub(super) fn header_byte(b: i64) -> Option<u8> {
+    match b {
+        -128..=-1 => Some((b + 256) as u8),
+        0..=255 => Some(b as u8),
+        _ => None,
     }
 }
 

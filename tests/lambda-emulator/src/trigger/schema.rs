@@ -227,21 +227,13 @@ impl Decoder {
         let (id, datum) = split_frame(part, bytes)?;
         let schema = self.schema(part, id).await?;
         let invalid = |reason| DecodeError::Invalid { part, id, reason };
-        let schema = match schema.as_ref() {
-            Known::Avro(s) => s,
+        // The decoded record as JSON, and what SOURCE delivers: the datum or message without
+        // the framing, and its format's name.
+        let (json, source, source_format) = match schema.as_ref() {
+            Known::Avro(s) => (decode_avro(s, datum).map_err(invalid)?, datum, "AVRO"),
             Known::Protobuf(file) => {
                 let (json, message) = decode_protobuf(file, datum).map_err(invalid)?;
-                let delivered = match self.config.format {
-                    RecordFormat::Json => (json.into_bytes(), "JSON"),
-                    RecordFormat::Source => (message.to_vec(), "PROTOBUF"),
-                };
-                return Ok((
-                    delivered.0,
-                    SchemaMetadata {
-                        data_format: delivered.1,
-                        schema_id: id.to_string(),
-                    },
-                ));
+                (json, message, "PROTOBUF")
             }
             Known::Other(kind) => {
                 return Err(DecodeError::Unsupported {
@@ -252,14 +244,9 @@ impl Decoder {
             }
             Known::Missing => return Err(DecodeError::UnknownSchema { part, id }),
         };
-        let json = decode_avro(schema, datum).map_err(|reason| DecodeError::Invalid {
-            part,
-            id,
-            reason,
-        })?;
         let (delivered, data_format) = match self.config.format {
             RecordFormat::Json => (json.into_bytes(), "JSON"),
-            RecordFormat::Source => (datum.to_vec(), "AVRO"),
+            RecordFormat::Source => (source.to_vec(), source_format),
         };
         Ok((
             delivered,
@@ -402,19 +389,11 @@ pub fn decode_protobuf<'d>(
     datum: &'d [u8],
 ) -> Result<(String, &'d [u8]), String> {
     let mut rest = datum;
+    // Zig-zag over prost's varint decoding.
     let mut varint = || -> Result<i64, String> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&byte, tail) = rest
-                .split_first()
-                .ok_or("the message indexes are cut short")?;
-            rest = tail;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
-            }
-        }
-        Err("a message index is longer than a varint".to_owned())
+        let v = prost_reflect::prost::encoding::decode_varint(&mut rest)
+            .map_err(|e| format!("the message indexes: {e}"))?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
     };
     let count = varint()?;
     let indexes: Vec<i64> = if count == 0 {
