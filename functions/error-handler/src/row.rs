@@ -108,16 +108,16 @@ pub fn rows_from_batch(batch: &DecodedBatch, now_ms: i64) -> Vec<ErrorRow> {
 /// The rows of one error-topic record: one, or one per record of an envelope's payload.
 pub fn rows_from_record(record: &KafkaRecord, now_ms: i64) -> Vec<ErrorRow> {
     let coordinates = |mut row: ErrorRow| {
-        row.error_topic = Some(record.topic.clone());
+        row.error_topic = Some(record.topic.to_string());
         row.error_partition = Some(i64::from(record.partition));
         row.error_offset = Some(record.offset);
         row
     };
     if record.headers.iter().any(|(name, _)| name == ERROR_CLASS) {
         let message = ErrorMessage {
-            key: record.key.clone(),
-            value: record.value.clone(),
-            headers: record.headers.clone(),
+            key: record.key.as_deref().map(<[u8]>::to_vec),
+            value: record.value.as_deref().map(<[u8]>::to_vec),
+            headers: record.headers.to_vec(),
             timestamp_ms: record.timestamp_ms,
         };
         return vec![coordinates(match message.parse() {
@@ -202,13 +202,13 @@ fn unwrap_envelope(envelope: &Envelope, now_ms: i64) -> Vec<ErrorRow> {
     let mut rows = Vec::new();
     for inner in &envelope.payload.records {
         rows.push(ErrorRow {
-            origin_topic: Some(inner.topic.clone()),
+            origin_topic: Some(inner.topic.to_string()),
             origin_partition: Some(i64::from(inner.partition)),
             origin_offset: Some(inner.offset),
             origin_timestamp_ms: inner.event_time_ms(),
-            record_key: inner.key.clone(),
-            record_value: inner.value.clone(),
-            record_headers: inner.headers.clone(),
+            record_key: inner.key.as_deref().map(<[u8]>::to_vec),
+            record_value: inner.value.as_deref().map(<[u8]>::to_vec),
+            record_headers: inner.headers.to_vec(),
             ..base(PayloadKind::Record)
         });
     }
@@ -240,9 +240,9 @@ fn unparseable(record: &KafkaRecord, message: String, failed_at_ms: i64) -> Erro
         origin_partition: None,
         origin_offset: None,
         origin_timestamp_ms: None,
-        record_key: record.key.clone(),
-        record_value: record.value.clone(),
-        record_headers: record.headers.clone(),
+        record_key: record.key.as_deref().map(<[u8]>::to_vec),
+        record_value: record.value.as_deref().map(<[u8]>::to_vec),
+        record_headers: record.headers.to_vec(),
         payload_kind: PayloadKind::Unparseable,
         function_name: None,
         failed_at_ms,

@@ -481,7 +481,7 @@ fn main() {
     let values: usize = batch
         .records
         .iter()
-        .map(|r| r.value.as_ref().map_or(0, Vec::len))
+        .map(|r| r.value.as_ref().map_or(0, bytes::Bytes::len))
         .sum();
     let plan = pipeline
         .planner

@@ -137,7 +137,7 @@ pub fn tally(plan: &Plan<'_>, outcomes: Vec<PartitionOutcome>, divert_refused: b
         summary.failed_partitions += 1;
         for record in records {
             let first = unwritten
-                .entry((record.topic.clone(), record.partition))
+                .entry((record.topic.to_string(), record.partition))
                 .or_insert(record.offset);
             *first = (*first).min(record.offset);
         }

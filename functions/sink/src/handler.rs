@@ -366,7 +366,7 @@ impl Sink {
         }
         let mut tables = BTreeMap::new();
         for (name, mut of_table) in by_table {
-            of_table.sort_by_key(|r| (r.topic.as_str(), r.partition, r.offset));
+            of_table.sort_by_key(|r| (&*r.topic, r.partition, r.offset));
             let table = self.tables.ready(name, &of_table, deadline).await?;
             tables.insert(name.to_owned(), table);
         }

@@ -269,7 +269,7 @@ impl Planner {
         let mut rejects = undecoded;
         let runs = self.runs(records, tables, now_ms, &mut rejects);
         let partitions = self.merge(runs, &mut rejects);
-        let topics: BTreeSet<&str> = records.iter().map(|r| r.topic.as_str()).collect();
+        let topics: BTreeSet<&str> = records.iter().map(|r| &*r.topic).collect();
         Plan {
             partitions,
             records: record_count,
@@ -348,9 +348,7 @@ impl Planner {
             };
             let time = self.router.time_of(record.event_time_ms(), now_ms);
             let row = Row { record, values };
-            let queue = runs
-                .entry((record.topic.as_str(), record.partition))
-                .or_default();
+            let queue = runs.entry((&*record.topic, record.partition)).or_default();
             match queue.back_mut() {
                 Some(run) if std::ptr::eq(run.table, table) && run.spec == *spec => {
                     run.oldest = run.oldest.min(time);
@@ -453,7 +451,7 @@ impl Planner {
             }
         }
         by_age.sort_by(|a, b| (a.0, &a.1.spec).cmp(&(b.0, &b.1.spec)));
-        let topics: BTreeSet<&str> = records.iter().map(|r| r.topic.as_str()).collect();
+        let topics: BTreeSet<&str> = records.iter().map(|r| &*r.topic).collect();
         Plan {
             partitions: by_age.into_iter().map(|(_, batch)| batch).collect(),
             records: record_count,
@@ -528,8 +526,9 @@ fn reject_class(error: &EncodeError) -> RejectClass {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+    use bytes::Bytes;
     use maxcompute_core::codec::MAX_CELL_BYTES;
-    use maxcompute_core::event::{RecordId, TimestampType};
+    use maxcompute_core::event::{Headers, RecordId, TimestampType};
     use maxcompute_core::partition::{Granularity, PartitionConfig};
     use maxcompute_core::rows::{Format, Mode};
     use maxcompute_core::types::Column;
@@ -567,8 +566,8 @@ mod tests {
             timestamp_ms,
             timestamp_type: TimestampType::CreateTime,
             key: None,
-            value: Some(value),
-            headers: vec![],
+            value: Some(Bytes::from(value)),
+            headers: Headers::default(),
         }
     }
 
@@ -649,7 +648,7 @@ mod tests {
                     p.name(),
                     p.records
                         .iter()
-                        .map(|r| (r.topic.clone(), r.partition, r.offset))
+                        .map(|r| (r.topic.to_string(), r.partition, r.offset))
                         .collect(),
                 )
             })
@@ -723,7 +722,7 @@ mod tests {
             let mut seen: BTreeMap<(String, i32), i64> = BTreeMap::new();
             for batch in &plan.partitions {
                 for r in &batch.records {
-                    let next_offset = seen.entry((r.topic.clone(), r.partition)).or_insert(0);
+                    let next_offset = seen.entry((r.topic.to_string(), r.partition)).or_insert(0);
                     assert_eq!(r.offset, *next_offset, "seed {seed}: {:?}", batches(&plan));
                     *next_offset += 1;
                 }

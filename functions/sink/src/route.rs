@@ -87,7 +87,7 @@ impl TableRouting {
                     format!("topic `{}` makes no table name: {e}", record.topic),
                 )
             }),
-            Self::Topics(tables) => tables.get(&record.topic).cloned().ok_or_else(|| {
+            Self::Topics(tables) => tables.get(&*record.topic).cloned().ok_or_else(|| {
                 no_table(
                     RejectClass::TableName,
                     format!("topic `{}` is not listed in MAXCOMPUTE_TABLE", record.topic),
@@ -137,7 +137,8 @@ impl TableRouting {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-    use maxcompute_core::event::TimestampType;
+    use bytes::Bytes;
+    use maxcompute_core::event::{Headers, TimestampType};
 
     use super::*;
 
@@ -149,8 +150,8 @@ mod tests {
             timestamp_ms: 0,
             timestamp_type: TimestampType::CreateTime,
             key: None,
-            value: Some(value.as_bytes().to_vec()),
-            headers: vec![],
+            value: Some(Bytes::from(value.as_bytes().to_vec())),
+            headers: Headers::default(),
         }
     }
 

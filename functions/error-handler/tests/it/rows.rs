@@ -2,6 +2,9 @@
 //! envelopes with each condition spelling, unparseable records, non-UTF-8 keys and headers,
 //! the DDL and the column matching.
 
+use bytes::Bytes;
+use maxcompute_core::event::Headers;
+
 use crate::support::events::read_event;
 use error_handler::row::{
     ErrorRow, PayloadKind, TRIGGER_GAVE_UP, UNPARSEABLE, rows_from_batch, rows_from_record,
@@ -21,14 +24,14 @@ fn h(name: &str, value: &[u8]) -> (String, Vec<u8>) {
 
 fn error_topic_record(offset: i64, m: &ErrorMessage) -> KafkaRecord {
     KafkaRecord {
-        topic: "errors".to_owned(),
+        topic: "errors".into(),
         partition: 3,
         offset,
         timestamp_ms: m.timestamp_ms,
         timestamp_type: TimestampType::CreateTime,
-        key: m.key.clone(),
-        value: m.value.clone(),
-        headers: m.headers.clone(),
+        key: m.key.clone().map(Bytes::from),
+        value: m.value.clone().map(Bytes::from),
+        headers: m.headers.iter().cloned().collect(),
     }
 }
 
@@ -133,14 +136,14 @@ fn envelope_record(offset: i64, condition: &str, payload_as_string: bool) -> Kaf
         "payload": payload,
     });
     KafkaRecord {
-        topic: "errors".to_owned(),
+        topic: "errors".into(),
         partition: 0,
         offset,
         timestamp_ms: 1,
         timestamp_type: TimestampType::CreateTime,
-        key: Some(vec![0xff, 0x00]),
-        value: Some(value.to_string().into_bytes()),
-        headers: vec![],
+        key: Some(Bytes::from(vec![0xff, 0x00])),
+        value: Some(Bytes::from(value.to_string().into_bytes())),
+        headers: Headers::default(),
     }
 }
 
@@ -190,18 +193,20 @@ fn envelopes_unwrap_with_either_condition_spelling() {
 #[test]
 fn anything_else_is_stored_raw_and_never_rejected() {
     let plain = KafkaRecord {
-        topic: "errors".to_owned(),
+        topic: "errors".into(),
         partition: 1,
         offset: 2,
         timestamp_ms: 5,
         timestamp_type: TimestampType::CreateTime,
-        key: Some(vec![0xfe]),
-        value: Some(vec![0xff, 0x00, b'{']),
-        headers: vec![h("k", &[0xc3])],
+        key: Some(Bytes::from(vec![0xfe])),
+        value: Some(Bytes::from(vec![0xff, 0x00, b'{'])),
+        headers: [h("k", &[0xc3])].into_iter().collect(),
     };
     let broken_block = KafkaRecord {
         // An error block without its required headers.
-        headers: vec![h("orig", b"x"), h("mc.error.class", b"invalid_utf8")],
+        headers: [h("orig", b"x"), h("mc.error.class", b"invalid_utf8")]
+            .into_iter()
+            .collect(),
         offset: 3,
         ..plain.clone()
     };

@@ -33,7 +33,8 @@ mod wire;
 pub(crate) use wire::Text;
 
 pub use record::{
-    EventSource, KafkaRecord, MAXCOMPUTE_TIME_RANGE_MS, NO_TIMESTAMP, RecordId, TimestampType,
+    EventSource, HeaderIter, Headers, KafkaRecord, MAXCOMPUTE_TIME_RANGE_MS, NO_TIMESTAMP,
+    RecordId, TimestampType,
 };
 pub(crate) use reject::excerpt;
 pub use reject::{MAX_MESSAGE_BYTES, Reject, RejectClass};
@@ -178,9 +179,7 @@ fn batch(
     mut rejects: Vec<Reject>,
 ) -> DecodedBatch {
     // Stable sorts: records with equal coordinates (a redelivered duplicate) keep event order.
-    records.sort_by(|a, b| {
-        (a.topic.as_str(), a.partition, a.offset).cmp(&(b.topic.as_str(), b.partition, b.offset))
-    });
+    records.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     rejects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 
     DecodedBatch {

@@ -1,5 +1,10 @@
 //! A Kafka record as the trigger event carries it, its identity, and the event's source.
 
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
 /// Where the event came from, from its `eventSource` field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventSource {
@@ -90,25 +95,27 @@ pub struct RecordId {
 /// One decoded Kafka record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaRecord {
-    pub topic: String,
+    /// Shared by the records of one topic in an event.
+    pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
     /// Epoch milliseconds, exactly as in the event; [`NO_TIMESTAMP`] when it had none.
     pub timestamp_ms: i64,
     pub timestamp_type: TimestampType,
     /// `None` when the record has no key (absent or null in the event).
-    pub key: Option<Vec<u8>>,
+    /// A slice of one buffer that holds the event's decoded bytes, like `value` and `headers`.
+    pub key: Option<Bytes>,
     /// `None` for a tombstone (absent or null in the event).
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Bytes>,
     /// In event order, duplicates kept. A null header value decodes as empty bytes.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Headers,
 }
 
 impl KafkaRecord {
     /// The record's place in Kafka.
     pub fn id(&self) -> RecordId {
         RecordId {
-            topic: self.topic.clone(),
+            topic: self.topic.to_string(),
             partition: self.partition,
             offset: self.offset,
         }
@@ -116,7 +123,7 @@ impl KafkaRecord {
 
     /// The order a batch is processed in: (topic, partition, offset).
     pub fn order_key(&self) -> (&str, i32, i64) {
-        (self.topic.as_str(), self.partition, self.offset)
+        (&self.topic, self.partition, self.offset)
     }
 
     /// `records` in [`KafkaRecord::order_key`] order (a stable sort, skipped when they already
@@ -144,5 +151,162 @@ impl KafkaRecord {
         } else {
             Some(self.timestamp_ms)
         }
+    }
+}
+
+/// A record's headers: names and byte values, in event order, duplicates kept.
+///
+/// Held as one buffer, each header as the length of its name (u32, little-endian), the name,
+/// the length of its value and the value, so that decoding an event gives each record's
+/// headers as a slice of one shared buffer rather than an allocation per name and value.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Headers(Bytes);
+
+impl Headers {
+    /// Appends one header to `buf` in the layout [`Headers`] reads. A name or value longer than
+    /// `u32::MAX` bytes is beyond any Kafka event (at most 6 MB) and gives `None`.
+    pub(super) fn append(buf: &mut Vec<u8>, name: &str, value: &[u8]) -> Option<()> {
+        buf.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
+        buf.extend_from_slice(name.as_bytes());
+        buf.extend_from_slice(&u32::try_from(value.len()).ok()?.to_le_bytes());
+        buf.extend_from_slice(value);
+        Some(())
+    }
+
+    /// Headers laid out by [`Headers::append`].
+    pub(super) fn from_laid_out(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
+
+    /// Each header's name and value, in order.
+    pub fn iter(&self) -> HeaderIter<'_> {
+        HeaderIter { rest: &self.0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The headers as owned pairs.
+    pub fn to_vec(&self) -> Vec<(String, Vec<u8>)> {
+        self.iter()
+            .map(|(name, value)| (name.to_owned(), value.to_vec()))
+            .collect()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
+    /// Headers from pairs; a pair beyond `u32::MAX` bytes (see [`Headers::append`]) is left out.
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Self {
+        let mut buf = Vec::new();
+        for (name, value) in pairs {
+            let mark = buf.len();
+            if Self::append(&mut buf, name.as_ref(), value.as_ref()).is_none() {
+                buf.truncate(mark);
+            }
+        }
+        Self(Bytes::from(buf))
+    }
+}
+
+impl<'a> IntoIterator for &'a Headers {
+    type Item = (&'a str, &'a [u8]);
+    type IntoIter = HeaderIter<'a>;
+    fn into_iter(self) -> HeaderIter<'a> {
+        self.iter()
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The headers of a [`Headers`], in order.
+#[derive(Debug, Clone)]
+pub struct HeaderIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> HeaderIter<'a> {
+    /// The next length-prefixed part.
+    fn part(&mut self) -> Option<&'a [u8]> {
+        let (len, rest) = self.rest.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        let (part, rest) = rest.split_at_checked(len)?;
+        self.rest = rest;
+        Some(part)
+    }
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = (&'a str, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        // Only `Headers::append` lays the bytes out, from a `&str` name: the name is UTF-8.
+        let name = std::str::from_utf8(self.part()?).ok()?;
+        let value = self.part()?;
+        Some((name, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn headers_keep_order_repeats_and_empty_values() {
+        let pairs = vec![
+            ("trace".to_owned(), b"a".to_vec()),
+            ("ünï".to_owned(), vec![0xff, 0x00]),
+            ("trace".to_owned(), vec![]),
+            (String::new(), b"x".to_vec()),
+        ];
+        let headers: Headers = pairs.iter().cloned().collect();
+        assert_eq!(headers.to_vec(), pairs);
+        assert_eq!(headers.len(), 4);
+        assert!(!headers.is_empty());
+        let names: Vec<&str> = headers.iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["trace", "ünï", "trace", ""]);
+        assert_eq!(
+            format!("{headers:?}"),
+            r#"[("trace", [97]), ("ünï", [255, 0]), ("trace", []), ("", [120])]"#
+        );
+    }
+
+    #[test]
+    fn headers_compare_by_their_pairs() {
+        let a: Headers = [("h", b"1")].into_iter().collect();
+        let b: Headers = vec![("h".to_owned(), b"1".to_vec())].into_iter().collect();
+        assert_eq!(a, b);
+        let c: Headers = [("h", b"2")].into_iter().collect();
+        assert_ne!(a, c);
+        let none = Headers::default();
+        assert!(none.is_empty());
+        assert_eq!(none.len(), 0);
+        assert_eq!(none.to_vec(), vec![]);
+        assert_ne!(a, none);
+    }
+
+    #[test]
+    fn headers_laid_out_in_a_shared_buffer_read_back_as_slices() {
+        let mut buf = b"before".to_vec();
+        let start = buf.len();
+        Headers::append(&mut buf, "a", &[1, 2]).unwrap();
+        Headers::append(&mut buf, "b", &[]).unwrap();
+        let end = buf.len();
+        buf.extend_from_slice(b"after");
+        let shared = Bytes::from(buf);
+        let headers = Headers::from_laid_out(shared.slice(start..end));
+        assert_eq!(
+            headers.to_vec(),
+            vec![("a".to_owned(), vec![1, 2]), ("b".to_owned(), vec![])]
+        );
     }
 }

@@ -139,13 +139,13 @@ impl Reject {
         Self {
             class,
             message: cap_message(message.into()),
-            topic: Some(record.topic.clone()),
+            topic: Some(record.topic.to_string()),
             partition: Some(record.partition),
             offset: Some(record.offset),
             timestamp_ms: Some(record.timestamp_ms),
-            key: record.key.clone(),
-            value: record.value.clone(),
-            headers: record.headers.clone(),
+            key: record.key.as_deref().map(<[u8]>::to_vec),
+            value: record.value.as_deref().map(<[u8]>::to_vec),
+            headers: record.headers.to_vec(),
             raw_json: None,
         }
     }

@@ -10,9 +10,11 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -191,7 +193,7 @@ pub(super) struct WireRecord<'a> {
     #[serde(borrow, default)]
     pub(super) value: Option<Text<'a>>,
     #[serde(default)]
-    pub(super) headers: Option<Headers>,
+    pub(super) headers: Option<WireHeaders>,
 }
 
 /// A string that borrows from the event text unless it holds JSON escapes (such as `\/`, which
@@ -223,6 +225,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 /// An exact integer. Accepts a JSON integer, an integral float below 2^53 (exact in an `f64`),
 /// or a decimal string (what a re-serialized `aws_lambda_events` record carries). Never goes
 /// through `f64` for an integer literal, so no millisecond is lost.
+#[derive(Clone, Copy)]
 pub(super) struct Int(pub(super) i64);
 
 impl<'de> Deserialize<'de> for Int {
@@ -264,29 +267,29 @@ impl<'de> Deserialize<'de> for Int {
 }
 
 /// Record headers, in order, duplicates kept.
-pub(super) struct Headers(pub(super) Vec<(String, Vec<u8>)>);
+pub(super) struct WireHeaders(pub(super) Vec<(String, Vec<u8>)>);
 
-impl<'de> Deserialize<'de> for Headers {
+impl<'de> Deserialize<'de> for WireHeaders {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct HeadersVisitor;
         impl<'de> Visitor<'de> for HeadersVisitor {
-            type Value = Headers;
+            type Value = WireHeaders;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("`headers` as an array of {\"name\": [bytes]} objects")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Headers, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WireHeaders, A::Error> {
                 let mut out = Vec::new();
                 while seq
                     .next_element_seed(HeaderObject { out: &mut out })?
                     .is_some()
                 {}
-                Ok(Headers(out))
+                Ok(WireHeaders(out))
             }
             // Tolerated: a single object holding several headers.
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Headers, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<WireHeaders, A::Error> {
                 let mut out = Vec::new();
                 HeaderObject { out: &mut out }.visit_map(map)?;
-                Ok(Headers(out))
+                Ok(WireHeaders(out))
             }
         }
         d.deserialize_any(HeadersVisitor)
@@ -369,19 +372,31 @@ pub(super) fn header_byte(b: i64) -> Option<u8> {
 /// of four, or unpadded), and on those agrees with [`BASE64`]; anything else (padding cut short,
 /// a bad symbol) goes to [`BASE64`], which decides and says what is wrong.
 pub(super) fn decode_base64(field: &str, text: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    decode_base64_onto(field, text, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode_base64`], onto the end of `out` (left as it was on an error).
+pub(super) fn decode_base64_onto(
+    field: &str,
+    text: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     let simd = if text.ends_with(b"=") {
         base64_simd::STANDARD
     } else {
         base64_simd::STANDARD_NO_PAD
     };
-    if let Ok(bytes) = simd.decode_to_vec(text) {
-        return Ok(bytes);
+    let mark = out.len();
+    if simd.decode_append(text, out).is_ok() {
+        return Ok(());
     }
-    let mut buf = Vec::with_capacity(text.len() / 4 * 3 + 3);
-    BASE64
-        .decode_vec(text, &mut buf)
-        .map_err(|e| format!("`{field}` is not valid base64: {e}"))?;
-    Ok(buf)
+    out.truncate(mark);
+    BASE64.decode_vec(text, out).map_err(|e| {
+        out.truncate(mark);
+        format!("`{field}` is not valid base64: {e}")
+    })
 }
 
 /// Decodes one record from its raw JSON, or says what is wrong with it.
@@ -393,7 +408,34 @@ pub(super) fn decode_record(raw: &str) -> Result<KafkaRecord, String> {
 
 /// Checks a parsed record's coordinates and decodes its key and value.
 pub(super) fn finish(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
-    let topic = w.topic.ok_or("the record has no `topic`")?.0.into_owned();
+    let topic = Arc::from(w.topic.as_ref().ok_or("the record has no `topic`")?.0.as_ref());
+    let (partition, offset) = place(&w)?;
+    let (timestamp_ms, timestamp_type) = time(&w);
+    let key = w
+        .key
+        .map(|t| decode_base64("key", t.0.as_bytes()).map(Bytes::from))
+        .transpose()?;
+    let value = w
+        .value
+        .map(|t| decode_base64("value", t.0.as_bytes()).map(Bytes::from))
+        .transpose()?;
+    Ok(KafkaRecord {
+        topic,
+        partition,
+        offset,
+        timestamp_ms,
+        timestamp_type,
+        key,
+        value,
+        headers: w
+            .headers
+            .map(|h| h.0.into_iter().collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// A record's partition and offset, checked.
+pub(super) fn place(w: &WireRecord<'_>) -> Result<(i32, i64), String> {
     let partition = w.partition.ok_or("the record has no `partition`")?.0;
     let partition = i32::try_from(partition)
         .ok()
@@ -403,26 +445,17 @@ pub(super) fn finish(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
     if offset < 0 {
         return Err(format!("`offset` {offset} is negative"));
     }
-    let key = w
-        .key
-        .map(|t| decode_base64("key", t.0.as_bytes()))
-        .transpose()?;
-    let value = w
-        .value
-        .map(|t| decode_base64("value", t.0.as_bytes()))
-        .transpose()?;
-    Ok(KafkaRecord {
-        topic,
-        partition,
-        offset,
-        timestamp_ms: w.timestamp.map_or(NO_TIMESTAMP, |t| t.0),
-        timestamp_type: w
-            .timestamp_type
+    Ok((partition, offset))
+}
+
+/// A record's timestamp and its type, as given or their defaults.
+pub(super) fn time(w: &WireRecord<'_>) -> (i64, TimestampType) {
+    (
+        w.timestamp.map_or(NO_TIMESTAMP, |t| t.0),
+        w.timestamp_type
+            .as_ref()
             .map_or(TimestampType::Unspecified, |t| TimestampType::parse(&t.0)),
-        key,
-        value,
-        headers: w.headers.map(|h| h.0).unwrap_or_default(),
-    })
+    )
 }
 
 /// Builds the reject for a record that did not decode, recovering each field on its own so that
@@ -463,7 +496,7 @@ pub(super) fn salvage(raw: &str, list_key: &str, message: String) -> Reject {
         key: bytes("key"),
         value: bytes("value"),
         headers: field("headers")
-            .and_then(|h| Headers::deserialize(h).ok())
+            .and_then(|h| WireHeaders::deserialize(h).ok())
             .map(|h| h.0)
             .unwrap_or_default(),
         raw_json: Some(raw.to_owned()),

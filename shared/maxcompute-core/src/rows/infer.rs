@@ -137,7 +137,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
-    use crate::event::TimestampType;
+    use crate::event::{Headers, TimestampType};
+    use bytes::Bytes;
 
     fn record(value: &str) -> KafkaRecord {
         KafkaRecord {
@@ -147,8 +148,8 @@ mod tests {
             timestamp_ms: 0,
             timestamp_type: TimestampType::CreateTime,
             key: None,
-            value: Some(value.as_bytes().to_vec()),
-            headers: vec![],
+            value: Some(Bytes::from(value.as_bytes().to_vec())),
+            headers: Headers::default(),
         }
     }
 

@@ -53,7 +53,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::codec::MAX_CELL_BYTES;
-use crate::event::{KafkaRecord, Reject, RejectClass, excerpt};
+use crate::event::{Headers, KafkaRecord, Reject, RejectClass, excerpt};
 use crate::partition::{PartitionRouter, Specs, Zone};
 use crate::spec::PartitionSpec;
 use crate::types::{OdpsType, TableSchema, Value};
@@ -665,7 +665,10 @@ fn cell(source: &Source, record: &KafkaRecord) -> Result<Value, CellError> {
                         detail: format!("header `{}` is not UTF-8", excerpt(k)),
                     });
                 }
-                entries.push((Value::Bytes(k.as_bytes().to_vec()), Value::Bytes(v.clone())));
+                entries.push((
+                    Value::Bytes(k.as_bytes().to_vec()),
+                    Value::Bytes(v.to_vec()),
+                ));
             }
             Value::Map(entries)
         }
@@ -691,7 +694,7 @@ fn cell(source: &Source, record: &KafkaRecord) -> Result<Value, CellError> {
 
 /// Headers as a JSON array that keeps order and repeats: `[{"key":"k","value":"text"}]`, or
 /// `{"key":"k","base64":"..."}` for a value that is not UTF-8.
-fn headers_json(headers: &[(String, Vec<u8>)]) -> String {
+fn headers_json(headers: &Headers) -> String {
     use base64::Engine;
     #[derive(serde::Serialize)]
     struct Header<'a> {

@@ -160,7 +160,7 @@ async fn a_batch_that_always_fails_is_bisected_given_up_to_the_error_topic_and_p
         assert_eq!(e.payload.records.len(), 1);
         let r = &e.payload.records[0];
         assert_eq!(
-            (r.topic.as_str(), r.partition, r.offset),
+            (&*r.topic, r.partition, r.offset),
             (source.as_str(), 0, i as i64)
         );
         assert_eq!(
@@ -168,7 +168,7 @@ async fn a_batch_that_always_fails_is_bisected_given_up_to_the_error_topic_and_p
             Some(format!("v-{}", keys[i]).as_bytes())
         );
         assert_eq!(r.timestamp_ms, T15);
-        assert_eq!(r.headers, vec![("h".to_owned(), vec![0x00, 0xff])]);
+        assert_eq!(r.headers.to_vec(), vec![("h".to_owned(), vec![0x00, 0xff])]);
     }
 
     // The partition moved on: once the table exists, the next record is written.

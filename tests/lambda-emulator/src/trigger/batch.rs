@@ -432,7 +432,7 @@ mod tests {
         assert_eq!(first.timestamp_ms, 1_750_237_198_120);
         assert_eq!(first.value.as_deref(), Some(&b"\x00\xfe"[..]));
         assert_eq!(
-            first.headers,
+            first.headers.to_vec(),
             vec![
                 ("source".to_owned(), vec![0x68, 0xff]),
                 ("source".to_owned(), vec![])

@@ -4,6 +4,8 @@
 //! `fractions` and Python's correctly rounded `float()`. The seed is printed; set
 //! `DIFFERENTIAL_SEED` to replay a failure.
 
+use bytes::Bytes;
+use maxcompute_core::event::Headers;
 use std::process::Command;
 
 use maxcompute_core::event::{KafkaRecord, TimestampType};
@@ -31,8 +33,8 @@ fn convert(text: &str, ty: &OdpsType) -> Option<Value> {
         timestamp_ms: 1_605_596_645_000,
         timestamp_type: TimestampType::CreateTime,
         key: None,
-        value: Some(format!(r#"{{"v": {text}}}"#).into_bytes()),
-        headers: vec![],
+        value: Some(Bytes::from(format!(r#"{{"v": {text}}}"#).into_bytes())),
+        headers: Headers::default(),
     };
     let records = [record];
     let built = build_rows(&records, &builder, &router, 0);

@@ -3,6 +3,8 @@
 //! `schema`/`payload` wrapper), their values decoded by their Connect schemas, keys from the
 //! row image or the record key, tombstones, rejects, and the last change per key of a batch.
 
+use bytes::Bytes;
+use maxcompute_core::event::Headers;
 use maxcompute_core::event::{KafkaRecord, RejectClass, TimestampType};
 use maxcompute_core::partition::{PartitionConfig, PartitionRouter};
 use maxcompute_core::rows::RowConfigError;
@@ -51,9 +53,9 @@ fn record(offset: i64, key: Option<&str>, value: Option<&str>) -> KafkaRecord {
         offset,
         timestamp_ms: 1_700_000_000_500,
         timestamp_type: TimestampType::CreateTime,
-        key: key.map(|k| k.as_bytes().to_vec()),
-        value: value.map(|v| v.as_bytes().to_vec()),
-        headers: vec![],
+        key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+        value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+        headers: Headers::default(),
     }
 }
 

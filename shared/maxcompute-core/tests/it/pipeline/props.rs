@@ -1,6 +1,8 @@
 //! Property tests: routing is deterministic and follows time, CSV quoting round-trips, and event
 //! decoding never panics (nor loses a record) whatever the mutation.
 
+use bytes::Bytes;
+use maxcompute_core::event::Headers;
 use maxcompute_core::event::{
     KafkaRecord, RejectClass, TimestampType, decode_event, decode_event_str,
 };
@@ -91,14 +93,14 @@ proptest! {
         let table = TableSchema { columns, partition_keys: vec![] };
         let b = RowBuilder::new(Mode::Value, format, "Asia/Shanghai".parse().unwrap(), &table).unwrap();
         let record = KafkaRecord {
-            topic: "t".to_owned(),
+            topic: "t".into(),
             partition: 0,
             offset: 0,
             timestamp_ms: 0,
             timestamp_type: TimestampType::CreateTime,
             key: None,
-            value: Some(value),
-            headers: vec![],
+            value: Some(Bytes::from(value)),
+            headers: Headers::default(),
         };
         match b.row(&record) {
             Ok(values) => prop_assert_eq!(values.len(), table.columns.len()),
@@ -209,14 +211,14 @@ fn arb_record() -> impl Strategy<Value = KafkaRecord> {
     )
         .prop_map(
             |(topic, partition, offset, timestamp_ms, key, value, headers)| KafkaRecord {
-                topic,
+                topic: topic.into(),
                 partition,
                 offset,
                 timestamp_ms,
                 timestamp_type: TimestampType::CreateTime,
-                key,
-                value,
-                headers,
+                key: key.map(Bytes::from),
+                value: value.map(Bytes::from),
+                headers: headers.into_iter().collect(),
             },
         )
 }
@@ -225,9 +227,9 @@ fn arb_record() -> impl Strategy<Value = KafkaRecord> {
 /// `r` as the trigger sends it (a null key or value left out, as AWS's trigger does).
 fn to_trigger_record(r: &KafkaRecord) -> Record {
     Record {
-        key: r.key.clone(),
-        value: r.value.clone(),
-        headers: r.headers.clone(),
+        key: r.key.as_deref().map(<[u8]>::to_vec),
+        value: r.value.as_deref().map(<[u8]>::to_vec),
+        headers: r.headers.to_vec(),
         ..Record::new(&r.topic, r.partition, r.offset, r.timestamp_ms)
     }
 }

@@ -1,6 +1,8 @@
 //! Row building over the `events/` corpus: modes, formats, metadata columns, rejects.
 
+use bytes::Bytes;
 use maxcompute_core::codec::MAX_CELL_BYTES;
+use maxcompute_core::event::Headers;
 use maxcompute_core::event::{DecodedBatch, KafkaRecord, RejectClass, TimestampType, decode_event};
 use maxcompute_core::partition::{PartitionConfig, PartitionRouter, TimeSource};
 use maxcompute_core::rows::{BuiltRows, Format, Mode, RowBuilder, RowConfigError, build_rows};
@@ -86,11 +88,7 @@ fn seed_verification_message_lands_in_its_hour() {
     );
     let row = &built.partitions.values().next().unwrap()[0];
     assert_eq!(
-        (
-            row.record.topic.as_str(),
-            row.record.partition,
-            row.record.offset
-        ),
+        (&*row.record.topic, row.record.partition, row.record.offset),
         ("maxcompute-test-input", 0, 0)
     );
 }
@@ -559,14 +557,14 @@ fn json_values_fill_columns_by_name() {
 
 fn record(value: Vec<u8>) -> KafkaRecord {
     KafkaRecord {
-        topic: "t".to_owned(),
+        topic: "t".into(),
         partition: 0,
         offset: 1,
         timestamp_ms: 0,
         timestamp_type: TimestampType::CreateTime,
         key: None,
-        value: Some(value),
-        headers: vec![],
+        value: Some(Bytes::from(value)),
+        headers: Headers::default(),
     }
 }
 
@@ -779,7 +777,7 @@ fn nested_text_counts_toward_the_cell_limit() {
 #[test]
 fn json_in_key_mode_reads_the_key() {
     let mut r = record(b"not json at all".to_vec());
-    r.key = Some(br#"{"user":"u-1","n":3}"#.to_vec());
+    r.key = Some(Bytes::from_static(br#"{"user":"u-1","n":3}"#));
     let b = builder(
         Mode::Key,
         Format::Json,
@@ -921,8 +919,8 @@ fn a_record_time_out_of_range_is_a_reject_for_time_columns() {
         timestamp_ms,
         timestamp_type: TimestampType::CreateTime,
         key: None,
-        value: Some(b"v".to_vec()),
-        headers: vec![],
+        value: Some(Bytes::from(b"v".to_vec())),
+        headers: Headers::default(),
     };
     let records = [
         record(0, 253_402_300_799_999),
@@ -976,8 +974,8 @@ fn json_record(offset: i64, value: &str) -> KafkaRecord {
         timestamp_ms: 1_605_596_645_000,
         timestamp_type: TimestampType::CreateTime,
         key: None,
-        value: Some(value.as_bytes().to_vec()),
-        headers: vec![],
+        value: Some(Bytes::from(value.as_bytes().to_vec())),
+        headers: Headers::default(),
     }
 }
 
