@@ -6,13 +6,20 @@
 //! percent-encoded on the wire and signed decoded. Non-2xx answers become [`Error::Service`].
 //! This module knows no MaxCompute resource; `service`, `batch` and `stream` build the calls.
 
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body::Frame;
+use maxcompute_core::codec::{Codec, Compression};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
+use tokio::sync::{OnceCell, mpsc};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -45,11 +52,156 @@ pub(crate) enum Api {
 
 /// A request body and how to describe it.
 #[derive(Debug, Clone)]
-pub(crate) struct Body {
-    pub bytes: Bytes,
-    pub content_type: &'static str,
-    /// The codec `bytes` are compressed with, sent as `Content-Encoding`.
-    pub encoding: Option<maxcompute_core::codec::Codec>,
+pub(crate) enum Body {
+    /// Bytes sent as they are.
+    Ready {
+        bytes: Bytes,
+        content_type: &'static str,
+    },
+    /// Records being compressed (see [`Compressing`]).
+    Compressing(Arc<Compressing>),
+}
+
+/// Records compressed on a blocking thread while the first attempt sends the output as it is
+/// made, so that compressing a body overlaps sending it; the attempts after it send the whole
+/// compressed body. Should the compressor fail (it can only run out of memory), the first
+/// attempt's body ends in an error and the later attempts send the records as they are.
+#[derive(Debug)]
+pub(crate) struct Compressing {
+    codec: Codec,
+    /// The output as it is made, until the first attempt takes it.
+    first: std::sync::Mutex<Option<mpsc::UnboundedReceiver<std::io::Result<Bytes>>>>,
+    task: tokio::sync::Mutex<Option<JoinHandle<Compressed>>>,
+    whole: OnceCell<Compressed>,
+}
+
+/// The whole body and its codec (none when the compressor failed), once the compressor is done.
+type Compressed = (Bytes, Option<Codec>);
+
+impl Compressing {
+    fn start(compression: Compression, records: Bytes) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut pieces = Vec::new();
+            let done = compression.compress_in_pieces(&records, |piece| {
+                let piece = Bytes::copy_from_slice(piece);
+                pieces.push(piece.clone());
+                // Refused once the first attempt has ended: the pieces are kept for the next.
+                let _ = sender.send(Ok(piece));
+            });
+            match done {
+                Ok(()) => (Bytes::from(pieces.concat()), Some(compression.codec())),
+                Err(error) => {
+                    warn!(
+                        codec = %compression.codec(),
+                        error = %error,
+                        "compression failed; sending the records uncompressed"
+                    );
+                    let _ = sender.send(Err(std::io::Error::other(error)));
+                    (records, None)
+                }
+            }
+        });
+        Self {
+            codec: compression.codec(),
+            first: std::sync::Mutex::new(Some(receiver)),
+            task: tokio::sync::Mutex::new(Some(task)),
+            whole: OnceCell::new(),
+        }
+    }
+
+    /// The output as it is made, the first time it is asked for.
+    fn take_first(&self) -> Option<mpsc::UnboundedReceiver<std::io::Result<Bytes>>> {
+        self.first.lock().ok()?.take()
+    }
+
+    /// The whole body and its codec, waiting for the compressor.
+    async fn whole(&self) -> &Compressed {
+        self.whole
+            .get_or_init(|| async {
+                let task = self.task.lock().await.take();
+                match task {
+                    Some(task) => task.await.unwrap_or_default(),
+                    None => Default::default(),
+                }
+            })
+            .await
+    }
+}
+
+/// A body as one attempt sends it.
+struct Outgoing {
+    body: reqwest::Body,
+    /// Its length, when known before it is sent.
+    len: Option<usize>,
+    content_type: &'static str,
+    encoding: Option<Codec>,
+}
+
+impl Body {
+    /// What the next attempt sends: the first attempt of a body being compressed streams it.
+    async fn outgoing(&self) -> Outgoing {
+        match self {
+            Body::Ready {
+                bytes,
+                content_type,
+            } => Outgoing {
+                body: reqwest::Body::from(bytes.clone()),
+                len: Some(bytes.len()),
+                content_type,
+                encoding: None,
+            },
+            Body::Compressing(compressing) => {
+                let (body, len, encoding) = match compressing.take_first() {
+                    Some(pieces) => (
+                        reqwest::Body::wrap(Streamed(pieces)),
+                        None,
+                        Some(compressing.codec),
+                    ),
+                    None => {
+                        let (bytes, codec) = compressing.whole().await;
+                        (
+                            reqwest::Body::from(bytes.clone()),
+                            Some(bytes.len()),
+                            *codec,
+                        )
+                    }
+                };
+                Outgoing {
+                    body,
+                    len,
+                    content_type: "application/octet-stream",
+                    encoding,
+                }
+            }
+        }
+    }
+
+    /// How many bytes the body sent (for a streamed one, once compressed).
+    async fn sent_len(&self, outgoing_len: Option<usize>) -> usize {
+        match (outgoing_len, self) {
+            (Some(len), _) => len,
+            (None, Body::Compressing(compressing)) => compressing.whole().await.0.len(),
+            (None, Body::Ready { bytes, .. }) => bytes.len(),
+        }
+    }
+}
+
+/// A body sent as its pieces arrive (chunked), ending in an error if the compressor failed.
+struct Streamed(mpsc::UnboundedReceiver<std::io::Result<Bytes>>);
+
+impl http_body::Body for Streamed {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|piece| piece.map(|piece| piece.map(Frame::data)))
+    }
 }
 
 /// One logical request, replayable across retries.
@@ -168,17 +320,26 @@ impl Client {
         trace_id: &str,
         deadline: Instant,
     ) -> Result<Reply, Error> {
+        let outgoing = match &call.body {
+            Some(body) => Some(body.outgoing().await),
+            None => None,
+        };
+        let outgoing_len = outgoing.as_ref().and_then(|o| o.len);
         let request = self
-            .signed_request(call, endpoint, attempt, trace_id, deadline)
+            .signed_request(call, outgoing, endpoint, attempt, trace_id, deadline)
             .await?;
-        let body_len = call.body.as_ref().map_or(0, |b| b.bytes.len());
         let counters = &self.inner.counters;
         counters.requests.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let sent = request.send().await;
+        let body_len = match &call.body {
+            Some(body) => body.sent_len(outgoing_len).await,
+            None => 0,
+        };
         counters
             .bytes_sent
             .fetch_add(body_len as u64, Ordering::Relaxed);
-        let started = std::time::Instant::now();
-        let response = request.send().await.map_err(|e| {
+        let response = sent.map_err(|e| {
             debug!(
                 what = call.what,
                 method = %call.method,
@@ -229,6 +390,7 @@ impl Client {
     async fn signed_request(
         &self,
         call: &Call,
+        outgoing: Option<Outgoing>,
         endpoint: &Endpoint,
         attempt: u32,
         trace_id: &str,
@@ -241,7 +403,7 @@ impl Client {
         let mut query = call.query.clone();
         query.push(("curr_project".to_owned(), config.project.clone()));
         let now = chrono::Utc::now();
-        let headers = self.headers(call, attempt, trace_id, now);
+        let headers = self.headers(call, outgoing.as_ref(), attempt, trace_id, now);
         let authorization = self.authorization(call, &credentials, &headers, &query, now);
 
         let timeout = deadline
@@ -259,8 +421,8 @@ impl Client {
         for (name, value) in &headers {
             request = request.header(*name, value.as_str());
         }
-        Ok(if let Some(body) = &call.body {
-            request.body(body.bytes.clone())
+        Ok(if let Some(outgoing) = outgoing {
+            request.body(outgoing.body)
         } else if call.method != Method::GET {
             // Bodiless POST/PUT carry Content-Length: 0, as the tunnel expects; hyper leaves
             // the header out for an empty body unless told.
@@ -277,6 +439,7 @@ impl Client {
     fn headers(
         &self,
         call: &Call,
+        body: Option<&Outgoing>,
         attempt: u32,
         trace_id: &str,
         now: chrono::DateTime<chrono::Utc>,
@@ -294,7 +457,7 @@ impl Client {
             headers.push(("odps-tunnel-retry-trace-id", trace_id.to_owned()));
             headers.push(("odps-tunnel-retry-index", attempt.to_string()));
         }
-        if let Some(body) = &call.body {
+        if let Some(body) = body {
             headers.push(("Content-Type", body.content_type.to_owned()));
             if let Some(codec) = body.encoding {
                 headers.push(("Content-Encoding", codec.content_encoding().to_owned()));
@@ -336,31 +499,17 @@ impl Client {
         }
     }
 
-    /// Wraps record-stream bytes as a data body, compressed when the client is configured to.
-    /// Should the compressor fail (it can only run out of memory), the body goes as it is.
+    /// Wraps record-stream bytes as a data body, compressed as it is sent when the client is
+    /// configured to compress (see [`Compressing`]).
     pub(crate) fn data_body(&self, records: Bytes) -> Body {
-        let plain = |records| Body {
-            bytes: records,
-            content_type: "application/octet-stream",
-            encoding: None,
-        };
-        let Some(compression) = &self.inner.config.compress else {
-            return plain(records);
-        };
-        match compression.compress(&records) {
-            Ok(compressed) => Body {
-                bytes: Bytes::from(compressed),
-                content_type: "application/octet-stream",
-                encoding: Some(compression.codec()),
-            },
-            Err(error) => {
-                warn!(
-                    codec = %compression.codec(),
-                    error = %error,
-                    "compression failed; sending the records uncompressed"
-                );
-                plain(records)
+        match self.inner.config.compress {
+            Some(compression) => {
+                Body::Compressing(Arc::new(Compressing::start(compression, records)))
             }
+            None => Body::Ready {
+                bytes: records,
+                content_type: "application/octet-stream",
+            },
         }
     }
 

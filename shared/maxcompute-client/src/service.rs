@@ -287,10 +287,9 @@ impl Client {
             Api::Service,
             format!("/projects/{}/instances", self.project()),
         )
-        .body(Body {
+        .body(Body::Ready {
             bytes: job.into_bytes().into(),
             content_type: "application/xml",
-            encoding: None,
         });
         // Retrying the submission is safe only for idempotent statements; `run_sql` says so.
         let reply = self.send(&call, deadline).await?;

@@ -315,7 +315,15 @@ async fn handle(
         })
         .await?
     };
-    with_faults(state, kind, apply).await
+    // From the whole body received to the answer: the service's own time on the request.
+    let started = std::time::Instant::now();
+    let answer = with_faults(state, kind, apply).await;
+    tracing::debug!(
+        ?kind,
+        apply_ms = started.elapsed().as_secs_f64() * 1e3,
+        "request applied"
+    );
+    answer
 }
 
 /// Runs `apply` between the fault rules of `kind`: a `before` rule acts instead of it, an

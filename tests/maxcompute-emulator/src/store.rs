@@ -325,13 +325,15 @@ impl Store {
             dir: dir.to_path_buf(),
             source,
         })?;
-        let conn = Connection::open(dir.join("maxcompute.db"))?;
+        let path = dir.join("maxcompute.db");
+        let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Self::migrate(&conn)?;
+        checkpoint_in_the_background(&mut conn, Connection::open(&path)?)?;
         Ok(Self {
             conn,
             clock: Clock::system(),
@@ -1140,18 +1142,22 @@ impl Store {
                 "the session's partition `{spec}` no longer exists"
             )));
         }
-        for op in ops {
-            match op {
-                DeltaOp::Upsert { key, row } => tx.execute(
-                    "INSERT INTO delta_rows(table_id, spec, key, data) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(table_id, spec, key) DO UPDATE SET data = excluded.data",
-                    params![table_id, spec, key, row],
-                )?,
-                DeltaOp::Delete { key } => tx.execute(
-                    "DELETE FROM delta_rows WHERE table_id = ?1 AND spec = ?2 AND key = ?3",
-                    params![table_id, spec, key],
-                )?,
-            };
+        {
+            // Prepared once for the session's operations, not once per row.
+            let mut upsert = tx.prepare(
+                "INSERT INTO delta_rows(table_id, spec, key, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(table_id, spec, key) DO UPDATE SET data = excluded.data",
+            )?;
+            let mut delete = tx
+                .prepare("DELETE FROM delta_rows WHERE table_id = ?1 AND spec = ?2 AND key = ?3")?;
+            for op in ops {
+                match op {
+                    DeltaOp::Upsert { key, row } => {
+                        upsert.execute(params![table_id, spec, key, row])?
+                    }
+                    DeltaOp::Delete { key } => delete.execute(params![table_id, spec, key])?,
+                };
+            }
         }
         tx.execute("DELETE FROM upsert_packs WHERE upsert_id = ?1", params![id])?;
         tx.execute(
@@ -1164,6 +1170,37 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// The write-ahead log's size, in pages, past which it is copied into the database.
+const CHECKPOINT_PAGES: i32 = 1000;
+
+/// Moves checkpoints off the request path: SQLite's automatic checkpoint runs inside the commit
+/// that grows the log past [`CHECKPOINT_PAGES`], so one request in a few paid for copying the
+/// log into the database and syncing it (a 10,000-row stream pack took 40 ms instead of 20).
+/// Instead, such a commit asks a thread of its own, with its own connection (`checkpointer`),
+/// for a passive checkpoint, which never blocks the writer. Durability is unchanged: every
+/// commit still syncs the log. The thread ends when `conn` is dropped.
+fn checkpoint_in_the_background(conn: &mut Connection, checkpointer: Connection) -> EmuResult<()> {
+    checkpointer.busy_timeout(std::time::Duration::from_secs(5))?;
+    let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::spawn(move || {
+        while asked.recv().is_ok() {
+            let done = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            if let Err(error) = done {
+                tracing::warn!(%error, "checkpoint failed; the next commit asks again");
+            }
+        }
+    });
+    // Replaces the automatic checkpoint, which is itself such a hook.
+    conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+        if pages >= CHECKPOINT_PAGES {
+            // Full: a checkpoint is already asked for.
+            let _ = ask.try_send(());
+        }
+        Ok(())
+    }))?;
+    Ok(())
 }
 
 /// Refuses data encoded with the table's schema at `version` once the table's columns have

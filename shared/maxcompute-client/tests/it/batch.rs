@@ -262,6 +262,70 @@ async fn blocks_are_compressed_with_each_codec() {
     }
 }
 
+/// A compressed body goes out as it is compressed on the first attempt (chunked, its length
+/// unknown when it starts), and whole, with its length, on the attempt after a failure: both
+/// decompress to the block, and every byte sent is counted.
+#[tokio::test]
+async fn a_compressed_block_streams_first_and_is_sent_whole_on_a_retry() {
+    // Bytes zstd cannot shrink, so the body is several of the compressor's pieces.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let block: Vec<u8> = (0..400_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let server = TestServer::start(vec![
+        step(
+            "POST",
+            TABLE,
+            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
+        ),
+        step(
+            "PUT",
+            TABLE,
+            Reply::json_error(503, "ServiceUnavailable", "x", "a"),
+        ),
+        step("PUT", TABLE, Reply::ok("")),
+    ])
+    .await;
+    let client = server.client_with(|c| c.compress = Some(Compression::default_for(Codec::Zstd)));
+    let session = client
+        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+        .await
+        .unwrap();
+    session
+        .upload_block(0, Bytes::from(block.clone()), deadline(5.0))
+        .await
+        .unwrap();
+    server.assert_clean();
+    let requests = server.requests();
+    let (first, retry) = (&requests[1], &requests[2]);
+    assert!(
+        first.wire_body_len > 2 * maxcompute_core::codec::PIECE_BYTES,
+        "{}",
+        first.wire_body_len
+    );
+    assert_eq!(first.h("transfer-encoding"), Some("chunked"));
+    assert_eq!(first.h("content-length"), None);
+    assert_eq!(retry.h("transfer-encoding"), None);
+    assert_eq!(
+        retry.h("content-length"),
+        Some(retry.wire_body_len.to_string().as_str())
+    );
+    for put in [first, retry] {
+        assert_eq!(put.h("content-encoding"), Some("zstd"));
+        assert!(put.body == block, "the body decompresses to the block");
+    }
+    assert_eq!(first.wire_body_len, retry.wire_body_len);
+    assert_eq!(
+        client.stats().bytes_sent,
+        (first.wire_body_len + retry.wire_body_len) as u64
+    );
+}
+
 #[tokio::test]
 async fn commit_refuses_when_the_server_block_list_differs() {
     let server = TestServer::start(vec![

@@ -8,8 +8,9 @@
 //! | `lz4` | `x-lz4-frame` | LZ4 frame format, independent 64 KiB blocks | 1 (the fast mode) | 1 |
 //! | `snappy` | `x-snappy-framed` | Snappy framing format (masked CRC-32C per chunk) | none | none |
 //!
-//! Compression takes a whole body and returns a whole body; decompression refuses to produce
-//! more than a caller's limit, so a small forged body cannot exhaust memory. No I/O.
+//! Compression takes a whole body and returns it whole, or in pieces as they are made (so a
+//! client can send the start of a body while the rest is compressed); decompression refuses to
+//! produce more than a caller's limit, so a small forged body cannot exhaust memory. No I/O.
 
 use std::io::{Read, Write};
 use std::ops::RangeInclusive;
@@ -78,29 +79,106 @@ impl Compression {
 
     /// Compresses a whole body. Only a failing allocator makes this fail.
     pub fn compress(&self, bytes: &[u8]) -> Result<Vec<u8>, CompressError> {
+        let mut out = Vec::with_capacity(bytes.len() / 2 + 64);
+        self.compress_in_pieces(bytes, |piece| out.extend_from_slice(piece))?;
+        Ok(out)
+    }
+
+    /// Compresses a whole body, handing the output to `piece` as it is made, about
+    /// [`PIECE_BYTES`] at a time, so that a caller can send the start of a body while the rest
+    /// is compressed. The pieces joined are what [`Compression::compress`] returns.
+    pub fn compress_in_pieces(
+        &self,
+        bytes: &[u8],
+        piece: impl FnMut(&[u8]),
+    ) -> Result<(), CompressError> {
         let codec = self.codec;
         let failed = |source: std::io::Error| CompressError { codec, source };
-        match codec {
-            Codec::Deflate => Ok(deflate_at(bytes, self.level.unwrap_or(1))),
-            Codec::Zstd => zstd::bulk::compress(bytes, self.level.unwrap_or(3)).map_err(failed),
+        let out = Pieces {
+            buf: Vec::with_capacity(PIECE_BYTES * 2),
+            piece,
+        };
+        let mut out = match codec {
+            Codec::Deflate => {
+                // flate2's `ZlibEncoder`: measured against a hand-driven `Compress` loop on 4 MiB
+                // of record-like JSON (zlib-rs backend), as fast at level 1 and within a few per
+                // cent at level 6, so the loop bought nothing.
+                let level = u32::try_from(self.level.unwrap_or(1).clamp(0, 9)).unwrap_or(1);
+                let mut encoder = ZlibEncoder::new(out, Level::new(level));
+                feed(&mut encoder, bytes).map_err(failed)?;
+                encoder.finish().map_err(failed)?
+            }
+            Codec::Zstd => {
+                let mut encoder = zstd::stream::write::Encoder::new(out, self.level.unwrap_or(3))
+                    .map_err(failed)?;
+                // The frame says its size, as a one-shot compression's does.
+                encoder
+                    .set_pledged_src_size(Some(bytes.len() as u64))
+                    .map_err(failed)?;
+                encoder.include_contentsize(true).map_err(failed)?;
+                feed(&mut encoder, bytes).map_err(failed)?;
+                encoder.finish().map_err(failed)?
+            }
             Codec::Lz4 => {
                 // Independent blocks: a third faster than linked ones (pyodps's choice) and, with
                 // 64 KiB blocks of record data, the same ratio. No checksums, like pyodps.
                 let info = lz4_flex::frame::FrameInfo::new()
                     .block_mode(lz4_flex::frame::BlockMode::Independent)
                     .content_size(Some(bytes.len() as u64));
-                let out = Vec::with_capacity(bytes.len() / 2 + 64);
                 let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, out);
-                encoder.write_all(bytes).map_err(failed)?;
-                encoder.finish().map_err(|e| failed(e.into()))
+                feed(&mut encoder, bytes).map_err(failed)?;
+                encoder.finish().map_err(|e| failed(e.into()))?
             }
             Codec::Snappy => {
-                let out = Vec::with_capacity(bytes.len() / 2 + 64);
                 let mut encoder = snap::write::FrameEncoder::new(out);
-                encoder.write_all(bytes).map_err(failed)?;
-                encoder.into_inner().map_err(|e| failed(e.into_error()))
+                feed(&mut encoder, bytes).map_err(failed)?;
+                encoder.into_inner().map_err(|e| failed(e.into_error()))?
             }
+        };
+        out.hand_on();
+        Ok(())
+    }
+}
+
+/// About how much compressed output [`Compression::compress_in_pieces`] hands on at a time.
+pub const PIECE_BYTES: usize = 64 * 1024;
+
+/// Writes `bytes` to `encoder` in slices, so that each codec makes output as it goes rather
+/// than after one call that takes the whole body.
+fn feed(encoder: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    for slice in bytes.chunks(128 * 1024) {
+        encoder.write_all(slice)?;
+    }
+    Ok(())
+}
+
+/// A compressor's output, handed on in pieces of at least [`PIECE_BYTES`] (the last may be
+/// shorter).
+struct Pieces<F: FnMut(&[u8])> {
+    buf: Vec<u8>,
+    piece: F,
+}
+
+impl<F: FnMut(&[u8])> Pieces<F> {
+    fn hand_on(&mut self) {
+        if !self.buf.is_empty() {
+            (self.piece)(&self.buf);
+            self.buf.clear();
         }
+    }
+}
+
+impl<F: FnMut(&[u8])> Write for Pieces<F> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= PIECE_BYTES {
+            self.hand_on();
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -179,32 +257,21 @@ fn read_limited(
 
 /// Compresses a body as a zlib stream at level 6 (zlib's default).
 pub fn deflate(bytes: &[u8]) -> Vec<u8> {
-    deflate_at(bytes, 6)
-}
-
-/// Compresses a body as a zlib stream at `level` (0 to 9; others are clamped).
-///
-/// flate2's `ZlibEncoder` over a `Vec` sized for the output: measured against a hand-driven
-/// `Compress::compress_vec` loop on 4 MiB of record-like JSON (zlib-rs backend), it is as fast
-/// at level 1, the level the sink uploads with (about 580 MB/s both), and within a few per cent
-/// at level 6, so the loop bought nothing.
-fn deflate_at(bytes: &[u8], level: i32) -> Vec<u8> {
-    let level = u32::try_from(level.clamp(0, 9)).unwrap_or(6);
-    let out = Vec::with_capacity(bytes.len() / 2 + 64);
-    let mut encoder = ZlibEncoder::new(out, Level::new(level));
-    // Writing into a `Vec` has no failure mode but a failing allocator; should the encoder still
-    // fail, an empty body is refused by any reader, never taken as data.
-    match encoder.write_all(bytes) {
-        Ok(()) => encoder.finish().unwrap_or_default(),
-        Err(_) => Vec::new(),
+    // Only a failing allocator fails; an empty body is refused by any reader, never taken as
+    // data.
+    Compression {
+        codec: Codec::Deflate,
+        level: Some(6),
     }
+    .compress(bytes)
+    .unwrap_or_default()
 }
 
 /// Decompresses a zlib stream, refusing to produce more than `max_len` bytes (so a small
 /// forged body cannot exhaust memory) and refusing bytes after the end of the stream.
 ///
 /// A hand-driven `Decompress` loop rather than flate2's `bufread::ZlibDecoder` under
-/// [`read_limited`]: measured on the same bodies as [`deflate_at`], the decoder was 5 to 10 per
+/// [`read_limited`]: measured on the same bodies as [`deflate`], the decoder was 5 to 10 per
 /// cent slower at level 6 and from a few per cent to more than twice as slow at level 1 (runs
 /// on a busy machine), and it reports a corrupt or cut-short stream as an untyped `io::Error`,
 /// where this loop tells [`DecodeError::InflateTruncated`] from [`DecodeError::Inflate`] with

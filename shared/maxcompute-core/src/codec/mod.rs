@@ -22,7 +22,9 @@ mod reader;
 mod varint;
 mod writer;
 
-pub use compress::{CompressError, Compression, LevelError, decompress, deflate, inflate};
+pub use compress::{
+    CompressError, Compression, LevelError, PIECE_BYTES, decompress, deflate, inflate,
+};
 pub use encoding::{Codec, UnknownCodec};
 pub use error::{CellError, DecodeError, EncodeError};
 pub use packer::{EncodedRecords, Pack, Packer};

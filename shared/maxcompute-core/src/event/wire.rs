@@ -408,7 +408,13 @@ pub(super) fn decode_record(raw: &str) -> Result<KafkaRecord, String> {
 
 /// Checks a parsed record's coordinates and decodes its key and value.
 pub(super) fn finish(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
-    let topic = Arc::from(w.topic.as_ref().ok_or("the record has no `topic`")?.0.as_ref());
+    let topic = Arc::from(
+        w.topic
+            .as_ref()
+            .ok_or("the record has no `topic`")?
+            .0
+            .as_ref(),
+    );
     let (partition, offset) = place(&w)?;
     let (timestamp_ms, timestamp_type) = time(&w);
     let key = w
