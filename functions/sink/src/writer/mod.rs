@@ -7,12 +7,14 @@
 //! - [`batch`]: one upload session per partition, a block per pack, then a commit;
 //! - [`upsert`]: one upsert session per partition of a Delta Table, a write per bucket, then a
 //!   commit;
+//! - [`ahead`]: batch and upsert sessions opened beside a commit for the next warm invocation;
 //! - [`table`]: [`TableWriter`], the tunnel kind of one table, chosen when the table is read,
 //!   and [`TableWriters`], the writers of every table of one invocation under the one loop.
 //!
 //! Retries of transient failures happen in the client, bounded by the deadline; this module only
 //! reports what was not written.
 
+mod ahead;
 mod batch;
 mod drive;
 mod stream;

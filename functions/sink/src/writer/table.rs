@@ -11,6 +11,7 @@ use maxcompute_client::{
 
 use tokio::time::Instant;
 
+use super::ahead::Ahead;
 use super::batch::BatchWriter;
 use super::drive::{PartitionOutcome, PartitionWriter, StageError, write_partitions};
 use super::stream::StreamWriter;
@@ -33,6 +34,9 @@ pub enum WritePath {
 pub struct TableWriter {
     /// The client and table, and the stream sessions kept across warm invocations.
     streams: StreamSessions,
+    /// Batch and upsert sessions opened ahead for the next invocation.
+    uploads_ahead: Ahead<UploadSession>,
+    upserts_ahead: Ahead<UpsertSession>,
     path: WritePath,
     /// Whether a partition MaxCompute refuses for good stops the partitions after it (the
     /// default), or only itself, because its records go to the error topic instead.
@@ -43,6 +47,8 @@ impl TableWriter {
     pub fn new(client: Client, table: String, path: WritePath) -> Self {
         Self {
             streams: StreamSessions::new(client, table),
+            uploads_ahead: Ahead::default(),
+            upserts_ahead: Ahead::default(),
             path,
             past_permanent: false,
         }
@@ -151,12 +157,23 @@ impl PartitionWriter for TableWriters<'_> {
                 Ok((Staged::Stream, bytes))
             }
             WritePath::Append(TunnelKind::Batch) => {
-                let writer = BatchWriter { client, table };
+                let ahead = &w.uploads_ahead;
+                let writer = BatchWriter {
+                    client,
+                    table,
+                    ahead,
+                };
                 let (staged, bytes) = writer.stage(part, deadline).await?;
                 Ok((Staged::Batch(staged), bytes))
             }
             WritePath::Upsert { key } => {
-                let writer = UpsertWriter { client, table, key };
+                let ahead = &w.upserts_ahead;
+                let writer = UpsertWriter {
+                    client,
+                    table,
+                    key,
+                    ahead,
+                };
                 let (staged, bytes) = writer.stage(part, deadline).await?;
                 Ok((Staged::Upsert(staged), bytes))
             }
@@ -174,14 +191,25 @@ impl PartitionWriter for TableWriters<'_> {
         match (staged, &w.path) {
             (Staged::Stream, _) => Ok(()),
             (Staged::Batch(staged), _) => {
-                BatchWriter { client, table }
-                    .commit(part, staged, deadline)
-                    .await
+                let ahead = &w.uploads_ahead;
+                BatchWriter {
+                    client,
+                    table,
+                    ahead,
+                }
+                .commit(part, staged, deadline)
+                .await
             }
             (Staged::Upsert(session), WritePath::Upsert { key }) => {
-                UpsertWriter { client, table, key }
-                    .commit(part, session, deadline)
-                    .await
+                let ahead = &w.upserts_ahead;
+                UpsertWriter {
+                    client,
+                    table,
+                    key,
+                    ahead,
+                }
+                .commit(part, session, deadline)
+                .await
             }
             (Staged::Upsert(_), _) => Err(ClientError::Protocol {
                 what: "write",

@@ -1,6 +1,7 @@
-//! Upserts into a Delta Table: one upsert session per partition, the rows regrouped by the
-//! session's buckets (each record's encoded bytes copied, not encoded again), one write per
-//! bucket (the buckets at once), then a commit. Upsert sessions do not create partitions, so a missing one is created
+//! Upserts into a Delta Table: one upsert session per partition (opened ahead, during the commit
+//! of the invocation before, when it wrote the same partition: see [`super::ahead`]), the rows
+//! regrouped by the session's buckets (each record's encoded bytes copied, not encoded again),
+//! one write per bucket (the buckets at once), then a commit. Upsert sessions do not create partitions, so a missing one is created
 //! first. A replay of the same records replaces them, so a retry after any failure writes
 //! nothing twice.
 
@@ -13,6 +14,7 @@ use maxcompute_core::types::OdpsType;
 use tokio::time::Instant;
 use tracing::info;
 
+use super::ahead::{self, Ahead};
 use super::drive::{PartitionWriter, StageError};
 use crate::plan::PartitionBatch;
 
@@ -35,6 +37,7 @@ pub(super) struct UpsertWriter<'a> {
     pub(super) table: &'a str,
     /// The primary-key columns whose cells the plan kept for each row, in that order.
     pub(super) key: &'a [KeyColumn],
+    pub(super) ahead: &'a Ahead<UpsertSession>,
 }
 
 impl PartitionWriter for UpsertWriter<'_> {
@@ -48,10 +51,44 @@ impl PartitionWriter for UpsertWriter<'_> {
         part: &PartitionBatch<'_>,
         deadline: Instant,
     ) -> Result<(UpsertSession, u64), StageError> {
-        let session = self
-            .open(part.spec.as_ref(), deadline)
-            .await
-            .map_err(StageError::nothing_written)?;
+        let spec = part.spec.as_ref();
+        ahead::stage_through(
+            self.ahead.take(spec),
+            |session: &UpsertSession| session.info().schema.columns.len() == part.data_columns,
+            move || async move {
+                self.open(spec, deadline)
+                    .await
+                    .map_err(StageError::nothing_written)
+            },
+            move |session| self.write(session, part, deadline),
+            |refused: &StageError| !refused.error.is_transient(),
+        )
+        .await
+    }
+
+    async fn commit(
+        &self,
+        part: &PartitionBatch<'_>,
+        mut session: UpsertSession,
+        deadline: Instant,
+    ) -> Result<(), ClientError> {
+        let spec = part.spec.as_ref();
+        self.ahead
+            .commit_and_open_next(spec, session.commit(deadline), self.open(spec, deadline))
+            .await?;
+        info!(partition = %part.name(), rows = part.rows(), "committed upsert session");
+        Ok(())
+    }
+}
+
+impl UpsertWriter<'_> {
+    /// Writes the partition's rows to the buckets of `session`.
+    async fn write(
+        &self,
+        session: UpsertSession,
+        part: &PartitionBatch<'_>,
+        deadline: Instant,
+    ) -> Result<(UpsertSession, u64), StageError> {
         // The upsert columns follow the table's own: rows encoded for other data columns would
         // put their cells in the wrong columns.
         if session.info().schema.columns.len() != part.data_columns {
@@ -86,19 +123,6 @@ impl PartitionWriter for UpsertWriter<'_> {
         Ok((session, bytes))
     }
 
-    async fn commit(
-        &self,
-        part: &PartitionBatch<'_>,
-        mut session: UpsertSession,
-        deadline: Instant,
-    ) -> Result<(), ClientError> {
-        session.commit(deadline).await?;
-        info!(partition = %part.name(), rows = part.rows(), "committed upsert session");
-        Ok(())
-    }
-}
-
-impl UpsertWriter<'_> {
     /// An upsert session for a partition (`None`: a table without partition columns); the
     /// client creates the partition first if it is missing.
     async fn open(
