@@ -129,7 +129,6 @@ fn record<'a>(c: &mut Cursor<'a>, out: &mut Records) -> Option<()> {
     let mut seen = 0u8;
     c.object(|c, key| {
         let int = |c: &mut Cursor<'a>| c.optional(Cursor::int).map(|v| v.map(Int));
-        let text = |c: &mut Cursor<'a>| c.optional(Cursor::text).map(|v| v.map(borrowed));
         let bit = match key {
             b"topic" => {
                 topic = Some(c.raw_string()?);
@@ -148,7 +147,13 @@ fn record<'a>(c: &mut Cursor<'a>, out: &mut Records) -> Option<()> {
                 8
             }
             b"timestampType" => {
-                w.timestamp_type = text(c)?;
+                w.timestamp_type = match c.optional(Cursor::raw_string)? {
+                    // The trigger's own spellings need no UTF-8 check.
+                    Some(b"CREATE_TIME") => Some(borrowed("CREATE_TIME")),
+                    Some(b"LOG_APPEND_TIME") => Some(borrowed("LOG_APPEND_TIME")),
+                    Some(raw) => Some(borrowed(text(raw)?)),
+                    None => None,
+                };
                 16
             }
             b"key" => {
