@@ -1,7 +1,9 @@
 //! The sink handler end to end against the MaxCompute emulator over loopback: sample events in,
 //! rows out in the right partitions, through both tunnels, with faults injected by the emulator.
 
-use crate::support::flow::{Flow, NOW_MS, SinkFlow, deadline, event, kafka_event};
+use crate::support::flow::{
+    Flow, NOW_MS, SinkFlow, deadline, event, kafka_event, sessions_opened_ahead,
+};
 use lambda_support::function::InvocationError;
 use sink::error::SinkError;
 
@@ -665,50 +667,18 @@ async fn with_permanent_write_errors_to_the_error_topic_a_refused_hour_goes_ther
     }
 }
 
-/// Ten records of Kafka partition 0 from offset `from`, all in hour 15.
-fn ten_from(topic: &str, from: i64) -> String {
-    let records: Vec<(i32, i64, i64)> = (from..from + 10).map(|o| (0, o, T15 + o)).collect();
-    kafka_event(topic, &records)
-}
-
 /// After a commit the next upload session for the partition is opened beside it and kept: the
-/// next invocation writes through it without creating one (so creations refused by then do not
-/// stop it), and one the service refuses when it is used (as an expired session would be) is
-/// replaced by a fresh session. Every record is stored once.
+/// next invocation writes through it without creating one, and one the service refuses when it
+/// is used is replaced by a fresh session (`sessions_opened_ahead`). Every record is stored once.
 #[tokio::test]
 async fn a_batch_session_opened_ahead_serves_the_next_invocation_and_is_replaced_when_refused() {
     let flow = Flow::seeded().await;
     let sink = flow.sink(&[("SINK_TUNNEL", "batch")]).await;
-    let written = |response: sink::answer::Response| response.summary.rows_written;
-    let handle = |from| {
-        let event = ten_from("ahead", from);
-        let sink = &sink;
-        async move { sink.handle(&event, NOW_MS, deadline()).await }
-    };
-    assert_eq!(written(handle(0).await.unwrap()), 10);
-    flow.fault(serde_json::json!({
+    let refused_use = serde_json::json!({
         "kind": "block_upload", "count": 1, "action": "error",
         "status": 404, "code": "NoSuchUploadID"
-    }))
-    .await;
-    assert_eq!(written(handle(10).await.unwrap()), 10);
-    flow.fault(serde_json::json!({
-        "kind": "session_create", "count": 100, "action": "error",
-        "status": 400, "code": "InvalidArgument"
-    }))
-    .await;
-    assert_eq!(written(handle(20).await.unwrap()), 10, "opened ahead");
-    // That invocation's own next session was refused: this one has to create one.
-    let refused = handle(30).await;
-    assert!(
-        refused
-            .as_ref()
-            .map_or(true, |r| r.summary.rows_written == 0),
-        "{refused:?}"
-    );
-    assert_eq!(stored(&flow).await.len(), 30);
-    flow.clear_faults().await;
-    assert_eq!(written(handle(30).await.unwrap()), 10);
+    });
+    sessions_opened_ahead(&flow, &sink, refused_use, T15).await;
     assert_eq!(
         stored(&flow).await,
         (0..40).map(|o| (o, format!("k{o}"))).collect::<Vec<_>>()

@@ -2,7 +2,7 @@
 //! metadata and written by upsert, so a replayed batch and lost answers of every upsert call
 //! leave one row per record; a write mode that does not fit the table stops the cold start.
 
-use crate::support::flow::{Flow, NOW_MS, SinkFlow, deadline, kafka_event};
+use crate::support::flow::{Flow, NOW_MS, SinkFlow, deadline, kafka_event, sessions_opened_ahead};
 
 /// The seed's columns as a Delta Table keyed by the record's coordinates.
 const DELTA_DDL: &str = "CREATE TABLE IF NOT EXISTS kafka_delta(topic STRING NOT NULL, `partition` BIGINT NOT NULL, `offset` BIGINT NOT NULL, key STRING, value STRING, PRIMARY KEY (topic, `partition`, `offset`)) PARTITIONED BY (pt STRING) TBLPROPERTIES (\"transactional\"=\"true\", \"write.bucket.num\"=\"4\");";
@@ -140,41 +140,17 @@ async fn a_write_mode_that_does_not_fit_the_table_stops_the_cold_start() {
 }
 
 /// As with the batch tunnel: the upsert session opened beside a commit serves the next
-/// invocation (creations refused by then do not stop it), and one the service refuses when it is
-/// used is replaced by a fresh session; every record is stored once.
+/// invocation, and one the service refuses when it is used is replaced by a fresh session
+/// (`sessions_opened_ahead`); every record is stored once.
 #[tokio::test]
 async fn an_upsert_session_opened_ahead_serves_the_next_invocation_and_is_replaced_when_refused() {
     let flow = delta_flow().await;
     let sink = flow.sink(&[("MAXCOMPUTE_TABLE", "kafka_delta")]).await;
-    let handle = |from: i64| {
-        let records: Vec<(i32, i64, i64)> = (from..from + 10).map(|o| (0, o, T15 + o)).collect();
-        let event = kafka_event("ahead", &records);
-        let sink = &sink;
-        async move { sink.handle(&event, NOW_MS, deadline()).await }
-    };
-    let written = |response: sink::answer::Response| response.summary.rows_written;
-    assert_eq!(written(handle(0).await.unwrap()), 10);
-    flow.fault(serde_json::json!({
+    let refused_use = serde_json::json!({
         "kind": "upsert_write", "count": 1, "action": "error",
         "status": 404, "code": "UpsertSessionNotFound"
-    }))
-    .await;
-    assert_eq!(written(handle(10).await.unwrap()), 10);
-    flow.fault(serde_json::json!({
-        "kind": "session_create", "count": 100, "action": "error",
-        "status": 400, "code": "InvalidArgument"
-    }))
-    .await;
-    assert_eq!(written(handle(20).await.unwrap()), 10, "opened ahead");
-    let refused = handle(30).await;
-    assert!(
-        refused
-            .as_ref()
-            .map_or(true, |r| r.summary.rows_written == 0),
-        "{refused:?}"
-    );
-    flow.clear_faults().await;
-    assert_eq!(written(handle(30).await.unwrap()), 10);
+    });
+    sessions_opened_ahead(&flow, &sink, refused_use, T15).await;
     let offsets: Vec<i64> = stored(&flow).await.iter().map(|r| r.1).collect();
     assert_eq!(offsets, (0..40).collect::<Vec<_>>());
 }

@@ -3,7 +3,7 @@
 //! partition creation on `NoSuchPartition`, compressed blocks (each codec), block-list verification and tunnel
 //! JSON errors.
 
-use super::support::{Reply, TestServer, deadline, step, upload_session_json};
+use super::support::{Recorded, Reply, TestServer, deadline, step, upload_session_json};
 use bytes::Bytes;
 use maxcompute_client::{Error, ErrorCode, MAX_BLOCKS};
 use maxcompute_core::codec::{Codec, Compression};
@@ -226,26 +226,7 @@ async fn blocks_are_compressed_with_each_codec() {
         (Compression::default_for(Codec::Lz4), "x-lz4-frame"),
         (Compression::default_for(Codec::Snappy), "x-snappy-framed"),
     ] {
-        let server = TestServer::start(vec![
-            step(
-                "POST",
-                TABLE,
-                Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
-            ),
-            step("PUT", TABLE, Reply::ok("")),
-        ])
-        .await;
-        let client = server.client_with(|c| c.compress = Some(compression));
-        let session = client
-            .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
-            .await
-            .unwrap();
-        session
-            .upload_block(7, Bytes::from(block.clone()), deadline(5.0))
-            .await
-            .unwrap();
-        server.assert_clean();
-        let requests = server.requests();
+        let (client, requests) = upload_compressed(compression, &block, vec![Reply::ok("")]).await;
         assert_eq!(requests[0].encoding, None, "only data is compressed");
         let put = &requests[1];
         assert_eq!(put.h("content-encoding"), Some(encoding));
@@ -260,6 +241,34 @@ async fn blocks_are_compressed_with_each_codec() {
         );
         assert_eq!(client.stats().bytes_sent, put.wire_body_len as u64);
     }
+}
+
+/// A client compressing with `compression` uploads `block` to a new upload session, the server
+/// answering the session's creation and then each PUT with `puts` in turn: the client and the
+/// requests the server saw.
+async fn upload_compressed(
+    compression: Compression,
+    block: &[u8],
+    puts: Vec<Reply>,
+) -> (maxcompute_client::Client, Vec<Recorded>) {
+    let mut steps = vec![step(
+        "POST",
+        TABLE,
+        Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
+    )];
+    steps.extend(puts.into_iter().map(|reply| step("PUT", TABLE, reply)));
+    let server = TestServer::start(steps).await;
+    let client = server.client_with(|c| c.compress = Some(compression));
+    let session = client
+        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
+        .await
+        .unwrap();
+    session
+        .upload_block(7, Bytes::from(block.to_vec()), deadline(5.0))
+        .await
+        .unwrap();
+    server.assert_clean();
+    (client, server.requests())
 }
 
 /// A compressed body goes out as it is compressed on the first attempt (chunked, its length
@@ -277,31 +286,15 @@ async fn a_compressed_block_streams_first_and_is_sent_whole_on_a_retry() {
             state as u8
         })
         .collect();
-    let server = TestServer::start(vec![
-        step(
-            "POST",
-            TABLE,
-            Reply::ok(upload_session_json(UPLOAD_ID, "normal", &[])),
-        ),
-        step(
-            "PUT",
-            TABLE,
+    let (client, requests) = upload_compressed(
+        Compression::default_for(Codec::Zstd),
+        &block,
+        vec![
             Reply::json_error(503, "ServiceUnavailable", "x", "a"),
-        ),
-        step("PUT", TABLE, Reply::ok("")),
-    ])
+            Reply::ok(""),
+        ],
+    )
     .await;
-    let client = server.client_with(|c| c.compress = Some(Compression::default_for(Codec::Zstd)));
-    let session = client
-        .create_upload_session("test_kafka", Some(&pt()), deadline(5.0))
-        .await
-        .unwrap();
-    session
-        .upload_block(0, Bytes::from(block.clone()), deadline(5.0))
-        .await
-        .unwrap();
-    server.assert_clean();
-    let requests = server.requests();
     let (first, retry) = (&requests[1], &requests[2]);
     assert!(
         first.wire_body_len > 2 * maxcompute_core::codec::PIECE_BYTES,

@@ -43,3 +43,45 @@ impl SinkFlow for Flow {
             .unwrap()
     }
 }
+
+/// The scenario of batch and upsert sessions opened ahead, run by `sink`: four invocations of ten
+/// records of Kafka partition 0 (offsets 0, 10, 20 and 30 on, all at `at_ms`'s hour). The
+/// session the first one opened ahead is refused when the second uses it (`refused_use`, a
+/// fault rule, as an expired session would be) and replaced; then every session creation is
+/// refused, so the third invocation is served only by the session opened beside the second's
+/// commit, and the fourth, with none opened, writes nothing until the faults are cleared.
+pub(crate) async fn sessions_opened_ahead(
+    flow: &Flow,
+    sink: &Sink,
+    refused_use: serde_json::Value,
+    at_ms: i64,
+) {
+    let handle = |from: i64| {
+        let records: Vec<(i32, i64, i64)> = (from..from + 10).map(|o| (0, o, at_ms + o)).collect();
+        let event = kafka_event("ahead", &records);
+        async move { sink.handle(&event, NOW_MS, deadline()).await }
+    };
+    let written = |response: sink::answer::Response| response.summary.rows_written;
+    assert_eq!(written(handle(0).await.unwrap()), 10);
+    flow.fault(refused_use).await;
+    assert_eq!(
+        written(handle(10).await.unwrap()),
+        10,
+        "replaced when refused"
+    );
+    flow.fault(serde_json::json!({
+        "kind": "session_create", "count": 100, "action": "error",
+        "status": 400, "code": "InvalidArgument"
+    }))
+    .await;
+    assert_eq!(written(handle(20).await.unwrap()), 10, "opened ahead");
+    let refused = handle(30).await;
+    assert!(
+        refused
+            .as_ref()
+            .map_or(true, |r| r.summary.rows_written == 0),
+        "{refused:?}"
+    );
+    flow.clear_faults().await;
+    assert_eq!(written(handle(30).await.unwrap()), 10);
+}
