@@ -69,6 +69,8 @@ pub(crate) enum Body {
 #[derive(Debug)]
 pub(crate) struct Compressing {
     codec: Codec,
+    /// The records as they are, sent should the compressor's answer never come.
+    records: Bytes,
     /// The output as it is made, until the first attempt takes it.
     first: std::sync::Mutex<Option<mpsc::UnboundedReceiver<std::io::Result<Bytes>>>>,
     task: tokio::sync::Mutex<Option<JoinHandle<Compressed>>>,
@@ -81,6 +83,7 @@ type Compressed = (Bytes, Option<Codec>);
 impl Compressing {
     fn start(compression: Compression, records: Bytes) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
+        let kept = records.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut pieces = Vec::new();
             let done = compression.compress_in_pieces(&records, |piece| {
@@ -104,6 +107,7 @@ impl Compressing {
         });
         Self {
             codec: compression.codec(),
+            records: kept,
             first: std::sync::Mutex::new(Some(receiver)),
             task: tokio::sync::Mutex::new(Some(task)),
             whole: OnceCell::new(),
@@ -115,15 +119,17 @@ impl Compressing {
         self.first.lock().ok()?.take()
     }
 
-    /// The whole body and its codec, waiting for the compressor.
+    /// The whole body and its codec, waiting for the compressor; the records as they are if
+    /// its answer cannot come (its task was cancelled, or a caller waiting for it before was).
     async fn whole(&self) -> &Compressed {
         self.whole
             .get_or_init(|| async {
                 let task = self.task.lock().await.take();
-                match task {
-                    Some(task) => task.await.unwrap_or_default(),
-                    None => Default::default(),
-                }
+                let answer = match task {
+                    Some(task) => task.await.ok(),
+                    None => None,
+                };
+                answer.unwrap_or_else(|| (self.records.clone(), None))
             })
             .await
     }
