@@ -1,9 +1,9 @@
 //! Upserts into a Delta Table: one upsert session per partition (opened ahead, during the commit
 //! of the invocation before, when it wrote the same partition: see [`super::ahead`]), the rows
 //! regrouped by the session's buckets (each record's encoded bytes copied, not encoded again),
-//! one write per bucket (the buckets at once), then a commit. Upsert sessions do not create partitions, so a missing one is created
-//! first. A replay of the same records replaces them, so a retry after any failure writes
-//! nothing twice.
+//! one write per bucket (the buckets at once), then a commit. Upsert sessions do not create
+//! partitions, so a missing one is created first. A replay of the same records replaces them,
+//! so a retry after any failure writes nothing twice.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use maxcompute_client::{Client, Error as ClientError, UpsertSession, UpsertSessionInfo};
