@@ -32,6 +32,9 @@ pub(super) struct Scanned<'a> {
     pub(super) records: Vec<KafkaRecord>,
 }
 
+/// The most records the trigger puts in one event (its largest `BatchSize`).
+const MAX_BATCH_RECORDS: usize = 10_000;
+
 /// Where a record's bytes are in the event's buffer, until the buffer is complete.
 struct Spans {
     key: Option<Range<usize>>,
@@ -195,8 +198,9 @@ fn record<'a>(c: &mut Cursor<'a>, out: &mut Records) -> Option<()> {
     };
     if out.records.is_empty() {
         // Room for as many records as the event holds were they all the size of the first, so
-        // that the vectors seldom grow (a growth copies all the records before it).
-        let guess = out.event_len / (c.pos - start).max(64);
+        // that the vectors seldom grow (a growth copies all the records before it); never more
+        // than the trigger's largest batch, whatever a tiny first record suggests.
+        let guess = (out.event_len / (c.pos - start).max(64)).min(MAX_BATCH_RECORDS);
         out.records.reserve(guess);
         out.spans.reserve(guess);
     }
