@@ -6,8 +6,9 @@
 //! A session opened ahead is a hint, never a promise: one that could not be opened is not kept
 //! (the commit's result is the invocation's either way), one whose columns are not the rows'
 //! is not used, and one the service refuses (expired, closed) is replaced by a fresh session
-//! before anything of it is committed. Nothing staged in a batch or upsert session is visible before
-//! its commit, so writing again through a fresh session loses nothing and writes nothing twice.
+//! before anything of it is committed. Nothing staged in a batch or upsert session is visible
+//! before its commit, so writing again through a fresh session loses nothing and writes nothing
+//! twice.
 
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
