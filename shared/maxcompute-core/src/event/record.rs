@@ -163,14 +163,39 @@ impl KafkaRecord {
 pub struct Headers(Bytes);
 
 impl Headers {
-    /// Appends one header to `buf` in the layout [`Headers`] reads. A name or value longer than
-    /// `u32::MAX` bytes is beyond any Kafka event (at most 6 MB) and gives `None`.
+    /// Appends one header to `buf` in the layout [`Headers`] reads.
     pub(super) fn append(buf: &mut Vec<u8>, name: &str, value: &[u8]) -> Option<()> {
-        buf.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
-        buf.extend_from_slice(name.as_bytes());
-        buf.extend_from_slice(&u32::try_from(value.len()).ok()?.to_le_bytes());
-        buf.extend_from_slice(value);
-        Some(())
+        Self::append_with(buf, name, |buf| {
+            buf.extend_from_slice(value);
+            Some(())
+        })
+    }
+
+    /// Appends one header to `buf` in the layout [`Headers`] reads, its value written onto the
+    /// end of `buf` by `value`. Gives `None`, and leaves `buf` as it was, when `value` does or
+    /// when a name or value is longer than `u32::MAX` bytes (beyond any Kafka event, 6 MB).
+    pub(super) fn append_with(
+        buf: &mut Vec<u8>,
+        name: &str,
+        value: impl FnOnce(&mut Vec<u8>) -> Option<()>,
+    ) -> Option<()> {
+        let mark = buf.len();
+        let lay_out = || {
+            buf.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
+            buf.extend_from_slice(name.as_bytes());
+            let len_at = buf.len();
+            buf.extend_from_slice(&[0; 4]);
+            value(buf)?;
+            let len = u32::try_from(buf.len() - len_at - 4).ok()?;
+            buf.get_mut(len_at..len_at + 4)?
+                .copy_from_slice(&len.to_le_bytes());
+            Some(())
+        };
+        let laid_out = lay_out();
+        if laid_out.is_none() {
+            buf.truncate(mark);
+        }
+        laid_out
     }
 
     /// Headers laid out by [`Headers::append`].
@@ -200,14 +225,13 @@ impl Headers {
 }
 
 impl<N: AsRef<str>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
-    /// Headers from pairs; a pair beyond `u32::MAX` bytes (see [`Headers::append`]) is left out.
+    /// Headers from pairs; a pair beyond `u32::MAX` bytes (see [`Headers::append_with`]) is
+    /// left out.
     fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Self {
         let mut buf = Vec::new();
         for (name, value) in pairs {
-            let mark = buf.len();
-            if Self::append(&mut buf, name.as_ref(), value.as_ref()).is_none() {
-                buf.truncate(mark);
-            }
+            // Left out: `append` leaves `buf` as it was.
+            let _ = Self::append(&mut buf, name.as_ref(), value.as_ref());
         }
         Self(Bytes::from(buf))
     }
@@ -292,6 +316,25 @@ mod tests {
         assert_eq!(none.len(), 0);
         assert_eq!(none.to_vec(), vec![]);
         assert_ne!(a, none);
+    }
+
+    #[test]
+    fn a_header_whose_value_fails_leaves_the_buffer_as_it_was() {
+        let mut buf = b"before".to_vec();
+        let failed = Headers::append_with(&mut buf, "h", |buf| {
+            buf.extend_from_slice(b"partial");
+            None
+        });
+        assert_eq!(failed, None);
+        assert_eq!(buf, b"before");
+        Headers::append_with(&mut buf, "h", |buf| {
+            buf.extend_from_slice(&[1, 2, 3]);
+            Some(())
+        })
+        .unwrap();
+        let mut expected = b"before".to_vec();
+        Headers::append(&mut expected, "h", &[1, 2, 3]).unwrap();
+        assert_eq!(buf, expected);
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! escapes, integers as plain literals, `headers` as an array of `{"name": [bytes]}` objects,
 //! no unknown fields and no field twice. Anything else, and any record that does not decode,
 //! gives `None`, and the serde path (`wire`) decodes the event instead; each record goes
-//! through the same checks (`wire::place`, `wire::time`, `wire::decode_base64_onto`). So what is accepted and what it decodes to are the
-//! serde path's, which the differential test in `tests/it/pipeline/events.rs` holds on random
-//! events.
+//! through the same checks (`wire::place`, `wire::time`, `wire::decode_base64_onto`). So what
+//! is accepted and what it decodes to are the serde path's, which the differential test in
+//! `tests/it/pipeline/events.rs` holds on random events.
 //!
 //! Every key, value and header set is decoded into one buffer for the whole event, and each
 //! record holds slices of it: a record costs no allocation of its own, and the records of one
@@ -234,14 +234,10 @@ fn headers(c: &mut Cursor<'_>, buf: &mut Vec<u8>) -> Option<()> {
     c.array(|c| {
         c.object(|c, name| {
             let name = text(name)?;
-            // The name, then the value's length once its bytes are in.
-            Headers::append(buf, name, &[])?;
-            let len_at = buf.len() - 4;
-            c.optional(|c| c.header_bytes(buf))?;
-            let len = u32::try_from(buf.len() - len_at - 4).ok()?;
-            buf.get_mut(len_at..len_at + 4)?
-                .copy_from_slice(&len.to_le_bytes());
-            Some(())
+            Headers::append_with(buf, name, |buf| {
+                c.optional(|c| c.header_bytes(buf))?;
+                Some(())
+            })
         })
     })
 }

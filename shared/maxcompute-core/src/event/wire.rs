@@ -407,7 +407,7 @@ pub(super) fn decode_record(raw: &str) -> Result<KafkaRecord, String> {
 }
 
 /// Checks a parsed record's coordinates and decodes its key and value.
-pub(super) fn finish(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
+fn finish(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
     let topic = Arc::from(
         w.topic
             .as_ref()
