@@ -82,6 +82,29 @@ impl TableWriter {
     fn table(&self) -> &str {
         self.streams.table()
     }
+
+    fn stream(&self) -> StreamWriter<'_> {
+        StreamWriter {
+            sessions: &self.streams,
+        }
+    }
+
+    fn batch(&self) -> BatchWriter<'_> {
+        BatchWriter {
+            client: self.client(),
+            table: self.table(),
+            ahead: &self.uploads_ahead,
+        }
+    }
+
+    fn upsert<'a>(&'a self, key: &'a [KeyColumn]) -> UpsertWriter<'a> {
+        UpsertWriter {
+            client: self.client(),
+            table: self.table(),
+            key,
+            ahead: &self.upserts_ahead,
+        }
+    }
 }
 
 /// The writers of the tables one invocation writes, by table name.
@@ -147,34 +170,17 @@ impl PartitionWriter for TableWriters<'_> {
         let w = self
             .writer_or_error(part)
             .map_err(StageError::nothing_written)?;
-        let (client, table) = (w.client(), w.table());
         match &w.path {
             WritePath::Append(TunnelKind::Stream) => {
-                let writer = StreamWriter {
-                    sessions: &w.streams,
-                };
-                let ((), bytes) = writer.stage(part, deadline).await?;
+                let ((), bytes) = w.stream().stage(part, deadline).await?;
                 Ok((Staged::Stream, bytes))
             }
             WritePath::Append(TunnelKind::Batch) => {
-                let ahead = &w.uploads_ahead;
-                let writer = BatchWriter {
-                    client,
-                    table,
-                    ahead,
-                };
-                let (staged, bytes) = writer.stage(part, deadline).await?;
+                let (staged, bytes) = w.batch().stage(part, deadline).await?;
                 Ok((Staged::Batch(staged), bytes))
             }
             WritePath::Upsert { key } => {
-                let ahead = &w.upserts_ahead;
-                let writer = UpsertWriter {
-                    client,
-                    table,
-                    key,
-                    ahead,
-                };
-                let (staged, bytes) = writer.stage(part, deadline).await?;
+                let (staged, bytes) = w.upsert(key).stage(part, deadline).await?;
                 Ok((Staged::Upsert(staged), bytes))
             }
         }
@@ -187,29 +193,11 @@ impl PartitionWriter for TableWriters<'_> {
         deadline: Instant,
     ) -> Result<(), ClientError> {
         let w = self.writer_or_error(part)?;
-        let (client, table) = (w.client(), w.table());
         match (staged, &w.path) {
             (Staged::Stream, _) => Ok(()),
-            (Staged::Batch(staged), _) => {
-                let ahead = &w.uploads_ahead;
-                BatchWriter {
-                    client,
-                    table,
-                    ahead,
-                }
-                .commit(part, staged, deadline)
-                .await
-            }
+            (Staged::Batch(staged), _) => w.batch().commit(part, staged, deadline).await,
             (Staged::Upsert(session), WritePath::Upsert { key }) => {
-                let ahead = &w.upserts_ahead;
-                UpsertWriter {
-                    client,
-                    table,
-                    key,
-                    ahead,
-                }
-                .commit(part, session, deadline)
-                .await
+                w.upsert(key).commit(part, session, deadline).await
             }
             (Staged::Upsert(_), _) => Err(ClientError::Protocol {
                 what: "write",
