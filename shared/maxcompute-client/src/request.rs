@@ -43,6 +43,9 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 /// Characters left as they are in a path: unreserved plus the segment separator.
 const PATH: &AsciiSet = &QUERY.remove(b'/');
 
+/// The content type of Tunnel data (record streams), compressed or not.
+const DATA_CONTENT_TYPE: &str = "application/octet-stream";
+
 /// Which of the two MaxCompute services a call goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Api {
@@ -176,7 +179,7 @@ impl Body {
                 Outgoing {
                     body,
                     len,
-                    content_type: "application/octet-stream",
+                    content_type: DATA_CONTENT_TYPE,
                     encoding,
                 }
             }
@@ -514,7 +517,7 @@ impl Client {
             }
             None => Body::Ready {
                 bytes: records,
-                content_type: "application/octet-stream",
+                content_type: DATA_CONTENT_TYPE,
             },
         }
     }
